@@ -1,0 +1,74 @@
+//! Strict-mode append throughput (records/s) at 1, 16 and 64 concurrent appenders. Each
+//! appender awaits its own durable commit before submitting the next record, as the proxy does,
+//! so higher concurrency measures how well group commit amortizes the fsync.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cordon_audit::{AuditConfig, AuditLog, Decision, EventKind, NewRecord};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+
+fn record(task: u64, i: u64) -> NewRecord {
+    let mut r = NewRecord::new(EventKind::Request);
+    r.agent = Some(format!("bench-{task}"));
+    r.action = Some("github.issue.create".into());
+    r.params.insert("repo".into(), json!("acme/site"));
+    r.params.insert("n".into(), json!(i));
+    r.decision = Some(Decision::Allow);
+    r.rule = Some("allow-issues".into());
+    r.policy_version = Some("v1".into());
+    r
+}
+
+fn strict_append(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Arc::new(redb::Database::create(dir.path().join("bench.redb")).expect("db"));
+    let log = AuditLog::open(db, AuditConfig::default()).expect("open");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    let mut group = c.benchmark_group("strict_append");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    for concurrency in [1u64, 16, 64] {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(concurrency),
+            &concurrency,
+            |b, &concurrency| {
+                b.iter_custom(|iters| {
+                    let per_task = iters.div_ceil(concurrency).max(1);
+                    let log = log.clone();
+                    rt.block_on(async move {
+                        let started = Instant::now();
+                        let mut set = tokio::task::JoinSet::new();
+                        for t in 0..concurrency {
+                            let log = log.clone();
+                            set.spawn(async move {
+                                for i in 0..per_task {
+                                    log.append(record(t, i)).await.expect("append");
+                                }
+                            });
+                        }
+                        while let Some(r) = set.join_next().await {
+                            r.expect("task");
+                        }
+                        // Scale to the requested iteration count (tasks may overshoot).
+                        started
+                            .elapsed()
+                            .mul_f64(iters as f64 / (per_task * concurrency) as f64)
+                    })
+                });
+            },
+        );
+    }
+    group.finish();
+    log.shutdown().expect("shutdown");
+}
+
+criterion_group!(benches, strict_append);
+criterion_main!(benches);

@@ -1,0 +1,128 @@
+//! The canonical byte form a record's hash covers, and the chain hash itself.
+//!
+//! Canonical form: the record as a JSON object with the `hash` key and every top-level `null`
+//! or empty object removed (the stored form never has them; exports add them for readers), object keys sorted by byte order at every depth, no whitespace, strings and numbers
+//! written as serde_json writes them. Hashing the JSON value (not the Rust struct) keeps old
+//! records verifiable by newer code that knows more fields, and lets anyone re-check an exported
+//! JSONL line: drop `hash`, drop top-level nulls, canonicalize, SHA-256.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// `prev_hash` of record 1.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Hex SHA-256 over the canonical form of `record` (a JSON object).
+pub fn record_hash(record: &Map<String, Value>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(canonical_bytes(record));
+    hex::encode(hasher.finalize())
+}
+
+/// The bytes `record_hash` digests.
+pub fn canonical_bytes(record: &Map<String, Value>) -> Vec<u8> {
+    let mut keys: Vec<&String> = record
+        .iter()
+        .filter(|(k, v)| k.as_str() != "hash" && !is_absent(v))
+        .map(|(k, _)| k)
+        .collect();
+    keys.sort();
+    let mut out = Vec::with_capacity(512);
+    out.push(b'{');
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(key, &mut out);
+        out.push(b':');
+        if let Some(v) = record.get(key) {
+            write_value(v, &mut out);
+        }
+    }
+    out.push(b'}');
+    out
+}
+
+/// Top-level values that count as "field not set".
+fn is_absent(v: &Value) -> bool {
+    v.is_null() || v.as_object().is_some_and(Map::is_empty)
+}
+
+/// Writes `value` canonically (sorted keys, compact). Used for stored bytes too, so that what
+/// is on disk is already canonical plus the `hash` key.
+pub(crate) fn write_value(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(k, out);
+                out.push(b':');
+                write_value(v, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    // serde_json's string escaping is deterministic; writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn key_order_does_not_change_the_hash() {
+        let a = obj(json!({"b": 1, "a": {"y": [1, {"q": 2, "p": 1}], "x": "s"}}));
+        let b = obj(json!({"a": {"x": "s", "y": [1, {"p": 1, "q": 2}]}, "b": 1}));
+        assert_eq!(record_hash(&a), record_hash(&b));
+        assert_eq!(
+            String::from_utf8_lossy(&canonical_bytes(&a)),
+            r#"{"a":{"x":"s","y":[1,{"p":1,"q":2}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn hash_key_and_unset_top_level_fields_are_excluded() {
+        let a = obj(json!({"seq": 1, "agent": "bot"}));
+        let b = obj(json!({"seq": 1, "agent": "bot", "hash": "ff", "rule": null, "params": {}}));
+        assert_eq!(record_hash(&a), record_hash(&b));
+    }
+
+    #[test]
+    fn any_value_change_changes_the_hash() {
+        let a = obj(json!({"seq": 1, "decision": "deny"}));
+        let b = obj(json!({"seq": 1, "decision": "allow"}));
+        assert_ne!(record_hash(&a), record_hash(&b));
+    }
+}

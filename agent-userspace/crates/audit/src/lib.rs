@@ -1,0 +1,42 @@
+//! Cordon's tamper-evident audit trail.
+//!
+//! Every decision the daemon makes becomes an [`AuditRecord`] in the shared redb database
+//! (tables `audit_records`, `audit_meta`). Records form a SHA-256 hash chain, are written by a
+//! dedicated thread with group commit ([`AuditLog`]), can be checked with [`verify`], read back
+//! with [`iter_from`] / [`query`], exported as JSONL or OCSF with [`export`], and pruned with a
+//! checkpoint that keeps the remaining chain verifiable ([`prune`]). See `docs/audit.md`.
+
+mod canonical;
+mod config;
+mod error;
+mod export;
+mod health;
+mod log;
+mod ocsf;
+mod query;
+mod record;
+mod redact;
+mod retention;
+mod store;
+mod verify;
+mod writer;
+
+pub use canonical::{GENESIS_HASH, canonical_bytes, record_hash};
+pub use config::{AuditConfig, Durability, Retention};
+pub use error::AuditError;
+pub use export::{ExportFormat, ExportSummary, JSONL_KEYS, export};
+pub use health::{AuditMetrics, Health};
+pub use log::AuditLog;
+pub use ocsf::{
+    CLASS_API_ACTIVITY, CLASS_DNS_ACTIVITY, CLASS_NETWORK_ACTIVITY, OCSF_VERSION, to_ocsf,
+};
+pub use query::{Filter, RecordIter, format_line, iter_from, query, to_json_line};
+pub use record::{AuditRecord, Decision, EventKind, NewRecord};
+pub use redact::{REDACTED, redact_json};
+pub use retention::{PruneReport, prune};
+pub use store::{ChainPoint, Checkpoint};
+pub use verify::{Problem, ProblemKind, VerifyReport, verify};
+
+/// Table names this crate owns inside the shared database (for the vault's and operators'
+/// reference; nothing else may write them).
+pub const TABLE_NAMES: [&str; 2] = ["audit_records", "audit_meta"];

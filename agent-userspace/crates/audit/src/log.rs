@@ -1,0 +1,235 @@
+//! `AuditLog`: the cloneable handle the daemon appends through.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use redb::Database;
+use tokio::sync::{oneshot, watch};
+
+use crate::config::{AuditConfig, Durability};
+use crate::error::{AuditError, DbContext};
+use crate::health::{AuditMetrics, Health, Shared};
+use crate::query::{RecordIter, iter_from};
+use crate::record::{NewRecord, now_micros};
+use crate::store::{META, RECORDS, read_head};
+use crate::writer::{Msg, Pending, Writer};
+
+/// Handle to the audit trail. Cheap to clone, `Send + Sync`. Appends from all clones share one
+/// writer thread and one sequence.
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Next seq to hand out. Held while a record is queued so queue order == seq order.
+    next_seq: Mutex<u64>,
+    tx: SyncSender<Msg>,
+    shared: Arc<Shared>,
+    durability: Durability,
+    db: Arc<Database>,
+    writer: Mutex<Option<JoinHandle<Result<(), AuditError>>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping the sender lets the writer drain what is queued and exit on its own.
+        self.shared.closed.store(true, Ordering::Release);
+    }
+}
+
+impl AuditLog {
+    /// Creates the `audit_*` tables if needed, finds the chain tip (checking the newest record's
+    /// own hash) and starts the writer thread.
+    pub fn open(db: Arc<Database>, cfg: AuditConfig) -> Result<AuditLog, AuditError> {
+        cfg.validate()?;
+        let txn = db.begin_write().ctx("begin audit setup")?;
+        txn.open_table(RECORDS).ctx("create audit_records")?;
+        txn.open_table(META).ctx("create audit_meta")?;
+        txn.commit().ctx("commit audit setup")?;
+        let head = read_head(&db)?;
+        tracing::info!(
+            next_seq = head.seq + 1,
+            durability = ?cfg.durability,
+            "audit log open"
+        );
+
+        let (tx, rx) = sync_channel(cfg.queue_capacity);
+        let shared = Arc::new(Shared::new(cfg.queue_capacity, head.seq));
+        let next_seq = head.seq + 1;
+        let writer = Writer {
+            db: Arc::clone(&db),
+            rx,
+            shared: Arc::clone(&shared),
+            head,
+            cfg: cfg.clone(),
+            last_prune: Instant::now(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("cordon-audit-writer".into())
+            .spawn(move || writer.run())
+            .map_err(AuditError::Spawn)?;
+        Ok(AuditLog {
+            inner: Arc::new(Inner {
+                next_seq: Mutex::new(next_seq),
+                tx,
+                shared,
+                durability: cfg.durability,
+                db,
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// Queues `rec` now (the seq and timestamp are fixed at this call, not when the future is
+    /// polled) and returns a future for its seq. Strict: resolves after a durable commit.
+    /// Batched: resolves immediately. Fails at once if the queue is full, a commit is failing,
+    /// or the log is shut down; the caller must then deny.
+    pub fn append(
+        &self,
+        rec: NewRecord,
+    ) -> impl Future<Output = Result<u64, AuditError>> + Send + 'static {
+        let submitted = self.submit(rec);
+        async move {
+            match submitted? {
+                (seq, None) => Ok(seq),
+                (_, Some(ack)) => ack.await.map_err(|_| AuditError::WriterGone)?,
+            }
+        }
+    }
+
+    /// `append` for threads outside an async runtime: blocks until the future would resolve.
+    /// Must not be called from inside a tokio runtime thread (tokio panics there).
+    pub fn append_blocking(&self, rec: NewRecord) -> Result<u64, AuditError> {
+        match self.submit(rec)? {
+            (seq, None) => Ok(seq),
+            (_, Some(ack)) => ack.blocking_recv().map_err(|_| AuditError::WriterGone)?,
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn submit(
+        &self,
+        rec: NewRecord,
+    ) -> Result<(u64, Option<oneshot::Receiver<Result<u64, AuditError>>>), AuditError> {
+        let shared = &self.inner.shared;
+        let mut next = self
+            .inner
+            .next_seq
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(AuditError::Closed);
+        }
+        if let Some(err) = shared.unavailable_error() {
+            shared
+                .counters
+                .rejected_unavailable
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(err);
+        }
+        let seq = *next;
+        let (ack, waiter) = match self.inner.durability {
+            Durability::Strict => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            Durability::Batched { .. } => (None, None),
+        };
+        let pending = Box::new(Pending {
+            seq,
+            ts: now_micros(),
+            rec,
+            ack,
+        });
+        // Count before sending so the writer's decrement can never run first.
+        shared.depth.fetch_add(1, Ordering::Relaxed);
+        match self.inner.tx.try_send(Msg::Append(pending)) {
+            Ok(()) => {
+                *next += 1;
+                shared.counters.appended.fetch_add(1, Ordering::Relaxed);
+                Ok((seq, waiter))
+            }
+            Err(TrySendError::Full(_)) => {
+                shared.depth.fetch_sub(1, Ordering::Relaxed);
+                let n = shared
+                    .counters
+                    .rejected_full
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(
+                        capacity = shared.capacity,
+                        rejected_total = n,
+                        "audit queue full; refusing records (proxy denies)"
+                    );
+                }
+                Err(AuditError::QueueFull {
+                    capacity: shared.capacity,
+                })
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                shared.depth.fetch_sub(1, Ordering::Relaxed);
+                Err(AuditError::WriterGone)
+            }
+        }
+    }
+
+    pub fn health(&self) -> Health {
+        self.inner.shared.health()
+    }
+
+    /// Records accepted but not yet taken by the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.shared.depth.load(Ordering::Relaxed)
+    }
+
+    pub fn metrics(&self) -> AuditMetrics {
+        self.inner.shared.metrics()
+    }
+
+    /// The newest committed seq, updated after every commit (for `audit tail -f`).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.shared.committed_seq.subscribe()
+    }
+
+    pub fn database(&self) -> &Arc<Database> {
+        &self.inner.db
+    }
+
+    /// Committed records from `seq` on.
+    pub fn iter_from(&self, seq: u64) -> Result<RecordIter, AuditError> {
+        iter_from(&self.inner.db, seq)
+    }
+
+    /// Refuses new records, waits for the writer to commit everything it accepted, and stops
+    /// it. Blocks: call it from `spawn_blocking` inside a runtime. Later calls return `Ok`.
+    pub fn shutdown(&self) -> Result<(), AuditError> {
+        {
+            let _order = self
+                .inner
+                .next_seq
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.inner.shared.closed.store(true, Ordering::Release);
+        }
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(handle) = handle else {
+            return Ok(());
+        };
+        // Fails only if the writer already exited; joining tells us why.
+        let _ = self.inner.tx.send(Msg::Shutdown);
+        let result = handle.join().map_err(|_| AuditError::WriterGone)?;
+        tracing::info!(ok = result.is_ok(), "audit writer stopped");
+        result
+    }
+}

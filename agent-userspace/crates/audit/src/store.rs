@@ -1,0 +1,172 @@
+//! Layout of the audit tables inside the shared redb database, and record encoding.
+//!
+//! `audit_records`: u64 seq -> canonical JSON bytes of the record (hash included).
+//! `audit_meta`: "head" -> {seq, hash} of the newest record, written in the same transaction
+//! as the records (lets verify notice a truncated tail); "checkpoint" -> the last pruned record.
+
+use chrono::{DateTime, Utc};
+use redb::{
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    TableError,
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+use crate::canonical::{GENESIS_HASH, record_hash, write_value};
+use crate::error::{AuditError, DbContext};
+use crate::record::{AuditRecord, NewRecord, format_ts};
+
+pub(crate) const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_records");
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_meta");
+pub(crate) const META_HEAD: &str = "head";
+pub(crate) const META_CHECKPOINT: &str = "checkpoint";
+
+/// A position in the chain: a record's seq and hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainPoint {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl ChainPoint {
+    pub(crate) fn genesis() -> ChainPoint {
+        ChainPoint {
+            seq: 0,
+            hash: GENESIS_HASH.to_string(),
+        }
+    }
+}
+
+/// Left behind by retention: the last record that was pruned. Verification resumes from here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub hash: String,
+    /// `ts` of the pruned record.
+    pub ts: String,
+    /// When the prune ran.
+    pub pruned_at: String,
+}
+
+/// A record ready to be inserted: its seq, canonical bytes and hash.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoded {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    pub hash: String,
+}
+
+pub(crate) fn encode(
+    seq: u64,
+    ts: &DateTime<Utc>,
+    rec: &NewRecord,
+    prev_hash: &str,
+) -> Result<Encoded, AuditError> {
+    let mut map = match serde_json::to_value(rec).map_err(AuditError::Serialize)? {
+        Value::Object(map) => map,
+        other => {
+            return Err(AuditError::Corrupt {
+                table: "audit_records",
+                key: seq.to_string(),
+                reason: format!("record serialized to {other}, not an object"),
+            });
+        }
+    };
+    map.insert("seq".into(), Value::from(seq));
+    map.insert("ts".into(), Value::String(format_ts(ts)));
+    map.insert("prev_hash".into(), Value::String(prev_hash.to_string()));
+    let hash = record_hash(&map);
+    map.insert("hash".into(), Value::String(hash.clone()));
+    let mut bytes = Vec::with_capacity(512);
+    write_value(&Value::Object(map), &mut bytes);
+    Ok(Encoded { seq, bytes, hash })
+}
+
+pub(crate) fn corrupt(key: u64, reason: impl std::fmt::Display) -> AuditError {
+    AuditError::Corrupt {
+        table: "audit_records",
+        key: key.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+pub(crate) fn decode(key: u64, bytes: &[u8]) -> Result<AuditRecord, AuditError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(key, e))
+}
+
+pub(crate) fn decode_map(key: u64, bytes: &[u8]) -> Result<Map<String, Value>, AuditError> {
+    match serde_json::from_slice(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(corrupt(key, "stored value is not a JSON object")),
+        Err(e) => Err(corrupt(key, e)),
+    }
+}
+
+pub(crate) type RecordsTable = ReadOnlyTable<u64, &'static [u8]>;
+pub(crate) type MetaTable = ReadOnlyTable<&'static str, &'static [u8]>;
+
+/// The records table, or `None` when nothing was ever appended to this database.
+pub(crate) fn open_records(txn: &ReadTransaction) -> Result<Option<RecordsTable>, AuditError> {
+    match txn.open_table(RECORDS) {
+        Ok(t) => Ok(Some(t)),
+        Err(TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e).ctx("open audit_records"),
+    }
+}
+
+pub(crate) fn open_meta(txn: &ReadTransaction) -> Result<Option<MetaTable>, AuditError> {
+    match txn.open_table(META) {
+        Ok(t) => Ok(Some(t)),
+        Err(TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e).ctx("open audit_meta"),
+    }
+}
+
+pub(crate) fn get_meta<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &'static str,
+) -> Result<Option<T>, AuditError> {
+    let Some(guard) = table.get(key).ctx("read audit_meta")? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(guard.value())
+        .map(Some)
+        .map_err(|e| AuditError::Corrupt {
+            table: "audit_meta",
+            key: key.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+pub(crate) fn meta_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, AuditError> {
+    serde_json::to_vec(value).map_err(AuditError::Serialize)
+}
+
+/// Where the next append continues the chain: the newest record (whose own hash is checked),
+/// else the retention checkpoint, else genesis.
+pub(crate) fn read_head(db: &Database) -> Result<ChainPoint, AuditError> {
+    let txn = db.begin_read().ctx("begin read")?;
+    if let Some(records) = open_records(&txn)?
+        && let Some((key, value)) = records.last().ctx("read last audit record")?
+    {
+        let seq = key.value();
+        let map = decode_map(seq, value.value())?;
+        let stored = map.get("hash").and_then(Value::as_str).unwrap_or_default();
+        if record_hash(&map) != stored {
+            return Err(AuditError::TamperedHead { seq });
+        }
+        return Ok(ChainPoint {
+            seq,
+            hash: stored.to_string(),
+        });
+    }
+    if let Some(meta) = open_meta(&txn)?
+        && let Some(cp) = get_meta::<Checkpoint>(&meta, META_CHECKPOINT)?
+    {
+        return Ok(ChainPoint {
+            seq: cp.seq,
+            hash: cp.hash,
+        });
+    }
+    Ok(ChainPoint::genesis())
+}

@@ -1,0 +1,263 @@
+//! The single writer thread. It owns the chain tip, takes records off the bounded queue in
+//! submission order, and writes each group in one redb transaction. A failed group is kept and
+//! retried in place, so accepted records are never dropped or reordered.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use redb::Database;
+use tokio::sync::oneshot;
+
+use crate::config::{AuditConfig, Durability};
+use crate::error::{AuditError, DbContext};
+use crate::health::Shared;
+use crate::record::NewRecord;
+use crate::retention;
+use crate::store::{ChainPoint, Encoded, META, META_HEAD, RECORDS, encode, meta_bytes};
+
+pub(crate) type Ack = oneshot::Sender<Result<u64, AuditError>>;
+
+pub(crate) struct Pending {
+    pub seq: u64,
+    pub ts: DateTime<Utc>,
+    pub rec: NewRecord,
+    /// Present in strict mode: resolved once the record is durable (or its commit failed).
+    pub ack: Option<Ack>,
+}
+
+pub(crate) enum Msg {
+    Append(Box<Pending>),
+    Shutdown,
+}
+
+/// Retries of a failing group once shutdown has been requested, before giving up.
+const RETRIES_AFTER_SHUTDOWN: u32 = 3;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+pub(crate) struct Writer {
+    pub db: Arc<Database>,
+    pub rx: Receiver<Msg>,
+    pub shared: Arc<Shared>,
+    pub head: ChainPoint,
+    pub cfg: AuditConfig,
+    pub last_prune: Instant,
+}
+
+impl Writer {
+    pub fn run(mut self) -> Result<(), AuditError> {
+        loop {
+            let Some(first) = self.next_blocking() else {
+                return Ok(());
+            };
+            let mut batch = vec![first];
+            let stop = self.fill(&mut batch);
+            self.commit_with_retry(batch)?;
+            if stop {
+                return Ok(());
+            }
+        }
+    }
+
+    fn take(&self, msg: Msg) -> Option<Pending> {
+        match msg {
+            Msg::Append(p) => {
+                self.shared.depth.fetch_sub(1, Ordering::Relaxed);
+                Some(*p)
+            }
+            Msg::Shutdown => None,
+        }
+    }
+
+    /// Waits for the next record; runs retention while idle. `None` = shut down.
+    fn next_blocking(&mut self) -> Option<Pending> {
+        loop {
+            let interval = self.cfg.retention.as_ref().map(|r| r.check_interval);
+            if let Some(every) = interval
+                && self.last_prune.elapsed() >= every
+            {
+                self.prune();
+            }
+            let msg = match interval {
+                None => self.rx.recv().ok()?,
+                Some(every) => match self.rx.recv_timeout(every) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return None,
+                },
+            };
+            return self.take(msg);
+        }
+    }
+
+    /// Adds whatever else belongs in this group. Returns true when shutdown was requested.
+    fn fill(&mut self, batch: &mut Vec<Pending>) -> bool {
+        match self.cfg.durability {
+            Durability::Strict => {
+                while batch.len() < self.cfg.max_batch {
+                    match self.rx.try_recv() {
+                        Ok(msg) => match self.take(msg) {
+                            Some(p) => batch.push(p),
+                            None => return true,
+                        },
+                        Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+                    }
+                }
+            }
+            Durability::Batched { max_delay_ms } => {
+                let deadline = Instant::now() + Duration::from_millis(max_delay_ms);
+                while batch.len() < self.cfg.max_batch {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match self.rx.recv_timeout(left) {
+                        Ok(msg) => match self.take(msg) {
+                            Some(p) => batch.push(p),
+                            None => return true,
+                        },
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn commit_with_retry(&mut self, mut batch: Vec<Pending>) -> Result<(), AuditError> {
+        let mut backoff = Duration::from_millis(50);
+        let mut retries_after_shutdown = 0;
+        loop {
+            let started = Instant::now();
+            match self.commit(&batch) {
+                Ok(tip) => {
+                    self.committed(batch, tip, started.elapsed());
+                    return Ok(());
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    let c = &self.shared.counters;
+                    c.commit_failures.fetch_add(1, Ordering::Relaxed);
+                    self.shared.set_failure(&reason);
+                    let (first, last) = seq_range(&batch);
+                    tracing::error!(
+                        first_seq = first,
+                        last_seq = last,
+                        error = %reason,
+                        "audit commit failed; refusing new records and retrying this group"
+                    );
+                    // Strict callers learn now (they deny); the records stay queued here.
+                    for p in &mut batch {
+                        if let Some(ack) = p.ack.take() {
+                            let _ = ack.send(Err(AuditError::CommitFailed {
+                                seq: p.seq,
+                                reason: reason.clone(),
+                            }));
+                        }
+                    }
+                    if self.shared.closed.load(Ordering::Acquire) {
+                        retries_after_shutdown += 1;
+                        if retries_after_shutdown > RETRIES_AFTER_SHUTDOWN {
+                            tracing::error!(
+                                first_seq = first,
+                                last_seq = last,
+                                "audit writer giving up at shutdown; these records are lost"
+                            );
+                            return Err(AuditError::Unflushed {
+                                first_seq: first,
+                                last_seq: last,
+                                reason,
+                            });
+                        }
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Writes one group in one transaction. Encoding happens here so a retry after a failed
+    /// attempt chains from the same tip and produces the same bytes.
+    fn commit(&self, batch: &[Pending]) -> Result<ChainPoint, AuditError> {
+        let mut prev = self.head.hash.clone();
+        let mut encoded: Vec<Encoded> = Vec::with_capacity(batch.len());
+        for p in batch {
+            let e = encode(p.seq, &p.ts, &p.rec, &prev)?;
+            prev.clone_from(&e.hash);
+            encoded.push(e);
+        }
+        let tip = ChainPoint {
+            seq: batch.last().map_or(self.head.seq, |p| p.seq),
+            hash: prev,
+        };
+        let txn = self.db.begin_write().ctx("begin audit write")?;
+        {
+            let mut records = txn.open_table(RECORDS).ctx("open audit_records")?;
+            for e in &encoded {
+                records
+                    .insert(e.seq, e.bytes.as_slice())
+                    .ctx("insert audit record")?;
+            }
+            let mut meta = txn.open_table(META).ctx("open audit_meta")?;
+            meta.insert(META_HEAD, meta_bytes(&tip)?.as_slice())
+                .ctx("update audit head")?;
+        }
+        txn.commit().ctx("commit audit records")?;
+        Ok(tip)
+    }
+
+    fn committed(&mut self, batch: Vec<Pending>, tip: ChainPoint, took: Duration) {
+        let n = batch.len() as u64;
+        let c = &self.shared.counters;
+        c.committed.fetch_add(n, Ordering::Relaxed);
+        c.commits.fetch_add(1, Ordering::Relaxed);
+        c.last_batch.store(n, Ordering::Relaxed);
+        c.last_commit_us.store(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        if self.shared.clear_failure() {
+            tracing::warn!(
+                seq = tip.seq,
+                "audit commits succeed again; accepting records"
+            );
+        }
+        self.shared.committed_seq.send_replace(tip.seq);
+        self.head = tip;
+        for p in batch {
+            if let Some(ack) = p.ack {
+                // The caller may have stopped waiting; the record is durable either way.
+                let _ = ack.send(Ok(p.seq));
+            }
+        }
+    }
+
+    fn prune(&mut self) {
+        self.last_prune = Instant::now();
+        let Some(policy) = self.cfg.retention.clone() else {
+            return;
+        };
+        match retention::prune(&self.db, &policy, Utc::now()) {
+            Ok(report) if report.pruned > 0 => {
+                self.shared
+                    .counters
+                    .pruned
+                    .fetch_add(report.pruned, Ordering::Relaxed);
+                tracing::info!(
+                    pruned = report.pruned,
+                    checkpoint_seq = report.checkpoint.as_ref().map(|c| c.seq),
+                    "audit retention pruned old records"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "audit retention failed; will retry"),
+        }
+    }
+}
+
+fn seq_range(batch: &[Pending]) -> (u64, u64) {
+    (
+        batch.first().map_or(0, |p| p.seq),
+        batch.last().map_or(0, |p| p.seq),
+    )
+}

@@ -1,0 +1,72 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cordon_audit::{AuditConfig, AuditLog, Decision, EventKind, NewRecord};
+use redb::Database;
+use serde_json::json;
+
+pub const RECORDS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("audit_records");
+
+pub struct TempDb {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+pub fn temp_db() -> TempDb {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cordon.redb");
+    TempDb { dir, path }
+}
+
+pub fn open_db(path: &Path) -> Arc<Database> {
+    Arc::new(Database::create(path).expect("open redb"))
+}
+
+pub fn open_log(db: &Arc<Database>, cfg: AuditConfig) -> AuditLog {
+    AuditLog::open(Arc::clone(db), cfg).expect("open audit log")
+}
+
+/// A realistic HTTP action record; `i` varies the content.
+pub fn action_record(agent: &str, i: u64, decision: Decision) -> NewRecord {
+    let mut params = serde_json::Map::new();
+    params.insert("owner".into(), json!("acme"));
+    params.insert("repo".into(), json!("site"));
+    params.insert("branch".into(), json!(format!("feature-{i}")));
+    NewRecord {
+        agent: Some(agent.into()),
+        instance: Some("inst-1".into()),
+        chain: Some(format!("orchestrator/{agent}")),
+        cgroup_id: Some(4242),
+        pid: Some(1000 + u32::try_from(i % 1000).unwrap_or(0)),
+        uid: Some(1001),
+        exe: Some("/usr/bin/python3".into()),
+        connector: Some("github".into()),
+        action: Some("github.branch.delete".into()),
+        params,
+        decision: Some(decision),
+        rule: Some("protect-main".into()),
+        reason: Some("matched rule".into()),
+        policy_version: Some("v7".into()),
+        upstream_status: Some(204),
+        bytes_up: Some(120),
+        bytes_down: Some(0),
+        decision_latency_us: Some(35),
+        total_latency_us: Some(81_000),
+        dst_host: Some("api.github.com".into()),
+        dst_port: Some(443),
+        http_method: Some("DELETE".into()),
+        http_path: Some("/repos/acme/site/git/refs/heads/x".into()),
+        ..NewRecord::new(EventKind::Request)
+    }
+}
+
+/// All seqs stored, in key order.
+pub fn stored_seqs(db: &Database) -> Vec<u64> {
+    cordon_audit::iter_from(db, 0)
+        .expect("iter")
+        .map(|r| r.expect("record").seq)
+        .collect()
+}

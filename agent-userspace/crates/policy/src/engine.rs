@@ -1,0 +1,307 @@
+//! The stateful engine the daemon shares between its tasks: the current
+//! policy set (swapped atomically on reload), approval grants, rate limits
+//! and run envelopes.
+
+use crate::compile::OnExceed;
+use crate::decision::{ActionRequest, Decision, Verdict};
+use crate::error::PolicyError;
+use crate::grants::{GrantInfo, Grants};
+use crate::limits::RateLimiter;
+use crate::runs::{EnvelopeBreach, RunUsage, Runs, check};
+use crate::set::PolicySet;
+use arc_swap::ArcSwapOption;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One run of an agent (`cordon run --agent NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunContext {
+    pub instance: String,
+    pub agent: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What the daemon must do with the action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "enforcement", rename_all = "lowercase")]
+pub enum Enforcement {
+    Allow,
+    Approve {
+        #[serde(serialize_with = "secs")]
+        timeout: Duration,
+    },
+    Deny,
+    /// Refuse the action and kill the run (freeze its cgroup).
+    Kill { reason: Arc<str> },
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+/// A rate limit that refused the action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimitHit {
+    pub limit_id: Arc<str>,
+    /// The agent of the chain whose limit it is.
+    pub agent: Arc<str>,
+    pub max: u32,
+    #[serde(serialize_with = "secs")]
+    pub per: Duration,
+    pub on_exceed: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub enforcement: Enforcement,
+    /// The decision that stands; its rule id is `grant:<id>`, `limit:<id>`
+    /// or `envelope:<bound>` when those changed the static decision.
+    pub decision: Decision,
+    /// What the policy set alone said.
+    pub static_decision: Decision,
+    pub grant: Option<u64>,
+    pub limit: Option<LimitHit>,
+    pub envelope: Option<EnvelopeBreach>,
+}
+
+pub struct PolicyEngine {
+    current: ArcSwapOption<PolicySet>,
+    grants: Grants,
+    limits: RateLimiter,
+    runs: Runs,
+}
+
+impl Default for PolicyEngine {
+    fn default() -> Self {
+        PolicyEngine::new()
+    }
+}
+
+impl PolicyEngine {
+    /// An engine with no policy: it denies everything until a set loads.
+    pub fn new() -> PolicyEngine {
+        PolicyEngine {
+            current: ArcSwapOption::empty(),
+            grants: Grants::default(),
+            limits: RateLimiter::default(),
+            runs: Runs::default(),
+        }
+    }
+
+    /// Loads `dir` fully, then swaps it in; on any error the set in force
+    /// stays. Returns the new version.
+    pub fn reload(&self, dir: &Path) -> Result<String, PolicyError> {
+        match PolicySet::load_dir(dir) {
+            Ok(set) => Ok(self.install(set)),
+            Err(e) => {
+                tracing::warn!(error = %e, kept = ?self.version(), "policy reload rejected");
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts `set` in force; returns its version.
+    pub fn install(&self, set: PolicySet) -> String {
+        let version = set.version().to_string();
+        self.current.store(Some(Arc::new(set)));
+        tracing::info!(%version, "policy set in force");
+        version
+    }
+
+    /// The set in force, for explain and credentials.
+    pub fn snapshot(&self) -> Option<Arc<PolicySet>> {
+        self.current.load_full()
+    }
+
+    pub fn version(&self) -> Option<String> {
+        self.current.load().as_ref().map(|s| s.version().to_string())
+    }
+
+    /// Allows `action` (a glob) for exactly this `chain` until `until`
+    /// without asking again. Grants only lift `approve`; a deny stays.
+    pub fn grant(&self, chain: &[String], action: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, PolicyError> {
+        if chain.is_empty() || action.trim().is_empty() {
+            return Err(PolicyError::Argument("a grant needs an agent chain and an action".into()));
+        }
+        Ok(self.grants.add(chain, action, until, now))
+    }
+
+    pub fn revoke_grant(&self, id: u64) -> bool {
+        self.grants.revoke(id)
+    }
+
+    pub fn grants(&self, now: DateTime<Utc>) -> Vec<GrantInfo> {
+        self.grants.list(now)
+    }
+
+    /// Records model spend for a run; returns its usage so far. The next
+    /// decision for the run kills it if the spend broke `max_cost_usd`.
+    pub fn add_cost(&self, instance: &str, usd: f64) -> RunUsage {
+        self.runs.add_cost(instance, usd)
+    }
+
+    pub fn run_usage(&self, instance: &str) -> Option<RunUsage> {
+        self.runs.usage(instance)
+    }
+
+    /// Forgets a finished run's usage.
+    pub fn end_run(&self, instance: &str) -> Option<RunUsage> {
+        self.runs.end(instance)
+    }
+
+    /// Checks a run's envelope without an action, e.g. from a timer, so
+    /// that an idle run still dies at `max_runtime`.
+    pub fn check_envelope(&self, run: &RunContext, now: DateTime<Utc>) -> Option<EnvelopeBreach> {
+        let guard = self.current.load();
+        let set = guard.as_ref()?;
+        let envelope = set.envelope_for(std::slice::from_ref(&run.agent));
+        let usage = self.runs.usage(&run.instance).unwrap_or_default();
+        check(&envelope, usage, run.started_at, now)
+    }
+
+    /// The full decision: the static verdict of the set in force, then
+    /// grants, rate limits and the run envelope.
+    pub fn decide(&self, run: &RunContext, req: &ActionRequest<'_>) -> Outcome {
+        let guard = self.current.load();
+        let Some(set) = guard.as_ref() else {
+            return fail_closed(req);
+        };
+        let static_decision = set.decide(req);
+        let mut decision = static_decision.clone();
+        let mut grant = None;
+        if let Verdict::Approve { .. } = decision.verdict
+            && let Some(id) = self.grants.find(req.chain, req.action, req.now)
+        {
+            decision.verdict = Verdict::Allow;
+            decision.rule_id = Arc::from(format!("grant:{id}"));
+            decision.reason = Arc::from(format!("approved earlier for a while (grant {id})"));
+            grant = Some(id);
+        }
+        let mut enforcement = match decision.verdict {
+            Verdict::Allow => Enforcement::Allow,
+            Verdict::Approve { timeout } => Enforcement::Approve { timeout },
+            Verdict::Deny => Enforcement::Deny,
+        };
+
+        let mut limit = None;
+        let per_agent: Vec<_> = req
+            .chain
+            .iter()
+            .filter_map(|agent| set.policy_for(agent))
+            .filter(|(_, p)| !p.limits.is_empty())
+            .collect();
+        if !per_agent.is_empty()
+            && let Some(refusal) = self.limits.admit(&per_agent, req.action, req.now)
+        {
+            let l = &refusal.limit;
+            let why = format!(
+                "rate limit `{}` of agent `{}`: more than {} `{}` in {}s",
+                l.id,
+                refusal.agent,
+                l.max,
+                l.action(),
+                l.per.as_secs()
+            );
+            let rule_id: Arc<str> = Arc::from(format!("limit:{}", l.id));
+            match l.on_exceed {
+                OnExceed::Approve if decision.verdict == Verdict::Allow => {
+                    decision.verdict = Verdict::Approve {
+                        timeout: l.approval_timeout,
+                    };
+                    enforcement = Enforcement::Approve {
+                        timeout: l.approval_timeout,
+                    };
+                    decision.rule_id = rule_id;
+                    decision.reason = Arc::from(why);
+                    decision.decided_by = refusal.agent.clone();
+                }
+                OnExceed::Approve => {}
+                OnExceed::Deny | OnExceed::Kill => {
+                    if decision.verdict != Verdict::Deny || l.on_exceed == OnExceed::Kill {
+                        decision.rule_id = rule_id;
+                        decision.decided_by = refusal.agent.clone();
+                    }
+                    decision.verdict = Verdict::Deny;
+                    let reason: Arc<str> = Arc::from(why);
+                    if l.on_exceed == OnExceed::Kill {
+                        decision.reason = reason.clone();
+                        enforcement = Enforcement::Kill { reason };
+                    } else if enforcement != Enforcement::Deny {
+                        decision.reason = reason;
+                        enforcement = Enforcement::Deny;
+                    }
+                }
+            }
+            limit = Some(LimitHit {
+                limit_id: l.id.clone(),
+                agent: refusal.agent.clone(),
+                max: l.max,
+                per: l.per,
+                on_exceed: match l.on_exceed {
+                    OnExceed::Deny => "deny",
+                    OnExceed::Approve => "approve",
+                    OnExceed::Kill => "kill",
+                },
+            });
+        }
+
+        let mut envelope_bounds = set.envelope_for(std::slice::from_ref(&run.agent));
+        for (_, p) in &per_agent {
+            envelope_bounds.tighten(&p.envelope);
+        }
+        if per_agent.len() != req.chain.len() {
+            envelope_bounds.tighten(&set.envelope_for(req.chain));
+        }
+        let envelope =
+            self.runs
+                .count_action(&run.instance, run.started_at, req.now, &envelope_bounds);
+        if let Some(breach) = &envelope {
+            let reason: Arc<str> = Arc::from(breach.reason.as_str());
+            decision.verdict = Verdict::Deny;
+            decision.rule_id = Arc::from(format!("envelope:{}", breach.bound.name()));
+            decision.reason = reason.clone();
+            decision.decided_by = Arc::from(run.agent.as_str());
+            enforcement = Enforcement::Kill { reason };
+        }
+        Outcome {
+            enforcement,
+            decision,
+            static_decision,
+            grant,
+            limit,
+            envelope,
+        }
+    }
+}
+
+fn fail_closed(req: &ActionRequest<'_>) -> Outcome {
+    let decision = Decision {
+        verdict: Verdict::Deny,
+        rule_id: Arc::from("no-policy-loaded"),
+        reason: Arc::from("no valid policy set has been loaded; everything is denied"),
+        decided_by: Arc::from(req.chain.last().map_or("", String::as_str)),
+        policy_version: Arc::from("none"),
+    };
+    Outcome {
+        enforcement: Enforcement::Deny,
+        static_decision: decision.clone(),
+        decision,
+        grant: None,
+        limit: None,
+        envelope: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn engine_and_set_are_shareable_between_tasks() {
+        assert_send_sync::<super::PolicyEngine>();
+        assert_send_sync::<super::PolicySet>();
+    }
+}

@@ -1,0 +1,32 @@
+//! Cordon's policy engine: TOML policy files compiled into an index that
+//! decides an agent's action in microseconds.
+//!
+//! [`PolicySet`] is the static, immutable part (rules, CEL conditions,
+//! schedules, the SSRF guard). [`PolicyEngine`] wraps the current set for the
+//! daemon and adds what needs state: approval grants, rate limits and run
+//! envelopes. The file format and semantics are in docs/policy.md.
+
+mod agent;
+mod cel_env;
+mod compile;
+mod decision;
+mod duration;
+mod engine;
+mod error;
+mod glob;
+mod grants;
+mod limits;
+mod load;
+mod network;
+mod runs;
+mod schedule;
+mod set;
+mod source;
+
+pub use compile::{Envelope, Limit, OnExceed};
+pub use decision::{ActionRequest, Decision, HttpInfo, RuleTrace, Verdict};
+pub use error::PolicyError;
+pub use set::PolicySet;
+pub use engine::{Enforcement, LimitHit, Outcome, PolicyEngine, RunContext};
+pub use grants::GrantInfo;
+pub use runs::{EnvelopeBound, EnvelopeBreach, RunUsage};

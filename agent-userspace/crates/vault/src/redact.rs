@@ -1,0 +1,89 @@
+//! Scrubbing secret values out of bytes that leave the proxy (echoed responses, log lines).
+
+use std::borrow::Cow;
+
+use crate::secret::Secret;
+
+pub const REDACTED: &[u8] = b"[REDACTED]";
+
+/// Replaces every occurrence of any secret's bytes in `haystack` with `[REDACTED]`. Overlapping
+/// or adjacent matches of different secrets collapse into one marker, so no fragment of either
+/// survives. Empty secrets are ignored (they would match everywhere). Borrows when nothing
+/// matched.
+pub fn redact<'a>(haystack: &'a [u8], secrets: &[&Secret]) -> Cow<'a, [u8]> {
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for secret in secrets {
+        let needle = secret.expose();
+        if needle.is_empty() {
+            continue;
+        }
+        let finder = memchr::memmem::Finder::new(needle);
+        // Overlapping occurrences ("aa" in "aaa") must all be covered, so search from every
+        // match start + 1 rather than from the match end.
+        let mut from = 0;
+        while let Some(pos) = finder.find(&haystack[from..]) {
+            let start = from + pos;
+            spans.push((start, start + needle.len()));
+            from = start + 1;
+        }
+    }
+    if spans.is_empty() {
+        return Cow::Borrowed(haystack);
+    }
+    spans.sort_unstable();
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut cursor = 0;
+    let mut iter = spans.into_iter().peekable();
+    while let Some((start, mut end)) = iter.next() {
+        while let Some(&(next_start, next_end)) = iter.peek() {
+            if next_start > end {
+                break;
+            }
+            end = end.max(next_end);
+            iter.next();
+        }
+        out.extend_from_slice(&haystack[cursor..start]);
+        out.extend_from_slice(REDACTED);
+        cursor = end;
+    }
+    out.extend_from_slice(&haystack[cursor..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Secret {
+        Secret::from_slice(v.as_bytes())
+    }
+
+    #[test]
+    fn replaces_every_occurrence() {
+        let tok = s("ghp_abc");
+        let out = redact(b"auth ghp_abc and again ghp_abc.", &[&tok]);
+        assert_eq!(&*out, b"auth [REDACTED] and again [REDACTED].");
+    }
+
+    #[test]
+    fn borrows_when_nothing_matches() {
+        let tok = s("ghp_abc");
+        assert!(matches!(redact(b"clean", &[&tok]), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn overlapping_secrets_leave_no_fragment() {
+        let a = s("secretAB");
+        let b = s("ABCDEF");
+        let out = redact(b"x secretABCDEF y", &[&a, &b]);
+        assert_eq!(&*out, b"x [REDACTED] y");
+        let rep = s("aa");
+        assert_eq!(&*redact(b"aaa|a", &[&rep]), b"[REDACTED]|a");
+    }
+
+    #[test]
+    fn empty_secret_is_ignored() {
+        let e = s("");
+        assert_eq!(&*redact(b"abc", &[&e]), b"abc");
+    }
+}

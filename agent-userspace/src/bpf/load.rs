@@ -1,0 +1,144 @@
+//! Attaching every program once at the Cordon parent cgroup.
+//!
+//! Programs are attached anew on every daemon start with multi-attach and
+//! their links pinned under a temporary name, then renamed over the
+//! previous pins: the old links are released only once the new ones are
+//! in place, so a restart or upgrade never leaves a gap in enforcement.
+//! Maps are pinned by name and reused, so state survives too.
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{
+        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, SockOps,
+        links::FdLink,
+    },
+};
+
+use super::BpfError;
+
+/// The object built from agent-ebpf by build.rs.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/agent-ebpf"));
+
+const SOCK_ADDR_PROGRAMS: [&str; 6] = [
+    "cordon_connect4",
+    "cordon_connect6",
+    "cordon_sendmsg4",
+    "cordon_sendmsg6",
+    "cordon_recvmsg4",
+    "cordon_recvmsg6",
+];
+const SOCK_CREATE: &str = "cordon_sock_create";
+const SOCK_OPS: &str = "cordon_rekey";
+const EGRESS: &str = "cordon_egress";
+
+/// Names of every link pin this version creates, for cleanup and checks.
+pub fn link_pin_names() -> Vec<String> {
+    SOCK_ADDR_PROGRAMS
+        .iter()
+        .chain([SOCK_CREATE, SOCK_OPS, EGRESS].iter())
+        .map(|p| format!("link_{p}"))
+        .collect()
+}
+
+/// Loads one program, attaches it, and pins its link.
+macro_rules! attach_pinned {
+    ($ebpf:expr, $ty:ty, $name:expr, $pin_dir:expr, |$p:ident| $attach:expr) => {{
+        let name: &'static str = $name;
+        let $p: &mut $ty = program($ebpf, name)?;
+        $p.load().map_err(|source| BpfError::Program { name, source })?;
+        let id = $attach.map_err(|source| BpfError::Program { name, source })?;
+        let link: FdLink = $p
+            .take_link(id)
+            .map_err(|source| BpfError::Program { name, source })?
+            .try_into()
+            .map_err(|source| BpfError::Link { name, source })?;
+        pin_link(link, $pin_dir, name)?;
+    }};
+}
+
+/// Loads the object (adopting pinned maps), attaches all programs to
+/// `cgroup` and pins their links in `pin_dir`. The returned `Ebpf` owns the
+/// maps the daemon uses.
+pub fn attach_all(cgroup: &Path, pin_dir: &Path) -> Result<Ebpf, BpfError> {
+    std::fs::create_dir_all(pin_dir).map_err(|source| BpfError::Io {
+        path: pin_dir.into(),
+        source,
+    })?;
+    let mut ebpf = EbpfLoader::new()
+        .default_map_pin_directory(pin_dir)
+        .load(EBPF_OBJECT)?;
+    let cg = File::open(cgroup).map_err(|source| BpfError::Io {
+        path: cgroup.into(),
+        source,
+    })?;
+
+    for name in SOCK_ADDR_PROGRAMS {
+        attach_pinned!(&mut ebpf, CgroupSockAddr, name, pin_dir, |p| p
+            .attach(&cg, CgroupAttachMode::AllowMultiple));
+    }
+    attach_pinned!(&mut ebpf, CgroupSock, SOCK_CREATE, pin_dir, |p| p
+        .attach(&cg, CgroupAttachMode::AllowMultiple));
+    attach_pinned!(&mut ebpf, SockOps, SOCK_OPS, pin_dir, |p| p
+        .attach(&cg, CgroupAttachMode::AllowMultiple));
+    attach_pinned!(&mut ebpf, CgroupSkb, EGRESS, pin_dir, |p| p.attach(
+        &cg,
+        CgroupSkbAttachType::Egress,
+        CgroupAttachMode::AllowMultiple
+    ));
+    Ok(ebpf)
+}
+
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, BpfError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or(BpfError::MissingProgram { name })?
+        .try_into()
+        .map_err(|source| BpfError::Program { name, source })
+}
+
+/// Pins under a temporary name, then renames over the old pin so the
+/// previous link (if any) is released only after the new one is attached.
+fn pin_link(link: FdLink, dir: &Path, prog: &'static str) -> Result<(), BpfError> {
+    let final_path = dir.join(format!("link_{prog}"));
+    let tmp = dir.join(format!("link_{prog}.new"));
+    let _ = std::fs::remove_file(&tmp);
+    link.pin(&tmp).map_err(|source| BpfError::Pin {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, &final_path).map_err(|source| BpfError::Io {
+        path: final_path,
+        source,
+    })
+}
+
+/// Removes every pin (links first, so programs detach, then maps) and the
+/// pin directory. Links held open by a running daemon stay attached until
+/// it exits; callers stop the daemon first.
+pub fn detach_all(pin_dir: &Path) -> Result<Vec<PathBuf>, BpfError> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(pin_dir) else {
+        return Ok(removed);
+    };
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    // Links before maps.
+    paths.sort_by_key(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("link_")));
+    for p in paths {
+        std::fs::remove_file(&p).map_err(|source| BpfError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        removed.push(p);
+    }
+    let _ = std::fs::remove_dir(pin_dir);
+    if let Some(ns) = pin_dir.parent() {
+        let _ = std::fs::remove_dir(ns);
+    }
+    Ok(removed)
+}

@@ -1,0 +1,54 @@
+//! Loading, attaching and pinning Cordon's eBPF programs, and typed access
+//! to the maps they share with the daemon.
+pub mod bpffs;
+pub mod load;
+pub mod maps;
+
+use std::path::PathBuf;
+
+pub use load::{attach_all, detach_all};
+pub use maps::EnforcementMaps;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot mount bpffs at {path}: {source}")]
+    Mount {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("loading the eBPF object: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("eBPF program {name}: {source}")]
+    Program {
+        name: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("eBPF program {name} is missing from the object")]
+    MissingProgram { name: &'static str },
+    #[error("eBPF map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("pinning {path}: {source}")]
+    Pin {
+        path: PathBuf,
+        #[source]
+        source: aya::pin::PinError,
+    },
+    #[error("eBPF link {name}: {source}")]
+    Link {
+        name: &'static str,
+        #[source]
+        source: aya::programs::links::LinkError,
+    },
+}

@@ -1,0 +1,81 @@
+//! Operator commands that talk to the daemon or clean up after it.
+use std::{path::Path, process::ExitCode, time::Duration};
+
+use anyhow::bail;
+
+use super::args::Client;
+use crate::{
+    bpf,
+    cgroup::{self, CgroupTree, mount::cgroup2_mount},
+    control::{client, proto::Request},
+    paths::Paths,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn paths(c: &Client) -> Paths {
+    Paths::resolve(c.state_dir.as_deref())
+}
+
+pub fn status(c: &Client) -> anyhow::Result<ExitCode> {
+    let body = client::call(&paths(c).socket, &Request::Status, TIMEOUT)?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn ps(c: &Client) -> anyhow::Result<ExitCode> {
+    let body = client::call(&paths(c).socket, &Request::Ps, TIMEOUT)?;
+    println!("{:<24} {:<10} {:>12}", "AGENT", "INSTANCE", "CGROUP ID");
+    for row in body.as_array().into_iter().flatten() {
+        println!(
+            "{:<24} {:<10} {:>12}",
+            row["chain"].as_str().unwrap_or(""),
+            row["instance"].as_str().unwrap_or(""),
+            row["cgroup_id"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn policy_reload(c: &Client) -> anyhow::Result<ExitCode> {
+    let body = client::call(&paths(c).socket, &Request::PolicyReload, TIMEOUT)?;
+    println!("policy reloaded: version {}", body["version"].as_str().unwrap_or("?"));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn policy_check(dir: &Path) -> anyhow::Result<ExitCode> {
+    let set = cordon_policy::PolicySet::load_dir(dir)?;
+    println!("{}: ok, version {}", dir.display(), set.version());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes everything a daemon left attached: link pins (which detaches the
+/// programs), map pins, the cgroup tree (its processes are killed first) and
+/// a stale socket. Refuses while a daemon is serving.
+pub fn cleanup(c: &Client) -> anyhow::Result<ExitCode> {
+    let p = paths(c);
+    if std::os::unix::net::UnixStream::connect(&p.socket).is_ok() {
+        bail!("a cordon daemon is serving {}; stop it before cleanup", p.socket.display());
+    }
+    let removed = bpf::detach_all(&p.pin_dir())?;
+    let tree = CgroupTree::new(cgroup2_mount()?, &p.cgroup_parent);
+    let parent = tree.parent().to_path_buf();
+    if parent.exists() {
+        if cgroup::freeze::is_populated(&parent).unwrap_or(false) {
+            eprintln!("cordon: killing the agents still running under {}", parent.display());
+            cgroup::freeze::kill_all(&parent)?;
+            let start = std::time::Instant::now();
+            while cgroup::freeze::is_populated(&parent).unwrap_or(false) && start.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        cgroup::tree::remove_tree(&parent)?;
+    }
+    let _ = std::fs::remove_file(&p.socket);
+    println!(
+        "cleaned up: {} pins removed, cgroup {} removed",
+        removed.len(),
+        parent.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,26 @@
+//! Command-line interface: argument definitions and one module per group
+//! of commands. Each command returns the process exit code.
+pub mod admin;
+pub mod args;
+pub mod run;
+
+use std::process::ExitCode;
+
+use args::{Cli, Command, PolicyCmd};
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Daemon(a) => {
+            crate::logging::init(a.log_json);
+            let cfg = crate::config::DaemonConfig::resolve(a.into_flags())?;
+            crate::daemon::run(cfg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(a) => run::run_agent(a),
+        Command::Status(c) => admin::status(&c),
+        Command::Ps(c) => admin::ps(&c),
+        Command::Cleanup(c) => admin::cleanup(&c),
+        Command::Policy(PolicyCmd::Reload(c)) => admin::policy_reload(&c),
+        Command::Policy(PolicyCmd::Check { dir }) => admin::policy_check(&dir),
+    }
+}

@@ -1,0 +1,138 @@
+//! `cordon run`: ask the daemon to put this process in a fresh agent
+//! cgroup, drop to the agent's user, and exec the command. The process that
+//! the daemon moves is this one, identified by SO_PEERCRED, so the command
+//! starts already confined: no window in which it runs unenforced.
+use std::{
+    ffi::CString,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use nix::unistd::{Gid, Uid, User};
+
+use super::args::RunArgs;
+use crate::{
+    cgroup::validate_agent_name,
+    control::{
+        client,
+        proto::{Request, RunReply},
+    },
+    paths::Paths,
+};
+
+pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
+    validate_agent_name(&args.agent)?;
+    let program = &args.command[0];
+    let Some(resolved) = find_program(program) else {
+        eprintln!("cordon: error: command not found: {program}");
+        return Ok(ExitCode::from(127));
+    };
+    let target = target_user(&args)?;
+
+    let paths = Paths::resolve(args.client.state_dir.as_deref());
+    let body = client::call(
+        &paths.socket,
+        &Request::Run {
+            agent: args.agent.clone(),
+        },
+        Duration::from_secs(10),
+    )?;
+    let reply: RunReply = serde_json::from_value(body).context("daemon sent an unreadable run reply")?;
+
+    let mut cmd = std::process::Command::new(&resolved);
+    cmd.arg0(program).args(&args.command[1..]);
+    for (k, v) in &reply.env {
+        cmd.env(k, v);
+    }
+    cmd.env("CORDON_AGENT", &reply.chain).env("CORDON_INSTANCE", &reply.instance);
+    if let Some(user) = &target {
+        drop_to(user, &mut cmd)?;
+    }
+    let err = cmd.exec();
+    bail!("exec {}: {err}", resolved.display())
+}
+
+/// Who the agent runs as. Root only on explicit request: an agent running
+/// as root could detach Cordon's programs.
+fn target_user(args: &RunArgs) -> anyhow::Result<Option<User>> {
+    if !Uid::effective().is_root() {
+        if args.user.is_some() {
+            bail!("--user needs root (run cordon run with sudo)");
+        }
+        return Ok(None);
+    }
+    if let Some(name) = &args.user {
+        let user = User::from_name(name)
+            .with_context(|| format!("looking up user {name:?}"))?
+            .with_context(|| format!("no such user: {name}"))?;
+        return refuse_root(user, args.allow_root);
+    }
+    if let Some(uid) = std::env::var("SUDO_UID").ok().and_then(|u| u.parse::<u32>().ok()) {
+        let user = User::from_uid(Uid::from_raw(uid))?.with_context(|| format!("no user with uid {uid}"))?;
+        return refuse_root(user, args.allow_root);
+    }
+    if args.allow_root {
+        eprintln!("cordon: warning: running agent {:?} as root (--allow-root)", args.agent);
+        return Ok(None);
+    }
+    bail!("refusing to run agent {:?} as root: use --user USER, run through sudo as a regular user, or pass --allow-root", args.agent)
+}
+
+fn refuse_root(user: User, allow_root: bool) -> anyhow::Result<Option<User>> {
+    if user.uid.is_root() {
+        if !allow_root {
+            bail!("refusing to run an agent as root: pass --allow-root to insist");
+        }
+        eprintln!("cordon: warning: running agent as root (--allow-root)");
+        return Ok(None);
+    }
+    Ok(Some(user))
+}
+
+/// Drops supplementary groups, gid and uid (in that order: after setuid we
+/// could no longer change groups) just before exec.
+fn drop_to(user: &User, cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    let name = CString::new(user.name.clone())?;
+    let (uid, gid): (Uid, Gid) = (user.uid, user.gid);
+    cmd.env("HOME", &user.dir)
+        .env("USER", &user.name)
+        .env("LOGNAME", &user.name)
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .env_remove("SUDO_USER")
+        .env_remove("SUDO_COMMAND");
+    // SAFETY: runs in the child between fork and exec; only async-signal-
+    // safe syscalls (initgroups may allocate, which glibc tolerates here as
+    // std's own Command does for its uid/gid handling).
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::initgroups(&name, gid).map_err(std::io::Error::from)?;
+            nix::unistd::setgid(gid).map_err(std::io::Error::from)?;
+            nix::unistd::setuid(uid).map_err(std::io::Error::from)?;
+            if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+                return Err(std::io::Error::other("privileges were not dropped"));
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        let p = Path::new(program);
+        return is_executable(p).then(|| p.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

@@ -1,0 +1,6 @@
+//! The control plane: a unix socket speaking one JSON request and one JSON
+//! reply per line. Every call is authorised from the kernel's view of the
+//! caller (SO_PEERCRED), never from anything the caller says about itself.
+pub mod client;
+pub mod proto;
+pub mod server;

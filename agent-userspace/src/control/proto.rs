@@ -1,0 +1,76 @@
+//! Messages on the control socket.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    /// Create an instance cgroup for `agent` and move the caller into it.
+    Run { agent: String },
+    Ps,
+    PolicyReload,
+}
+
+impl Request {
+    /// Operations that change what agents may do, refused to any caller
+    /// inside a Cordon cgroup.
+    pub fn is_operator_only(&self) -> bool {
+        matches!(self, Request::PolicyReload)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Status => "status",
+            Request::Run { .. } => "run",
+            Request::Ps => "ps",
+            Request::PolicyReload => "policy_reload",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    pub fn ok(body: impl Serialize) -> Reply {
+        Reply {
+            ok: true,
+            error: None,
+            body: serde_json::to_value(body).unwrap_or(serde_json::Value::Null),
+        }
+    }
+    pub fn err(msg: impl Into<String>) -> Reply {
+        Reply {
+            ok: false,
+            error: Some(msg.into()),
+            body: serde_json::Value::Null,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReply {
+    pub chain: String,
+    pub instance: String,
+    pub cgroup: String,
+    /// Variables the agent gets: CA bundle locations, credential placeholders.
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReply {
+    pub version: String,
+    pub pid: u32,
+    pub proxy_port: u16,
+    pub dns_port: u16,
+    pub policy_version: String,
+    pub cgroup_parent: String,
+}

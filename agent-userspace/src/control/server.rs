@@ -1,0 +1,181 @@
+//! Serving the control socket. Each connection carries one request; the
+//! caller is identified by SO_PEERCRED and by the cgroup its pid is in.
+use std::{os::unix::fs::PermissionsExt, path::Path};
+
+use anyhow::Context;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{UnixListener, UnixStream},
+};
+
+use super::proto::{Reply, Request, RunReply, StatusReply};
+use crate::{cgroup::AgentPath, daemon::Shared};
+
+/// Binds the socket, replacing a stale one left by a killed daemon but
+/// never one a live daemon is serving.
+pub fn bind(d: &Shared) -> anyhow::Result<UnixListener> {
+    let path = &d.cfg.paths.socket;
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            anyhow::bail!("another cordon daemon is serving {}", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+    }
+    let l = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    set_socket_mode(path, d.cfg.socket_group.as_deref())?;
+    Ok(l)
+}
+
+/// Host installs restrict the socket to root and the `cordon` group; a
+/// namespaced (test) daemon lets any local user connect, since every call
+/// is authorised by peer credentials anyway.
+fn set_socket_mode(path: &Path, group: Option<&str>) -> anyhow::Result<()> {
+    let mode = match group.and_then(|g| nix::unistd::Group::from_name(g).ok().flatten()) {
+        Some(g) => {
+            nix::unistd::chown(path, None, Some(g.gid))?;
+            0o660
+        }
+        None => 0o666,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+pub async fn serve(d: Shared, listener: UnixListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(handle(d.clone(), stream));
+            }
+            Err(e) => {
+                tracing::warn!("control socket accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Who is calling, as the kernel says.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+    /// The managed instance the caller runs in, if any.
+    pub agent: Option<AgentPath>,
+}
+
+async fn handle(d: Shared, stream: UnixStream) {
+    let cred = match stream.peer_cred() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("control: no peer credentials: {e}");
+            return;
+        }
+    };
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, 64 * 1024));
+    if reader.read_line(&mut line).await.is_err() {
+        return;
+    }
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Err(e) => Reply::err(format!("malformed request: {e}")),
+        Ok(req) => {
+            let Some(pid) = cred.pid() else {
+                let _ = write_reply(&mut write, &Reply::err("caller has no pid (SO_PEERCRED)")).await;
+                return;
+            };
+            let agent = d.registry.tree().locate_pid(pid).ok().flatten();
+            let caller = Caller {
+                pid,
+                uid: cred.uid(),
+                gid: cred.gid(),
+                agent,
+            };
+            dispatch(&d, &caller, req).await
+        }
+    };
+    let _ = write_reply(&mut write, &reply).await;
+}
+
+async fn write_reply(w: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+    let mut buf = serde_json::to_vec(reply).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
+    buf.push(b'\n');
+    w.write_all(&buf).await
+}
+
+async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
+    if req.is_operator_only() {
+        if let Some(agent) = &caller.agent {
+            tracing::warn!(
+                op = req.name(),
+                agent = %agent.chain_display(),
+                pid = caller.pid,
+                uid = caller.uid,
+                "control: operator operation refused to a caller inside an agent cgroup"
+            );
+            return Reply::err(format!(
+                "{} refused: the caller runs inside agent {} and agents may not operate Cordon",
+                req.name(),
+                agent.chain_display()
+            ));
+        }
+        if caller.uid != 0 {
+            return Reply::err(format!("{} refused: operator operations need root", req.name()));
+        }
+    }
+    match req {
+        Request::Status => Reply::ok(StatusReply {
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+            proxy_port: d.proxy_port,
+            dns_port: d.dns_port,
+            policy_version: d.policy.version(),
+            cgroup_parent: d.registry.tree().parent().display().to_string(),
+        }),
+        Request::Run { agent } => run(d, caller, &agent),
+        Request::Ps => Reply::ok(
+            d.registry
+                .snapshot()
+                .into_iter()
+                .map(|(id, p)| serde_json::json!({"cgroup_id": id, "chain": p.chain_display(), "instance": p.instance()}))
+                .collect::<Vec<_>>(),
+        ),
+        Request::PolicyReload => match d.policy.reload(&d.cfg.policies) {
+            Ok(v) => Reply::ok(serde_json::json!({ "version": v })),
+            Err(e) => Reply::err(format!("policy not reloaded, the previous one stays in force: {e}")),
+        },
+    }
+}
+
+/// Creates the instance cgroup and moves the caller (the `cordon run`
+/// process, which then execs the agent) into it. A caller already inside an
+/// agent gets a sub-agent nested under its own instance: it cannot leave
+/// its own confinement.
+fn run(d: &Shared, caller: &Caller, agent: &str) -> Reply {
+    let base = caller.agent.clone().unwrap_or(AgentPath {
+        chain: vec![],
+        instances: vec![],
+    });
+    let tree = d.registry.tree();
+    let (path, dir) = match tree.create_instance(&base, agent) {
+        Ok(x) => x,
+        Err(e) => return Reply::err(e.to_string()),
+    };
+    if let Err(e) = tree.move_pid(&dir, caller.pid) {
+        let _ = std::fs::remove_dir(&dir);
+        return Reply::err(format!("moving pid {} into the agent cgroup: {e}", caller.pid));
+    }
+    match crate::cgroup::tree::cgroup_id(&dir) {
+        Ok(id) => d.registry.insert(id, path.clone()),
+        Err(e) => return Reply::err(e.to_string()),
+    }
+    tracing::info!(agent = %path.chain_display(), instance = path.instance(), pid = caller.pid, uid = caller.uid, "agent started");
+    Reply::ok(RunReply {
+        chain: path.chain_display(),
+        instance: path.instance().to_string(),
+        cgroup: dir.display().to_string(),
+        env: Default::default(),
+    })
+}

@@ -1,0 +1,144 @@
+//! Start-up order matters: listeners first (so the ports exist), then the
+//! programs (which redirect to them), then the control socket (so nobody
+//! launches an agent before enforcement is in place).
+use std::{os::unix::fs::PermissionsExt, sync::Arc, time::Duration};
+
+use agent_common::ProxyConfig;
+use anyhow::{Context, bail};
+
+use super::{Daemon, Shared, agents::Registry, decide::PolicyHandle, listeners::Listeners};
+use crate::{
+    bpf::{self, EnforcementMaps},
+    cgroup::{CgroupTree, mount::cgroup2_mount},
+    config::DaemonConfig,
+    control, dns, proxy,
+};
+
+pub fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("cordon daemon must run as root: it attaches eBPF programs and manages cgroups");
+    }
+    harden_process();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(cfg))
+}
+
+/// No core dumps: they would hold the CA key and vault secrets.
+fn harden_process() {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls with valid arguments.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
+fn make_dir(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting permissions of {}", path.display()))
+}
+
+async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
+    let paths = cfg.paths.clone();
+    make_dir(&paths.state_dir, 0o700)?;
+    make_dir(&paths.run_dir, 0o755)?;
+
+    let mount = cgroup2_mount()?;
+    let tree = CgroupTree::new(mount, &paths.cgroup_parent);
+    tree.ensure_parent()?;
+
+    bpf::bpffs::ensure_mounted()?;
+    let listeners = Listeners::bind(cfg.proxy_port, cfg.dns_port)?;
+    let (proxy_port, dns_port) = (listeners.proxy_port(), listeners.dns_port());
+
+    let mut ebpf = bpf::attach_all(tree.parent(), &paths.pin_dir())
+        .with_context(|| format!("attaching eBPF programs to {}", tree.parent().display()))?;
+    let maps = EnforcementMaps::from_ebpf(&mut ebpf)?;
+    maps.set_config(ProxyConfig {
+        proxy_port,
+        dns_port,
+        parent_level: tree.parent_level(),
+    })?;
+
+    let policy = PolicyHandle::load(&cfg.policies);
+    let daemon: Shared = Arc::new(Daemon {
+        registry: Registry::new(tree),
+        maps,
+        policy,
+        names: dns::NameCache::default(),
+        proxy_port,
+        dns_port,
+        cfg,
+    });
+
+    let control = control::server::bind(&daemon)?;
+    let Listeners { tcp4, tcp6, udp4, udp6 } = listeners;
+    for l in [tcp4, tcp6] {
+        tokio::spawn(proxy::serve(daemon.clone(), tokio::net::TcpListener::from_std(l)?));
+    }
+    for s in [udp4, udp6] {
+        tokio::spawn(dns::serve(daemon.clone(), tokio::net::UdpSocket::from_std(s)?));
+    }
+    tokio::spawn(control::server::serve(daemon.clone(), control));
+    tokio::spawn(reap_loop(daemon.clone()));
+
+    tracing::info!(
+        proxy_port,
+        dns_port,
+        cgroup = %daemon.registry.tree().parent().display(),
+        socket = %paths.socket.display(),
+        "cordon daemon ready"
+    );
+    wait_for_stop().await;
+
+    // Closed ports would already refuse connects; zero ports make the kernel
+    // refuse them with EPERM, which is clearer. The pins stay: agents remain
+    // cut off until a daemon is back.
+    let _ = daemon.maps.set_config(ProxyConfig {
+        proxy_port: 0,
+        dns_port: 0,
+        parent_level: daemon.registry.tree().parent_level(),
+    });
+    let _ = std::fs::remove_file(&paths.socket);
+    drop(ebpf);
+    tracing::info!("cordon daemon stopped; enforcement stays pinned");
+    Ok(())
+}
+
+async fn wait_for_stop() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+}
+
+/// Empty instance cgroups are removed once their last process exits.
+async fn reap_loop(d: Shared) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let d2 = d.clone();
+        let removed = tokio::task::spawn_blocking(move || d2.registry.tree().reap_empty(&|_| false))
+            .await
+            .unwrap_or_default();
+        for p in &removed {
+            tracing::debug!(agent = %p.chain_display(), instance = p.instance(), "instance exited; cgroup removed");
+        }
+        if !removed.is_empty() {
+            d.registry.rescan();
+        }
+    }
+}

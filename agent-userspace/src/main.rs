@@ -1,0 +1,26 @@
+//! `cordon`: parse arguments, run the command, print errors on one line.
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod bpf;
+mod cgroup;
+mod cli;
+mod config;
+mod control;
+mod daemon;
+mod dns;
+mod logging;
+mod paths;
+mod proxy;
+
+fn main() -> ExitCode {
+    let cli = cli::args::Cli::parse();
+    match cli::dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cordon: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The privileged end-to-end harness: a fake internet in network namespaces (HTTP, HTTPS, git,
+//! TCP echo, UDP sink), a test DNS upstream on loopback, a test CA, and helpers that drive the
+//! real `cordon` daemon and agents. Everything is RAII and every wait is bounded.
+//!
+//! Addresses come from documentation ranges (203.0.113.0/24, 198.51.100.0/24, 2001:db8::/32)
+//! and are only routed to the veth of the namespace that owns them.
+
+pub mod cgroup;
+pub mod daemon;
+pub mod dns;
+pub mod error;
+pub mod git_http;
+pub mod http;
+pub mod netns;
+pub mod process;
+mod root;
+mod server_thread;
+pub mod tcp_echo;
+pub mod tls;
+pub mod udp_sink;
+
+pub use cgroup::TestCgroupRoot;
+pub use daemon::{Daemon, DaemonOpts, PolicyDir, cordon_bin, workspace_root};
+pub use dns::{DnsAnswer, RecordType, ResponseCode, TestDns, dns_query, dns_query_tcp};
+pub use error::{Error, Result};
+pub use git_http::{GitServer, hermetic_git};
+pub use http::{ConnInfo, HttpServer, HttpsServer, Recorded, Reply};
+pub use netns::NetNs;
+pub use process::{run_checked, run_with_timeout, wait_until};
+pub use root::{SKIP_LOG_ENV, require_root};
+pub use tcp_echo::TcpEcho;
+pub use tls::{DEFAULT_TLS_NAMES, TestCa};
+pub use udp_sink::UdpSink;
