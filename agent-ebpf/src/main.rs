@@ -19,6 +19,8 @@
 mod addr;
 mod maps;
 
+use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
+
 use agent_common::{AF_INET, AF_INET6, OrigDst, PortKey};
 use aya_ebpf::{
     EbpfContext,
@@ -100,10 +102,10 @@ fn redirect(ctx: &SockAddrContext, v6: bool, is_connect: bool) -> i32 {
         return DENY;
     }
     // SAFETY: the context pointer is valid for the program's lifetime.
-    let sa = unsafe { &mut *ctx.sock_addr };
+    let sa = unsafe { &*ctx.sock_addr };
     let port = u16::from_be(sa.user_port as u16);
     let (family, addr) = if v6 {
-        (AF_INET6, ip6_bytes(&sa.user_ip6))
+        (AF_INET6, ip6_bytes(&read_ip6(ctx.sock_addr)))
     } else {
         let mut a = [0u8; 16];
         let b = sa.user_ip4.to_ne_bytes();
@@ -127,7 +129,7 @@ fn redirect(ctx: &SockAddrContext, v6: bool, is_connect: bool) -> i32 {
         if TCP_BY_COOKIE.insert(&cookie, &orig, 0).is_err() {
             return DENY;
         }
-        set_dest(sa, v6, cfg.proxy_port);
+        set_dest(ctx.sock_addr, v6, cfg.proxy_port);
         return ALLOW;
     }
     if is_udp {
@@ -135,7 +137,7 @@ fn redirect(ctx: &SockAddrContext, v6: bool, is_connect: bool) -> i32 {
         // the socket already talks to Cordon.
         let to_resolver = port == cfg.dns_port
             && if v6 {
-                is_loopback6(&sa.user_ip6)
+                is_loopback6(&read_ip6(ctx.sock_addr))
             } else {
                 is_loopback4(sa.user_ip4)
             };
@@ -149,20 +151,60 @@ fn redirect(ctx: &SockAddrContext, v6: bool, is_connect: bool) -> i32 {
         if UDP_BY_COOKIE.insert(&cookie, &orig, 0).is_err() {
             return DENY;
         }
-        set_dest(sa, v6, cfg.dns_port);
+        set_dest(ctx.sock_addr, v6, cfg.dns_port);
         return ALLOW;
     }
     DENY
 }
 
+/// Reads the IPv6 address words one constant-offset load at a time (see
+/// `write_ip6`).
 #[inline(always)]
-fn set_dest(sa: &mut aya_ebpf::bindings::bpf_sock_addr, v6: bool, port: u16) {
-    if v6 {
-        sa.user_ip6 = LOOPBACK6;
-    } else {
-        sa.user_ip4 = LOOPBACK4;
+fn read_ip6(sa: *const aya_ebpf::bindings::bpf_sock_addr) -> [u32; 4] {
+    // SAFETY: `sa` is the program's context pointer.
+    unsafe {
+        [
+            read_volatile(addr_of!((*sa).user_ip6[0])),
+            read_volatile(addr_of!((*sa).user_ip6[1])),
+            read_volatile(addr_of!((*sa).user_ip6[2])),
+            read_volatile(addr_of!((*sa).user_ip6[3])),
+        ]
     }
-    sa.user_port = port_be(port);
+}
+
+/// The verifier only accepts context stores at a constant offset from the
+/// context pointer itself, so every field is written through its own
+/// volatile store (LLVM would otherwise keep a derived pointer around).
+#[inline(always)]
+fn write_ip6(sa: *mut aya_ebpf::bindings::bpf_sock_addr, w: [u32; 4]) {
+    // SAFETY: `sa` is the program's context pointer.
+    unsafe {
+        write_volatile(addr_of_mut!((*sa).user_ip6[0]), w[0]);
+        write_volatile(addr_of_mut!((*sa).user_ip6[1]), w[1]);
+        write_volatile(addr_of_mut!((*sa).user_ip6[2]), w[2]);
+        write_volatile(addr_of_mut!((*sa).user_ip6[3]), w[3]);
+    }
+}
+
+#[inline(always)]
+fn write_ip4_port(sa: *mut aya_ebpf::bindings::bpf_sock_addr, ip4: Option<u32>, port: u16) {
+    // SAFETY: `sa` is the program's context pointer.
+    unsafe {
+        if let Some(ip) = ip4 {
+            write_volatile(addr_of_mut!((*sa).user_ip4), ip);
+        }
+        write_volatile(addr_of_mut!((*sa).user_port), port_be(port));
+    }
+}
+
+#[inline(always)]
+fn set_dest(sa: *mut aya_ebpf::bindings::bpf_sock_addr, v6: bool, port: u16) {
+    if v6 {
+        write_ip6(sa, LOOPBACK6);
+        write_ip4_port(sa, None, port);
+    } else {
+        write_ip4_port(sa, Some(LOOPBACK4), port);
+    }
 }
 
 #[cgroup_sock_addr(connect4)]
@@ -193,12 +235,12 @@ fn restore_source(ctx: &SockAddrContext, v6: bool) -> i32 {
         return ALLOW;
     };
     // SAFETY: the context pointer is valid for the program's lifetime.
-    let sa = unsafe { &mut *ctx.sock_addr };
+    let sa = unsafe { &*ctx.sock_addr };
     if u16::from_be(sa.user_port as u16) != cfg.dns_port {
         return ALLOW;
     }
     let from_resolver = if v6 {
-        is_loopback6(&sa.user_ip6)
+        is_loopback6(&read_ip6(ctx.sock_addr))
     } else {
         is_loopback4(sa.user_ip4)
     };
@@ -210,11 +252,11 @@ fn restore_source(ctx: &SockAddrContext, v6: bool) -> i32 {
     // SAFETY: read-only lookup; the value is copied out immediately.
     if let Some(orig) = unsafe { UDP_BY_COOKIE.get(&cookie) } {
         if v6 && orig.family == AF_INET6 {
-            sa.user_ip6 = addr::ip6_words(&orig.addr);
-            sa.user_port = port_be(orig.port);
+            write_ip6(ctx.sock_addr, addr::ip6_words(&orig.addr));
+            write_ip4_port(ctx.sock_addr, None, orig.port);
         } else if !v6 && orig.family == AF_INET {
-            sa.user_ip4 = u32::from_ne_bytes([orig.addr[0], orig.addr[1], orig.addr[2], orig.addr[3]]);
-            sa.user_port = port_be(orig.port);
+            let ip = u32::from_ne_bytes([orig.addr[0], orig.addr[1], orig.addr[2], orig.addr[3]]);
+            write_ip4_port(ctx.sock_addr, Some(ip), orig.port);
         }
     }
     ALLOW

@@ -1,6 +1,7 @@
 //! Privileged tests skip loudly (and countably) instead of passing silently when not root.
 
 use std::io::Write;
+use std::path::Path;
 
 /// Environment variable naming a file that collects the names of skipped tests.
 pub const SKIP_LOG_ENV: &str = "CORDON_E2E_SKIP_LOG";
@@ -17,17 +18,21 @@ pub fn require_root(test_name: &str) -> bool {
          !! (network namespaces, cgroups and eBPF). Run it through `cargo xtask test`,\n\
          !! which runs the suite as root. THIS TEST DID NOT RUN.\n{bar}\n"
     );
-    if let Some(path) = std::env::var_os(SKIP_LOG_ENV) {
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| writeln!(f, "{test_name}"));
-        if let Err(e) = appended {
-            eprintln!("!! could not record the skip in {}: {e}", path.to_string_lossy());
-        }
+    if let Some(path) = std::env::var_os(SKIP_LOG_ENV)
+        && let Err(e) = record_skip(Path::new(&path), test_name)
+    {
+        eprintln!("!! could not record the skip in {}: {e}", path.to_string_lossy());
     }
     false
+}
+
+/// Append one line naming the skipped test; concurrent appends of short lines do not interleave.
+fn record_skip(path: &Path, test_name: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(format!("{test_name}\n").as_bytes())
 }
 
 /// Returns from the enclosing test when not root, naming the test in the banner.
@@ -47,4 +52,18 @@ macro_rules! require_root_or_skip {
             return $ret;
         }
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_are_appended_one_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("skips");
+        record_skip(&log, "e2e::a").unwrap();
+        record_skip(&log, "e2e::b").unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "e2e::a\ne2e::b\n");
+    }
 }

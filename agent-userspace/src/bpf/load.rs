@@ -5,6 +5,10 @@
 //! previous pins: the old links are released only once the new ones are
 //! in place, so a restart or upgrade never leaves a gap in enforcement.
 //! Maps are pinned by name and reused, so state survives too.
+//!
+//! Attachment goes through bpf_link_create (kernel >= 5.7), where cgroup
+//! links are always multi-attach and the kernel rejects the legacy
+//! BPF_F_ALLOW_MULTI flag; hence `CgroupAttachMode::Single` (flags 0) below.
 use std::{
     fs::File,
     path::{Path, PathBuf},
@@ -78,16 +82,16 @@ pub fn attach_all(cgroup: &Path, pin_dir: &Path) -> Result<Ebpf, BpfError> {
 
     for name in SOCK_ADDR_PROGRAMS {
         attach_pinned!(&mut ebpf, CgroupSockAddr, name, pin_dir, |p| p
-            .attach(&cg, CgroupAttachMode::AllowMultiple));
+            .attach(&cg, CgroupAttachMode::Single));
     }
     attach_pinned!(&mut ebpf, CgroupSock, SOCK_CREATE, pin_dir, |p| p
-        .attach(&cg, CgroupAttachMode::AllowMultiple));
+        .attach(&cg, CgroupAttachMode::Single));
     attach_pinned!(&mut ebpf, SockOps, SOCK_OPS, pin_dir, |p| p
-        .attach(&cg, CgroupAttachMode::AllowMultiple));
+        .attach(&cg, CgroupAttachMode::Single));
     attach_pinned!(&mut ebpf, CgroupSkb, EGRESS, pin_dir, |p| p.attach(
         &cg,
         CgroupSkbAttachType::Egress,
-        CgroupAttachMode::AllowMultiple
+        CgroupAttachMode::Single
     ));
     Ok(ebpf)
 }
@@ -106,7 +110,8 @@ where
 /// previous link (if any) is released only after the new one is attached.
 fn pin_link(link: FdLink, dir: &Path, prog: &'static str) -> Result<(), BpfError> {
     let final_path = dir.join(format!("link_{prog}"));
-    let tmp = dir.join(format!("link_{prog}.new"));
+    // bpffs refuses names containing a dot.
+    let tmp = dir.join(format!("next_link_{prog}"));
     let _ = std::fs::remove_file(&tmp);
     link.pin(&tmp).map_err(|source| BpfError::Pin {
         path: tmp.clone(),

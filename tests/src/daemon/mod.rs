@@ -11,6 +11,7 @@
 mod paths;
 mod policy_dir;
 
+use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ pub struct DaemonOpts {
     pub extra_args: Vec<String>,
     /// Extra environment for the daemon process (e.g. `RUST_LOG`).
     pub env: Vec<(String, String)>,
+    /// Binary to run instead of [`cordon_bin()`].
+    pub bin: Option<PathBuf>,
 }
 
 impl DaemonOpts {
@@ -58,7 +61,13 @@ impl DaemonOpts {
             log_json: false,
             extra_args: Vec::new(),
             env: Vec::new(),
+            bin: None,
         }
+    }
+
+    pub fn bin(mut self, path: &Path) -> Self {
+        self.bin = Some(path.to_owned());
+        self
     }
 
     pub fn upstream_ca(mut self, pem: &Path) -> Self {
@@ -96,7 +105,7 @@ pub struct Daemon {
 impl Daemon {
     /// Spawn the daemon and wait (at most [`READY_TIMEOUT`]) until `cordon status` succeeds.
     pub fn start(opts: DaemonOpts) -> Result<Self> {
-        let bin = cordon_bin();
+        let bin = opts.bin.clone().unwrap_or_else(cordon_bin);
         if !bin.is_file() {
             return Err(Error::Setup(format!(
                 "cordon binary not found at {} (set {CORDON_BIN_ENV})",
@@ -242,12 +251,8 @@ impl Daemon {
 
     /// The `cordon ARGS --state-dir D` command, unstarted.
     pub fn cordon_command(&self, args: &[&str]) -> Command {
-        let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
         let mut cmd = Command::new(&self.bin);
-        cmd.args(&args[..split])
-            .arg("--state-dir")
-            .arg(&self.state_dir)
-            .args(&args[split..]);
+        cmd.args(client_args(args, &self.state_dir));
         cmd
     }
 
@@ -255,11 +260,7 @@ impl Daemon {
     /// (nobody cannot read most test directories), unstarted.
     pub fn agent(&self, name: &str, cmd: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
-        c.args(["run", "--agent", name, "--state-dir"])
-            .arg(&self.state_dir)
-            .args(["--user", AGENT_USER, "--"])
-            .args(cmd)
-            .current_dir("/");
+        c.args(agent_args(name, &self.state_dir, cmd)).current_dir("/");
         c
     }
 
@@ -304,3 +305,52 @@ impl Drop for Daemon {
     }
 }
 
+
+/// `ARGS` with `--state-dir D` inserted before the first `--` (or appended), so it lands on the
+/// subcommand even when the rest is an agent command line.
+fn client_args(args: &[&str], state_dir: &Path) -> Vec<OsString> {
+    let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+    let mut out: Vec<OsString> = args[..split].iter().map(OsString::from).collect();
+    out.push("--state-dir".into());
+    out.push(state_dir.into());
+    out.extend(args[split..].iter().map(OsString::from));
+    out
+}
+
+fn agent_args(name: &str, state_dir: &Path, cmd: &[&str]) -> Vec<OsString> {
+    let mut out: Vec<OsString> = ["run", "--agent", name, "--state-dir"].map(OsString::from).into();
+    out.push(state_dir.into());
+    out.extend(["--user", AGENT_USER, "--"].map(OsString::from));
+    out.extend(cmd.iter().map(OsString::from));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: Vec<OsString>) -> Vec<String> {
+        v.into_iter().map(|s| s.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn state_dir_goes_before_double_dash() {
+        let got = strings(client_args(&["policy", "test", "--", "x", "--y"], Path::new("/s")));
+        assert_eq!(got, ["policy", "test", "--state-dir", "/s", "--", "x", "--y"]);
+    }
+
+    #[test]
+    fn state_dir_is_appended_without_double_dash() {
+        let got = strings(client_args(&["kill", "bot"], Path::new("/s")));
+        assert_eq!(got, ["kill", "bot", "--state-dir", "/s"]);
+    }
+
+    #[test]
+    fn agent_command_line_follows_the_contract() {
+        let got = strings(agent_args("deploy-bot", Path::new("/s"), &["curl", "-s", "--", "u"]));
+        assert_eq!(
+            got,
+            ["run", "--agent", "deploy-bot", "--state-dir", "/s", "--user", "nobody", "--", "curl", "-s", "--", "u"]
+        );
+    }
+}

@@ -93,7 +93,7 @@ fn run_child(path: &Path) -> ! {
         for t in 0..8u64 {
             let log = log.clone();
             set.spawn(async move {
-                for i in 0.. {
+                for i in 0..u64::MAX {
                     let seq = log
                         .append(action_record(&format!("crash-{t}"), i, Decision::Allow))
                         .await

@@ -177,7 +177,11 @@ mod tests {
             Body::Opaque
         ));
         assert!(matches!(
-            Body::parse(b"{\"a\":1}", Some("application/vnd.api+json; charset=utf-8"), false),
+            Body::parse(
+                b"{\"a\":1}",
+                Some("application/vnd.api+json; charset=utf-8"),
+                false
+            ),
             Body::Json(_)
         ));
     }

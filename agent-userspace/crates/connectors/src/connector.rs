@@ -147,6 +147,11 @@ impl ConnectorSet {
         self
     }
 
+    /// Same as [`Self::with_body_limit`], in place.
+    pub fn set_body_limit(&mut self, bytes: usize) {
+        self.body_limit = bytes;
+    }
+
     pub fn body_limit(&self) -> usize {
         self.body_limit
     }
@@ -171,7 +176,7 @@ impl ConnectorSet {
             .iter()
             .filter_map(|c| c.serves(host).map(|s| (s, c)))
             .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
         found.into_iter().map(|(_, c)| c).collect()
     }
 

@@ -36,7 +36,9 @@ pub struct CredentialSpec {
 pub enum Presented {
     Absent,
     /// Cordon's placeholder for the named connector.
-    Placeholder { connector: String },
+    Placeholder {
+        connector: String,
+    },
     /// Something that looks like a real credential Cordon did not issue.
     Foreign,
     /// A value that is neither (short, empty, unknown format).
@@ -126,8 +128,8 @@ impl CredentialSpec {
         values
             .iter()
             .find_map(|v| placeholder_connector(v))
-            .map_or(Presented::Unrecognised, |connector| Presented::Placeholder {
-                connector,
+            .map_or(Presented::Unrecognised, |connector| {
+                Presented::Placeholder { connector }
             })
     }
 }
@@ -142,7 +144,12 @@ fn sensitive(bytes: &[u8]) -> Result<HeaderValue, CredentialError> {
 /// pairs are kept byte for byte.
 fn with_query_param(uri: &Uri, param: &str, secret: &[u8]) -> Result<Uri, CredentialError> {
     let mut query = Zeroizing::new(String::new());
-    for piece in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for piece in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let same_key = form_urlencoded::parse(piece.as_bytes())
             .next()
             .is_some_and(|(k, _)| k == param);
@@ -154,7 +161,7 @@ fn with_query_param(uri: &Uri, param: &str, secret: &[u8]) -> Result<Uri, Creden
     query.extend(percent_encode(param.as_bytes(), NON_ALPHANUMERIC));
     query.push('=');
     query.extend(percent_encode(secret, NON_ALPHANUMERIC));
-    let pq = Zeroizing::new(format!("{}?{}", uri.path(), &*query));
+    let pq = Zeroizing::new(format!("{}?{}", uri.path(), *query));
     let mut parts = uri.clone().into_parts();
     parts.path_and_query =
         Some(PathAndQuery::try_from(pq.as_str()).map_err(|_| CredentialError::InvalidUri)?);

@@ -38,7 +38,9 @@ pub enum Problem {
         source_text: String,
         reason: &'static str,
     },
-    #[error("param {param:?}: source {source_text:?} names path capture {{{capture}}} which the path template does not have")]
+    #[error(
+        "param {param:?}: source {source_text:?} names path capture {{{capture}}} which the path template does not have"
+    )]
     UnknownCapture {
         param: String,
         source_text: String,
@@ -81,9 +83,13 @@ pub enum TemplateError {
     NoLeadingSlash,
     #[error("empty segment (double or trailing '/')")]
     EmptySegment,
-    #[error("segment {0:?} mixes literal text and a capture; a segment is either text or one {{capture}}")]
+    #[error(
+        "segment {0:?} mixes literal text and a capture; a segment is either text or one {{capture}}"
+    )]
     MixedSegment(String),
-    #[error("capture name {0:?} must be lowercase letters, digits and '_' and start with a letter or '_'")]
+    #[error(
+        "capture name {0:?} must be lowercase letters, digits and '_' and start with a letter or '_'"
+    )]
     BadCaptureName(String),
     #[error("capture {{{0}}} appears twice")]
     DuplicateCapture(String),

@@ -10,7 +10,11 @@ pub(crate) struct GitRequest {
     pub repo: String,
 }
 
-pub(crate) fn recognise(method: &Method, segments: &[String], query: Option<&str>) -> Option<GitRequest> {
+pub(crate) fn recognise(
+    method: &Method,
+    segments: &[String],
+    query: Option<&str>,
+) -> Option<GitRequest> {
     let (last, before) = segments.split_last()?;
     let (service, repo_segments) = match (method, last.as_str()) {
         (&Method::GET, "refs") => {
@@ -57,17 +61,48 @@ mod tests {
 
     #[test]
     fn recognises_both_services_and_strips_dot_git() {
-        let r = recognise(&Method::GET, &segs("/g/sub/p.git/info/refs"), Some("service=git-receive-pack")).unwrap();
-        assert_eq!(r, GitRequest { push: true, repo: "g/sub/p".into() });
+        let r = recognise(
+            &Method::GET,
+            &segs("/g/sub/p.git/info/refs"),
+            Some("service=git-receive-pack"),
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            GitRequest {
+                push: true,
+                repo: "g/sub/p".into()
+            }
+        );
         let r = recognise(&Method::POST, &segs("/o/r/git-upload-pack"), None).unwrap();
-        assert_eq!(r, GitRequest { push: false, repo: "o/r".into() });
+        assert_eq!(
+            r,
+            GitRequest {
+                push: false,
+                repo: "o/r".into()
+            }
+        );
     }
 
     #[test]
     fn ambiguous_or_missing_service_is_not_git() {
         let s = segs("/o/r/info/refs");
         assert!(recognise(&Method::GET, &s, None).is_none());
-        assert!(recognise(&Method::GET, &s, Some("service=git-upload-pack&service=git-receive-pack")).is_none());
-        assert!(recognise(&Method::GET, &segs("/info/refs"), Some("service=git-upload-pack")).is_none());
+        assert!(
+            recognise(
+                &Method::GET,
+                &s,
+                Some("service=git-upload-pack&service=git-receive-pack")
+            )
+            .is_none()
+        );
+        assert!(
+            recognise(
+                &Method::GET,
+                &segs("/info/refs"),
+                Some("service=git-upload-pack")
+            )
+            .is_none()
+        );
     }
 }

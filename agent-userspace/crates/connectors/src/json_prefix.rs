@@ -14,8 +14,14 @@ const MAX_DEPTH: usize = 128;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Node {
     Scalar(Value),
-    Object { entries: Vec<(String, Node)>, closed: bool },
-    Array { items: Vec<Node>, closed: bool },
+    Object {
+        entries: Vec<(String, Node)>,
+        closed: bool,
+    },
+    Array {
+        items: Vec<Node>,
+        closed: bool,
+    },
 }
 
 /// What a dotted-path lookup found.
@@ -159,7 +165,10 @@ impl Parser<'_> {
     fn number(&mut self) -> Result<Outcome, SyntaxError> {
         let start = self.i;
         while self.i < self.b.len()
-            && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+            && matches!(
+                self.b[self.i],
+                b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+            )
         {
             self.i += 1;
         }
@@ -194,11 +203,19 @@ impl Parser<'_> {
     fn object(&mut self, depth: usize) -> Result<Outcome, SyntaxError> {
         self.i += 1;
         let mut entries = Vec::new();
-        let cut = |entries| Ok(Outcome::Cut(Some(Node::Object { entries, closed: false })));
+        let cut = |entries| {
+            Ok(Outcome::Cut(Some(Node::Object {
+                entries,
+                closed: false,
+            })))
+        };
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
-            return Ok(Outcome::Done(Node::Object { entries, closed: true }));
+            return Ok(Outcome::Done(Node::Object {
+                entries,
+                closed: true,
+            }));
         }
         loop {
             self.skip_ws();
@@ -231,7 +248,10 @@ impl Parser<'_> {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
-                    return Ok(Outcome::Done(Node::Object { entries, closed: true }));
+                    return Ok(Outcome::Done(Node::Object {
+                        entries,
+                        closed: true,
+                    }));
                 }
                 Some(_) => return Err(SyntaxError),
             }
@@ -241,11 +261,19 @@ impl Parser<'_> {
     fn array(&mut self, depth: usize) -> Result<Outcome, SyntaxError> {
         self.i += 1;
         let mut items = Vec::new();
-        let cut = |items| Ok(Outcome::Cut(Some(Node::Array { items, closed: false })));
+        let cut = |items| {
+            Ok(Outcome::Cut(Some(Node::Array {
+                items,
+                closed: false,
+            })))
+        };
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.i += 1;
-            return Ok(Outcome::Done(Node::Array { items, closed: true }));
+            return Ok(Outcome::Done(Node::Array {
+                items,
+                closed: true,
+            }));
         }
         loop {
             match self.value(depth + 1)? {
@@ -261,7 +289,10 @@ impl Parser<'_> {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
                     self.i += 1;
-                    return Ok(Outcome::Done(Node::Array { items, closed: true }));
+                    return Ok(Outcome::Done(Node::Array {
+                        items,
+                        closed: true,
+                    }));
                 }
                 Some(_) => return Err(SyntaxError),
             }
@@ -320,7 +351,13 @@ mod tests {
 
     #[test]
     fn escaped_quotes_inside_strings_do_not_end_them() {
-        assert_eq!(get(r#"{"a": "x\"y", "b": 2}"#, "a"), Lookup::Found(json!("x\"y")));
-        assert_eq!(get(r#"{"a": "\ud83d\ude00"}"#, "a"), Lookup::Found(json!("😀")));
+        assert_eq!(
+            get(r#"{"a": "x\"y", "b": 2}"#, "a"),
+            Lookup::Found(json!("x\"y"))
+        );
+        assert_eq!(
+            get(r#"{"a": "\ud83d\ude00"}"#, "a"),
+            Lookup::Found(json!("😀"))
+        );
     }
 }

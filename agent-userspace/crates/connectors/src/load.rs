@@ -34,10 +34,11 @@ impl ConnectorSet {
         paths.sort();
         let mut sources = Vec::with_capacity(paths.len());
         for path in paths {
-            let text = std::fs::read_to_string(&path).map_err(|source| ConnectorError::ReadFile {
-                file: path.clone(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| ConnectorError::ReadFile {
+                    file: path.clone(),
+                    source,
+                })?;
             sources.push((path, text));
         }
         Self::from_sources(sources)
@@ -92,25 +93,62 @@ impl Ctx<'_> {
         self.text[..offset].matches('\n').count() + 1
     }
 
-    fn connector(&self, f: ConnectorFile, earlier: &[Connector]) -> Result<Connector, ConnectorError> {
+    fn connector(
+        &self,
+        f: ConnectorFile,
+        earlier: &[Connector],
+    ) -> Result<Connector, ConnectorError> {
         let name = f.name.get_ref().clone();
         if !is_connector_name(&name) {
-            return Err(self.at(&f.name, bad_name("connector", &name, "use lowercase letters, digits, '-' and '_'")));
+            return Err(self.at(
+                &f.name,
+                bad_name(
+                    "connector",
+                    &name,
+                    "use lowercase letters, digits, '-' and '_'",
+                ),
+            ));
         }
         if let Some(first) = earlier.iter().find(|c| c.name == name) {
-            return Err(self.at(&f.name, Problem::DuplicateConnector { name, first_file: first.file.clone() }));
+            return Err(self.at(
+                &f.name,
+                Problem::DuplicateConnector {
+                    name,
+                    first_file: first.file.clone(),
+                },
+            ));
         }
         if f.hosts.is_empty() {
-            return Err(self.at(&f.name, Problem::HostPattern { pattern: String::new(), reason: "`hosts` must list at least one host".into() }));
+            return Err(self.at(
+                &f.name,
+                Problem::HostPattern {
+                    pattern: String::new(),
+                    reason: "`hosts` must list at least one host".into(),
+                },
+            ));
         }
         let mut hosts = Vec::new();
         for h in &f.hosts {
             let pattern = HostPattern::parse(h.get_ref()).map_err(|reason| {
-                self.at(h, Problem::HostPattern { pattern: h.get_ref().clone(), reason })
+                self.at(
+                    h,
+                    Problem::HostPattern {
+                        pattern: h.get_ref().clone(),
+                        reason,
+                    },
+                )
             })?;
-            let claimed = earlier.iter().find(|c| c.hosts.iter().any(|p| p.as_str() == pattern.as_str()));
+            let claimed = earlier
+                .iter()
+                .find(|c| c.hosts.iter().any(|p| p.as_str() == pattern.as_str()));
             if let Some(other) = claimed {
-                return Err(self.at(h, Problem::DuplicateHost { pattern: pattern.as_str().into(), other: other.name.clone() }));
+                return Err(self.at(
+                    h,
+                    Problem::DuplicateHost {
+                        pattern: pattern.as_str().into(),
+                        other: other.name.clone(),
+                    },
+                ));
             }
             hosts.push(pattern);
         }
@@ -124,11 +162,14 @@ impl Ctx<'_> {
             let route = self.route(r, &hosts)?;
             let key = route_key(&route);
             if let Some(first_line) = seen.get(&key) {
-                return Err(self.at(r, Problem::DuplicateRoute {
-                    method: r.get_ref().method.get_ref().clone(),
-                    path: r.get_ref().path.get_ref().clone(),
-                    first_line: *first_line,
-                }));
+                return Err(self.at(
+                    r,
+                    Problem::DuplicateRoute {
+                        method: r.get_ref().method.get_ref().clone(),
+                        path: r.get_ref().path.get_ref().clone(),
+                        first_line: *first_line,
+                    },
+                ));
             }
             seen.insert(key, self.line_of(r));
             routes.push(Arc::new(route));
@@ -158,31 +199,73 @@ impl Ctx<'_> {
         let f = c.get_ref();
         for env in &f.placeholder_env {
             let ok = !env.is_empty()
-                && env.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_')
+                && env
+                    .chars()
+                    .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_')
                 && !env.starts_with(|ch: char| ch.is_ascii_digit());
             if !ok {
-                return Err(self.at(c, bad_name("placeholder_env", env, "use uppercase letters, digits and '_'")));
+                return Err(self.at(
+                    c,
+                    bad_name(
+                        "placeholder_env",
+                        env,
+                        "use uppercase letters, digits and '_'",
+                    ),
+                ));
             }
         }
-        let default_scheme = scheme(f.scheme, f.header.as_deref(), f.param.as_deref(), f.username.as_deref())
-            .map_err(|p| self.at(c, Problem::Credential(p)))?;
+        let default_scheme = scheme(
+            f.scheme,
+            f.header.as_deref(),
+            f.param.as_deref(),
+            f.username.as_deref(),
+        )
+        .map_err(|p| self.at(c, Problem::Credential(p)))?;
         let mut overrides = Vec::new();
         for (host, o) in &f.hosts {
-            let CredentialOverrideFile { scheme: s, header, param, username } = o.get_ref();
-            if !hosts.iter().any(|h| h.as_str() == host.to_ascii_lowercase()) {
+            let CredentialOverrideFile {
+                scheme: s,
+                header,
+                param,
+                username,
+            } = o.get_ref();
+            if !hosts
+                .iter()
+                .any(|h| h.as_str() == host.to_ascii_lowercase())
+            {
                 return Err(self.at(o, Problem::RouteHostNotInConnector { host: host.clone() }));
             }
-            let pattern = HostPattern::parse(host)
-                .map_err(|reason| self.at(o, Problem::HostPattern { pattern: host.clone(), reason }))?;
+            let pattern = HostPattern::parse(host).map_err(|reason| {
+                self.at(
+                    o,
+                    Problem::HostPattern {
+                        pattern: host.clone(),
+                        reason,
+                    },
+                )
+            })?;
             let scheme = scheme(*s, header.as_deref(), param.as_deref(), username.as_deref())
                 .map_err(|p| self.at(o, Problem::Credential(p)))?;
-            overrides.push((pattern, CredentialSpec { scheme, placeholder_env: f.placeholder_env.clone() }));
+            overrides.push((
+                pattern,
+                CredentialSpec {
+                    scheme,
+                    placeholder_env: f.placeholder_env.clone(),
+                },
+            ));
         }
-        let spec = CredentialSpec { scheme: default_scheme, placeholder_env: f.placeholder_env.clone() };
+        let spec = CredentialSpec {
+            scheme: default_scheme,
+            placeholder_env: f.placeholder_env.clone(),
+        };
         Ok((Some(spec), overrides))
     }
 
-    fn route(&self, r: &Spanned<RouteFile>, hosts: &[HostPattern]) -> Result<Route, ConnectorError> {
+    fn route(
+        &self,
+        r: &Spanned<RouteFile>,
+        hosts: &[HostPattern],
+    ) -> Result<Route, ConnectorError> {
         let f = r.get_ref();
         let method_text = f.method.get_ref();
         let method = if method_text == "*" {
@@ -205,7 +288,12 @@ impl Ctx<'_> {
                 for h in list {
                     let lower = h.get_ref().to_ascii_lowercase();
                     let Some(p) = hosts.iter().find(|p| p.as_str() == lower) else {
-                        return Err(self.at(h, Problem::RouteHostNotInConnector { host: h.get_ref().clone() }));
+                        return Err(self.at(
+                            h,
+                            Problem::RouteHostNotInConnector {
+                                host: h.get_ref().clone(),
+                            },
+                        ));
                     };
                     out.push(p.clone());
                 }
@@ -230,28 +318,51 @@ impl Ctx<'_> {
         }
         let mut enrich = Vec::new();
         for (param, e) in &f.enrich {
-            let fail = |reason: String| self.at(e, Problem::Enrich { param: param.clone(), reason });
+            let fail = |reason: String| {
+                self.at(
+                    e,
+                    Problem::Enrich {
+                        param: param.clone(),
+                        reason,
+                    },
+                )
+            };
             if !is_identifier(param) {
                 return Err(fail("param names are lowercase identifiers".into()));
             }
             if params.iter().any(|p| &p.name == param) {
                 return Err(fail("the route already has a param of this name".into()));
             }
-            let get = PathTemplate::parse(&e.get_ref().get).map_err(|t| fail(format!("bad `get` template: {t}")))?;
-            if let Some(missing) = get.captures().find(|c| !params.iter().any(|p| p.name == *c)) {
-                return Err(fail(format!("`get` uses {{{missing}}}, which is not a param of this route")));
+            let get = PathTemplate::parse(&e.get_ref().get)
+                .map_err(|t| fail(format!("bad `get` template: {t}")))?;
+            if let Some(missing) = get
+                .captures()
+                .find(|c| !params.iter().any(|p| p.name == *c))
+            {
+                return Err(fail(format!(
+                    "`get` uses {{{missing}}}, which is not a param of this route"
+                )));
             }
             let json_path = e.get_ref().json.clone();
             if json_path.is_empty() || json_path.split('.').any(str::is_empty) {
                 return Err(fail("`json` must be a dotted path like base.ref".into()));
             }
-            enrich.push(EnrichRule { param: param.clone(), get, json_path, ty: e.get_ref().ty });
+            enrich.push(EnrichRule {
+                param: param.clone(),
+                get,
+                json_path,
+                ty: e.get_ref().ty,
+            });
         }
         Ok(Route {
             method,
             hosts: route_hosts,
             template,
-            query: f.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            query: f
+                .query
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             action,
             params,
             enrich,
@@ -265,11 +376,20 @@ impl Ctx<'_> {
         captures: &[String],
     ) -> Result<ParamSpec, ConnectorError> {
         if !is_identifier(name) {
-            return Err(self.at(p, bad_name("param", name, "use lowercase letters, digits and '_'")));
+            return Err(self.at(
+                p,
+                bad_name("param", name, "use lowercase letters, digits and '_'"),
+            ));
         }
         let f = p.get_ref();
         if f.from.is_empty() {
-            return Err(self.at(p, Problem::ParamSource { source_text: String::new(), reason: "`from` lists no source" }));
+            return Err(self.at(
+                p,
+                Problem::ParamSource {
+                    source_text: String::new(),
+                    reason: "`from` lists no source",
+                },
+            ));
         }
         let mut sources = Vec::new();
         for text in &f.from {
@@ -277,17 +397,26 @@ impl Ctx<'_> {
             if let Source::Path(cap) = &source
                 && !captures.contains(cap)
             {
-                return Err(self.at(p, Problem::UnknownCapture {
-                    param: name.to_string(),
-                    source_text: text.clone(),
-                    capture: cap.clone(),
-                }));
+                return Err(self.at(
+                    p,
+                    Problem::UnknownCapture {
+                        param: name.to_string(),
+                        source_text: text.clone(),
+                        capture: cap.clone(),
+                    },
+                ));
             }
             sources.push(source);
         }
         let non_empty = |v: &Option<String>| v.as_ref().is_none_or(|s| !s.is_empty());
         if !non_empty(&f.strip_prefix) || !non_empty(&f.trim_suffix) {
-            return Err(self.at(p, Problem::ParamSource { source_text: name.into(), reason: "strip_prefix / trim_suffix must not be empty" }));
+            return Err(self.at(
+                p,
+                Problem::ParamSource {
+                    source_text: name.into(),
+                    reason: "strip_prefix / trim_suffix must not be empty",
+                },
+            ));
         }
         Ok(ParamSpec {
             name: name.to_string(),
@@ -300,7 +429,11 @@ impl Ctx<'_> {
 }
 
 fn bad_name(what: &'static str, name: &str, reason: &'static str) -> Problem {
-    Problem::BadName { what, name: name.to_string(), reason }
+    Problem::BadName {
+        what,
+        name: name.to_string(),
+        reason,
+    }
 }
 
 fn scheme(
@@ -310,8 +443,13 @@ fn scheme(
     username: Option<&str>,
 ) -> Result<CredentialScheme, &'static str> {
     let only = |ok_header: bool, ok_param: bool, ok_user: bool| {
-        if (header.is_some() && !ok_header) || (param.is_some() && !ok_param) || (username.is_some() && !ok_user) {
-            Err("`header` is only for scheme = \"header\", `param` for \"query\", `username` for \"basic\"")
+        if (header.is_some() && !ok_header)
+            || (param.is_some() && !ok_param)
+            || (username.is_some() && !ok_user)
+        {
+            Err(
+                "`header` is only for scheme = \"header\", `param` for \"query\", `username` for \"basic\"",
+            )
         } else {
             Ok(())
         }
@@ -323,18 +461,25 @@ fn scheme(
         }
         SchemeName::Basic => {
             only(false, false, true)?;
-            CredentialScheme::Basic { username: username.map(String::from) }
+            CredentialScheme::Basic {
+                username: username.map(String::from),
+            }
         }
         SchemeName::Header => {
             only(true, false, false)?;
             let h = header.ok_or("scheme = \"header\" needs `header`")?;
-            let name = HeaderName::from_bytes(h.as_bytes()).map_err(|_| "`header` is not a valid header name")?;
+            let name = HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| "`header` is not a valid header name")?;
             CredentialScheme::Header { name }
         }
         SchemeName::Query => {
             only(false, true, false)?;
-            let p = param.filter(|p| !p.is_empty()).ok_or("scheme = \"query\" needs `param`")?;
-            CredentialScheme::Query { param: p.to_string() }
+            let p = param
+                .filter(|p| !p.is_empty())
+                .ok_or("scheme = \"query\" needs `param`")?;
+            CredentialScheme::Query {
+                param: p.to_string(),
+            }
         }
     })
 }
@@ -344,10 +489,18 @@ fn scheme(
 fn check_action_name(action: &str) -> Result<(), Problem> {
     let parts: Vec<&str> = action.split('.').collect();
     if parts.len() < 2 || !parts.iter().all(|p| is_identifier(p)) {
-        return Err(bad_name("action", action, "use dotted lowercase identifiers like github.pr.merge"));
+        return Err(bad_name(
+            "action",
+            action,
+            "use dotted lowercase identifiers like github.pr.merge",
+        ));
     }
     if action == "http.request" {
-        return Err(bad_name("action", action, "http.request is reserved for unmatched requests"));
+        return Err(bad_name(
+            "action",
+            action,
+            "http.request is reserved for unmatched requests",
+        ));
     }
     Ok(())
 }

@@ -77,9 +77,14 @@ impl ConnectorSet {
             if g.push { "git.push" } else { "git.fetch" }
         } else {
             params.insert("method".into(), Value::String(head.method.as_str().into()));
-            let p = segments.as_deref().map_or_else(|| head.path.to_string(), path::join);
+            let p = segments
+                .as_deref()
+                .map_or_else(|| head.path.to_string(), path::join);
             params.insert("path".into(), Value::String(p));
-            params.insert("query".into(), Value::String(head.query.unwrap_or("").into()));
+            params.insert(
+                "query".into(),
+                Value::String(head.query.unwrap_or("").into()),
+            );
             "http.request"
         };
         RouteMatch {

@@ -36,9 +36,9 @@ impl Source {
             source_text: text.to_string(),
             reason,
         };
-        let (kind, arg) = text
-            .split_once(':')
-            .ok_or_else(|| bad("expected <kind>:<name>, kind one of path, query, header, json, form"))?;
+        let (kind, arg) = text.split_once(':').ok_or_else(|| {
+            bad("expected <kind>:<name>, kind one of path, query, header, json, form")
+        })?;
         if arg.is_empty() {
             return Err(bad("empty name after ':'"));
         }
@@ -47,7 +47,8 @@ impl Source {
             "query" => Source::Query(arg.to_string()),
             "form" => Source::Form(arg.to_string()),
             "header" => Source::Header(
-                HeaderName::from_bytes(arg.as_bytes()).map_err(|_| bad("not a valid header name"))?,
+                HeaderName::from_bytes(arg.as_bytes())
+                    .map_err(|_| bad("not a valid header name"))?,
             ),
             "json" => {
                 let parts: Vec<String> = arg.split('.').map(String::from).collect();
@@ -80,7 +81,9 @@ impl Inputs<'_> {
                 .captures
                 .iter()
                 .find(|(k, _)| k == name)
-                .map_or(Lookup::Absent, |(_, v)| Lookup::Found(Value::String(v.clone()))),
+                .map_or(Lookup::Absent, |(_, v)| {
+                    Lookup::Found(Value::String(v.clone()))
+                }),
             Source::Query(name) => single(
                 form_urlencoded::parse(self.query.unwrap_or("").as_bytes())
                     .filter(|(k, _)| k == name)
@@ -184,7 +187,11 @@ pub(crate) fn convert(v: Value, ty: ParamType) -> Option<Value> {
         ParamType::Int => match v {
             Value::Number(n) => n
                 .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                        .map(|f| f as i64)
+                })
                 .map(Value::from),
             Value::String(s) => s.parse::<i64>().ok().map(Value::from),
             _ => None,
@@ -230,12 +237,20 @@ mod tests {
         let headers = HeaderMap::new();
         let spec = ParamSpec {
             name: "a".into(),
-            sources: vec![Source::parse("query:a").unwrap(), Source::parse("header:x-a").unwrap()],
+            sources: vec![
+                Source::parse("query:a").unwrap(),
+                Source::parse("header:x-a").unwrap(),
+            ],
             ty: None,
             strip_prefix: None,
             trim_suffix: None,
         };
-        let inputs = |q| Inputs { captures: &[], query: Some(q), headers: &headers, body: None };
+        let inputs = |q| Inputs {
+            captures: &[],
+            query: Some(q),
+            headers: &headers,
+            body: None,
+        };
         assert_eq!(spec.resolve(&inputs("a=1&a=1")), Some(json!("1")));
         assert_eq!(spec.resolve(&inputs("a=1&a=2")), None);
     }

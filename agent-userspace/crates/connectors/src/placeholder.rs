@@ -59,8 +59,7 @@ pub fn looks_like_foreign_credential(value: &str) -> bool {
     tokens.iter().any(|t| {
         !t.starts_with(PLACEHOLDER_PREFIX)
             && (KNOWN_KEY_PREFIXES.iter().any(|p| t.starts_with(p))
-                || (t.len() >= MIN_OPAQUE_TOKEN_LEN
-                    && t.bytes().all(|b| b.is_ascii_graphic())))
+                || (t.len() >= MIN_OPAQUE_TOKEN_LEN && t.bytes().all(|b| b.is_ascii_graphic())))
     })
 }
 

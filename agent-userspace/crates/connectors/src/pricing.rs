@@ -102,7 +102,9 @@ impl Pricing {
         for event in &events {
             for root in roots(event) {
                 if model.is_none() {
-                    model = get(root, &self.model_path).and_then(Value::as_str).map(String::from);
+                    model = get(root, &self.model_path)
+                        .and_then(Value::as_str)
+                        .map(String::from);
                 }
                 fold_max(root, &self.input_paths, &mut input);
                 fold_max(root, &self.output_paths, &mut output);
@@ -118,13 +120,19 @@ impl Pricing {
 }
 
 fn roots(event: &Value) -> impl Iterator<Item = &Value> {
-    let children = event.as_object().into_iter().flat_map(|o| o.values().filter(|v| v.is_object()));
+    let children = event
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.values().filter(|v| v.is_object()));
     std::iter::once(event).chain(children)
 }
 
 fn fold_max(root: &Value, paths: &[Vec<String>], acc: &mut [Option<f64>]) {
     for (slot, path) in acc.iter_mut().zip(paths) {
-        if let Some(n) = get(root, path).and_then(Value::as_f64).filter(|n| *n >= 0.0) {
+        if let Some(n) = get(root, path)
+            .and_then(Value::as_f64)
+            .filter(|n| *n >= 0.0)
+        {
             *slot = Some(slot.map_or(n, |prev| prev.max(n)));
         }
     }
@@ -147,7 +155,10 @@ impl ConnectorSet {
     /// connector's price table. `None` if the connector has no pricing, the response shows no
     /// usage, or the model has no price.
     pub fn usage_cost(&self, connector: &str, response_json: &[u8]) -> Option<f64> {
-        self.connector(connector)?.pricing.as_ref()?.cost(response_json)
+        self.connector(connector)?
+            .pricing
+            .as_ref()?
+            .cost(response_json)
     }
 
     /// The price of `model` in `connector`'s table, e.g. to estimate a request's worst case.

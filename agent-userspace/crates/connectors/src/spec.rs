@@ -2,8 +2,8 @@
 //! Checking and compiling it into matchers happens in `load`.
 
 use crate::param::ParamType;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
 use toml::Spanned;
@@ -117,7 +117,8 @@ impl<'de> Deserialize<'de> for OneOrMany {
                 Ok(OneOrMany(vec![s.to_string()]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<OneOrMany, A::Error> {
-                Vec::<String>::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(OneOrMany)
+                Vec::<String>::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(OneOrMany)
             }
         }
         d.deserialize_any(V)
@@ -130,7 +131,9 @@ impl<'de> Deserialize<'de> for ParamFile {
         impl<'de> Visitor<'de> for V {
             type Value = ParamFile;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a source string like \"json:amount\", a list of them, or a table with `from`")
+                f.write_str(
+                    "a source string like \"json:amount\", a list of them, or a table with `from`",
+                )
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ParamFile, A::Error> {
                 let from = Vec::<String>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;

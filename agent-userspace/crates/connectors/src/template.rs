@@ -57,7 +57,9 @@ impl PathTemplate {
                     rest_at = Some(segments.len());
                 }
                 if let Segment::Capture(n) | Segment::Rest(n) = &seg
-                    && segments.iter().any(|s: &Segment| s.capture_name() == Some(n))
+                    && segments
+                        .iter()
+                        .any(|s: &Segment| s.capture_name() == Some(n))
                 {
                     return Err(TemplateError::DuplicateCapture(n.clone()));
                 }
@@ -200,7 +202,9 @@ mod tests {
     #[test]
     fn rest_capture_in_the_middle_keeps_slashes() {
         let t = PathTemplate::parse("/{repo...}/info/refs").unwrap();
-        let m = t.matches(&segs("/group/sub/project.git/info/refs")).unwrap();
+        let m = t
+            .matches(&segs("/group/sub/project.git/info/refs"))
+            .unwrap();
         assert_eq!(m, vec![("repo".into(), "group/sub/project.git".into())]);
         assert!(t.matches(&segs("/info/refs")).is_none());
     }

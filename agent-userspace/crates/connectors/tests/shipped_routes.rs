@@ -21,18 +21,23 @@ struct Case {
 }
 
 fn case(method: &'static str, url: &'static str, action: &'static str, params: Value) -> Case {
-    let connector = url
-        .split('/')
-        .nth(2)
-        .and_then(|host| match host {
-            "api.github.com" | "github.com" => Some("github"),
-            "api.stripe.com" => Some("stripe"),
-            "api.openai.com" => Some("openai"),
-            "api.anthropic.com" => Some("anthropic"),
-            "slack.com" => Some("slack"),
-            _ => None,
-        });
-    Case { method, url, headers: &[], body: None, connector, action, params }
+    let connector = url.split('/').nth(2).and_then(|host| match host {
+        "api.github.com" | "github.com" => Some("github"),
+        "api.stripe.com" => Some("stripe"),
+        "api.openai.com" => Some("openai"),
+        "api.anthropic.com" => Some("anthropic"),
+        "slack.com" => Some("slack"),
+        _ => None,
+    });
+    Case {
+        method,
+        url,
+        headers: &[],
+        body: None,
+        connector,
+        action,
+        params,
+    }
 }
 
 impl Case {
@@ -54,11 +59,12 @@ impl Case {
     }
 }
 
-
 fn github_cases() -> Vec<Case> {
     let or = |extra: Value| {
         let mut p = json!({"owner": "o", "repo": "r"});
-        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        p.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         p
     };
     vec![
@@ -151,39 +157,122 @@ fn github_cases() -> Vec<Case> {
 
 fn stripe_cases() -> Vec<Case> {
     vec![
-        case("POST", "https://api.stripe.com/v1/charges", "stripe.charge.create", json!({"amount": 2000, "currency": "usd"}))
-            .form("amount=2000&currency=usd&source=tok_visa"),
-        case("POST", "https://api.stripe.com/v1/charges", "stripe.charge.create", json!({"amount": 2000, "currency": "usd"}))
-            .json(r#"{"amount": 2000, "currency": "usd"}"#),
-        case("POST", "https://api.stripe.com/v1/charges", "stripe.charge.create", json!({"amount": 2000, "customer": "cus_1"}))
-            .json(r#"{"amount": "2000", "customer": "cus_1"}"#),
-        case("POST", "https://api.stripe.com/v1/charges/ch_1/capture", "stripe.charge.capture", json!({"id": "ch_1", "amount": 50}))
-            .form("amount=50"),
-        case("POST", "https://api.stripe.com/v1/payment_intents", "stripe.payment_intent.create",
-            json!({"amount": 500, "currency": "eur", "confirm": true, "account": "acct_1"}))
-            .headers(&[("stripe-account", "acct_1")])
-            .form("amount=500&currency=eur&confirm=true&metadata%5Border%5D=42"),
-        case("POST", "https://api.stripe.com/v1/payment_intents/pi_1/confirm", "stripe.payment_intent.confirm", json!({"id": "pi_1"}))
-            .form(""),
-        case("POST", "https://api.stripe.com/v1/payment_intents/pi_1/capture", "stripe.payment_intent.capture", json!({"id": "pi_1", "amount": 100}))
-            .form("amount_to_capture=100"),
-        case("POST", "https://api.stripe.com/v1/payment_intents/pi_1/cancel", "stripe.payment_intent.cancel", json!({"id": "pi_1"})),
-        case("POST", "https://api.stripe.com/v1/payment_intents/pi_1", "stripe.payment_intent.update", json!({"id": "pi_1", "amount": 700}))
-            .form("amount=700"),
-        case("POST", "https://api.stripe.com/v1/refunds", "stripe.refund.create", json!({"amount": 300, "charge": "ch_1"}))
-            .form("charge=ch_1&amount=300"),
-        case("POST", "https://api.stripe.com/v1/customers", "stripe.customer.create", json!({"email": "a@b.c"}))
-            .form("email=a%40b.c&name=A+B"),
-        case("POST", "https://api.stripe.com/v1/customers/cus_1", "stripe.customer.update", json!({"id": "cus_1", "email": "x@y.z"}))
-            .form("email=x%40y.z"),
-        case("DELETE", "https://api.stripe.com/v1/customers/cus_1", "stripe.customer.delete", json!({"id": "cus_1"})),
-        case("POST", "https://api.stripe.com/v1/transfers", "stripe.transfer.create",
-            json!({"amount": 100, "currency": "usd", "destination": "acct_2"}))
-            .form("amount=100&currency=usd&destination=acct_2"),
-        case("POST", "https://api.stripe.com/v1/payouts", "stripe.payout.create", json!({"amount": 900, "currency": "usd"}))
-            .json(r#"{"amount": 900, "currency": "usd"}"#),
-        case("GET", "https://api.stripe.com/v1/charges", "stripe.api.read", json!({"resource": "charges"})),
-        case("GET", "https://api.stripe.com/v1/charges/ch_1", "stripe.api.read", json!({"resource": "charges", "rest": "ch_1"})),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/charges",
+            "stripe.charge.create",
+            json!({"amount": 2000, "currency": "usd"}),
+        )
+        .form("amount=2000&currency=usd&source=tok_visa"),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/charges",
+            "stripe.charge.create",
+            json!({"amount": 2000, "currency": "usd"}),
+        )
+        .json(r#"{"amount": 2000, "currency": "usd"}"#),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/charges",
+            "stripe.charge.create",
+            json!({"amount": 2000, "customer": "cus_1"}),
+        )
+        .json(r#"{"amount": "2000", "customer": "cus_1"}"#),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/charges/ch_1/capture",
+            "stripe.charge.capture",
+            json!({"id": "ch_1", "amount": 50}),
+        )
+        .form("amount=50"),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/payment_intents",
+            "stripe.payment_intent.create",
+            json!({"amount": 500, "currency": "eur", "confirm": true, "account": "acct_1"}),
+        )
+        .headers(&[("stripe-account", "acct_1")])
+        .form("amount=500&currency=eur&confirm=true&metadata%5Border%5D=42"),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/payment_intents/pi_1/confirm",
+            "stripe.payment_intent.confirm",
+            json!({"id": "pi_1"}),
+        )
+        .form(""),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/payment_intents/pi_1/capture",
+            "stripe.payment_intent.capture",
+            json!({"id": "pi_1", "amount": 100}),
+        )
+        .form("amount_to_capture=100"),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/payment_intents/pi_1/cancel",
+            "stripe.payment_intent.cancel",
+            json!({"id": "pi_1"}),
+        ),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/payment_intents/pi_1",
+            "stripe.payment_intent.update",
+            json!({"id": "pi_1", "amount": 700}),
+        )
+        .form("amount=700"),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/refunds",
+            "stripe.refund.create",
+            json!({"amount": 300, "charge": "ch_1"}),
+        )
+        .form("charge=ch_1&amount=300"),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/customers",
+            "stripe.customer.create",
+            json!({"email": "a@b.c"}),
+        )
+        .form("email=a%40b.c&name=A+B"),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/customers/cus_1",
+            "stripe.customer.update",
+            json!({"id": "cus_1", "email": "x@y.z"}),
+        )
+        .form("email=x%40y.z"),
+        case(
+            "DELETE",
+            "https://api.stripe.com/v1/customers/cus_1",
+            "stripe.customer.delete",
+            json!({"id": "cus_1"}),
+        ),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/transfers",
+            "stripe.transfer.create",
+            json!({"amount": 100, "currency": "usd", "destination": "acct_2"}),
+        )
+        .form("amount=100&currency=usd&destination=acct_2"),
+        case(
+            "POST",
+            "https://api.stripe.com/v1/payouts",
+            "stripe.payout.create",
+            json!({"amount": 900, "currency": "usd"}),
+        )
+        .json(r#"{"amount": 900, "currency": "usd"}"#),
+        case(
+            "GET",
+            "https://api.stripe.com/v1/charges",
+            "stripe.api.read",
+            json!({"resource": "charges"}),
+        ),
+        case(
+            "GET",
+            "https://api.stripe.com/v1/charges/ch_1",
+            "stripe.api.read",
+            json!({"resource": "charges", "rest": "ch_1"}),
+        ),
     ]
 }
 
@@ -250,24 +339,55 @@ fn slack_cases() -> Vec<Case> {
 
 fn generic_cases() -> Vec<Case> {
     vec![
-        case("GET", "https://gitlab.example.com/group/sub/proj.git/info/refs?service=git-upload-pack", "git.fetch",
-            json!({"host": "gitlab.example.com", "port": 443, "repo": "group/sub/proj"})),
-        case("POST", "https://gitlab.example.com:8443/group/proj.git/git-upload-pack", "git.fetch",
-            json!({"host": "gitlab.example.com", "port": 8443, "repo": "group/proj"})),
-        case("GET", "https://git.example.org/proj/info/refs?service=git-receive-pack", "git.push",
-            json!({"host": "git.example.org", "port": 443, "repo": "proj"})),
-        case("POST", "https://git.example.org/a/b.git/git-receive-pack", "git.push",
-            json!({"host": "git.example.org", "port": 443, "repo": "a/b"})),
-        case("GET", "https://example.com/some/where?x=1&y=2", "http.request",
-            json!({"method": "GET", "host": "example.com", "port": 443, "path": "/some/where", "query": "x=1&y=2"})),
+        case(
+            "GET",
+            "https://gitlab.example.com/group/sub/proj.git/info/refs?service=git-upload-pack",
+            "git.fetch",
+            json!({"host": "gitlab.example.com", "port": 443, "repo": "group/sub/proj"}),
+        ),
+        case(
+            "POST",
+            "https://gitlab.example.com:8443/group/proj.git/git-upload-pack",
+            "git.fetch",
+            json!({"host": "gitlab.example.com", "port": 8443, "repo": "group/proj"}),
+        ),
+        case(
+            "GET",
+            "https://git.example.org/proj/info/refs?service=git-receive-pack",
+            "git.push",
+            json!({"host": "git.example.org", "port": 443, "repo": "proj"}),
+        ),
+        case(
+            "POST",
+            "https://git.example.org/a/b.git/git-receive-pack",
+            "git.push",
+            json!({"host": "git.example.org", "port": 443, "repo": "a/b"}),
+        ),
+        case(
+            "GET",
+            "https://example.com/some/where?x=1&y=2",
+            "http.request",
+            json!({"method": "GET", "host": "example.com", "port": 443, "path": "/some/where", "query": "x=1&y=2"}),
+        ),
         // Stripe with a path no route knows.
-        case("POST", "https://api.stripe.com/v2/core/events", "http.request",
-            json!({"method": "POST", "host": "api.stripe.com", "port": 443, "path": "/v2/core/events", "query": ""})),
+        case(
+            "POST",
+            "https://api.stripe.com/v2/core/events",
+            "http.request",
+            json!({"method": "POST", "host": "api.stripe.com", "port": 443, "path": "/v2/core/events", "query": ""}),
+        ),
     ]
 }
 
 fn all_cases() -> Vec<Case> {
-    [github_cases(), stripe_cases(), llm_cases(), slack_cases(), generic_cases()].concat()
+    [
+        github_cases(),
+        stripe_cases(),
+        llm_cases(),
+        slack_cases(),
+        generic_cases(),
+    ]
+    .concat()
 }
 
 #[test]
@@ -277,13 +397,25 @@ fn every_case_becomes_the_expected_action_with_exactly_the_expected_params() {
     for c in all_cases() {
         let body = c.body.map(|(ct, b)| (ct, b.as_bytes()));
         let a = act(&set, c.method, c.url, c.headers, body);
-        let got = (a.connector.as_deref(), a.name.as_str(), Value::Object(a.params.clone()));
+        let got = (
+            a.connector.as_deref(),
+            a.name.as_str(),
+            Value::Object(a.params.clone()),
+        );
         let want = (c.connector, c.action, c.params.clone());
         if got != want {
-            failures.push(format!("{} {}\n   got  {:?}\n   want {:?}", c.method, c.url, got, want));
+            failures.push(format!(
+                "{} {}\n   got  {:?}\n   want {:?}",
+                c.method, c.url, got, want
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -296,28 +428,59 @@ fn the_table_covers_every_action_of_every_shipped_route() {
             continue;
         }
         let doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
-        for route in doc.get("route").and_then(|r| r.as_array()).into_iter().flatten() {
+        for route in doc
+            .get("route")
+            .and_then(|r| r.as_array())
+            .into_iter()
+            .flatten()
+        {
             let action = route["action"].as_str().unwrap().to_string();
             if !covered.contains(action.as_str()) {
                 missing.push(format!("{}: {action}", path.display()));
             }
         }
     }
-    assert!(missing.is_empty(), "routes without a test case:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "routes without a test case:\n{}",
+        missing.join("\n")
+    );
 }
 
 #[test]
 fn actions_the_policy_crate_relies_on_exist() {
     let covered: BTreeSet<&str> = all_cases().iter().map(|c| c.action).collect();
     for name in [
-        "github.issue.create", "github.issue.update", "github.issue.comment", "github.pr.create",
-        "github.pr.merge", "github.pr.review", "github.branch.create", "github.branch.delete",
-        "github.contents.write", "github.contents.delete", "github.repo.create", "github.repo.delete",
-        "github.release.create", "github.workflow.dispatch", "github.git.fetch", "github.git.push",
-        "stripe.charge.create", "stripe.payment_intent.create", "stripe.refund.create",
-        "stripe.customer.create", "stripe.transfer.create", "openai.chat.create",
-        "openai.response.create", "openai.embedding.create", "anthropic.message.create",
-        "slack.message.post", "slack.file.upload", "git.fetch", "git.push", "http.request",
+        "github.issue.create",
+        "github.issue.update",
+        "github.issue.comment",
+        "github.pr.create",
+        "github.pr.merge",
+        "github.pr.review",
+        "github.branch.create",
+        "github.branch.delete",
+        "github.contents.write",
+        "github.contents.delete",
+        "github.repo.create",
+        "github.repo.delete",
+        "github.release.create",
+        "github.workflow.dispatch",
+        "github.git.fetch",
+        "github.git.push",
+        "stripe.charge.create",
+        "stripe.payment_intent.create",
+        "stripe.refund.create",
+        "stripe.customer.create",
+        "stripe.transfer.create",
+        "openai.chat.create",
+        "openai.response.create",
+        "openai.embedding.create",
+        "anthropic.message.create",
+        "slack.message.post",
+        "slack.file.upload",
+        "git.fetch",
+        "git.push",
+        "http.request",
     ] {
         assert!(covered.contains(name), "{name} is not produced by any case");
     }

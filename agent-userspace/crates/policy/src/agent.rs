@@ -9,8 +9,6 @@ use std::sync::Arc;
 
 #[derive(Debug)]
 pub(crate) struct AgentPolicy {
-    /// Files in force, top-level ones first, each once.
-    pub(crate) units: Vec<usize>,
     pub(crate) default: Verdict,
     pub(crate) default_rule: Arc<str>,
     pub(crate) default_reason: Arc<str>,
@@ -139,7 +137,6 @@ pub(crate) fn build(compiled: &Compiled, tops: &[usize]) -> Option<AgentPolicy> 
             default.name()
         )),
         default,
-        units,
         all_rules,
         limits,
         envelope,

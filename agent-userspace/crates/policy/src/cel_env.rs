@@ -42,7 +42,6 @@ const TYPE_NAMES: [&str; 10] = [
 #[derive(Debug)]
 pub(crate) struct Condition {
     pub(crate) program: Program,
-    pub(crate) source: Box<str>,
     pub(crate) vars: u8,
 }
 
@@ -68,7 +67,6 @@ impl Condition {
         }
         Ok(Condition {
             program,
-            source: source.into(),
             vars,
         })
     }

@@ -248,13 +248,9 @@ impl PolicyEngine {
             });
         }
 
+        // The run's own agent bounds it even when it is not in the chain.
         let mut envelope_bounds = set.envelope_for(std::slice::from_ref(&run.agent));
-        for (_, p) in &per_agent {
-            envelope_bounds.tighten(&p.envelope);
-        }
-        if per_agent.len() != req.chain.len() {
-            envelope_bounds.tighten(&set.envelope_for(req.chain));
-        }
+        envelope_bounds.tighten(&set.envelope_for(req.chain));
         let envelope =
             self.runs
                 .count_action(&run.instance, run.started_at, req.now, &envelope_bounds);

@@ -141,10 +141,6 @@ impl<'a> NetFacts<'a> {
 }
 
 impl NetMatch {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.hosts.is_empty() && self.cidrs.is_empty() && self.ports.is_empty()
-    }
-
     /// None when every present field matches; otherwise which one did not.
     pub(crate) fn mismatch(&self, facts: &NetFacts<'_>) -> Option<&'static str> {
         if !self.hosts.is_empty() {

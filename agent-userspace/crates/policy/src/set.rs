@@ -93,10 +93,6 @@ impl PolicySet {
         &self.version
     }
 
-    pub(crate) fn version_arc(&self) -> &Arc<str> {
-        &self.version
-    }
-
     /// Every file in force, relative to the policy directory.
     pub fn files(&self) -> Vec<&str> {
         self.compiled.units.iter().map(|u| u.name.as_ref()).collect()
