@@ -287,7 +287,11 @@ pub fn cordon_rekey(ctx: SockOpsContext) -> u32 {
     let Some(orig) = (unsafe { TCP_BY_COOKIE.get(&cookie) }).copied() else {
         return 1;
     };
-    let family = if ctx.family() == AF_INET6 as u32 { AF_INET6 } else { AF_INET };
+    let family = if ctx.family() == AF_INET6 as u32 {
+        AF_INET6
+    } else {
+        AF_INET
+    };
     let key = PortKey {
         family,
         port: ctx.local_port() as u16,
@@ -363,7 +367,9 @@ fn egress(ctx: &SkBuffContext) -> Option<i32> {
             // SAFETY: bpf_get_socket_cookie accepts an skb context.
             let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
             // SAFETY: read-only lookup; the value is copied out.
-            let mut rec = unsafe { UDP_BY_COOKIE.get(&cookie) }.copied().unwrap_or_default();
+            let mut rec = unsafe { UDP_BY_COOKIE.get(&cookie) }
+                .copied()
+                .unwrap_or_default();
             // SAFETY: BPF helper taking the skb context.
             rec.cgroup_id = unsafe { aya_ebpf::helpers::bpf_skb_cgroup_id(ctx.as_ptr().cast()) };
             let key = PortKey {

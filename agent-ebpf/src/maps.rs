@@ -1,8 +1,6 @@
 //! Every map is pinned by name under the daemon's bpffs directory, so a
 //! restarted daemon (and programs it attaches anew) share the same state.
-use agent_common::{
-    KILLED_MAP_ENTRIES, ORIG_MAP_ENTRIES, OrigDst, PortKey, ProxyConfig,
-};
+use agent_common::{KILLED_MAP_ENTRIES, ORIG_MAP_ENTRIES, OrigDst, PortKey, ProxyConfig};
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap},

@@ -27,7 +27,11 @@ pub struct Paths {
 impl Paths {
     /// The host-wide install.
     pub fn host() -> Paths {
-        Paths::build(PathBuf::from(HOST_STATE_DIR), PathBuf::from(HOST_RUN_DIR), "cordon".into())
+        Paths::build(
+            PathBuf::from(HOST_STATE_DIR),
+            PathBuf::from(HOST_RUN_DIR),
+            "cordon".into(),
+        )
     }
 
     /// A self-contained namespace rooted at `dir` (tests, side-by-side daemons).

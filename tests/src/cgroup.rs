@@ -17,7 +17,10 @@ impl TestCgroupRoot {
         let path = Path::new("/proc/self/mountinfo");
         let text = std::fs::read_to_string(path).ctx(|| format!("read {}", path.display()))?;
         let mount = cgroup2_mount_in(&text).ok_or_else(|| {
-            Error::Setup(format!("no cgroup2 filesystem listed in {}", path.display()))
+            Error::Setup(format!(
+                "no cgroup2 filesystem listed in {}",
+                path.display()
+            ))
         })?;
         Ok(Self { mount })
     }

@@ -19,6 +19,8 @@ pub mod tcp_echo;
 pub mod tls;
 pub mod udp_sink;
 
+/// Re-exported for [`HttpServer::route`].
+pub use ::http::Method;
 pub use cgroup::TestCgroupRoot;
 pub use daemon::{Daemon, DaemonOpts, PolicyDir, cordon_bin, workspace_root};
 pub use dns::{DnsAnswer, RecordType, ResponseCode, TestDns, dns_query, dns_query_tcp};

@@ -13,7 +13,9 @@ pub fn require_root(test_name: &str) -> bool {
         return true;
     }
     let bar = "!".repeat(78);
-    eprintln!(
+    // Straight to fd 2: `eprintln!` would be swallowed by libtest's capture of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
         "\n{bar}\n!! SKIPPED: privileged e2e test {test_name} needs root\n\
          !! (network namespaces, cgroups and eBPF). Run it through `cargo xtask test`,\n\
          !! which runs the suite as root. THIS TEST DID NOT RUN.\n{bar}\n"
@@ -21,7 +23,10 @@ pub fn require_root(test_name: &str) -> bool {
     if let Some(path) = std::env::var_os(SKIP_LOG_ENV)
         && let Err(e) = record_skip(Path::new(&path), test_name)
     {
-        eprintln!("!! could not record the skip in {}: {e}", path.to_string_lossy());
+        eprintln!(
+            "!! could not record the skip in {}: {e}",
+            path.to_string_lossy()
+        );
     }
     false
 }

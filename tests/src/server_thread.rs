@@ -43,15 +43,12 @@ impl ServerThread {
         let join = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
-                let started = netns
-                    .as_deref()
-                    .map_or(Ok(()), enter_netns)
-                    .and_then(|()| {
-                        tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .ctx(|| "build tokio runtime".into())
-                    });
+                let started = netns.as_deref().map_or(Ok(()), enter_netns).and_then(|()| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ctx(|| "build tokio runtime".into())
+                });
                 let rt = match started {
                     Ok(rt) => rt,
                     Err(e) => {
@@ -123,8 +120,7 @@ impl Drop for ServerThread {
 
 /// Bind a TCP listener; must run on the server thread (inside its namespace and runtime).
 pub(crate) fn bind_tcp(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener> {
-    let std_listener =
-        std::net::TcpListener::bind(addr).ctx(|| format!("bind tcp {addr}"))?;
+    let std_listener = std::net::TcpListener::bind(addr).ctx(|| format!("bind tcp {addr}"))?;
     std_listener
         .set_nonblocking(true)
         .ctx(|| format!("set {addr} nonblocking"))?;

@@ -43,7 +43,10 @@ impl TcpEcho {
             &format!("echo-{}", ns.name()),
             Some(ns.path()),
             move || {
-                let listeners = binds.iter().map(|&a| bind_tcp(a)).collect::<Result<Vec<_>>>()?;
+                let listeners = binds
+                    .iter()
+                    .map(|&a| bind_tcp(a))
+                    .collect::<Result<Vec<_>>>()?;
                 Ok((binds, listeners))
             },
             move |listeners| async move {
@@ -79,9 +82,11 @@ impl TcpEcho {
     }
 
     pub fn wait_for_connections(&self, n: u64, timeout: Duration) -> Result<()> {
-        wait_until(&format!("{n} connections at {:?}", self.addrs), timeout, || {
-            self.connections() >= n
-        })
+        wait_until(
+            &format!("{n} connections at {:?}", self.addrs),
+            timeout,
+            || self.connections() >= n,
+        )
     }
 }
 

@@ -38,7 +38,10 @@ impl UdpSink {
             &format!("udp-{}", ns.name()),
             Some(ns.path()),
             move || {
-                let sockets = binds.iter().map(|&a| bind_udp(a)).collect::<Result<Vec<_>>>()?;
+                let sockets = binds
+                    .iter()
+                    .map(|&a| bind_udp(a))
+                    .collect::<Result<Vec<_>>>()?;
                 Ok((binds, sockets))
             },
             move |sockets| async move {
@@ -77,9 +80,11 @@ impl UdpSink {
     }
 
     pub fn wait_for_datagrams(&self, n: u64, timeout: Duration) -> Result<()> {
-        wait_until(&format!("{n} datagrams at {:?}", self.addrs), timeout, || {
-            self.datagrams() >= n
-        })
+        wait_until(
+            &format!("{n} datagrams at {:?}", self.addrs),
+            timeout,
+            || self.datagrams() >= n,
+        )
     }
 }
 

@@ -53,7 +53,8 @@ macro_rules! attach_pinned {
     ($ebpf:expr, $ty:ty, $name:expr, $pin_dir:expr, |$p:ident| $attach:expr) => {{
         let name: &'static str = $name;
         let $p: &mut $ty = program($ebpf, name)?;
-        $p.load().map_err(|source| BpfError::Program { name, source })?;
+        $p.load()
+            .map_err(|source| BpfError::Program { name, source })?;
         let id = $attach.map_err(|source| BpfError::Program { name, source })?;
         let link: FdLink = $p
             .take_link(id)
@@ -133,7 +134,10 @@ pub fn detach_all(pin_dir: &Path) -> Result<Vec<PathBuf>, BpfError> {
     };
     let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     // Links before maps.
-    paths.sort_by_key(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("link_")));
+    paths.sort_by_key(|p| {
+        !p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("link_"))
+    });
     for p in paths {
         std::fs::remove_file(&p).map_err(|source| BpfError::Io {
             path: p.clone(),

@@ -42,7 +42,9 @@ impl FlowOrigin {
                 None => IpAddr::V6(v6),
             }
         } else {
-            IpAddr::V4(std::net::Ipv4Addr::new(o.addr[0], o.addr[1], o.addr[2], o.addr[3]))
+            IpAddr::V4(std::net::Ipv4Addr::new(
+                o.addr[0], o.addr[1], o.addr[2], o.addr[3],
+            ))
         };
         FlowOrigin {
             cgroup_id: o.cgroup_id,
@@ -68,7 +70,8 @@ fn from_pin<V>(dir: &Path, name: &'static str) -> Result<V, BpfError>
 where
     V: TryFrom<Map, Error = aya::maps::MapError>,
 {
-    let data = MapData::from_pin(dir.join(name)).map_err(|source| BpfError::Map { name, source })?;
+    let data =
+        MapData::from_pin(dir.join(name)).map_err(|source| BpfError::Map { name, source })?;
     let map = match name {
         CONFIG => Map::Array(data),
         _ => Map::HashMap(data),
@@ -98,7 +101,10 @@ impl EnforcementMaps {
 
     pub fn set_config(&self, cfg: ProxyConfig) -> Result<(), BpfError> {
         let mut m = self.config.lock().unwrap_or_else(|e| e.into_inner());
-        m.set(0, &cfg, 0).map_err(|source| BpfError::Map { name: CONFIG, source })
+        m.set(0, &cfg, 0).map_err(|source| BpfError::Map {
+            name: CONFIG,
+            source,
+        })
     }
 
     /// Takes (and deletes) the record of a redirected TCP connection, found
@@ -135,12 +141,18 @@ pub struct KillMap(pub HashMap<MapData, u64, u32>);
 
 pub fn mark_killed(map: &mut HashMap<MapData, u64, u32>, cgroup_id: u64) -> Result<(), BpfError> {
     map.insert(&cgroup_id, &KILL_ALL, 0)
-        .map_err(|source| BpfError::Map { name: KILLED, source })
+        .map_err(|source| BpfError::Map {
+            name: KILLED,
+            source,
+        })
 }
 
 pub fn unmark_killed(map: &mut HashMap<MapData, u64, u32>, cgroup_id: u64) -> Result<(), BpfError> {
     match map.remove(&cgroup_id) {
         Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-        Err(source) => Err(BpfError::Map { name: KILLED, source }),
+        Err(source) => Err(BpfError::Map {
+            name: KILLED,
+            source,
+        }),
     }
 }

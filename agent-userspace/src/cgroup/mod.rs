@@ -11,7 +11,9 @@ pub use tree::{AgentPath, CgroupTree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("no cgroup2 filesystem is mounted (looked in /proc/self/mountinfo); Cordon needs cgroup v2")]
+    #[error(
+        "no cgroup2 filesystem is mounted (looked in /proc/self/mountinfo); Cordon needs cgroup v2"
+    )]
     NoCgroup2,
     #[error("{path}: {source}")]
     Io {
@@ -21,7 +23,9 @@ pub enum CgroupError {
     },
     #[error("invalid agent name {name:?}: {why}")]
     BadName { name: String, why: &'static str },
-    #[error("{path}: the kernel did not confirm the freeze within {waited_ms} ms (cgroup.events still says frozen 0)")]
+    #[error(
+        "{path}: the kernel did not confirm the freeze within {waited_ms} ms (cgroup.events still says frozen 0)"
+    )]
     FreezeTimeout { path: PathBuf, waited_ms: u64 },
 }
 
@@ -65,7 +69,17 @@ mod tests {
 
     #[test]
     fn agent_names_with_path_or_shell_characters_are_rejected() {
-        for bad in ["", "../x", "a/b", "a b", "-x", ".hidden", "x;rm", "ä", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "a b",
+            "-x",
+            ".hidden",
+            "x;rm",
+            "ä",
+            &"a".repeat(65),
+        ] {
             assert!(validate_agent_name(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["deploy-bot", "a", "researcher_2", "v1.2"] {

@@ -90,7 +90,11 @@ impl CgroupTree {
 
     /// Creates `<base>/<agent>/<new instance>`; `base` is the parent for a
     /// top-level agent or the caller's instance for a delegated one.
-    pub fn create_instance(&self, base: &AgentPath, agent: &str) -> Result<(AgentPath, PathBuf), CgroupError> {
+    pub fn create_instance(
+        &self,
+        base: &AgentPath,
+        agent: &str,
+    ) -> Result<(AgentPath, PathBuf), CgroupError> {
         validate_agent_name(agent)?;
         let base_dir = self.parent.join(base.rel_path());
         let agent_dir = base_dir.join(agent);
@@ -187,7 +191,9 @@ fn walk_dir(
             continue;
         }
         let p = entry.path();
-        let Ok(rel) = p.strip_prefix(root) else { continue };
+        let Ok(rel) = p.strip_prefix(root) else {
+            continue;
+        };
         if let (Some(ap), Ok(md)) = (AgentPath::from_rel(rel), entry.metadata()) {
             out.push((md.ino(), ap, p.clone()));
         }

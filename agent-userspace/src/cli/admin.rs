@@ -39,7 +39,10 @@ pub fn ps(c: &Client) -> anyhow::Result<ExitCode> {
 
 pub fn policy_reload(c: &Client) -> anyhow::Result<ExitCode> {
     let body = client::call(&paths(c).socket, &Request::PolicyReload, TIMEOUT)?;
-    println!("policy reloaded: version {}", body["version"].as_str().unwrap_or("?"));
+    println!(
+        "policy reloaded: version {}",
+        body["version"].as_str().unwrap_or("?")
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -55,17 +58,25 @@ pub fn policy_check(dir: &Path) -> anyhow::Result<ExitCode> {
 pub fn cleanup(c: &Client) -> anyhow::Result<ExitCode> {
     let p = paths(c);
     if std::os::unix::net::UnixStream::connect(&p.socket).is_ok() {
-        bail!("a cordon daemon is serving {}; stop it before cleanup", p.socket.display());
+        bail!(
+            "a cordon daemon is serving {}; stop it before cleanup",
+            p.socket.display()
+        );
     }
     let removed = bpf::detach_all(&p.pin_dir())?;
     let tree = CgroupTree::new(cgroup2_mount()?, &p.cgroup_parent);
     let parent = tree.parent().to_path_buf();
     if parent.exists() {
         if cgroup::freeze::is_populated(&parent).unwrap_or(false) {
-            eprintln!("cordon: killing the agents still running under {}", parent.display());
+            eprintln!(
+                "cordon: killing the agents still running under {}",
+                parent.display()
+            );
             cgroup::freeze::kill_all(&parent)?;
             let start = std::time::Instant::now();
-            while cgroup::freeze::is_populated(&parent).unwrap_or(false) && start.elapsed() < Duration::from_secs(5) {
+            while cgroup::freeze::is_populated(&parent).unwrap_or(false)
+                && start.elapsed() < Duration::from_secs(5)
+            {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }

@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::DaemonFlags;
 
 #[derive(Parser, Debug)]
-#[command(name = "cordon", version, about = "Host enforcement for autonomous AI agents")]
+#[command(
+    name = "cordon",
+    version,
+    about = "Host enforcement for autonomous AI agents"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

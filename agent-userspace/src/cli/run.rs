@@ -40,14 +40,16 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         Duration::from_secs(10),
     )?;
-    let reply: RunReply = serde_json::from_value(body).context("daemon sent an unreadable run reply")?;
+    let reply: RunReply =
+        serde_json::from_value(body).context("daemon sent an unreadable run reply")?;
 
     let mut cmd = std::process::Command::new(&resolved);
     cmd.arg0(program).args(&args.command[1..]);
     for (k, v) in &reply.env {
         cmd.env(k, v);
     }
-    cmd.env("CORDON_AGENT", &reply.chain).env("CORDON_INSTANCE", &reply.instance);
+    cmd.env("CORDON_AGENT", &reply.chain)
+        .env("CORDON_INSTANCE", &reply.instance);
     if let Some(user) = &target {
         drop_to(user, &mut cmd)?;
     }
@@ -70,15 +72,25 @@ fn target_user(args: &RunArgs) -> anyhow::Result<Option<User>> {
             .with_context(|| format!("no such user: {name}"))?;
         return refuse_root(user, args.allow_root);
     }
-    if let Some(uid) = std::env::var("SUDO_UID").ok().and_then(|u| u.parse::<u32>().ok()) {
-        let user = User::from_uid(Uid::from_raw(uid))?.with_context(|| format!("no user with uid {uid}"))?;
+    if let Some(uid) = std::env::var("SUDO_UID")
+        .ok()
+        .and_then(|u| u.parse::<u32>().ok())
+    {
+        let user = User::from_uid(Uid::from_raw(uid))?
+            .with_context(|| format!("no user with uid {uid}"))?;
         return refuse_root(user, args.allow_root);
     }
     if args.allow_root {
-        eprintln!("cordon: warning: running agent {:?} as root (--allow-root)", args.agent);
+        eprintln!(
+            "cordon: warning: running agent {:?} as root (--allow-root)",
+            args.agent
+        );
         return Ok(None);
     }
-    bail!("refusing to run agent {:?} as root: use --user USER, run through sudo as a regular user, or pass --allow-root", args.agent)
+    bail!(
+        "refusing to run agent {:?} as root: use --user USER, run through sudo as a regular user, or pass --allow-root",
+        args.agent
+    )
 }
 
 fn refuse_root(user: User, allow_root: bool) -> anyhow::Result<Option<User>> {

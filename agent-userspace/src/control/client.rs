@@ -13,9 +13,13 @@ use super::proto::{Reply, Request};
 pub enum ClientError {
     #[error("cordon daemon is not running: no control socket at {0}")]
     NoSocket(PathBuf),
-    #[error("stale control socket at {0}: no daemon is listening (start `cordon daemon` or run `cordon cleanup`)")]
+    #[error(
+        "stale control socket at {0}: no daemon is listening (start `cordon daemon` or run `cordon cleanup`)"
+    )]
     Stale(PathBuf),
-    #[error("permission denied on control socket {0}: run as root or as a member of the cordon group")]
+    #[error(
+        "permission denied on control socket {0}: run as root or as a member of the cordon group"
+    )]
     Denied(PathBuf),
     #[error("control socket {path}: {source}")]
     Io {
@@ -30,7 +34,11 @@ pub enum ClientError {
 }
 
 /// Sends one request and waits for its reply.
-pub fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<serde_json::Value, ClientError> {
+pub fn call(
+    socket: &Path,
+    req: &Request,
+    timeout: Duration,
+) -> Result<serde_json::Value, ClientError> {
     let mut stream = connect(socket)?;
     let io = |source| ClientError::Io {
         path: socket.into(),
@@ -43,11 +51,14 @@ pub fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<serde_jso
     let mut reader = BufReader::new(stream);
     let mut buf = String::new();
     reader.read_line(&mut buf).map_err(io)?;
-    let reply: Reply = serde_json::from_str(&buf).map_err(|e| ClientError::BadReply(e.to_string()))?;
+    let reply: Reply =
+        serde_json::from_str(&buf).map_err(|e| ClientError::BadReply(e.to_string()))?;
     if reply.ok {
         Ok(reply.body)
     } else {
-        Err(ClientError::Refused(reply.error.unwrap_or_else(|| "request refused".into())))
+        Err(ClientError::Refused(
+            reply.error.unwrap_or_else(|| "request refused".into()),
+        ))
     }
 }
 

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 pub enum Request {
     Status,
     /// Create an instance cgroup for `agent` and move the caller into it.
-    Run { agent: String },
+    Run {
+        agent: String,
+    },
     Ps,
     PolicyReload,
 }

@@ -19,7 +19,8 @@ pub fn bind(d: &Shared) -> anyhow::Result<UnixListener> {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             anyhow::bail!("another cordon daemon is serving {}", path.display());
         }
-        std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing stale socket {}", path.display()))?;
     }
     let l = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
     set_socket_mode(path, d.cfg.socket_group.as_deref())?;
@@ -83,7 +84,8 @@ async fn handle(d: Shared, stream: UnixStream) {
         Err(e) => Reply::err(format!("malformed request: {e}")),
         Ok(req) => {
             let Some(pid) = cred.pid() else {
-                let _ = write_reply(&mut write, &Reply::err("caller has no pid (SO_PEERCRED)")).await;
+                let _ =
+                    write_reply(&mut write, &Reply::err("caller has no pid (SO_PEERCRED)")).await;
                 return;
             };
             let agent = d.registry.tree().locate_pid(pid).ok().flatten();
@@ -99,7 +101,10 @@ async fn handle(d: Shared, stream: UnixStream) {
     let _ = write_reply(&mut write, &reply).await;
 }
 
-async fn write_reply(w: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+async fn write_reply(
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+    reply: &Reply,
+) -> std::io::Result<()> {
     let mut buf = serde_json::to_vec(reply).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
     buf.push(b'\n');
     w.write_all(&buf).await
@@ -122,7 +127,10 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
             ));
         }
         if caller.uid != 0 {
-            return Reply::err(format!("{} refused: operator operations need root", req.name()));
+            return Reply::err(format!(
+                "{} refused: operator operations need root",
+                req.name()
+            ));
         }
     }
     match req {
@@ -165,7 +173,10 @@ fn run(d: &Shared, caller: &Caller, agent: &str) -> Reply {
     };
     if let Err(e) = tree.move_pid(&dir, caller.pid) {
         let _ = std::fs::remove_dir(&dir);
-        return Reply::err(format!("moving pid {} into the agent cgroup: {e}", caller.pid));
+        return Reply::err(format!(
+            "moving pid {} into the agent cgroup: {e}",
+            caller.pid
+        ));
     }
     match crate::cgroup::tree::cgroup_id(&dir) {
         Ok(id) => d.registry.insert(id, path.clone()),
@@ -176,6 +187,16 @@ fn run(d: &Shared, caller: &Caller, agent: &str) -> Reply {
         chain: path.chain_display(),
         instance: path.instance().to_string(),
         cgroup: dir.display().to_string(),
-        env: Default::default(),
+        env: agent_env(d),
     })
+}
+
+/// What every agent gets in its environment: the CA bundle through the
+/// variables real clients read. No proxy variables: capture is transparent.
+fn agent_env(d: &Shared) -> std::collections::BTreeMap<String, String> {
+    let bundle = d.cfg.paths.agent_ca_bundle();
+    cordon_tls::agent_ca_env(&bundle)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned()))
+        .collect()
 }

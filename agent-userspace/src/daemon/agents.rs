@@ -34,7 +34,12 @@ impl Registry {
     /// The agent behind a cgroup id; rescans the tree once on a miss (an
     /// instance created before a daemon restart, or a sub-cgroup).
     pub fn lookup(&self, cgroup_id: u64) -> Option<AgentPath> {
-        if let Some(p) = self.by_id.read().unwrap_or_else(|e| e.into_inner()).get(&cgroup_id) {
+        if let Some(p) = self
+            .by_id
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cgroup_id)
+        {
             return Some(p.clone());
         }
         self.rescan();

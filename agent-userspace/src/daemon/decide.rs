@@ -22,7 +22,9 @@ impl PolicyHandle {
         };
         match h.reload(dir) {
             Ok(v) => tracing::info!(version = %v, dir = %dir.display(), "policy loaded"),
-            Err(e) => tracing::error!("policy not loaded, every action is denied until it is fixed: {e}"),
+            Err(e) => {
+                tracing::error!("policy not loaded, every action is denied until it is fixed: {e}")
+            }
         }
         h
     }

@@ -31,11 +31,19 @@ impl Listeners {
         for s in [&udp4, &udp6] {
             s.set_nonblocking(true)?;
         }
-        Ok(Listeners { tcp4, tcp6, udp4, udp6 })
+        Ok(Listeners {
+            tcp4,
+            tcp6,
+            udp4,
+            udp6,
+        })
     }
 }
 
-fn bind_pair<S>(port: u16, bind: impl Fn(SocketAddr) -> std::io::Result<S>) -> anyhow::Result<(S, S)>
+fn bind_pair<S>(
+    port: u16,
+    bind: impl Fn(SocketAddr) -> std::io::Result<S>,
+) -> anyhow::Result<(S, S)>
 where
     S: LocalAddr,
 {

@@ -1,13 +1,18 @@
 //! The long-running daemon: attaches enforcement, then serves the proxy,
 //! the resolver and the control socket until told to stop.
 pub mod agents;
+pub mod audit;
 pub mod decide;
 pub mod listeners;
 pub mod start;
 
 use std::sync::Arc;
 
-use crate::{bpf::EnforcementMaps, config::DaemonConfig, dns::NameCache};
+use arc_swap::ArcSwap;
+use cordon_connectors::ConnectorSet;
+use cordon_tls::{CertAuthority, UpstreamTls};
+
+use crate::{bpf::EnforcementMaps, config::DaemonConfig, dns::NameCache, proxy::upstream::Pools};
 
 pub use start::run;
 
@@ -17,9 +22,21 @@ pub struct Daemon {
     pub registry: agents::Registry,
     pub maps: EnforcementMaps,
     pub policy: decide::PolicyHandle,
+    pub connectors: ArcSwap<ConnectorSet>,
     pub names: NameCache,
+    pub ca: CertAuthority,
+    pub upstream_tls: Arc<UpstreamTls>,
+    pub pools: Pools,
+    pub audit: cordon_audit::AuditLog,
     pub proxy_port: u16,
     pub dns_port: u16,
 }
 
 pub type Shared = Arc<Daemon>;
+
+impl Daemon {
+    /// Connector files live beside the policies, in `connectors/`.
+    pub fn connectors_dir(&self) -> std::path::PathBuf {
+        self.cfg.policies.join("connectors")
+    }
+}

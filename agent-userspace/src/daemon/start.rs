@@ -5,6 +5,9 @@ use std::{os::unix::fs::PermissionsExt, sync::Arc, time::Duration};
 
 use agent_common::ProxyConfig;
 use anyhow::{Context, bail};
+use arc_swap::ArcSwap;
+use cordon_connectors::ConnectorSet;
+use cordon_tls::{CertAuthority, UpstreamTls};
 
 use super::{Daemon, Shared, agents::Registry, decide::PolicyHandle, listeners::Listeners};
 use crate::{
@@ -69,23 +72,50 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     })?;
 
     let policy = PolicyHandle::load(&cfg.policies);
+    let connectors = load_connectors(&cfg.policies.join("connectors"))?;
+    let ca = CertAuthority::load_or_create(&paths.ca_dir).context("loading the Cordon CA")?;
+    publish_agent_trust(&ca, &paths)?;
+    let upstream_tls =
+        Arc::new(UpstreamTls::new(&cfg.upstream_ca).context("building upstream TLS trust")?);
+    let db = Arc::new(
+        redb::Database::create(&paths.db)
+            .with_context(|| format!("opening the database {}", paths.db.display()))?,
+    );
+    let audit = cordon_audit::AuditLog::open(db.clone(), cordon_audit::AuditConfig::default())
+        .context("opening the audit log")?;
     let daemon: Shared = Arc::new(Daemon {
         registry: Registry::new(tree),
         maps,
         policy,
+        connectors: ArcSwap::from_pointee(connectors),
         names: dns::NameCache::default(),
+        ca,
+        upstream_tls,
+        pools: Default::default(),
+        audit,
         proxy_port,
         dns_port,
         cfg,
     });
 
     let control = control::server::bind(&daemon)?;
-    let Listeners { tcp4, tcp6, udp4, udp6 } = listeners;
+    let Listeners {
+        tcp4,
+        tcp6,
+        udp4,
+        udp6,
+    } = listeners;
     for l in [tcp4, tcp6] {
-        tokio::spawn(proxy::serve(daemon.clone(), tokio::net::TcpListener::from_std(l)?));
+        tokio::spawn(proxy::serve(
+            daemon.clone(),
+            tokio::net::TcpListener::from_std(l)?,
+        ));
     }
     for s in [udp4, udp6] {
-        tokio::spawn(dns::serve(daemon.clone(), tokio::net::UdpSocket::from_std(s)?));
+        tokio::spawn(dns::serve(
+            daemon.clone(),
+            tokio::net::UdpSocket::from_std(s)?,
+        ));
     }
     tokio::spawn(control::server::serve(daemon.clone(), control));
     tokio::spawn(reap_loop(daemon.clone()));
@@ -109,13 +139,44 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     });
     let _ = std::fs::remove_file(&paths.socket);
     drop(ebpf);
+    if let Err(e) = daemon.audit.shutdown() {
+        tracing::error!("audit log did not drain cleanly: {e}");
+    }
     tracing::info!("cordon daemon stopped; enforcement stays pinned");
+    Ok(())
+}
+
+/// Connector files are optional (an empty set maps everything to
+/// `http.request`), but a broken one stops the start: silently ignoring it
+/// would change what policy sees.
+fn load_connectors(dir: &std::path::Path) -> anyhow::Result<ConnectorSet> {
+    if !dir.exists() {
+        tracing::warn!(dir = %dir.display(), "no connector directory: every request is http.request");
+        return Ok(ConnectorSet::from_sources(Vec::new())?);
+    }
+    Ok(ConnectorSet::load_dir(dir)?)
+}
+
+/// Agents must be able to read the CA (not its key): it is copied, with
+/// the bundle of system roots, into the world-readable run directory.
+fn publish_agent_trust(ca: &CertAuthority, paths: &crate::paths::Paths) -> anyhow::Result<()> {
+    std::fs::write(paths.agent_ca_cert(), ca.ca_pem())
+        .with_context(|| format!("writing {}", paths.agent_ca_cert().display()))?;
+    std::fs::set_permissions(
+        paths.agent_ca_cert(),
+        std::fs::Permissions::from_mode(0o644),
+    )?;
+    ca.write_agent_bundle(&paths.agent_ca_bundle())
+        .with_context(|| format!("writing {}", paths.agent_ca_bundle().display()))?;
     Ok(())
 }
 
 async fn wait_for_stop() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         std::future::pending::<()>().await;
         return;
     };
@@ -131,9 +192,10 @@ async fn reap_loop(d: Shared) {
     loop {
         tick.tick().await;
         let d2 = d.clone();
-        let removed = tokio::task::spawn_blocking(move || d2.registry.tree().reap_empty(&|_| false))
-            .await
-            .unwrap_or_default();
+        let removed =
+            tokio::task::spawn_blocking(move || d2.registry.tree().reap_empty(&|_| false))
+                .await
+                .unwrap_or_default();
         for p in &removed {
             tracing::debug!(agent = %p.chain_display(), instance = p.instance(), "instance exited; cgroup removed");
         }

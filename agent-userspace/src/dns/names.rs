@@ -31,7 +31,10 @@ impl NameCache {
                 per.clear();
             }
         }
-        per.insert(normalise(ip), (name.trim_end_matches('.').to_ascii_lowercase(), until));
+        per.insert(
+            normalise(ip),
+            (name.trim_end_matches('.').to_ascii_lowercase(), until),
+        );
     }
 
     pub fn lookup(&self, agent: &str, ip: IpAddr) -> Option<String> {
@@ -64,7 +67,16 @@ mod tests {
     #[test]
     fn v4_mapped_addresses_match_their_v4_entry() {
         let c = NameCache::default();
-        c.remember("a", "x.test", "203.0.113.7".parse().unwrap(), Duration::from_secs(60));
-        assert_eq!(c.lookup("a", "::ffff:203.0.113.7".parse().unwrap()).as_deref(), Some("x.test"));
+        c.remember(
+            "a",
+            "x.test",
+            "203.0.113.7".parse().unwrap(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            c.lookup("a", "::ffff:203.0.113.7".parse().unwrap())
+                .as_deref(),
+            Some("x.test")
+        );
     }
 }

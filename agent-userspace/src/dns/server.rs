@@ -8,7 +8,12 @@ use hickory_proto::{
 use serde_json::{Map, Value, json};
 use tokio::net::UdpSocket;
 
-use crate::daemon::Shared;
+use cordon_audit::EventKind;
+
+use crate::daemon::{
+    Shared,
+    audit::{Actor, DecisionRecord, append},
+};
 
 pub async fn serve(d: Shared, sock: UdpSocket) {
     let sock = Arc::new(sock);
@@ -34,6 +39,7 @@ pub async fn serve(d: Shared, sock: UdpSocket) {
 
 /// Decides one query and returns the bytes to send back.
 pub async fn answer(d: &Shared, query: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
+    let started = std::time::Instant::now();
     let msg = Message::from_vec(query).ok()?;
     if msg.message_type() != MessageType::Query {
         return None;
@@ -43,13 +49,20 @@ pub async fn answer(d: &Shared, query: &[u8], peer: SocketAddr) -> Option<Vec<u8
         return refuse(&msg);
     };
     let Some(agent) = d.registry.lookup(origin.cgroup_id) else {
-        tracing::warn!(cgroup_id = origin.cgroup_id, "DNS query from an unknown cgroup: refused");
+        tracing::warn!(
+            cgroup_id = origin.cgroup_id,
+            "DNS query from an unknown cgroup: refused"
+        );
         return refuse(&msg);
     };
     let Some(q) = msg.queries().first() else {
         return refuse(&msg);
     };
-    let name = q.name().to_utf8().trim_end_matches('.').to_ascii_lowercase();
+    let name = q
+        .name()
+        .to_utf8()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     let qtype = q.query_type().to_string();
     let mut params = Map::new();
     params.insert("name".into(), json!(name));
@@ -68,7 +81,25 @@ pub async fn answer(d: &Shared, query: &[u8], peer: SocketAddr) -> Option<Vec<u8
         policy_version = %decision.policy_version,
         "decision"
     );
-    if decision.verdict != cordon_policy::Verdict::Allow {
+    let actor = Actor {
+        agent: agent.clone(),
+        origin,
+    };
+    let rec = DecisionRecord {
+        kind: EventKind::DnsQuery,
+        actor: &actor,
+        connector: None,
+        action: "dns.query",
+        params: &params,
+        decision: &decision,
+        outcome: None,
+        host: Some(&name),
+        dst: origin.dst,
+        http: None,
+        started,
+    };
+    let audited = append(&d.audit, rec.build()).await;
+    if decision.verdict != cordon_policy::Verdict::Allow || audited.is_err() {
         return refuse(&msg);
     }
     let Some(reply) = super::upstream::forward(&d.cfg.dns_upstream, query).await else {

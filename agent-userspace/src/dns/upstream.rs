@@ -14,7 +14,9 @@ pub async fn forward(upstreams: &[SocketAddr], query: &[u8]) -> Option<Vec<u8>> 
         } else {
             "[::]:0".parse().ok()?
         };
-        let Ok(sock) = UdpSocket::bind(bind).await else { continue };
+        let Ok(sock) = UdpSocket::bind(bind).await else {
+            continue;
+        };
         if sock.connect(up).await.is_err() || sock.send(query).await.is_err() {
             continue;
         }

@@ -1,8 +1,15 @@
 //! The transparent proxy. Every TCP connection an agent makes arrives here
-//! (the eBPF connect hooks rewrote its destination); `conn` recovers where
-//! it was going and who made it, asks policy, and splices or refuses.
+//! (the eBPF connect hooks rewrote its destination):
+//! - `conn`: where a connection enters and is classified,
+//! - `http`: where each request becomes an action and is decided,
+//! - `upstream`: where it leaves, pooled and verified.
+mod answer;
+mod body;
 mod conn;
+mod detect;
+mod http;
 mod splice;
+pub mod upstream;
 
 use tokio::net::TcpListener;
 

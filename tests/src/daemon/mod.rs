@@ -8,12 +8,12 @@
 //! cordon run --agent NAME --state-dir D --user nobody -- CMD...
 //! ```
 
+mod args;
+mod opts;
 mod paths;
 mod policy_dir;
 
-use std::ffi::OsString;
 use std::fs::OpenOptions;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -21,11 +21,13 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+pub use opts::DaemonOpts;
 pub use paths::{CORDON_BIN_ENV, cordon_bin, workspace_root};
 pub use policy_dir::PolicyDir;
 
 use crate::error::{Error, IoContext, Result};
 use crate::process::{run_with_timeout, wait_child};
+use args::{agent_args, client_args};
 
 /// How long the daemon gets to answer `cordon status`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -36,60 +38,6 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub const KEEP_STATE_ENV: &str = "CORDON_E2E_KEEP_STATE";
 /// The unprivileged user agents run as.
 pub const AGENT_USER: &str = "nobody";
-
-/// How to start a daemon.
-#[derive(Debug, Clone)]
-pub struct DaemonOpts {
-    pub policies: PathBuf,
-    pub dns_upstream: SocketAddr,
-    pub upstream_ca: Option<PathBuf>,
-    pub log_json: bool,
-    /// Further arguments appended to `cordon daemon ...`.
-    pub extra_args: Vec<String>,
-    /// Extra environment for the daemon process (e.g. `RUST_LOG`).
-    pub env: Vec<(String, String)>,
-    /// Binary to run instead of [`cordon_bin()`].
-    pub bin: Option<PathBuf>,
-}
-
-impl DaemonOpts {
-    pub fn new(policies: &Path, dns_upstream: SocketAddr) -> Self {
-        Self {
-            policies: policies.to_owned(),
-            dns_upstream,
-            upstream_ca: None,
-            log_json: false,
-            extra_args: Vec::new(),
-            env: Vec::new(),
-            bin: None,
-        }
-    }
-
-    pub fn bin(mut self, path: &Path) -> Self {
-        self.bin = Some(path.to_owned());
-        self
-    }
-
-    pub fn upstream_ca(mut self, pem: &Path) -> Self {
-        self.upstream_ca = Some(pem.to_owned());
-        self
-    }
-
-    pub fn log_json(mut self) -> Self {
-        self.log_json = true;
-        self
-    }
-
-    pub fn arg(mut self, arg: &str) -> Self {
-        self.extra_args.push(arg.to_owned());
-        self
-    }
-
-    pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.env.push((key.to_owned(), value.to_owned()));
-        self
-    }
-}
 
 /// A running daemon. Drop: SIGTERM, bounded wait (then SIGKILL), `cordon cleanup`, remove the
 /// state dir (kept when [`KEEP_STATE_ENV`] is set; the log tail is printed if the test panicked).
@@ -117,7 +65,13 @@ impl Daemon {
             .tempdir()
             .ctx(|| "create daemon state dir".into())?;
         let state_dir = state.path().to_owned();
-        let mut daemon = Self { opts, bin, state: Some(state), state_dir, child: None };
+        let mut daemon = Self {
+            opts,
+            bin,
+            state: Some(state),
+            state_dir,
+            child: None,
+        };
         daemon.spawn_and_wait()?;
         Ok(daemon)
     }
@@ -149,7 +103,9 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
-        let child = cmd.spawn().ctx(|| format!("spawn {}", self.bin.display()))?;
+        let child = cmd
+            .spawn()
+            .ctx(|| format!("spawn {}", self.bin.display()))?;
         self.child = Some(child);
         self.wait_ready()
     }
@@ -199,9 +155,11 @@ impl Daemon {
 
     /// Wait (bounded) until the daemon log contains `needle`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<()> {
-        crate::process::wait_until(&format!("daemon log to contain {needle:?}"), timeout, || {
-            self.log().contains(needle)
-        })
+        crate::process::wait_until(
+            &format!("daemon log to contain {needle:?}"),
+            timeout,
+            || self.log().contains(needle),
+        )
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -260,7 +218,8 @@ impl Daemon {
     /// (nobody cannot read most test directories), unstarted.
     pub fn agent(&self, name: &str, cmd: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
-        c.args(agent_args(name, &self.state_dir, cmd)).current_dir("/");
+        c.args(agent_args(name, &self.state_dir, cmd))
+            .current_dir("/");
         c
     }
 
@@ -302,55 +261,5 @@ impl Drop for Daemon {
         {
             eprintln!("cordon-e2e: kept state dir {}", state.keep().display());
         }
-    }
-}
-
-
-/// `ARGS` with `--state-dir D` inserted before the first `--` (or appended), so it lands on the
-/// subcommand even when the rest is an agent command line.
-fn client_args(args: &[&str], state_dir: &Path) -> Vec<OsString> {
-    let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
-    let mut out: Vec<OsString> = args[..split].iter().map(OsString::from).collect();
-    out.push("--state-dir".into());
-    out.push(state_dir.into());
-    out.extend(args[split..].iter().map(OsString::from));
-    out
-}
-
-fn agent_args(name: &str, state_dir: &Path, cmd: &[&str]) -> Vec<OsString> {
-    let mut out: Vec<OsString> = ["run", "--agent", name, "--state-dir"].map(OsString::from).into();
-    out.push(state_dir.into());
-    out.extend(["--user", AGENT_USER, "--"].map(OsString::from));
-    out.extend(cmd.iter().map(OsString::from));
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn strings(v: Vec<OsString>) -> Vec<String> {
-        v.into_iter().map(|s| s.to_string_lossy().into_owned()).collect()
-    }
-
-    #[test]
-    fn state_dir_goes_before_double_dash() {
-        let got = strings(client_args(&["policy", "test", "--", "x", "--y"], Path::new("/s")));
-        assert_eq!(got, ["policy", "test", "--state-dir", "/s", "--", "x", "--y"]);
-    }
-
-    #[test]
-    fn state_dir_is_appended_without_double_dash() {
-        let got = strings(client_args(&["kill", "bot"], Path::new("/s")));
-        assert_eq!(got, ["kill", "bot", "--state-dir", "/s"]);
-    }
-
-    #[test]
-    fn agent_command_line_follows_the_contract() {
-        let got = strings(agent_args("deploy-bot", Path::new("/s"), &["curl", "-s", "--", "u"]));
-        assert_eq!(
-            got,
-            ["run", "--agent", "deploy-bot", "--state-dir", "/s", "--user", "nobody", "--", "curl", "-s", "--", "u"]
-        );
     }
 }

@@ -8,7 +8,9 @@ pub const CORDON_BIN_ENV: &str = "CORDON_BIN";
 /// The workspace root (parent of this crate).
 pub fn workspace_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map_or(manifest.clone(), |p| p.to_path_buf())
+    manifest
+        .parent()
+        .map_or(manifest.clone(), |p| p.to_path_buf())
 }
 
 /// `$CORDON_BIN`, else `<workspace>/target/debug/cordon`.

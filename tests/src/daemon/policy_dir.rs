@@ -72,7 +72,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         if src.is_dir() {
             copy_tree(&src, &dst)?;
         } else {
-            std::fs::copy(&src, &dst).ctx(|| format!("copy {} to {}", src.display(), dst.display()))?;
+            std::fs::copy(&src, &dst)
+                .ctx(|| format!("copy {} to {}", src.display(), dst.display()))?;
         }
     }
     Ok(())

@@ -27,16 +27,31 @@ pub async fn dns_query(
     timeout: Duration,
 ) -> Result<DnsAnswer> {
     let (id, request) = build(name, qtype)?;
-    let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
-        .parse()
-        .map_err(|e| Error::Dns(format!("bind address: {e}")))?;
-    let socket = tokio::net::UdpSocket::bind(bind).await.map_err(|source| io("bind", source))?;
-    socket.connect(server).await.map_err(|source| io("connect", source))?;
-    socket.send(&request).await.map_err(|source| io("send", source))?;
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .map_err(|e| Error::Dns(format!("bind address: {e}")))?;
+    let socket = tokio::net::UdpSocket::bind(bind)
+        .await
+        .map_err(|source| io("bind", source))?;
+    socket
+        .connect(server)
+        .await
+        .map_err(|source| io("connect", source))?;
+    socket
+        .send(&request)
+        .await
+        .map_err(|source| io("send", source))?;
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(timeout, socket.recv(&mut buf))
         .await
-        .map_err(|_| Error::Timeout { what: format!("DNS answer from {server}"), after: timeout })?
+        .map_err(|_| Error::Timeout {
+            what: format!("DNS answer from {server}"),
+            after: timeout,
+        })?
         .map_err(|source| io("recv", source))?;
     check(&buf[..n], id, name, qtype)
 }
@@ -51,7 +66,9 @@ pub async fn dns_query_tcp(
     let (id, request) = build(name, qtype)?;
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(server).await?;
-        let len = u16::try_from(request.len()).unwrap_or(u16::MAX).to_be_bytes();
+        let len = u16::try_from(request.len())
+            .unwrap_or(u16::MAX)
+            .to_be_bytes();
         stream.write_all(&len).await?;
         stream.write_all(&request).await?;
         let mut len = [0u8; 2];
@@ -62,24 +79,32 @@ pub async fn dns_query_tcp(
     };
     let reply = tokio::time::timeout(timeout, exchange)
         .await
-        .map_err(|_| Error::Timeout { what: format!("DNS/TCP answer from {server}"), after: timeout })?
+        .map_err(|_| Error::Timeout {
+            what: format!("DNS/TCP answer from {server}"),
+            after: timeout,
+        })?
         .map_err(|source| io("tcp exchange", source))?;
     check(&reply, id, name, qtype)
 }
 
 fn build(name: &str, qtype: RecordType) -> Result<(u16, Vec<u8>)> {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let id = (nanos ^ std::process::id()) as u16;
     let qname = Name::from_ascii(name).map_err(|e| Error::Dns(format!("name {name:?}: {e}")))?;
     let mut msg = Message::new();
     msg.set_id(id).set_recursion_desired(true);
     msg.add_query(Query::query(qname, qtype));
-    let bytes = msg.to_vec().map_err(|e| Error::Dns(format!("encode query: {e}")))?;
+    let bytes = msg
+        .to_vec()
+        .map_err(|e| Error::Dns(format!("encode query: {e}")))?;
     Ok((id, bytes))
 }
 
 fn check(reply: &[u8], id: u16, name: &str, qtype: RecordType) -> Result<DnsAnswer> {
-    let message = Message::from_vec(reply).map_err(|e| Error::Dns(format!("decode answer: {e}")))?;
+    let message =
+        Message::from_vec(reply).map_err(|e| Error::Dns(format!("decode answer: {e}")))?;
     if message.id() != id || message.message_type() != MessageType::Response {
         return Err(Error::Dns(format!(
             "answer id {} / type {:?} does not match query id {id}",
@@ -87,19 +112,29 @@ fn check(reply: &[u8], id: u16, name: &str, qtype: RecordType) -> Result<DnsAnsw
             message.message_type()
         )));
     }
-    let echoed = message.queries().first().map(|q| {
-        (super::wire::normalize(&q.name().to_ascii()), q.query_type())
-    });
+    let echoed = message
+        .queries()
+        .first()
+        .map(|q| (super::wire::normalize(&q.name().to_ascii()), q.query_type()));
     if echoed != Some((super::wire::normalize(name), qtype)) {
-        return Err(Error::Dns(format!("answer echoes question {echoed:?}, asked {name} {qtype}")));
+        return Err(Error::Dns(format!(
+            "answer echoes question {echoed:?}, asked {name} {qtype}"
+        )));
     }
     Ok(DnsAnswer {
         response_code: message.response_code(),
-        addrs: message.answers().iter().filter_map(|r| r.data().ip_addr()).collect(),
+        addrs: message
+            .answers()
+            .iter()
+            .filter_map(|r| r.data().ip_addr())
+            .collect(),
         message,
     })
 }
 
 fn io(what: &str, source: std::io::Error) -> Error {
-    Error::Io { what: format!("DNS client {what}"), source }
+    Error::Io {
+        what: format!("DNS client {what}"),
+        source,
+    }
 }

@@ -40,7 +40,7 @@ pub struct TestDns {
 }
 
 impl TestDns {
-    /// Start on 127.0.0.1:<ephemeral> (UDP and TCP) with an empty table.
+    /// Start on `127.0.0.1:<ephemeral>` (UDP and TCP) with an empty table.
     pub fn start() -> Result<Self> {
         let shared = Arc::new(Shared {
             table: Mutex::new(HashMap::new()),
@@ -48,16 +48,12 @@ impl TestDns {
             log: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
-        let (thread, addr) = ServerThread::spawn(
-            "test-dns",
-            None,
-            bind_pair,
-            move |(udp, tcp)| async move {
+        let (thread, addr) =
+            ServerThread::spawn("test-dns", None, bind_pair, move |(udp, tcp)| async move {
                 tokio::spawn(serve_udp(udp, s.clone()));
                 tokio::spawn(serve_tcp(tcp, s));
                 std::future::pending::<()>().await;
-            },
-        )?;
+            })?;
         Ok(Self {
             shared,
             addr,
@@ -97,7 +93,10 @@ impl TestDns {
     /// Queries received for `name` (any type, case-insensitive, trailing dot ignored).
     pub fn queries(&self, name: &str) -> usize {
         let name = wire::normalize(name);
-        lock(&self.shared.log).iter().filter(|q| q.name == name).count()
+        lock(&self.shared.log)
+            .iter()
+            .filter(|q| q.name == name)
+            .count()
     }
 
     pub fn total_queries(&self) -> usize {
@@ -166,11 +165,17 @@ async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
 async fn serve_tcp_conn(mut stream: TcpStream, shared: Arc<Shared>) {
     loop {
         let mut len = [0u8; 2];
-        if !matches!(tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await, Ok(Ok(_))) {
+        if !matches!(
+            tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await,
+            Ok(Ok(_))
+        ) {
             return;
         }
         let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        if !matches!(tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut msg)).await, Ok(Ok(_))) {
+        if !matches!(
+            tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut msg)).await,
+            Ok(Ok(_))
+        ) {
             return;
         }
         let Some(reply) = answer(&shared, &msg, false) else {

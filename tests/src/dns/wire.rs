@@ -32,9 +32,11 @@ pub(crate) fn respond(
     udp: bool,
 ) -> Option<(Vec<u8>, Option<QueryLog>)> {
     let (id, qr, opcode) = match request {
-        [hi, lo, flags, ..] if request.len() >= Header::len() => {
-            (u16::from_be_bytes([*hi, *lo]), flags & 0x80 != 0, (flags >> 3) & 0x0f)
-        }
+        [hi, lo, flags, ..] if request.len() >= Header::len() => (
+            u16::from_be_bytes([*hi, *lo]),
+            flags & 0x80 != 0,
+            (flags >> 3) & 0x0f,
+        ),
         _ => return None,
     };
     if qr {
@@ -116,7 +118,10 @@ mod tests {
         let mut t = HashMap::new();
         t.insert(
             "allowed.test".to_owned(),
-            vec!["203.0.113.2".parse().unwrap(), "2001:db8::2".parse().unwrap()],
+            vec![
+                "203.0.113.2".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            ],
         );
         t
     }
@@ -130,7 +135,13 @@ mod tests {
 
     #[test]
     fn answers_a_for_known_name_echoing_id_question_and_rd() {
-        let (bytes, log) = respond(&query(4242, "Allowed.Test.", RecordType::A), &table(), 60, true).unwrap();
+        let (bytes, log) = respond(
+            &query(4242, "Allowed.Test.", RecordType::A),
+            &table(),
+            60,
+            true,
+        )
+        .unwrap();
         let r = Message::from_vec(&bytes).unwrap();
         assert_eq!(r.id(), 4242);
         assert_eq!(r.message_type(), MessageType::Response);
@@ -155,7 +166,8 @@ mod tests {
 
     #[test]
     fn unknown_name_is_nxdomain() {
-        let (bytes, _) = respond(&query(7, "nope.test", RecordType::A), &table(), 60, true).unwrap();
+        let (bytes, _) =
+            respond(&query(7, "nope.test", RecordType::A), &table(), 60, true).unwrap();
         let r = Message::from_vec(&bytes).unwrap();
         assert_eq!(r.response_code(), ResponseCode::NXDomain);
         assert_eq!(r.id(), 7);

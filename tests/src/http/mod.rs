@@ -66,7 +66,10 @@ impl HttpServer {
             &format!("{kind}-{}", ns.name()),
             Some(ns.path()),
             move || {
-                let listeners = binds.iter().map(|&a| bind_tcp(a)).collect::<Result<Vec<_>>>()?;
+                let listeners = binds
+                    .iter()
+                    .map(|&a| bind_tcp(a))
+                    .collect::<Result<Vec<_>>>()?;
                 Ok((binds, listeners))
             },
             move |listeners| async move {
@@ -109,9 +112,11 @@ impl HttpServer {
 
     /// Wait (bounded) until at least `n` requests were recorded.
     pub fn wait_for_count(&self, n: usize, timeout: Duration) -> Result<()> {
-        wait_until(&format!("{n} requests at {:?}", self.addrs), timeout, || {
-            self.count() >= n
-        })
+        wait_until(
+            &format!("{n} requests at {:?}", self.addrs),
+            timeout,
+            || self.count() >= n,
+        )
     }
 
     /// Answer `method` (`None` = any) on `path` (exact path, or path+query) with `reply`.
@@ -141,7 +146,12 @@ pub struct HttpsServer {
 impl HttpsServer {
     /// HTTPS on port 443 of the namespace's primary addresses, certificate for `names`.
     pub fn start(ns: &NetNs, ca: &TestCa, names: &[&str]) -> Result<Self> {
-        Self::start_on(ns, ca, names, &[(ns.v4().into(), 443), (ns.v6().into(), 443)])
+        Self::start_on(
+            ns,
+            ca,
+            names,
+            &[(ns.v4().into(), 443), (ns.v6().into(), 443)],
+        )
     }
 
     pub fn start_on(
@@ -198,7 +208,12 @@ async fn handle(
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body,
     };

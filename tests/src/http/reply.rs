@@ -111,8 +111,14 @@ mod tests {
         };
         let hit = b.find(&Method::GET, "/repos/o/r/pulls/1", "/repos/o/r/pulls/1?a=b");
         assert_eq!(hit.map(|r| r.status), Some(201));
-        assert_eq!(b.find(&Method::POST, "/repos/o/r/pulls/1", "/repos/o/r/pulls/1"), None);
-        assert_eq!(b.find(&Method::GET, "/repos/o/r/pulls/2", "/repos/o/r/pulls/2"), None);
+        assert_eq!(
+            b.find(&Method::POST, "/repos/o/r/pulls/1", "/repos/o/r/pulls/1"),
+            None
+        );
+        assert_eq!(
+            b.find(&Method::GET, "/repos/o/r/pulls/2", "/repos/o/r/pulls/2"),
+            None
+        );
     }
 
     #[test]
@@ -121,6 +127,9 @@ mod tests {
             routes: vec![route(None, "/x", 200), route(None, "/x", 404)],
             echo_headers: vec![],
         };
-        assert_eq!(b.find(&Method::PUT, "/x", "/x").map(|r| r.status), Some(404));
+        assert_eq!(
+            b.find(&Method::PUT, "/x", "/x").map(|r| r.status),
+            Some(404)
+        );
     }
 }

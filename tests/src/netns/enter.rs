@@ -37,9 +37,14 @@ impl NetNs {
                 let _ = tx.send(outcome);
             })
             .ctx(|| "spawn namespace thread".into())?;
-        rx.recv_timeout(timeout).map_err(|_| Error::Timeout {
-            what: format!("closure inside netns {}", self.name()),
-            after: timeout,
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => Error::Timeout {
+                what: format!("closure inside netns {}", self.name()),
+                after: timeout,
+            },
+            mpsc::RecvTimeoutError::Disconnected => {
+                Error::Setup(format!("closure inside netns {} panicked", self.name()))
+            }
         })?
     }
 
@@ -56,7 +61,7 @@ impl NetNs {
                 .enable_all()
                 .build()
                 .ctx(|| "build tokio runtime".into())?;
-            let out = rt.block_on(tokio::time::timeout(timeout, make()));
+            let out = rt.block_on(async move { tokio::time::timeout(timeout, make()).await });
             rt.shutdown_timeout(Duration::from_secs(1));
             out.map_err(|_| Error::Timeout {
                 what: "future inside netns".into(),

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 pub use enter::enter_netns;
-pub use slot::{NS_ADDRS, SlotAddrs};
 use slot::Slot;
+pub use slot::{NS_ADDRS, SlotAddrs};
 
 use crate::error::{Error, Result};
 use crate::process::{run_checked, run_with_timeout};
@@ -71,13 +71,29 @@ impl NetNs {
         ])?;
         ip_ok(&["addr", "add", &v4(a.host_v4()), "dev", host_if])?;
         // nodad: the addresses are usable at once instead of after duplicate detection.
-        ip_ok(&["-6", "addr", "add", &v6(a.host_v6()), "dev", host_if, "nodad"])?;
+        ip_ok(&[
+            "-6",
+            "addr",
+            "add",
+            &v6(a.host_v6()),
+            "dev",
+            host_if,
+            "nodad",
+        ])?;
         ip_ok(&["link", "set", host_if, "up"])?;
         ip_ok(&["-n", name, "link", "set", "lo", "up"])?;
         for i in 0..NS_ADDRS {
             ip_ok(&["-n", name, "addr", "add", &v4(a.ns_v4(i)), "dev", ns_if])?;
             ip_ok(&[
-                "-n", name, "-6", "addr", "add", &v6(a.ns_v6(i)), "dev", ns_if, "nodad",
+                "-n",
+                name,
+                "-6",
+                "addr",
+                "add",
+                &v6(a.ns_v6(i)),
+                "dev",
+                ns_if,
+                "nodad",
             ])?;
         }
         ip_ok(&["-n", name, "link", "set", ns_if, "up"])
@@ -87,8 +103,14 @@ impl NetNs {
     /// default route or gateway.
     fn verify_routes(&self) -> Result<()> {
         for i in 0..NS_ADDRS {
-            for dst in [IpAddr::V4(self.addrs.ns_v4(i)), IpAddr::V6(self.addrs.ns_v6(i))] {
-                let out = run_checked(&mut ip(&["-j", "route", "get", &dst.to_string()]), IP_TIMEOUT)?;
+            for dst in [
+                IpAddr::V4(self.addrs.ns_v4(i)),
+                IpAddr::V6(self.addrs.ns_v6(i)),
+            ] {
+                let out = run_checked(
+                    &mut ip(&["-j", "route", "get", &dst.to_string()]),
+                    IP_TIMEOUT,
+                )?;
                 let routes: serde_json::Value =
                     serde_json::from_slice(&out.stdout).map_err(|e| {
                         Error::Setup(format!("`ip -j route get {dst}` printed bad JSON: {e}"))

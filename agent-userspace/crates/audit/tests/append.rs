@@ -270,3 +270,24 @@ fn invalid_config_is_rejected_with_the_field_name() {
         Ok(_) => panic!("zero-capacity queue accepted"),
     }
 }
+
+#[test]
+fn handle_and_append_future_can_cross_threads() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>(_: &T) {}
+    fn assert_send_static<T: Send + 'static>(_: &T) {}
+    let tmp = temp_db();
+    let db = open_db(&tmp.path);
+    let log = open_log(&db, AuditConfig::default());
+    assert_send_sync_clone(&log);
+    let fut = log.append(action_record("x", 0, Decision::Allow));
+    assert_send_static(&fut);
+    // Submission happened when `append` was called, before any poll.
+    assert_eq!(log.metrics().appended_total, 1);
+    drop(fut);
+    log.shutdown().expect("shutdown");
+    assert_eq!(
+        stored_seqs(&db),
+        vec![1],
+        "a dropped future does not cancel the record"
+    );
+}

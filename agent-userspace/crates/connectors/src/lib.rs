@@ -19,6 +19,7 @@ mod param;
 mod path;
 mod placeholder;
 mod pricing;
+mod route;
 mod spec;
 mod template;
 

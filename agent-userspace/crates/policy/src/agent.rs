@@ -48,7 +48,12 @@ impl ActionIndex {
         }
         let order = |id: &usize| (Reverse(rules[*id].verdict.severity()), *id);
         for (name, list) in index.by_name.iter_mut() {
-            list.extend(index.globs.iter().filter(|&&g| rules[g].action.matches(name)));
+            list.extend(
+                index
+                    .globs
+                    .iter()
+                    .filter(|&&g| rules[g].action.matches(name)),
+            );
             list.sort_by_key(order);
             list.dedup();
         }

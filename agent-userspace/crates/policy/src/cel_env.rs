@@ -35,7 +35,16 @@ const VARIABLES: [(&str, u8); 7] = [
 
 /// Identifiers CEL itself resolves (type names) that are not variables.
 const TYPE_NAMES: [&str; 10] = [
-    "int", "uint", "double", "string", "bool", "bytes", "list", "map", "null_type", "type",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bool",
+    "bytes",
+    "list",
+    "map",
+    "null_type",
+    "type",
 ];
 
 /// A compiled `when`, with the variables it reads.
@@ -65,10 +74,7 @@ impl Condition {
                 ));
             }
         }
-        Ok(Condition {
-            program,
-            vars,
-        })
+        Ok(Condition { program, vars })
     }
 
     /// True, false, or why it could not be decided.
@@ -97,7 +103,13 @@ fn collect_bound<'a>(expr: &'a IdedExpr, out: &mut HashSet<&'a str>) {
                 out.insert(v);
             }
             out.insert(&c.accu_var);
-            for e in [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
+            for e in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
                 collect_bound(e, out);
             }
         }

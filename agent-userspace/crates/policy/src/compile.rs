@@ -155,7 +155,11 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
     let src = source(file);
     let raw = &file.raw;
     let agents = match (&raw.agents, file.top_level) {
-        (Some(list), true) => list.get_ref().iter().map(|a| Glob::new(a.get_ref())).collect(),
+        (Some(list), true) => list
+            .get_ref()
+            .iter()
+            .map(|a| Glob::new(a.get_ref()))
+            .collect(),
         (Some(list), false) => {
             return Err(src.invalid(
                 list.span(),
@@ -224,10 +228,9 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
                 .map_err(|m| src.invalid(t.span(), format!("limit `approval_timeout`: {m}")))?,
             None => DEFAULT_APPROVAL_TIMEOUT,
         };
-        let id = l
-            .id
-            .clone()
-            .unwrap_or_else(|| format!("{}:limit{}", file.name, n + 1));
+        let id =
+            l.id.clone()
+                .unwrap_or_else(|| format!("{}:limit{}", file.name, n + 1));
         limits.push(Arc::new(Limit {
             id: Arc::from(id),
             action: Glob::new(&l.action),
@@ -254,7 +257,9 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
         if let Some(cost) = &e.max_cost_usd {
             let usd = *cost.get_ref();
             if !(usd.is_finite() && usd >= 0.0) {
-                return Err(src.invalid(cost.span(), "envelope `max_cost_usd` must be a number >= 0"));
+                return Err(
+                    src.invalid(cost.span(), "envelope `max_cost_usd` must be a number >= 0")
+                );
             }
             envelope.max_cost_usd = Some(usd);
         }
@@ -309,7 +314,8 @@ fn compile_rule(
         if host.get_ref().trim().is_empty() {
             return Err(src.invalid(host.span(), "`hosts` entries must not be empty"));
         }
-        net.hosts.push(Glob::new_fold_case(host.get_ref().trim_end_matches('.')));
+        net.hosts
+            .push(Glob::new_fold_case(host.get_ref().trim_end_matches('.')));
     }
     for cidr in &r.cidrs {
         net.cidrs
@@ -324,10 +330,15 @@ fn compile_rule(
                 .ok_or_else(|| format!("`{p}`: ports are 1-65535")),
             RawPort::Range(text) => parse_port_range(text),
         };
-        net.ports.push(range.map_err(|m| src.invalid(port.span(), m))?);
+        net.ports
+            .push(range.map_err(|m| src.invalid(port.span(), m))?);
     }
     let reason = r.reason.clone().unwrap_or_else(|| {
-        format!("rule `{id}` ({} {})", r.action.get_ref(), verdict_name(r.decision))
+        format!(
+            "rule `{id}` ({} {})",
+            r.action.get_ref(),
+            verdict_name(r.decision)
+        )
     });
     let (line, _) = src.line_col(start);
     Ok(Rule {

@@ -29,7 +29,11 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => Some(3600),
             "d" => Some(86_400),
             "" => return Err(format!("`{text}`: missing unit (ms, s, m, h or d)")),
-            other => return Err(format!("`{text}`: unknown unit `{other}` (ms, s, m, h or d)")),
+            other => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{other}` (ms, s, m, h or d)"
+                ));
+            }
         };
         let part = match seconds_per_unit {
             None => Duration::from_millis(number),
@@ -63,13 +67,26 @@ mod tests {
             ("2d", 172_800_000),
         ];
         for (text, millis) in ok {
-            assert_eq!(parse_duration(text), Ok(Duration::from_millis(millis)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(millis)),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn durations_reject_garbage() {
-        for bad in ["", "5", "m", "5 minutes", "5x", "0s", "-5m", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "5",
+            "m",
+            "5 minutes",
+            "5x",
+            "0s",
+            "-5m",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad} should not parse");
         }
     }

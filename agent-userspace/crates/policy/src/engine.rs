@@ -35,7 +35,9 @@ pub enum Enforcement {
     },
     Deny,
     /// Refuse the action and kill the run (freeze its cgroup).
-    Kill { reason: Arc<str> },
+    Kill {
+        reason: Arc<str>,
+    },
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -117,14 +119,25 @@ impl PolicyEngine {
     }
 
     pub fn version(&self) -> Option<String> {
-        self.current.load().as_ref().map(|s| s.version().to_string())
+        self.current
+            .load()
+            .as_ref()
+            .map(|s| s.version().to_string())
     }
 
     /// Allows `action` (a glob) for exactly this `chain` until `until`
     /// without asking again. Grants only lift `approve`; a deny stays.
-    pub fn grant(&self, chain: &[String], action: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, PolicyError> {
+    pub fn grant(
+        &self,
+        chain: &[String],
+        action: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, PolicyError> {
         if chain.is_empty() || action.trim().is_empty() {
-            return Err(PolicyError::Argument("a grant needs an agent chain and an action".into()));
+            return Err(PolicyError::Argument(
+                "a grant needs an agent chain and an action".into(),
+            ));
         }
         Ok(self.grants.add(chain, action, until, now))
     }

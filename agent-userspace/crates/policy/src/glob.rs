@@ -161,7 +161,11 @@ mod tests {
             ("*x*y*", "aybxc", false),
         ];
         for (pattern, text, want) in cases {
-            assert_eq!(Glob::new(pattern).matches(text), want, "{pattern} vs {text}");
+            assert_eq!(
+                Glob::new(pattern).matches(text),
+                want,
+                "{pattern} vs {text}"
+            );
         }
     }
 

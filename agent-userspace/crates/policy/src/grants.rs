@@ -26,7 +26,13 @@ pub(crate) struct Grants {
 }
 
 impl Grants {
-    pub(crate) fn add(&self, chain: &[String], action: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    pub(crate) fn add(
+        &self,
+        chain: &[String],
+        action: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         if let Ok(mut list) = self.list.write() {
             list.retain(|g| g.info.until > now);

@@ -25,8 +25,8 @@ mod source;
 
 pub use compile::{Envelope, Limit, OnExceed};
 pub use decision::{ActionRequest, Decision, HttpInfo, RuleTrace, Verdict};
-pub use error::PolicyError;
-pub use set::PolicySet;
 pub use engine::{Enforcement, LimitHit, Outcome, PolicyEngine, RunContext};
+pub use error::PolicyError;
 pub use grants::GrantInfo;
 pub use runs::{EnvelopeBound, EnvelopeBreach, RunUsage};
+pub use set::PolicySet;

@@ -11,9 +11,12 @@ use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+/// Admitted action times per limit id, per agent.
+type Windows = HashMap<String, HashMap<Arc<str>, VecDeque<DateTime<Utc>>>>;
+
 #[derive(Default)]
 pub(crate) struct RateLimiter {
-    windows: Mutex<HashMap<String, HashMap<Arc<str>, VecDeque<DateTime<Utc>>>>>,
+    windows: Mutex<Windows>,
 }
 
 /// The limit that refused an action, and for which agent of the chain.
@@ -44,10 +47,14 @@ impl RateLimiter {
         let Ok(mut windows) = self.windows.lock() else {
             // A poisoned lock means a panic mid-update; refuse rather than guess.
             return per_agent.iter().find_map(|(agent, policy)| {
-                policy.limits.iter().find(|l| l.action.matches(action)).map(|l| Refusal {
-                    agent: agent.clone(),
-                    limit: l.clone(),
-                })
+                policy
+                    .limits
+                    .iter()
+                    .find(|l| l.action.matches(action))
+                    .map(|l| Refusal {
+                        agent: agent.clone(),
+                        limit: l.clone(),
+                    })
             });
         };
         let mut worst: Option<Refusal> = None;

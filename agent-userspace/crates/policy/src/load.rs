@@ -116,7 +116,9 @@ fn resolve_extends(
             _ => {
                 return Err(src.invalid(
                     span,
-                    format!("extends `{target}`: must be a relative path inside the policy directory"),
+                    format!(
+                        "extends `{target}`: must be a relative path inside the policy directory"
+                    ),
                 ));
             }
         }
@@ -166,4 +168,3 @@ fn version_of(files: &[LoadedFile]) -> String {
     }
     hex::encode(&hash.finalize()[..6])
 }
-

@@ -127,7 +127,11 @@ pub(crate) struct NetFacts<'a> {
 impl<'a> NetFacts<'a> {
     /// `dns.query` names its host `name`; everything else `host`.
     pub(crate) fn from_params(action: &str, params: &'a Map<String, Value>) -> NetFacts<'a> {
-        let host_key = if action == "dns.query" { "name" } else { "host" };
+        let host_key = if action == "dns.query" {
+            "name"
+        } else {
+            "host"
+        };
         NetFacts {
             host: params.get(host_key).and_then(Value::as_str),
             ip: params
@@ -158,7 +162,11 @@ impl NetMatch {
         }
         if !self.ports.is_empty() {
             match facts.port {
-                Some(p) if self.ports.iter().any(|&(lo, hi)| p >= lo as i64 && p <= hi as i64) => {}
+                Some(p)
+                    if self
+                        .ports
+                        .iter()
+                        .any(|&(lo, hi)| p >= lo as i64 && p <= hi as i64) => {}
                 _ => return Some("ports"),
             }
         }
@@ -173,7 +181,6 @@ impl NetMatch {
             .any(|c| c.names_special && c.net.contains(&ip))
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -212,11 +219,13 @@ mod tests {
     #[test]
     fn only_cidrs_inside_a_guarded_range_open_it() {
         let ip: IpAddr = "10.0.0.5".parse().unwrap();
-        let open = |cidr: &str| NetMatch {
-            cidrs: vec![Cidr::parse(cidr).unwrap()],
-            ..Default::default()
-        }
-        .opens_guarded(ip);
+        let open = |cidr: &str| {
+            NetMatch {
+                cidrs: vec![Cidr::parse(cidr).unwrap()],
+                ..Default::default()
+            }
+            .opens_guarded(ip)
+        };
         assert!(open("10.0.0.0/8"));
         assert!(open("10.0.0.5"));
         assert!(!open("0.0.0.0/0"));

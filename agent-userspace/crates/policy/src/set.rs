@@ -95,7 +95,11 @@ impl PolicySet {
 
     /// Every file in force, relative to the policy directory.
     pub fn files(&self) -> Vec<&str> {
-        self.compiled.units.iter().map(|u| u.name.as_ref()).collect()
+        self.compiled
+            .units
+            .iter()
+            .map(|u| u.name.as_ref())
+            .collect()
     }
 
     /// Agents named exactly by some file.
@@ -166,7 +170,13 @@ impl PolicySet {
             .unwrap_or_default()
     }
 
-    pub(crate) fn decision(&self, verdict: Verdict, rule: &Arc<str>, reason: &Arc<str>, by: &Arc<str>) -> Decision {
+    pub(crate) fn decision(
+        &self,
+        verdict: Verdict,
+        rule: &Arc<str>,
+        reason: &Arc<str>,
+        by: &Arc<str>,
+    ) -> Decision {
         Decision {
             verdict,
             rule_id: rule.clone(),
@@ -210,7 +220,8 @@ impl PolicySet {
                 break;
             }
         }
-        worst.unwrap_or_else(|| self.deny_with("no-policy", "the request names no agent".into(), ""))
+        worst
+            .unwrap_or_else(|| self.deny_with("no-policy", "the request names no agent".into(), ""))
     }
 
     fn decide_one<'s>(
@@ -258,7 +269,10 @@ impl PolicySet {
                 return Decision {
                     verdict: rule.verdict,
                     rule_id: rule.id.clone(),
-                    reason: Arc::from(format!("{} (`when` failed: {e}; counted as matching)", rule.reason)),
+                    reason: Arc::from(format!(
+                        "{} (`when` failed: {e}; counted as matching)",
+                        rule.reason
+                    )),
                     decided_by: name,
                     policy_version: self.version.clone(),
                 };
@@ -272,7 +286,12 @@ impl PolicySet {
                 agent,
             );
         }
-        self.decision(policy.default, &policy.default_rule, &policy.default_reason, &name)
+        self.decision(
+            policy.default,
+            &policy.default_rule,
+            &policy.default_reason,
+            &name,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -362,7 +381,8 @@ impl PolicySet {
                     && !rule.net.opens_guarded(ip)
                 {
                     matched = false;
-                    note = format!("{ip} is a {what} address and this rule's `cidrs` do not name it");
+                    note =
+                        format!("{ip} is a {what} address and this rule's `cidrs` do not name it");
                 }
                 out.push(RuleTrace {
                     agent: agent.clone(),

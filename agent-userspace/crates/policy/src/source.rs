@@ -3,9 +3,9 @@
 
 use crate::error::PolicyError;
 use serde::Deserialize;
-use toml::Spanned;
 use std::collections::BTreeMap;
 use std::ops::Range;
+use toml::Spanned;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -46,15 +46,24 @@ fn errors_name_file_line_and_column() {
             "bad.toml:4:10: schedule window `Mars/Base`",
         ),
         // Unknown envelope field.
-        ("agents = [\"a\"]\n[envelope]\nmax_cost = 1.0\n", "bad.toml:3:1: unknown field `max_cost`"),
+        (
+            "agents = [\"a\"]\n[envelope]\nmax_cost = 1.0\n",
+            "bad.toml:3:1: unknown field `max_cost`",
+        ),
         // No agents in a top-level file.
         ("default = \"deny\"\n", "bad.toml:1:1: missing `agents`"),
         // extends outside the directory.
-        ("agents = [\"a\"]\nextends = [\"../x.toml\"]\n", "bad.toml:2:12: extends `../x.toml`"),
+        (
+            "agents = [\"a\"]\nextends = [\"../x.toml\"]\n",
+            "bad.toml:2:12: extends `../x.toml`",
+        ),
     ];
     for (text, want) in cases {
         let got = load_error(&[("bad.toml", text)]);
-        assert!(got.starts_with(want), "got `{got}`, want it to start with `{want}`");
+        assert!(
+            got.starts_with(want),
+            "got `{got}`, want it to start with `{want}`"
+        );
     }
 }
 
@@ -64,12 +73,21 @@ fn cel_errors_name_file_line_and_rule() {
     let dir = dir_with(&[("deploy.toml", text)]);
     let err = PolicySet::load_dir(dir.path()).unwrap_err();
     match &err {
-        PolicyError::Cel { file, line, rule, .. } => {
-            assert_eq!((file.as_str(), *line, rule.as_str()), ("deploy.toml", 6, "merge"));
+        PolicyError::Cel {
+            file, line, rule, ..
+        } => {
+            assert_eq!(
+                (file.as_str(), *line, rule.as_str()),
+                ("deploy.toml", 6, "merge")
+            );
         }
         other => panic!("expected a CEL error, got {other:?}"),
     }
-    assert!(err.to_string().starts_with("deploy.toml:6:8: rule `merge`: `when` does not compile"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("deploy.toml:6:8: rule `merge`: `when` does not compile"),
+        "{err}"
+    );
 
     // Without an id the rule is named `<file>:<n>`; an unknown variable is
     // caught at load too.
@@ -81,13 +99,19 @@ fn cel_errors_name_file_line_and_rule() {
 
 #[test]
 fn extends_errors_name_the_file() {
-    let err = load_error(&[("a.toml", "agents = [\"a\"]\nextends = [\"base/missing.toml\"]\n")]);
+    let err = load_error(&[(
+        "a.toml",
+        "agents = [\"a\"]\nextends = [\"base/missing.toml\"]\n",
+    )]);
     assert!(err.contains("base/missing.toml: cannot read"), "{err}");
     let err = load_error(&[
         ("a.toml", "agents = [\"a\"]\nextends = [\"b.toml\"]\n"),
         ("b.toml", "agents = [\"b\"]\nextends = [\"a.toml\"]\n"),
     ]);
-    assert!(err.contains("`agents` has no effect") || err.contains("cycle"), "{err}");
+    assert!(
+        err.contains("`agents` has no effect") || err.contains("cycle"),
+        "{err}"
+    );
     let err = load_error(&[
         ("a.toml", "agents = [\"a\"]\nextends = [\"base/x.toml\"]\n"),
         ("base/x.toml", "extends = [\"y.toml\"]\n"),
@@ -98,7 +122,10 @@ fn extends_errors_name_the_file() {
         ("a.toml", "agents = [\"a\"]\nextends = [\"base/x.toml\"]\n"),
         ("base/x.toml", "agents = [\"z\"]\n"),
     ]);
-    assert!(err.starts_with("base/x.toml:1:10: `agents` has no effect"), "{err}");
+    assert!(
+        err.starts_with("base/x.toml:1:10: `agents` has no effect"),
+        "{err}"
+    );
 }
 
 #[test]

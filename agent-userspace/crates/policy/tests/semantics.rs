@@ -64,30 +64,99 @@ fn precedence_and_cel_table() {
     let set = set_with(&[("bot.toml", BOT)]);
     let cases: &[(&str, serde_json::Value, &str, &str)] = &[
         // Deny wins over a matching glob allow.
-        ("github.branch.delete", json!({"branch": "x"}), "deny", "no-branch-delete"),
+        (
+            "github.branch.delete",
+            json!({"branch": "x"}),
+            "deny",
+            "no-branch-delete",
+        ),
         // Approve beats allow.
-        ("github.pr.merge", json!({"base": "main"}), "approve", "merge-main-needs-approval"),
-        ("github.pr.merge", json!({"base": "feature"}), "allow", "read-anything"),
+        (
+            "github.pr.merge",
+            json!({"base": "main"}),
+            "approve",
+            "merge-main-needs-approval",
+        ),
+        (
+            "github.pr.merge",
+            json!({"base": "feature"}),
+            "allow",
+            "read-anything",
+        ),
         // Globs.
         ("github.issue.comment", json!({}), "allow", "read-anything"),
-        ("gitlab.issue.comment", json!({}), "deny", "default:bot.toml"),
+        (
+            "gitlab.issue.comment",
+            json!({}),
+            "deny",
+            "default:bot.toml",
+        ),
         // Numbers.
-        ("stripe.charge.create", json!({"amount": 1001, "currency": "eur"}), "approve", "big-charge"),
-        ("stripe.charge.create", json!({"amount": 1000, "currency": "eur"}), "allow", "eur-usd-only"),
-        ("stripe.charge.create", json!({"amount": 10.5, "currency": "usd"}), "allow", "eur-usd-only"),
+        (
+            "stripe.charge.create",
+            json!({"amount": 1001, "currency": "eur"}),
+            "approve",
+            "big-charge",
+        ),
+        (
+            "stripe.charge.create",
+            json!({"amount": 1000, "currency": "eur"}),
+            "allow",
+            "eur-usd-only",
+        ),
+        (
+            "stripe.charge.create",
+            json!({"amount": 10.5, "currency": "usd"}),
+            "allow",
+            "eur-usd-only",
+        ),
         // Strings in lists.
-        ("stripe.charge.create", json!({"amount": 5, "currency": "gbp"}), "deny", "default:bot.toml"),
+        (
+            "stripe.charge.create",
+            json!({"amount": 5, "currency": "gbp"}),
+            "deny",
+            "default:bot.toml",
+        ),
         // Lists in params.
-        ("github.issue.create", json!({"labels": ["bug", "prod"]}), "deny", "no-prod-label"),
-        ("github.issue.create", json!({"labels": ["bug"]}), "allow", "read-anything"),
+        (
+            "github.issue.create",
+            json!({"labels": ["bug", "prod"]}),
+            "deny",
+            "no-prod-label",
+        ),
+        (
+            "github.issue.create",
+            json!({"labels": ["bug"]}),
+            "allow",
+            "read-anything",
+        ),
         // Strings and numbers together.
-        ("anthropic.message.create", json!({"model": "claude-x", "max_tokens": 1024}), "allow", "small-tokens"),
-        ("anthropic.message.create", json!({"model": "gpt-x", "max_tokens": 1024}), "deny", "default:bot.toml"),
-        ("anthropic.message.create", json!({"model": "claude-x", "max_tokens": 9000}), "deny", "default:bot.toml"),
+        (
+            "anthropic.message.create",
+            json!({"model": "claude-x", "max_tokens": 1024}),
+            "allow",
+            "small-tokens",
+        ),
+        (
+            "anthropic.message.create",
+            json!({"model": "gpt-x", "max_tokens": 1024}),
+            "deny",
+            "default:bot.toml",
+        ),
+        (
+            "anthropic.message.create",
+            json!({"model": "claude-x", "max_tokens": 9000}),
+            "deny",
+            "default:bot.toml",
+        ),
     ];
     for (action, p, want, rule) in cases {
         let d = decide(&set, &["bot"], action, p.clone());
-        assert_eq!((short(&d.verdict), d.rule_id.as_ref()), (*want, *rule), "{action} {p}");
+        assert_eq!(
+            (short(&d.verdict), d.rule_id.as_ref()),
+            (*want, *rule),
+            "{action} {p}"
+        );
         assert_eq!(d.decided_by.as_ref(), "bot");
         assert_eq!(d.policy_version.as_ref(), set.version());
     }
@@ -97,10 +166,28 @@ fn precedence_and_cel_table() {
 fn approve_carries_the_rule_timeout_or_five_minutes() {
     let set = set_with(&[("bot.toml", BOT)]);
     let d = decide(&set, &["bot"], "github.pr.merge", json!({"base": "main"}));
-    assert_eq!(d.verdict, Verdict::Approve { timeout: Duration::from_secs(120) });
-    let d = decide(&set, &["bot"], "stripe.charge.create", json!({"amount": 5000, "currency": "eur"}));
-    assert_eq!(d.verdict, Verdict::Approve { timeout: Duration::from_secs(300) });
-    assert_eq!(d.reason.as_ref(), "rule `big-charge` (stripe.charge.create approve)");
+    assert_eq!(
+        d.verdict,
+        Verdict::Approve {
+            timeout: Duration::from_secs(120)
+        }
+    );
+    let d = decide(
+        &set,
+        &["bot"],
+        "stripe.charge.create",
+        json!({"amount": 5000, "currency": "eur"}),
+    );
+    assert_eq!(
+        d.verdict,
+        Verdict::Approve {
+            timeout: Duration::from_secs(300)
+        }
+    );
+    assert_eq!(
+        d.reason.as_ref(),
+        "rule `big-charge` (stripe.charge.create approve)"
+    );
 }
 
 #[test]
@@ -108,11 +195,19 @@ fn failing_condition_never_loosens() {
     // `amount` is missing: the approve rule errors and counts as matching,
     // the allow rule errors and does not.
     let set = set_with(&[("bot.toml", BOT)]);
-    let d = decide(&set, &["bot"], "stripe.charge.create", json!({"currency": "eur"}));
+    let d = decide(
+        &set,
+        &["bot"],
+        "stripe.charge.create",
+        json!({"currency": "eur"}),
+    );
     assert_eq!(d.rule_id.as_ref(), "big-charge");
     assert!(matches!(d.verdict, Verdict::Approve { .. }));
     let d = decide(&set, &["bot"], "stripe.charge.create", json!({"amount": 5}));
-    assert_eq!((d.verdict, d.rule_id.as_ref()), (Verdict::Deny, "default:bot.toml"));
+    assert_eq!(
+        (d.verdict, d.rule_id.as_ref()),
+        (Verdict::Deny, "default:bot.toml")
+    );
 }
 
 #[test]
@@ -120,7 +215,11 @@ fn defaults_table() {
     let allow_all = "agents = [\"a\", \"b\"]\ndefault = \"allow\"\n";
     let approve_b = "agents = [\"b\"]\ndefault = \"approve\"\n";
     let c_no_default = "agents = [\"c\"]\n";
-    let set = set_with(&[("1.toml", allow_all), ("2.toml", approve_b), ("3.toml", c_no_default)]);
+    let set = set_with(&[
+        ("1.toml", allow_all),
+        ("2.toml", approve_b),
+        ("3.toml", c_no_default),
+    ]);
     let cases = [
         ("a", "allow", "default:1.toml"),
         // Several files: the strictest default.
@@ -132,7 +231,11 @@ fn defaults_table() {
     ];
     for (agent, want, rule) in cases {
         let d = decide(&set, &[agent], "x.y", json!({}));
-        assert_eq!((short(&d.verdict), d.rule_id.as_ref()), (want, rule), "{agent}");
+        assert_eq!(
+            (short(&d.verdict), d.rule_id.as_ref()),
+            (want, rule),
+            "{agent}"
+        );
     }
 }
 
@@ -142,14 +245,20 @@ fn rules_of_several_files_merge() {
     let b = "agents = [\"b*\"]\n[[rule]]\naction = \"slack.file.upload\"\ndecision = \"deny\"\n";
     let set = set_with(&[("a.toml", a), ("b.toml", b)]);
     let d = decide(&set, &["bot"], "slack.message.post", json!({}));
-    assert_eq!((d.verdict, d.rule_id.as_ref()), (Verdict::Allow, "a.toml:1"));
+    assert_eq!(
+        (d.verdict, d.rule_id.as_ref()),
+        (Verdict::Allow, "a.toml:1")
+    );
     let d = decide(&set, &["bot"], "slack.file.upload", json!({}));
     assert_eq!((d.verdict, d.rule_id.as_ref()), (Verdict::Deny, "b.toml:1"));
     // An agent only a glob names.
     let d = decide(&set, &["builder"], "slack.file.upload", json!({}));
     assert_eq!((d.verdict, d.rule_id.as_ref()), (Verdict::Deny, "b.toml:1"));
     let d = decide(&set, &["builder"], "slack.message.post", json!({}));
-    assert_eq!((d.verdict, d.rule_id.as_ref()), (Verdict::Deny, "default:b.toml"));
+    assert_eq!(
+        (d.verdict, d.rule_id.as_ref()),
+        (Verdict::Deny, "default:b.toml")
+    );
 }
 
 #[test]
@@ -157,12 +266,25 @@ fn extends_pulls_in_base_rules_relative_to_the_file() {
     let base = "[[rule]]\nid = \"base-llm\"\naction = \"openai.*\"\ndecision = \"allow\"\n";
     let common = "extends = [\"llm.toml\"]\n[[rule]]\nid = \"common-deny\"\naction = \"openai.embedding.create\"\ndecision = \"deny\"\n";
     let top = "agents = [\"bot\"]\nextends = [\"base/common.toml\"]\n";
-    let set = set_with(&[("bot.toml", top), ("base/common.toml", common), ("base/llm.toml", base)]);
+    let set = set_with(&[
+        ("bot.toml", top),
+        ("base/common.toml", common),
+        ("base/llm.toml", base),
+    ]);
     let d = decide(&set, &["bot"], "openai.chat.create", json!({}));
-    assert_eq!((d.verdict, d.rule_id.as_ref()), (Verdict::Allow, "base-llm"));
+    assert_eq!(
+        (d.verdict, d.rule_id.as_ref()),
+        (Verdict::Allow, "base-llm")
+    );
     let d = decide(&set, &["bot"], "openai.embedding.create", json!({}));
-    assert_eq!((d.verdict, d.rule_id.as_ref()), (Verdict::Deny, "common-deny"));
-    assert_eq!(set.files(), vec!["bot.toml", "base/common.toml", "base/llm.toml"]);
+    assert_eq!(
+        (d.verdict, d.rule_id.as_ref()),
+        (Verdict::Deny, "common-deny")
+    );
+    assert_eq!(
+        set.files(),
+        vec!["bot.toml", "base/common.toml", "base/llm.toml"]
+    );
 }
 
 #[test]
@@ -188,14 +310,44 @@ decision = "deny"
     let set = set_with(&[("orch.toml", orchestrator), ("writer.toml", writer)]);
     let cases: &[(&[&str], &str, &str, &str, &str)] = &[
         // The sub-agent allows everything by default, the root only github.
-        (&["orchestrator", "sub-writer"], "stripe.refund.create", "deny", "default:orch.toml", "orchestrator"),
+        (
+            &["orchestrator", "sub-writer"],
+            "stripe.refund.create",
+            "deny",
+            "default:orch.toml",
+            "orchestrator",
+        ),
         // The root needs approval; the sub-agent's allow cannot lift it.
-        (&["orchestrator", "sub-writer"], "github.pr.merge", "approve", "orch-merge-approval", "orchestrator"),
+        (
+            &["orchestrator", "sub-writer"],
+            "github.pr.merge",
+            "approve",
+            "orch-merge-approval",
+            "orchestrator",
+        ),
         // The sub-agent's own deny holds although the root allows.
-        (&["orchestrator", "sub-writer"], "github.issue.create", "deny", "writer-no-issues", "sub-writer"),
-        (&["orchestrator", "sub-writer"], "github.issue.comment", "allow", "orch.toml:1", "orchestrator"),
+        (
+            &["orchestrator", "sub-writer"],
+            "github.issue.create",
+            "deny",
+            "writer-no-issues",
+            "sub-writer",
+        ),
+        (
+            &["orchestrator", "sub-writer"],
+            "github.issue.comment",
+            "allow",
+            "orch.toml:1",
+            "orchestrator",
+        ),
         // An unknown agent anywhere in the chain denies.
-        (&["orchestrator", "ghost"], "github.issue.comment", "deny", "no-policy", "ghost"),
+        (
+            &["orchestrator", "ghost"],
+            "github.issue.comment",
+            "deny",
+            "no-policy",
+            "ghost",
+        ),
         (&[], "github.issue.comment", "deny", "no-policy", ""),
     ];
     for (agents, action, want, rule, by) in cases {
@@ -225,7 +377,11 @@ decision = "allow"
         chain: &chain[1..],
         action: "http.request",
         params: &params,
-        request: Some(cordon_policy::HttpInfo { method: "GET", host: "api.test", path: "/v1/x" }),
+        request: Some(cordon_policy::HttpInfo {
+            method: "GET",
+            host: "api.test",
+            path: "/v1/x",
+        }),
         now: at(NOON),
     };
     // `chain[0]` is "sub" here, so the rule does not match.
@@ -236,7 +392,11 @@ decision = "allow"
     let policy = policy.replace("agent == \"sub\"", "agent in [\"root\", \"sub\"]");
     let set = set_with(&[("all.toml", &policy)]);
     assert_eq!(set.decide(&req).verdict, Verdict::Allow);
-    req.request = Some(cordon_policy::HttpInfo { method: "POST", host: "api.test", path: "/v1/x" });
+    req.request = Some(cordon_policy::HttpInfo {
+        method: "POST",
+        host: "api.test",
+        path: "/v1/x",
+    });
     assert_eq!(set.decide(&req).verdict, Verdict::Deny);
 }
 
@@ -264,9 +424,19 @@ fn explain_lists_every_rule_and_why() {
         now: at(NOON),
     });
     assert_eq!(trace.len(), 8);
-    let matched: Vec<&str> = trace.iter().filter(|t| t.matched).map(|t| t.rule_id.as_str()).collect();
-    assert_eq!(matched, vec!["read-anything", "merge-main-needs-approval", "merge-any"]);
-    let branch = trace.iter().find(|t| t.rule_id == "no-branch-delete").unwrap();
+    let matched: Vec<&str> = trace
+        .iter()
+        .filter(|t| t.matched)
+        .map(|t| t.rule_id.as_str())
+        .collect();
+    assert_eq!(
+        matched,
+        vec!["read-anything", "merge-main-needs-approval", "merge-any"]
+    );
+    let branch = trace
+        .iter()
+        .find(|t| t.rule_id == "no-branch-delete")
+        .unwrap();
     assert_eq!(branch.note, "action does not match");
     assert_eq!(branch.location, "bot.toml:22");
 }
@@ -276,6 +446,9 @@ fn credentials_map_connectors_to_vault_entries() {
     let a = "agents = [\"deploy-bot\"]\n[credentials]\ngithub = \"deploy-bot-github\"\n";
     let set = set_with(&[("a.toml", a)]);
     let creds = set.credentials_for("deploy-bot");
-    assert_eq!(creds.get("github").map(String::as_str), Some("deploy-bot-github"));
+    assert_eq!(
+        creds.get("github").map(String::as_str),
+        Some("deploy-bot-github")
+    );
     assert!(set.credentials_for("other").is_empty());
 }

@@ -48,13 +48,7 @@ pub fn chain(agents: &[&str]) -> Vec<String> {
 /// A Monday noon in UTC, for tests that do not care about time.
 pub const NOON: &str = "2025-01-06T12:00:00Z";
 
-pub fn decide_at(
-    set: &PolicySet,
-    agents: &[&str],
-    action: &str,
-    p: Value,
-    now: &str,
-) -> Decision {
+pub fn decide_at(set: &PolicySet, agents: &[&str], action: &str, p: Value, now: &str) -> Decision {
     let chain = chain(agents);
     let params = params(p);
     set.decide(&ActionRequest {

@@ -1,0 +1,529 @@
+//! Intercepted HTTP: each request becomes an action (connectors), is
+//! decided (policy), audited, and only then forwarded upstream.
+use std::{convert::Infallible, sync::Arc, time::Instant};
+
+use cordon_audit::{Decision as AuditDecision, EventKind};
+use cordon_policy::{Decision, HttpInfo, Verdict};
+use http::{HeaderMap, Request, Response, StatusCode, header};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::Map;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{
+    answer::Refusal,
+    body::{self, ProxyBody},
+    upstream::{Target, tls_verify_failure},
+};
+use crate::daemon::{
+    Shared,
+    audit::{Actor, DecisionRecord, append},
+};
+
+/// Header blocks larger than this are refused (431) before any parsing.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// What is known about the connection the requests arrive on.
+pub struct HttpCtx {
+    pub d: Shared,
+    pub actor: Actor,
+    /// The name the agent's TLS ClientHello asked for.
+    pub sni: Option<String>,
+    pub tls: bool,
+    /// The name the agent resolved (through Cordon) to the address it dialled.
+    pub resolved: Option<String>,
+    pub h2: bool,
+}
+
+pub async fn serve<IO>(ctx: Arc<HttpCtx>, io: IO)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc_ctx = ctx.clone();
+    let svc = service_fn(move |req| {
+        let ctx = svc_ctx.clone();
+        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+    });
+    let io = TokioIo::new(io);
+    let result = if ctx.h2 {
+        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .max_header_list_size(MAX_HEADER_BYTES as u32)
+            .serve_connection(io, svc)
+            .await
+    } else {
+        hyper::server::conn::http1::Builder::new()
+            .max_buf_size(MAX_HEADER_BYTES)
+            .serve_connection(io, svc)
+            .with_upgrades()
+            .await
+    };
+    if let Err(e) = result {
+        if e.is_parse() || e.is_parse_too_large() {
+            malformed(&ctx, &e.to_string()).await;
+        } else {
+            tracing::debug!(agent = %ctx.actor.agent.chain_display(), "http connection ended: {e}");
+        }
+    }
+}
+
+/// A request hyper could not parse never reached `handle`: it still gets
+/// an audit record (hyper has answered it with a 4xx).
+async fn malformed(ctx: &HttpCtx, why: &str) {
+    let params = Map::new();
+    let decision = refusal_decision(ctx, "malformed-request", why);
+    let rec = DecisionRecord {
+        kind: EventKind::Request,
+        actor: &ctx.actor,
+        connector: None,
+        action: "http.malformed",
+        params: &params,
+        decision: &decision,
+        outcome: Some(AuditDecision::Deny),
+        host: ctx.sni.as_deref(),
+        dst: ctx.actor.origin.dst,
+        http: None,
+        started: Instant::now(),
+    };
+    let _ = append(&ctx.d.audit, rec.build()).await;
+}
+
+fn refusal_decision(ctx: &HttpCtx, rule: &str, reason: &str) -> Decision {
+    Decision {
+        verdict: Verdict::Deny,
+        rule_id: Arc::from(rule),
+        reason: Arc::from(reason),
+        decided_by: Arc::from(ctx.actor.agent.agent()),
+        policy_version: Arc::from(ctx.d.policy.version()),
+    }
+}
+
+async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let (host, port) = split_authority(&authority, ctx.actor.origin.dst.port());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+
+    if let Some(problem) = request_problem(&ctx, &host, req.headers()) {
+        let decision = refusal_decision(&ctx, problem.0, &problem.1);
+        return refuse(
+            &ctx,
+            started,
+            None,
+            "http.request",
+            &Map::new(),
+            &decision,
+            &host,
+            (&method, &path),
+            problem.2,
+        )
+        .await;
+    }
+
+    let connectors = ctx.d.connectors.load();
+    let head = cordon_connectors::RequestHead {
+        method: &method,
+        host: &host,
+        port,
+        path: &path,
+        query: query.as_deref(),
+        headers: req.headers(),
+    };
+    let route = connectors.match_head(&head);
+    let upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, incoming) = req.into_parts();
+    let (action, body) = if route.body_prefix_needed() {
+        let limit = route.body_limit();
+        match body::take_prefix(incoming, limit).await {
+            Ok((prefix, rest)) => {
+                let ctype = parts
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                (route.complete(&prefix, ctype), rest)
+            }
+            Err(e) => {
+                let decision = refusal_decision(
+                    &ctx,
+                    "malformed-request",
+                    &format!("reading the request body: {e}"),
+                );
+                return refuse(
+                    &ctx,
+                    started,
+                    None,
+                    "http.request",
+                    &Map::new(),
+                    &decision,
+                    &host,
+                    (&method, &path),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
+            }
+        }
+    } else {
+        (route.into_action(), body::boxed(incoming))
+    };
+
+    let decision = ctx.d.policy.decide(
+        &ctx.actor.agent,
+        &action.name,
+        &action.params,
+        Some(HttpInfo {
+            method: method.as_str(),
+            host: &host,
+            path: &path,
+        }),
+    );
+    let rec = DecisionRecord {
+        kind: EventKind::Request,
+        actor: &ctx.actor,
+        connector: action.connector.as_deref(),
+        action: &action.name,
+        params: &action.params,
+        decision: &decision,
+        outcome: None,
+        host: Some(&host),
+        dst: ctx.actor.origin.dst,
+        http: Some((method.as_str(), &path)),
+        started,
+    };
+    let audit_id = match append(&ctx.d.audit, rec.build()).await {
+        Ok(id) => id,
+        Err(e) => {
+            return Refusal {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                error: "audit unavailable",
+                action: &action.name,
+                params: &action.params,
+                rule: "audit-unavailable",
+                reason: &format!(
+                    "Cordon cannot write its audit trail, so it refuses every action: {e}"
+                ),
+                audit_id: None,
+            }
+            .response();
+        }
+    };
+    match decision.verdict {
+        Verdict::Allow => {}
+        Verdict::Deny | Verdict::Approve { .. } => {
+            return Refusal {
+                status: StatusCode::FORBIDDEN,
+                error: "denied by policy",
+                action: &action.name,
+                params: &action.params,
+                rule: &decision.rule_id,
+                reason: &decision.reason,
+                audit_id: Some(audit_id),
+            }
+            .response();
+        }
+    }
+
+    // Leaves: to the address the agent dialled, verified against its name.
+    strip_hop_by_hop(&mut parts.headers, upgrade.is_some());
+    let scheme = if ctx.tls { "https" } else { "http" };
+    let uri = format!(
+        "{scheme}://{}{}{}",
+        authority_for_uri(&host, port, ctx.tls),
+        path,
+        query
+            .as_deref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default()
+    );
+    parts.uri = match uri.parse() {
+        Ok(u) => u,
+        Err(e) => {
+            let decision = refusal_decision(
+                &ctx,
+                "malformed-request",
+                &format!("bad request target: {e}"),
+            );
+            return refuse(
+                &ctx,
+                started,
+                Some(audit_id),
+                &action.name,
+                &action.params,
+                &decision,
+                &host,
+                (&method, &path),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+    };
+    if ctx.h2 {
+        parts.headers.remove(header::HOST);
+    }
+    let target = Target {
+        chain: ctx.actor.agent.chain_display(),
+        dst: ctx.actor.origin.dst,
+        tls_name: ctx.tls.then(|| host.clone()),
+        h2: ctx.h2,
+    };
+    let client = ctx.d.pools.client(&target, &ctx.d.upstream_tls);
+    let up_req = Request::from_parts(parts, body);
+    match client.request(up_req).await {
+        Ok(mut resp) => {
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                if let Some(client_side) = upgrade {
+                    splice_upgrade(client_side, hyper::upgrade::on(&mut resp));
+                }
+            }
+            let (mut rparts, rbody) = resp.into_parts();
+            if rparts.status != StatusCode::SWITCHING_PROTOCOLS {
+                strip_hop_by_hop(&mut rparts.headers, false);
+            }
+            rparts.headers.insert("x-cordon-audit-id", audit_id.into());
+            Response::from_parts(rparts, body::boxed(rbody))
+        }
+        Err(e) => {
+            let (status, reason) = match tls_verify_failure(&e) {
+                Some(why) => (
+                    StatusCode::BAD_GATEWAY,
+                    format!("upstream TLS verification failed: {why}"),
+                ),
+                None => (
+                    StatusCode::BAD_GATEWAY,
+                    format!("upstream request failed: {e}"),
+                ),
+            };
+            tracing::info!(agent = %ctx.actor.agent.chain_display(), %host, "{reason}");
+            let decision = refusal_decision(&ctx, "upstream-error", &reason);
+            refuse(
+                &ctx,
+                started,
+                Some(audit_id),
+                &action.name,
+                &action.params,
+                &decision,
+                &host,
+                (&method, &path),
+                status,
+            )
+            .await
+        }
+    }
+}
+
+/// Answers with a refusal. Requests refused before a decision record was
+/// written get their own record here, so every request is audited once.
+#[allow(clippy::too_many_arguments)]
+async fn refuse(
+    ctx: &HttpCtx,
+    started: Instant,
+    audit_id: Option<u64>,
+    action: &str,
+    params: &Map<String, serde_json::Value>,
+    decision: &Decision,
+    host: &str,
+    http: (&http::Method, &str),
+    status: StatusCode,
+) -> Response<ProxyBody> {
+    let audit_id = match audit_id {
+        Some(id) => Some(id),
+        None => {
+            let rec = DecisionRecord {
+                kind: EventKind::Request,
+                actor: &ctx.actor,
+                connector: None,
+                action,
+                params,
+                decision,
+                outcome: Some(AuditDecision::Deny),
+                host: Some(host),
+                dst: ctx.actor.origin.dst,
+                http: Some((http.0.as_str(), http.1)),
+                started,
+            };
+            append(&ctx.d.audit, rec.build()).await.ok()
+        }
+    };
+    Refusal {
+        status,
+        error: if status == StatusCode::FORBIDDEN {
+            "denied by policy"
+        } else {
+            "request refused"
+        },
+        action,
+        params,
+        rule: &decision.rule_id,
+        reason: &decision.reason,
+        audit_id,
+    }
+    .response()
+}
+
+/// Checks made before any action is parsed: request smuggling and domain
+/// fronting. Returns (rule, reason, status).
+fn request_problem(
+    ctx: &HttpCtx,
+    host: &str,
+    headers: &HeaderMap,
+) -> Option<(&'static str, String, StatusCode)> {
+    if host.is_empty() {
+        return Some((
+            "malformed-request",
+            "request has no Host or :authority".into(),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    if headers.contains_key(header::CONTENT_LENGTH)
+        && headers.contains_key(header::TRANSFER_ENCODING)
+    {
+        return Some((
+            "request-smuggling",
+            "both Content-Length and Transfer-Encoding are set".into(),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    if headers.get_all(header::CONTENT_LENGTH).iter().count() > 1 {
+        return Some((
+            "request-smuggling",
+            "several Content-Length headers".into(),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    if let Some(sni) = &ctx.sni {
+        if !sni.eq_ignore_ascii_case(host) {
+            return Some((
+                "domain-fronting",
+                format!("Host {host} does not match the TLS server name {sni}"),
+                StatusCode::FORBIDDEN,
+            ));
+        }
+    }
+    match &ctx.resolved {
+        Some(name) if !name.eq_ignore_ascii_case(host) => Some((
+            "domain-fronting",
+            format!(
+                "Host {host} does not match {name}, the name the agent resolved to this address"
+            ),
+            StatusCode::FORBIDDEN,
+        )),
+        // Plain HTTP to a name the agent never resolved through Cordon: the
+        // Host header would be the agent's word against the address.
+        None if !ctx.tls && host.parse::<std::net::IpAddr>().is_err() => Some((
+            "domain-fronting",
+            format!(
+                "Host {host} was not resolved through Cordon to {}",
+                ctx.actor.origin.dst.ip()
+            ),
+            StatusCode::FORBIDDEN,
+        )),
+        _ => None,
+    }
+}
+
+fn split_authority(authority: &str, default_port: u16) -> (String, u16) {
+    if let Some(rest) = authority.strip_prefix('[') {
+        if let Some((h, p)) = rest.split_once(']') {
+            let port = p
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(default_port);
+            return (h.to_ascii_lowercase(), port);
+        }
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => {
+            (h.to_ascii_lowercase(), p.parse().unwrap_or(default_port))
+        }
+        _ => (authority.to_ascii_lowercase(), default_port),
+    }
+}
+
+fn authority_for_uri(host: &str, port: u16, tls: bool) -> String {
+    let h = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    if (tls && port == 443) || (!tls && port == 80) {
+        h
+    } else {
+        format!("{h}:{port}")
+    }
+}
+
+fn is_upgrade(h: &HeaderMap) -> bool {
+    h.contains_key(header::UPGRADE)
+        && h.get(header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
+}
+
+fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
+    for name in [
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+    ] {
+        h.remove(name);
+    }
+    if !keep_upgrade {
+        h.remove(header::CONNECTION);
+        h.remove(header::UPGRADE);
+    }
+}
+
+/// After a 101, the connection is no longer HTTP: bytes are spliced.
+fn splice_upgrade(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let (Ok(c), Ok(u)) = tokio::join!(client, upstream) else {
+            return;
+        };
+        let mut c = TokioIo::new(c);
+        let mut u = TokioIo::new(u);
+        let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_splits_names_ports_and_ipv6() {
+        assert_eq!(
+            split_authority("API.github.com", 443),
+            ("api.github.com".into(), 443)
+        );
+        assert_eq!(split_authority("x.test:8080", 80), ("x.test".into(), 8080));
+        assert_eq!(
+            split_authority("[2001:db8::1]:8443", 443),
+            ("2001:db8::1".into(), 8443)
+        );
+        assert_eq!(
+            split_authority("[2001:db8::1]", 443),
+            ("2001:db8::1".into(), 443)
+        );
+    }
+
+    #[test]
+    fn default_ports_are_left_out_of_upstream_uris() {
+        assert_eq!(authority_for_uri("a.test", 443, true), "a.test");
+        assert_eq!(authority_for_uri("a.test", 8443, true), "a.test:8443");
+        assert_eq!(authority_for_uri("2001:db8::1", 80, false), "[2001:db8::1]");
+    }
+}

@@ -1,0 +1,85 @@
+//! `cargo xtask test`: lints, unit tests, then the privileged end-to-end
+//! suite (real daemon, real eBPF, real cgroups). The end-to-end tests need
+//! root; without it they are reported as SKIPPED, loudly, never as passed.
+use anyhow::bail;
+use clap::Args;
+
+use crate::{
+    sys::{self, cargo, run as exec, workspace_root},
+    toolchain,
+};
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// Only run end-to-end tests whose name contains this.
+    #[arg(long)]
+    pub e2e_filter: Option<String>,
+    /// Skip fmt and clippy (quicker local iterations).
+    #[arg(long)]
+    pub no_lint: bool,
+}
+
+pub fn run(args: TestArgs) -> anyhow::Result<()> {
+    if !toolchain::is_ready() {
+        toolchain::setup()?;
+    }
+    let root = workspace_root();
+    if !args.no_lint {
+        exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
+        exec(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    exec(cargo().args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "cordon-e2e",
+        "--exclude",
+        "agent-ebpf",
+    ]))?;
+    exec(cargo().args(["build", "-p", "agent-userspace", "--bin", "cordon"]))?;
+
+    let skip_log = root.join("target/e2e-skipped.txt");
+    let _ = std::fs::remove_file(&skip_log);
+    if !sys::is_root() {
+        eprintln!("{}", banner());
+    }
+    let mut e2e = cargo();
+    e2e.args(["test", "-p", "cordon-e2e", "--"])
+        .args(args.e2e_filter.iter())
+        .arg("--test-threads=2")
+        .env("CORDON_BIN", root.join("target/debug/cordon"))
+        .env("CORDON_E2E_SKIP_LOG", &skip_log)
+        .env("RUST_BACKTRACE", "1");
+    exec(&mut e2e)?;
+
+    let skipped = std::fs::read_to_string(&skip_log).unwrap_or_default();
+    let skipped: Vec<&str> = skipped.lines().filter(|l| !l.is_empty()).collect();
+    if !skipped.is_empty() {
+        eprintln!("{}", banner());
+        eprintln!(
+            "xtask: {} privileged end-to-end tests were SKIPPED (not root):",
+            skipped.len()
+        );
+        for s in &skipped {
+            eprintln!("  SKIPPED {s}");
+        }
+        if std::env::var_os("CI").is_some() {
+            bail!("CI runs as root: skipped privileged tests count as a failure here");
+        }
+    }
+    Ok(())
+}
+
+fn banner() -> String {
+    let line = "!".repeat(78);
+    format!(
+        "{line}\n!! NOT ROOT: the privileged end-to-end tests (eBPF, cgroups, namespaces)\n!! will be SKIPPED. Run `sudo -E cargo xtask test` to run them.\n{line}"
+    )
+}

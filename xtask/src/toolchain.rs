@@ -1,0 +1,164 @@
+//! Idempotent installation of everything the build and tests need, into
+//! places the project owns (.tools/) or the toolchain manager's own.
+use std::{path::Path, process::Command};
+
+use anyhow::{Context, bail};
+
+use crate::sys::{self, have, output, run, workspace_root};
+
+/// The userspace toolchain is pinned in rust-toolchain.toml.
+pub const USERSPACE_TOOLCHAIN: &str = "1.99.1";
+/// A dated nightly: a moving one breaks bpf-linker. Keep in sync with
+/// agent-userspace/build.rs.
+pub const EBPF_TOOLCHAIN: &str = "nightly-2026-10-29";
+pub const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// Debian packages the end-to-end tests and the demo use.
+const PACKAGES: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("curl", "curl"),
+    ("git", "git"),
+    ("python3", "python3"),
+    ("node", "nodejs"),
+    ("systemd-analyze", "systemd"),
+];
+
+pub fn setup() -> anyhow::Result<()> {
+    rust_toolchains()?;
+    bpf_linker()?;
+    packages()?;
+    Ok(())
+}
+
+/// True when nothing needs installing, so `test` and `demo` can skip setup.
+pub fn is_ready() -> bool {
+    has_toolchain(USERSPACE_TOOLCHAIN)
+        && has_toolchain(EBPF_TOOLCHAIN)
+        && workspace_root().join(".tools/bin/bpf-linker").exists()
+        && rust_src_installed()
+}
+
+fn has_toolchain(tc: &str) -> bool {
+    output(Command::new("rustup").args(["run", tc, "rustc", "--version"])).is_some()
+}
+
+fn rust_src_installed() -> bool {
+    output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--installed",
+        "--toolchain",
+        EBPF_TOOLCHAIN,
+    ]))
+    .is_some_and(|o| o.lines().any(|l| l.starts_with("rust-src")))
+}
+
+fn rust_toolchains() -> anyhow::Result<()> {
+    if !has_toolchain(USERSPACE_TOOLCHAIN) {
+        eprintln!("xtask: installing Rust {USERSPACE_TOOLCHAIN}");
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            USERSPACE_TOOLCHAIN,
+            "--profile",
+            "minimal",
+            "--component",
+            "rustfmt,clippy",
+        ]))?;
+    }
+    if !has_toolchain(EBPF_TOOLCHAIN) || !rust_src_installed() {
+        eprintln!("xtask: installing {EBPF_TOOLCHAIN} with rust-src (eBPF)");
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            EBPF_TOOLCHAIN,
+            "--profile",
+            "minimal",
+            "--component",
+            "rust-src",
+        ]))?;
+    }
+    Ok(())
+}
+
+/// bpf-linker linked against the nightly's own libLLVM, so its LLVM major
+/// always matches the bitcode rustc emits (Debian's LLVM is too old).
+fn bpf_linker() -> anyhow::Result<()> {
+    let root = workspace_root();
+    let prefix = root.join(".tools");
+    let bin = prefix.join("bin/bpf-linker");
+    let sysroot =
+        output(Command::new("rustc").args([&format!("+{EBPF_TOOLCHAIN}"), "--print", "sysroot"]))
+            .context("asking the eBPF toolchain for its sysroot")?;
+    let lib = Path::new(sysroot.trim()).join("lib");
+    let so = std::fs::read_dir(&lib)
+        .with_context(|| format!("reading {}", lib.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("libLLVM.so."))
+        .with_context(|| format!("no libLLVM.so.* in {}", lib.display()))?;
+    let llvm_lib = prefix.join("llvm/lib");
+    std::fs::create_dir_all(&llvm_lib)?;
+    for link in ["libLLVM.so".to_string(), so.clone()] {
+        let dst = llvm_lib.join(&link);
+        let _ = std::fs::remove_file(&dst);
+        std::os::unix::fs::symlink(lib.join(&so), &dst)
+            .with_context(|| format!("linking {}", dst.display()))?;
+    }
+    let version_ok =
+        output(Command::new(&bin).arg("--version")).is_some_and(|v| v.contains(BPF_LINKER_VERSION));
+    if version_ok {
+        return Ok(());
+    }
+    let vv = output(Command::new("rustc").args([&format!("+{EBPF_TOOLCHAIN}"), "-vV"]))
+        .unwrap_or_default();
+    let Some(major) = vv
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+    else {
+        bail!("cannot read the LLVM version of {EBPF_TOOLCHAIN}");
+    };
+    eprintln!(
+        "xtask: building bpf-linker {BPF_LINKER_VERSION} against LLVM {major} (about a minute)"
+    );
+    run(Command::new("cargo")
+        .args([
+            &format!("+{USERSPACE_TOOLCHAIN}"),
+            "install",
+            &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+            "--locked",
+            "--no-default-features",
+            "--features",
+            &format!("llvm-{major}"),
+            "--root",
+        ])
+        .arg(&prefix)
+        .env("LLVM_PREFIX", prefix.join("llvm")))
+}
+
+/// Installs missing Debian packages when running as root; otherwise says
+/// what is missing.
+fn packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(bin, _)| !have(bin))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !sys::is_root() || !have("apt-get") {
+        eprintln!(
+            "xtask: warning: missing packages for the end-to-end tests: {}",
+            missing.join(" ")
+        );
+        return Ok(());
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    run(Command::new("apt-get").arg("update").arg("-qq"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
