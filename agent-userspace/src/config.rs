@@ -25,6 +25,8 @@ pub struct ConfigFile {
     pub socket_group: Option<String>,
     pub log_format: Option<String>,
     pub metrics_addr: Option<SocketAddr>,
+    /// Pending approvals are POSTed here as JSON (http:// URL).
+    pub approval_webhook: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +89,7 @@ pub struct DaemonConfig {
     pub socket_group: Option<String>,
     pub json_logs: bool,
     pub metrics_addr: Option<SocketAddr>,
+    pub approval_webhook: Option<String>,
 }
 
 /// Flags given on the command line; they override the file.
@@ -99,6 +102,7 @@ pub struct DaemonFlags {
     pub upstream_ca: Vec<PathBuf>,
     pub json_logs: bool,
     pub metrics_addr: Option<SocketAddr>,
+    pub approval_webhook: Option<String>,
 }
 
 impl DaemonConfig {
@@ -144,6 +148,7 @@ impl DaemonConfig {
             socket_group: file.socket_group,
             json_logs: flags.json_logs || file.log_format.as_deref() == Some("json"),
             metrics_addr: flags.metrics_addr.or(file.metrics_addr),
+            approval_webhook: flags.approval_webhook.or(file.approval_webhook),
         })
     }
 }

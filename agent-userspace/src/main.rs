@@ -10,6 +10,7 @@ mod config;
 mod control;
 mod daemon;
 mod dns;
+mod killswitch;
 mod logging;
 mod paths;
 mod proxy;

@@ -25,13 +25,27 @@ pub fn status(c: &Client) -> anyhow::Result<ExitCode> {
 
 pub fn ps(c: &Client) -> anyhow::Result<ExitCode> {
     let body = client::call(&paths(c).socket, &Request::Ps, TIMEOUT)?;
-    println!("{:<24} {:<10} {:>12}", "AGENT", "INSTANCE", "CGROUP ID");
+    println!(
+        "{:<28} {:<10} {:<8} {:>8} {:>8} {:>7} {:>9}  PIDS",
+        "AGENT", "INSTANCE", "STATE", "UPTIME", "ALLOWED", "DENIED", "COST"
+    );
     for row in body.as_array().into_iter().flatten() {
+        let pids: Vec<String> = row["pids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| p.to_string())
+            .collect();
         println!(
-            "{:<24} {:<10} {:>12}",
-            row["chain"].as_str().unwrap_or(""),
+            "{:<28} {:<10} {:<8} {:>7}s {:>8} {:>7} {:>9}  {}",
+            row["agent"].as_str().unwrap_or(""),
             row["instance"].as_str().unwrap_or(""),
-            row["cgroup_id"]
+            row["state"].as_str().unwrap_or(""),
+            row["uptime_s"],
+            row["allowed"],
+            row["denied"],
+            format!("${:.4}", row["cost_usd"].as_f64().unwrap_or(0.0)),
+            pids.join(",")
         );
     }
     Ok(ExitCode::SUCCESS)

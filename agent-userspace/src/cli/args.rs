@@ -33,6 +33,18 @@ pub enum Command {
     /// Policy operations.
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Stop an agent now: kernel mark, freeze, cut connections and approvals.
+    Kill(KillArgs),
+    /// Undo a kill.
+    Resume(KillArgs),
+    /// Kill every process of an agent (they are gone, not frozen).
+    Terminate(KillArgs),
+    /// List requests waiting for a human.
+    Approvals(Client),
+    /// Let a pending request through.
+    Approve(ApproveArgs),
+    /// Refuse a pending request.
+    Deny(DenyArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -65,6 +77,9 @@ pub struct DaemonArgs {
     /// Serve Prometheus metrics on this address.
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
+    /// POST each pending approval to this http:// URL.
+    #[arg(long)]
+    pub approval_webhook: Option<String>,
 }
 
 impl DaemonArgs {
@@ -77,6 +92,7 @@ impl DaemonArgs {
             upstream_ca: self.upstream_ca,
             json_logs: self.log_json,
             metrics_addr: self.metrics_addr,
+            approval_webhook: self.approval_webhook,
         }
     }
 }
@@ -97,6 +113,58 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// AGENT or AGENT/ID.
+    pub target: Option<String>,
+    /// Every agent.
+    #[arg(long, conflicts_with = "target")]
+    pub all: bool,
+    /// Why (recorded in the audit trail).
+    #[arg(long, default_value = "operator kill switch")]
+    pub reason: String,
+    /// Only cut this connector's actions for the agent, without freezing.
+    #[arg(long)]
+    pub connector: Option<String>,
+    #[command(flatten)]
+    pub client: Client,
+}
+
+#[derive(Args, Debug)]
+pub struct ApproveArgs {
+    pub id: String,
+    /// Also allow the same action by the same agent for this long (e.g. 10m).
+    #[arg(long = "for", value_parser = parse_duration)]
+    pub grant_for: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub client: Client,
+}
+
+#[derive(Args, Debug)]
+pub struct DenyArgs {
+    pub id: String,
+    #[arg(long, default_value = "denied by an operator")]
+    pub reason: String,
+    #[command(flatten)]
+    pub client: Client,
+}
+
+/// `90s`, `10m`, `2h`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}: use e.g. 90s, 10m, 2h"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("bad duration unit in {s:?}: use s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,6 +2,7 @@
 //! of commands. Each command returns the process exit code.
 pub mod admin;
 pub mod args;
+pub mod ops;
 pub mod run;
 
 use std::process::ExitCode;
@@ -22,5 +23,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cleanup(c) => admin::cleanup(&c),
         Command::Policy(PolicyCmd::Reload(c)) => admin::policy_reload(&c),
         Command::Policy(PolicyCmd::Check { dir }) => admin::policy_check(&dir),
+        Command::Kill(a) => ops::kill(&a),
+        Command::Resume(a) => ops::resume(&a),
+        Command::Terminate(a) => ops::terminate(&a),
+        Command::Approvals(c) => ops::approvals(&c),
+        Command::Approve(a) => ops::approve(&a),
+        Command::Deny(a) => ops::deny(&a),
     }
 }

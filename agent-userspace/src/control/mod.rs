@@ -2,5 +2,6 @@
 //! reply per line. Every call is authorised from the kernel's view of the
 //! caller (SO_PEERCRED), never from anything the caller says about itself.
 pub mod client;
+pub mod ops;
 pub mod proto;
 pub mod server;

@@ -13,13 +13,47 @@ pub enum Request {
     },
     Ps,
     PolicyReload,
+    /// Kill switch: `target` is AGENT or AGENT/ID; `all` for everything.
+    Kill {
+        target: Option<String>,
+        all: bool,
+        reason: String,
+        connector: Option<String>,
+    },
+    Resume {
+        target: Option<String>,
+        all: bool,
+        connector: Option<String>,
+    },
+    Terminate {
+        target: Option<String>,
+        all: bool,
+    },
+    Approvals,
+    Approve {
+        id: String,
+        grant_secs: Option<u64>,
+    },
+    Deny {
+        id: String,
+        reason: String,
+    },
 }
 
 impl Request {
     /// Operations that change what agents may do, refused to any caller
     /// inside a Cordon cgroup.
     pub fn is_operator_only(&self) -> bool {
-        matches!(self, Request::PolicyReload)
+        matches!(
+            self,
+            Request::PolicyReload
+                | Request::Kill { .. }
+                | Request::Resume { .. }
+                | Request::Terminate { .. }
+                | Request::Approvals
+                | Request::Approve { .. }
+                | Request::Deny { .. }
+        )
     }
 
     pub fn name(&self) -> &'static str {
@@ -28,6 +62,12 @@ impl Request {
             Request::Run { .. } => "run",
             Request::Ps => "ps",
             Request::PolicyReload => "policy_reload",
+            Request::Kill { .. } => "kill",
+            Request::Resume { .. } => "resume",
+            Request::Terminate { .. } => "terminate",
+            Request::Approvals => "approvals",
+            Request::Approve { .. } => "approve",
+            Request::Deny { .. } => "deny",
         }
     }
 }

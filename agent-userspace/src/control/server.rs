@@ -120,6 +120,7 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 uid = caller.uid,
                 "control: operator operation refused to a caller inside an agent cgroup"
             );
+            super::ops::audit_refusal(d, caller, req.name(), agent).await;
             return Reply::err(format!(
                 "{} refused: the caller runs inside agent {} and agents may not operate Cordon",
                 req.name(),
@@ -143,17 +144,14 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
             cgroup_parent: d.registry.tree().parent().display().to_string(),
         }),
         Request::Run { agent } => run(d, caller, &agent),
-        Request::Ps => Reply::ok(
-            d.registry
-                .snapshot()
-                .into_iter()
-                .map(|(id, p)| serde_json::json!({"cgroup_id": id, "chain": p.chain_display(), "instance": p.instance()}))
-                .collect::<Vec<_>>(),
-        ),
+        Request::Ps => super::ops::ps(d),
         Request::PolicyReload => match d.policy.reload(&d.cfg.policies) {
             Ok(v) => Reply::ok(serde_json::json!({ "version": v })),
-            Err(e) => Reply::err(format!("policy not reloaded, the previous one stays in force: {e}")),
+            Err(e) => Reply::err(format!(
+                "policy not reloaded, the previous one stays in force: {e}"
+            )),
         },
+        other => super::ops::operator(d, caller, other).await,
     }
 }
 
@@ -166,6 +164,15 @@ fn run(d: &Shared, caller: &Caller, agent: &str) -> Reply {
         chain: vec![],
         instances: vec![],
     });
+    let mut probe = base.clone();
+    probe.chain.push(agent.to_string());
+    if crate::daemon::kill::is_killed(d, &probe) {
+        return Reply::err(format!(
+            "agent {} is killed; run `cordon resume {}` first",
+            probe.chain_display(),
+            probe.chain[0]
+        ));
+    }
     let tree = d.registry.tree();
     let (path, dir) = match tree.create_instance(&base, agent) {
         Ok(x) => x,
@@ -179,7 +186,10 @@ fn run(d: &Shared, caller: &Caller, agent: &str) -> Reply {
         ));
     }
     match crate::cgroup::tree::cgroup_id(&dir) {
-        Ok(id) => d.registry.insert(id, path.clone()),
+        Ok(id) => {
+            d.registry.insert(id, path.clone());
+            d.registry.mark_started(&path);
+        }
         Err(e) => return Reply::err(e.to_string()),
     }
     tracing::info!(agent = %path.chain_display(), instance = path.instance(), pid = caller.pid, uid = caller.uid, "agent started");

@@ -1,13 +1,16 @@
 //! Who is behind a cgroup id. Identity comes from the kernel (the cgroup a
 //! socket was created in), and the cgroup's place in the managed tree names
 //! the agent, its delegation chain and its instance.
-use std::{collections::HashMap, sync::RwLock};
+use std::{collections::HashMap, path::Path, sync::RwLock};
+
+use chrono::{DateTime, Utc};
 
 use crate::cgroup::{AgentPath, CgroupTree};
 
 pub struct Registry {
     tree: CgroupTree,
     by_id: RwLock<HashMap<u64, AgentPath>>,
+    started: RwLock<HashMap<String, DateTime<Utc>>>,
 }
 
 impl Registry {
@@ -15,6 +18,7 @@ impl Registry {
         let reg = Registry {
             tree,
             by_id: RwLock::new(HashMap::new()),
+            started: RwLock::new(HashMap::new()),
         };
         reg.rescan();
         reg
@@ -54,9 +58,39 @@ impl Registry {
         let Ok(all) = self.tree.walk() else { return };
         let mut map = self.by_id.write().unwrap_or_else(|e| e.into_inner());
         map.clear();
-        for (id, path, _) in all {
+        let mut started = self.started.write().unwrap_or_else(|e| e.into_inner());
+        for (id, path, dir) in all {
+            let key = super::decide::run_id(&path);
+            started.entry(key).or_insert_with(|| dir_time(&dir));
             map.insert(id, path);
         }
+    }
+
+    /// When an instance started: recorded at `cordon run`, or the cgroup
+    /// directory's change time for instances from before a restart.
+    pub fn started_at(&self, path: &AgentPath) -> DateTime<Utc> {
+        let key = super::decide::run_id(path);
+        if let Some(t) = self
+            .started
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return *t;
+        }
+        let t = dir_time(&self.tree.dir_of(path));
+        self.started
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, t);
+        t
+    }
+
+    pub fn mark_started(&self, path: &AgentPath) {
+        self.started
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(super::decide::run_id(path), Utc::now());
     }
 
     pub fn snapshot(&self) -> Vec<(u64, AgentPath)> {
@@ -70,4 +104,12 @@ impl Registry {
         v.sort_by(|a, b| a.1.rel_path().cmp(&b.1.rel_path()));
         v
     }
+}
+
+fn dir_time(dir: &Path) -> DateTime<Utc> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir)
+        .ok()
+        .and_then(|m| DateTime::from_timestamp(m.ctime(), m.ctime_nsec() as u32))
+        .unwrap_or_else(Utc::now)
 }

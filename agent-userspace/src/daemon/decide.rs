@@ -1,24 +1,22 @@
-//! The daemon's view of policy: one generation-pinned snapshot per
-//! decision, swapped atomically on reload, and a fail-closed state when no
-//! valid policy has ever loaded.
-use std::{path::Path, sync::Arc};
+//! The daemon's view of policy: the engine holds one generation-pinned
+//! snapshot per decision, swapped atomically on reload, and denies
+//! everything (saying why) until a valid policy has loaded.
+use std::path::Path;
 
-use arc_swap::ArcSwapOption;
-use cordon_policy::{ActionRequest, Decision, HttpInfo, PolicyError, PolicySet};
+use chrono::{DateTime, Utc};
+use cordon_policy::{ActionRequest, HttpInfo, Outcome, PolicyEngine, PolicyError, RunContext};
 use serde_json::{Map, Value};
 
 use crate::cgroup::AgentPath;
 
 pub struct PolicyHandle {
-    current: ArcSwapOption<PolicySet>,
+    engine: PolicyEngine,
 }
 
 impl PolicyHandle {
-    /// Loads the directory; a broken set at start leaves Cordon denying
-    /// everything (and saying why) rather than running unpoliced.
     pub fn load(dir: &Path) -> PolicyHandle {
         let h = PolicyHandle {
-            current: ArcSwapOption::from(None),
+            engine: PolicyEngine::new(),
         };
         match h.reload(dir) {
             Ok(v) => tracing::info!(version = %v, dir = %dir.display(), "policy loaded"),
@@ -32,47 +30,44 @@ impl PolicyHandle {
     /// Validates the whole directory before swapping it in; on error the
     /// policy in force stays.
     pub fn reload(&self, dir: &Path) -> Result<String, PolicyError> {
-        let set = PolicySet::load_dir(dir)?;
-        let v = set.version().to_string();
-        self.current.store(Some(Arc::new(set)));
-        Ok(v)
+        self.engine.reload(dir)
     }
 
     pub fn version(&self) -> String {
-        self.current
-            .load()
-            .as_ref()
-            .map(|s| s.version().to_string())
-            .unwrap_or_else(|| "none".into())
+        self.engine.version().unwrap_or_else(|| "none".into())
+    }
+
+    pub fn engine(&self) -> &PolicyEngine {
+        &self.engine
     }
 
     pub fn decide(
         &self,
         agent: &AgentPath,
+        started_at: DateTime<Utc>,
         action: &str,
         params: &Map<String, Value>,
         request: Option<HttpInfo<'_>>,
-    ) -> Decision {
-        let snapshot = self.current.load();
-        let Some(set) = snapshot.as_ref() else {
-            return no_policy();
+    ) -> Outcome {
+        let run = RunContext {
+            instance: run_id(agent),
+            agent: agent.agent().to_string(),
+            started_at,
         };
-        set.decide(&ActionRequest {
-            chain: &agent.chain,
-            action,
-            params,
-            request,
-            now: chrono::Utc::now(),
-        })
+        self.engine.decide(
+            &run,
+            &ActionRequest {
+                chain: &agent.chain,
+                action,
+                params,
+                request,
+                now: Utc::now(),
+            },
+        )
     }
 }
 
-fn no_policy() -> Decision {
-    Decision {
-        verdict: cordon_policy::Verdict::Deny,
-        rule_id: Arc::from("no-policy-loaded"),
-        reason: Arc::from("no valid policy is loaded; Cordon denies everything until one is"),
-        decided_by: Arc::from(""),
-        policy_version: Arc::from("none"),
-    }
+/// One run of an agent: its place in the tree is unique while it lives.
+pub fn run_id(agent: &AgentPath) -> String {
+    agent.rel_path().display().to_string()
 }

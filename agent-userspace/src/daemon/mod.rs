@@ -1,10 +1,17 @@
 //! The long-running daemon: attaches enforcement, then serves the proxy,
 //! the resolver and the control socket until told to stop.
 pub mod agents;
+pub mod approvals;
 pub mod audit;
+pub mod conns;
 pub mod decide;
+pub mod enforce;
+pub mod kill;
 pub mod listeners;
 pub mod start;
+pub mod stats;
+pub mod store;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -28,6 +35,10 @@ pub struct Daemon {
     pub upstream_tls: Arc<UpstreamTls>,
     pub pools: Pools,
     pub audit: cordon_audit::AuditLog,
+    pub store: store::Store,
+    pub approvals: approvals::Approvals,
+    pub conns: conns::Connections,
+    pub stats: stats::Stats,
     pub proxy_port: u16,
     pub dns_port: u16,
 }

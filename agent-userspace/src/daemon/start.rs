@@ -9,7 +9,9 @@ use arc_swap::ArcSwap;
 use cordon_connectors::ConnectorSet;
 use cordon_tls::{CertAuthority, UpstreamTls};
 
-use super::{Daemon, Shared, agents::Registry, decide::PolicyHandle, listeners::Listeners};
+use super::{
+    Daemon, Shared, agents::Registry, approvals, decide::PolicyHandle, listeners::Listeners, store,
+};
 use crate::{
     bpf::{self, EnforcementMaps},
     cgroup::{CgroupTree, mount::cgroup2_mount},
@@ -93,11 +95,17 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         upstream_tls,
         pools: Default::default(),
         audit,
+        store: store::Store::new(db.clone()),
+        approvals: approvals::Approvals::new(store::Store::new(db.clone())),
+        conns: Default::default(),
+        stats: Default::default(),
         proxy_port,
         dns_port,
         cfg,
     });
 
+    super::kill::reapply(&daemon).await;
+    expire_orphaned_approvals(&daemon).await;
     let control = control::server::bind(&daemon)?;
     let Listeners {
         tcp4,
@@ -169,6 +177,28 @@ fn publish_agent_trust(ca: &CertAuthority, paths: &crate::paths::Paths) -> anyho
     ca.write_agent_bundle(&paths.agent_ca_bundle())
         .with_context(|| format!("writing {}", paths.agent_ca_bundle().display()))?;
     Ok(())
+}
+
+/// Approvals pending when a previous daemon stopped can no longer be
+/// answered: each is recorded as expired rather than silently dropped.
+async fn expire_orphaned_approvals(d: &Shared) {
+    for info in d.approvals.take_orphans() {
+        let rec = cordon_audit::NewRecord {
+            agent: Some(info.agent.agent().to_string()),
+            instance: Some(info.agent.instance().to_string()),
+            chain: Some(info.chain.clone()),
+            action: Some(info.action.clone()),
+            params: info.params.clone(),
+            decision: Some(cordon_audit::Decision::Deny),
+            rule: Some(info.rule.clone()),
+            reason: Some("approval expired: the daemon restarted while it was pending".into()),
+            ..cordon_audit::NewRecord::new(cordon_audit::EventKind::ApprovalExpired)
+        };
+        if let Err(e) = d.audit.append(rec).await {
+            tracing::error!("recording an expired approval: {e}");
+        }
+        tracing::warn!(id = %info.id, agent = %info.chain, action = %info.action, "approval expired by a daemon restart");
+    }
 }
 
 async fn wait_for_stop() {

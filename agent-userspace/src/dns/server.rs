@@ -5,14 +5,15 @@ use hickory_proto::{
     op::{Message, MessageType, ResponseCode},
     rr::RData,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use tokio::net::UdpSocket;
 
 use cordon_audit::EventKind;
 
 use crate::daemon::{
     Shared,
-    audit::{Actor, DecisionRecord, append},
+    audit::Actor,
+    enforce::{Ask, Verdicted, decide_and_record},
 };
 
 pub async fn serve(d: Shared, sock: UdpSocket) {
@@ -67,39 +68,25 @@ pub async fn answer(d: &Shared, query: &[u8], peer: SocketAddr) -> Option<Vec<u8
     let mut params = Map::new();
     params.insert("name".into(), json!(name));
     params.insert("type".into(), json!(qtype));
-    let decision = d.policy.decide(&agent, "dns.query", &params, None);
-    let shown = Value::Object(params.clone());
-    tracing::info!(
-        agent = %agent.chain_display(),
-        instance = agent.instance(),
-        cgroup_id = origin.cgroup_id,
-        pid = origin.pid,
-        action = "dns.query",
-        params = %shown,
-        decision = decision.verdict.name(),
-        rule = %decision.rule_id,
-        policy_version = %decision.policy_version,
-        "decision"
-    );
     let actor = Actor {
         agent: agent.clone(),
         origin,
     };
-    let rec = DecisionRecord {
-        kind: EventKind::DnsQuery,
-        actor: &actor,
-        connector: None,
-        action: "dns.query",
-        params: &params,
-        decision: &decision,
-        outcome: None,
-        host: Some(&name),
-        dst: origin.dst,
-        http: None,
-        started,
-    };
-    let audited = append(&d.audit, rec.build()).await;
-    if decision.verdict != cordon_policy::Verdict::Allow || audited.is_err() {
+    let verdict = decide_and_record(
+        d,
+        Ask {
+            kind: EventKind::DnsQuery,
+            actor: &actor,
+            connector: None,
+            action: "dns.query",
+            params: &params,
+            host: Some(&name),
+            http: None,
+            started,
+        },
+    )
+    .await;
+    if !matches!(verdict, Verdicted::Allow { .. }) {
         return refuse(&msg);
     }
     let Some(reply) = super::upstream::forward(&d.cfg.dns_upstream, query).await else {

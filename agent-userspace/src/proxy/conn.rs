@@ -20,6 +20,7 @@ use super::{
 use crate::daemon::{
     Shared,
     audit::{Actor, DecisionRecord, append},
+    enforce::{Ask, Verdicted, decide_and_record},
 };
 
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,26 +56,43 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
     // Decided, first at the network layer. For connections Cordon can read
     // (TLS, HTTP) only the address guard applies here and each request is
     // then decided as an action; others are decided as tcp.connect alone.
-    let net = d.policy.decide(&actor.agent, "tcp.connect", &params, None);
-    let detected = if net.verdict == Verdict::Deny && &*net.rule_id == "ssrf-guard" {
+    // The static answer only: limits and approvals apply to the decision
+    // that is recorded below, not to this look at the address.
+    let net = d.policy.engine().snapshot().map(|s| {
+        s.decide(&cordon_policy::ActionRequest {
+            chain: &actor.agent.chain,
+            action: "tcp.connect",
+            params: &params,
+            request: None,
+            now: chrono::Utc::now(),
+        })
+    });
+    let guarded = net
+        .as_ref()
+        .is_none_or(|n| n.verdict == Verdict::Deny && &*n.rule_id == "ssrf-guard");
+    let detected = if guarded {
         Detected::Other
     } else {
         detect(&client).await
     };
     match detected {
-        Detected::Tls { sni } if net.rule_id.as_ref() != "ssrf-guard" => {
+        Detected::Tls { sni } => {
             intercept_tls(d, actor, client, sni, host).await;
         }
-        Detected::Http if net.rule_id.as_ref() != "ssrf-guard" => {
+        Detected::Http => {
             let ctx = HttpCtx {
-                d,
+                d: d.clone(),
                 actor,
                 sni: None,
                 tls: false,
                 resolved: (!host.is_empty()).then_some(host),
                 h2: false,
             };
-            serve(Arc::new(ctx), client).await;
+            let guard = d.conns.register(&ctx.actor.agent);
+            tokio::select! {
+                _ = serve(Arc::new(ctx), client) => {}
+                _ = guard.token.cancelled() => {}
+            }
         }
         Detected::Stalled => {
             let decision = refusal(
@@ -85,12 +103,29 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
             let _ = audit_connect(&d, &actor, &params, &decision, &host, started).await;
             reset(client);
         }
-        _ => {
-            let audited = audit_connect(&d, &actor, &params, &net, &host, started).await;
-            if net.verdict != Verdict::Allow || audited.is_err() {
+        Detected::Other => {
+            let verdict = decide_and_record(
+                &d,
+                Ask {
+                    kind: EventKind::TcpConnect,
+                    actor: &actor,
+                    connector: None,
+                    action: "tcp.connect",
+                    params: &params,
+                    host: Some(&host),
+                    http: None,
+                    started,
+                },
+            )
+            .await;
+            if !matches!(verdict, Verdicted::Allow { .. }) {
                 return reset(client);
             }
-            connect_and_splice(&actor, client).await;
+            let guard = d.conns.register(&actor.agent);
+            tokio::select! {
+                _ = connect_and_splice(&actor, client) => {}
+                _ = guard.token.cancelled() => tracing::info!(agent = %actor.agent.chain_display(), "connection cut by the kill switch"),
+            }
         }
     }
 }
@@ -145,14 +180,18 @@ async fn intercept_tls(
     };
     let h2 = intercepted.alpn() == cordon_tls::Alpn::H2;
     let ctx = HttpCtx {
-        d,
+        d: d.clone(),
         actor,
         sni: sni.or(intercepted.from_sni.then(|| intercepted.name.clone())),
         tls: true,
         resolved: (!host.is_empty()).then_some(host),
         h2,
     };
-    serve(Arc::new(ctx), intercepted.stream).await;
+    let guard = d.conns.register(&ctx.actor.agent);
+    tokio::select! {
+        _ = serve(Arc::new(ctx), intercepted.stream) => {}
+        _ = guard.token.cancelled() => {}
+    }
 }
 
 /// Leaves: to the original destination, bytes both ways.

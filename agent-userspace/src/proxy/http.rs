@@ -3,7 +3,7 @@
 use std::{convert::Infallible, sync::Arc, time::Instant};
 
 use cordon_audit::{Decision as AuditDecision, EventKind};
-use cordon_policy::{Decision, HttpInfo, Verdict};
+use cordon_policy::{Decision, Verdict};
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -18,6 +18,7 @@ use super::{
 use crate::daemon::{
     Shared,
     audit::{Actor, DecisionRecord, append},
+    enforce::{Ask, Verdicted, decide_and_record},
 };
 
 /// Header blocks larger than this are refused (431) before any parsing.
@@ -177,61 +178,44 @@ async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<Proxy
         (route.into_action(), body::boxed(incoming))
     };
 
-    let decision = ctx.d.policy.decide(
-        &ctx.actor.agent,
-        &action.name,
-        &action.params,
-        Some(HttpInfo {
-            method: method.as_str(),
-            host: &host,
-            path: &path,
-        }),
-    );
-    let rec = DecisionRecord {
-        kind: EventKind::Request,
-        actor: &ctx.actor,
-        connector: action.connector.as_deref(),
-        action: &action.name,
-        params: &action.params,
-        decision: &decision,
-        outcome: None,
-        host: Some(&host),
-        dst: ctx.actor.origin.dst,
-        http: Some((method.as_str(), &path)),
-        started,
-    };
-    let audit_id = match append(&ctx.d.audit, rec.build()).await {
-        Ok(id) => id,
-        Err(e) => {
+    let verdict = decide_and_record(
+        &ctx.d,
+        Ask {
+            kind: EventKind::Request,
+            actor: &ctx.actor,
+            connector: action.connector.as_deref(),
+            action: &action.name,
+            params: &action.params,
+            host: Some(&host),
+            http: Some((method.as_str(), &path)),
+            started,
+        },
+    )
+    .await;
+    let audit_id = match verdict {
+        Verdicted::Allow { audit_id } => audit_id,
+        Verdicted::Refuse { decision, audit_id } => {
+            let status = if decision.rule_id.as_ref() == "audit-unavailable" {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::FORBIDDEN
+            };
             return Refusal {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                error: "audit unavailable",
-                action: &action.name,
-                params: &action.params,
-                rule: "audit-unavailable",
-                reason: &format!(
-                    "Cordon cannot write its audit trail, so it refuses every action: {e}"
-                ),
-                audit_id: None,
-            }
-            .response();
-        }
-    };
-    match decision.verdict {
-        Verdict::Allow => {}
-        Verdict::Deny | Verdict::Approve { .. } => {
-            return Refusal {
-                status: StatusCode::FORBIDDEN,
-                error: "denied by policy",
+                status,
+                error: if status == StatusCode::FORBIDDEN {
+                    "denied by policy"
+                } else {
+                    "audit unavailable"
+                },
                 action: &action.name,
                 params: &action.params,
                 rule: &decision.rule_id,
                 reason: &decision.reason,
-                audit_id: Some(audit_id),
+                audit_id,
             }
             .response();
         }
-    }
+    };
 
     // Leaves: to the address the agent dialled, verified against its name.
     strip_hop_by_hop(&mut parts.headers, upgrade.is_some());

@@ -1,0 +1,183 @@
+//! Operator operations on the control socket: kill switch, approvals, ps.
+//! `server::dispatch` has already refused callers inside agent cgroups.
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{
+    proto::{Reply, Request},
+    server::Caller,
+};
+use crate::{
+    cgroup::{AgentPath, freeze},
+    daemon::{Shared, approvals::Answer, kill},
+    killswitch::{self, Scope},
+};
+
+fn scope(target: Option<String>, all: bool) -> Result<Scope, String> {
+    match (target, all) {
+        (_, true) => Ok(Scope::All),
+        (Some(t), false) => Scope::parse(&t).map_err(|e| e.to_string()),
+        (None, false) => Err("name an agent (AGENT or AGENT/ID) or pass --all".into()),
+    }
+}
+
+fn who(caller: &Caller) -> String {
+    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(caller.uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| caller.uid.to_string());
+    format!("{name} (uid {}, pid {})", caller.uid, caller.pid)
+}
+
+pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
+    match req {
+        Request::Kill {
+            target,
+            all,
+            reason,
+            connector,
+        } => {
+            let scope = match scope(target, all) {
+                Ok(s) => s,
+                Err(e) => return Reply::err(e),
+            };
+            if let Some(c) = connector {
+                let Scope::Agent(a) = &scope else {
+                    return Reply::err("--connector takes one agent name");
+                };
+                let key = kill::connector_key(a, &c);
+                let mark = json!({"agent": a, "connector": c, "reason": reason, "by": who(caller)});
+                return match d.store.put_kill(&key, &mark.to_string()) {
+                    Ok(()) => Reply::ok(json!({"connector_cut": c, "agent": a})),
+                    Err(e) => Reply::err(e.to_string()),
+                };
+            }
+            match kill::kill(d, scope, &reason, &who(caller)).await {
+                Ok(out) => Reply::ok(out),
+                Err(e) => Reply::err(e),
+            }
+        }
+        Request::Resume {
+            target,
+            all,
+            connector,
+        } => {
+            let scope = match scope(target, all) {
+                Ok(s) => s,
+                Err(e) => return Reply::err(e),
+            };
+            if let Some(c) = connector {
+                let Scope::Agent(a) = &scope else {
+                    return Reply::err("--connector takes one agent name");
+                };
+                return match d.store.del_kill(&kill::connector_key(a, &c)) {
+                    Ok(()) => Reply::ok(json!({"connector_restored": c, "agent": a})),
+                    Err(e) => Reply::err(e.to_string()),
+                };
+            }
+            match kill::resume(d, scope, &who(caller)).await {
+                Ok(r) => Reply::ok(r),
+                Err(e) => Reply::err(e),
+            }
+        }
+        Request::Terminate { target, all } => {
+            let scope = match scope(target, all) {
+                Ok(s) => s,
+                Err(e) => return Reply::err(e),
+            };
+            match killswitch::terminate(d.registry.tree(), &scope) {
+                Ok(r) => Reply::ok(r),
+                Err(e) => Reply::err(e.to_string()),
+            }
+        }
+        Request::Approvals => Reply::ok(d.approvals.list()),
+        Request::Approve { id, grant_secs } => {
+            let answer = Answer::Approved {
+                by: who(caller),
+                grant_for: grant_secs.map(Duration::from_secs),
+            };
+            match d.approvals.answer(&id, answer) {
+                Some(info) => {
+                    Reply::ok(json!({"approved": id, "agent": info.chain, "action": info.action}))
+                }
+                None => Reply::err(format!("no pending approval {id} (see `cordon approvals`)")),
+            }
+        }
+        Request::Deny { id, reason } => {
+            let answer = Answer::Denied {
+                by: who(caller),
+                reason,
+            };
+            match d.approvals.answer(&id, answer) {
+                Some(info) => {
+                    Reply::ok(json!({"denied": id, "agent": info.chain, "action": info.action}))
+                }
+                None => Reply::err(format!("no pending approval {id} (see `cordon approvals`)")),
+            }
+        }
+        other => Reply::err(format!("{} is not an operator operation", other.name())),
+    }
+}
+
+/// `cordon ps`: every instance with its state and what it did.
+pub fn ps(d: &Shared) -> Reply {
+    d.registry.rescan();
+    let tree = d.registry.tree();
+    let now = chrono::Utc::now();
+    let rows: Vec<_> = d
+        .registry
+        .snapshot()
+        .into_iter()
+        .filter(|(_, p)| p.instances.len() == p.chain.len())
+        .map(|(id, p)| {
+            let dir = tree.dir_of(&p);
+            let pids = crate::cgroup::tree::pids_recursive(&dir).unwrap_or_default();
+            let state = if kill::is_killed(d, &p) {
+                "killed"
+            } else if freeze::is_frozen(&dir).unwrap_or(false) {
+                "frozen"
+            } else {
+                "running"
+            };
+            let (allowed, denied) = d.stats.get(&p);
+            let usage = d
+                .policy
+                .engine()
+                .run_usage(&crate::daemon::decide::run_id(&p))
+                .unwrap_or_default();
+            json!({
+                "cgroup_id": id,
+                "agent": p.chain_display(),
+                "instance": p.instance(),
+                "pids": pids,
+                "state": state,
+                "uptime_s": (now - d.registry.started_at(&p)).num_seconds(),
+                "allowed": allowed,
+                "denied": denied,
+                "cost_usd": usage.cost_usd,
+            })
+        })
+        .collect();
+    Reply::ok(rows)
+}
+
+/// An agent tried to operate Cordon: refused, and recorded.
+pub async fn audit_refusal(d: &Shared, caller: &Caller, op: &str, agent: &AgentPath) {
+    let rec = cordon_audit::NewRecord {
+        agent: Some(agent.agent().to_string()),
+        instance: Some(agent.instance().to_string()),
+        chain: Some(agent.chain_display()),
+        pid: Some(caller.pid as u32),
+        uid: Some(caller.uid),
+        action: Some(format!("control.{op}")),
+        decision: Some(cordon_audit::Decision::Deny),
+        rule: Some("control-plane".into()),
+        reason: Some("agents may not operate Cordon".into()),
+        ..cordon_audit::NewRecord::new(cordon_audit::EventKind::ControlRefused)
+    };
+    if let Err(e) = d.audit.append(rec).await {
+        tracing::error!("audit of a refused control call failed: {e}");
+    }
+}
