@@ -45,6 +45,9 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Refuse a pending request.
     Deny(DenyArgs),
+    /// Credentials Cordon injects for agents.
+    #[command(subcommand)]
+    Vault(VaultCmd),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -113,6 +116,40 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
     pub command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VaultCmd {
+    /// Store a secret (new version if it exists).
+    Set {
+        name: String,
+        /// Read the value from standard input.
+        #[arg(long)]
+        from_stdin: bool,
+        /// Read the value from a file.
+        #[arg(long)]
+        from_file: Option<PathBuf>,
+        #[arg(long, default_value = "token")]
+        kind: String,
+        #[command(flatten)]
+        client: Client,
+    },
+    /// Names, kinds, dates and users; never values.
+    List {
+        #[command(flatten)]
+        client: Client,
+    },
+    /// Delete a secret.
+    Rm {
+        name: String,
+        #[command(flatten)]
+        client: Client,
+    },
+    /// Re-seal every secret under a new master key, atomically.
+    RotateKey {
+        #[command(flatten)]
+        client: Client,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod args;
 pub mod ops;
 pub mod run;
+pub mod vault;
 
 use std::process::ExitCode;
 
@@ -29,5 +30,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approvals(c) => ops::approvals(&c),
         Command::Approve(a) => ops::approve(&a),
         Command::Deny(a) => ops::deny(&a),
+        Command::Vault(v) => vault::run(v),
     }
 }

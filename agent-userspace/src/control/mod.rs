@@ -5,3 +5,4 @@ pub mod client;
 pub mod ops;
 pub mod proto;
 pub mod server;
+pub mod vault_ops;

@@ -117,6 +117,10 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 None => Reply::err(format!("no pending approval {id} (see `cordon approvals`)")),
             }
         }
+        Request::VaultSet { .. }
+        | Request::VaultList
+        | Request::VaultRm { .. }
+        | Request::VaultRotateKey => super::vault_ops::handle(d, &who(caller), req).await,
         other => Reply::err(format!("{} is not an operator operation", other.name())),
     }
 }

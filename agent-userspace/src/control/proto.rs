@@ -38,6 +38,17 @@ pub enum Request {
         id: String,
         reason: String,
     },
+    /// The value travels hex-encoded over the local socket, never in argv.
+    VaultSet {
+        name: String,
+        kind: String,
+        value_hex: String,
+    },
+    VaultList,
+    VaultRm {
+        name: String,
+    },
+    VaultRotateKey,
 }
 
 impl Request {
@@ -53,6 +64,10 @@ impl Request {
                 | Request::Approvals
                 | Request::Approve { .. }
                 | Request::Deny { .. }
+                | Request::VaultSet { .. }
+                | Request::VaultList
+                | Request::VaultRm { .. }
+                | Request::VaultRotateKey
         )
     }
 
@@ -68,6 +83,10 @@ impl Request {
             Request::Approvals => "approvals",
             Request::Approve { .. } => "approve",
             Request::Deny { .. } => "deny",
+            Request::VaultSet { .. } => "vault_set",
+            Request::VaultList => "vault_list",
+            Request::VaultRm { .. } => "vault_rm",
+            Request::VaultRotateKey => "vault_rotate_key",
         }
     }
 }

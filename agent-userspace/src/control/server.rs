@@ -197,16 +197,18 @@ fn run(d: &Shared, caller: &Caller, agent: &str) -> Reply {
         chain: path.chain_display(),
         instance: path.instance().to_string(),
         cgroup: dir.display().to_string(),
-        env: agent_env(d),
+        env: agent_env(d, agent),
     })
 }
 
 /// What every agent gets in its environment: the CA bundle through the
 /// variables real clients read. No proxy variables: capture is transparent.
-fn agent_env(d: &Shared) -> std::collections::BTreeMap<String, String> {
+fn agent_env(d: &Shared, agent: &str) -> std::collections::BTreeMap<String, String> {
     let bundle = d.cfg.paths.agent_ca_bundle();
-    cordon_tls::agent_ca_env(&bundle)
+    let mut env: std::collections::BTreeMap<String, String> = cordon_tls::agent_ca_env(&bundle)
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned()))
-        .collect()
+        .collect();
+    env.extend(crate::proxy::credentials::placeholders(d, agent));
+    env
 }

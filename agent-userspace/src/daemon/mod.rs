@@ -39,6 +39,8 @@ pub struct Daemon {
     pub approvals: approvals::Approvals,
     pub conns: conns::Connections,
     pub stats: stats::Stats,
+    pub vault: Arc<cordon_vault::Vault>,
+    pub enrich_cache: crate::proxy::enrich::EnrichCache,
     pub proxy_port: u16,
     pub dns_port: u16,
 }

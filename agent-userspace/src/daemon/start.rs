@@ -85,6 +85,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     );
     let audit = cordon_audit::AuditLog::open(db.clone(), cordon_audit::AuditConfig::default())
         .context("opening the audit log")?;
+    let vault = Arc::new(open_vault(&paths, db.clone())?);
     let daemon: Shared = Arc::new(Daemon {
         registry: Registry::new(tree),
         maps,
@@ -99,6 +100,8 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         approvals: approvals::Approvals::new(store::Store::new(db.clone())),
         conns: Default::default(),
         stats: Default::default(),
+        vault,
+        enrich_cache: crate::proxy::enrich::cache(),
         proxy_port,
         dns_port,
         cfg,
@@ -177,6 +180,19 @@ fn publish_agent_trust(ca: &CertAuthority, paths: &crate::paths::Paths) -> anyho
     ca.write_agent_bundle(&paths.agent_ca_bundle())
         .with_context(|| format!("writing {}", paths.agent_ca_bundle().display()))?;
     Ok(())
+}
+
+/// The vault's master key: a systemd credential when present, else the
+/// root-only key file in the state dir (created on first start). A wrong
+/// key stops the start with one line and leaves the vault untouched.
+pub fn open_vault(
+    paths: &crate::paths::Paths,
+    db: Arc<redb::Database>,
+) -> anyhow::Result<cordon_vault::Vault> {
+    let source = cordon_vault::KeySource::detect(paths.state_dir.join("vault.key"));
+    let key =
+        cordon_vault::MasterKey::load(&source, true).context("loading the vault master key")?;
+    cordon_vault::Vault::open(db, key).context("opening the vault")
 }
 
 /// Approvals pending when a previous daemon stopped can no longer be

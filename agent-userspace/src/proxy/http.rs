@@ -144,7 +144,7 @@ async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<Proxy
     let route = connectors.match_head(&head);
     let upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let (mut parts, incoming) = req.into_parts();
-    let (action, body) = if route.body_prefix_needed() {
+    let (mut action, body) = if route.body_prefix_needed() {
         let limit = route.body_limit();
         match body::take_prefix(incoming, limit).await {
             Ok((prefix, rest)) => {
@@ -178,6 +178,16 @@ async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<Proxy
         (route.into_action(), body::boxed(incoming))
     };
 
+    let target = Target {
+        chain: ctx.actor.agent.chain_display(),
+        dst: ctx.actor.origin.dst,
+        tls_name: ctx.tls.then(|| host.clone()),
+        h2: ctx.h2,
+    };
+    if !action.enrich.is_empty() {
+        let authority = authority_for_uri(&host, port, ctx.tls);
+        super::enrich::enrich(&ctx.d, &ctx.actor.agent, &target, &authority, &mut action).await;
+    }
     let verdict = decide_and_record(
         &ctx.d,
         Ask {
@@ -254,11 +264,30 @@ async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<Proxy
     if ctx.h2 {
         parts.headers.remove(header::HOST);
     }
-    let target = Target {
-        chain: ctx.actor.agent.chain_display(),
-        dst: ctx.actor.origin.dst,
-        tls_name: ctx.tls.then(|| host.clone()),
-        h2: ctx.h2,
+    let injected = match super::credentials::inject(
+        &ctx.d,
+        &ctx.actor.agent,
+        action.connector.as_deref(),
+        &host,
+        &mut parts.headers,
+        &mut parts.uri,
+    )
+    .await
+    {
+        Ok(i) => i,
+        Err(reason) => {
+            tracing::info!(agent = %ctx.actor.agent.chain_display(), "credential refused: {reason}");
+            return Refusal {
+                status: StatusCode::FORBIDDEN,
+                error: "credential refused",
+                action: &action.name,
+                params: &action.params,
+                rule: "credential",
+                reason: &reason,
+                audit_id: Some(audit_id),
+            }
+            .response();
+        }
     };
     let client = ctx.d.pools.client(&target, &ctx.d.upstream_tls);
     let up_req = Request::from_parts(parts, body);
@@ -274,7 +303,17 @@ async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<Proxy
                 strip_hop_by_hop(&mut rparts.headers, false);
             }
             rparts.headers.insert("x-cordon-audit-id", audit_id.into());
-            Response::from_parts(rparts, body::boxed(rbody))
+            let mut rbody = body::boxed(rbody);
+            if let Some(secret) = injected {
+                super::redact::headers(&mut rparts.headers, &secret);
+                rparts.headers.remove(header::CONTENT_LENGTH);
+                rbody =
+                    http_body_util::BodyExt::boxed(super::redact::RedactBody::new(rbody, secret));
+            }
+            if let Some(connector) = action.connector.as_deref() {
+                rbody = super::cost::metered(&ctx.d, &ctx.actor.agent, connector, rbody);
+            }
+            Response::from_parts(rparts, rbody)
         }
         Err(e) => {
             let (status, reason) = match tls_verify_failure(&e) {

@@ -6,8 +6,12 @@
 mod answer;
 mod body;
 mod conn;
+mod cost;
+pub mod credentials;
 mod detect;
+pub mod enrich;
 mod http;
+mod redact;
 mod splice;
 pub mod upstream;
 

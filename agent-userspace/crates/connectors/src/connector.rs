@@ -113,6 +113,11 @@ impl Connector {
         crate::placeholder::placeholder_value(&self.name)
     }
 
+    /// Does this connector price usage (LLM APIs), so responses are metered?
+    pub fn has_pricing(&self) -> bool {
+        self.pricing.is_some()
+    }
+
     pub fn route_count(&self) -> usize {
         self.routes.len()
     }

@@ -1,0 +1,83 @@
+//! Vault operations over the control socket. The daemon holds the
+//! database, so while it runs every vault change goes through here (no
+//! lost writes between the CLI and the proxy). Values never appear in
+//! replies, logs or audit records.
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::proto::{Reply, Request};
+use crate::daemon::Shared;
+
+pub async fn handle(d: &Shared, who: &str, req: Request) -> Reply {
+    let vault = d.vault.clone();
+    let (change, result) = match req {
+        Request::VaultSet {
+            name,
+            kind,
+            value_hex,
+        } => {
+            let value = match hex::decode(&value_hex) {
+                Ok(v) => Zeroizing::new(v),
+                Err(_) => return Reply::err("vault set: the value was not sent hex-encoded"),
+            };
+            let n = name.clone();
+            let r = blocking(move || {
+                vault
+                    .set(&n, &kind, &value)
+                    .map(|v| json!({"name": n, "version": v}))
+            })
+            .await;
+            (Some(("set", name)), r)
+        }
+        Request::VaultList => (None, blocking(move || vault.list().map(|l| json!(l))).await),
+        Request::VaultRm { name } => {
+            let n = name.clone();
+            (
+                Some(("rm", name)),
+                blocking(move || vault.remove(&n).map(|_| json!({"removed": n}))).await,
+            )
+        }
+        Request::VaultRotateKey => {
+            let r = blocking(move || {
+                let new = cordon_vault::MasterKey::generate()?;
+                vault.rotate_key(new)?;
+                Ok(json!({"rotated": true}))
+            })
+            .await;
+            (Some(("rotate-key", String::new())), r)
+        }
+        other => return Reply::err(format!("{} is not a vault operation", other.name())),
+    };
+    if let (Some((op, name)), Ok(_)) = (&change, &result) {
+        audit(d, who, op, name).await;
+    }
+    match result {
+        Ok(v) => Reply::ok(v),
+        Err(e) => Reply::err(e),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> cordon_vault::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+async fn audit(d: &Shared, who: &str, op: &str, name: &str) {
+    let mut params = serde_json::Map::new();
+    if !name.is_empty() {
+        params.insert("name".into(), json!(name));
+    }
+    let rec = cordon_audit::NewRecord {
+        action: Some(format!("vault.{op}")),
+        params,
+        approver: Some(who.to_string()),
+        ..cordon_audit::NewRecord::new(cordon_audit::EventKind::VaultChange)
+    };
+    if let Err(e) = d.audit.append(rec).await {
+        tracing::error!("audit of vault {op} failed: {e}");
+    }
+}
