@@ -4,6 +4,7 @@
 //! 2. freeze the subtree and wait for the kernel to confirm;
 //! 3. (daemon only) abort in-flight proxied connections and pending
 //!    approvals.
+//!
 //! Steps 1 and 2 need only root and the pins, so the CLI performs them
 //! itself when the daemon is down. Kill state is persisted so a restarted
 //! daemon re-applies it.

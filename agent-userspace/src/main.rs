@@ -10,8 +10,10 @@ mod config;
 mod control;
 mod daemon;
 mod dns;
+mod install;
 mod killswitch;
 mod logging;
+mod notify;
 mod paths;
 mod proxy;
 

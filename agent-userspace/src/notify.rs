@@ -87,10 +87,7 @@ impl Notifier {
     /// Start of a reload; systemd wants the monotonic clock with it and
     /// `READY=1` once the reload is over.
     pub fn reloading(&self) -> Result<(), NotifyError> {
-        self.send(&format!(
-            "RELOADING=1\nMONOTONIC_USEC={}",
-            monotonic_usec()
-        ))
+        self.send(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()))
     }
 
     pub fn stopping(&self) -> Result<(), NotifyError> {
@@ -118,6 +115,24 @@ impl Notifier {
         sock.send_to_addr(state.as_bytes(), &addr)
             .map_err(send_err)?;
         Ok(())
+    }
+}
+
+/// A lost notification must not stop enforcement: it is logged, and
+/// systemd's own timeouts catch a daemon that really is stuck.
+pub fn log_failure(result: Result<(), NotifyError>) {
+    if let Err(e) = result {
+        tracing::warn!("systemd notification failed: {e}");
+    }
+}
+
+/// Feeds the systemd watchdog from the async runtime: if the runtime
+/// wedges, the pings stop and systemd restarts the daemon.
+pub async fn watchdog_loop(n: Notifier, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        log_failure(n.watchdog());
     }
 }
 

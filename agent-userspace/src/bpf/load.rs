@@ -39,15 +39,6 @@ const SOCK_CREATE: &str = "cordon_sock_create";
 const SOCK_OPS: &str = "cordon_rekey";
 const EGRESS: &str = "cordon_egress";
 
-/// Names of every link pin this version creates, for cleanup and checks.
-pub fn link_pin_names() -> Vec<String> {
-    SOCK_ADDR_PROGRAMS
-        .iter()
-        .chain([SOCK_CREATE, SOCK_OPS, EGRESS].iter())
-        .map(|p| format!("link_{p}"))
-        .collect()
-}
-
 /// Loads one program, attaches it, and pins its link.
 macro_rules! attach_pinned {
     ($ebpf:expr, $ty:ty, $name:expr, $pin_dir:expr, |$p:ident| $attach:expr) => {{

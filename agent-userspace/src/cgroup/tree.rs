@@ -123,11 +123,6 @@ impl CgroupTree {
         self.parent.join(path.rel_path())
     }
 
-    /// Directory of an agent (all its instances) at the top level.
-    pub fn agent_dir(&self, agent: &str) -> PathBuf {
-        self.parent.join(agent)
-    }
-
     pub fn move_pid(&self, dir: &Path, pid: i32) -> Result<(), CgroupError> {
         let file = dir.join("cgroup.procs");
         std::fs::write(&file, pid.to_string()).map_err(|e| CgroupError::io(&file, e))

@@ -48,6 +48,10 @@ pub enum Command {
     /// Credentials Cordon injects for agents.
     #[command(subcommand)]
     Vault(VaultCmd),
+    /// Install the daemon as a hardened systemd service (or into --prefix).
+    Install(super::install::InstallArgs),
+    /// Stop and remove the installed service; --purge also removes config and state.
+    Uninstall(super::install::UninstallArgs),
 }
 
 #[derive(Args, Debug, Clone)]

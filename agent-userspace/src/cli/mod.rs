@@ -2,6 +2,7 @@
 //! of commands. Each command returns the process exit code.
 pub mod admin;
 pub mod args;
+pub mod install;
 pub mod ops;
 pub mod run;
 pub mod vault;
@@ -13,8 +14,8 @@ use args::{Cli, Command, PolicyCmd};
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Daemon(a) => {
-            crate::logging::init(a.log_json);
             let cfg = crate::config::DaemonConfig::resolve(a.into_flags())?;
+            crate::logging::init(cfg.json_logs);
             crate::daemon::run(cfg)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -31,5 +32,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approve(a) => ops::approve(&a),
         Command::Deny(a) => ops::deny(&a),
         Command::Vault(v) => vault::run(v),
+        Command::Install(a) => install::run_install(&a),
+        Command::Uninstall(a) => install::run_uninstall(&a),
     }
 }

@@ -127,9 +127,9 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 agent.chain_display()
             ));
         }
-        if caller.uid != 0 {
+        if caller.uid != 0 && !in_operator_group(d, caller.gid) {
             return Reply::err(format!(
-                "{} refused: operator operations need root",
+                "{} refused: operator operations need root or the socket's group",
                 req.name()
             ));
         }
@@ -211,4 +211,14 @@ fn agent_env(d: &Shared, agent: &str) -> std::collections::BTreeMap<String, Stri
         .collect();
     env.extend(crate::proxy::credentials::placeholders(d, agent));
     env
+}
+
+/// Members of the configured socket group (`cordon` on a host install) may
+/// operate Cordon without being root.
+fn in_operator_group(d: &Shared, gid: u32) -> bool {
+    d.cfg
+        .socket_group
+        .as_deref()
+        .and_then(|g| nix::unistd::Group::from_name(g).ok().flatten())
+        .is_some_and(|g| g.gid.as_raw() == gid)
 }

@@ -101,7 +101,7 @@ impl Registry {
             .iter()
             .map(|(k, v)| (*k, v.clone()))
             .collect();
-        v.sort_by(|a, b| a.1.rel_path().cmp(&b.1.rel_path()));
+        v.sort_by_key(|a| a.1.rel_path());
         v
     }
 }

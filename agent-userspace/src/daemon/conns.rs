@@ -62,8 +62,4 @@ impl Connections {
         }
         n
     }
-
-    pub fn count(&self) -> usize {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }

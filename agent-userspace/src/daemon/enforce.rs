@@ -38,18 +38,18 @@ pub struct Ask<'a> {
 
 pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
     let agent = &ask.actor.agent;
-    if let Some(c) = ask.connector {
-        if super::kill::connector_blocked(d, agent, c) {
-            let decision = refusal(
-                d,
-                "kill:connector",
-                &format!("connector {c} is cut off for this agent (cordon kill --connector)"),
-            );
-            let audit_id = record(d, &ask, &decision, EventKind::Request, None)
-                .await
-                .ok();
-            return Verdicted::Refuse { decision, audit_id };
-        }
+    if let Some(c) = ask.connector
+        && super::kill::connector_blocked(d, agent, c)
+    {
+        let decision = refusal(
+            d,
+            "kill:connector",
+            &format!("connector {c} is cut off for this agent (cordon kill --connector)"),
+        );
+        let audit_id = record(d, &ask, &decision, EventKind::Request, None)
+            .await
+            .ok();
+        return Verdicted::Refuse { decision, audit_id };
     }
     let started_at = d.registry.started_at(agent);
     let http = ask.http.map(|(method, path)| HttpInfo {

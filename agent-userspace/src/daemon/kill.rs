@@ -36,6 +36,9 @@ pub async fn kill(d: &Shared, scope: Scope, reason: &str, by: &str) -> Result<Ki
     };
     let covers = |a: &crate::cgroup::AgentPath| scope.covers(&a.chain, &a.instances);
     let connections_cut = d.conns.cancel_where(covers);
+    if let Scope::Agent(a) = &scope {
+        d.pools.forget_chain(a);
+    }
     let approvals_denied = d
         .approvals
         .deny_where(covers, by, &format!("agent killed: {reason}"));

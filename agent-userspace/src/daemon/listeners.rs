@@ -21,9 +21,9 @@ impl Listeners {
     }
 
     pub fn bind(proxy_port: u16, dns_port: u16) -> anyhow::Result<Listeners> {
-        let (tcp4, tcp6) = bind_pair(proxy_port, |a| TcpListener::bind(a))
+        let (tcp4, tcp6) = bind_pair(proxy_port, TcpListener::bind)
             .context("binding the proxy listener on 127.0.0.1 and [::1]")?;
-        let (udp4, udp6) = bind_pair(dns_port, |a| UdpSocket::bind(a))
+        let (udp4, udp6) = bind_pair(dns_port, UdpSocket::bind)
             .context("binding the DNS resolver on 127.0.0.1 and [::1]")?;
         for s in [&tcp4, &tcp6] {
             s.set_nonblocking(true)?;

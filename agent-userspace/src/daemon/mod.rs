@@ -46,10 +46,3 @@ pub struct Daemon {
 }
 
 pub type Shared = Arc<Daemon>;
-
-impl Daemon {
-    /// Connector files live beside the policies, in `connectors/`.
-    pub fn connectors_dir(&self) -> std::path::PathBuf {
-        self.cfg.policies.join("connectors")
-    }
-}

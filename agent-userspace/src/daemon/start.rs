@@ -52,6 +52,14 @@ fn make_dir(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
+    let notifier = crate::notify::Notifier::from_env();
+    // Installed first: SIGHUP's default action would end the daemon.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    if let Some(every) = notifier.watchdog_ping_interval() {
+        tokio::spawn(crate::notify::watchdog_loop(notifier.clone(), every));
+    }
+    crate::notify::log_failure(notifier.status("attaching enforcement"));
     let paths = cfg.paths.clone();
     make_dir(&paths.state_dir, 0o700)?;
     make_dir(&paths.run_dir, 0o755)?;
@@ -138,7 +146,13 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         socket = %paths.socket.display(),
         "cordon daemon ready"
     );
+    tokio::spawn(reload_on_hangup(daemon.clone(), hangup, notifier.clone()));
+    crate::notify::log_failure(notifier.ready(&format!(
+        "enforcing; proxy port {proxy_port}, dns port {dns_port}, policy {}",
+        daemon.policy.version()
+    )));
     wait_for_stop().await;
+    crate::notify::log_failure(notifier.stopping());
 
     // Closed ports would already refuse connects; zero ports make the kernel
     // refuse them with EPERM, which is clearer. The pins stay: agents remain
@@ -214,6 +228,34 @@ async fn expire_orphaned_approvals(d: &Shared) {
             tracing::error!("recording an expired approval: {e}");
         }
         tracing::warn!(id = %info.id, agent = %info.chain, action = %info.action, "approval expired by a daemon restart");
+    }
+}
+
+/// `systemctl reload cordon`: a broken policy is logged with its file and
+/// line, and the policy in force stays.
+async fn reload_on_hangup(
+    d: Shared,
+    mut hangup: tokio::signal::unix::Signal,
+    n: crate::notify::Notifier,
+) {
+    while hangup.recv().await.is_some() {
+        crate::notify::log_failure(n.reloading());
+        let status = match d.policy.reload(&d.cfg.policies) {
+            Ok(v) => {
+                tracing::info!(version = %v, "SIGHUP: policy reloaded");
+                format!("enforcing; policy {v}")
+            }
+            Err(e) => {
+                tracing::error!(
+                    "SIGHUP: policy not reloaded, the previous one stays in force: {e}"
+                );
+                format!(
+                    "enforcing; policy {} (last reload failed)",
+                    d.policy.version()
+                )
+            }
+        };
+        crate::notify::log_failure(n.ready(&status));
     }
 }
 

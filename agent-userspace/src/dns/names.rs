@@ -14,9 +14,12 @@ const MAX_TTL: Duration = Duration::from_secs(6 * 3600);
 /// Bound on entries per agent, so a query flood cannot grow memory.
 const MAX_PER_AGENT: usize = 4096;
 
+/// Address -> (name, remembered until), for one agent.
+type AgentNames = HashMap<IpAddr, (String, Instant)>;
+
 #[derive(Default)]
 pub struct NameCache {
-    inner: RwLock<HashMap<String, HashMap<IpAddr, (String, Instant)>>>,
+    inner: RwLock<HashMap<String, AgentNames>>,
 }
 
 impl NameCache {

@@ -38,7 +38,12 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
 ];
 
 /// Paths the daemon writes; everything else is read-only (ProtectSystem=strict).
-pub const WRITABLE_PATHS: &[&str] = &[HOST_STATE_DIR, HOST_RUN_DIR, "/sys/fs/cgroup", "/sys/fs/bpf"];
+pub const WRITABLE_PATHS: &[&str] = &[
+    HOST_STATE_DIR,
+    HOST_RUN_DIR,
+    "/sys/fs/cgroup",
+    "/sys/fs/bpf",
+];
 
 pub fn capability_list() -> String {
     CAPABILITIES

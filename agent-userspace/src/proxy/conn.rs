@@ -200,7 +200,8 @@ async fn connect_and_splice(actor: &Actor, client: TcpStream) {
     match tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, TcpStream::connect(dst)).await {
         Ok(Ok(upstream)) => {
             let _ = upstream.set_nodelay(true);
-            super::splice::splice(client, upstream).await;
+            let stats = super::splice::splice(client, upstream).await;
+            tracing::debug!(agent = %actor.agent.chain_display(), %dst, up = stats.up, down = stats.down, "tcp flow ended");
         }
         Ok(Err(e)) => {
             tracing::info!(agent = %actor.agent.chain_display(), %dst, "upstream connect failed: {e}");

@@ -293,10 +293,10 @@ async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<Proxy
     let up_req = Request::from_parts(parts, body);
     match client.request(up_req).await {
         Ok(mut resp) => {
-            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                if let Some(client_side) = upgrade {
-                    splice_upgrade(client_side, hyper::upgrade::on(&mut resp));
-                }
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+                && let Some(client_side) = upgrade
+            {
+                splice_upgrade(client_side, hyper::upgrade::on(&mut resp));
             }
             let (mut rparts, rbody) = resp.into_parts();
             if rparts.status != StatusCode::SWITCHING_PROTOCOLS {
@@ -423,14 +423,14 @@ fn request_problem(
             StatusCode::BAD_REQUEST,
         ));
     }
-    if let Some(sni) = &ctx.sni {
-        if !sni.eq_ignore_ascii_case(host) {
-            return Some((
-                "domain-fronting",
-                format!("Host {host} does not match the TLS server name {sni}"),
-                StatusCode::FORBIDDEN,
-            ));
-        }
+    if let Some(sni) = &ctx.sni
+        && !sni.eq_ignore_ascii_case(host)
+    {
+        return Some((
+            "domain-fronting",
+            format!("Host {host} does not match the TLS server name {sni}"),
+            StatusCode::FORBIDDEN,
+        ));
     }
     match &ctx.resolved {
         Some(name) if !name.eq_ignore_ascii_case(host) => Some((
@@ -455,14 +455,14 @@ fn request_problem(
 }
 
 fn split_authority(authority: &str, default_port: u16) -> (String, u16) {
-    if let Some(rest) = authority.strip_prefix('[') {
-        if let Some((h, p)) = rest.split_once(']') {
-            let port = p
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(default_port);
-            return (h.to_ascii_lowercase(), port);
-        }
+    if let Some(rest) = authority.strip_prefix('[')
+        && let Some((h, p)) = rest.split_once(']')
+    {
+        let port = p
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default_port);
+        return (h.to_ascii_lowercase(), port);
     }
     match authority.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => {

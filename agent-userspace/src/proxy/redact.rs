@@ -18,10 +18,10 @@ use super::body::{BoxError, ProxyBody};
 pub fn headers(h: &mut HeaderMap, secret: &Secret) {
     for v in h.values_mut() {
         let redacted = cordon_vault::redact(v.as_bytes(), &[secret]);
-        if let std::borrow::Cow::Owned(bytes) = redacted {
-            if let Ok(nv) = http::HeaderValue::from_bytes(&bytes) {
-                *v = nv;
-            }
+        if let std::borrow::Cow::Owned(bytes) = redacted
+            && let Ok(nv) = http::HeaderValue::from_bytes(&bytes)
+        {
+            *v = nv;
         }
     }
 }

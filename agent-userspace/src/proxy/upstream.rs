@@ -184,10 +184,10 @@ impl AsyncWrite for UpstreamIo {
 pub fn tls_verify_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
-        if let Some(t) = e.downcast_ref::<cordon_tls::TlsError>() {
-            if matches!(t, cordon_tls::TlsError::UpstreamVerify { .. }) {
-                return Some(t.to_string());
-            }
+        if let Some(t) = e.downcast_ref::<cordon_tls::TlsError>()
+            && matches!(t, cordon_tls::TlsError::UpstreamVerify { .. })
+        {
+            return Some(t.to_string());
         }
         cur = e.source();
     }

@@ -1,0 +1,223 @@
+//! Reading the audit log for `cordon audit tail`: the newest matching
+//! records, records committed after a point, and their rendering. Used by
+//! the daemon (over the control socket) and by the CLI on a stopped host,
+//! so both show the same thing.
+use chrono::{DateTime, Utc};
+use cordon_audit::{AuditError, AuditRecord, Decision, Filter, format_line, iter_from, to_json_line};
+use redb::Database;
+
+/// The first window scanned backwards for `tail`; doubled until enough
+/// records match or the log's start is reached.
+const FIRST_WINDOW: u64 = 256;
+const MAX_WINDOW: u64 = 65_536;
+
+/// `--agent` / `--decision` as a filter. An unknown decision is an error,
+/// never "match everything".
+pub fn filter(agent: Option<String>, decision: Option<&str>) -> Result<Filter, String> {
+    let decision = match decision {
+        None => None,
+        Some(d) => Some(Decision::parse(d).ok_or_else(|| {
+            format!("--decision {d:?}: expected one of allow, deny, pending")
+        })?),
+    };
+    Ok(Filter {
+        agent,
+        decision,
+        ..Filter::default()
+    })
+}
+
+/// An RFC 3339 time (`2025-05-01T12:00:00Z`, any offset) as UTC.
+pub fn parse_time(flag: &str, text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{flag} {text:?}: not an RFC 3339 time (e.g. 2025-05-01T12:00:00Z): {e}"))
+}
+
+/// One record as `tail` prints it: the human line, or the stored JSON.
+pub fn render(rec: &AuditRecord, json: bool) -> Result<String, AuditError> {
+    if json {
+        to_json_line(rec)
+    } else {
+        Ok(format_line(rec))
+    }
+}
+
+fn has_record_at_or_after(db: &Database, seq: u64) -> Result<bool, AuditError> {
+    Ok(iter_from(db, seq)?.next().is_some())
+}
+
+/// The highest stored seq (0 for an empty log), found in O(log n) reads:
+/// "a record at or after s exists" holds exactly for s <= that seq.
+pub fn head_seq(db: &Database) -> Result<u64, AuditError> {
+    if !has_record_at_or_after(db, 1)? {
+        return Ok(0);
+    }
+    let mut hi = 2u64;
+    while has_record_at_or_after(db, hi)? {
+        hi = hi.saturating_mul(2);
+    }
+    // Invariant: a record at or after `lo` exists, none at or after `hi`.
+    let mut lo = hi / 2;
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if has_record_at_or_after(db, mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    // `lo` may sit in a gap (a deleted record): the newest record is the
+    // last one at or after it.
+    let mut last = lo;
+    for r in iter_from(db, lo)? {
+        last = r?.seq;
+    }
+    Ok(last)
+}
+
+/// Matching records with `from <= seq < to`, oldest first.
+fn window(
+    db: &Database,
+    from: u64,
+    to: u64,
+    filter: &Filter,
+) -> Result<Vec<AuditRecord>, AuditError> {
+    let mut out = Vec::new();
+    for r in iter_from(db, from)? {
+        let r = r?;
+        if r.seq >= to {
+            break;
+        }
+        if filter.matches(&r) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The newest `n` records matching `filter`, oldest first, and the head seq
+/// they were read at (a follower continues after it).
+pub fn tail(
+    db: &Database,
+    filter: &Filter,
+    n: usize,
+) -> Result<(Vec<AuditRecord>, u64), AuditError> {
+    let head = head_seq(db)?;
+    let mut found: Vec<AuditRecord> = Vec::new();
+    let mut hi = head + 1;
+    let mut size = FIRST_WINDOW.max(n as u64 * 2);
+    while n > 0 && found.len() < n && hi > 1 {
+        let lo = hi.saturating_sub(size).max(1);
+        let mut chunk = window(db, lo, hi, filter)?;
+        chunk.append(&mut found);
+        found = chunk;
+        hi = lo;
+        size = (size * 2).min(MAX_WINDOW);
+    }
+    let skip = found.len().saturating_sub(n);
+    found.drain(..skip);
+    Ok((found, head))
+}
+
+/// Matching records with `after < seq <= upto`, oldest first (for `-f`).
+pub fn committed_between(
+    db: &Database,
+    after: u64,
+    upto: u64,
+    filter: &Filter,
+) -> Result<Vec<AuditRecord>, AuditError> {
+    window(db, after + 1, upto.saturating_add(1), filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use cordon_audit::{AuditConfig, AuditLog, EventKind, NewRecord};
+
+    use super::*;
+
+    /// A log of `n` request records; agents alternate a/b, decisions
+    /// allow, deny, deny, allow, deny, deny, ...
+    fn log_of(n: u64) -> (tempfile::TempDir, Arc<Database>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("a.redb")).unwrap());
+        let log = AuditLog::open(db.clone(), AuditConfig::default()).unwrap();
+        for i in 0..n {
+            let rec = NewRecord {
+                agent: Some(if i % 2 == 0 { "a" } else { "b" }.into()),
+                action: Some(format!("t.op{i}")),
+                decision: Some(if i % 3 == 0 {
+                    Decision::Allow
+                } else {
+                    Decision::Deny
+                }),
+                ..NewRecord::new(EventKind::Request)
+            };
+            log.append_blocking(rec).unwrap();
+        }
+        log.shutdown().unwrap();
+        (dir, db)
+    }
+
+    fn seqs(v: &[AuditRecord]) -> Vec<u64> {
+        v.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn head_seq_finds_the_newest_record() {
+        for n in [0, 1, 2, 3, 17, 64, 300] {
+            let (_d, db) = log_of(n);
+            assert_eq!(head_seq(&db).unwrap(), n, "log of {n}");
+        }
+    }
+
+    #[test]
+    fn tail_returns_the_newest_n_oldest_first() {
+        let (_d, db) = log_of(30);
+        let (recs, head) = tail(&db, &Filter::default(), 5).unwrap();
+        assert_eq!(seqs(&recs), [26, 27, 28, 29, 30]);
+        assert_eq!(head, 30);
+    }
+
+    #[test]
+    fn tail_filters_by_agent_and_decision_across_windows() {
+        let (_d, db) = log_of(700);
+        let f = filter(Some("a".into()), Some("allow")).unwrap();
+        let (recs, _) = tail(&db, &f, 3).unwrap();
+        // agent a: even i; allow: i % 3 == 0; so i % 6 == 0, seq = i + 1.
+        assert_eq!(seqs(&recs), [685, 691, 697]);
+        let (all, _) = tail(&db, &f, 10_000).unwrap();
+        assert_eq!(all.len(), 117, "every match, even past the first windows");
+    }
+
+    #[test]
+    fn unknown_decision_is_refused() {
+        assert!(filter(None, Some("maybe")).is_err());
+    }
+
+    #[test]
+    fn follow_reads_only_what_committed_after_the_point() {
+        let (_d, db) = log_of(10);
+        let recs = committed_between(&db, 7, 9, &Filter::default()).unwrap();
+        assert_eq!(seqs(&recs), [8, 9]);
+    }
+
+    #[test]
+    fn rendering_gives_the_human_line_or_the_stored_json() {
+        let (_d, db) = log_of(1);
+        let (recs, _) = tail(&db, &Filter::default(), 1).unwrap();
+        assert!(render(&recs[0], false).unwrap().starts_with("#1 "));
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&recs[0], true).unwrap()).unwrap();
+        assert_eq!(json["seq"], 1);
+        assert_eq!(json["hash"].as_str().map(str::len), Some(64));
+    }
+
+    #[test]
+    fn times_must_be_rfc3339() {
+        assert!(parse_time("--since", "2025-05-01T12:00:00+02:00").is_ok());
+        assert!(parse_time("--since", "yesterday").is_err());
+    }
+}

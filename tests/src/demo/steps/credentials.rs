@@ -1,0 +1,84 @@
+//! Chapter 8: credentials. A token goes into the vault, the deployer's policy binds it to the
+//! github connector, and after a reload the agent holds only a placeholder while GitHub
+//! receives the real token, injected by Cordon after the request was allowed.
+
+use std::io::Read;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::demo::agent::HttpResult;
+use crate::demo::ctx::Ctx;
+use crate::demo::policy::{GITHUB_SECRET, deployer};
+
+const PROBE_PATH: &str = "/repos/acme/app";
+const SCRIPT: &str = r#"echo "agent's GITHUB_TOKEN=$GITHUB_TOKEN"; curl -sS --max-time 15 -H "Authorization: Bearer $GITHUB_TOKEN" -w '\n[HTTP %{http_code}]\n' https://api.github.com/repos/acme/app"#;
+
+pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
+    c.n.chapter(
+        "8. Credentials",
+        "Agents never hold real API keys. The operator stores the key in Cordon's encrypted \
+         vault and binds it in policy; the agent gets a placeholder.",
+    );
+    if !c.features.vault {
+        c.n.skip("vault credential injection", "this cordon has no `vault` subcommand");
+        return Ok(());
+    }
+    let token = format!("demo-token-{}", random_hex()?);
+    let state = c.w.state_dir();
+    let mut set = Command::new("sh");
+    set.args([
+        "-c",
+        r#"printf %s "$DEMO_TOKEN" | "$CORDON" vault set "$NAME" --from-stdin --state-dir "$STATE""#,
+    ])
+    .env("DEMO_TOKEN", &token)
+    .env("CORDON", &c.cordon)
+    .env("NAME", GITHUB_SECRET)
+    .env("STATE", &state);
+    c.n.command_text(&format!(
+        "printf %s \"$DEMO_TOKEN\" | cordon vault set {GITHUB_SECRET} --from-stdin    # DEMO_TOKEN={token}"
+    ));
+    let out = crate::process::run_with_timeout(&mut set, Duration::from_secs(30))?;
+    c.n.output(&out);
+    if !c.n.check("token stored in the vault", out.status.success(), "") {
+        return Ok(());
+    }
+
+    let file = c.w.policies.write("deployer.toml", &deployer(true))?;
+    c.n.say(&format!("{} now ends with:", file.display()));
+    c.n.block(&format!("[credentials]\ngithub = \"{GITHUB_SECRET}\""));
+    let out = c.cordon(&["policy", "reload"])?;
+    c.n.check("policy reloaded with the binding", out.status.success(), "");
+
+    let before = c.w.github.count();
+    let out = c.agent("deployer", &["sh", "-c", SCRIPT])?;
+    let r = HttpResult::parse(out);
+    let got = c.w.github.received()[before..]
+        .iter()
+        .rev()
+        .find(|q| q.path == PROBE_PATH)
+        .and_then(|q| q.header("authorization").map(str::to_owned))
+        .unwrap_or_default();
+    c.n.say("what GitHub received on that request:");
+    c.n.block(&format!("authorization: {got}"));
+    let agent_out = String::from_utf8_lossy(&r.output.stdout).into_owned();
+    c.n.shows("the agent only ever had cordon-placeholder-github; Cordon swapped in the vault's token after policy allowed the request.");
+    c.n.check(
+        "agent's environment holds only the placeholder",
+        agent_out.contains("GITHUB_TOKEN=cordon-placeholder") && !agent_out.contains(&token),
+        "",
+    );
+    c.n.check(
+        "upstream received the real token",
+        r.status == Some(200) && got == format!("Bearer {token}"),
+        &r.summary(),
+    );
+    let _ = c.cordon(&["vault", "list"])?;
+    c.n.shows("the vault lists names, versions and users, never values.");
+    Ok(())
+}
+
+fn random_hex() -> anyhow::Result<String> {
+    let mut buf = [0u8; 8];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}

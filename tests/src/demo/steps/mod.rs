@@ -1,0 +1,25 @@
+//! The chapters of the walk-through, in order. Each shows real commands and marks its claims.
+
+mod actions;
+mod approval;
+mod audit;
+mod credentials;
+mod egress;
+mod kill;
+mod limit;
+pub(super) mod setup;
+
+use super::ctx::Ctx;
+
+type Step = fn(&mut Ctx) -> anyhow::Result<()>;
+
+/// Chapters 2 to 8 (chapter 1 is the setup).
+pub(super) const ALL: &[(&str, Step)] = &[
+    ("2. Forced egress", egress::run),
+    ("3. Actions", actions::run),
+    ("4. Human approval", approval::run),
+    ("5. Rate limit", limit::run),
+    ("6. Kill switch", kill::run),
+    ("7. Audit trail", audit::run),
+    ("8. Credentials", credentials::run),
+];
