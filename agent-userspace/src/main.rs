@@ -13,6 +13,7 @@ mod dns;
 mod install;
 mod killswitch;
 mod logging;
+mod metrics;
 mod notify;
 mod paths;
 mod proxy;

@@ -149,7 +149,11 @@ impl Metrics {
             for d in DECISIONS {
                 let n = counts[slot(d)].load(Ordering::Relaxed);
                 if n > 0 {
-                    let labels = [("agent", agent), ("action", action), ("decision", d.as_str())];
+                    let labels = [
+                        ("agent", agent),
+                        ("action", action),
+                        ("decision", d.as_str()),
+                    ];
                     e.sample("cordon_requests_total", &labels, n as f64);
                 }
             }
@@ -201,10 +205,7 @@ mod tests {
         m.record_request("bot", "a.b.one", Decision::Deny);
         m.record_request("bot", "a.b.two", Decision::Deny);
         let t = text(&m);
-        assert!(
-            t.contains("action=\"other\",decision=\"deny\"} 2\n"),
-            "{t}"
-        );
+        assert!(t.contains("action=\"other\",decision=\"deny\"} 2\n"), "{t}");
         assert!(!t.contains("a.b.one"));
     }
 

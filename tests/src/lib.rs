@@ -7,6 +7,7 @@
 
 pub mod cgroup;
 pub mod daemon;
+pub mod demo;
 pub mod dns;
 pub mod error;
 pub mod git_http;
@@ -17,7 +18,9 @@ mod root;
 mod server_thread;
 pub mod tcp_echo;
 pub mod tls;
+pub mod trail;
 pub mod udp_sink;
+pub mod world;
 
 /// Re-exported for [`HttpServer::route`].
 pub use ::http::Method;
@@ -32,4 +35,6 @@ pub use process::{run_checked, run_with_timeout, wait_until};
 pub use root::{SKIP_LOG_ENV, require_root};
 pub use tcp_echo::TcpEcho;
 pub use tls::{DEFAULT_TLS_NAMES, TestCa};
+pub use trail::{Trail, read_trail};
 pub use udp_sink::UdpSink;
+pub use world::World;

@@ -45,9 +45,15 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Refuse a pending request.
     Deny(DenyArgs),
+    /// Connector definitions (how requests become actions).
+    #[command(subcommand)]
+    Connectors(ConnectorsCmd),
     /// Credentials Cordon injects for agents.
     #[command(subcommand)]
     Vault(VaultCmd),
+    /// The tamper-evident audit trail: tail, export, verify.
+    #[command(subcommand)]
+    Audit(super::audit::AuditCmd),
     /// Install the daemon as a hardened systemd service (or into --prefix).
     Install(super::install::InstallArgs),
     /// Stop and remove the installed service; --purge also removes config and state.
@@ -120,6 +126,24 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
     pub command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConnectorsCmd {
+    /// The connectors installed.
+    List {
+        #[arg(long, default_value = crate::paths::HOST_POLICIES)]
+        policies: PathBuf,
+    },
+    /// Which action and params a request would become.
+    Match {
+        method: String,
+        url: String,
+        #[arg(long)]
+        body: Option<String>,
+        #[arg(long, default_value = crate::paths::HOST_POLICIES)]
+        policies: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -214,4 +238,18 @@ pub enum PolicyCmd {
     Reload(Client),
     /// Validate a policy directory offline.
     Check { dir: PathBuf },
+    /// Show the action, params and decision for a request, offline.
+    Test {
+        #[arg(long)]
+        agent: String,
+        method: String,
+        url: String,
+        #[arg(long)]
+        body: Option<String>,
+        /// Show every rule considered.
+        #[arg(long)]
+        explain: bool,
+        #[arg(long, default_value = crate::paths::HOST_POLICIES)]
+        policies: PathBuf,
+    },
 }

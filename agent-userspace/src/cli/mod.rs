@@ -2,14 +2,16 @@
 //! of commands. Each command returns the process exit code.
 pub mod admin;
 pub mod args;
+pub mod audit;
 pub mod install;
+pub mod offline;
 pub mod ops;
 pub mod run;
 pub mod vault;
 
 use std::process::ExitCode;
 
-use args::{Cli, Command, PolicyCmd};
+use args::{Cli, Command, ConnectorsCmd, PolicyCmd};
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -25,6 +27,30 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cleanup(c) => admin::cleanup(&c),
         Command::Policy(PolicyCmd::Reload(c)) => admin::policy_reload(&c),
         Command::Policy(PolicyCmd::Check { dir }) => admin::policy_check(&dir),
+        Command::Policy(PolicyCmd::Test {
+            agent,
+            method,
+            url,
+            body,
+            explain,
+            policies,
+        }) => offline::policy_test(&offline::PolicyTest {
+            policies: &policies,
+            agent: &agent,
+            method: &method,
+            url: &url,
+            body: body.as_deref(),
+            explain,
+        }),
+        Command::Connectors(ConnectorsCmd::List { policies }) => {
+            offline::connectors_list(&policies)
+        }
+        Command::Connectors(ConnectorsCmd::Match {
+            method,
+            url,
+            body,
+            policies,
+        }) => offline::connectors_match(&policies, &method, &url, body.as_deref()),
         Command::Kill(a) => ops::kill(&a),
         Command::Resume(a) => ops::resume(&a),
         Command::Terminate(a) => ops::terminate(&a),
@@ -32,6 +58,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approve(a) => ops::approve(&a),
         Command::Deny(a) => ops::deny(&a),
         Command::Vault(v) => vault::run(v),
+        Command::Audit(a) => audit::run(a),
         Command::Install(a) => install::run_install(&a),
         Command::Uninstall(a) => install::run_uninstall(&a),
     }

@@ -171,8 +171,12 @@ async fn export(
     format: &str,
     w: &mut OwnedWriteHalf,
 ) -> Result<serde_json::Value, String> {
-    let since = since.map(|s| audit_read::parse_time("--since", &s)).transpose()?;
-    let until = until.map(|s| audit_read::parse_time("--until", &s)).transpose()?;
+    let since = since
+        .map(|s| audit_read::parse_time("--since", &s))
+        .transpose()?;
+    let until = until
+        .map(|s| audit_read::parse_time("--until", &s))
+        .transpose()?;
     let format: ExportFormat = format.parse().map_err(|e| format!("--format: {e}"))?;
     let (tx, mut rx) = mpsc::channel(256);
     let db: Arc<Database> = d.audit.database().clone();

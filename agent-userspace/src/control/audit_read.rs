@@ -3,7 +3,9 @@
 //! the daemon (over the control socket) and by the CLI on a stopped host,
 //! so both show the same thing.
 use chrono::{DateTime, Utc};
-use cordon_audit::{AuditError, AuditRecord, Decision, Filter, format_line, iter_from, to_json_line};
+use cordon_audit::{
+    AuditError, AuditRecord, Decision, Filter, format_line, iter_from, to_json_line,
+};
 use redb::Database;
 
 /// The first window scanned backwards for `tail`; doubled until enough
@@ -16,9 +18,10 @@ const MAX_WINDOW: u64 = 65_536;
 pub fn filter(agent: Option<String>, decision: Option<&str>) -> Result<Filter, String> {
     let decision = match decision {
         None => None,
-        Some(d) => Some(Decision::parse(d).ok_or_else(|| {
-            format!("--decision {d:?}: expected one of allow, deny, pending")
-        })?),
+        Some(d) => Some(
+            Decision::parse(d)
+                .ok_or_else(|| format!("--decision {d:?}: expected one of allow, deny, pending"))?,
+        ),
     };
     Ok(Filter {
         agent,
@@ -31,7 +34,9 @@ pub fn filter(agent: Option<String>, decision: Option<&str>) -> Result<Filter, S
 pub fn parse_time(flag: &str, text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{flag} {text:?}: not an RFC 3339 time (e.g. 2025-05-01T12:00:00Z): {e}"))
+        .map_err(|e| {
+            format!("{flag} {text:?}: not an RFC 3339 time (e.g. 2025-05-01T12:00:00Z): {e}")
+        })
 }
 
 /// One record as `tail` prints it: the human line, or the stored JSON.

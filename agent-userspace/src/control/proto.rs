@@ -49,6 +49,22 @@ pub enum Request {
         name: String,
     },
     VaultRotateKey,
+    /// `cordon audit tail`: the newest `lines` records matching, then (with
+    /// `follow`) each new one as it commits. Streamed (see `stream.rs`).
+    AuditTail {
+        agent: Option<String>,
+        decision: Option<String>,
+        lines: usize,
+        follow: bool,
+        json: bool,
+    },
+    /// `cordon audit export`: RFC 3339 bounds, `format` jsonl or ocsf. Streamed.
+    AuditExport {
+        since: Option<String>,
+        until: Option<String>,
+        format: String,
+    },
+    AuditVerify,
 }
 
 impl Request {
@@ -68,6 +84,9 @@ impl Request {
                 | Request::VaultList
                 | Request::VaultRm { .. }
                 | Request::VaultRotateKey
+                | Request::AuditTail { .. }
+                | Request::AuditExport { .. }
+                | Request::AuditVerify
         )
     }
 
@@ -87,6 +106,9 @@ impl Request {
             Request::VaultList => "vault_list",
             Request::VaultRm { .. } => "vault_rm",
             Request::VaultRotateKey => "vault_rotate_key",
+            Request::AuditTail { .. } => "audit_tail",
+            Request::AuditExport { .. } => "audit_export",
+            Request::AuditVerify => "audit_verify",
         }
     }
 }

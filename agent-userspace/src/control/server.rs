@@ -95,6 +95,10 @@ async fn handle(d: Shared, stream: UnixStream) {
                 gid: cred.gid(),
                 agent,
             };
+            if super::audit_ops::is_stream(&req) {
+                super::audit_ops::stream(&d, &caller, req, &mut write).await;
+                return;
+            }
             dispatch(&d, &caller, req).await
         }
     };
@@ -145,6 +149,7 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
         }),
         Request::Run { agent } => run(d, caller, &agent),
         Request::Ps => super::ops::ps(d),
+        Request::AuditVerify => super::audit_ops::verify(d).await,
         Request::PolicyReload => match d.policy.reload(&d.cfg.policies) {
             Ok(v) => Reply::ok(serde_json::json!({ "version": v })),
             Err(e) => Reply::err(format!(
@@ -210,6 +215,13 @@ fn agent_env(d: &Shared, agent: &str) -> std::collections::BTreeMap<String, Stri
         .map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned()))
         .collect();
     env.extend(crate::proxy::credentials::placeholders(d, agent));
+    // Sub-agents launched from inside find this daemon, not the host one.
+    if d.cfg.paths != crate::paths::Paths::host() {
+        env.insert(
+            "CORDON_STATE_DIR".into(),
+            d.cfg.paths.state_dir.display().to_string(),
+        );
+    }
     env
 }
 

@@ -61,7 +61,18 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     crate::notify::log_failure(notifier.status("attaching enforcement"));
     let paths = cfg.paths.clone();
-    make_dir(&paths.state_dir, 0o700)?;
+    // Everything the daemon creates is private unless made public on
+    // purpose (the socket, the CA certificate and bundle).
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // A namespaced daemon keeps its socket inside the state dir, so agents
+    // (which may launch sub-agents) need to traverse it: 0711 lets them
+    // reach run/ without listing or reading anything else.
+    let state_mode = if paths.run_dir.starts_with(&paths.state_dir) {
+        0o711
+    } else {
+        0o700
+    };
+    make_dir(&paths.state_dir, state_mode)?;
     make_dir(&paths.run_dir, 0o755)?;
 
     let mount = cgroup2_mount()?;
@@ -117,6 +128,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
 
     super::kill::reapply(&daemon).await;
     expire_orphaned_approvals(&daemon).await;
+    crate::metrics::spawn(&daemon)?;
     let control = control::server::bind(&daemon)?;
     let Listeners {
         tcp4,

@@ -135,8 +135,16 @@ pub fn render(m: &super::Metrics, s: &Snapshot) -> String {
         "Agent instances by state (killed instances count as frozen).",
         Kind::Gauge,
     );
-    e.sample("cordon_agents", &[("state", "running")], s.agents_running as f64);
-    e.sample("cordon_agents", &[("state", "frozen")], s.agents_frozen as f64);
+    e.sample(
+        "cordon_agents",
+        &[("state", "running")],
+        s.agents_running as f64,
+    );
+    e.sample(
+        "cordon_agents",
+        &[("state", "frozen")],
+        s.agents_frozen as f64,
+    );
     let a = &s.audit;
     e.single(
         "cordon_audit_queue_depth",
@@ -154,7 +162,11 @@ pub fn render(m: &super::Metrics, s: &Snapshot) -> String {
         "cordon_audit_healthy",
         "1 while the audit log accepts records, 0 otherwise (requests are then denied).",
         Kind::Gauge,
-        if s.audit_health.is_healthy() { 1.0 } else { 0.0 },
+        if s.audit_health.is_healthy() {
+            1.0
+        } else {
+            0.0
+        },
     );
     e.family(
         "cordon_audit_health",
@@ -167,9 +179,21 @@ pub fn render(m: &super::Metrics, s: &Snapshot) -> String {
         e.sample("cordon_audit_health", &[("state", state)], v);
     }
     let counters = [
-        ("cordon_audit_records_committed_total", "Audit records durably committed.", a.committed_total),
-        ("cordon_audit_commits_total", "Audit transactions committed.", a.commits_total),
-        ("cordon_audit_commit_failures_total", "Audit commits that failed.", a.commit_failures_total),
+        (
+            "cordon_audit_records_committed_total",
+            "Audit records durably committed.",
+            a.committed_total,
+        ),
+        (
+            "cordon_audit_commits_total",
+            "Audit transactions committed.",
+            a.commits_total,
+        ),
+        (
+            "cordon_audit_commit_failures_total",
+            "Audit commits that failed.",
+            a.commit_failures_total,
+        ),
         (
             "cordon_audit_rejected_total",
             "Audit appends refused (queue full or log unavailable).",
@@ -209,7 +233,10 @@ mod tests {
 
     #[test]
     fn gauges_report_the_snapshot() {
-        let t = render(&super::super::Metrics::default(), &snapshot(Health::Healthy));
+        let t = render(
+            &super::super::Metrics::default(),
+            &snapshot(Health::Healthy),
+        );
         for line in [
             "cordon_approvals_pending 2\n",
             "cordon_agents{state=\"running\"} 3\n",

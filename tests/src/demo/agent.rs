@@ -22,9 +22,7 @@ pub struct Curl {
 
 impl Curl {
     pub fn new(method: &str, url: &str) -> Self {
-        let mut args: Vec<String> = ["curl", "-sS", "--max-time", "15"]
-            .map(String::from)
-            .into();
+        let mut args: Vec<String> = ["curl", "-sS", "--max-time", "15"].map(String::from).into();
         if method != "GET" {
             args.extend(["-X".into(), method.into()]);
         }
@@ -96,7 +94,10 @@ impl HttpResult {
         let (body, status) = match text.trim_end().rsplit_once("[HTTP ") {
             Some((body, code)) => (
                 body.trim_end().to_owned(),
-                code.trim_end_matches(']').parse::<u16>().ok().filter(|c| *c != 0),
+                code.trim_end_matches(']')
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|c| *c != 0),
             ),
             None => (text.trim_end().to_owned(), None),
         };

@@ -43,7 +43,9 @@ impl Args {
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
             };
-            let value = it.next().ok_or_else(|| format!("{a} needs a value\n{USAGE}"))?;
+            let value = it
+                .next()
+                .ok_or_else(|| format!("{a} needs a value\n{USAGE}"))?;
             *slot = Some(PathBuf::from(value));
         }
         Ok(Args {
@@ -122,7 +124,11 @@ fn setup(n: &mut Narrator, cordon: &std::path::Path, workspace: &std::path::Path
         return None;
     }
     if !cordon.is_file() {
-        n.check("cordon binary present", false, &cordon.display().to_string());
+        n.check(
+            "cordon binary present",
+            false,
+            &cordon.display().to_string(),
+        );
         return None;
     }
     let features = Features::probe(cordon);
@@ -136,7 +142,11 @@ fn setup(n: &mut Narrator, cordon: &std::path::Path, workspace: &std::path::Path
     let world = match World::start(cordon, workspace) {
         Ok(w) => w,
         Err(e) => {
-            n.check("local internet and daemon started", false, &format!("{e:#}"));
+            n.check(
+                "local internet and daemon started",
+                false,
+                &format!("{e:#}"),
+            );
             return None;
         }
     };

@@ -60,7 +60,9 @@ impl Narrator {
     fn shorten(&self, text: &str) -> String {
         self.aliases
             .iter()
-            .fold(text.to_owned(), |acc, (long, short)| acc.replace(long, short))
+            .fold(text.to_owned(), |acc, (long, short)| {
+                acc.replace(long, short)
+            })
     }
 
     pub fn banner(&self, title: &str, lines: &[&str]) {
@@ -125,7 +127,10 @@ impl Narrator {
             let head = &lines[..MAX_LINES - 4];
             let tail = &lines[lines.len() - 3..];
             let mut v: Vec<String> = head.iter().map(|s| (*s).to_owned()).collect();
-            v.push(format!("... ({} more lines)", lines.len() - head.len() - tail.len()));
+            v.push(format!(
+                "... ({} more lines)",
+                lines.len() - head.len() - tail.len()
+            ));
             v.extend(tail.iter().map(|s| (*s).to_owned()));
             v
         } else {
@@ -140,7 +145,11 @@ impl Narrator {
     pub fn shows(&self, text: &str) {
         let mut first = true;
         for l in wrap(text, WIDTH - 16) {
-            let lead = if first { "what this shows:" } else { "                " };
+            let lead = if first {
+                "what this shows:"
+            } else {
+                "                "
+            };
             first = false;
             println!("  {} {l}", self.paint("36", lead));
         }
@@ -177,7 +186,10 @@ impl Narrator {
     }
 
     pub fn failures(&self) -> usize {
-        self.outcomes.iter().filter(|o| o.mark == Mark::Fail).count()
+        self.outcomes
+            .iter()
+            .filter(|o| o.mark == Mark::Fail)
+            .count()
     }
 
     /// The closing table: one row per check, then the totals.

@@ -88,9 +88,7 @@ decision = "allow"
     );
     p.push_str(&network("github", r#"["api.github.com"]"#));
     if vault_bound {
-        p.push_str(&format!(
-            "\n[credentials]\ngithub = \"{GITHUB_SECRET}\"\n"
-        ));
+        p.push_str(&format!("\n[credentials]\ngithub = \"{GITHUB_SECRET}\"\n"));
     }
     p
 }

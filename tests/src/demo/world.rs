@@ -63,8 +63,8 @@ impl World {
         fake_stripe(&stripe);
         let paste = HttpServer::start_on(&ns, &[(paste_ip.into(), 80)])
             .context("start the unlisted HTTP host")?;
-        let sink = UdpSink::start_on(&ns, &[(paste_ip.into(), UDP_PORT)])
-            .context("start the UDP sink")?;
+        let sink =
+            UdpSink::start_on(&ns, &[(paste_ip.into(), UDP_PORT)]).context("start the UDP sink")?;
         let ip = |v: Ipv4Addr| [IpAddr::V4(v)];
         let dns = TestDns::start_with(&[
             ("api.github.com", &ip(github_ip)),
@@ -112,8 +112,7 @@ impl World {
 /// uses the ones of `--workspace` so a moved checkout still shows its own connectors.
 fn seed_connectors(policies: &PolicyDir, workspace: &Path) -> anyhow::Result<()> {
     let from = workspace.join("policies/connectors");
-    let entries =
-        std::fs::read_dir(&from).with_context(|| format!("read {}", from.display()))?;
+    let entries = std::fs::read_dir(&from).with_context(|| format!("read {}", from.display()))?;
     for entry in entries {
         let path = entry
             .with_context(|| format!("read an entry of {}", from.display()))?
@@ -138,14 +137,20 @@ fn fake_github(s: &HttpsServer) {
     s.route(
         Some(Method::GET),
         "/repos/acme/app",
-        Reply::json(200, &json!({"full_name": "acme/app", "default_branch": "main"})),
+        Reply::json(
+            200,
+            &json!({"full_name": "acme/app", "default_branch": "main"}),
+        ),
     );
     s.route(
         Some(Method::POST),
         "/repos/acme/app/issues",
         Reply::json(201, &json!({"number": 42, "state": "open"})),
     );
-    for (number, base, head) in [(7, "main", "release-prep"), (8, "feature/login", "fix/typo")] {
+    for (number, base, head) in [
+        (7, "main", "release-prep"),
+        (8, "feature/login", "fix/typo"),
+    ] {
         s.route(
             Some(Method::GET),
             &format!("/repos/acme/app/pulls/{number}"),
@@ -157,7 +162,10 @@ fn fake_github(s: &HttpsServer) {
         s.route(
             Some(Method::PUT),
             &format!("/repos/acme/app/pulls/{number}/merge"),
-            Reply::json(200, &json!({"merged": true, "message": "Pull Request successfully merged"})),
+            Reply::json(
+                200,
+                &json!({"merged": true, "message": "Pull Request successfully merged"}),
+            ),
         );
     }
     s.route(

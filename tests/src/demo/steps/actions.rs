@@ -46,7 +46,11 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
             && r.field("rule") == "no-branch-delete"
             && r.field("reason").contains("never delete")
             && !leaked,
-        &format!("{}, rule {:?}, upstream saw it: {leaked}", r.summary(), r.field("rule")),
+        &format!(
+            "{}, rule {:?}, upstream saw it: {leaked}",
+            r.summary(),
+            r.field("rule")
+        ),
     );
 
     let before = c.w.github.count();

@@ -34,7 +34,11 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     let early = merged(c, MAIN_MERGE);
     c.n.shows("the merge is pending with its parameters (base: main); GitHub has not seen it.");
     let Some(id) = id.filter(|_| out.status.success()) else {
-        c.n.check("merge to main waits for approval", false, "no pending github.pr.merge appeared in `cordon approvals`");
+        c.n.check(
+            "merge to main waits for approval",
+            false,
+            "no pending github.pr.merge appeared in `cordon approvals`",
+        );
         return Ok(());
     };
     c.n.check(
@@ -47,7 +51,11 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     c.n.check("operator approves it", out.status.success(), "");
     let done = merge.wait(MERGE_WAIT)?;
     let Some(done) = done else {
-        c.n.check("approved merge completes", false, "the agent's request did not finish within 20s");
+        c.n.check(
+            "approved merge completes",
+            false,
+            "the agent's request did not finish within 20s",
+        );
         return Ok(());
     };
     let r = HttpResult::parse(done);
@@ -64,12 +72,11 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
         &Curl::new("PUT", &format!("https://api.github.com{FEATURE_MERGE}"))
             .json(r#"{"merge_method": "squash"}"#),
     )?;
-    let enriched = c
-        .w
-        .github
-        .received()
-        .iter()
-        .any(|q| q.method == "GET" && q.path == "/repos/acme/app/pulls/8");
+    let enriched =
+        c.w.github
+            .received()
+            .iter()
+            .any(|q| q.method == "GET" && q.path == "/repos/acme/app/pulls/8");
     c.n.shows("PR 8 merges into feature/login (Cordon asked GitHub), so the allow rule decides: no human needed.");
     c.n.check(
         "feature-branch merge goes straight through",
@@ -80,8 +87,7 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
 }
 
 fn merged(c: &Ctx, path: &str) -> bool {
-    c.w
-        .github
+    c.w.github
         .received()
         .iter()
         .any(|q| q.method == "PUT" && q.path == path)
@@ -125,7 +131,10 @@ mod tests {
         let listing = "ID         AGENT  ACTION  AGE  PARAMS\n\
                        a1b2c3     support stripe.charge.create 3s {}\n\
                        d4e5f6     deployer github.pr.merge 1s {\"base\":\"main\"}\n";
-        assert_eq!(pending_id(listing, "github.pr.merge").as_deref(), Some("d4e5f6"));
+        assert_eq!(
+            pending_id(listing, "github.pr.merge").as_deref(),
+            Some("d4e5f6")
+        );
         assert_eq!(pending_id(listing, "github.branch.delete"), None);
     }
 }

@@ -52,15 +52,23 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
                 "",
             );
         }
-        None => c.n.skip("`cordon audit tail`", "this cordon has no `audit tail`"),
+        None => {
+            c.n.skip("`cordon audit tail`", "this cordon has no `audit tail`")
+        }
     }
     match verify_help {
         Some(_) => {
             let out = c.cordon(&["audit", "verify"])?;
             c.n.shows("recomputing every record's hash and link finds the chain intact.");
-            c.n.check("`cordon audit verify` reports the chain intact", out.status.success(), "");
+            c.n.check(
+                "`cordon audit verify` reports the chain intact",
+                out.status.success(),
+                "",
+            );
         }
-        None => c.n.skip("`cordon audit verify`", "this cordon has no `audit verify`"),
+        None => {
+            c.n.skip("`cordon audit verify`", "this cordon has no `audit verify`")
+        }
     }
     Ok(())
 }

@@ -20,7 +20,10 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
          vault and binds it in policy; the agent gets a placeholder.",
     );
     if !c.features.vault {
-        c.n.skip("vault credential injection", "this cordon has no `vault` subcommand");
+        c.n.skip(
+            "vault credential injection",
+            "this cordon has no `vault` subcommand",
+        );
         return Ok(());
     }
     let token = format!("demo-token-{}", random_hex()?);
@@ -39,7 +42,10 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     ));
     let out = crate::process::run_with_timeout(&mut set, Duration::from_secs(30))?;
     c.n.output(&out);
-    if !c.n.check("token stored in the vault", out.status.success(), "") {
+    if !c
+        .n
+        .check("token stored in the vault", out.status.success(), "")
+    {
         return Ok(());
     }
 

@@ -25,7 +25,10 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
 
 fn allowed_api(c: &mut Ctx) -> anyhow::Result<()> {
     let before = c.w.github.count();
-    let r = c.agent_curl("researcher", &Curl::get("https://api.github.com/repos/acme/app"))?;
+    let r = c.agent_curl(
+        "researcher",
+        &Curl::get("https://api.github.com/repos/acme/app"),
+    )?;
     c.n.shows(
         "curl inside the agent trusted Cordon's CA (set up by `cordon run`); Cordon verified \
          the real upstream's certificate, named the request github.repo.read and allowed it.",
@@ -43,7 +46,16 @@ fn unlisted_host(c: &mut Ctx) -> anyhow::Result<()> {
     let url = format!("http://{}/upload", c.layout.paste_ip);
     let before = c.w.paste.count();
     let mut direct = Command::new("curl");
-    direct.args(["-sS", "--max-time", "10", "--noproxy", "*", "-w", "\n", &url]);
+    direct.args([
+        "-sS",
+        "--max-time",
+        "10",
+        "--noproxy",
+        "*",
+        "-w",
+        "\n",
+        &url,
+    ]);
     let out = c.run_shown(&mut direct, T)?;
     let reached = c.w.paste.count() > before;
     c.n.shows("an ordinary process (not an agent) reaches paste.test directly.");

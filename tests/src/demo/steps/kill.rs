@@ -32,13 +32,20 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
             .count()
     };
     let running = wait_until("the loop's requests", T, || count() >= 3).is_ok();
-    c.n.say(&format!("GitHub has seen {} of its requests so far.", count()));
+    c.n.say(&format!(
+        "GitHub has seen {} of its requests so far.",
+        count()
+    ));
     if !c.n.check("looping agent is running", running, "") {
         return Ok(());
     }
 
     let out = c.cordon(&["kill", "researcher", "--reason", "demo: runaway loop"])?;
-    c.n.check("`cordon kill researcher` succeeds", out.status.success(), "");
+    c.n.check(
+        "`cordon kill researcher` succeeds",
+        out.status.success(),
+        "",
+    );
     let out = c.cordon(&["ps"])?;
     let ps = String::from_utf8_lossy(&out.stdout).into_owned();
     let killed = ps
@@ -60,7 +67,11 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     );
 
     let out = c.cordon(&["resume", "researcher"])?;
-    c.n.check("`cordon resume researcher` succeeds", out.status.success(), "");
+    c.n.check(
+        "`cordon resume researcher` succeeds",
+        out.status.success(),
+        "",
+    );
     let resumed = wait_until("requests after resume", T, || count() > after).is_ok();
     std::thread::sleep(Duration::from_millis(500));
     c.n.say(&format!("requests seen by GitHub now: {}.", count()));

@@ -42,7 +42,9 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     );
     c.n.check(
         "the 4th charge within a minute is refused by the limit",
-        statuses.last() == Some(&Some(403)) && last_rule == "limit:demo-charges" && reached == want_ok,
+        statuses.last() == Some(&Some(403))
+            && last_rule == "limit:demo-charges"
+            && reached == want_ok,
         &format!("rule {last_rule:?}"),
     );
     Ok(())

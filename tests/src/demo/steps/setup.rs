@@ -27,6 +27,10 @@ pub(crate) fn show(c: &mut Ctx) -> anyhow::Result<()> {
         "the daemon is up: its eBPF programs are attached to its cgroup tree, and every agent \
          started with `cordon run` lands inside it.",
     );
-    c.n.check("daemon started and answers `cordon status`", out.status.success(), "");
+    c.n.check(
+        "daemon started and answers `cordon status`",
+        out.status.success(),
+        "",
+    );
     Ok(())
 }

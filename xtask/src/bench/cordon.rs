@@ -1,0 +1,147 @@
+//! Cordon under test: the release daemon with its own state dir, a policy
+//! that allows the bench traffic, and `cordon run` to put a load generator
+//! inside an agent cgroup. Stopping the daemon also runs `cordon cleanup`
+//! (programs, pins, cgroups).
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+use super::{certs::Certs, free_port, proc::Guard};
+
+/// The agent the load generators run as; kill rounds use `bench-kill-N`.
+pub const AGENT: &str = "bench";
+
+/// Loopback is SSRF-guarded: only a `cidrs` rule naming it lets the bench
+/// traffic through. Every HTTP request is allowed.
+const POLICY: &str = r#"agents = ["bench", "bench-*"]
+default = "deny"
+
+[[rule]]
+id = "bench-loopback"
+action = "tcp.connect"
+cidrs = ["127.0.0.1/32"]
+decision = "allow"
+
+[[rule]]
+id = "bench-http"
+action = "http.request"
+decision = "allow"
+"#;
+
+pub struct Cordon {
+    pub bin: PathBuf,
+    pub state: PathBuf,
+    pub guard: Guard,
+}
+
+impl Cordon {
+    pub fn start(bin: &Path, dir: &Path, certs: &Certs) -> anyhow::Result<Self> {
+        let state = dir.join("cordon-state");
+        let policies = dir.join("cordon-policies");
+        std::fs::create_dir_all(&state)?;
+        std::fs::create_dir_all(&policies)?;
+        std::fs::write(policies.join("bench.toml"), POLICY)?;
+        // Nothing listens there: the bench uses no names Cordon resolves.
+        let dns = format!("127.0.0.1:{}", free_port()?);
+        let log = std::fs::File::create(state.join("daemon.log"))?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("daemon")
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--policies")
+            .arg(&policies)
+            .arg("--dns-upstream")
+            .arg(&dns)
+            .arg("--upstream-ca")
+            .arg(&certs.upstream_ca)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let (cleanup_bin, cleanup_state) = (bin.to_path_buf(), state.clone());
+        let guard = Guard::spawn("cordon daemon", &mut cmd)?.on_stop(move || {
+            let _ = Command::new(&cleanup_bin)
+                .arg("cleanup")
+                .arg("--state-dir")
+                .arg(&cleanup_state)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        });
+        let mut c = Self {
+            bin: bin.to_path_buf(),
+            state,
+            guard,
+        };
+        c.wait_ready()?;
+        Ok(c)
+    }
+
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self
+                .cli(&["status"])
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+            {
+                return Ok(());
+            }
+            if !self.guard.alive() {
+                bail!("cordon daemon exited; log:\n{}", self.log_tail());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "cordon daemon not ready within 30 s; log:\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.state.join("daemon.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
+    }
+
+    /// The CA bundle agents must trust (Cordon's interception CA).
+    pub fn agent_ca(&self) -> PathBuf {
+        self.state.join("run/agent-ca-bundle.pem")
+    }
+
+    /// A client subcommand against this daemon.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        Command::new(&self.bin)
+            .args(args)
+            .arg("--state-dir")
+            .arg(&self.state)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running cordon {}", args.join(" ")))
+    }
+
+    /// `cordon run --agent AGENT ... -- PROGRAM`: the program runs inside a
+    /// fresh agent cgroup (as root: the load generator needs no user).
+    pub fn run_as(&self, agent: &str, program: &Path) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("run")
+            .arg("--agent")
+            .arg(agent)
+            .arg("--state-dir")
+            .arg(&self.state)
+            .arg("--allow-root")
+            .arg("--")
+            .arg(program);
+        cmd
+    }
+}

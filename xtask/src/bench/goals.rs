@@ -1,0 +1,212 @@
+//! The goals, judged from this run's figures. A goal whose figure
+//! is missing (a peer not installed, a scenario that failed, a scenario
+//! `--quick` skips) is "not measured", never met.
+use serde::Serialize;
+
+use super::{Results, median, rig::Via};
+
+#[derive(Serialize, Clone)]
+pub struct Goal {
+    pub goal: String,
+    pub measured: String,
+    /// None: not measured in this run.
+    pub met: Option<bool>,
+}
+
+fn goal(goal: &str, measured: Option<(f64, String)>, ok: impl Fn(f64) -> bool) -> Goal {
+    match measured {
+        Some((v, text)) => Goal {
+            goal: goal.into(),
+            measured: text,
+            met: Some(v.is_finite() && ok(v)),
+        },
+        None => Goal {
+            goal: goal.into(),
+            measured: "not measured".into(),
+            met: None,
+        },
+    }
+}
+
+/// Per round, `f(via) / f(other)` for rounds where both ran; the median.
+fn round_ratio(
+    r: &Results,
+    scenario: &str,
+    a: Via,
+    b: Via,
+    f: fn(&super::oha::Figures) -> f64,
+) -> Option<f64> {
+    let s = r.http.iter().find(|s| s.id == scenario)?;
+    let (ra, rb) = (s.via(a)?, s.via(b)?);
+    let v: Vec<f64> = ra
+        .runs
+        .iter()
+        .filter_map(|x| {
+            rb.runs
+                .iter()
+                .find(|y| y.round == x.round)
+                .map(|y| f(&x.figures) / f(&y.figures))
+        })
+        .collect();
+    (!v.is_empty()).then(|| median(v))
+}
+
+fn added_p50_us(r: &Results, scenario: &str) -> Option<f64> {
+    let s = r.http.iter().find(|s| s.id == scenario)?;
+    let (c, d) = (s.via(Via::Cordon)?, s.via(Via::Direct)?);
+    let v: Vec<f64> = c
+        .runs
+        .iter()
+        .filter_map(|x| {
+            d.runs
+                .iter()
+                .find(|y| y.round == x.round)
+                .map(|y| (x.figures.p50_ms - y.figures.p50_ms) * 1e3)
+        })
+        .collect();
+    (!v.is_empty()).then(|| median(v))
+}
+
+pub fn judge(r: &Results) -> Vec<Goal> {
+    let x = |v: Option<f64>| v.map(|v| (v, format!("{v:.3}x")));
+    let mut g = vec![
+        goal(
+            "HTTPS keep-alive >= 0.45x direct",
+            x(round_ratio(
+                r,
+                "https-keepalive",
+                Via::Cordon,
+                Via::Direct,
+                |f| f.rps,
+            )),
+            |v| v >= 0.45,
+        ),
+        goal(
+            "HTTPS keep-alive >= 3x Squid",
+            x(round_ratio(
+                r,
+                "https-keepalive",
+                Via::Cordon,
+                Via::Squid,
+                |f| f.rps,
+            )),
+            |v| v >= 3.0,
+        ),
+        goal(
+            "HTTPS keep-alive >= 50x mitmproxy",
+            x(round_ratio(
+                r,
+                "https-keepalive",
+                Via::Cordon,
+                Via::Mitmproxy,
+                |f| f.rps,
+            )),
+            |v| v >= 50.0,
+        ),
+        goal(
+            "HTTPS new connection per request >= 0.35x direct",
+            x(round_ratio(
+                r,
+                "https-new-conn",
+                Via::Cordon,
+                Via::Direct,
+                |f| f.rps,
+            )),
+            |v| v >= 0.35,
+        ),
+        goal(
+            "1 connection: p50 added latency <= 130 us over direct",
+            added_p50_us(r, "https-1conn").map(|v| (v, format!("+{v:.0} us"))),
+            |v| v <= 130.0,
+        ),
+    ];
+    let policy = r
+        .criterion
+        .policy
+        .iter()
+        .find(|e| e.id == "decide/engine/1000");
+    g.push(goal(
+        "policy decision p50 <= 2 us at 1,000 rules (engine)",
+        policy.map(|e| (e.median_ns, format!("{:.2} us", e.median_ns / 1e3))),
+        |v| v <= 2000.0,
+    ));
+    let kill = (!r.kill.rounds.is_empty()).then(|| {
+        let worst = r.kill.rounds.iter().map(|k| k.cli_us).fold(0.0, f64::max);
+        let leaked: u64 = r.kill.rounds.iter().map(|k| k.arrived_after).sum();
+        let ok = worst < 20_000.0 && leaked == 0;
+        (
+            if ok { 1.0 } else { 0.0 },
+            format!(
+                "worst {:.1} ms over {} rounds, {leaked} requests arrived after return",
+                worst / 1e3,
+                r.kill.rounds.len()
+            ),
+        )
+    });
+    g.push(goal("kill < 20 ms with no request leaked", kill, |v| {
+        v > 0.5
+    }));
+    let mib = |v: Option<f64>| v.map(|v| (v, format!("{v:.1} MiB")));
+    g.push(goal(
+        "RSS <= 30 MiB idle (fresh daemon)",
+        mib(r.memory.idle_fresh_mib),
+        |v| v <= 30.0,
+    ));
+    g.push(goal(
+        "RSS <= 30 MiB idle (after the load scenarios)",
+        mib(r.memory.idle_after_load_mib),
+        |v| v <= 30.0,
+    ));
+    let ten_k = r
+        .memory
+        .idle_conns
+        .levels
+        .iter()
+        .find(|l| l.connections == 10_000);
+    g.push(goal(
+        "RSS <= 150 MiB with 10,000 idle connections",
+        ten_k.map(|l| {
+            let all = l.spliced >= 10_000;
+            (
+                if all { l.rss_held_mib } else { f64::INFINITY },
+                format!(
+                    "{:.1} MiB ({} of 10,000 connections through)",
+                    l.rss_held_mib, l.spliced
+                ),
+            )
+        }),
+        |v| v <= 150.0,
+    ));
+    let big = r.memory.big.as_ref().map(|b| {
+        let (grow, after) = (b.peak_mib - b.before_mib, b.after_mib - b.before_mib);
+        let ok = grow <= 16.0 && after <= 4.0;
+        (
+            if ok { 1.0 } else { 0.0 },
+            format!(
+                "{:.1} MiB before, peak {:.1}, {:.1} after",
+                b.before_mib, b.peak_mib, b.after_mib
+            ),
+        )
+    });
+    g.push(goal(
+        "1 MiB transfers: no RSS growth (peak <= before + 16 MiB, after <= before + 4 MiB)",
+        big,
+        |v| v > 0.5,
+    ));
+    let c = r.connect.added_p50.map(|v| {
+        (
+            v,
+            format!(
+                "+{:.0}% connect() p50, +{:.0}% time per connect",
+                v * 100.0,
+                r.connect.added_per_connect.unwrap_or(f64::NAN) * 100.0
+            ),
+        )
+    });
+    g.push(goal(
+        "eBPF redirect <= 25% added to a loopback connect+close (p50)",
+        c,
+        |v| v <= 0.25,
+    ));
+    g
+}

@@ -1,0 +1,326 @@
+//! `cargo xtask bench [--quick]`: Cordon against direct, Squid and
+//! mitmproxy on loopback, plus the criterion benches of the hot paths,
+//! written to bench/REPORT.md and bench/results.json. Installs what it
+//! needs first (see `install`); needs root (eBPF, cgroups, apt-get). Every
+//! process it starts is stopped when the bench ends, however it ends.
+mod certs;
+mod connect;
+mod cordon;
+mod criterion;
+mod goals;
+mod http;
+mod idle;
+mod install;
+mod kill;
+mod machine;
+mod oha;
+mod peers;
+mod proc;
+mod report;
+mod report_more;
+mod rig;
+mod upstream;
+
+use std::{
+    collections::BTreeMap,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Serialize;
+
+use crate::{sys, toolchain};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// One round, short runs, fewer idle connections: under two minutes
+    /// once everything is installed and built.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// How long and how often.
+struct Plan {
+    rounds: u32,
+    secs: u32,
+    connect_n: u32,
+    connect_secs: u32,
+    kill_rounds: u32,
+    idle_levels: &'static [u64],
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Plan {
+                rounds: 1,
+                secs: 2,
+                connect_n: 20_000,
+                connect_secs: 2,
+                kill_rounds: 1,
+                idle_levels: &[1_000],
+            }
+        } else {
+            Plan {
+                rounds: 3,
+                secs: 8,
+                connect_n: 100_000,
+                connect_secs: 5,
+                kill_rounds: 3,
+                idle_levels: &[1_000, 10_000],
+            }
+        }
+    }
+}
+
+#[derive(Serialize, Default)]
+pub struct BigRss {
+    pub before_mib: f64,
+    pub peak_mib: f64,
+    pub after_mib: f64,
+}
+
+#[derive(Serialize, Default)]
+pub struct Memory {
+    pub idle_fresh_mib: Option<f64>,
+    pub idle_after_load_mib: Option<f64>,
+    pub hwm_mib: Option<f64>,
+    pub big: Option<BigRss>,
+    pub idle_conns: idle::IdleResult,
+}
+
+#[derive(Serialize, Default)]
+pub struct Results {
+    pub mode: &'static str,
+    pub rounds: u32,
+    pub secs: u32,
+    pub connect_n: u32,
+    pub connect_secs: u32,
+    pub setup_secs: f64,
+    pub measure_secs: f64,
+    pub machine: machine::Machine,
+    pub peers: BTreeMap<String, String>,
+    pub goals: Vec<goals::Goal>,
+    pub http: Vec<http::ScenarioResult>,
+    pub connect: connect::ConnectResult,
+    pub criterion: criterion::CriterionResult,
+    pub kill: kill::KillResult,
+    pub memory: Memory,
+    pub notes: Vec<String>,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if !sys::is_root() {
+        bail!(
+            "the bench attaches eBPF programs, creates cgroups and installs packages: run it as root"
+        );
+    }
+    let setup_started = Instant::now();
+    if !toolchain::is_ready() {
+        toolchain::setup()?;
+    }
+    let tools = install::all()?;
+    criterion::build()?;
+    // The daemon inherits this: 10,000 idle connections are 20,000 sockets.
+    raise_nofile(100_000);
+    let plan = Plan::new(args.quick);
+    let work = WorkDir::create()?;
+    let dir = work.0.as_path();
+    let certs = certs::make(&dir.join("certs"))?;
+    open_up(dir)?;
+    let machine = machine::describe(
+        &tools.cordon,
+        &tools.oha,
+        tools.mitmdump.as_ref().ok().map(PathBuf::as_path),
+    );
+    let mut r = Results {
+        mode: if args.quick { "quick" } else { "full" },
+        rounds: plan.rounds,
+        secs: plan.secs,
+        connect_n: plan.connect_n,
+        connect_secs: plan.connect_secs,
+        machine,
+        ..Results::default()
+    };
+    measure(&tools, dir, certs, &plan, &mut r, setup_started)?;
+    let out = sys::workspace_root().join("bench");
+    std::fs::create_dir_all(out.join("configs"))?;
+    for (from, to) in [
+        ("nginx.conf", "nginx.conf"),
+        ("squid/squid.conf", "squid.conf"),
+        ("cordon-policies/bench.toml", "cordon-policy.toml"),
+    ] {
+        let _ = std::fs::copy(dir.join(from), out.join("configs").join(to));
+    }
+    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&r)?)?;
+    std::fs::write(out.join("REPORT.md"), report::markdown(&r))?;
+    eprintln!(
+        "xtask: bench: wrote {} and {}",
+        out.join("REPORT.md").display(),
+        out.join("results.json").display()
+    );
+    for g in &r.goals {
+        let v = match g.met {
+            Some(true) => "met",
+            Some(false) => "NOT MET",
+            None => "not measured",
+        };
+        eprintln!("  {:<70} {:<40} {v}", g.goal, g.measured);
+    }
+    Ok(())
+}
+
+fn measure(
+    tools: &install::Tools,
+    dir: &Path,
+    certs: certs::Certs,
+    plan: &Plan,
+    r: &mut Results,
+    setup_started: Instant,
+) -> anyhow::Result<()> {
+    let upstream = upstream::start(dir, &certs)?;
+    let cordon = cordon::Cordon::start(&tools.cordon, dir, &certs)?;
+    let squid = tools
+        .squid
+        .clone()
+        .and_then(|()| peers::start_squid(dir, &certs).map_err(|e| format!("{e:#}")));
+    let mitmproxy = match &tools.mitmdump {
+        Ok(m) => peers::start_mitmproxy(dir, m, &certs).map_err(|e| format!("{e:#}")),
+        Err(e) => Err(e.clone()),
+    };
+    for (name, p) in [("squid", &squid), ("mitmproxy", &mitmproxy)] {
+        let status = match p {
+            Ok(peer) => format!("running on 127.0.0.1:{}", peer.port),
+            Err(e) => format!("**not part of this run**: {e}"),
+        };
+        r.peers.insert(name.into(), status);
+    }
+    let rig = rig::Rig {
+        oha: tools.oha.clone(),
+        probe: tools.probe.clone(),
+        certs,
+        squid,
+        mitmproxy,
+        cordon,
+        upstream,
+    };
+    let pid = rig.cordon.pid();
+    std::thread::sleep(Duration::from_secs(2));
+    r.memory.idle_fresh_mib = Some(idle::rss_mib(pid));
+    r.setup_secs = setup_started.elapsed().as_secs_f64();
+    let started = Instant::now();
+
+    for spec in http::specs(plan.secs) {
+        let before = idle::rss_mib(pid);
+        let res = http::run(&rig, &spec, plan.rounds);
+        if spec.big {
+            std::thread::sleep(Duration::from_secs(2));
+            let peak = res
+                .via(rig::Via::Cordon)
+                .and_then(|v| v.usage)
+                .map_or(before, |u| u.peak_rss_mib);
+            r.memory.big = Some(BigRss {
+                before_mib: before,
+                peak_mib: peak,
+                after_mib: idle::rss_mib(pid),
+            });
+        }
+        r.http.push(res);
+    }
+    r.connect = connect::run(&rig, dir, plan.rounds, plan.connect_n, plan.connect_secs);
+    r.kill = kill::run(&rig, plan.kill_rounds);
+    r.memory.idle_conns = idle::run(&rig, dir, plan.idle_levels);
+    std::thread::sleep(Duration::from_secs(2));
+    r.memory.idle_after_load_mib = Some(idle::rss_mib(pid));
+    r.memory.hwm_mib = proc::status_kib(pid, "VmHWM").map(|k| k as f64 / 1024.0);
+    let tail = rig.cordon.log_tail();
+    drop(rig);
+    if !tail.trim().is_empty() {
+        r.notes.push(format!(
+            "last lines of the daemon log (RUST_LOG=warn): {}",
+            tail.lines().rev().take(5).collect::<Vec<_>>().join(" / ")
+        ));
+    }
+    // On a quiet machine: every server of the rig is stopped by now.
+    r.criterion = criterion::run(&install::target_dir(), plan.rounds == 1);
+    r.measure_secs = started.elapsed().as_secs_f64();
+    if plan.rounds == 1 {
+        r.notes.push("--quick: one round of 2 s runs, 1,000 idle connections only (not 10,000), one audit concurrency level; figures are indicative only.".into());
+    }
+    r.notes.push("The goal figures compare Cordon with direct in the same round; direct itself varies between rounds and machines.".into());
+    r.goals = goals::judge(r);
+    Ok(())
+}
+
+/// A scratch directory under /tmp, removed at the end. Readable by the
+/// unprivileged users nginx's workers and Squid run as.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("cordon-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Test keys only: every file and directory readable by all.
+fn open_up(dir: &Path) -> anyhow::Result<()> {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    for e in std::fs::read_dir(dir.join("certs"))?.flatten() {
+        std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
+    std::fs::set_permissions(dir.join("certs"), std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| !x.is_nan());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a loopback port")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn raise_nofile(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on our own process with valid pointers.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= want {
+            return;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: lim.rlim_max.max(want),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Everything a scenario talks to, started once per bench: the upstream,
+//! Cordon, and whichever peers could be installed. Dropping the rig stops
+//! them all (each holds a [`Guard`](super::proc::Guard)).
+use std::path::PathBuf;
+
+use super::{certs::Certs, cordon::Cordon, peers::Peer, upstream::Upstream};
+
+pub struct Rig {
+    pub oha: PathBuf,
+    pub probe: PathBuf,
+    pub certs: Certs,
+    /// Peers first: they are stopped before the upstream they talk to.
+    pub squid: Result<Peer, String>,
+    pub mitmproxy: Result<Peer, String>,
+    pub cordon: Cordon,
+    pub upstream: Upstream,
+}
+
+/// Who carries the load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    Direct,
+    Cordon,
+    Squid,
+    Mitmproxy,
+}
+
+impl Via {
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Direct => "direct",
+            Via::Cordon => "cordon",
+            Via::Squid => "squid",
+            Via::Mitmproxy => "mitmproxy",
+        }
+    }
+}
+
+impl Rig {
+    pub fn peer(&self, via: Via) -> Option<&Peer> {
+        match via {
+            Via::Squid => self.squid.as_ref().ok(),
+            Via::Mitmproxy => self.mitmproxy.as_ref().ok(),
+            _ => None,
+        }
+    }
+
+    /// Why a peer is not part of the run, if it is not.
+    pub fn missing(&self, via: Via) -> Option<&str> {
+        match via {
+            Via::Squid => self.squid.as_ref().err().map(String::as_str),
+            Via::Mitmproxy => self.mitmproxy.as_ref().err().map(String::as_str),
+            _ => None,
+        }
+    }
+
+    /// The process whose CPU and memory count as the proxy's.
+    pub fn proxy_pid(&self, via: Via) -> Option<u32> {
+        match via {
+            Via::Direct => None,
+            Via::Cordon => Some(self.cordon.pid()),
+            _ => self.peer(via).map(|p| p.guard.pid()),
+        }
+    }
+}
