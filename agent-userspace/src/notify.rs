@@ -65,10 +65,6 @@ impl Notifier {
         }
     }
 
-    pub fn is_enabled(&self) -> bool {
-        self.socket.is_some()
-    }
-
     /// How often to send `WATCHDOG=1`: half the interval systemd enforces,
     /// so one late tick does not get the daemon killed.
     pub fn watchdog_ping_interval(&self) -> Option<Duration> {
@@ -201,7 +197,6 @@ mod tests {
     #[test]
     fn without_notify_socket_nothing_is_sent_and_nothing_fails() {
         let n = Notifier::from_vars(None, Some("30000000"), None, 1);
-        assert!(!n.is_enabled());
         assert_eq!(n.watchdog_ping_interval(), None);
         n.ready("x").unwrap();
     }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod git_http;
 pub mod http;
 pub mod netns;
+pub mod probes;
 pub mod process;
 mod root;
 mod server_thread;

@@ -3,8 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use cordon_e2e::probes::{DNS_PROBE, SOCKET_PROBE, TCP_PROBE, UDP_PROBE, outcome};
 use cordon_e2e::trail::{rule, verdict};
-use cordon_e2e::world::{show, stdout};
+use cordon_e2e::world::{PYTHON, show, stdout};
+use cordon_e2e::{TcpEcho, UdpSink, run_with_timeout};
 use cordon_e2e::{World, require_root_or_skip};
 use serde_json::json;
 
@@ -87,4 +89,227 @@ fn a_process_outside_the_agent_cgroup_is_not_intercepted() {
     assert_eq!(w.http.received()[0].path, "/direct");
     let t = w.trail().unwrap();
     assert!(t.is_empty(), "the host's own traffic was decided:\n{t}");
+}
+
+/// [`POLICY`] plus every `tcp.connect` allowed: what is refused then is refused by the guards.
+fn policy_allowing_connects() -> String {
+    format!(
+        "{POLICY}\n[[rule]]\nid = \"connect-any\"\naction = \"tcp.connect\"\ndecision = \"allow\"\n"
+    )
+}
+
+#[test]
+fn udp_to_ports_other_than_53_is_refused_inside_the_agent() {
+    require_root_or_skip!();
+    let w = World::start(POLICY).unwrap();
+    let sink = UdpSink::start(&w.ns, 9999).unwrap();
+    for host in [w.ns.v4().to_string(), w.ns.v6().to_string()] {
+        let out = w.python("bot", UDP_PROBE, &[&host, "9999"]).unwrap();
+        let text = stdout(&out);
+        assert_eq!(
+            outcome(&text, "sendto"),
+            Some("EPERM"),
+            "{host}: {}",
+            show(&out)
+        );
+        assert_eq!(
+            outcome(&text, "connect"),
+            Some("EPERM"),
+            "{host}: {}",
+            show(&out)
+        );
+    }
+    // The same datagram from the host arrives, so the sink would have counted a leak.
+    let host_sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    host_sock.send_to(b"control", (w.ns.v4(), 9999)).unwrap();
+    sink.wait_for_datagrams(1, Duration::from_secs(5)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        sink.datagrams(),
+        1,
+        "agent datagrams leaked: {:?}",
+        sink.sources()
+    );
+}
+
+#[test]
+fn raw_and_packet_sockets_are_refused_even_to_a_root_agent() {
+    require_root_or_skip!();
+    let w = World::start(POLICY).unwrap();
+    // Root has CAP_NET_RAW, so EPERM inside the agent can only come from Cordon.
+    let host = run_with_timeout(
+        std::process::Command::new(PYTHON).args(["-c", SOCKET_PROBE]),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let host_text = stdout(&host);
+    for kind in ["raw4", "raw6", "rawtcp", "packet", "tcp"] {
+        assert_eq!(
+            outcome(&host_text, kind),
+            Some("ok"),
+            "host: {}",
+            show(&host)
+        );
+    }
+    let mut cmd = std::process::Command::new(cordon_e2e::cordon_bin());
+    cmd.arg("run")
+        .args(["--agent", "rooty", "--state-dir"])
+        .arg(w.daemon.state_dir())
+        .args(["--allow-root", "--", PYTHON, "-c", SOCKET_PROBE])
+        .env_remove("SUDO_UID")
+        .current_dir("/");
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(30)).unwrap();
+    let text = stdout(&out);
+    for kind in ["raw4", "raw6", "rawtcp", "packet"] {
+        assert_eq!(
+            outcome(&text, kind),
+            Some("EPERM"),
+            "{kind}: {}",
+            show(&out)
+        );
+    }
+    assert_eq!(outcome(&text, "tcp"), Some("ok"), "{}", show(&out));
+}
+
+#[test]
+fn dns_sent_to_another_resolver_is_answered_and_decided_by_cordon() {
+    require_root_or_skip!();
+    let w = World::start(POLICY).unwrap();
+    // A "resolver" the agent picks itself; nothing may reach it.
+    let resolver = w.ns.v4_at(2);
+    let sink = UdpSink::start_on(&w.ns, &[(resolver.into(), 53)]).unwrap();
+    let out = w
+        .python(
+            "bot",
+            DNS_PROBE,
+            &[&resolver.to_string(), "allowed.test", "denied.test"],
+        )
+        .unwrap();
+    let text = stdout(&out);
+    let allowed = outcome(&text, "allowed.test").unwrap_or("");
+    assert!(allowed.starts_with("rcode=0 answers=1"), "{}", show(&out));
+    assert!(allowed.contains("id_ok=True"), "{}", show(&out));
+    let denied = outcome(&text, "denied.test").unwrap_or("");
+    assert!(
+        denied.starts_with("rcode=5 answers=0"),
+        "REFUSED expected: {}",
+        show(&out)
+    );
+    assert_eq!(w.dns.queries("allowed.test"), 1);
+    assert_eq!(
+        w.dns.queries("denied.test"),
+        0,
+        "denied name reached the upstream"
+    );
+    assert_eq!(sink.datagrams(), 0, "the agent's own resolver was reached");
+
+    let t = w.trail().unwrap().of_chain("bot");
+    let a = t.one("dns.query", &[("name", json!("allowed.test"))]);
+    assert_eq!((verdict(a), rule(a)), ("allow", "dns-allowed"), "{t}");
+    let d = t.one("dns.query", &[("name", json!("denied.test"))]);
+    assert_eq!(verdict(d), "deny", "{t}");
+}
+
+#[test]
+fn ipv6_connects_are_decided_and_reach_only_when_allowed() {
+    require_root_or_skip!();
+    let probe_ns = cordon_e2e::NetNs::new().unwrap();
+    let (ok_ip, no_ip) = (probe_ns.v6_at(2), probe_ns.v6_at(3));
+    let policy = format!(
+        "{POLICY}\n[[rule]]\nid = \"connect-v6\"\naction = \"tcp.connect\"\n\
+         cidrs = [\"{ok_ip}/128\"]\ndecision = \"allow\"\n"
+    );
+    let w = World::start(&policy).unwrap();
+    let ok_echo = TcpEcho::start_on(&probe_ns, &[(ok_ip.into(), 7000)]).unwrap();
+    let no_echo = TcpEcho::start_on(&probe_ns, &[(no_ip.into(), 7000)]).unwrap();
+    let mapped_echo = TcpEcho::start_on(&probe_ns, &[(probe_ns.v4_at(2).into(), 7000)]).unwrap();
+    let (ok, no) = (format!("[{ok_ip}]:7000"), format!("[{no_ip}]:7000"));
+    let mapped = format!("[::ffff:{}]:7000", probe_ns.v4_at(2));
+    let out = w.python("bot", TCP_PROBE, &[&ok, &no, &mapped]).unwrap();
+    let text = stdout(&out);
+    assert_eq!(outcome(&text, &ok), Some("ok ping"), "{}", show(&out));
+    assert!(
+        !outcome(&text, &no).unwrap_or("ok").starts_with("ok"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        !outcome(&text, &mapped).unwrap_or("ok").starts_with("ok"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(ok_echo.connections(), 1);
+    assert_eq!(
+        no_echo.connections(),
+        0,
+        "denied v6 destination was reached"
+    );
+    assert_eq!(
+        mapped_echo.connections(),
+        0,
+        "v4-mapped destination was reached"
+    );
+
+    let t = w.trail().unwrap().of_chain("bot");
+    let a = t.one(
+        "tcp.connect",
+        &[("ip", json!(ok_ip.to_string())), ("port", json!(7000))],
+    );
+    assert_eq!((verdict(a), rule(a)), ("allow", "connect-v6"), "{t}");
+    let d = t.one(
+        "tcp.connect",
+        &[("ip", json!(no_ip.to_string())), ("port", json!(7000))],
+    );
+    assert_eq!(verdict(d), "deny", "{t}");
+}
+
+#[test]
+fn loopback_services_are_refused_by_the_ssrf_guard() {
+    require_root_or_skip!();
+    let w = World::start(&policy_allowing_connects()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let target = format!("127.0.0.1:{port}");
+    let out = w.python("bot", TCP_PROBE, &[&target]).unwrap();
+    assert!(
+        !outcome(&stdout(&out), &target)
+            .unwrap_or("ok")
+            .starts_with("ok"),
+        "{}",
+        show(&out)
+    );
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the loopback listener was reached: {other:?}"),
+    }
+    let t = w.trail().unwrap().of_chain("bot");
+    let d = t.one(
+        "tcp.connect",
+        &[("ip", json!("127.0.0.1")), ("port", json!(port))],
+    );
+    assert_eq!((verdict(d), rule(d)), ("deny", "ssrf-guard"), "{t}");
+}
+
+#[test]
+fn the_daemons_own_proxy_port_is_refused() {
+    require_root_or_skip!();
+    let w = World::start(&policy_allowing_connects()).unwrap();
+    let port = w.status().unwrap()["proxy_port"].as_u64().unwrap();
+    let target = format!("127.0.0.1:{port}");
+    let out = w.python("bot", TCP_PROBE, &[&target]).unwrap();
+    assert!(
+        !outcome(&stdout(&out), &target)
+            .unwrap_or("ok")
+            .starts_with("ok"),
+        "{}",
+        show(&out)
+    );
+    let t = w.trail().unwrap().of_chain("bot");
+    let d = t.one(
+        "tcp.connect",
+        &[("ip", json!("127.0.0.1")), ("port", json!(port))],
+    );
+    assert_eq!(verdict(d), "deny", "{t}");
+    assert_eq!(rule(d), "cordon-listener", "{t}");
 }

@@ -150,12 +150,14 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
         Request::Run { agent } => run(d, caller, &agent),
         Request::Ps => super::ops::ps(d),
         Request::AuditVerify => super::audit_ops::verify(d).await,
-        Request::PolicyReload => match d.policy.reload(&d.cfg.policies) {
-            Ok(v) => Reply::ok(serde_json::json!({ "version": v })),
-            Err(e) => Reply::err(format!(
-                "policy not reloaded, the previous one stays in force: {e}"
-            )),
-        },
+        Request::PolicyReload => {
+            match crate::daemon::reload::reload_all(d, "cordon policy reload").await {
+                Ok(v) => Reply::ok(serde_json::json!({ "version": v })),
+                Err(e) => Reply::err(format!(
+                    "policy not reloaded, the previous one stays in force: {e}"
+                )),
+            }
+        }
         other => super::ops::operator(d, caller, other).await,
     }
 }

@@ -150,6 +150,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     tokio::spawn(control::server::serve(daemon.clone(), control));
     tokio::spawn(reap_loop(daemon.clone()));
+    tokio::spawn(super::reload::watch(daemon.clone()));
 
     tracing::info!(
         proxy_port,
@@ -252,15 +253,9 @@ async fn reload_on_hangup(
 ) {
     while hangup.recv().await.is_some() {
         crate::notify::log_failure(n.reloading());
-        let status = match d.policy.reload(&d.cfg.policies) {
-            Ok(v) => {
-                tracing::info!(version = %v, "SIGHUP: policy reloaded");
-                format!("enforcing; policy {v}")
-            }
-            Err(e) => {
-                tracing::error!(
-                    "SIGHUP: policy not reloaded, the previous one stays in force: {e}"
-                );
+        let status = match super::reload::reload_all(&d, "SIGHUP").await {
+            Ok(v) => format!("enforcing; policy {v}"),
+            Err(_) => {
                 format!(
                     "enforcing; policy {} (last reload failed)",
                     d.policy.version()
