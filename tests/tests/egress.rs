@@ -151,14 +151,7 @@ fn raw_and_packet_sockets_are_refused_even_to_a_root_agent() {
             show(&host)
         );
     }
-    let mut cmd = std::process::Command::new(cordon_e2e::cordon_bin());
-    cmd.arg("run")
-        .args(["--agent", "rooty", "--state-dir"])
-        .arg(w.daemon.state_dir())
-        .args(["--allow-root", "--", PYTHON, "-c", SOCKET_PROBE])
-        .env_remove("SUDO_UID")
-        .current_dir("/");
-    let out = run_with_timeout(&mut cmd, Duration::from_secs(30)).unwrap();
+    let out = run_with_timeout(&mut root_agent(&w, SOCKET_PROBE), Duration::from_secs(30)).unwrap();
     let text = stdout(&out);
     for kind in ["raw4", "raw6", "rawtcp", "packet"] {
         assert_eq!(

@@ -113,7 +113,7 @@ pub fn run(args: &Args) -> ExitCode {
 
 fn setup(n: &mut Narrator, cordon: &std::path::Path, workspace: &std::path::Path) -> Option<Ctx> {
     n.chapter(
-        "1. A local internet and the daemon",
+        "1. Local internet, daemon",
         "A network namespace plays the internet: api.github.com and api.stripe.com (HTTPS with \
          certificates from a throwaway CA), paste.test (plain HTTP) and a UDP port nobody should \
          reach. A DNS server on loopback resolves them. The cordon daemon starts with its own \

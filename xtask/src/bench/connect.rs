@@ -42,7 +42,8 @@ pub struct ConnectResult {
 pub struct Listener {
     pub addr: String,
     pub count_file: std::path::PathBuf,
-    pub guard: Guard,
+    /// Holds the listener process for as long as the value lives.
+    pub _guard: Guard,
 }
 
 pub fn listener(probe: &Path, dir: &Path, mode: &str, max_secs: u32) -> anyhow::Result<Listener> {
@@ -68,7 +69,7 @@ pub fn listener(probe: &Path, dir: &Path, mode: &str, max_secs: u32) -> anyhow::
     Ok(Listener {
         addr,
         count_file,
-        guard,
+        _guard: guard,
     })
 }
 

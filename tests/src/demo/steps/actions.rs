@@ -93,7 +93,12 @@ fn connector_match(c: &mut Ctx) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let out = c.cordon(&["connectors", "match", "DELETE", BRANCH_URL])?;
+    let policies = c.w.policies.path();
+    let mut cmd = std::process::Command::new(&c.cordon);
+    cmd.args(["connectors", "match", "--policies"])
+        .arg(&policies)
+        .args(["DELETE", BRANCH_URL]);
+    let out = c.run_shown(&mut cmd, std::time::Duration::from_secs(15))?;
     c.n.shows("how Cordon names the request before any policy is applied.");
     let text = String::from_utf8_lossy(&out.stdout);
     c.n.check(

@@ -33,28 +33,8 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     let tail_help = help_of(c, &["audit", "tail", "--help"]);
     let verify_help = help_of(c, &["audit", "verify", "--help"]);
     match tail_help {
-        Some(help) => {
-            let mut args = vec!["audit", "tail"];
-            if help.contains("--agent") {
-                args.extend(["--agent", "deployer"]);
-            }
-            if help.contains("--lines") {
-                args.extend(["--lines", "8"]);
-            } else if help.contains("-n,") || help.contains("-n ") {
-                args.extend(["-n", "8"]);
-            }
-            let out = c.cordon(&args)?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            c.n.shows("the newest records: who acted, the action, the decision and the rule.");
-            c.n.check(
-                "`cordon audit tail` shows the latest decisions",
-                out.status.success() && !text.trim().is_empty(),
-                "",
-            );
-        }
-        None => {
-            c.n.skip("`cordon audit tail`", "this cordon has no `audit tail`")
-        }
+        Some(help) => tail(c, &help)?,
+        None => c.n.skip("`cordon audit tail`", "this cordon has no `audit tail`"),
     }
     match verify_help {
         Some(_) => {
@@ -69,6 +49,43 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
         None => {
             c.n.skip("`cordon audit verify`", "this cordon has no `audit verify`")
         }
+    }
+    Ok(())
+}
+
+/// The refusals of the whole run, then the deployer's latest records (the approval with the
+/// name of who approved it).
+fn tail(c: &mut Ctx, help: &str) -> anyhow::Result<()> {
+    let lines_flag = if help.contains("--lines") { Some("--lines") } else { None };
+    let filtered = help.contains("--decision") && help.contains("--agent");
+    let mut deny = vec!["audit", "tail"];
+    if filtered {
+        deny.extend(["--decision", "deny"]);
+    }
+    if let Some(flag) = lines_flag {
+        deny.extend([flag, "8"]);
+    }
+    let out = c.cordon(&deny)?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    c.n.shows("each refusal of this run, with the agent, the action, its params and the rule that decided.");
+    c.n.check(
+        "`cordon audit tail` shows the refusals of this run",
+        out.status.success() && text.contains("github.branch.delete") && text.contains("limit:demo-charges"),
+        "",
+    );
+    if filtered {
+        let mut mine = vec!["audit", "tail", "--agent", "deployer"];
+        if let Some(flag) = lines_flag {
+            mine.extend([flag, "6"]);
+        }
+        let out = c.cordon(&mine)?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        c.n.shows("the approved merge is recorded with who approved it.");
+        c.n.check(
+            "the audit trail names the approver",
+            out.status.success() && text.contains("approval.granted"),
+            "",
+        );
     }
     Ok(())
 }
