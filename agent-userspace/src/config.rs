@@ -25,7 +25,7 @@ pub struct ConfigFile {
     pub socket_group: Option<String>,
     pub log_format: Option<String>,
     pub metrics_addr: Option<SocketAddr>,
-    /// Pending approvals are POSTed here as JSON (http:// URL).
+    /// Pending approvals are POSTed here as JSON (http:// or https:// URL).
     pub approval_webhook: Option<String>,
 }
 

@@ -90,7 +90,7 @@ pub struct DaemonArgs {
     /// Serve Prometheus metrics on this address.
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
-    /// POST each pending approval to this http:// URL.
+    /// POST each pending approval (JSON, Slack-compatible `text`) to this URL.
     #[arg(long)]
     pub approval_webhook: Option<String>,
 }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::json;
 
 use super::{Shared, approvals::PendingInfo};
@@ -25,25 +24,53 @@ pub fn notify(d: &Shared, info: &PendingInfo) {
             info.chain, info.action, serde_json::Value::Object(info.params.clone()), info.rule, info.id, info.id
         ),
     });
+    let d = d.clone();
     tokio::spawn(async move {
-        let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
-        let req = http::Request::post(url.as_str())
-            .header("content-type", "application/json")
-            .body(Full::new(bytes::Bytes::from(body.to_string())));
-        let Ok(req) = req else {
-            tracing::warn!(%url, "approval webhook: bad URL");
-            return;
-        };
-        match tokio::time::timeout(Duration::from_secs(5), client.request(req)).await {
-            Ok(Ok(resp)) => {
-                let status = resp.status();
-                let _ = resp.into_body().collect().await;
-                if !status.is_success() {
-                    tracing::warn!(%url, %status, "approval webhook answered with an error");
-                }
-            }
-            Ok(Err(e)) => tracing::warn!(%url, "approval webhook failed: {e}"),
-            Err(_) => tracing::warn!(%url, "approval webhook timed out"),
+        if let Err(e) = post(&d, &url, body.to_string()).await {
+            tracing::warn!(%url, "approval webhook failed: {e}");
         }
     });
+}
+
+/// Posts through the same verified, pooled client the proxy uses, so an
+/// https webhook is checked against the system roots (and --upstream-ca).
+async fn post(d: &Shared, url: &str, body: String) -> Result<(), String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    let host = uri.host().ok_or("the URL has no host")?.to_string();
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err("the URL must be http:// or https://".into()),
+    };
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let dst = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("resolving {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))?;
+    let target = crate::proxy::upstream::Target {
+        chain: "cordon-webhook".into(),
+        dst,
+        tls_name: tls.then(|| host.clone()),
+        h2: false,
+    };
+    let client = d.pools.client(&target, &d.upstream_tls);
+    let req = http::Request::post(uri)
+        .header("content-type", "application/json")
+        .body(
+            Full::new(bytes::Bytes::from(body))
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+        .map_err(|e| e.to_string())?;
+    let resp = tokio::time::timeout(Duration::from_secs(5), client.request(req))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let _ = resp.into_body().collect().await;
+    if !status.is_success() {
+        return Err(format!("answered {status}"));
+    }
+    Ok(())
 }

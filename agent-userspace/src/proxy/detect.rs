@@ -15,7 +15,9 @@ const POLL: Duration = Duration::from_millis(2);
 
 #[derive(Debug)]
 pub enum Detected {
-    Tls { sni: Option<String> },
+    Tls {
+        sni: Option<String>,
+    },
     Http,
     Other,
     /// The client sent part of a ClientHello or request line and stalled.

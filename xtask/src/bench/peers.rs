@@ -13,7 +13,6 @@ use anyhow::{Context, bail};
 use super::{certs::Certs, free_port, proc::Guard, upstream::wait_listening};
 
 pub struct Peer {
-    pub name: &'static str,
     pub port: u16,
     /// The CA a client must trust to talk HTTPS through this proxy.
     pub client_ca: PathBuf,
@@ -67,7 +66,6 @@ pub fn start_squid(dir: &Path, certs: &Certs) -> anyhow::Result<Peer> {
     let mut guard = Guard::spawn("squid", &mut cmd)?;
     wait_listening(&mut guard, &[port])?;
     Ok(Peer {
-        name: "squid",
         port,
         client_ca: certs.proxy_ca.clone(),
         guard,
@@ -129,7 +127,6 @@ pub fn start_mitmproxy(dir: &Path, mitmdump: &Path, certs: &Certs) -> anyhow::Re
     let mut guard = Guard::spawn("mitmproxy", &mut cmd)?;
     wait_listening(&mut guard, &[port])?;
     Ok(Peer {
-        name: "mitmproxy",
         port,
         client_ca: certs.proxy_ca.clone(),
         guard,

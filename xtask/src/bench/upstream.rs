@@ -24,7 +24,8 @@ pub struct Upstream {
     /// HTTPS with the arrival log (`kill_log`).
     pub https_logged: u16,
     pub kill_log: PathBuf,
-    pub guard: Guard,
+    /// Holds nginx for as long as the value lives.
+    pub _guard: Guard,
 }
 
 pub fn start(dir: &Path, certs: &Certs) -> anyhow::Result<Upstream> {
@@ -49,7 +50,7 @@ pub fn start(dir: &Path, certs: &Certs) -> anyhow::Result<Upstream> {
         http,
         https_logged,
         kill_log,
-        guard,
+        _guard: guard,
     })
 }
 

@@ -34,7 +34,9 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     let verify_help = help_of(c, &["audit", "verify", "--help"]);
     match tail_help {
         Some(help) => tail(c, &help)?,
-        None => c.n.skip("`cordon audit tail`", "this cordon has no `audit tail`"),
+        None => {
+            c.n.skip("`cordon audit tail`", "this cordon has no `audit tail`")
+        }
     }
     match verify_help {
         Some(_) => {
@@ -56,21 +58,27 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
 /// The refusals of the whole run, then the deployer's latest records (the approval with the
 /// name of who approved it).
 fn tail(c: &mut Ctx, help: &str) -> anyhow::Result<()> {
-    let lines_flag = if help.contains("--lines") { Some("--lines") } else { None };
+    let lines_flag = if help.contains("--lines") {
+        Some("--lines")
+    } else {
+        None
+    };
     let filtered = help.contains("--decision") && help.contains("--agent");
     let mut deny = vec!["audit", "tail"];
     if filtered {
         deny.extend(["--decision", "deny"]);
     }
     if let Some(flag) = lines_flag {
-        deny.extend([flag, "8"]);
+        deny.extend([flag, "10"]);
     }
     let out = c.cordon(&deny)?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     c.n.shows("each refusal of this run, with the agent, the action, its params and the rule that decided.");
     c.n.check(
         "`cordon audit tail` shows the refusals of this run",
-        out.status.success() && text.contains("github.branch.delete") && text.contains("limit:demo-charges"),
+        out.status.success()
+            && text.contains("github.branch.delete")
+            && text.contains("limit:demo-charges"),
         "",
     );
     if filtered {
