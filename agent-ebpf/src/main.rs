@@ -302,8 +302,10 @@ pub fn cordon_rekey(ctx: SockOpsContext) -> u32 {
     1
 }
 
-/// Only plain TCP and UDP over IPv4/IPv6 (and non-IP families such as
-/// unix and netlink, which cannot leave the host) may be created.
+/// Only plain TCP and UDP may be created among inet sockets: raw, ICMP,
+/// SCTP and MPTCP are refused. The kernel runs this hook for AF_INET and
+/// AF_INET6 only; packet sockets are kept from agents by `cordon run`,
+/// which removes CAP_NET_RAW even from agents allowed to run as root.
 #[cgroup_sock(sock_create)]
 pub fn cordon_sock_create(ctx: SockContext) -> i32 {
     let Some(cfg) = CONFIG.get(0) else {
@@ -314,11 +316,7 @@ pub fn cordon_sock_create(ctx: SockContext) -> i32 {
     }
     // SAFETY: the context pointer is valid for the program's lifetime.
     let sk = unsafe { &*ctx.sock };
-    const AF_PACKET: u32 = 17;
     let family = sk.family;
-    if family == AF_PACKET {
-        return DENY;
-    }
     if family == AF_INET as u32 || family == AF_INET6 as u32 {
         let tcp = sk.type_ == SOCK_STREAM && (sk.protocol == 0 || sk.protocol == IPPROTO_TCP);
         let udp = sk.type_ == SOCK_DGRAM && (sk.protocol == 0 || sk.protocol == IPPROTO_UDP);

@@ -50,8 +50,10 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     cmd.env("CORDON_AGENT", &reply.chain)
         .env("CORDON_INSTANCE", &reply.instance);
-    if let Some(user) = &target {
-        drop_to(user, &mut cmd)?;
+    match &target {
+        Some(user) => drop_to(user, &mut cmd)?,
+        None if Uid::effective().is_root() => drop_dangerous_caps()?,
+        None => {}
     }
     let err = cmd.exec();
     bail!("exec {}: {err}", resolved.display())
@@ -129,6 +131,42 @@ fn drop_to(user: &User, cmd: &mut std::process::Command) -> anyhow::Result<()> {
             }
             Ok(())
         });
+    }
+    Ok(())
+}
+
+/// An agent allowed to run as root still must not step around the cgroup
+/// hooks: packet sockets (AF_PACKET is not an inet socket, so
+/// cgroup/sock_create never sees it), raw sockets, detaching BPF programs,
+/// moving itself out of its cgroup or loading modules. Those capabilities
+/// are removed from every set, bounding set included, before exec.
+fn drop_dangerous_caps() -> anyhow::Result<()> {
+    use caps::{CapSet, Capability};
+    const DROP: &[Capability] = &[
+        Capability::CAP_NET_RAW,
+        Capability::CAP_NET_ADMIN,
+        Capability::CAP_SYS_ADMIN,
+        Capability::CAP_BPF,
+        Capability::CAP_PERFMON,
+        Capability::CAP_SYS_MODULE,
+        Capability::CAP_SYS_PTRACE,
+        Capability::CAP_SYS_RAWIO,
+        Capability::CAP_SYS_RESOURCE,
+        Capability::CAP_DAC_OVERRIDE,
+        Capability::CAP_DAC_READ_SEARCH,
+        Capability::CAP_SETPCAP,
+    ];
+    for cap in DROP {
+        for set in [
+            CapSet::Bounding,
+            CapSet::Ambient,
+            CapSet::Inheritable,
+            CapSet::Effective,
+            CapSet::Permitted,
+        ] {
+            caps::drop(None, set, *cap)
+                .with_context(|| format!("dropping {cap} from the {set:?} set"))?;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The `/metrics` endpoint: the recorded families plus gauges read from the
 //! daemon at scrape time.
-use std::{convert::Infallible, net::SocketAddr};
+use std::convert::Infallible;
 
 use anyhow::Context;
 use bytes::Bytes;

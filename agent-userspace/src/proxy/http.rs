@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{
     answer::Refusal,
     body::{self, ProxyBody},
+    h1guard::{Findings, Guard, HeadFindings},
     upstream::{Target, tls_verify_failure},
 };
 use crate::daemon::{
@@ -40,21 +41,24 @@ pub async fn serve<IO>(ctx: Arc<HttpCtx>, io: IO)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let svc_ctx = ctx.clone();
-    let svc = service_fn(move |req| {
-        let ctx = svc_ctx.clone();
-        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
-    });
-    let io = TokioIo::new(io);
+    let service = |findings: Option<Findings>| {
+        let ctx = ctx.clone();
+        service_fn(move |req| {
+            let ctx = ctx.clone();
+            let findings = findings.clone();
+            async move { Ok::<_, Infallible>(handle(ctx, req, findings).await) }
+        })
+    };
     let result = if ctx.h2 {
         hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .max_header_list_size(MAX_HEADER_BYTES as u32)
-            .serve_connection(io, svc)
+            .serve_connection(TokioIo::new(io), service(None))
             .await
     } else {
+        let (guarded, findings) = Guard::new(io, MAX_HEADER_BYTES);
         hyper::server::conn::http1::Builder::new()
-            .max_buf_size(MAX_HEADER_BYTES)
-            .serve_connection(io, svc)
+            .max_buf_size(MAX_HEADER_BYTES * 2)
+            .serve_connection(TokioIo::new(guarded), service(Some(findings)))
             .with_upgrades()
             .await
     };
@@ -98,8 +102,15 @@ fn refusal_decision(ctx: &HttpCtx, rule: &str, reason: &str) -> Decision {
     }
 }
 
-async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<ProxyBody> {
+async fn handle(
+    ctx: Arc<HttpCtx>,
+    mut req: Request<Incoming>,
+    findings: Option<Findings>,
+) -> Response<ProxyBody> {
     let started = Instant::now();
+    let raw = findings
+        .and_then(|f| f.lock().unwrap_or_else(|e| e.into_inner()).pop_front())
+        .unwrap_or_default();
     let authority = req
         .uri()
         .authority()
@@ -116,13 +127,21 @@ async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<Proxy
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
 
-    if let Some(problem) = request_problem(&ctx, &host, req.headers()) {
+    // A message the raw bytes show to be malformed is recorded as such; a
+    // well-formed one refused before parsing as the request it claims to be.
+    let raw_refusal = raw_problem(raw);
+    let refused_as = if raw_refusal.is_some() {
+        "http.malformed"
+    } else {
+        "http.request"
+    };
+    if let Some(problem) = raw_refusal.or_else(|| request_problem(&ctx, &host, req.headers())) {
         let decision = refusal_decision(&ctx, problem.0, &problem.1);
         return refuse(
             &ctx,
             started,
             None,
-            "http.request",
+            refused_as,
             &Map::new(),
             &decision,
             &host,
@@ -391,6 +410,25 @@ async fn refuse(
         audit_id,
     }
     .response()
+}
+
+/// What the raw bytes of the head showed (HTTP/1 only; see `h1guard`).
+fn raw_problem(raw: HeadFindings) -> Option<(&'static str, String, StatusCode)> {
+    if raw.conflicting_framing {
+        return Some((
+            "request-smuggling",
+            "both Content-Length and Transfer-Encoding are set".into(),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    if raw.oversized {
+        return Some((
+            "header-limit",
+            format!("the header block is larger than {MAX_HEADER_BYTES} bytes"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        ));
+    }
+    None
 }
 
 /// Checks made before any action is parsed: request smuggling and domain

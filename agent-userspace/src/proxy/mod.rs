@@ -10,6 +10,7 @@ mod cost;
 pub mod credentials;
 mod detect;
 pub mod enrich;
+mod h1guard;
 mod http;
 mod redact;
 mod splice;

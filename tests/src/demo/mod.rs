@@ -155,14 +155,18 @@ fn setup(n: &mut Narrator, cordon: &std::path::Path, workspace: &std::path::Path
     n.alias(&format!(" --state-dir {}", world.state_dir().display()), "");
     n.alias(&probe.path().display().to_string(), "cordon-demo");
     n.say(&format!(
-        "api.github.com = {}, api.stripe.com = {}, paste.test = {} (namespace {}); daemon state in {} \
-         (every cordon command below carries --state-dir for it; it is left out when shown).",
+        "api.github.com = {}, api.stripe.com = {}, paste.test = {} (namespace {}). Daemon \
+         state in {} (every cordon command below carries --state-dir for it; it is left out \
+         when shown). $POLICIES = {}.",
         layout.github_ip,
         layout.stripe_ip,
         layout.paste_ip,
         world.ns.name(),
-        world.state_dir().display()
+        world.state_dir().display(),
+        world.policies.path().display()
     ));
+    // Registered after the line above, which shows the full path once.
+    n.alias(&world.policies.path().display().to_string(), "$POLICIES");
     let mut c = Ctx {
         n: std::mem::take(n),
         w: world,

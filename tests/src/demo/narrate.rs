@@ -205,7 +205,7 @@ impl Narrator {
             .map(|o| o.chapter.len())
             .max()
             .unwrap_or(0)
-            .min(24);
+            .min(26);
         for o in &self.outcomes {
             let tag = match o.mark {
                 Mark::Pass => self.paint("32", "PASS"),

@@ -12,6 +12,8 @@ pub struct Machine {
     pub cpu: String,
     pub mem_total: String,
     pub kernel: String,
+    /// /proc/loadavg when the bench started: other work on the box skews every figure.
+    pub loadavg_at_start: String,
     pub cordon_rev: String,
     pub cordon_version: String,
     pub oha: String,
@@ -68,6 +70,10 @@ pub fn describe(cordon: &Path, oha: &Path, mitmdump: Option<&Path>) -> Machine {
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
         kernel: first(Command::new("uname").arg("-r")),
+        loadavg_at_start: std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
         cordon_rev: format!(
             "{}{}",
             rev.trim(),

@@ -118,10 +118,8 @@ pub fn tree(root: u32) -> Vec<u32> {
             let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
             };
-            if let Some(f) = stat_fields(pid) {
-                if let Some(ppid) = f.get(1).and_then(|s| s.parse().ok()) {
-                    parents.push((pid, ppid));
-                }
+            if let Some(ppid) = stat_fields(pid).and_then(|f| f.get(1)?.parse().ok()) {
+                parents.push((pid, ppid));
             }
         }
     }

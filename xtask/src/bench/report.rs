@@ -28,6 +28,7 @@ pub fn markdown(r: &Results) -> String {
         ("CPU", m.cpu.clone()),
         ("memory", m.mem_total.clone()),
         ("kernel", m.kernel.clone()),
+        ("load average at start", m.loadavg_at_start.clone()),
         (
             "cordon",
             format!("{} at {}", m.cordon_version, m.cordon_rev),

@@ -60,7 +60,6 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
             .json(r#"{"title": "I only read"}"#),
     )?;
     let leaked = c.w.github.count() > before;
-    show_refusal(c, &r);
     c.n.shows("the researcher's policy has no rule for writes, so its default (deny) decides.");
     c.n.check(
         "researcher's write is refused by its default deny",

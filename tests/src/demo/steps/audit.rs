@@ -10,7 +10,6 @@ use crate::process::run_with_timeout;
 /// Daemon log lines worth showing when there is no audit CLI.
 const LOG_MARKERS: &[&str] = &[
     "policy loaded",
-    "agent started",
     "waiting for approval",
     "agent killed",
     "connection cut",
@@ -110,8 +109,9 @@ fn help_of(c: &Ctx, args: &[&str]) -> Option<String> {
 
 fn show_log(c: &Ctx) {
     let log = c.w.daemon.log();
-    let lines: Vec<&str> = log
+    let lines: Vec<String> = log
         .lines()
+        .map(strip_ansi)
         .filter(|l| LOG_MARKERS.iter().any(|m| l.contains(m)))
         .collect();
     c.n.command_text(&format!(
@@ -120,4 +120,36 @@ fn show_log(c: &Ctx) {
         c.w.daemon.log_path().display()
     ));
     c.n.block(&lines.join("\n"));
+}
+
+/// The daemon colours its log even into a file; the demo shows it plain.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\x1b' {
+            // CSI: ESC [ parameters... final letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_codes_are_removed_from_log_lines() {
+        assert_eq!(
+            strip_ansi("\x1b[2m12:00\x1b[0m \x1b[32m INFO\x1b[0m policy loaded"),
+            "12:00  INFO policy loaded"
+        );
+    }
 }
