@@ -9,7 +9,12 @@ use std::time::Duration;
 use cordon_tls::{MAX_PEEK, Peek, peek_client_hello};
 use tokio::{net::TcpStream, time::Instant};
 
-const FIRST_BYTE_WAIT: Duration = Duration::from_millis(300);
+/// How long to wait for a client's first byte. Short when raw TCP to the
+/// destination is allowed anyway (a misread slow client loses nothing);
+/// long when the only alternative to reading actions is a denial, so a
+/// client slowed by a loaded host is not refused by mistake.
+pub const FIRST_BYTE_WAIT_RAW_ALLOWED: Duration = Duration::from_millis(300);
+pub const FIRST_BYTE_WAIT: Duration = Duration::from_secs(5);
 const HELLO_WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(2);
 
@@ -24,9 +29,9 @@ pub enum Detected {
     Stalled,
 }
 
-pub async fn detect(s: &TcpStream) -> Detected {
+pub async fn detect(s: &TcpStream, first_byte_wait: Duration) -> Detected {
     let mut buf = vec![0u8; MAX_PEEK];
-    match tokio::time::timeout(FIRST_BYTE_WAIT, s.peek(&mut buf[..1])).await {
+    match tokio::time::timeout(first_byte_wait, s.peek(&mut buf[..1])).await {
         Ok(Ok(n)) if n > 0 => {}
         _ => return Detected::Other,
     }

@@ -142,7 +142,7 @@ fn hold(addr: &str, n: &str, hold_secs: &str) -> Res {
     let mut held = Vec::with_capacity(n);
     let mut errors = 0u64;
     for _ in 0..n {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(20)) {
             Ok(s) => held.push(s),
             Err(_) => errors += 1,
         }
