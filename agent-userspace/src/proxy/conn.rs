@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use tokio::net::TcpStream;
 
 use super::{
-    detect::{Detected, detect},
+    detect::{Detected, FIRST_BYTE_WAIT, FIRST_BYTE_WAIT_RAW_ALLOWED, detect},
     http::{HttpCtx, serve},
 };
 use crate::daemon::{
@@ -70,10 +70,16 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
     let guarded = net
         .as_ref()
         .is_none_or(|n| n.verdict == Verdict::Deny && &*n.rule_id == "ssrf-guard");
+    let raw_allowed = net.as_ref().is_some_and(|n| n.verdict == Verdict::Allow);
+    let wait = if raw_allowed {
+        FIRST_BYTE_WAIT_RAW_ALLOWED
+    } else {
+        FIRST_BYTE_WAIT
+    };
     let detected = if guarded {
         Detected::Other
     } else {
-        detect(&client).await
+        detect(&client, wait).await
     };
     match detected {
         Detected::Tls { sni } => {
