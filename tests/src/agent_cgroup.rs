@@ -141,10 +141,16 @@ impl RunningAgent {
     pub fn instance_cgroup(&self, under: &Path) -> Result<PathBuf> {
         let mut found = None;
         wait_until(
-            &format!("pid {} to enter a cgroup under {}", self.pid, under.display()),
+            &format!(
+                "pid {} to enter a cgroup under {}",
+                self.pid,
+                under.display()
+            ),
             Duration::from_secs(10),
             || {
-                found = cgroup_of_pid(self.pid).ok().filter(|c| c.starts_with(under));
+                found = cgroup_of_pid(self.pid)
+                    .ok()
+                    .filter(|c| c.starts_with(under));
                 found.is_some()
             },
         )?;
@@ -159,7 +165,10 @@ impl RunningAgent {
         let Some(status) = wait_child(child, timeout)? else {
             return Ok(None);
         };
-        let mut child = self.child.take().ok_or_else(|| Error::Setup("no child".into()))?;
+        let mut child = self
+            .child
+            .take()
+            .ok_or_else(|| Error::Setup("no child".into()))?;
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
         if let Some(mut o) = child.stdout.take() {

@@ -5,6 +5,7 @@
 //! Addresses come from documentation ranges (203.0.113.0/24, 198.51.100.0/24, 2001:db8::/32)
 //! and are only routed to the veth of the namespace that owns them.
 
+pub mod agent_cgroup;
 pub mod cgroup;
 pub mod daemon;
 pub mod demo;
@@ -16,6 +17,7 @@ pub mod netns;
 pub mod probes;
 pub mod process;
 mod root;
+pub mod secrets;
 mod server_thread;
 pub mod tcp_echo;
 pub mod tls;

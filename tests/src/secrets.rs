@@ -68,9 +68,10 @@ pub fn vault_set_file(daemon: &Daemon, name: &str, kind: &str, value: &str) -> R
     let mut file = tempfile::NamedTempFile::new().ctx(|| "create secret file".into())?;
     file.write_all(value.as_bytes())
         .ctx(|| "write secret file".into())?;
-    let path = file.path().to_str().ok_or_else(|| {
-        Error::Setup(format!("non UTF-8 temp path {}", file.path().display()))
-    })?;
+    let path = file
+        .path()
+        .to_str()
+        .ok_or_else(|| Error::Setup(format!("non UTF-8 temp path {}", file.path().display())))?;
     daemon.cordon(&["vault", "set", name, "--from-file", path, "--kind", kind])
 }
 

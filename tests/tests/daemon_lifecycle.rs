@@ -246,3 +246,34 @@ fn a_stale_socket_after_a_crash_is_named_as_such() {
     let err = String::from_utf8_lossy(&run.stderr).to_ascii_lowercase();
     assert!(err.contains("stale"), "run: {}", show(&run));
 }
+
+/// A host without cgroup v2 cannot confine agents: the daemon must refuse
+/// to start, in one line that names the problem, instead of running
+/// without enforcement. Simulated in a private mount namespace where the
+/// cgroup2 mount has been taken away.
+#[test]
+fn a_missing_cgroup2_mount_stops_the_daemon_with_one_line() {
+    require_root_or_skip!();
+    let mount = cordon_e2e::TestCgroupRoot::discover()
+        .unwrap()
+        .mount()
+        .to_path_buf();
+    let state = tempfile::tempdir().unwrap();
+    let script = format!(
+        "umount -l {} && exec {} daemon --state-dir {} --policies /nonexistent --dns-upstream 127.0.0.1:9",
+        mount.display(),
+        cordon_bin().display(),
+        state.path().display()
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+    let out = run_with_timeout(&mut cmd, T).unwrap();
+    assert!(!out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.trim().lines().last().unwrap_or("");
+    assert!(
+        last.contains("cgroup2") && last.contains("cordon: error"),
+        "{}",
+        show(&out)
+    );
+}

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use cordon_e2e::secrets::{
     assert_no_leak, github_token, random_alnum, store, stripe_key, vault_set_file, vault_set_stdin,
 };
-use cordon_e2e::trail::{rule, verdict};
+use cordon_e2e::trail::{AUDIT_DB, rule, verdict};
 use cordon_e2e::world::{show, stdout};
 use cordon_e2e::{
-    AUDIT_DB, Daemon, DaemonOpts, Reply, World, cordon_bin, require_root_or_skip,
-    run_with_timeout,
+    Daemon, DaemonOpts, Reply, World, cordon_bin, require_root_or_skip, run_with_timeout,
 };
 use serde_json::{Value, json};
 
@@ -135,7 +134,10 @@ fn agents_use_placeholders_and_the_upstream_sees_the_real_token() {
 
     // The upstream got the real secrets, in the connector's scheme.
     let bearer_gh = format!("Bearer {gh}");
-    assert_eq!(auth_seen(&w, "/repos/o/r/"), [Some(bearer_gh.clone()), Some(bearer_gh)]);
+    assert_eq!(
+        auth_seen(&w, "/repos/o/r/"),
+        [Some(bearer_gh.clone()), Some(bearer_gh)]
+    );
     assert_eq!(auth_seen(&w, "/v1/charges"), [Some(format!("Bearer {st}"))]);
 
     // The agent held placeholders only, and saw the echoes redacted.
@@ -155,7 +157,10 @@ fn agents_use_placeholders_and_the_upstream_sees_the_real_token() {
         text.to_ascii_lowercase().contains("x-token: [redacted]"),
         "{text}"
     );
-    assert!(text.contains(r#""authorization":"Bearer [REDACTED]""#), "{text}");
+    assert!(
+        text.contains(r#""authorization":"Bearer [REDACTED]""#),
+        "{text}"
+    );
     let secrets = [gh.as_str(), st.as_str()];
     assert_no_leak("what the agent saw", &all_output(&out), &secrets);
 
@@ -171,7 +176,10 @@ fn agents_use_placeholders_and_the_upstream_sees_the_real_token() {
     assert_no_leak("cordon audit export", &all_output(&export), &secrets);
     let listed = vault_list(&w);
     let listing = stdout(&listed);
-    assert!(listing.contains("gh-main") && listing.contains("stripe-main"), "{listing}");
+    assert!(
+        listing.contains("gh-main") && listing.contains("stripe-main"),
+        "{listing}"
+    );
     assert_no_leak("cordon vault list", &all_output(&listed), &secrets);
     assert_no_leak("the daemon log", w.daemon.log().as_bytes(), &secrets);
     // The database holds the vault sealed, and no record of the audit trail carries a secret.
@@ -212,7 +220,11 @@ fn two_agents_bound_to_different_tokens_each_reach_the_upstream_with_their_own()
     assert_eq!(alice_seen, vec![Some(format!("Bearer {alice_tok}")); 5]);
     assert_eq!(bob_seen, vec![Some(format!("Bearer {bob_tok}")); 5]);
     // Each agent's echo is redacted; the other agent's token never reached it at all.
-    assert_no_leak("alice's responses", &all_output(&a), &[&alice_tok, &bob_tok]);
+    assert_no_leak(
+        "alice's responses",
+        &all_output(&a),
+        &[&alice_tok, &bob_tok],
+    );
     assert_no_leak("bob's responses", &all_output(&b), &[&alice_tok, &bob_tok]);
 
     let listing = stdout(&vault_list(&w));
@@ -235,7 +247,10 @@ fn an_agent_without_a_binding_gets_no_credential() {
     require_root_or_skip!();
     let w = World::start(&policy("\"*\"", &[])).unwrap();
     w.policies
-        .write("bound.toml", &policy("\"bound\"", &[("github", "gh-bound")]))
+        .write(
+            "bound.toml",
+            &policy("\"bound\"", &[("github", "gh-bound")]),
+        )
         .unwrap();
     let reload = w.daemon.cordon(&["policy", "reload"]).unwrap();
     assert!(reload.status.success(), "{}", show(&reload));
@@ -252,7 +267,10 @@ fn an_agent_without_a_binding_gets_no_credential() {
         ),
     );
     assert_eq!(status_codes(&stdout(&bound)), [200], "{}", show(&bound));
-    assert_eq!(auth_seen(&w, "/repos/bound/"), [Some(format!("Bearer {tok}"))]);
+    assert_eq!(
+        auth_seen(&w, "/repos/bound/"),
+        [Some(format!("Bearer {tok}"))]
+    );
 
     // No placeholder in its environment; with nothing, or with the bound agent's placeholder
     // copied in, it still reaches the upstream without the real token.
@@ -276,7 +294,11 @@ fn an_agent_without_a_binding_gets_no_credential() {
         "the unbound agent got a credential: {seen:?}"
     );
     for v in seen.iter().flatten() {
-        assert_no_leak("what reached the upstream for the unbound agent", v.as_bytes(), &[&tok]);
+        assert_no_leak(
+            "what reached the upstream for the unbound agent",
+            v.as_bytes(),
+            &[&tok],
+        );
     }
     assert_no_leak("the unbound agent's output", &all_output(&out), &[&tok]);
 }
@@ -302,7 +324,17 @@ fn a_foreign_real_looking_credential_is_refused() {
         let out = w
             .run(
                 "bot",
-                &["/usr/bin/curl", "-sS", "--max-time", "10", "-H", header, "-w", "\n%{http_code}", &url],
+                &[
+                    "/usr/bin/curl",
+                    "-sS",
+                    "--max-time",
+                    "10",
+                    "-H",
+                    header,
+                    "-w",
+                    "\n%{http_code}",
+                    &url,
+                ],
             )
             .unwrap();
         let text = stdout(&out);
@@ -334,11 +366,8 @@ fn a_foreign_real_looking_credential_is_refused() {
 }
 
 fn sha256(path: &std::path::Path) -> String {
-    let out = run_with_timeout(
-        Command::new("sha256sum").arg(path),
-        Duration::from_secs(20),
-    )
-    .unwrap();
+    let out =
+        run_with_timeout(Command::new("sha256sum").arg(path), Duration::from_secs(20)).unwrap();
     assert!(out.status.success(), "{}", show(&out));
     stdout(&out)
 }
@@ -381,7 +410,11 @@ fn a_wrong_key_file_stops_the_daemon_and_leaves_the_vault_unchanged() {
     let started = Instant::now();
     let out = run_with_timeout(&mut daemon, Duration::from_secs(20)).unwrap();
     let took = started.elapsed();
-    assert!(!out.status.success(), "daemon started with a wrong key: {}", show(&out));
+    assert!(
+        !out.status.success(),
+        "daemon started with a wrong key: {}",
+        show(&out)
+    );
     assert!(took < Duration::from_secs(10), "refusal took {took:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     let errors: Vec<&str> = err
@@ -395,7 +428,11 @@ fn a_wrong_key_file_stops_the_daemon_and_leaves_the_vault_unchanged() {
         show(&out)
     );
     assert_eq!(sha256(&db), before, "the database changed: {}", show(&out));
-    assert_eq!(std::fs::read(&key_file).unwrap(), other, "the key file was replaced");
+    assert_eq!(
+        std::fs::read(&key_file).unwrap(),
+        other,
+        "the key file was replaced"
+    );
 
     // With the right key back, the same vault opens and injects the same secret.
     std::fs::write(&key_file, &right_key).unwrap();
@@ -409,7 +446,10 @@ fn a_wrong_key_file_stops_the_daemon_and_leaves_the_vault_unchanged() {
         ),
     );
     assert_eq!(status_codes(&stdout(&ok)), [200], "{}", show(&ok));
-    assert_eq!(auth_seen(&w, "/repos/o/r/"), [Some(format!("Bearer {tok}"))]);
+    assert_eq!(
+        auth_seen(&w, "/repos/o/r/"),
+        [Some(format!("Bearer {tok}"))]
+    );
 }
 
 /// Bounded loop of GitHub reads with the placeholder; prints each status code.
@@ -460,7 +500,12 @@ fn vault_set_while_the_daemon_runs_loses_no_writes() {
         );
     }
     for out in &agents {
-        assert_eq!(stdout(out).lines().filter(|l| *l == "200").count(), 15, "{}", show(out));
+        assert_eq!(
+            stdout(out).lines().filter(|l| *l == "200").count(),
+            15,
+            "{}",
+            show(out)
+        );
     }
     assert!(
         auth_seen(&w, "/repos/o/r/")
@@ -483,12 +528,18 @@ fn vault_set_while_the_daemon_runs_loses_no_writes() {
     // The stored value, not just the name: bind one of them and look at what is injected.
     let (name, value) = &values[7];
     w.policies
-        .write(cordon_e2e::world::POLICY_FILE, &policy("\"*\"", &[("github", name)]))
+        .write(
+            cordon_e2e::world::POLICY_FILE,
+            &policy("\"*\"", &[("github", name)]),
+        )
         .unwrap();
     let reload = w.daemon.cordon(&["policy", "reload"]).unwrap();
     assert!(reload.status.success(), "{}", show(&reload));
     w.https.clear();
     let out = w.python("checker", GITHUB_LOOP, &["1"]).unwrap();
     assert_eq!(stdout(&out).trim(), "200", "{}", show(&out));
-    assert_eq!(auth_seen(&w, "/repos/o/r/"), [Some(format!("Bearer {value}"))]);
+    assert_eq!(
+        auth_seen(&w, "/repos/o/r/"),
+        [Some(format!("Bearer {value}"))]
+    );
 }

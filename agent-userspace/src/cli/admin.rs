@@ -36,14 +36,16 @@ pub fn ps(c: &Client) -> anyhow::Result<ExitCode> {
             .flatten()
             .map(|p| p.to_string())
             .collect();
+        // serde_json::Value ignores width and alignment: format numbers as numbers.
+        let num = |k: &str| row[k].as_i64().unwrap_or(0);
         println!(
             "{:<28} {:<10} {:<8} {:>7}s {:>8} {:>7} {:>9}  {}",
             row["agent"].as_str().unwrap_or(""),
             row["instance"].as_str().unwrap_or(""),
             row["state"].as_str().unwrap_or(""),
-            row["uptime_s"],
-            row["allowed"],
-            row["denied"],
+            num("uptime_s"),
+            num("allowed"),
+            num("denied"),
             format!("${:.4}", row["cost_usd"].as_f64().unwrap_or(0.0)),
             pids.join(",")
         );
