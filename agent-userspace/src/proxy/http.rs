@@ -4,7 +4,7 @@ use std::{convert::Infallible, sync::Arc, time::Instant};
 
 use cordon_audit::{Decision as AuditDecision, EventKind};
 use cordon_policy::{Decision, Verdict};
-use http::{HeaderMap, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, header};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Map;
@@ -13,7 +13,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{
     answer::Refusal,
     body::{self, ProxyBody},
-    h1guard::{Findings, Guard, HeadFindings},
+    checks::{MAX_HEADER_BYTES, raw_problem, request_problem},
+    h1guard::{Findings, Guard},
+    headers::{authority_for_uri, is_upgrade, splice_upgrade, split_authority, strip_hop_by_hop},
     upstream::{Target, tls_verify_failure},
 };
 use crate::daemon::{
@@ -21,9 +23,6 @@ use crate::daemon::{
     audit::{Actor, DecisionRecord, append},
     enforce::{Ask, Verdicted, decide_and_record},
 };
-
-/// Header blocks larger than this are refused (431) before any parsing.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// What is known about the connection the requests arrive on.
 pub struct HttpCtx {
@@ -410,181 +409,4 @@ async fn refuse(
         audit_id,
     }
     .response()
-}
-
-/// What the raw bytes of the head showed (HTTP/1 only; see `h1guard`).
-fn raw_problem(raw: HeadFindings) -> Option<(&'static str, String, StatusCode)> {
-    if raw.conflicting_framing {
-        return Some((
-            "request-smuggling",
-            "both Content-Length and Transfer-Encoding are set".into(),
-            StatusCode::BAD_REQUEST,
-        ));
-    }
-    if raw.oversized {
-        return Some((
-            "header-limit",
-            format!("the header block is larger than {MAX_HEADER_BYTES} bytes"),
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        ));
-    }
-    None
-}
-
-/// Checks made before any action is parsed: request smuggling and domain
-/// fronting. Returns (rule, reason, status).
-fn request_problem(
-    ctx: &HttpCtx,
-    host: &str,
-    headers: &HeaderMap,
-) -> Option<(&'static str, String, StatusCode)> {
-    if host.is_empty() {
-        return Some((
-            "malformed-request",
-            "request has no Host or :authority".into(),
-            StatusCode::BAD_REQUEST,
-        ));
-    }
-    if headers.contains_key(header::CONTENT_LENGTH)
-        && headers.contains_key(header::TRANSFER_ENCODING)
-    {
-        return Some((
-            "request-smuggling",
-            "both Content-Length and Transfer-Encoding are set".into(),
-            StatusCode::BAD_REQUEST,
-        ));
-    }
-    if headers.get_all(header::CONTENT_LENGTH).iter().count() > 1 {
-        return Some((
-            "request-smuggling",
-            "several Content-Length headers".into(),
-            StatusCode::BAD_REQUEST,
-        ));
-    }
-    if let Some(sni) = &ctx.sni
-        && !sni.eq_ignore_ascii_case(host)
-    {
-        return Some((
-            "domain-fronting",
-            format!("Host {host} does not match the TLS server name {sni}"),
-            StatusCode::FORBIDDEN,
-        ));
-    }
-    match &ctx.resolved {
-        Some(name) if !name.eq_ignore_ascii_case(host) => Some((
-            "domain-fronting",
-            format!(
-                "Host {host} does not match {name}, the name the agent resolved to this address"
-            ),
-            StatusCode::FORBIDDEN,
-        )),
-        // Plain HTTP to a name the agent never resolved through Cordon: the
-        // Host header would be the agent's word against the address.
-        None if !ctx.tls && host.parse::<std::net::IpAddr>().is_err() => Some((
-            "domain-fronting",
-            format!(
-                "Host {host} was not resolved through Cordon to {}",
-                ctx.actor.origin.dst.ip()
-            ),
-            StatusCode::FORBIDDEN,
-        )),
-        _ => None,
-    }
-}
-
-fn split_authority(authority: &str, default_port: u16) -> (String, u16) {
-    if let Some(rest) = authority.strip_prefix('[')
-        && let Some((h, p)) = rest.split_once(']')
-    {
-        let port = p
-            .strip_prefix(':')
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(default_port);
-        return (h.to_ascii_lowercase(), port);
-    }
-    match authority.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => {
-            (h.to_ascii_lowercase(), p.parse().unwrap_or(default_port))
-        }
-        _ => (authority.to_ascii_lowercase(), default_port),
-    }
-}
-
-fn authority_for_uri(host: &str, port: u16, tls: bool) -> String {
-    let h = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    if (tls && port == 443) || (!tls && port == 80) {
-        h
-    } else {
-        format!("{h}:{port}")
-    }
-}
-
-fn is_upgrade(h: &HeaderMap) -> bool {
-    h.contains_key(header::UPGRADE)
-        && h.get(header::CONNECTION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
-}
-
-fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
-    for name in [
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-    ] {
-        h.remove(name);
-    }
-    if !keep_upgrade {
-        h.remove(header::CONNECTION);
-        h.remove(header::UPGRADE);
-    }
-}
-
-/// After a 101, the connection is no longer HTTP: bytes are spliced.
-fn splice_upgrade(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    tokio::spawn(async move {
-        let (Ok(c), Ok(u)) = tokio::join!(client, upstream) else {
-            return;
-        };
-        let mut c = TokioIo::new(c);
-        let mut u = TokioIo::new(u);
-        let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
-    });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn authority_splits_names_ports_and_ipv6() {
-        assert_eq!(
-            split_authority("API.github.com", 443),
-            ("api.github.com".into(), 443)
-        );
-        assert_eq!(split_authority("x.test:8080", 80), ("x.test".into(), 8080));
-        assert_eq!(
-            split_authority("[2001:db8::1]:8443", 443),
-            ("2001:db8::1".into(), 8443)
-        );
-        assert_eq!(
-            split_authority("[2001:db8::1]", 443),
-            ("2001:db8::1".into(), 443)
-        );
-    }
-
-    #[test]
-    fn default_ports_are_left_out_of_upstream_uris() {
-        assert_eq!(authority_for_uri("a.test", 443, true), "a.test");
-        assert_eq!(authority_for_uri("a.test", 8443, true), "a.test:8443");
-        assert_eq!(authority_for_uri("2001:db8::1", 80, false), "[2001:db8::1]");
-    }
 }

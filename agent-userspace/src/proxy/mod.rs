@@ -5,12 +5,14 @@
 //! - `upstream`: where it leaves, pooled and verified.
 mod answer;
 mod body;
+mod checks;
 mod conn;
 mod cost;
 pub mod credentials;
 mod detect;
 pub mod enrich;
 mod h1guard;
+mod headers;
 mod http;
 mod redact;
 mod splice;

@@ -1,0 +1,101 @@
+//! Header and authority plumbing between the agent and the upstream:
+//! authority parsing, hop-by-hop headers, and protocol upgrades.
+use http::{HeaderMap, header};
+use hyper_util::rt::TokioIo;
+
+pub fn split_authority(authority: &str, default_port: u16) -> (String, u16) {
+    if let Some(rest) = authority.strip_prefix('[')
+        && let Some((h, p)) = rest.split_once(']')
+    {
+        let port = p
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default_port);
+        return (h.to_ascii_lowercase(), port);
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => {
+            (h.to_ascii_lowercase(), p.parse().unwrap_or(default_port))
+        }
+        _ => (authority.to_ascii_lowercase(), default_port),
+    }
+}
+
+pub fn authority_for_uri(host: &str, port: u16, tls: bool) -> String {
+    let h = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    if (tls && port == 443) || (!tls && port == 80) {
+        h
+    } else {
+        format!("{h}:{port}")
+    }
+}
+
+pub fn is_upgrade(h: &HeaderMap) -> bool {
+    h.contains_key(header::UPGRADE)
+        && h.get(header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
+}
+
+pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
+    for name in [
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+    ] {
+        h.remove(name);
+    }
+    if !keep_upgrade {
+        h.remove(header::CONNECTION);
+        h.remove(header::UPGRADE);
+    }
+}
+
+/// After a 101, the connection is no longer HTTP: bytes are spliced.
+pub fn splice_upgrade(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let (Ok(c), Ok(u)) = tokio::join!(client, upstream) else {
+            return;
+        };
+        let mut c = TokioIo::new(c);
+        let mut u = TokioIo::new(u);
+        let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_splits_names_ports_and_ipv6() {
+        assert_eq!(
+            split_authority("API.github.com", 443),
+            ("api.github.com".into(), 443)
+        );
+        assert_eq!(split_authority("x.test:8080", 80), ("x.test".into(), 8080));
+        assert_eq!(
+            split_authority("[2001:db8::1]:8443", 443),
+            ("2001:db8::1".into(), 8443)
+        );
+        assert_eq!(
+            split_authority("[2001:db8::1]", 443),
+            ("2001:db8::1".into(), 443)
+        );
+    }
+
+    #[test]
+    fn default_ports_are_left_out_of_upstream_uris() {
+        assert_eq!(authority_for_uri("a.test", 443, true), "a.test");
+        assert_eq!(authority_for_uri("a.test", 8443, true), "a.test:8443");
+        assert_eq!(authority_for_uri("2001:db8::1", 80, false), "[2001:db8::1]");
+    }
+}
