@@ -41,7 +41,7 @@ pub fn run_install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
         Some(b) => b.clone(),
         None => std::env::current_exe().context("finding the running executable")?,
     };
-    println!("cordon install into {}:", root.display());
+    say(&format!("cordon install into {}:", root.display()));
     install(
         &InstallOptions {
             root,
@@ -50,13 +50,13 @@ pub fn run_install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
         },
         &mut Report::printing(),
     )?;
-    println!("done");
+    say("done");
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn run_uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
     let root = resolve_root(&a.prefix, false)?;
-    println!("cordon uninstall from {}:", root.display());
+    say(&format!("cordon uninstall from {}:", root.display()));
     let host_cleanup =
         || -> anyhow::Result<()> { super::admin::cleanup(&Client { state_dir: None }).map(|_| ()) };
     uninstall(
@@ -67,6 +67,12 @@ pub fn run_uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
         &host_cleanup,
         &mut Report::printing(),
     )?;
-    println!("done");
+    say("done");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Like println!, but a closed stdout (`| head`) does not abort the command.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }

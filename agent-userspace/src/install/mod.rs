@@ -49,7 +49,9 @@ impl Report {
     pub fn step(&mut self, line: impl Into<String>) {
         let line = line.into();
         if self.echo {
-            println!("  {line}");
+            // A closed stdout (`| head`) must not abort an uninstall halfway.
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "  {line}");
         }
         self.lines.push(line);
     }
