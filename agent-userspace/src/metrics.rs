@@ -87,19 +87,16 @@ const DECISIONS: [Decision; 3] = [Decision::Allow, Decision::Deny, Decision::Pen
 impl Metrics {
     /// One decided request: `cordon_requests_total{agent,action,decision}`.
     // Called from the proxy's decision path.
-    #[allow(dead_code)]
     pub fn record_request(&self, agent: &str, action: &str, decision: Decision) {
         self.counts(agent, action)[slot(decision)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Time from request parsed to policy decided.
-    #[allow(dead_code)]
     pub fn observe_decision(&self, d: Duration) {
         self.decision_latency.observe(d.as_secs_f64());
     }
 
     /// Time the upstream took to answer (connect to response head).
-    #[allow(dead_code)]
     pub fn observe_upstream(&self, d: Duration) {
         self.upstream_latency.observe(d.as_secs_f64());
     }
