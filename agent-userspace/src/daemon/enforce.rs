@@ -69,6 +69,28 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
     };
     d.stats
         .count(agent, outcome.enforcement == Enforcement::Allow);
+    tracing::info!(
+        agent = %agent.chain_display(),
+        instance = agent.instance(),
+        pid = ask.actor.origin.pid,
+        action = ask.action,
+        params = %Value::Object(ask.params.clone()),
+        decision = outcome.decision.verdict.name(),
+        enforcement = ?outcome.enforcement,
+        rule = %outcome.decision.rule_id,
+        "decision"
+    );
+    let metrics = crate::metrics::global();
+    metrics.observe_decision(ask.started.elapsed());
+    metrics.record_request(
+        &agent.chain_display(),
+        ask.action,
+        match outcome.enforcement {
+            Enforcement::Allow => AuditDecision::Allow,
+            Enforcement::Approve { .. } => AuditDecision::Pending,
+            _ => AuditDecision::Deny,
+        },
+    );
     let audit_id = match record(d, &ask, &outcome.decision, kind, None).await {
         Ok(id) => id,
         Err(e) => {

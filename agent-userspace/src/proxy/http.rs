@@ -309,7 +309,10 @@ async fn handle(
     };
     let client = ctx.d.pools.client(&target, &ctx.d.upstream_tls);
     let up_req = Request::from_parts(parts, body);
-    match client.request(up_req).await {
+    let upstream_started = Instant::now();
+    let upstream_result = client.request(up_req).await;
+    crate::metrics::global().observe_upstream(upstream_started.elapsed());
+    match upstream_result {
         Ok(mut resp) => {
             if resp.status() == StatusCode::SWITCHING_PROTOCOLS
                 && let Some(client_side) = upgrade
