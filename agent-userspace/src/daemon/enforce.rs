@@ -69,12 +69,13 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
     };
     d.stats
         .count(agent, outcome.enforcement == Enforcement::Allow);
+    let shown_params = Value::Object(ask.params.clone());
     tracing::info!(
         agent = %agent.chain_display(),
         instance = agent.instance(),
         pid = ask.actor.origin.pid,
         action = ask.action,
-        params = %Value::Object(ask.params.clone()),
+        params = %shown_params,
         decision = outcome.decision.verdict.name(),
         enforcement = ?outcome.enforcement,
         rule = %outcome.decision.rule_id,
