@@ -14,6 +14,7 @@ pub mod error;
 pub mod git_http;
 pub mod http;
 pub mod netns;
+pub mod operator;
 pub mod probes;
 pub mod process;
 mod root;

@@ -113,17 +113,14 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
             audit_id: Some(audit_id),
         },
         Enforcement::Kill { reason } => {
-            let d2 = d.clone();
-            let run = agent.clone();
-            let why = reason.clone();
-            // Contain the run: the same path as `cordon kill AGENT/ID`.
-            tokio::spawn(async move {
-                if let Err(e) =
-                    super::kill::kill(&d2, Scope::Run(run), &why, "cordon (automatic)").await
-                {
-                    tracing::error!("automatic kill failed: {e}");
-                }
-            });
+            // Contain the run before answering, through the same path as
+            // `cordon kill AGENT/ID`: once the agent reads this refusal it
+            // is already frozen.
+            if let Err(e) =
+                super::kill::kill(d, Scope::Run(agent.clone()), &reason, "cordon (automatic)").await
+            {
+                tracing::error!("automatic kill failed: {e}");
+            }
             Verdicted::Refuse {
                 decision: outcome.decision,
                 audit_id: Some(audit_id),

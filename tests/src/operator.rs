@@ -1,0 +1,182 @@
+//! What a human operator sees and does through the CLI while agents run: the pending approvals
+//! (`cordon approvals`), the instance table (`cordon ps`), and agents left running in the
+//! background so a test can act while a request is held open.
+
+use std::process::{Command, Output};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::daemon::Daemon;
+use crate::error::{Error, Result};
+use crate::process::{describe, run_with_timeout, wait_until};
+
+/// One row of `cordon approvals`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub id: String,
+    /// The agent chain, `parent/child` for a sub-agent.
+    pub agent: String,
+    pub action: String,
+    /// The action's params as printed (compact JSON).
+    pub params: serde_json::Value,
+}
+
+/// One row of `cordon ps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PsRow {
+    pub agent: String,
+    pub instance: String,
+    /// `running`, `frozen` or `killed`.
+    pub state: String,
+    pub allowed: u64,
+    pub denied: u64,
+}
+
+/// Every approval the daemon is waiting on.
+pub fn pending(daemon: &Daemon) -> Result<Vec<Pending>> {
+    Ok(parse_approvals(&checked(daemon, &["approvals"])?))
+}
+
+/// Wait (bounded) until an approval for `action` is pending, and return it.
+pub fn wait_for_pending(daemon: &Daemon, action: &str, timeout: Duration) -> Result<Pending> {
+    let mut found = None;
+    let mut last_err = None;
+    let waited = wait_until(
+        &format!("a pending approval for {action}"),
+        timeout,
+        || match pending(daemon) {
+            Ok(rows) => {
+                found = rows.into_iter().find(|p| p.action == action);
+                found.is_some()
+            }
+            Err(e) => {
+                last_err = Some(e);
+                false
+            }
+        },
+    );
+    match (waited, found) {
+        (Ok(()), Some(p)) => Ok(p),
+        (Err(e), _) => Err(last_err.unwrap_or(e)),
+        (Ok(()), None) => Err(Error::Setup(format!("no pending approval for {action}"))),
+    }
+}
+
+/// The instance table of `cordon ps`.
+pub fn ps(daemon: &Daemon) -> Result<Vec<PsRow>> {
+    Ok(parse_ps(&checked(daemon, &["ps"])?))
+}
+
+fn checked(daemon: &Daemon, args: &[&str]) -> Result<String> {
+    let out = daemon.cordon(args)?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            command: format!("cordon {}", args.join(" ")),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `ID AGENT ACTION AGE PARAMS` rows after a header line; params are the rest of the line.
+pub fn parse_approvals(text: &str) -> Vec<Pending> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut cols = line.split_whitespace();
+            let (id, agent, action, _age) =
+                (cols.next()?, cols.next()?, cols.next()?, cols.next()?);
+            let rest = cols.collect::<Vec<_>>().join(" ");
+            Some(Pending {
+                id: id.to_owned(),
+                agent: agent.to_owned(),
+                action: action.to_owned(),
+                params: serde_json::from_str(&rest).unwrap_or(serde_json::Value::String(rest)),
+            })
+        })
+        .collect()
+}
+
+/// `AGENT INSTANCE STATE UPTIME ALLOWED DENIED COST [PIDS]` rows after a header line.
+pub fn parse_ps(text: &str) -> Vec<PsRow> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            Some(PsRow {
+                agent: (*cols.first()?).to_owned(),
+                instance: (*cols.get(1)?).to_owned(),
+                state: (*cols.get(2)?).to_owned(),
+                allowed: cols.get(4)?.parse().ok()?,
+                denied: cols.get(5)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// A command (usually `cordon run ...`) running on its own thread, bounded by a timeout, so the
+/// test can approve, edit policy or kill while it runs.
+#[derive(Debug)]
+pub struct Background {
+    what: String,
+    handle: JoinHandle<Result<Output>>,
+}
+
+impl Background {
+    pub fn start(mut cmd: Command, timeout: Duration) -> Self {
+        let what = describe(&cmd);
+        let handle = std::thread::spawn(move || run_with_timeout(&mut cmd, timeout));
+        Self { what, handle }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Wait for the command (it is killed at its timeout) and return what it printed.
+    pub fn join(self) -> Result<Output> {
+        self.handle
+            .join()
+            .map_err(|_| Error::Setup(format!("the thread running `{}` panicked", self.what)))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approvals_rows_keep_params_as_json() {
+        let text = "ID         AGENT                    ACTION                          AGE  PARAMS\n\
+                    1a2b3c4d   parent/child             github.pr.merge                  3s  {\"base\":\"main\",\"title\":\"a b\"}\n";
+        let rows = parse_approvals(text);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, "1a2b3c4d");
+        assert_eq!(rows[0].agent, "parent/child");
+        assert_eq!(rows[0].action, "github.pr.merge");
+        assert_eq!(
+            rows[0].params,
+            serde_json::json!({"base": "main", "title": "a b"})
+        );
+    }
+
+    #[test]
+    fn ps_rows_read_state_and_counters() {
+        let text = "AGENT INSTANCE STATE UPTIME ALLOWED DENIED COST PIDS\n\
+                    bot   874358e6 killed     2s        3       1   $0.0000  41,42\n\
+                    idle  e09543db running    0s        0       0   $0.0000  \n";
+        let rows = parse_ps(text);
+        assert_eq!(
+            rows[0],
+            PsRow {
+                agent: "bot".into(),
+                instance: "874358e6".into(),
+                state: "killed".into(),
+                allowed: 3,
+                denied: 1
+            }
+        );
+        assert_eq!(rows[1].state, "running");
+    }
+}
