@@ -364,9 +364,6 @@ fn a_foreign_real_looking_credential_is_refused() {
 }
 
 #[test]
-#[ignore = "daemon bug: a request refused for a foreign credential is audited only as `allow` by \
-            the policy rule (proxy/http.rs: inject() fails after decide_and_record committed the \
-            allow record, and the Refusal is not recorded)"]
 fn a_refused_foreign_credential_is_audited_as_a_denial() {
     require_root_or_skip!();
     let w = World::start(&policy("\"*\"", &[("github", "gh-main")])).unwrap();
@@ -514,9 +511,6 @@ fn a_wrong_key_file_stops_the_daemon_and_leaves_the_vault_unchanged() {
 }
 
 #[test]
-#[ignore = "daemon bug: a start with a wrong vault key writes cordon.redb (daemon/start.rs opens \
-            the database read-write and AuditLog::open commits before open_vault checks the key; \
-            redb also rewrites its header on close)"]
 fn a_wrong_key_file_does_not_write_the_database_file() {
     require_root_or_skip!();
     let k = WrongKey::new();

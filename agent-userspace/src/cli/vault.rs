@@ -127,10 +127,11 @@ fn offline(p: &Paths, req: &Request) -> anyhow::Result<serde_json::Value> {
     if !nix::unistd::geteuid().is_root() {
         bail!("the daemon is not running and using the vault without it needs root");
     }
+    let key = crate::daemon::start::vault_key(p)?;
     let db = Arc::new(
         redb::Database::create(&p.db).with_context(|| format!("opening {}", p.db.display()))?,
     );
-    let vault = crate::daemon::start::open_vault(p, db)?;
+    let vault = cordon_vault::Vault::open(db, key).context("opening the vault")?;
     Ok(match req {
         Request::VaultSet {
             name,

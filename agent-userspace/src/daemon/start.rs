@@ -98,13 +98,15 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     publish_agent_trust(&ca, &paths)?;
     let upstream_tls =
         Arc::new(UpstreamTls::new(&cfg.upstream_ca).context("building upstream TLS trust")?);
+    let vault_key = vault_key(&paths)?;
     let db = Arc::new(
         redb::Database::create(&paths.db)
             .with_context(|| format!("opening the database {}", paths.db.display()))?,
     );
     let audit = cordon_audit::AuditLog::open(db.clone(), cordon_audit::AuditConfig::default())
         .context("opening the audit log")?;
-    let vault = Arc::new(open_vault(&paths, db.clone())?);
+    let vault =
+        Arc::new(cordon_vault::Vault::open(db.clone(), vault_key).context("opening the vault")?);
     let daemon: Shared = Arc::new(Daemon {
         registry: Registry::new(tree),
         maps,
@@ -210,16 +212,16 @@ fn publish_agent_trust(ca: &CertAuthority, paths: &crate::paths::Paths) -> anyho
 }
 
 /// The vault's master key: a systemd credential when present, else the
-/// root-only key file in the state dir (created on first start). A wrong
-/// key stops the start with one line and leaves the vault untouched.
-pub fn open_vault(
-    paths: &crate::paths::Paths,
-    db: Arc<redb::Database>,
-) -> anyhow::Result<cordon_vault::Vault> {
+/// root-only key file in the state dir (created on first start). It is
+/// checked against the database through a read-only handle first, so a
+/// wrong key stops the start with one line and leaves the file
+/// byte-for-byte unchanged.
+pub fn vault_key(paths: &crate::paths::Paths) -> anyhow::Result<cordon_vault::MasterKey> {
     let source = cordon_vault::KeySource::detect(paths.state_dir.join("vault.key"));
     let key =
         cordon_vault::MasterKey::load(&source, true).context("loading the vault master key")?;
-    cordon_vault::Vault::open(db, key).context("opening the vault")
+    cordon_vault::verify_key_read_only(&paths.db, &key).context("opening the vault")?;
+    Ok(key)
 }
 
 /// Approvals pending when a previous daemon stopped can no longer be

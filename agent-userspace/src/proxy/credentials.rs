@@ -56,6 +56,25 @@ pub async fn inject(
     Ok(Some(Arc::new(secret)))
 }
 
+/// A request that already carries a real-looking credential Cordon did not
+/// issue is refused before it is decided (agents only hold placeholders).
+pub fn foreign_credential(
+    d: &Shared,
+    connector: Option<&str>,
+    host: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Option<String> {
+    let cname = connector?;
+    let connectors = d.connectors.load();
+    let spec = connectors.connector(cname)?.credential_for_host(host)?;
+    matches!(spec.inspect(headers, uri), Presented::Foreign).then(|| {
+        format!(
+            "the request carries a {cname} credential Cordon did not issue; agents use placeholders and Cordon injects the real one"
+        )
+    })
+}
+
 /// The vault entry policy binds to this agent for a connector. The acting
 /// agent's own binding counts; a sub-agent does not inherit its parent's
 /// keys (delegation must not widen what a child can sign as).

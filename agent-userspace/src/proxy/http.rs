@@ -196,6 +196,27 @@ async fn handle(
         (route.into_action(), body::boxed(incoming))
     };
 
+    if let Some(reason) = super::credentials::foreign_credential(
+        &ctx.d,
+        action.connector.as_deref(),
+        &host,
+        &parts.headers,
+        &parts.uri,
+    ) {
+        let decision = refusal_decision(&ctx, "credential", &reason);
+        return refuse(
+            &ctx,
+            started,
+            None,
+            &action.name,
+            &action.params,
+            &decision,
+            &host,
+            (&method, &path),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
     let target = Target {
         chain: ctx.actor.agent.chain_display(),
         dst: ctx.actor.origin.dst,
@@ -294,17 +315,22 @@ async fn handle(
     {
         Ok(i) => i,
         Err(reason) => {
+            // Allowed by policy but no credential could be applied (vault
+            // unavailable): refused, and recorded as such beside the allow.
             tracing::info!(agent = %ctx.actor.agent.chain_display(), "credential refused: {reason}");
-            return Refusal {
-                status: StatusCode::FORBIDDEN,
-                error: "credential refused",
-                action: &action.name,
-                params: &action.params,
-                rule: "credential",
-                reason: &reason,
-                audit_id: Some(audit_id),
-            }
-            .response();
+            let decision = refusal_decision(&ctx, "credential", &reason);
+            return refuse(
+                &ctx,
+                started,
+                None,
+                &action.name,
+                &action.params,
+                &decision,
+                &host,
+                (&method, &path),
+                StatusCode::FORBIDDEN,
+            )
+            .await;
         }
     };
     let client = ctx.d.pools.client(&target, &ctx.d.upstream_tls);
@@ -400,10 +426,10 @@ async fn refuse(
     };
     Refusal {
         status,
-        error: if status == StatusCode::FORBIDDEN {
-            "denied by policy"
-        } else {
-            "request refused"
+        error: match (status, decision.rule_id.as_ref()) {
+            (StatusCode::FORBIDDEN, "credential") => "credential refused",
+            (StatusCode::FORBIDDEN, _) => "denied by policy",
+            _ => "request refused",
         },
         action,
         params,

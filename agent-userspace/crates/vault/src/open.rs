@@ -31,7 +31,7 @@ impl Vault {
     /// passphrase key). A key that does not match is rejected with [`VaultError::WrongKey`]
     /// before anything is written.
     pub fn open(db: Arc<Database>, mut key: MasterKey) -> Result<Vault> {
-        let key = match read_stored(&db)? {
+        let key = match read_stored(db.as_ref())? {
             Stored::Empty => {
                 initialise(&db, &key)?;
                 discard_pending_next(&mut key)?;
@@ -48,7 +48,7 @@ impl Vault {
     }
 }
 
-fn read_stored(db: &Database) -> Result<Stored> {
+fn read_stored(db: &impl ReadableDatabase) -> Result<Stored> {
     let txn = db.begin_read()?;
     let meta = match txn.open_table(tables::META) {
         Ok(t) => Some(t),
@@ -115,6 +115,37 @@ pub(crate) fn write_key_metadata(
         }
     }
     Ok(())
+}
+
+/// Checks `key` against an existing database file without opening it for
+/// writing, so a wrong key leaves the file byte-for-byte unchanged (redb
+/// rewrites its header when a writable handle closes). A missing file, or
+/// one without a vault yet, passes: `Vault::open` initialises it.
+pub fn verify_key_read_only(path: &std::path::Path, key: &MasterKey) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let db = redb::ReadOnlyDatabase::open(path).map_err(redb::Error::from)?;
+    match read_stored(&db)? {
+        Stored::Empty => Ok(()),
+        Stored::RecordsWithoutKeyCheck => Err(VaultError::MissingKeyCheck),
+        Stored::Initialised {
+            key_check,
+            fingerprint,
+        } => {
+            if key.fingerprint().as_slice() == fingerprint && key_check_opens(key, &key_check) {
+                return Ok(());
+            }
+            // A staged `<keyfile>.next` from an interrupted rotation may be
+            // the right one; `Vault::open` decides and finishes the rename.
+            if key.pending_next.is_some() {
+                return Ok(());
+            }
+            Err(VaultError::WrongKey {
+                origin: key.origin().to_string(),
+            })
+        }
+    }
 }
 
 fn key_check_opens(key: &MasterKey, blob: &[u8]) -> bool {
