@@ -29,6 +29,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         exec(cargo().args([
             "clippy",
             "--workspace",
+            "--exclude",
+            "agent-ebpf",
             "--all-targets",
             "--",
             "-D",
