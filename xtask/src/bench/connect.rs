@@ -16,6 +16,14 @@ use super::{median, proc::Guard, rig::Rig};
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Loop {
+    #[serde(default)]
+    pub max_us: f64,
+    /// connect() calls that took over 10 ms (a SYN dropped and retried).
+    #[serde(default)]
+    pub slow_over_10ms: u64,
+    /// Time spent inside connect() out of `secs`.
+    #[serde(default)]
+    pub secs_in_connect: f64,
     pub connects: u64,
     pub errors: u64,
     pub secs: f64,
@@ -125,6 +133,9 @@ pub fn run(rig: &Rig, dir: &Path, rounds: u32, n: u32, max_secs: u32) -> Connect
             per_sec: median(v.iter().map(|x| x.per_sec).collect()),
             p50_us: median(v.iter().map(|x| x.p50_us).collect()),
             p99_us: median(v.iter().map(|x| x.p99_us).collect()),
+            max_us: v.iter().map(|x| x.max_us).fold(0.0, f64::max),
+            slow_over_10ms: v.iter().map(|x| x.slow_over_10ms).sum(),
+            secs_in_connect: v.iter().map(|x| x.secs_in_connect).sum(),
         })
     };
     res.outside_median = med(&res.outside);

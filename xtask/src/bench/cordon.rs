@@ -58,7 +58,6 @@ impl Cordon {
             .arg(&dns)
             .arg("--upstream-ca")
             .arg(&certs.upstream_ca)
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);

@@ -28,6 +28,8 @@ pub struct CriterionResult {
 /// Compiles both benches without running them (part of setup, so the
 /// measured phase does not include a release build).
 pub fn build() -> anyhow::Result<()> {
+    // One package per invocation, exactly as `run` does: building both in
+    // one command unifies features differently and `run` would rebuild.
     crate::sys::run(cargo().args([
         "bench",
         "--no-run",
@@ -35,6 +37,10 @@ pub fn build() -> anyhow::Result<()> {
         "cordon-policy",
         "--bench",
         "decide",
+    ]))?;
+    crate::sys::run(cargo().args([
+        "bench",
+        "--no-run",
         "-p",
         "cordon-audit",
         "--bench",

@@ -91,7 +91,9 @@ fn round(rig: &Rig, k: u32) -> anyhow::Result<KillRound> {
     let out = rig.cordon.cli(&["kill", &agent, "--reason", "bench"])?;
     let cli_us = t0.elapsed().as_secs_f64() * 1e6;
     let returned = now_secs();
-    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .replace('\n', " / ");
     if !out.status.success() {
         anyhow::bail!(
             "cordon kill failed: {} {}",

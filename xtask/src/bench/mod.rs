@@ -18,20 +18,22 @@ mod peers;
 mod proc;
 mod report;
 mod report_more;
+mod results;
 mod rig;
 mod upstream;
+mod util;
+
+pub use results::{BigRss, Memory, Results};
+pub use util::{free_port, median};
+use util::{WorkDir, open_up, raise_nofile};
 
 use std::{
-    collections::BTreeMap,
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
-use serde::Serialize;
-
 use crate::{sys, toolchain};
 
 #[derive(Args)]
@@ -74,42 +76,6 @@ impl Plan {
             }
         }
     }
-}
-
-#[derive(Serialize, Default)]
-pub struct BigRss {
-    pub before_mib: f64,
-    pub peak_mib: f64,
-    pub after_mib: f64,
-}
-
-#[derive(Serialize, Default)]
-pub struct Memory {
-    pub idle_fresh_mib: Option<f64>,
-    pub idle_after_load_mib: Option<f64>,
-    pub hwm_mib: Option<f64>,
-    pub big: Option<BigRss>,
-    pub idle_conns: idle::IdleResult,
-}
-
-#[derive(Serialize, Default)]
-pub struct Results {
-    pub mode: &'static str,
-    pub rounds: u32,
-    pub secs: u32,
-    pub connect_n: u32,
-    pub connect_secs: u32,
-    pub setup_secs: f64,
-    pub measure_secs: f64,
-    pub machine: machine::Machine,
-    pub peers: BTreeMap<String, String>,
-    pub goals: Vec<goals::Goal>,
-    pub http: Vec<http::ScenarioResult>,
-    pub connect: connect::ConnectResult,
-    pub criterion: criterion::CriterionResult,
-    pub kill: kill::KillResult,
-    pub memory: Memory,
-    pub notes: Vec<String>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -236,14 +202,15 @@ fn measure(
     std::thread::sleep(Duration::from_secs(2));
     r.memory.idle_after_load_mib = Some(idle::rss_mib(pid));
     r.memory.hwm_mib = proc::status_kib(pid, "VmHWM").map(|k| k as f64 / 1024.0);
-    let tail = rig.cordon.log_tail();
+    let log = std::fs::read_to_string(rig.cordon.state.join("daemon.log")).unwrap_or_default();
     drop(rig);
-    if !tail.trim().is_empty() {
-        r.notes.push(format!(
-            "last lines of the daemon log (RUST_LOG=warn): {}",
-            tail.lines().rev().take(5).collect::<Vec<_>>().join(" / ")
-        ));
-    }
+    let count = |level: &str| log.lines().filter(|l| l.contains(level)).count();
+    r.notes.push(format!(
+        "The daemon ran at its default log level (info: one log line per decision); its log had {} lines, {} WARN and {} ERROR.",
+        log.lines().count(),
+        count(" WARN"),
+        count("ERROR")
+    ));
     // On a quiet machine: every server of the rig is stopped by now.
     r.criterion = criterion::run(&install::target_dir(), plan.rounds == 1);
     r.measure_secs = started.elapsed().as_secs_f64();
@@ -253,74 +220,4 @@ fn measure(
     r.notes.push("The goal figures compare Cordon with direct in the same round; direct itself varies between rounds and machines.".into());
     r.goals = goals::judge(r);
     Ok(())
-}
-
-/// A scratch directory under /tmp, removed at the end. Readable by the
-/// unprivileged users nginx's workers and Squid run as.
-struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn create() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("cordon-bench-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Test keys only: every file and directory readable by all.
-fn open_up(dir: &Path) -> anyhow::Result<()> {
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    for e in std::fs::read_dir(dir.join("certs"))?.flatten() {
-        std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644))?;
-    }
-    std::fs::set_permissions(dir.join("certs"), std::fs::Permissions::from_mode(0o755))?;
-    Ok(())
-}
-
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.retain(|x| !x.is_nan());
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// A port nothing listens on right now.
-pub fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a loopback port")?;
-    Ok(l.local_addr()?.port())
-}
-
-fn raise_nofile(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on our own process with valid pointers.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= want {
-            return;
-        }
-        let raised = libc::rlimit {
-            rlim_cur: want,
-            rlim_max: lim.rlim_max.max(want),
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }

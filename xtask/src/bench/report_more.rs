@@ -40,7 +40,7 @@ fn connect(s: &mut String, r: &Results) {
     );
     let _ = writeln!(
         s,
-        "| | connects/s | connect() p50 us | p99 us | connects | errors |\n|---|---|---|---|---|---|"
+        "| | connects/s | connect() p50 us | p99 us | max us | connects over 10 ms | s in connect() / s total | connects | errors |\n|---|---|---|---|---|---|---|---|---|"
     );
     for (name, m) in [
         ("outside", c.outside_median),
@@ -49,10 +49,14 @@ fn connect(s: &mut String, r: &Results) {
         if let Some(m) = m {
             let _ = writeln!(
                 s,
-                "| {name} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {:.2} / {:.2} | {} | {} |",
                 f(m.per_sec, 0),
                 f(m.p50_us, 1),
                 f(m.p99_us, 1),
+                f(m.max_us, 0),
+                m.slow_over_10ms,
+                m.secs_in_connect,
+                m.secs,
                 m.connects,
                 m.errors
             );

@@ -120,12 +120,20 @@ pub(crate) fn write_key_metadata(
 /// Checks `key` against an existing database file without opening it for
 /// writing, so a wrong key leaves the file byte-for-byte unchanged (redb
 /// rewrites its header when a writable handle closes). A missing file, or
-/// one without a vault yet, passes: `Vault::open` initialises it.
+/// one without a vault yet, passes: `Vault::open` initialises it. So does
+/// a file left needing repair by a crash (see below).
 pub fn verify_key_read_only(path: &std::path::Path, key: &MasterKey) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
-    let db = redb::ReadOnlyDatabase::open(path).map_err(redb::Error::from)?;
+    let db = match redb::ReadOnlyDatabase::open(path) {
+        Ok(db) => db,
+        // After a crash the file needs repair, which only a writable open
+        // does. Repair is unavoidable then; the key is still checked by
+        // `Vault::open` before anything of the vault is written.
+        Err(redb::DatabaseError::RepairAborted) => return Ok(()),
+        Err(e) => return Err(redb::Error::from(e).into()),
+    };
     match read_stored(&db)? {
         Stored::Empty => Ok(()),
         Stored::RecordsWithoutKeyCheck => Err(VaultError::MissingKeyCheck),

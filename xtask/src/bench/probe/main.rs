@@ -122,8 +122,11 @@ fn connect_loop(addr: &str, n: &str, max_secs: &str) -> Res {
             .unwrap_or(0) as f64
             / 1e3
     };
+    let max_us = lat.last().copied().unwrap_or(0) as f64 / 1e3;
+    let slow = lat.iter().filter(|&&l| l > 10_000_000).count();
+    let in_connect = lat.iter().sum::<u64>() as f64 / 1e9;
     println!(
-        "{{\"connects\":{done},\"errors\":{errors},\"secs\":{secs:.4},\"per_sec\":{:.1},\"p50_us\":{:.2},\"p99_us\":{:.2}}}",
+        "{{\"max_us\":{max_us:.1},\"slow_over_10ms\":{slow},\"secs_in_connect\":{in_connect:.4},\"connects\":{done},\"errors\":{errors},\"secs\":{secs:.4},\"per_sec\":{:.1},\"p50_us\":{:.2},\"p99_us\":{:.2}}}",
         done as f64 / secs.max(1e-9),
         pct(0.5),
         pct(0.99)

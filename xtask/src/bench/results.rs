@@ -1,0 +1,43 @@
+//! Everything one bench run measured: serialized as bench/results.json
+//! and rendered into bench/REPORT.md.
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{connect, criterion, goals, http, idle, kill, machine};
+
+#[derive(Serialize, Default)]
+pub struct BigRss {
+    pub before_mib: f64,
+    pub peak_mib: f64,
+    pub after_mib: f64,
+}
+
+#[derive(Serialize, Default)]
+pub struct Memory {
+    pub idle_fresh_mib: Option<f64>,
+    pub idle_after_load_mib: Option<f64>,
+    pub hwm_mib: Option<f64>,
+    pub big: Option<BigRss>,
+    pub idle_conns: idle::IdleResult,
+}
+
+#[derive(Serialize, Default)]
+pub struct Results {
+    pub mode: &'static str,
+    pub rounds: u32,
+    pub secs: u32,
+    pub connect_n: u32,
+    pub connect_secs: u32,
+    pub setup_secs: f64,
+    pub measure_secs: f64,
+    pub machine: machine::Machine,
+    pub peers: BTreeMap<String, String>,
+    pub goals: Vec<goals::Goal>,
+    pub http: Vec<http::ScenarioResult>,
+    pub connect: connect::ConnectResult,
+    pub criterion: criterion::CriterionResult,
+    pub kill: kill::KillResult,
+    pub memory: Memory,
+    pub notes: Vec<String>,
+}
