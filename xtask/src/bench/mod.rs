@@ -24,17 +24,17 @@ mod upstream;
 mod util;
 
 pub use results::{BigRss, Memory, Results};
-pub use util::{free_port, median};
 use util::{WorkDir, open_up, raise_nofile};
+pub use util::{free_port, median};
 
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
+use crate::{sys, toolchain};
 use anyhow::bail;
 use clap::Args;
-use crate::{sys, toolchain};
 
 #[derive(Args)]
 pub struct BenchArgs {
