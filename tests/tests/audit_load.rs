@@ -52,10 +52,11 @@ fn allowed_paths(w: &World) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
     for r in w.trail().unwrap().records() {
         let rec = &r.record;
-        if rec.action.as_deref() == Some("http.request") && rec.decision == Some(Decision::Allow) {
-            if let Some(p) = rec.params.get("path").and_then(|p| p.as_str()) {
-                *seen.entry(p.to_string()).or_insert(0) += 1;
-            }
+        if rec.action.as_deref() == Some("http.request")
+            && rec.decision == Some(Decision::Allow)
+            && let Some(p) = rec.params.get("path").and_then(|p| p.as_str())
+        {
+            *seen.entry(p.to_string()).or_insert(0) += 1;
         }
     }
     seen
