@@ -27,6 +27,67 @@ pub struct ConfigFile {
     pub metrics_addr: Option<SocketAddr>,
     /// Pending approvals are POSTed here as JSON (http:// or https:// URL).
     pub approval_webhook: Option<String>,
+    /// What to do with a request that carries a real-looking credential
+    /// Cordon did not issue: `deny` (default) or `strip` it and go on.
+    pub foreign_credentials: Option<ForeignCredentials>,
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForeignCredentials {
+    #[default]
+    Deny,
+    Strip,
+}
+
+/// `[audit]` in cordon.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// `strict` (default): a request is forwarded only after its record is
+    /// committed. `batched`: committed within `batch_ms`.
+    pub durability: Option<String>,
+    pub batch_ms: Option<u64>,
+    /// Retention: prune records older than this many days...
+    pub max_age_days: Option<u64>,
+    /// ...or beyond this many megabytes of records (a checkpoint of the
+    /// chain head keeps verification working).
+    pub max_size_mb: Option<u64>,
+}
+
+impl AuditSection {
+    pub fn to_config(&self) -> Result<cordon_audit::AuditConfig, String> {
+        let durability = match (self.durability.as_deref(), self.batch_ms) {
+            (None | Some("strict"), None) => cordon_audit::Durability::Strict,
+            (None | Some("strict"), Some(_)) => {
+                return Err("audit.batch_ms only applies to durability = \"batched\"".into());
+            }
+            (Some("batched"), ms) => cordon_audit::Durability::Batched {
+                max_delay_ms: ms.unwrap_or(50),
+            },
+            (Some(other), _) => {
+                return Err(format!(
+                    "audit.durability = {other:?}: use \"strict\" or \"batched\""
+                ));
+            }
+        };
+        let retention = (self.max_age_days.is_some() || self.max_size_mb.is_some()).then(|| {
+            cordon_audit::Retention {
+                max_age: self
+                    .max_age_days
+                    .map(|d| std::time::Duration::from_secs(d * 86_400)),
+                max_size_bytes: self.max_size_mb.map(|m| m * 1024 * 1024),
+                check_interval: std::time::Duration::from_secs(60),
+            }
+        });
+        Ok(cordon_audit::AuditConfig {
+            durability,
+            retention,
+            ..cordon_audit::AuditConfig::default()
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +105,8 @@ pub enum ConfigError {
         col: usize,
         message: String,
     },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
     #[error("cannot read /etc/resolv.conf and no --dns-upstream was given: {0}")]
     NoResolver(std::io::Error),
 }
@@ -90,6 +153,8 @@ pub struct DaemonConfig {
     pub json_logs: bool,
     pub metrics_addr: Option<SocketAddr>,
     pub approval_webhook: Option<String>,
+    pub foreign_credentials: ForeignCredentials,
+    pub audit: cordon_audit::AuditConfig,
 }
 
 /// Flags given on the command line; they override the file.
@@ -149,6 +214,17 @@ impl DaemonConfig {
             json_logs: flags.json_logs || file.log_format.as_deref() == Some("json"),
             metrics_addr: flags.metrics_addr.or(file.metrics_addr),
             approval_webhook: flags.approval_webhook.or(file.approval_webhook),
+            foreign_credentials: file.foreign_credentials.unwrap_or_default(),
+            audit: file
+                .audit
+                .to_config()
+                .map_err(|message| ConfigError::Invalid {
+                    path: flags
+                        .config
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(paths::HOST_CONFIG)),
+                    message,
+                })?,
         })
     }
 }
@@ -175,6 +251,38 @@ mod tests {
         let err = ConfigFile::load(&p).unwrap_err().to_string();
         assert!(err.contains("cordon.toml:2:1"), "{err}");
         assert!(err.contains("proxy_prot"), "{err}");
+    }
+
+    #[test]
+    fn audit_section_maps_durability_and_retention() {
+        let f: ConfigFile = toml::from_str(
+            "foreign_credentials = \"strip\"\n[audit]\ndurability = \"batched\"\nbatch_ms = 20\nmax_age_days = 30\n",
+        )
+        .unwrap();
+        assert_eq!(f.foreign_credentials, Some(ForeignCredentials::Strip));
+        let c = f.audit.to_config().unwrap();
+        assert_eq!(
+            c.durability,
+            cordon_audit::Durability::Batched { max_delay_ms: 20 }
+        );
+        assert_eq!(
+            c.retention.unwrap().max_age,
+            Some(std::time::Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            AuditSection::default().to_config().unwrap().durability,
+            cordon_audit::Durability::Strict
+        );
+    }
+
+    #[test]
+    fn an_unknown_audit_durability_is_refused_by_name() {
+        let f: ConfigFile = toml::from_str("[audit]\ndurability = \"eventually\"\n").unwrap();
+        let err = f.audit.to_config().unwrap_err();
+        assert!(
+            err.contains("audit.durability") && err.contains("eventually"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -103,7 +103,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         redb::Database::create(&paths.db)
             .with_context(|| format!("opening the database {}", paths.db.display()))?,
     );
-    let audit = cordon_audit::AuditLog::open(db.clone(), cordon_audit::AuditConfig::default())
+    let audit = cordon_audit::AuditLog::open(db.clone(), cfg.audit.clone())
         .context("opening the audit log")?;
     let vault =
         Arc::new(cordon_vault::Vault::open(db.clone(), vault_key).context("opening the vault")?);

@@ -75,6 +75,22 @@ pub fn foreign_credential(
     })
 }
 
+/// Removes the agent's own credential for a connector (the headers its
+/// scheme uses), for `foreign_credentials = "strip"`.
+pub fn strip(d: &Shared, connector: Option<&str>, host: &str, headers: &mut HeaderMap) {
+    headers.remove(http::header::AUTHORIZATION);
+    let Some(cname) = connector else { return };
+    let connectors = d.connectors.load();
+    if let Some(spec) = connectors
+        .connector(cname)
+        .and_then(|c| c.credential_for_host(host))
+    {
+        if let cordon_connectors::CredentialScheme::Header { name } = spec.scheme() {
+            headers.remove(name.as_str());
+        }
+    }
+}
+
 /// The vault entry policy binds to this agent for a connector. The acting
 /// agent's own binding counts; a sub-agent does not inherit its parent's
 /// keys (delegation must not widen what a child can sign as).

@@ -203,19 +203,31 @@ async fn handle(
         &parts.headers,
         &parts.uri,
     ) {
-        let decision = refusal_decision(&ctx, "credential", &reason);
-        return refuse(
-            &ctx,
-            started,
-            None,
-            &action.name,
-            &action.params,
-            &decision,
-            &host,
-            (&method, &path),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        if ctx.d.cfg.foreign_credentials == crate::config::ForeignCredentials::Strip {
+            // Configured to strip: the agent's own credential never leaves;
+            // Cordon's (if one is bound) is injected after the decision.
+            tracing::info!(agent = %ctx.actor.agent.chain_display(), "stripped a credential Cordon did not issue");
+            super::credentials::strip(
+                &ctx.d,
+                action.connector.as_deref(),
+                &host,
+                &mut parts.headers,
+            );
+        } else {
+            let decision = refusal_decision(&ctx, "credential", &reason);
+            return refuse(
+                &ctx,
+                started,
+                None,
+                &action.name,
+                &action.params,
+                &decision,
+                &host,
+                (&method, &path),
+                StatusCode::FORBIDDEN,
+            )
+            .await;
+        }
     }
     let target = Target {
         chain: ctx.actor.agent.chain_display(),
