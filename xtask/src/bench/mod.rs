@@ -23,7 +23,7 @@ mod rig;
 mod upstream;
 mod util;
 
-pub use results::{BigRss, Memory, Results};
+pub use results::{BigRss, Results};
 use util::{WorkDir, open_up, raise_nofile};
 pub use util::{free_port, median};
 
