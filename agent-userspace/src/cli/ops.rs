@@ -94,8 +94,8 @@ fn offline_kill(a: &KillArgs, p: &Paths) -> anyhow::Result<ExitCode> {
 }
 
 fn record_offline(p: &Paths, scope: &Scope, reason: &str) -> anyhow::Result<()> {
-    let db =
-        redb::Database::create(&p.db).with_context(|| format!("opening {}", p.db.display()))?;
+    let db = crate::daemon::start::open_database(&p.db)
+        .with_context(|| format!("opening {}", p.db.display()))?;
     let store = Store::new(Arc::new(db));
     let who = nix::unistd::User::from_uid(nix::unistd::getuid())
         .ok()

@@ -129,7 +129,8 @@ fn offline(p: &Paths, req: &Request) -> anyhow::Result<serde_json::Value> {
     }
     let key = crate::daemon::start::vault_key(p)?;
     let db = Arc::new(
-        redb::Database::create(&p.db).with_context(|| format!("opening {}", p.db.display()))?,
+        crate::daemon::start::open_database(&p.db)
+            .with_context(|| format!("opening {}", p.db.display()))?,
     );
     let vault = cordon_vault::Vault::open(db, key).context("opening the vault")?;
     Ok(match req {

@@ -70,7 +70,9 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
     d.stats
         .count(agent, outcome.enforcement == Enforcement::Allow);
     let shown_params = Value::Object(ask.params.clone());
-    tracing::info!(
+    // Every decision is in the audit trail; the log line is for debugging
+    // (at info level it was one line per request under load).
+    tracing::debug!(
         agent = %agent.chain_display(),
         instance = agent.instance(),
         pid = ask.actor.origin.pid,

@@ -21,7 +21,7 @@ impl Listeners {
     }
 
     pub fn bind(proxy_port: u16, dns_port: u16) -> anyhow::Result<Listeners> {
-        let (tcp4, tcp6) = bind_pair(proxy_port, TcpListener::bind)
+        let (tcp4, tcp6) = bind_pair(proxy_port, tcp_listener)
             .context("binding the proxy listener on 127.0.0.1 and [::1]")?;
         let (udp4, udp6) = bind_pair(dns_port, UdpSocket::bind)
             .context("binding the DNS resolver on 127.0.0.1 and [::1]")?;
@@ -38,6 +38,23 @@ impl Listeners {
             udp6,
         })
     }
+}
+
+/// std's listen backlog is 128; a burst of agent connects (each decided and
+/// audited before the next accept matters) would overflow it and the
+/// kernel would drop SYNs, stalling connects for a second or more.
+const ACCEPT_BACKLOG: i32 = 4096;
+
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(ACCEPT_BACKLOG)?;
+    Ok(s.into())
 }
 
 fn bind_pair<S>(
