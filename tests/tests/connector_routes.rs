@@ -1,23 +1,42 @@
 //! Every shipped connector route, through the real proxy: one python agent sends every case of
-//! the shipped-route table (the offline matcher's table, see `connector_routes/cases.rs`) with a
+//! the shipped-route table (shared with the offline matcher's test) with a
 //! plain `http.client` over TLS, and the audit record each request produced must name the
 //! expected connector and action with exactly the expected params.
 //!
 //! Each forwarded response carries `x-cordon-audit-id`, the seq of the decision record, so every
 //! case is matched to its own record rather than by searching the trail.
 
-#[path = "connector_routes/cases.rs"]
+#[path = "../../agent-userspace/crates/connectors/tests/route_cases/mod.rs"]
 mod cases;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use cases::{Case, MERGE_BASE, MERGE_PR_PATH, all_cases};
+use cases::Case;
 use cordon_audit::{AuditRecord, EventKind};
 use cordon_e2e::trail::verdict;
 use cordon_e2e::world::{show, stdout};
-use cordon_e2e::{HttpsServer, Method, Recorded, Reply, World, require_root_or_skip};
+use cordon_e2e::{
+    HttpsServer, Method, Recorded, Reply, World, require_root_or_skip, workspace_root,
+};
 use serde_json::{Value, json};
+
+/// The PR the merge case names, and the base branch the fake GitHub reports
+/// for it: through the proxy `github.pr.merge` is enriched with it, which
+/// the offline matcher never fetches.
+const MERGE_PR_PATH: &str = "/repos/o/r/pulls/12";
+const MERGE_BASE: &str = "main";
+
+/// The shared table, with what enrichment adds through the proxy.
+fn all_cases() -> Vec<Case> {
+    let mut cases = cases::all_cases();
+    for c in &mut cases {
+        if c.action == "github.pr.merge" && c.url.ends_with("/pulls/12/merge") {
+            c.params["base"] = serde_json::json!(MERGE_BASE);
+        }
+    }
+    cases
+}
 
 const AGENT: &str = "router";
 
@@ -34,10 +53,6 @@ decision = "allow"
 
 /// Hosts of the generic (connector-less) cases, served by an extra upstream on a third address.
 const GENERIC_NAMES: &[&str] = &["gitlab.example.com", "git.example.org", "example.com"];
-
-/// Cases the proxy gets wrong although the offline matcher gets them right, by index into
-/// [`all_cases`]. They are checked by the ignored test below, not by the main one.
-const DAEMON_BUGS: &[usize] = &[];
 
 /// Sends every case of `argv[1]` (JSON) in order, one keep-alive connection per host and port,
 /// and prints one JSON line per case: its index, status and the audit id of its decision.
@@ -219,21 +234,38 @@ fn check(which: &[usize]) {
 #[test]
 fn every_shipped_route_becomes_its_action_with_exact_params_through_the_proxy() {
     require_root_or_skip!();
-    let which: Vec<usize> = (0..all_cases().len())
-        .filter(|i| !DAEMON_BUGS.contains(i))
-        .collect();
+    let which: Vec<usize> = (0..all_cases().len()).collect();
     check(&which);
 }
 
+/// The `action = "..."` of every route in the shipped connector files. Routes are flat TOML
+/// tables, so the line form is the whole grammar there is to read.
+fn shipped_actions() -> BTreeSet<String> {
+    let dir = workspace_root().join("policies/connectors");
+    let mut actions = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            let value = line.trim().strip_prefix("action").map(str::trim_start);
+            if let Some(value) = value.and_then(|v| v.strip_prefix('=')) {
+                actions.insert(value.trim().trim_matches('"').to_owned());
+            }
+        }
+    }
+    assert!(!actions.is_empty(), "no routes found in {}", dir.display());
+    actions
+}
+
 #[test]
-fn the_proxy_table_covers_the_whole_offline_table() {
-    // The offline table had 95 cases when this copy was taken; a case dropped here by mistake
-    // would silently shrink what the proxy is checked against.
-    let cases = all_cases();
-    assert_eq!(cases.len(), 95);
-    let merge = cases
-        .iter()
-        .find(|c| c.action == "github.pr.merge")
-        .unwrap();
-    assert_eq!(merge.params["base"], MERGE_BASE);
+fn the_case_table_covers_every_action_of_every_shipped_route() {
+    let covered: BTreeSet<&str> = all_cases().iter().map(|c| c.action).collect();
+    let missing: Vec<String> = shipped_actions()
+        .into_iter()
+        .filter(|a| !covered.contains(a.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "routes without a case: {missing:?}");
 }

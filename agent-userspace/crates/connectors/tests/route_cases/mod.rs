@@ -1,24 +1,19 @@
-//! The shipped-route table, copied case for case from
-//! `agent-userspace/crates/connectors/tests/shipped_routes.rs` (the offline matcher's test), so
-//! the same requests can be sent through the real proxy. One deliberate difference: through the
-//! proxy `github.pr.merge` is enriched with the PR's base branch, which the offline matcher never
-//! fetches; the upstream answers that lookup with [`MERGE_BASE`].
+//! The shipped-route table: method + URL + headers + body -> connector,
+//! action and exact params. Shared by this crate's offline matcher test
+//! (`shipped_routes.rs`) and the end-to-end test that sends every case
+//! through the real proxy (`tests/tests/connector_routes.rs`).
+#![allow(dead_code)]
 
 use serde_json::{Value, json};
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
 
-/// The PR the merge case enriches, and the base branch the fake GitHub reports for it.
-pub const MERGE_PR_PATH: &str = "/repos/o/r/pulls/12";
-pub const MERGE_BASE: &str = "main";
-
 #[derive(Clone, Debug)]
 pub struct Case {
     pub method: &'static str,
     pub url: &'static str,
     pub headers: &'static [(&'static str, &'static str)],
-    /// (content type, body)
     pub body: Option<(&'static str, &'static str)>,
     pub connector: Option<&'static str>,
     pub action: &'static str,
@@ -87,8 +82,7 @@ fn github_cases() -> Vec<Case> {
             .json(r#"{"base": "main", "head": "feat", "title": "T", "draft": false}"#),
         case("PATCH", "https://api.github.com/repos/o/r/pulls/12", "github.pr.update", or(json!({"number": "12", "state": "closed"})))
             .json(r#"{"state": "closed"}"#),
-        case("PUT", "https://api.github.com/repos/o/r/pulls/12/merge", "github.pr.merge",
-            or(json!({"number": "12", "merge_method": "squash", "base": MERGE_BASE})))
+        case("PUT", "https://api.github.com/repos/o/r/pulls/12/merge", "github.pr.merge", or(json!({"number": "12", "merge_method": "squash"})))
             .json(r#"{"merge_method": "squash"}"#),
         case("POST", "https://api.github.com/repos/o/r/pulls/12/reviews", "github.pr.review", or(json!({"number": "12", "event": "APPROVE"})))
             .json(r#"{"event": "APPROVE", "body": "lgtm"}"#),
