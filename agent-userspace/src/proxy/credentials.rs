@@ -84,10 +84,9 @@ pub fn strip(d: &Shared, connector: Option<&str>, host: &str, headers: &mut Head
     if let Some(spec) = connectors
         .connector(cname)
         .and_then(|c| c.credential_for_host(host))
+        && let cordon_connectors::CredentialScheme::Header { name } = spec.scheme()
     {
-        if let cordon_connectors::CredentialScheme::Header { name } = spec.scheme() {
-            headers.remove(name.as_str());
-        }
+        headers.remove(name.as_str());
     }
 }
 

@@ -5,7 +5,7 @@ mod route_cases;
 
 use common::{act, shipped, shipped_dir};
 use route_cases::all_cases;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 #[test]
