@@ -29,6 +29,25 @@ pub const POLICY_FILE: &str = "e2e.toml";
 pub const AGENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The interpreter agents use: the system one, which `nobody` can execute.
 pub const PYTHON: &str = "/usr/bin/python3";
+
+/// `allowed.test` may be resolved and fetched over plain HTTP; nothing else
+/// is allowed.
+pub const ALLOWED_TEST_ONLY: &str = r#"
+agents = ["*"]
+default = "deny"
+
+[[rule]]
+id = "dns-allowed"
+action = "dns.query"
+hosts = ["allowed.test"]
+decision = "allow"
+
+[[rule]]
+id = "http-allowed"
+action = "http.request"
+hosts = ["allowed.test"]
+decision = "allow"
+"#;
 const PROXY_VARS: &[&str] = &[
     "http_proxy",
     "https_proxy",

@@ -7,25 +7,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use cordon_audit::Decision;
+use cordon_e2e::world::ALLOWED_TEST_ONLY;
 use cordon_e2e::world::{PYTHON, show};
 use cordon_e2e::{World, require_root_or_skip};
 
-const POLICY: &str = r#"
-agents = ["*"]
-default = "deny"
-
-[[rule]]
-id = "dns-allowed"
-action = "dns.query"
-hosts = ["allowed.test"]
-decision = "allow"
-
-[[rule]]
-id = "http-allowed"
-action = "http.request"
-hosts = ["allowed.test"]
-decision = "allow"
-"#;
+const POLICY: &str = ALLOWED_TEST_ONLY;
 
 /// Keep-alive GETs, each to a path unique to this agent and iteration;
 /// reconnects after a failure (the daemon may be gone for a while).

@@ -6,26 +6,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use cordon_e2e::trail::{rule, verdict};
+use cordon_e2e::world::ALLOWED_TEST_ONLY;
 use cordon_e2e::world::{PYTHON, agent_command, show, start_daemon, stdout};
 use cordon_e2e::{World, cordon_bin, read_trail, require_root_or_skip, run_with_timeout};
 use serde_json::json;
 
-const POLICY: &str = r#"
-agents = ["*"]
-default = "deny"
-
-[[rule]]
-id = "dns-allowed"
-action = "dns.query"
-hosts = ["allowed.test"]
-decision = "allow"
-
-[[rule]]
-id = "http-allowed"
-action = "http.request"
-hosts = ["allowed.test"]
-decision = "allow"
-"#;
+const POLICY: &str = ALLOWED_TEST_ONLY;
 
 const T: Duration = Duration::from_secs(30);
 

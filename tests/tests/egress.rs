@@ -5,28 +5,13 @@ use std::time::{Duration, Instant};
 
 use cordon_e2e::probes::{DNS_PROBE, SOCKET_PROBE, TCP_PROBE, UDP_PROBE, outcome};
 use cordon_e2e::trail::{rule, verdict};
+use cordon_e2e::world::ALLOWED_TEST_ONLY;
 use cordon_e2e::world::{PYTHON, show, stdout};
 use cordon_e2e::{TcpEcho, UdpSink, run_with_timeout};
 use cordon_e2e::{World, require_root_or_skip};
 use serde_json::json;
 
-/// `allowed.test` may be resolved and fetched; nothing else is allowed.
-const POLICY: &str = r#"
-agents = ["*"]
-default = "deny"
-
-[[rule]]
-id = "dns-allowed"
-action = "dns.query"
-hosts = ["allowed.test"]
-decision = "allow"
-
-[[rule]]
-id = "http-allowed"
-action = "http.request"
-hosts = ["allowed.test"]
-decision = "allow"
-"#;
+const POLICY: &str = ALLOWED_TEST_ONLY;
 
 fn curl(url: &str) -> Vec<&str> {
     vec!["/usr/bin/curl", "-sS", "--max-time", "5", url]
