@@ -214,19 +214,8 @@ async fn handle(
                 &mut parts.headers,
             );
         } else {
-            let decision = refusal_decision(&ctx, "credential", &reason);
-            return refuse(
-                &ctx,
-                started,
-                None,
-                &action.name,
-                &action.params,
-                &decision,
-                &host,
-                (&method, &path),
-                StatusCode::FORBIDDEN,
-            )
-            .await;
+            return refuse_credential(&ctx, started, &action, &host, (&method, &path), &reason)
+                .await;
         }
     }
     let target = Target {
@@ -330,19 +319,8 @@ async fn handle(
             // Allowed by policy but no credential could be applied (vault
             // unavailable): refused, and recorded as such beside the allow.
             tracing::info!(agent = %ctx.actor.agent.chain_display(), "credential refused: {reason}");
-            let decision = refusal_decision(&ctx, "credential", &reason);
-            return refuse(
-                &ctx,
-                started,
-                None,
-                &action.name,
-                &action.params,
-                &decision,
-                &host,
-                (&method, &path),
-                StatusCode::FORBIDDEN,
-            )
-            .await;
+            return refuse_credential(&ctx, started, &action, &host, (&method, &path), &reason)
+                .await;
         }
     };
     let client = ctx.d.pools.client(&target, &ctx.d.upstream_tls);
@@ -401,6 +379,31 @@ async fn handle(
             .await
         }
     }
+}
+
+/// A credential problem (foreign, or none could be applied) is a 403 with
+/// its own deny record.
+async fn refuse_credential(
+    ctx: &HttpCtx,
+    started: Instant,
+    action: &cordon_connectors::Action,
+    host: &str,
+    http: (&http::Method, &str),
+    reason: &str,
+) -> Response<ProxyBody> {
+    let decision = refusal_decision(ctx, "credential", reason);
+    refuse(
+        ctx,
+        started,
+        None,
+        &action.name,
+        &action.params,
+        &decision,
+        host,
+        http,
+        StatusCode::FORBIDDEN,
+    )
+    .await
 }
 
 /// Answers with a refusal. Requests refused before a decision record was
