@@ -135,3 +135,18 @@ pub(crate) fn bind_udp(addr: std::net::SocketAddr) -> Result<tokio::net::UdpSock
         .ctx(|| format!("set {addr} nonblocking"))?;
     tokio::net::UdpSocket::from_std(std_socket).ctx(|| format!("register udp {addr}"))
 }
+
+/// The setup step of a server thread listening on every address in `binds`:
+/// returns the addresses (for the caller) and their listeners.
+pub(crate) fn bind_all_tcp(
+    binds: Vec<std::net::SocketAddr>,
+) -> impl FnOnce() -> Result<(Vec<std::net::SocketAddr>, Vec<tokio::net::TcpListener>)> + Send + 'static
+{
+    move || {
+        let listeners = binds
+            .iter()
+            .map(|&a| bind_tcp(a))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((binds, listeners))
+    }
+}

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::http::serve::accept_forever;
 use crate::netns::NetNs;
 use crate::process::wait_until;
-use crate::server_thread::{ServerThread, bind_tcp};
+use crate::server_thread::{ServerThread, bind_all_tcp};
 
 /// A connection idle this long is closed so nothing lingers.
 const IDLE: Duration = Duration::from_secs(30);
@@ -42,13 +42,7 @@ impl TcpEcho {
         let (thread, addrs) = ServerThread::spawn(
             &format!("echo-{}", ns.name()),
             Some(ns.path()),
-            move || {
-                let listeners = binds
-                    .iter()
-                    .map(|&a| bind_tcp(a))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok((binds, listeners))
-            },
+            bind_all_tcp(binds),
             move |listeners| async move {
                 for listener in listeners {
                     let c = c.clone();

@@ -17,7 +17,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::http::{Recorded, serve};
 use crate::netns::NetNs;
 use crate::process::run_checked;
-use crate::server_thread::{ServerThread, bind_tcp};
+use crate::server_thread::{ServerThread, bind_all_tcp};
 use crate::tls::{SERVER_ALPN, TestCa};
 
 /// Env var overriding where `git-http-backend` lives.
@@ -68,13 +68,7 @@ impl GitServer {
         let (thread, addrs) = ServerThread::spawn(
             &format!("git-{}", ns.name()),
             Some(ns.path()),
-            move || {
-                let listeners = binds
-                    .iter()
-                    .map(|&a| bind_tcp(a))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok((binds, listeners))
-            },
+            bind_all_tcp(binds),
             move |listeners| async move {
                 for listener in listeners {
                     let (cgi, tls) = (cgi.clone(), tls.clone());

@@ -22,7 +22,7 @@ use reply::{Behaviour, Route};
 use crate::error::Result;
 use crate::netns::NetNs;
 use crate::process::wait_until;
-use crate::server_thread::{ServerThread, bind_tcp};
+use crate::server_thread::{ServerThread, bind_all_tcp};
 use crate::tls::{SERVER_ALPN, TestCa};
 
 /// Request bodies above this are refused with 413 (and still recorded, without body).
@@ -65,13 +65,7 @@ impl HttpServer {
         let (thread, bound) = ServerThread::spawn(
             &format!("{kind}-{}", ns.name()),
             Some(ns.path()),
-            move || {
-                let listeners = binds
-                    .iter()
-                    .map(|&a| bind_tcp(a))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok((binds, listeners))
-            },
+            bind_all_tcp(binds),
             move |listeners| async move {
                 for listener in listeners {
                     let (shared, tls) = (for_serve.clone(), tls.clone());

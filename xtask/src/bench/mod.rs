@@ -20,11 +20,13 @@ mod report;
 mod report_more;
 mod results;
 mod rig;
+mod rlimit;
 mod upstream;
 mod util;
 
 pub use results::{BigRss, Results};
-use util::{WorkDir, open_up, raise_nofile};
+use rlimit::raise_nofile;
+use util::{WorkDir, open_up};
 pub use util::{free_port, median};
 
 use std::{

@@ -7,6 +7,10 @@
 //! bench-probe connect-loop ADDR N MAX_SECS
 //! bench-probe hold ADDR N HOLD_SECS
 //! ```
+#[path = "../rlimit.rs"]
+mod rlimit;
+
+use rlimit::raise_nofile;
 use std::{
     io::Write,
     net::{SocketAddr, TcpListener, TcpStream},
@@ -177,27 +181,5 @@ fn reset_on_close(s: &TcpStream) {
             (&linger as *const libc::linger).cast(),
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         );
-    }
-}
-
-/// Best effort: as root the hard limit can be raised too.
-fn raise_nofile(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit/setrlimit on our own process.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= want {
-            return;
-        }
-        let raised = libc::rlimit {
-            rlim_cur: want,
-            rlim_max: lim.rlim_max.max(want),
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
     }
 }
