@@ -18,6 +18,8 @@ pub struct Paths {
     pub run_dir: PathBuf,
     pub socket: PathBuf,
     pub db: PathBuf,
+    /// The audit trail's write-ahead log, beside the database.
+    pub audit_wal: PathBuf,
     pub ca_dir: PathBuf,
     /// Name under /sys/fs/bpf and of the parent cgroup.
     pub namespace: String,
@@ -46,6 +48,7 @@ impl Paths {
         Paths {
             socket: run_dir.join("cordon.sock"),
             db: state_dir.join("cordon.redb"),
+            audit_wal: state_dir.join("audit.wal"),
             ca_dir: state_dir.join("ca"),
             cgroup_parent: namespace.clone(),
             namespace,

@@ -117,7 +117,9 @@ fn streamed(p: &Paths, req: &Request) -> anyhow::Result<Option<Value>> {
 }
 
 /// The database of a stopped daemon. `open`, never `create`: a wrong
-/// `--state-dir` must not produce an empty log that "verifies".
+/// `--state-dir` must not produce an empty log that "verifies". Records a
+/// crashed daemon left only in the write-ahead log are moved in first, as
+/// the next daemon start would.
 fn open_offline(p: &Paths) -> anyhow::Result<redb::Database> {
     if !nix::unistd::geteuid().is_root() {
         bail!("the daemon is not running and reading its database directly needs root");
@@ -128,8 +130,11 @@ fn open_offline(p: &Paths) -> anyhow::Result<redb::Database> {
             p.db.display()
         );
     }
-    redb::Database::open(&p.db)
-        .with_context(|| format!("opening {} (is a daemon still holding it?)", p.db.display()))
+    let db = redb::Database::open(&p.db)
+        .with_context(|| format!("opening {} (is a daemon still holding it?)", p.db.display()))?;
+    cordon_audit::replay_wal(&db, &p.audit_wal)
+        .with_context(|| format!("recovering records from {}", p.audit_wal.display()))?;
+    Ok(db)
 }
 
 fn tail(a: TailArgs) -> anyhow::Result<ExitCode> {

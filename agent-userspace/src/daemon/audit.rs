@@ -1,7 +1,7 @@
 //! Turning decisions into audit records. In strict mode a request is
 //! forwarded only after its record has committed; any audit failure is a
 //! denial (fail closed), never a silent pass.
-use std::{net::SocketAddr, time::Instant};
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use cordon_audit::{AuditError, Decision as AuditDecision, EventKind, NewRecord};
 use cordon_policy::{Decision, Verdict};
@@ -14,14 +14,18 @@ use crate::{bpf::maps::FlowOrigin, cgroup::AgentPath};
 pub struct Actor {
     pub agent: AgentPath,
     pub origin: FlowOrigin,
+    /// The executable of the process that opened the flow, read once when the
+    /// flow arrives (closest to the connect the kernel recorded) rather than
+    /// per request on a kept-alive connection.
+    pub exe: Option<Arc<str>>,
 }
 
 impl Actor {
-    /// The executable of the acting process, while it still exists.
-    fn exe(&self) -> Option<String> {
-        std::fs::read_link(format!("/proc/{}/exe", self.origin.pid))
+    pub fn new(agent: AgentPath, origin: FlowOrigin) -> Actor {
+        let exe = std::fs::read_link(format!("/proc/{}/exe", origin.pid))
             .ok()
-            .map(|p| p.display().to_string())
+            .map(|p| Arc::from(p.display().to_string()));
+        Actor { agent, origin, exe }
     }
 }
 
@@ -56,7 +60,7 @@ impl DecisionRecord<'_> {
             cgroup_id: Some(self.actor.origin.cgroup_id),
             pid: Some(self.actor.origin.pid),
             uid: Some(self.actor.origin.uid),
-            exe: self.actor.exe(),
+            exe: self.actor.exe.as_deref().map(str::to_string),
             connector: self.connector.map(str::to_string),
             action: Some(self.action.to_string()),
             params: self.params.clone(),

@@ -104,8 +104,12 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         open_database(&paths.db)
             .with_context(|| format!("opening the database {}", paths.db.display()))?,
     );
-    let audit = cordon_audit::AuditLog::open(db.clone(), cfg.audit.clone())
-        .context("opening the audit log")?;
+    let audit_cfg = cordon_audit::AuditConfig {
+        wal: Some(paths.audit_wal.clone()),
+        ..cfg.audit.clone()
+    };
+    let audit =
+        cordon_audit::AuditLog::open(db.clone(), audit_cfg).context("opening the audit log")?;
     let vault =
         Arc::new(cordon_vault::Vault::open(db.clone(), vault_key).context("opening the vault")?);
     let daemon: Shared = Arc::new(Daemon {

@@ -68,10 +68,7 @@ pub async fn answer(d: &Shared, query: &[u8], peer: SocketAddr) -> Option<Vec<u8
     let mut params = Map::new();
     params.insert("name".into(), json!(name));
     params.insert("type".into(), json!(qtype));
-    let actor = Actor {
-        agent: agent.clone(),
-        origin,
-    };
+    let actor = Actor::new(agent.clone(), origin);
     let verdict = decide_and_record(
         d,
         Ask {

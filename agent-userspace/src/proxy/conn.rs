@@ -39,7 +39,7 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
         );
         return reset(client);
     };
-    let actor = Actor { agent, origin };
+    let actor = Actor::new(agent, origin);
     let started = Instant::now();
     let host = d
         .names
@@ -99,6 +99,14 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
                 _ = serve(Arc::new(ctx), client) => {}
                 _ = guard.token.cancelled() => {}
             }
+        }
+        Detected::Reset => {
+            // Recorded, so an agent probing destinations leaves a trail, but
+            // with the static answer: no approval is asked for a client that
+            // is gone, and nothing is connected.
+            let decision =
+                net.unwrap_or_else(|| refusal(&d, "no-policy-loaded", "no policy is loaded"));
+            let _ = audit_connect(&d, &actor, &params, &decision, &host, started).await;
         }
         Detected::Stalled => {
             let decision = refusal(

@@ -27,12 +27,17 @@ pub enum Detected {
     Other,
     /// The client sent part of a ClientHello or request line and stalled.
     Stalled,
+    /// The client reset the connection before sending anything: there is no
+    /// one left to connect upstream for. (A plain FIN is not this: a client
+    /// may half-close and still wait for a server that speaks first.)
+    Reset,
 }
 
 pub async fn detect(s: &TcpStream, first_byte_wait: Duration) -> Detected {
     let mut buf = vec![0u8; MAX_PEEK];
     match tokio::time::timeout(first_byte_wait, s.peek(&mut buf[..1])).await {
         Ok(Ok(n)) if n > 0 => {}
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => return Detected::Reset,
         _ => return Detected::Other,
     }
     let deadline = Instant::now() + HELLO_WAIT;

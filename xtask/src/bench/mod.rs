@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// once everything is installed and built.
     #[arg(long)]
     pub quick: bool,
+    /// Start the upstream and Cordon only, print how to drive them, and wait
+    /// for Enter: a rig to profile against (perf, flamegraphs). Writes no report.
+    #[arg(long, conflicts_with = "quick")]
+    pub rig: bool,
 }
 
 /// How long and how often.
@@ -99,6 +103,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = work.0.as_path();
     let certs = certs::make(&dir.join("certs"))?;
     open_up(dir)?;
+    if args.rig {
+        return hold_rig(&tools, dir, &certs);
+    }
     let machine = machine::describe(
         &tools.cordon,
         &tools.oha,
@@ -221,5 +228,40 @@ fn measure(
     }
     r.notes.push("The goal figures compare Cordon with direct in the same round; direct itself varies between rounds and machines.".into());
     r.goals = goals::judge(r);
+    Ok(())
+}
+
+/// `--rig`: the upstream and Cordon, kept up until Enter.
+fn hold_rig(tools: &install::Tools, dir: &Path, certs: &certs::Certs) -> anyhow::Result<()> {
+    let upstream = upstream::start(dir, certs)?;
+    let cordon = cordon::Cordon::start(&tools.cordon, dir, certs)?;
+    let run = cordon.run_as(cordon::AGENT, &tools.oha);
+    let run: Vec<String> = std::iter::once(run.get_program())
+        .chain(run.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    println!("cordon daemon pid {}", cordon.pid());
+    println!("state dir        {}", cordon.state.display());
+    println!(
+        "upstream         https://localhost:{}/ (1 MiB at {}), http://127.0.0.1:{}/",
+        upstream.https,
+        upstream::BIG_PATH,
+        upstream.http
+    );
+    println!(
+        "load through it  {} -z 10s -c 64 --cacert {} https://localhost:{}/",
+        run.join(" "),
+        cordon.agent_ca().display(),
+        upstream.https
+    );
+    println!(
+        "profile          perf record -F 999 -g -p {} -- sleep 8",
+        cordon.pid()
+    );
+    println!("press Enter to stop");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    drop(cordon);
+    drop(upstream);
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Strict-mode append throughput (records/s) at 1, 16 and 64 concurrent appenders. Each
+//! Strict-mode append throughput (records/s) at 1, 16 and 64 concurrent appenders, with and
+//! without the write-ahead log. Each
 //! appender awaits its own durable commit before submitting the next record, as the proxy does,
 //! so higher concurrency measures how well group commit amortizes the fsync.
 
@@ -22,16 +23,29 @@ fn record(task: u64, i: u64) -> NewRecord {
 }
 
 fn strict_append(c: &mut Criterion) {
+    run_group(c, "strict_append", false);
+}
+
+/// As the daemon runs it: strict, through the write-ahead log.
+fn strict_append_wal(c: &mut Criterion) {
+    run_group(c, "strict_append_wal", true);
+}
+
+fn run_group(c: &mut Criterion, name: &str, wal: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Arc::new(redb::Database::create(dir.path().join("bench.redb")).expect("db"));
-    let log = AuditLog::open(db, AuditConfig::default()).expect("open");
+    let cfg = AuditConfig {
+        wal: wal.then(|| dir.path().join("audit.wal")),
+        ..AuditConfig::default()
+    };
+    let log = AuditLog::open(db, cfg).expect("open");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
 
-    let mut group = c.benchmark_group("strict_append");
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(1));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
@@ -70,5 +84,5 @@ fn strict_append(c: &mut Criterion) {
     log.shutdown().expect("shutdown");
 }
 
-criterion_group!(benches, strict_append);
+criterion_group!(benches, strict_append, strict_append_wal);
 criterion_main!(benches);

@@ -1,5 +1,6 @@
 //! How the audit writer trades latency for durability, and how much history it keeps.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::AuditError;
@@ -7,11 +8,13 @@ use crate::error::AuditError;
 /// When `append` resolves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// Resolves only after the transaction holding the record committed with fsync. The writer
-    /// batches every record waiting at that moment into one transaction (group commit).
+    /// Resolves only after the record is on disk (fsync). The writer takes every record waiting
+    /// at that moment into one group (group commit).
     Strict,
-    /// Resolves as soon as the record is queued; the writer commits within `max_delay_ms`.
-    /// A crash can lose up to that window of records.
+    /// With a write-ahead log: resolves once the record is written to the log file (it survives
+    /// a crash of the daemon, not of the machine) and is on disk within `max_delay_ms`.
+    /// Without one: resolves as soon as the record is queued, so a daemon crash can lose up to
+    /// that window of records.
     Batched { max_delay_ms: u64 },
 }
 
@@ -33,6 +36,11 @@ pub struct AuditConfig {
     /// Most records written in one transaction.
     pub max_batch: usize,
     pub retention: Option<Retention>,
+    /// Write-ahead log file (see `wal.rs`). Without one, every group is a durable redb commit.
+    pub wal: Option<PathBuf>,
+    /// With a write-ahead log in strict mode: how often the records are also committed durably
+    /// to redb, which lets the log start over.
+    pub checkpoint_every: Duration,
 }
 
 impl Default for AuditConfig {
@@ -42,6 +50,8 @@ impl Default for AuditConfig {
             queue_capacity: 8192,
             max_batch: 1024,
             retention: None,
+            wal: None,
+            checkpoint_every: Duration::from_secs(1),
         }
     }
 }
@@ -60,6 +70,12 @@ impl AuditConfig {
                 reason: "must be at least 1".into(),
             });
         }
+        if self.checkpoint_every.is_zero() {
+            return Err(AuditError::Config {
+                field: "checkpoint_every",
+                reason: "must be greater than zero".into(),
+            });
+        }
         if let Some(r) = &self.retention {
             if r.check_interval.is_zero() {
                 return Err(AuditError::Config {
@@ -75,5 +91,21 @@ impl AuditConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl AuditConfig {
+    /// How long a record may sit in the write-ahead log before a durable redb commit: the
+    /// batched window, or `checkpoint_every` in strict mode (where the log itself is durable).
+    pub(crate) fn checkpoint_interval(&self) -> Duration {
+        match self.durability {
+            Durability::Strict => self.checkpoint_every,
+            Durability::Batched { max_delay_ms } => Duration::from_millis(max_delay_ms.max(1)),
+        }
+    }
+
+    /// Whether `append` waits for the writer: always, except batched without a log.
+    pub(crate) fn acked(&self) -> bool {
+        self.wal.is_some() || self.durability == Durability::Strict
     }
 }

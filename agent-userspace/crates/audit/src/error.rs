@@ -60,6 +60,13 @@ pub enum AuditError {
     #[error("audit export write failed: {0}")]
     Io(#[from] std::io::Error),
 
+    /// The write-ahead log could not be written, synced or replayed.
+    #[error("audit write-ahead log {}: {reason}", path.display())]
+    Wal {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+
     #[error("audit config field `{field}`: {reason}")]
     Config { field: &'static str, reason: String },
 

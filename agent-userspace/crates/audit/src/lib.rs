@@ -19,6 +19,7 @@ mod redact;
 mod retention;
 mod store;
 mod verify;
+mod wal;
 mod writer;
 
 pub use canonical::{GENESIS_HASH, canonical_bytes, record_hash};
@@ -36,6 +37,7 @@ pub use redact::{REDACTED, redact_json};
 pub use retention::{PruneReport, prune};
 pub use store::{ChainPoint, Checkpoint};
 pub use verify::{Problem, ProblemKind, VerifyReport, verify};
+pub use wal::{Replayed, WAL_BYTES, replay as replay_wal};
 
 /// Table names this crate owns inside the shared database (for the vault's and operators'
 /// reference; nothing else may write them).

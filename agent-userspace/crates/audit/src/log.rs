@@ -10,12 +10,13 @@ use std::time::Instant;
 use redb::Database;
 use tokio::sync::{oneshot, watch};
 
-use crate::config::{AuditConfig, Durability};
+use crate::config::AuditConfig;
 use crate::error::{AuditError, DbContext};
 use crate::health::{AuditMetrics, Health, Shared};
 use crate::query::{RecordIter, iter_from};
 use crate::record::{NewRecord, now_micros};
 use crate::store::{META, RECORDS, read_head};
+use crate::wal::{WAL_BYTES, Wal, replay};
 use crate::writer::{Msg, Pending, Writer};
 
 /// Handle to the audit trail. Cheap to clone, `Send + Sync`. Appends from all clones share one
@@ -30,7 +31,8 @@ struct Inner {
     next_seq: Mutex<u64>,
     tx: SyncSender<Msg>,
     shared: Arc<Shared>,
-    durability: Durability,
+    /// Whether `append` waits for the writer (see `AuditConfig::acked`).
+    acked: bool,
     db: Arc<Database>,
     writer: Mutex<Option<JoinHandle<Result<(), AuditError>>>>,
 }
@@ -43,14 +45,21 @@ impl Drop for Inner {
 }
 
 impl AuditLog {
-    /// Creates the `audit_*` tables if needed, finds the chain tip (checking the newest record's
-    /// own hash) and starts the writer thread.
+    /// Creates the `audit_*` tables if needed, recovers records left in the write-ahead log,
+    /// finds the chain tip (checking the newest record's own hash) and starts the writer thread.
     pub fn open(db: Arc<Database>, cfg: AuditConfig) -> Result<AuditLog, AuditError> {
         cfg.validate()?;
         let txn = db.begin_write().ctx("begin audit setup")?;
         txn.open_table(RECORDS).ctx("create audit_records")?;
         txn.open_table(META).ctx("create audit_meta")?;
         txn.commit().ctx("commit audit setup")?;
+        let wal = match &cfg.wal {
+            Some(path) => {
+                replay(&db, path)?;
+                Some(Wal::open(path, WAL_BYTES)?)
+            }
+            None => None,
+        };
         let head = read_head(&db)?;
         tracing::info!(
             next_seq = head.seq + 1,
@@ -68,6 +77,8 @@ impl AuditLog {
             head,
             cfg: cfg.clone(),
             last_prune: Instant::now(),
+            wal,
+            last_checkpoint: Instant::now(),
         };
         let handle = std::thread::Builder::new()
             .name("cordon-audit-writer".into())
@@ -78,7 +89,7 @@ impl AuditLog {
                 next_seq: Mutex::new(next_seq),
                 tx,
                 shared,
-                durability: cfg.durability,
+                acked: cfg.acked(),
                 db,
                 writer: Mutex::new(Some(handle)),
             }),
@@ -86,8 +97,8 @@ impl AuditLog {
     }
 
     /// Queues `rec` now (the seq and timestamp are fixed at this call, not when the future is
-    /// polled) and returns a future for its seq. Strict: resolves after a durable commit.
-    /// Batched: resolves immediately. Fails at once if the queue is full, a commit is failing,
+    /// polled) and returns a future for its seq. Strict: resolves once the record is on disk.
+    /// Batched: once it is in the write-ahead log file, or at once without a log. Fails at once if the queue is full, a commit is failing,
     /// or the log is shut down; the caller must then deny.
     pub fn append(
         &self,
@@ -133,12 +144,11 @@ impl AuditLog {
             return Err(err);
         }
         let seq = *next;
-        let (ack, waiter) = match self.inner.durability {
-            Durability::Strict => {
-                let (tx, rx) = oneshot::channel();
-                (Some(tx), Some(rx))
-            }
-            Durability::Batched { .. } => (None, None),
+        let (ack, waiter) = if self.inner.acked {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
         };
         let pending = Box::new(Pending {
             seq,

@@ -1,6 +1,7 @@
 //! The single writer thread. It owns the chain tip, takes records off the bounded queue in
-//! submission order, and writes each group in one redb transaction. A failed group is kept and
-//! retried in place, so accepted records are never dropped or reordered.
+//! submission order, and writes each group to the write-ahead log (when there is one) and in
+//! one redb transaction. A failed group is kept and retried in place, so accepted records are
+//! never dropped or reordered.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,7 +9,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use redb::Database;
+use redb::{Database, Durability as DbDurability};
 use tokio::sync::oneshot;
 
 use crate::config::{AuditConfig, Durability};
@@ -17,6 +18,7 @@ use crate::health::Shared;
 use crate::record::NewRecord;
 use crate::retention;
 use crate::store::{ChainPoint, Encoded, META, META_HEAD, RECORDS, encode, meta_bytes};
+use crate::wal::Wal;
 
 pub(crate) type Ack = oneshot::Sender<Result<u64, AuditError>>;
 
@@ -44,21 +46,57 @@ pub(crate) struct Writer {
     pub head: ChainPoint,
     pub cfg: AuditConfig,
     pub last_prune: Instant,
+    pub wal: Option<Wal>,
+    pub last_checkpoint: Instant,
 }
 
 impl Writer {
     pub fn run(mut self) -> Result<(), AuditError> {
         loop {
             let Some(first) = self.next_blocking() else {
-                return Ok(());
+                return self.checkpoint();
             };
             let mut batch = vec![first];
             let stop = self.fill(&mut batch);
             self.commit_with_retry(batch)?;
             if stop {
-                return Ok(());
+                return self.checkpoint();
             }
         }
+    }
+
+    /// Makes everything in redb durable and lets the write-ahead log start over.
+    fn checkpoint(&mut self) -> Result<(), AuditError> {
+        self.last_checkpoint = Instant::now();
+        let Some(wal) = &mut self.wal else {
+            return Ok(());
+        };
+        if wal.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().ctx("begin audit checkpoint")?;
+        {
+            // Rewriting the head gives the durable commit something to carry; it persists
+            // every non-durable commit before it.
+            let mut meta = txn.open_table(META).ctx("open audit_meta")?;
+            meta.insert(META_HEAD, meta_bytes(&self.head)?.as_slice())
+                .ctx("update audit head")?;
+        }
+        txn.commit().ctx("checkpoint audit records")?;
+        wal.reset();
+        Ok(())
+    }
+
+    fn checkpoint_due(&self) -> Option<Duration> {
+        let wal = self.wal.as_ref()?;
+        if wal.is_empty() {
+            return None;
+        }
+        Some(
+            self.cfg
+                .checkpoint_interval()
+                .saturating_sub(self.last_checkpoint.elapsed()),
+        )
     }
 
     fn take(&self, msg: Msg) -> Option<Pending> {
@@ -71,7 +109,7 @@ impl Writer {
         }
     }
 
-    /// Waits for the next record; runs retention while idle. `None` = shut down.
+    /// Waits for the next record; runs retention and checkpoints while idle. `None` = shut down.
     fn next_blocking(&mut self) -> Option<Pending> {
         loop {
             let interval = self.cfg.retention.as_ref().map(|r| r.check_interval);
@@ -80,7 +118,17 @@ impl Writer {
             {
                 self.prune();
             }
-            let msg = match interval {
+            if self.checkpoint_due().is_some_and(|left| left.is_zero())
+                && let Err(e) = self.checkpoint()
+            {
+                // The records are safe in the log; the next checkpoint tries again.
+                tracing::warn!(error = %e, "audit checkpoint failed; will retry");
+            }
+            let wake = match (interval, self.checkpoint_due()) {
+                (Some(a), Some(b)) => Some(a.min(b.max(Duration::from_millis(1)))),
+                (a, b) => a.or(b.map(|b| b.max(Duration::from_millis(1)))),
+            };
+            let msg = match wake {
                 None => self.rx.recv().ok()?,
                 Some(every) => match self.rx.recv_timeout(every) {
                     Ok(msg) => msg,
@@ -94,7 +142,12 @@ impl Writer {
 
     /// Adds whatever else belongs in this group. Returns true when shutdown was requested.
     fn fill(&mut self, batch: &mut Vec<Pending>) -> bool {
-        match self.cfg.durability {
+        // With a log, batched appends wait for their write: take what is there, no delay.
+        let durability = match self.wal {
+            Some(_) => Durability::Strict,
+            None => self.cfg.durability,
+        };
+        match durability {
             Durability::Strict => {
                 while batch.len() < self.cfg.max_batch {
                     match self.rx.try_recv() {
@@ -176,9 +229,11 @@ impl Writer {
         }
     }
 
-    /// Writes one group in one transaction. Encoding happens here so a retry after a failed
-    /// attempt chains from the same tip and produces the same bytes.
-    fn commit(&self, batch: &[Pending]) -> Result<ChainPoint, AuditError> {
+    /// Writes one group: to the log (synced in strict mode), then in one redb transaction,
+    /// non-durable when the log already holds it. Encoding happens here so a retry after a
+    /// failed attempt chains from the same tip and produces the same bytes (a frame written
+    /// twice is skipped on replay).
+    fn commit(&mut self, batch: &[Pending]) -> Result<ChainPoint, AuditError> {
         let mut prev = self.head.hash.clone();
         let mut encoded: Vec<Encoded> = Vec::with_capacity(batch.len());
         for p in batch {
@@ -190,7 +245,18 @@ impl Writer {
             seq: batch.last().map_or(self.head.seq, |p| p.seq),
             hash: prev,
         };
-        let txn = self.db.begin_write().ctx("begin audit write")?;
+        if self.wal.as_ref().is_some_and(|w| !w.has_room(&encoded)) {
+            self.checkpoint()?;
+        }
+        let mut txn = self.db.begin_write().ctx("begin audit write")?;
+        if let Some(wal) = &mut self.wal {
+            wal.append(&encoded)?;
+            if self.cfg.durability == Durability::Strict {
+                wal.sync()?;
+            }
+            txn.set_durability(DbDurability::None)
+                .ctx("non-durable audit commit")?;
+        }
         {
             let mut records = txn.open_table(RECORDS).ctx("open audit_records")?;
             for e in &encoded {
