@@ -12,7 +12,7 @@ use redb::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::canonical::{GENESIS_HASH, record_hash, write_value};
+use crate::canonical::{GENESIS_HASH, record_hash, stored_with_hash};
 use crate::error::{AuditError, DbContext};
 use crate::record::{AuditRecord, NewRecord, format_ts};
 
@@ -75,10 +75,7 @@ pub(crate) fn encode(
     map.insert("seq".into(), Value::from(seq));
     map.insert("ts".into(), Value::String(format_ts(ts)));
     map.insert("prev_hash".into(), Value::String(prev_hash.to_string()));
-    let hash = record_hash(&map);
-    map.insert("hash".into(), Value::String(hash.clone()));
-    let mut bytes = Vec::with_capacity(512);
-    write_value(&Value::Object(map), &mut bytes);
+    let (bytes, hash) = stored_with_hash(&map);
     Ok(Encoded { seq, bytes, hash })
 }
 
