@@ -38,18 +38,40 @@ pub struct Cordon {
     pub guard: Guard,
 }
 
+/// How the daemon under test keeps its audit trail.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Audit {
+    /// The default: a request is forwarded once its record is on disk.
+    Strict,
+    /// `[audit] durability = "batched"`: once the record is written to the
+    /// log file (survives a daemon crash), on disk within 50 ms.
+    Batched,
+}
+
 impl Cordon {
-    pub fn start(bin: &Path, dir: &Path, certs: &Certs) -> anyhow::Result<Self> {
-        let state = dir.join("cordon-state");
+    pub fn start(bin: &Path, dir: &Path, certs: &Certs, audit: Audit) -> anyhow::Result<Self> {
+        let name = match audit {
+            Audit::Strict => "cordon",
+            Audit::Batched => "cordon-batched",
+        };
+        let state = dir.join(format!("{name}-state"));
         let policies = dir.join("cordon-policies");
         std::fs::create_dir_all(&state)?;
         std::fs::create_dir_all(&policies)?;
         std::fs::write(policies.join("bench.toml"), POLICY)?;
+        let config = state.join("cordon.toml");
+        let durability = match audit {
+            Audit::Strict => "strict",
+            Audit::Batched => "batched",
+        };
+        std::fs::write(&config, format!("[audit]\ndurability = \"{durability}\"\n"))?;
         // Nothing listens there: the bench uses no names Cordon resolves.
         let dns = format!("127.0.0.1:{}", free_port()?);
         let log = std::fs::File::create(state.join("daemon.log"))?;
         let mut cmd = Command::new(bin);
         cmd.arg("daemon")
+            .arg("--config")
+            .arg(&config)
             .arg("--state-dir")
             .arg(&state)
             .arg("--policies")

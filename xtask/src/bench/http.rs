@@ -34,6 +34,14 @@ pub struct Spec {
 }
 
 const ALL: &[Via] = &[Via::Direct, Via::Cordon, Via::Squid, Via::Mitmproxy];
+/// Where the audit's fsync decides the figure: also with batched audit.
+const WITH_BATCHED: &[Via] = &[
+    Via::Direct,
+    Via::Cordon,
+    Via::CordonBatched,
+    Via::Squid,
+    Via::Mitmproxy,
+];
 
 pub fn specs(secs: u32) -> Vec<Spec> {
     let load = |connections, keepalive, h2_streams| Load {
@@ -49,7 +57,7 @@ pub fn specs(secs: u32) -> Vec<Spec> {
             scheme: Scheme::Https,
             big: false,
             load: load(64, true, None),
-            vias: ALL,
+            vias: WITH_BATCHED,
             note: "",
         },
         Spec {
@@ -85,7 +93,7 @@ pub fn specs(secs: u32) -> Vec<Spec> {
             scheme: Scheme::Https,
             big: false,
             load: load(1, true, None),
-            vias: ALL,
+            vias: WITH_BATCHED,
             note: "",
         },
         Spec {
@@ -222,11 +230,11 @@ fn run_one(
     url: &str,
     via: Via,
 ) -> anyhow::Result<(Figures, Option<Usage>)> {
-    let agent_ca = rig.cordon.agent_ca();
+    let agent_ca = rig.cordon(via).map(|c| c.agent_ca());
     let ca = match (via, spec.scheme) {
         (_, Scheme::Http) => None,
         (Via::Direct, _) => Some(rig.certs.upstream_ca.as_path()),
-        (Via::Cordon, _) => Some(agent_ca.as_path()),
+        (Via::Cordon | Via::CordonBatched, _) => agent_ca.as_deref(),
         _ => rig.peer(via).map(|p| p.client_ca.as_path()),
     };
     let target = Target {
@@ -235,10 +243,9 @@ fn run_one(
         ca,
     };
     let args = oha::args(&spec.load, &target);
-    let mut cmd = if via == Via::Cordon {
-        rig.cordon.run_as(super::cordon::AGENT, &rig.oha)
-    } else {
-        Command::new(&rig.oha)
+    let mut cmd = match rig.cordon(via) {
+        Some(c) => c.run_as(super::cordon::AGENT, &rig.oha),
+        None => Command::new(&rig.oha),
     };
     cmd.args(&args);
     let meter = rig.proxy_pid(via).map(Meter::start);

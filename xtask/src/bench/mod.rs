@@ -157,7 +157,8 @@ fn measure(
     setup_started: Instant,
 ) -> anyhow::Result<()> {
     let upstream = upstream::start(dir, &certs)?;
-    let cordon = cordon::Cordon::start(&tools.cordon, dir, &certs)?;
+    let cordon = cordon::Cordon::start(&tools.cordon, dir, &certs, cordon::Audit::Strict)?;
+    let cordon_batched = cordon::Cordon::start(&tools.cordon, dir, &certs, cordon::Audit::Batched)?;
     let squid = tools
         .squid
         .clone()
@@ -180,6 +181,7 @@ fn measure(
         squid,
         mitmproxy,
         cordon,
+        cordon_batched,
         upstream,
     };
     let pid = rig.cordon.pid();
@@ -215,7 +217,7 @@ fn measure(
     drop(rig);
     let count = |level: &str| log.lines().filter(|l| l.contains(level)).count();
     r.notes.push(format!(
-        "The daemon ran at its default log level (info: one log line per decision); its log had {} lines, {} WARN and {} ERROR.",
+        "The daemon ran at its default log level (info; decisions are logged at debug); its log had {} lines, {} WARN and {} ERROR.",
         log.lines().count(),
         count(" WARN"),
         count("ERROR")
@@ -234,7 +236,7 @@ fn measure(
 /// `--rig`: the upstream and Cordon, kept up until Enter.
 fn hold_rig(tools: &install::Tools, dir: &Path, certs: &certs::Certs) -> anyhow::Result<()> {
     let upstream = upstream::start(dir, certs)?;
-    let cordon = cordon::Cordon::start(&tools.cordon, dir, certs)?;
+    let cordon = cordon::Cordon::start(&tools.cordon, dir, certs, cordon::Audit::Strict)?;
     let run = cordon.run_as(cordon::AGENT, &tools.oha);
     let run: Vec<String> = std::iter::once(run.get_program())
         .chain(run.get_args())

@@ -63,7 +63,10 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(
         s,
         "Cordon: oha runs inside an agent cgroup (`cordon run --agent bench`), with no proxy setting: the eBPF \
-         programs redirect it. Squid and mitmproxy: explicit proxies (`oha -x`). CPU is the proxy's utime+stime over \
+         programs redirect it. `cordon` is the default configuration: a request is forwarded once its audit record is \
+         on disk (fsync). `cordon-batched` is a second daemon with `[audit] durability = \"batched\"`: forwarded \
+         once the record is written to the audit log file (it survives a daemon crash), on disk within 50 ms; \
+         neither peer syncs its log. Squid and mitmproxy: explicit proxies (`oha -x`). CPU is the proxy's utime+stime over \
          the run divided by its wall time (cores); RSS is the proxy's peak VmRSS sampled every 50 ms (summed over \
          its processes).\n"
     );

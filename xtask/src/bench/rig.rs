@@ -13,6 +13,8 @@ pub struct Rig {
     pub squid: Result<Peer, String>,
     pub mitmproxy: Result<Peer, String>,
     pub cordon: Cordon,
+    /// The same daemon with `[audit] durability = "batched"`.
+    pub cordon_batched: Cordon,
     pub upstream: Upstream,
 }
 
@@ -22,6 +24,8 @@ pub struct Rig {
 pub enum Via {
     Direct,
     Cordon,
+    #[serde(rename = "cordon-batched")]
+    CordonBatched,
     Squid,
     Mitmproxy,
 }
@@ -31,6 +35,7 @@ impl Via {
         match self {
             Via::Direct => "direct",
             Via::Cordon => "cordon",
+            Via::CordonBatched => "cordon-batched",
             Via::Squid => "squid",
             Via::Mitmproxy => "mitmproxy",
         }
@@ -38,6 +43,15 @@ impl Via {
 }
 
 impl Rig {
+    /// The Cordon daemon a via runs through, if it is one.
+    pub fn cordon(&self, via: Via) -> Option<&Cordon> {
+        match via {
+            Via::Cordon => Some(&self.cordon),
+            Via::CordonBatched => Some(&self.cordon_batched),
+            _ => None,
+        }
+    }
+
     pub fn peer(&self, via: Via) -> Option<&Peer> {
         match via {
             Via::Squid => self.squid.as_ref().ok(),
@@ -60,6 +74,7 @@ impl Rig {
         match via {
             Via::Direct => None,
             Via::Cordon => Some(self.cordon.pid()),
+            Via::CordonBatched => Some(self.cordon_batched.pid()),
             _ => self.peer(via).map(|p| p.guard.pid()),
         }
     }

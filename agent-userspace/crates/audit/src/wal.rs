@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::canonical::record_hash;
 use crate::error::{AuditError, DbContext};
 use crate::store::{
-    ChainPoint, Encoded, META, META_HEAD, RECORDS, decode_map, meta_bytes, read_head,
+    ChainPoint, Encoded, META, META_HEAD, RECORDS, decode_map, meta_bytes, read_claimed_head,
 };
 
 /// Size of the file; a checkpoint resets the write position well before a busy second fills it.
@@ -180,7 +180,7 @@ pub fn replay(db: &Database, path: &Path) -> Result<Replayed, AuditError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err(path, "open", e)),
     }
-    let mut tip = read_head(db)?;
+    let mut tip = read_claimed_head(db)?;
     let mut apply: Vec<(u64, &[u8])> = vec![];
     for (seq, body) in frames(&data) {
         if seq <= tip.seq {
@@ -285,7 +285,7 @@ mod tests {
         wal.append(&first).expect("append");
         replay(&db, &path).expect("checkpoint the first pass");
         wal.reset();
-        let tip = read_head(&db).expect("head");
+        let tip = crate::store::read_head(&db).expect("head");
         let second = chain(&tip, 2);
         wal.append(&second).expect("append");
         // A torn third frame: the write stopped partway, the rest is old bytes.
