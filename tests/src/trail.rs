@@ -15,6 +15,8 @@ use crate::error::{Error, IoContext, Result};
 
 /// Name of the database file inside a daemon's state dir.
 pub const AUDIT_DB: &str = "cordon.redb";
+/// The audit write-ahead log beside it.
+pub const AUDIT_WAL: &str = "audit.wal";
 const OPEN_ATTEMPTS: u32 = 5;
 
 /// Every committed audit record of the daemon whose state dir is `state_dir`, oldest first.
@@ -35,12 +37,22 @@ pub fn read_trail(state_dir: &Path) -> Result<Trail> {
     )))
 }
 
+/// What is on disk: the database plus the records only its write-ahead log holds yet. The log
+/// is copied first: every record acknowledged before that copy is in it or, if a checkpoint
+/// came in between, in the database copied after.
 fn copy_and_read(src: &Path) -> Result<Vec<AuditRecord>> {
     let dir = tempfile::tempdir().ctx(|| "create audit copy dir".into())?;
+    let wal_src = src.with_file_name(AUDIT_WAL);
+    let wal = dir.path().join(AUDIT_WAL);
+    if wal_src.exists() {
+        std::fs::copy(&wal_src, &wal).ctx(|| format!("copy {}", wal_src.display()))?;
+    }
     let copy = dir.path().join(AUDIT_DB);
     std::fs::copy(src, &copy).ctx(|| format!("copy {}", src.display()))?;
     let db = redb::Database::open(&copy)
         .map_err(|e| Error::Setup(format!("open copy of {}: {e}", src.display())))?;
+    cordon_audit::replay_wal(&db, &wal)
+        .map_err(|e| Error::Setup(format!("replay copy of {}: {e}", wal_src.display())))?;
     let iter = cordon_audit::iter_from(&db, 1)
         .map_err(|e| Error::Setup(format!("iterate {}: {e}", src.display())))?;
     iter.collect::<std::result::Result<Vec<_>, _>>()

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use cordon_e2e::secrets::{
     assert_no_leak, github_token, random_alnum, store, stripe_key, vault_set_file, vault_set_stdin,
 };
-use cordon_e2e::trail::{AUDIT_DB, rule, verdict};
+use cordon_e2e::trail::{AUDIT_DB, AUDIT_WAL, rule, verdict};
 use cordon_e2e::world::{show, stdout};
 use cordon_e2e::{
     Daemon, DaemonOpts, Reply, World, cordon_bin, require_root_or_skip, run_with_timeout,
@@ -185,6 +185,8 @@ fn agents_use_placeholders_and_the_upstream_sees_the_real_token() {
     // The database holds the vault sealed, and no record of the audit trail carries a secret.
     let db = std::fs::read(w.daemon.state_dir().join(AUDIT_DB)).unwrap();
     assert_no_leak("the database file", &db, &secrets);
+    let wal = std::fs::read(w.daemon.state_dir().join(AUDIT_WAL)).unwrap();
+    assert_no_leak("the audit write-ahead log", &wal, &secrets);
 }
 
 #[test]

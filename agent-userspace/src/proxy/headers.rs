@@ -42,20 +42,35 @@ pub fn is_upgrade(h: &HeaderMap) -> bool {
 }
 
 pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
-    for name in [
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-    ] {
-        h.remove(name);
-    }
+    // Static names: removing by &str would parse each name on every request.
+    static KEEP_ALIVE: header::HeaderName = header::HeaderName::from_static("keep-alive");
+    static PROXY_CONNECTION: header::HeaderName =
+        header::HeaderName::from_static("proxy-connection");
     if !keep_upgrade {
+        // Headers the sender named in Connection are for this hop only (RFC 9110 7.6.1).
+        let named: Vec<header::HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| header::HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            h.remove(name);
+        }
         h.remove(header::CONNECTION);
         h.remove(header::UPGRADE);
+    }
+    for name in [
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+    ] {
+        h.remove(name);
     }
 }
 
@@ -90,6 +105,27 @@ mod tests {
             split_authority("[2001:db8::1]", 443),
             ("2001:db8::1".into(), 443)
         );
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_do_not_reach_the_next_hop() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, X-Trace-Hop"),
+            ("x-trace-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic eA=="),
+            ("te", "trailers"),
+            ("x-kept", "yes"),
+        ] {
+            h.insert(
+                header::HeaderName::from_static(k),
+                header::HeaderValue::from_static(v),
+            );
+        }
+        strip_hop_by_hop(&mut h, false);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-kept"]);
     }
 
     #[test]
