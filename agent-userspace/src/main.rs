@@ -18,11 +18,6 @@ mod notify;
 mod paths;
 mod proxy;
 
-// The proxy allocates and frees small buffers per request on two threads;
-// glibc malloc spent 7-14% of the daemon's CPU there (bench profile).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cli::args::Cli::parse();
     match cli::dispatch(cli) {

@@ -34,12 +34,15 @@ pub enum Detected {
 }
 
 pub async fn detect(s: &TcpStream, first_byte_wait: Duration) -> Detected {
-    let mut buf = vec![0u8; MAX_PEEK];
-    match tokio::time::timeout(first_byte_wait, s.peek(&mut buf[..1])).await {
+    // The peek buffer is allocated only once a byte arrived: connections that
+    // carry nothing (probes, resets) cost no 16 KiB zeroing.
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(first_byte_wait, s.peek(&mut first)).await {
         Ok(Ok(n)) if n > 0 => {}
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => return Detected::Reset,
         _ => return Detected::Other,
     }
+    let mut buf = vec![0u8; MAX_PEEK];
     let deadline = Instant::now() + HELLO_WAIT;
     loop {
         // Data is already queued, so peek returns at once with all of it.

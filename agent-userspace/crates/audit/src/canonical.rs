@@ -21,35 +21,6 @@ pub fn record_hash(record: &Map<String, Value>) -> String {
 
 /// The bytes `record_hash` digests.
 pub fn canonical_bytes(record: &Map<String, Value>) -> Vec<u8> {
-    canonical_split(record).0
-}
-
-/// The stored form of a record that has no `hash` key yet: its canonical bytes with
-/// `"hash":"<hex>"` spliced in where sorted order puts it, and the hash. One canonical pass
-/// instead of hashing and then writing the whole record again.
-pub(crate) fn stored_with_hash(record: &Map<String, Value>) -> (Vec<u8>, String) {
-    let (canonical, at) = canonical_split(record);
-    let hash = hex::encode(Sha256::digest(&canonical));
-    let mut out = Vec::with_capacity(canonical.len() + 80);
-    out.extend_from_slice(&canonical[..at]);
-    let entry = format!("\"hash\":\"{hash}\"");
-    if at + 1 == canonical.len() {
-        // No key sorts after "hash": append before the closing brace.
-        if at > 1 {
-            out.push(b',');
-        }
-        out.extend_from_slice(entry.as_bytes());
-    } else {
-        out.extend_from_slice(entry.as_bytes());
-        out.push(b',');
-    }
-    out.extend_from_slice(&canonical[at..]);
-    (out, hash)
-}
-
-/// Canonical bytes and the offset where a `hash` key would start in sorted order (before the
-/// first greater key, or at the closing brace).
-fn canonical_split(record: &Map<String, Value>) -> (Vec<u8>, usize) {
     let mut keys: Vec<&String> = record
         .iter()
         .filter(|(k, v)| k.as_str() != "hash" && !is_absent(v))
@@ -57,14 +28,10 @@ fn canonical_split(record: &Map<String, Value>) -> (Vec<u8>, usize) {
         .collect();
     keys.sort();
     let mut out = Vec::with_capacity(512);
-    let mut split = None;
     out.push(b'{');
     for (i, key) in keys.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
-        }
-        if split.is_none() && key.as_str() > "hash" {
-            split = Some(out.len());
         }
         write_string(key, &mut out);
         out.push(b':');
@@ -72,9 +39,8 @@ fn canonical_split(record: &Map<String, Value>) -> (Vec<u8>, usize) {
             write_value(v, &mut out);
         }
     }
-    let at = split.unwrap_or(out.len());
     out.push(b'}');
-    (out, at)
+    out
 }
 
 /// Top-level values that count as "field not set".
@@ -151,26 +117,6 @@ mod tests {
         let a = obj(json!({"seq": 1, "agent": "bot"}));
         let b = obj(json!({"seq": 1, "agent": "bot", "hash": "ff", "rule": null, "params": {}}));
         assert_eq!(record_hash(&a), record_hash(&b));
-    }
-
-    #[test]
-    fn the_spliced_stored_form_is_the_canonical_form_with_its_hash() {
-        for v in [
-            json!({"seq": 1, "kind": "request", "agent": "bot", "params": {"b": 2, "a": [1]}}),
-            json!({"agent": "bot", "exe": "/bin/x"}),
-            json!({"zeta": 1}),
-        ] {
-            let mut map = obj(v);
-            let (stored, hash) = stored_with_hash(&map);
-            assert_eq!(hash, record_hash(&map));
-            map.insert("hash".into(), Value::String(hash));
-            let mut written = vec![];
-            write_value(&Value::Object(map), &mut written);
-            assert_eq!(
-                String::from_utf8_lossy(&stored),
-                String::from_utf8_lossy(&written)
-            );
-        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod canonical;
 mod config;
+mod encode;
 mod error;
 mod export;
 mod health;

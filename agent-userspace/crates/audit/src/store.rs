@@ -12,9 +12,9 @@ use redb::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::canonical::{GENESIS_HASH, record_hash, stored_with_hash};
+use crate::canonical::{GENESIS_HASH, record_hash};
 use crate::error::{AuditError, DbContext};
-use crate::record::{AuditRecord, NewRecord, format_ts};
+use crate::record::{AuditRecord, NewRecord};
 
 pub(crate) const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_records");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_meta");
@@ -62,20 +62,7 @@ pub(crate) fn encode(
     rec: &NewRecord,
     prev_hash: &str,
 ) -> Result<Encoded, AuditError> {
-    let mut map = match serde_json::to_value(rec).map_err(AuditError::Serialize)? {
-        Value::Object(map) => map,
-        other => {
-            return Err(AuditError::Corrupt {
-                table: "audit_records",
-                key: seq.to_string(),
-                reason: format!("record serialized to {other}, not an object"),
-            });
-        }
-    };
-    map.insert("seq".into(), Value::from(seq));
-    map.insert("ts".into(), Value::String(format_ts(ts)));
-    map.insert("prev_hash".into(), Value::String(prev_hash.to_string()));
-    let (bytes, hash) = stored_with_hash(&map);
+    let (bytes, hash) = crate::encode::stored_bytes(seq, ts, rec, prev_hash);
     Ok(Encoded { seq, bytes, hash })
 }
 
