@@ -8,6 +8,7 @@ pub mod decide;
 pub mod enforce;
 pub mod kill;
 pub mod listeners;
+pub mod memory;
 pub mod reload;
 pub mod start;
 pub mod stats;

@@ -25,6 +25,7 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     harden_process();
     raise_fd_limit();
+    super::memory::limit_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -157,6 +158,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     tokio::spawn(control::server::serve(daemon.clone(), control));
     tokio::spawn(reap_loop(daemon.clone()));
+    tokio::spawn(super::memory::trim_loop());
     tokio::spawn(super::reload::watch(daemon.clone()));
 
     tracing::info!(
