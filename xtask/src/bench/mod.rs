@@ -50,6 +50,10 @@ pub struct BenchArgs {
     pub rig: bool,
 }
 
+/// How long the daemon is left idle before an "after" RSS reading: it
+/// hands freed heap back to the kernel every 10 s (`daemon/memory.rs`).
+const SETTLE: Duration = Duration::from_secs(11);
+
 /// How long and how often.
 struct Plan {
     rounds: u32,
@@ -194,7 +198,7 @@ fn measure(
         let before = idle::rss_mib(pid);
         let res = http::run(&rig, &spec, plan.rounds);
         if spec.big {
-            std::thread::sleep(Duration::from_secs(2));
+            std::thread::sleep(SETTLE);
             let peak = res
                 .via(rig::Via::Cordon)
                 .and_then(|v| v.usage)
@@ -210,7 +214,7 @@ fn measure(
     r.connect = connect::run(&rig, dir, plan.rounds, plan.connect_n, plan.connect_secs);
     r.kill = kill::run(&rig, plan.kill_rounds);
     r.memory.idle_conns = idle::run(&rig, dir, plan.idle_levels);
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(SETTLE);
     r.memory.idle_after_load_mib = Some(idle::rss_mib(pid));
     r.memory.hwm_mib = proc::status_kib(pid, "VmHWM").map(|k| k as f64 / 1024.0);
     let log = std::fs::read_to_string(rig.cordon.state.join("daemon.log")).unwrap_or_default();
