@@ -48,16 +48,31 @@ pub async fn kill(d: &Shared, scope: Scope, reason: &str, by: &str) -> Result<Ki
         by: by.to_string(),
         at: chrono::Utc::now(),
     };
-    if let Err(e) = d.store.put_kill(
-        &scope.key(),
-        &serde_json::to_string(&mark).unwrap_or_default(),
-    ) {
+    // The kill is in force; persisting it (a durable database commit) and
+    // auditing it (an fsync of the audit log) run side by side, and the
+    // commit off the runtime threads, so the operator's command returns after
+    // the slower of the two rather than their sum.
+    let persist = {
+        let d2 = d.clone();
+        let key = scope.key();
+        let value = serde_json::to_string(&mark).unwrap_or_default();
+        tokio::task::spawn_blocking(move || d2.store.put_kill(&key, &value))
+    };
+    let ((), persisted) = tokio::join!(
+        audit(d, cordon_audit::EventKind::Kill, &scope, reason, by),
+        persist
+    );
+    let failure = match persisted {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(e) = failure {
         tracing::error!(
             "kill of {} is in force but could not be persisted: {e}",
             scope.key()
         );
     }
-    audit(d, cordon_audit::EventKind::Kill, &scope, reason, by).await;
     tracing::warn!(scope = %scope.key(), %reason, %by, frozen = ?report.frozen, connections_cut, "agent killed");
     Ok(KillOutcome {
         report,
