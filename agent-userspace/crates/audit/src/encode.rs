@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::canonical::write_value;
+use crate::canonical::{write_object, write_string};
 use crate::record::{NewRecord, format_ts};
 
 enum Field<'a> {
@@ -89,13 +89,13 @@ pub(crate) fn stored_bytes(
         if split.is_none() && *key > "hash" {
             split = Some(out.len());
         }
-        write_str(key, &mut out);
+        write_string(key, &mut out);
         out.push(b':');
         match value {
-            Field::Str(v) => write_str(v, &mut out),
-            Field::Owned(v) => write_str(v, &mut out),
+            Field::Str(v) => write_string(v, &mut out),
+            Field::Owned(v) => write_string(v, &mut out),
             Field::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
-            Field::Params(m) => write_value_map(m, &mut out),
+            Field::Params(m) => write_object(m, &mut out),
         }
     }
     out.push(b'}');
@@ -117,30 +117,10 @@ pub(crate) fn stored_bytes(
     (stored, hash)
 }
 
-fn write_str(s: &str, out: &mut Vec<u8>) {
-    // serde_json's escaping, as the canonical writer uses; writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
-fn write_value_map(m: &Map<String, Value>, out: &mut Vec<u8>) {
-    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(b.0));
-    out.push(b'{');
-    for (i, (k, v)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(k, out);
-        out.push(b':');
-        write_value(v, out);
-    }
-    out.push(b'}');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::canonical::record_hash;
+    use crate::canonical::{record_hash, write_value};
     use crate::record::{Decision, EventKind, now_micros};
     use serde_json::json;
 
