@@ -59,7 +59,7 @@ pub fn run(target_dir: &Path, quick: bool) -> CriterionResult {
     audit.args(["bench", "-p", "cordon-audit", "--bench", "append", "--"]);
     if quick {
         // Its group fixes 10 samples of 5 s each; quick runs one level.
-        audit.args(["--warm-up-time", "1", "strict_append/64"]);
+        audit.args(["--warm-up-time", "1", "strict_append(_wal)?/64"]);
     }
     let crit = target_dir.join("criterion");
     eprintln!("xtask: bench: policy decision (criterion)");
@@ -84,7 +84,13 @@ pub fn run(target_dir: &Path, quick: bool) -> CriterionResult {
     eprintln!("xtask: bench: audit strict appends (criterion)");
     let levels: &[&str] = if quick { &["64"] } else { &["1", "16", "64"] };
     match crate::sys::run(&mut audit) {
-        Ok(()) => res.audit = collect(&crit, "strict_append", levels, &mut res.errors),
+        Ok(()) => {
+            // Without the write-ahead log (every group a durable redb commit), then
+            // with it, as the daemon runs.
+            res.audit = collect(&crit, "strict_append", levels, &mut res.errors);
+            res.audit
+                .extend(collect(&crit, "strict_append_wal", levels, &mut res.errors));
+        }
         Err(e) => res.errors.push(format!("audit bench: {e:#}")),
     }
     res

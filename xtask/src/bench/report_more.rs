@@ -81,7 +81,9 @@ fn criterion(s: &mut String, r: &Results) {
         "## Policy decision and audit appends (criterion)\n\n\
          `cargo bench -p cordon-policy --bench decide`: one decision over 1, 100 and 1,000 rules (a quarter with a CEL \
          `when`); `set` is the static decision, `engine` adds limits and grants as the daemon calls it. \
-         `cargo bench -p cordon-audit --bench append`: strict-mode (durable) appends with N concurrent appenders.\n"
+         `cargo bench -p cordon-audit --bench append`: strict-mode (durable) appends with N concurrent appenders, \
+         `strict_append` with every group a durable redb commit, `strict_append_wal` through the write-ahead log as \
+         the daemon runs.\n"
     );
     let _ = writeln!(s, "| benchmark | median | 95% interval |\n|---|---|---|");
     for e in &c.policy {
