@@ -228,18 +228,36 @@ pub fn open_database(path: &std::path::Path) -> Result<redb::Database, redb::Dat
         .create(path)
 }
 
-/// Every agent connection is a socket here (and another upstream): the
-/// soft open-file limit is raised to the hard one.
+/// Every agent connection is two sockets here (the agent's and the
+/// upstream's). The limit is raised to 2^20 (with CAP_SYS_RESOURCE), else the
+/// soft limit to the hard one; a low result is said at start, since past it
+/// new agent connections wait in the accept queue.
 fn raise_fd_limit() {
+    const WANT: libc::rlim_t = 1 << 20;
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit with a valid struct.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: WANT.max(lim.rlim_cur),
+            rlim_max: WANT.max(lim.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < 65_536 {
+            tracing::warn!(
+                limit = lim.rlim_cur,
+                agent_connections = lim.rlim_cur / 2,
+                "low open-file limit (raising it needs CAP_SYS_RESOURCE): past about this many \
+                 agent connections at once, new ones wait"
+            );
         }
     }
 }

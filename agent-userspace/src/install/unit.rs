@@ -94,6 +94,8 @@ StateDirectory={state_name}
 StateDirectoryMode=0700
 # Core dumps would hold the CA key and vault secrets.
 LimitCORE=0
+# Two sockets per proxied agent connection.
+LimitNOFILE=1048576
 
 # Root, but only these capabilities:
 {why}CapabilityBoundingSet={caps}
@@ -150,6 +152,7 @@ mod tests {
             "StateDirectory=cordon",
             "StateDirectoryMode=0700",
             "LimitCORE=0",
+            "LimitNOFILE=1048576",
         ] {
             has(l);
         }

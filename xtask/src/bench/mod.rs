@@ -189,6 +189,12 @@ fn measure(
         upstream,
     };
     let pid = rig.cordon.pid();
+    if let Some(limit) = open_file_limit(pid) {
+        r.notes.push(format!(
+            "The daemon's open-file limit was {limit}; it needs two per held agent connection, so past about {} connections new ones wait in the accept queue (raising the hard limit needs CAP_SYS_RESOURCE).",
+            limit / 2
+        ));
+    }
     std::thread::sleep(Duration::from_secs(2));
     r.memory.idle_fresh_mib = Some(idle::rss_mib(pid));
     r.setup_secs = setup_started.elapsed().as_secs_f64();
@@ -270,4 +276,11 @@ fn hold_rig(tools: &install::Tools, dir: &Path, certs: &certs::Certs) -> anyhow:
     drop(cordon);
     drop(upstream);
     Ok(())
+}
+
+/// The soft "Max open files" of a process.
+fn open_file_limit(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
