@@ -71,11 +71,8 @@ impl Rig {
 
     /// The process whose CPU and memory count as the proxy's.
     pub fn proxy_pid(&self, via: Via) -> Option<u32> {
-        match via {
-            Via::Direct => None,
-            Via::Cordon => Some(self.cordon.pid()),
-            Via::CordonBatched => Some(self.cordon_batched.pid()),
-            _ => self.peer(via).map(|p| p.guard.pid()),
-        }
+        self.cordon(via)
+            .map(Cordon::pid)
+            .or_else(|| self.peer(via).map(|p| p.guard.pid()))
     }
 }

@@ -248,12 +248,16 @@ impl Writer {
         if self.wal.as_ref().is_some_and(|w| !w.has_room(&encoded)) {
             self.checkpoint()?;
         }
-        let mut txn = self.db.begin_write().ctx("begin audit write")?;
+        // The log write and its fsync happen before redb's write lock is taken, so other
+        // writers of the shared database (vault, kill marks) never wait behind the fsync.
         if let Some(wal) = &mut self.wal {
             wal.append(&encoded)?;
             if self.cfg.durability == Durability::Strict {
                 wal.sync()?;
             }
+        }
+        let mut txn = self.db.begin_write().ctx("begin audit write")?;
+        if self.wal.is_some() {
             txn.set_durability(DbDurability::None)
                 .ctx("non-durable audit commit")?;
         }
