@@ -11,9 +11,9 @@ use crate::{
 
 #[derive(Args)]
 pub struct TestArgs {
-    /// Only run end-to-end tests whose name contains this.
-    #[arg(long)]
-    pub e2e_filter: Option<String>,
+    /// Only run tests (unit and end-to-end) whose name contains this.
+    #[arg(long, alias = "e2e-filter")]
+    pub filter: Option<String>,
     /// Skip fmt and clippy (quicker local iterations).
     #[arg(long)]
     pub no_lint: bool,
@@ -24,42 +24,38 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         toolchain::setup()?;
     }
     let root = workspace_root();
+    // Every cargo call selects the same packages, so features unify the same
+    // way and each dependency is compiled once, not once per selection.
+    const SELECTION: [&str; 3] = ["--workspace", "--exclude", "agent-ebpf"];
     if !args.no_lint {
         exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
-        exec(cargo().args([
-            "clippy",
-            "--workspace",
-            "--exclude",
-            "agent-ebpf",
+        exec(cargo().arg("clippy").args(SELECTION).args([
             "--all-targets",
             "--",
             "-D",
             "warnings",
         ]))?;
     }
-    exec(cargo().args([
-        "test",
-        "--workspace",
-        "--exclude",
-        "cordon-e2e",
-        "--exclude",
-        "agent-ebpf",
-    ]))?;
-    exec(cargo().args(["build", "-p", "agent-userspace", "--bin", "cordon"]))?;
+    // The end-to-end tests drive the real `cordon` binary, so it is built first.
+    exec(cargo().arg("build").args(SELECTION).arg("--bins"))?;
 
     let skip_log = root.join("target/e2e-skipped.txt");
     let _ = std::fs::remove_file(&skip_log);
     if !sys::is_root() {
         eprintln!("{}", banner());
     }
-    let mut e2e = cargo();
-    e2e.args(["test", "-p", "cordon-e2e", "--"])
-        .args(args.e2e_filter.iter())
+    let mut tests = cargo();
+    tests
+        .arg("test")
+        .args(SELECTION)
+        .arg("--no-fail-fast")
+        .arg("--")
+        .args(args.filter.iter())
         .arg("--test-threads=2")
         .env("CORDON_BIN", root.join("target/debug/cordon"))
         .env("CORDON_E2E_SKIP_LOG", &skip_log)
         .env("RUST_BACKTRACE", "1");
-    exec(&mut e2e)?;
+    exec(&mut tests)?;
 
     let skipped = std::fs::read_to_string(&skip_log).unwrap_or_default();
     let skipped: Vec<&str> = skipped.lines().filter(|l| !l.is_empty()).collect();
