@@ -30,6 +30,11 @@ use super::body::{BoxError, ProxyBody};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_POOLS: usize = 4096;
+/// hyper grows a connection's read buffer up to ~400 KiB while a large body
+/// streams through; with many downloads at once that was most of the
+/// daemon's memory. 64 KiB holds any sane response head and keeps reads
+/// large enough that throughput does not suffer.
+const UPSTREAM_READ_BUF: usize = 64 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Target {
@@ -74,6 +79,7 @@ impl Pools {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .http2_only(target.h2)
+            .http1_max_buf_size(UPSTREAM_READ_BUF)
             .build(connector);
         map.insert(target.clone(), client.clone());
         client
