@@ -79,7 +79,7 @@ fn criterion(s: &mut String, r: &Results) {
     let _ = writeln!(
         s,
         "## Policy decision and audit appends (criterion)\n\n\
-         `cargo bench -p cordon-policy --bench decide`: one decision over 1, 100 and 1,000 rules (a quarter with a CEL \
+         `cargo bench -p cordon-policy --bench decide`: one decision over 1, 100 and 1,000 rules (three in four with a CEL \
          `when`); `set` is the static decision, `engine` adds limits and grants as the daemon calls it. \
          `cargo bench -p cordon-audit --bench append`: strict-mode (durable) appends with N concurrent appenders, \
          `strict_append` with every group a durable redb commit, `strict_append_wal` through the write-ahead log as \

@@ -1,5 +1,5 @@
 //! Decision latency with 1, 100 and 1,000 rules spread over 100 action
-//! names; a quarter of the rules carry a CEL `when`.
+//! names; three rules in four carry a CEL `when`.
 
 use chrono::{DateTime, Utc};
 use cordon_policy::{ActionRequest, PolicyEngine, PolicySet, RunContext};

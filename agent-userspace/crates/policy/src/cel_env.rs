@@ -8,7 +8,11 @@
 use crate::decision::ActionRequest;
 use crate::schedule::Window;
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
-use cel::objects::{Key, Map as CelMap};
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+};
+use cel::common::value::Val;
+use cel::objects::{Key, Map as ValueMap};
 use cel::{Context, Program, Value};
 use chrono::{Datelike, Timelike};
 use serde_json::Value as Json;
@@ -138,24 +142,25 @@ pub(crate) fn root_context() -> Context<'static, 'static> {
 }
 
 /// Binds the request facts that `vars` asks for into a new scope of `root`.
-pub(crate) fn request_scope<'r>(
+/// `params` borrows the request's own strings: binding it costs one map,
+/// not a copy of every value (this was most of a decision's time).
+pub(crate) fn request_scope<'r, 'q>(
     root: &'r Context<'static, 'static>,
-    req: &ActionRequest<'_>,
+    req: &ActionRequest<'q>,
     schedules: &[(Arc<str>, Window)],
     vars: u8,
-) -> Context<'r, 'static> {
-    let mut scope = root.new_inner_scope();
+) -> Context<'r, 'q> {
+    let mut scope: Context<'r, 'q> = root.new_inner_scope();
     if vars & PARAMS != 0 {
-        let map: HashMap<Key, Value> = req
-            .params
-            .iter()
-            .map(|(k, v)| (Key::from(k.as_str()), json_to_cel(v)))
-            .collect();
-        scope.add_variable_from_value("params", Value::Map(CelMap::from(map)));
+        scope.add_variable_as_val("params", Box::new(json_object_val(req.params)));
     }
     if vars & CHAIN != 0 {
-        let chain: Vec<Value> = req.chain.iter().map(|a| Value::from(a.as_str())).collect();
-        scope.add_variable_from_value("chain", Value::List(Arc::new(chain)));
+        let chain: Vec<Box<dyn Val + 'q>> = req
+            .chain
+            .iter()
+            .map(|a| Box::new(CelString::from(a.as_str())) as Box<dyn Val>)
+            .collect();
+        scope.add_variable_as_val("chain", Box::new(CelList::from(chain)));
     }
     if vars & TIME != 0 {
         let now = req.now;
@@ -168,27 +173,33 @@ pub(crate) fn request_scope<'r>(
         );
         time.insert(Key::from("day"), Value::from(weekday_name(now.weekday())));
         time.insert(Key::from("unix"), Value::Int(now.timestamp()));
-        scope.add_variable_from_value("time", Value::Map(CelMap::from(time)));
+        scope.add_variable_from_value("time", Value::Map(ValueMap::from(time)));
     }
     if vars & NOW != 0 {
         scope.add_variable_from_value("now", Value::Timestamp(now_fixed(req)));
     }
     if vars & REQUEST != 0 {
-        let mut request = HashMap::new();
         let (method, host, path) = req
             .request
             .map_or(("", "", ""), |r| (r.method, r.host, r.path));
-        request.insert(Key::from("method"), Value::from(method));
-        request.insert(Key::from("host"), Value::from(host));
-        request.insert(Key::from("path"), Value::from(path));
-        scope.add_variable_from_value("request", Value::Map(CelMap::from(request)));
+        let request: HashMap<CelMapKey<'q>, Box<dyn Val + 'q>> =
+            [("method", method), ("host", host), ("path", path)]
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        CelMapKey::from(k),
+                        Box::new(CelString::from(v)) as Box<dyn Val>,
+                    )
+                })
+                .collect();
+        scope.add_variable_as_val("request", Box::new(CelMap::from(request)));
     }
     if vars & SCHEDULE != 0 {
         let map: HashMap<Key, Value> = schedules
             .iter()
             .map(|(name, w)| (Key::from(name.as_ref()), Value::Bool(w.contains(req.now))))
             .collect();
-        scope.add_variable_from_value("schedule", Value::Map(CelMap::from(map)));
+        scope.add_variable_from_value("schedule", Value::Map(ValueMap::from(map)));
     }
     scope
 }
@@ -201,31 +212,36 @@ fn weekday_name(day: chrono::Weekday) -> &'static str {
     ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][day.num_days_from_monday() as usize]
 }
 
-/// JSON to CEL. Integral numbers become `int` so that `params.amount > 1000`
-/// compares like with like; only those beyond i64 stay `uint`.
-pub(crate) fn json_to_cel(value: &Json) -> Value {
+/// JSON to a CEL value that borrows its strings. Integral numbers become
+/// `int`, so that `params.amount > 1000` compares like with like; only
+/// those beyond i64 stay `uint`.
+fn json_val(value: &Json) -> Box<dyn Val + '_> {
     match value {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(*b),
+        Json::Null => Box::new(CelNull),
+        Json::Bool(b) => Box::new(CelBool::from(*b)),
         Json::Number(n) => {
             if let Some(i) = n.as_i64() {
-                Value::Int(i)
+                Box::new(CelInt::from(i))
             } else if let Some(u) = n.as_u64() {
-                Value::UInt(u)
+                Box::new(CelUInt::from(u))
             } else {
-                Value::Float(n.as_f64().unwrap_or(f64::NAN))
+                Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN)))
             }
         }
-        Json::String(s) => Value::from(s.as_str()),
-        Json::Array(items) => Value::List(Arc::new(items.iter().map(json_to_cel).collect())),
-        Json::Object(map) => {
-            let map: HashMap<Key, Value> = map
-                .iter()
-                .map(|(k, v)| (Key::from(k.as_str()), json_to_cel(v)))
-                .collect();
-            Value::Map(CelMap::from(map))
-        }
+        Json::String(s) => Box::new(CelString::from(s.as_str())),
+        Json::Array(items) => Box::new(CelList::from(
+            items.iter().map(json_val).collect::<Vec<_>>(),
+        )),
+        Json::Object(map) => Box::new(json_object_val(map)),
     }
+}
+
+fn json_object_val(map: &serde_json::Map<String, Json>) -> CelMap<'_> {
+    let map: HashMap<CelMapKey<'_>, Box<dyn Val + '_>> = map
+        .iter()
+        .map(|(k, v)| (CelMapKey::from(k.as_str()), json_val(v)))
+        .collect();
+    CelMap::from(map)
 }
 
 #[cfg(test)]

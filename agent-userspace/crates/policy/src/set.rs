@@ -224,13 +224,13 @@ impl PolicySet {
             .unwrap_or_else(|| self.deny_with("no-policy", "the request names no agent".into(), ""))
     }
 
-    fn decide_one<'s>(
+    fn decide_one<'s, 'q>(
         &'s self,
         agent: &str,
-        req: &ActionRequest<'_>,
+        req: &ActionRequest<'q>,
         facts: &NetFacts<'_>,
         guard: Guard,
-        scope: &OnceCell<Context<'s, 'static>>,
+        scope: &OnceCell<Context<'s, 'q>>,
     ) -> Decision {
         let Some((name, policy)) = self.policy_for(agent) else {
             return self.deny_with(
@@ -295,15 +295,15 @@ impl PolicySet {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn check<'s, 'a>(
+    fn check<'s, 'a, 'q>(
         &'s self,
         rule: &Rule,
-        req: &ActionRequest<'_>,
+        req: &ActionRequest<'q>,
         facts: &NetFacts<'_>,
-        agent: &Arc<str>,
+        agent: &'a Arc<str>,
         policy: &AgentPolicy,
-        scope: &'a OnceCell<Context<'s, 'static>>,
-        agent_scope: &OnceCell<Context<'a, 'static>>,
+        scope: &'a OnceCell<Context<'s, 'q>>,
+        agent_scope: &OnceCell<Context<'a, 'q>>,
     ) -> Match {
         if !rule.action.matches(req.action) {
             return Match::No("action does not match");

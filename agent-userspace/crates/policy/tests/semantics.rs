@@ -452,3 +452,42 @@ fn credentials_map_connectors_to_vault_entries() {
     );
     assert!(set.credentials_for("other").is_empty());
 }
+
+#[test]
+fn params_keep_their_json_types_in_when() {
+    // Each condition must hold for the params below; one that fails to
+    // evaluate or is false leaves the default (deny).
+    let conditions = [
+        "params.count == 3 && type(params.count) == int",
+        "params.huge == 18446744073709551615u && type(params.huge) == uint",
+        "params.ratio > 0.4 && type(params.ratio) == double",
+        "params.flag && !params.off",
+        "params.nothing == null",
+        r#"params.name == "deploy" && params.name.startsWith("dep")"#,
+        r#"size(params.tags) == 2 && "prod" in params.tags && params.tags[1] == "eu""#,
+        r#"params.tags.exists(t, t == "eu") && params.tags.all(t, size(t) > 1)"#,
+        r#"params.meta.owner == "ops" && params.meta.limits.max == 10"#,
+        r#"has(params.meta.owner) && !has(params.meta.missing) && "owner" in params.meta"#,
+        "params.items.map(i, i.n).filter(n, n > 1) == [2, 3]",
+    ];
+    let p = json!({
+        "count": 3,
+        "huge": u64::MAX,
+        "ratio": 0.5,
+        "flag": true,
+        "off": false,
+        "nothing": null,
+        "name": "deploy",
+        "tags": ["prod", "eu"],
+        "meta": {"owner": "ops", "limits": {"max": 10}},
+        "items": [{"n": 1}, {"n": 2}, {"n": 3}],
+    });
+    for when in conditions {
+        let policy = format!(
+            "agents = [\"bot\"]\ndefault = \"deny\"\n[[rule]]\naction = \"x.y\"\ndecision = \"allow\"\nwhen = '{when}'\n"
+        );
+        let set = set_with(&[("bot.toml", &policy)]);
+        let d = decide_at(&set, &["bot"], "x.y", p.clone(), NOON);
+        assert_eq!(d.verdict, Verdict::Allow, "`{when}`: {}", d.reason);
+    }
+}
