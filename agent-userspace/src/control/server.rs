@@ -13,7 +13,7 @@ use crate::{cgroup::AgentPath, daemon::Shared};
 
 /// Binds the socket, replacing a stale one left by a killed daemon but
 /// never one a live daemon is serving.
-pub fn bind(d: &Shared) -> anyhow::Result<UnixListener> {
+pub fn bind(d: &Shared) -> anyhow::Result<std::os::unix::net::UnixListener> {
     let path = &d.cfg.paths.socket;
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -22,7 +22,10 @@ pub fn bind(d: &Shared) -> anyhow::Result<UnixListener> {
         std::fs::remove_file(path)
             .with_context(|| format!("removing stale socket {}", path.display()))?;
     }
-    let l = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    let l = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("binding {}", path.display()))?;
+    l.set_nonblocking(true)
+        .with_context(|| format!("setting {} non-blocking", path.display()))?;
     set_socket_mode(path, d.cfg.socket_group.as_deref())?;
     Ok(l)
 }
@@ -42,7 +45,50 @@ fn set_socket_mode(path: &Path, group: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn serve(d: Shared, listener: UnixListener) {
+/// Serves the control socket on a thread of its own, with its own runtime
+/// and a higher scheduling priority than the data plane: `cordon kill` must
+/// be picked up at once while the proxy keeps both cores busy, not wait for
+/// a worker to come round to the socket.
+pub fn spawn_thread(d: Shared, listener: std::os::unix::net::UnixListener) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(8)
+        .thread_name("cordon-control-blocking")
+        .build()
+        .context("starting the control runtime")?;
+    std::thread::Builder::new()
+        .name("cordon-control".into())
+        .spawn(move || {
+            raise_priority();
+            rt.block_on(async move {
+                match UnixListener::from_std(listener) {
+                    Ok(l) => serve(d, l).await,
+                    Err(e) => tracing::error!("control socket: {e}"),
+                }
+            })
+        })
+        .context("starting the control thread")?;
+    Ok(())
+}
+
+/// Nice -10 for the calling thread; only a warning when not allowed (the
+/// control plane still works, it just competes evenly with the proxy).
+fn raise_priority() {
+    // SAFETY: plain syscalls with valid arguments. On Linux, PRIO_PROCESS
+    // with a thread id sets that thread's nice value only.
+    let rc = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, -10)
+    };
+    if rc != 0 {
+        tracing::warn!(
+            "control thread keeps the default priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+async fn serve(d: Shared, listener: UnixListener) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {

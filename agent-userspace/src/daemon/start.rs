@@ -156,7 +156,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
             tokio::net::UdpSocket::from_std(s)?,
         ));
     }
-    tokio::spawn(control::server::serve(daemon.clone(), control));
+    control::server::spawn_thread(daemon.clone(), control)?;
     tokio::spawn(reap_loop(daemon.clone()));
     tokio::spawn(super::memory::trim_loop());
     tokio::spawn(super::reload::watch(daemon.clone()));

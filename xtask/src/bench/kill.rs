@@ -1,9 +1,12 @@
 //! Scenario 10: the kill switch under load. An oha loop runs inside an
 //! agent against the upstream's logged HTTPS port; `cordon kill` is timed
-//! from start to return, and the upstream's access log says whether any
-//! request arrived after it returned. nginx logs `$msec $request_time`, so
-//! a request's arrival is `msec - request_time` (millisecond resolution).
+//! from its start to the moment the kernel reports the agent's cgroup
+//! frozen (read by this process from `cgroup.events`, not taken from the
+//! daemon) and to its return, and the upstream's access log says whether
+//! any request arrived after it returned. nginx logs `$msec $request_time`,
+//! so a request's arrival is `msec - request_time` (millisecond resolution).
 use std::{
+    path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -21,6 +24,8 @@ pub struct KillRound {
     pub agent: String,
     /// `cordon kill` from spawn to exit, as the operator sees it.
     pub cli_us: f64,
+    /// From spawn to `frozen 1` in the agent cgroup's `cgroup.events`.
+    pub frozen_us: Option<f64>,
     /// What the daemon reports (`killed in N us`).
     pub reported_us: Option<f64>,
     pub summary: String,
@@ -86,10 +91,16 @@ fn round(rig: &Rig, k: u32) -> anyhow::Result<KillRound> {
     }
     std::thread::sleep(Duration::from_millis(500));
 
+    let events = agent_cgroup(&agent)?.join("cgroup.events");
     let t0 = Instant::now();
+    let watcher = {
+        let events = events.clone();
+        std::thread::spawn(move || watch_frozen(&events, t0))
+    };
     let wall_start = now_secs();
     let out = rig.cordon.cli(&["kill", &agent, "--reason", "bench"])?;
     let cli_us = t0.elapsed().as_secs_f64() * 1e6;
+    let frozen_us = watcher.join().ok().flatten();
     let returned = now_secs();
     let stdout = String::from_utf8_lossy(&out.stdout)
         .trim()
@@ -107,6 +118,7 @@ fn round(rig: &Rig, k: u32) -> anyhow::Result<KillRound> {
     let mut r = KillRound {
         agent: agent.clone(),
         cli_us,
+        frozen_us,
         reported_us: stdout
             .split("killed in ")
             .nth(1)
@@ -140,6 +152,38 @@ fn round(rig: &Rig, k: u32) -> anyhow::Result<KillRound> {
         load_guard.stop();
     }
     Ok(r)
+}
+
+/// Polls `cgroup.events` every 50 us until it says `frozen 1` (or 2 s
+/// pass): the microseconds from `t0`.
+fn watch_frozen(events: &Path, t0: Instant) -> Option<f64> {
+    while t0.elapsed() < Duration::from_secs(2) {
+        if std::fs::read_to_string(events).is_ok_and(|s| s.lines().any(|l| l == "frozen 1")) {
+            return Some(t0.elapsed().as_secs_f64() * 1e6);
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    None
+}
+
+/// The agent's cgroup: `<cgroup2 mount>/cordon-*/<agent>`, the mount taken
+/// from /proc/self/mountinfo.
+fn agent_cgroup(agent: &str) -> anyhow::Result<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mount = info
+        .lines()
+        .find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            (post.split_whitespace().next()? == "cgroup2").then(|| pre.split(' ').nth(4))?
+        })
+        .ok_or_else(|| anyhow::anyhow!("no cgroup2 mount in /proc/self/mountinfo"))?;
+    for entry in std::fs::read_dir(mount)?.flatten() {
+        let dir = entry.path().join(agent);
+        if entry.file_name().to_string_lossy().starts_with("cordon-") && dir.is_dir() {
+            return Ok(dir);
+        }
+    }
+    anyhow::bail!("no cgroup for agent {agent} under {mount}/cordon-*")
 }
 
 fn now_secs() -> f64 {

@@ -116,18 +116,22 @@ fn kill(s: &mut String, r: &Results) {
         s,
         "## Kill switch under load\n\n\
          oha (8 keep-alive HTTPS connections) runs inside agent `bench-kill-N` against an nginx port that logs each \
-         request's arrival. `cordon kill` is timed from spawn to exit; requests are counted whose arrival at the \
+         request's arrival. `cordon kill` is timed from spawn to the moment the agent's `cgroup.events` says \
+         `frozen 1` (this process polls it every 50 us: the kernel's word, not the daemon's) and to its exit, \
+         which also waits for the kill to be persisted and audited; requests are counted whose arrival at the \
          upstream is after `kill` returned (millisecond resolution).\n"
     );
     let _ = writeln!(
         s,
-        "| agent | kill (CLI, ms) | daemon says | requests in the 500 ms before | arrived after return | finished after return |\n|---|---|---|---|---|---|"
+        "| agent | start to frozen (ms) | start to return (ms) | daemon says | requests in the 500 ms before | arrived after return | finished after return |\n|---|---|---|---|---|---|---|"
     );
     for k in &r.kill.rounds {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             k.agent,
+            k.frozen_us
+                .map_or_else(|| "not seen".to_string(), |u| f(u / 1e3, 2)),
             f(k.cli_us / 1e3, 2),
             k.summary.replace('|', "/"),
             k.arrived_500ms_before,
