@@ -20,6 +20,8 @@ pub struct Paths {
     pub db: PathBuf,
     /// The audit trail's write-ahead log, beside the database.
     pub audit_wal: PathBuf,
+    /// Kill marks (`daemon/kill_marks.rs`), beside the database.
+    pub kill_marks: PathBuf,
     pub ca_dir: PathBuf,
     /// Name under /sys/fs/bpf and of the parent cgroup.
     pub namespace: String,
@@ -49,6 +51,7 @@ impl Paths {
             socket: run_dir.join("cordon.sock"),
             db: state_dir.join("cordon.redb"),
             audit_wal: state_dir.join("audit.wal"),
+            kill_marks: state_dir.join("kills.json"),
             ca_dir: state_dir.join("ca"),
             cgroup_parent: namespace.clone(),
             namespace,

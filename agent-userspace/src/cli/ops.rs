@@ -1,7 +1,7 @@
 //! Kill switch and approval commands. `kill` and `resume` work even when
 //! the daemon is down: as root, the CLI writes the pinned kill map and
 //! `cgroup.freeze` itself, and records the kill for the next daemon.
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, time::Duration};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -14,7 +14,7 @@ use crate::{
         client::{self, ClientError},
         proto::Request,
     },
-    daemon::{kill::KillMark, store::Store},
+    daemon::{kill::KillMark, kill_marks::KillMarks},
     killswitch::{self, Scope},
     paths::Paths,
 };
@@ -94,9 +94,7 @@ fn offline_kill(a: &KillArgs, p: &Paths) -> anyhow::Result<ExitCode> {
 }
 
 fn record_offline(p: &Paths, scope: &Scope, reason: &str) -> anyhow::Result<()> {
-    let db = crate::daemon::start::open_database(&p.db)
-        .with_context(|| format!("opening {}", p.db.display()))?;
-    let store = Store::new(Arc::new(db));
+    let marks = KillMarks::open(&p.kill_marks)?;
     let who = nix::unistd::User::from_uid(nix::unistd::getuid())
         .ok()
         .flatten()
@@ -107,7 +105,7 @@ fn record_offline(p: &Paths, scope: &Scope, reason: &str) -> anyhow::Result<()> 
         by: format!("{who} (cli, daemon down)"),
         at: chrono::Utc::now(),
     };
-    store.put_kill(&scope.key(), &serde_json::to_string(&mark)?)?;
+    marks.put(&scope.key(), &serde_json::to_string(&mark)?)?;
     Ok(())
 }
 

@@ -49,7 +49,7 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 };
                 let key = kill::connector_key(a, &c);
                 let mark = json!({"agent": a, "connector": c, "reason": reason, "by": who(caller)});
-                return match d.store.put_kill(&key, &mark.to_string()) {
+                return match d.kills.put(&key, &mark.to_string()) {
                     Ok(()) => Reply::ok(json!({"connector_cut": c, "agent": a})),
                     Err(e) => Reply::err(e.to_string()),
                 };
@@ -72,7 +72,7 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 let Scope::Agent(a) = &scope else {
                     return Reply::err("--connector takes one agent name");
                 };
-                return match d.store.del_kill(&kill::connector_key(a, &c)) {
+                return match d.kills.del(&kill::connector_key(a, &c)) {
                     Ok(()) => Reply::ok(json!({"connector_restored": c, "agent": a})),
                     Err(e) => Reply::err(e.to_string()),
                 };

@@ -7,6 +7,7 @@ pub mod conns;
 pub mod decide;
 pub mod enforce;
 pub mod kill;
+pub mod kill_marks;
 pub mod listeners;
 pub mod memory;
 pub mod reload;
@@ -37,7 +38,7 @@ pub struct Daemon {
     pub upstream_tls: Arc<UpstreamTls>,
     pub pools: Pools,
     pub audit: cordon_audit::AuditLog,
-    pub store: store::Store,
+    pub kills: kill_marks::KillMarks,
     pub approvals: approvals::Approvals,
     pub conns: conns::Connections,
     pub stats: stats::Stats,

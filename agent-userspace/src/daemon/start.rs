@@ -113,6 +113,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         cordon_audit::AuditLog::open(db.clone(), audit_cfg).context("opening the audit log")?;
     let vault =
         Arc::new(cordon_vault::Vault::open(db.clone(), vault_key).context("opening the vault")?);
+    let kills = open_kill_marks(&paths, &store::Store::new(db.clone()))?;
     let daemon: Shared = Arc::new(Daemon {
         registry: Registry::new(tree),
         maps,
@@ -123,7 +124,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         upstream_tls,
         pools: Default::default(),
         audit,
-        store: store::Store::new(db.clone()),
+        kills,
         approvals: approvals::Approvals::new(store::Store::new(db.clone())),
         conns: Default::default(),
         stats: Default::default(),
@@ -191,6 +192,22 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     tracing::info!("cordon daemon stopped; enforcement stays pinned");
     Ok(())
+}
+
+/// Loads the kill marks, moving any an older daemon kept in the database
+/// into the file (the database copy is deleted only once the file has it).
+fn open_kill_marks(
+    paths: &crate::paths::Paths,
+    legacy: &store::Store,
+) -> anyhow::Result<super::kill_marks::KillMarks> {
+    let marks = super::kill_marks::KillMarks::open(&paths.kill_marks)?;
+    for (key, value) in legacy.legacy_kills()? {
+        if !marks.contains(&key) {
+            marks.put(&key, &value)?;
+        }
+        legacy.del_legacy_kill(&key)?;
+    }
+    Ok(marks)
 }
 
 /// Connector files are optional (an empty set maps everything to
@@ -350,5 +367,27 @@ async fn reap_loop(d: Shared) {
         if !removed.is_empty() {
             d.registry.rescan();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_marks_an_older_daemon_kept_in_the_database_move_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = crate::paths::Paths::for_state_dir(dir.path());
+        let db = Arc::new(open_database(&paths.db).unwrap());
+        let legacy = store::Store::new(db);
+        legacy
+            .put_legacy_kill("old-bot", r#"{"reason":"r"}"#)
+            .unwrap();
+        let marks = open_kill_marks(&paths, &legacy).unwrap();
+        assert!(marks.contains("old-bot"));
+        assert!(legacy.legacy_kills().unwrap().is_empty());
+        // On disk, not only in memory.
+        let again = crate::daemon::kill_marks::KillMarks::open(&paths.kill_marks).unwrap();
+        assert!(again.contains("old-bot"));
     }
 }

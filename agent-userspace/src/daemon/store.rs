@@ -1,6 +1,7 @@
 //! The daemon's own durable state beside the audit log and the vault in the
-//! shared database: kill marks (so a restart never un-kills an agent) and
-//! pending approvals (so a restart reports them expired, never loses them).
+//! shared database: pending approvals (so a restart reports them expired,
+//! never loses them). Kill marks lived here too; they now have a file of
+//! their own (`kill_marks.rs`), and the start moves any left here into it.
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -29,13 +30,14 @@ impl Store {
         Store { db }
     }
 
-    pub fn put_kill(&self, key: &str, value: &str) -> Result<(), StoreError> {
+    #[cfg(test)]
+    pub fn put_legacy_kill(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.put(KILLS, "kills", key, value)
     }
-    pub fn del_kill(&self, key: &str) -> Result<(), StoreError> {
+    pub fn del_legacy_kill(&self, key: &str) -> Result<(), StoreError> {
         self.del(KILLS, "kills", key)
     }
-    pub fn kills(&self) -> Result<Vec<(String, String)>, StoreError> {
+    pub fn legacy_kills(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.list(KILLS, "kills")
     }
     pub fn put_approval(&self, key: &str, value: &str) -> Result<(), StoreError> {
