@@ -107,6 +107,7 @@ async fn tail(
 ) -> Result<serde_json::Value, String> {
     // Subscribed before reading, so nothing committed in between is missed.
     let mut committed = d.audit.subscribe();
+    d.audit.settled().await;
     let db = d.audit.database().clone();
     let f = filter.clone();
     let (recs, mut seen) = blocking(move || audit_read::tail(&db, &f, lines)).await?;
@@ -179,6 +180,7 @@ async fn export(
         .transpose()?;
     let format: ExportFormat = format.parse().map_err(|e| format!("--format: {e}"))?;
     let (tx, mut rx) = mpsc::channel(256);
+    d.audit.settled().await;
     let db: Arc<Database> = d.audit.database().clone();
     let job = tokio::task::spawn_blocking(move || {
         let mut out = LineSender {
@@ -208,6 +210,7 @@ async fn export(
 
 /// `cordon audit verify` while the daemon runs.
 pub async fn verify(d: &Shared) -> Reply {
+    d.audit.settled().await;
     let db = d.audit.database().clone();
     match blocking(move || cordon_audit::verify(&db)).await {
         Ok(report) => Reply::ok(report),

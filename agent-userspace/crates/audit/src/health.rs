@@ -72,6 +72,9 @@ pub(crate) struct Shared {
     pub counters: Counters,
     /// Last committed seq; `subscribe()` hands out receivers (for `audit tail -f`).
     pub committed_seq: watch::Sender<u64>,
+    /// Last seq acknowledged to its appender. With a write-ahead log this runs ahead of
+    /// `committed_seq` while a group goes into redb; readers wait for the two to meet.
+    pub acked_seq: AtomicU64,
 }
 
 impl Shared {
@@ -83,6 +86,7 @@ impl Shared {
             failure: Mutex::new(None),
             counters: Counters::default(),
             committed_seq: watch::Sender::new(committed_seq),
+            acked_seq: AtomicU64::new(committed_seq),
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redb::Database;
 use tokio::sync::{oneshot, watch};
@@ -18,6 +18,10 @@ use crate::record::{NewRecord, now_micros};
 use crate::store::{META, RECORDS, read_head};
 use crate::wal::{WAL_BYTES, Wal, replay};
 use crate::writer::{Msg, Pending, Writer};
+
+/// How long `settled` waits for redb to catch up with the log; past it (a failing redb
+/// commit, which also refuses new records) readers see what redb has.
+const SETTLE_MAX: Duration = Duration::from_secs(2);
 
 /// Handle to the audit trail. Cheap to clone, `Send + Sync`. Appends from all clones share one
 /// writer thread and one sequence.
@@ -74,6 +78,7 @@ impl AuditLog {
             db: Arc::clone(&db),
             rx,
             shared: Arc::clone(&shared),
+            logged_seq: head.seq,
             head,
             cfg: cfg.clone(),
             last_prune: Instant::now(),
@@ -207,6 +212,16 @@ impl AuditLog {
         self.inner.shared.committed_seq.subscribe()
     }
 
+    /// Waits (at most `SETTLE_MAX`) until every record acknowledged so far is in redb, so a
+    /// reader sees what its appenders were told is recorded. With a write-ahead log a group
+    /// is acknowledged once it is in the log, just before its redb insert.
+    pub async fn settled(&self) {
+        let target = self.inner.shared.acked_seq.load(Ordering::Acquire);
+        let mut committed = self.subscribe();
+        let _ = tokio::time::timeout(SETTLE_MAX, committed.wait_for(|&c| c >= target)).await;
+    }
+
+    /// The database, for readers: call `settled` first to see every acknowledged record.
     pub fn database(&self) -> &Arc<Database> {
         &self.inner.db
     }

@@ -48,6 +48,9 @@ pub(crate) struct Writer {
     pub last_prune: Instant,
     pub wal: Option<Wal>,
     pub last_checkpoint: Instant,
+    /// Highest seq written (and, in strict mode, synced) to the log. Ahead of `head` only
+    /// while a logged group waits for its redb insert, or is retrying it.
+    pub logged_seq: u64,
 }
 
 impl Writer {
@@ -72,6 +75,10 @@ impl Writer {
             return Ok(());
         };
         if wal.is_empty() {
+            return Ok(());
+        }
+        // A logged group not yet in redb would be lost with the log: keep the log until it is.
+        if self.logged_seq > self.head.seq {
             return Ok(());
         }
         let txn = self.db.begin_write().ctx("begin audit checkpoint")?;
@@ -181,7 +188,7 @@ impl Writer {
         let mut retries_after_shutdown = 0;
         loop {
             let started = Instant::now();
-            match self.commit(&batch) {
+            match self.commit(&mut batch) {
                 Ok(tip) => {
                     self.committed(batch, tip, started.elapsed());
                     return Ok(());
@@ -230,13 +237,15 @@ impl Writer {
     }
 
     /// Writes one group: to the log (synced in strict mode), then in one redb transaction,
-    /// non-durable when the log already holds it. Encoding happens here so a retry after a
-    /// failed attempt chains from the same tip and produces the same bytes (a frame written
-    /// twice is skipped on replay).
-    fn commit(&mut self, batch: &[Pending]) -> Result<ChainPoint, AuditError> {
+    /// non-durable when the log already holds it. With a log, appenders are acknowledged as
+    /// soon as the log holds the group: replay recovers it from there, so the redb insert is
+    /// not on their path. Encoding happens here so a retry after a failed attempt chains from
+    /// the same tip and produces the same bytes; a retry of a group the log already holds
+    /// does not write it again.
+    fn commit(&mut self, batch: &mut [Pending]) -> Result<ChainPoint, AuditError> {
         let mut prev = self.head.hash.clone();
         let mut encoded: Vec<Encoded> = Vec::with_capacity(batch.len());
-        for p in batch {
+        for p in batch.iter() {
             let e = encode(p.seq, &p.ts, &p.rec, &prev)?;
             prev.clone_from(&e.hash);
             encoded.push(e);
@@ -245,16 +254,21 @@ impl Writer {
             seq: batch.last().map_or(self.head.seq, |p| p.seq),
             hash: prev,
         };
-        if self.wal.as_ref().is_some_and(|w| !w.has_room(&encoded)) {
+        let logged = tip.seq <= self.logged_seq;
+        if !logged && self.wal.as_ref().is_some_and(|w| !w.has_room(&encoded)) {
             self.checkpoint()?;
         }
         // The log write and its fsync happen before redb's write lock is taken, so other
-        // writers of the shared database (vault, kill marks) never wait behind the fsync.
+        // writers of the shared database (vault, approvals) never wait behind the fsync.
         if let Some(wal) = &mut self.wal {
-            wal.append(&encoded)?;
-            if self.cfg.durability == Durability::Strict {
-                wal.sync()?;
+            if !logged {
+                wal.append(&encoded)?;
+                if self.cfg.durability == Durability::Strict {
+                    wal.sync()?;
+                }
+                self.logged_seq = tip.seq;
             }
+            self.acknowledge(batch);
         }
         let mut txn = self.db.begin_write().ctx("begin audit write")?;
         if self.wal.is_some() {
@@ -276,7 +290,20 @@ impl Writer {
         Ok(tip)
     }
 
-    fn committed(&mut self, batch: Vec<Pending>, tip: ChainPoint, took: Duration) {
+    /// Tells each waiting appender its record is kept. `acked_seq` moves first, so a reader
+    /// that learns of the record waits for it to reach redb (`AuditLog::settled`).
+    fn acknowledge(&self, batch: &mut [Pending]) {
+        if let Some(last) = batch.last() {
+            self.shared.acked_seq.fetch_max(last.seq, Ordering::AcqRel);
+        }
+        for p in batch.iter_mut() {
+            if let Some(ack) = p.ack.take() {
+                let _ = ack.send(Ok(p.seq));
+            }
+        }
+    }
+
+    fn committed(&mut self, mut batch: Vec<Pending>, tip: ChainPoint, took: Duration) {
         let n = batch.len() as u64;
         let c = &self.shared.counters;
         c.committed.fetch_add(n, Ordering::Relaxed);
@@ -294,12 +321,8 @@ impl Writer {
         }
         self.shared.committed_seq.send_replace(tip.seq);
         self.head = tip;
-        for p in batch {
-            if let Some(ack) = p.ack {
-                // The caller may have stopped waiting; the record is durable either way.
-                let _ = ack.send(Ok(p.seq));
-            }
-        }
+        // Without a log, appenders learn only now; the caller may have stopped waiting.
+        self.acknowledge(&mut batch);
     }
 
     fn prune(&mut self) {
