@@ -45,30 +45,58 @@ fn set_socket_mode(path: &Path, group: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The control plane's thread. `stop` ends it and drops everything it held,
+/// so the daemon's state (the database among it) closes cleanly at exit.
+pub struct ControlThread {
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl ControlThread {
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        if self.handle.join().is_err() {
+            tracing::error!("the control thread panicked");
+        }
+    }
+}
+
 /// Serves the control socket on a thread of its own, with its own runtime
 /// and a higher scheduling priority than the data plane: `cordon kill` must
 /// be picked up at once while the proxy keeps both cores busy, not wait for
 /// a worker to come round to the socket.
-pub fn spawn_thread(d: Shared, listener: std::os::unix::net::UnixListener) -> anyhow::Result<()> {
+pub fn spawn_thread(
+    d: Shared,
+    listener: std::os::unix::net::UnixListener,
+) -> anyhow::Result<ControlThread> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(8)
         .thread_name("cordon-control-blocking")
         .build()
         .context("starting the control runtime")?;
-    std::thread::Builder::new()
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = std::thread::Builder::new()
         .name("cordon-control".into())
         .spawn(move || {
             raise_priority();
             rt.block_on(async move {
                 match UnixListener::from_std(listener) {
-                    Ok(l) => serve(d, l).await,
+                    Ok(l) => {
+                        tokio::select! {
+                            () = serve(d, l) => {}
+                            _ = stopped => {}
+                        }
+                    }
                     Err(e) => tracing::error!("control socket: {e}"),
                 }
-            })
+            });
+            // Dropping the runtime here drops every connection task and its
+            // handle on the daemon's state.
+            drop(rt);
         })
         .context("starting the control thread")?;
-    Ok(())
+    Ok(ControlThread { stop, handle })
 }
 
 /// Nice -10 for the calling thread; only a warning when not allowed (the

@@ -157,7 +157,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
             tokio::net::UdpSocket::from_std(s)?,
         ));
     }
-    control::server::spawn_thread(daemon.clone(), control)?;
+    let control = control::server::spawn_thread(daemon.clone(), control)?;
     tokio::spawn(reap_loop(daemon.clone()));
     tokio::spawn(super::memory::trim_loop());
     tokio::spawn(super::reload::watch(daemon.clone()));
@@ -176,6 +176,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     )));
     wait_for_stop().await;
     crate::notify::log_failure(notifier.stopping());
+    tokio::task::block_in_place(|| control.stop());
 
     // Closed ports would already refuse connects; zero ports make the kernel
     // refuse them with EPERM, which is clearer. The pins stay: agents remain
