@@ -66,6 +66,36 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
         &format!("{frozen_at} -> {after}"),
     );
 
+    c.n.say(
+        "The daemon is restarted while researcher is killed, as an upgrade would: the demo \
+         stops its daemon and starts it again on the same state dir.",
+    );
+    let restarted = c.w.daemon.restart();
+    c.n.check(
+        "the daemon restarts",
+        restarted.is_ok(),
+        &restarted
+            .as_ref()
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default(),
+    );
+    let out = c.cordon(&["ps"])?;
+    let still = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.starts_with("researcher") && l.contains("killed"));
+    std::thread::sleep(Duration::from_secs(1));
+    let after_restart = count();
+    c.n.shows(
+        "the kill is kept in the state dir's kills.json and re-applied at start: a restart never \
+         un-kills an agent.",
+    );
+    c.n.check(
+        "researcher is still killed after the restart, and nothing reached GitHub",
+        still && after_restart == after,
+        &format!("{after} -> {after_restart}"),
+    );
+
     let out = c.cordon(&["resume", "researcher"])?;
     c.n.check(
         "`cordon resume researcher` succeeds",
