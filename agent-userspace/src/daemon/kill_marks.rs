@@ -9,11 +9,11 @@
 //! written by nobody else.
 use std::{
     collections::BTreeMap,
-    io::Write,
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     sync::{Mutex, RwLock},
 };
+
+use crate::install::{error::InstallError, fsops::write_atomic};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KillMarksError {
@@ -37,7 +37,7 @@ pub enum KillMarksError {
     #[error("writing the kill marks {}: {source}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        source: Box<InstallError>,
     },
 }
 
@@ -115,25 +115,21 @@ impl KillMarks {
         self.persist(&snapshot)
             .map_err(|source| KillMarksError::Write {
                 path: self.path.clone(),
-                source,
+                source: Box::new(source),
             })
     }
 
-    fn persist(&self, marks: &BTreeMap<String, String>) -> std::io::Result<()> {
-        let text = serde_json::to_vec_pretty(marks).map_err(std::io::Error::other)?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&text)?;
-        f.sync_data()?;
-        drop(f);
-        std::fs::rename(&tmp, &self.path)?;
+    /// The install's atomic replace (temporary file, exact mode, fsync,
+    /// rename), then an fsync of the directory so the rename itself survives
+    /// a power loss before `cordon kill` returns.
+    fn persist(&self, marks: &BTreeMap<String, String>) -> Result<(), InstallError> {
+        let text = serde_json::to_vec_pretty(marks)
+            .map_err(|e| InstallError::io("encoding", &self.path)(std::io::Error::other(e)))?;
+        write_atomic(&self.path, &text, 0o600)?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::File::open(dir)?.sync_all()
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(InstallError::io("syncing the directory", dir))
     }
 }
 
@@ -156,7 +152,12 @@ mod tests {
             vec![("bot".into(), r#"{"reason":"r"}"#.into())]
         );
         assert!(again.contains("bot") && !again.contains("other"));
-        assert!(!dir.path().join("kills.json.tmp").exists());
+        // No temporary file is left beside it.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["kills.json"]);
     }
 
     #[test]
