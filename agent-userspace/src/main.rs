@@ -18,6 +18,10 @@ mod notify;
 mod paths;
 mod proxy;
 
+// Why mimalloc, and how it is tuned: `daemon/memory.rs`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::args::Cli::parse();
     match cli::dispatch(cli) {

@@ -25,7 +25,7 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     harden_process();
     raise_fd_limit();
-    super::memory::limit_arenas();
+    super::memory::tune_allocators();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
