@@ -12,6 +12,7 @@ mod encode;
 mod error;
 mod export;
 mod health;
+mod index;
 mod log;
 mod ocsf;
 mod query;

@@ -79,6 +79,7 @@ impl AuditLog {
             rx,
             shared: Arc::clone(&shared),
             logged_seq: head.seq,
+            unindexed: Default::default(),
             head,
             cfg: cfg.clone(),
             last_prune: Instant::now(),

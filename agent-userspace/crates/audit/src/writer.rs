@@ -1,6 +1,7 @@
 //! The single writer thread. It owns the chain tip, takes records off the bounded queue in
-//! submission order, and writes each group to the write-ahead log (when there is one) and in
-//! one redb transaction. A failed group is kept and retried in place, so accepted records are
+//! submission order, and writes each group to the write-ahead log, from which redb is filled
+//! in larger transactions (`index.rs`); without a log, each group goes into redb in one
+//! durable transaction. A failed group is kept and retried in place, so accepted records are
 //! never dropped or reordered.
 
 use std::sync::Arc;
@@ -9,12 +10,13 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use redb::{Database, Durability as DbDurability};
+use redb::Database;
 use tokio::sync::oneshot;
 
 use crate::config::{AuditConfig, Durability};
 use crate::error::{AuditError, DbContext};
 use crate::health::Shared;
+use crate::index::Unindexed;
 use crate::record::NewRecord;
 use crate::retention;
 use crate::store::{ChainPoint, Encoded, META, META_HEAD, RECORDS, encode, meta_bytes};
@@ -48,9 +50,10 @@ pub(crate) struct Writer {
     pub last_prune: Instant,
     pub wal: Option<Wal>,
     pub last_checkpoint: Instant,
-    /// Highest seq written (and, in strict mode, synced) to the log. Ahead of `head` only
-    /// while a logged group waits for its redb insert, or is retrying it.
+    /// Highest seq written (and, in strict mode, synced) to the log.
     pub logged_seq: u64,
+    /// Logged groups waiting for their redb insert.
+    pub unindexed: Unindexed,
 }
 
 impl Writer {
@@ -65,6 +68,35 @@ impl Writer {
             if stop {
                 return self.checkpoint();
             }
+            if self.unindexed.due_in().is_some_and(|left| left.is_zero()) {
+                self.index();
+            }
+        }
+    }
+
+    /// Moves what the log holds into redb; a failure refuses new records until it works.
+    fn index(&mut self) {
+        match self.unindexed.insert(&self.db) {
+            Ok(Some(tip)) => {
+                self.shared.committed_seq.send_replace(tip.seq);
+                if self.shared.clear_failure() {
+                    tracing::warn!(seq = tip.seq, "audit index writes succeed again");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let reason = e.to_string();
+                self.shared
+                    .counters
+                    .commit_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                self.shared.set_failure(&reason);
+                tracing::error!(
+                    error = %reason,
+                    "audit index write failed; the records are safe in the write-ahead log; \
+                     refusing new records and retrying"
+                );
+            }
         }
     }
 
@@ -77,9 +109,9 @@ impl Writer {
         if wal.is_empty() {
             return Ok(());
         }
-        // A logged group not yet in redb would be lost with the log: keep the log until it is.
-        if self.logged_seq > self.head.seq {
-            return Ok(());
+        // A logged group not yet in redb would be lost with the log: insert it first.
+        if let Some(tip) = self.unindexed.insert(&self.db)? {
+            self.shared.committed_seq.send_replace(tip.seq);
         }
         let txn = self.db.begin_write().ctx("begin audit checkpoint")?;
         {
@@ -131,10 +163,18 @@ impl Writer {
                 // The records are safe in the log; the next checkpoint tries again.
                 tracing::warn!(error = %e, "audit checkpoint failed; will retry");
             }
-            let wake = match (interval, self.checkpoint_due()) {
-                (Some(a), Some(b)) => Some(a.min(b.max(Duration::from_millis(1)))),
-                (a, b) => a.or(b.map(|b| b.max(Duration::from_millis(1)))),
-            };
+            if self.unindexed.due_in().is_some_and(|left| left.is_zero()) {
+                self.index();
+            }
+            let floor = |d: Duration| d.max(Duration::from_millis(1));
+            let wake = [
+                interval,
+                self.checkpoint_due().map(floor),
+                self.unindexed.due_in().map(floor),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let msg = match wake {
                 None => self.rx.recv().ok()?,
                 Some(every) => match self.rx.recv_timeout(every) {
@@ -236,12 +276,11 @@ impl Writer {
         }
     }
 
-    /// Writes one group: to the log (synced in strict mode), then in one redb transaction,
-    /// non-durable when the log already holds it. With a log, appenders are acknowledged as
-    /// soon as the log holds the group: replay recovers it from there, so the redb insert is
-    /// not on their path. Encoding happens here so a retry after a failed attempt chains from
-    /// the same tip and produces the same bytes; a retry of a group the log already holds
-    /// does not write it again.
+    /// Writes one group: to the log (synced in strict mode), where its appenders are
+    /// acknowledged (replay recovers it from there) and it waits for its redb insert; or,
+    /// without a log, in one durable redb transaction. Encoding happens here so a retry
+    /// after a failed attempt chains from the same tip and produces the same bytes; a retry
+    /// of a group the log already holds does not write it again.
     fn commit(&mut self, batch: &mut [Pending]) -> Result<ChainPoint, AuditError> {
         let mut prev = self.head.hash.clone();
         let mut encoded: Vec<Encoded> = Vec::with_capacity(batch.len());
@@ -267,14 +306,12 @@ impl Writer {
                     wal.sync()?;
                 }
                 self.logged_seq = tip.seq;
+                self.unindexed.push(encoded);
             }
             self.acknowledge(batch);
+            return Ok(tip);
         }
-        let mut txn = self.db.begin_write().ctx("begin audit write")?;
-        if self.wal.is_some() {
-            txn.set_durability(DbDurability::None)
-                .ctx("non-durable audit commit")?;
-        }
+        let txn = self.db.begin_write().ctx("begin audit write")?;
         {
             let mut records = txn.open_table(RECORDS).ctx("open audit_records")?;
             for e in &encoded {
@@ -313,13 +350,16 @@ impl Writer {
             u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-        if self.shared.clear_failure() {
+        // An index failure stays until an index write succeeds.
+        if !self.unindexed.failing() && self.shared.clear_failure() {
             tracing::warn!(
                 seq = tip.seq,
                 "audit commits succeed again; accepting records"
             );
         }
-        self.shared.committed_seq.send_replace(tip.seq);
+        if self.wal.is_none() {
+            self.shared.committed_seq.send_replace(tip.seq);
+        }
         self.head = tip;
         // Without a log, appenders learn only now; the caller may have stopped waiting.
         self.acknowledge(&mut batch);

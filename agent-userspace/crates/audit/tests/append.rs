@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{action_record, open_db, open_log, stored_seqs, temp_db};
+use common::{FailingDisk, action_record, open_db, open_log, stored_seqs, temp_db};
 use cordon_audit::{AuditConfig, AuditError, Decision, Durability, Health, verify};
-use redb::{Database, StorageBackend, backends::InMemoryBackend};
+use redb::Database;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_strict_appends_are_dense_unique_and_survive_reopen() {
@@ -151,50 +151,10 @@ fn full_queue_refuses_immediately_and_keeps_seqs_dense() {
     assert!(verify(&db).expect("verify").is_ok());
 }
 
-/// Memory-backed storage whose writes and fsyncs start failing on demand, like a dying disk.
-#[derive(Debug)]
-struct FailingDisk {
-    inner: InMemoryBackend,
-    fail: Arc<AtomicBool>,
-}
-
-impl FailingDisk {
-    fn check(&self) -> std::io::Result<()> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(std::io::Error::other("injected disk failure"));
-        }
-        Ok(())
-    }
-}
-
-impl StorageBackend for FailingDisk {
-    fn len(&self) -> std::io::Result<u64> {
-        self.inner.len()
-    }
-    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
-        self.inner.read(offset, out)
-    }
-    fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.check()?;
-        self.inner.set_len(len)
-    }
-    fn sync_data(&self) -> std::io::Result<()> {
-        self.check()?;
-        self.inner.sync_data()
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.check()?;
-        self.inner.write(offset, data)
-    }
-}
-
 #[test]
 fn disk_failure_fails_pending_and_new_appends_and_reports_unhealthy() {
     let fail = Arc::new(AtomicBool::new(false));
-    let disk = FailingDisk {
-        inner: InMemoryBackend::new(),
-        fail: Arc::clone(&fail),
-    };
+    let disk = FailingDisk::new(&fail);
     let db = Arc::new(
         Database::builder()
             .create_with_backend(disk)

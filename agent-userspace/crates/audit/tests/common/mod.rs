@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cordon_audit::{AuditConfig, AuditLog, Decision, EventKind, NewRecord};
-use redb::Database;
+use redb::{Database, StorageBackend, backends::InMemoryBackend};
 use serde_json::json;
 
 pub const RECORDS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("audit_records");
@@ -69,4 +70,48 @@ pub fn stored_seqs(db: &Database) -> Vec<u64> {
         .expect("iter")
         .map(|r| r.expect("record").seq)
         .collect()
+}
+
+/// Memory-backed storage whose writes and fsyncs start failing on demand, like a dying disk.
+#[derive(Debug)]
+pub struct FailingDisk {
+    inner: InMemoryBackend,
+    fail: Arc<AtomicBool>,
+}
+
+impl FailingDisk {
+    pub fn new(fail: &Arc<AtomicBool>) -> FailingDisk {
+        FailingDisk {
+            inner: InMemoryBackend::new(),
+            fail: Arc::clone(fail),
+        }
+    }
+
+    fn check(&self) -> std::io::Result<()> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected disk failure"));
+        }
+        Ok(())
+    }
+}
+
+impl StorageBackend for FailingDisk {
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.write(offset, data)
+    }
 }

@@ -1,0 +1,157 @@
+//! Records the write-ahead log holds and redb does not yet.
+//!
+//! Why: with a log, redb is the index readers query, not what keeps a record. Inserting
+//! each commit group on its own (a few records at a time under load) made the redb
+//! transaction, its page allocation and checksums, most of the writer's CPU per record.
+//! Gathered here, records go into redb in one transaction per `MAX_RECORDS` or per
+//! `MAX_DELAY`, whichever comes first; readers that need them wait that long at most
+//! (`AuditLog::settled`). Until then replay recovers them from the log, and a checkpoint
+//! inserts them before it lets the log start over.
+
+use std::time::{Duration, Instant};
+
+use redb::{Database, Durability as DbDurability};
+
+use crate::error::{AuditError, DbContext};
+use crate::store::{ChainPoint, Encoded, META, META_HEAD, RECORDS, meta_bytes};
+
+/// Records gathered before an insert is due regardless of age.
+const MAX_RECORDS: usize = 1024;
+/// How long a record may wait for its insert.
+const MAX_DELAY: Duration = Duration::from_millis(20);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub(crate) struct Unindexed {
+    records: Vec<Encoded>,
+    /// When the oldest waiting record arrived.
+    since: Option<Instant>,
+    /// Set while inserts fail: when to try again, and the wait after that.
+    retry: Option<(Instant, Duration)>,
+}
+
+impl Unindexed {
+    /// Takes a group the log now holds, in chain order.
+    pub fn push(&mut self, group: Vec<Encoded>) {
+        if group.is_empty() {
+            return;
+        }
+        self.since.get_or_insert_with(Instant::now);
+        self.records.extend(group);
+    }
+
+    /// True while the last insert failed (the audit log refuses records until it works).
+    pub fn failing(&self) -> bool {
+        self.retry.is_some()
+    }
+
+    /// Time left until an insert is due; `None` when nothing waits.
+    pub fn due_in(&self) -> Option<Duration> {
+        let since = self.since?;
+        if let Some((at, _)) = self.retry {
+            return Some(at.saturating_duration_since(Instant::now()));
+        }
+        if self.records.len() >= MAX_RECORDS {
+            return Some(Duration::ZERO);
+        }
+        Some(MAX_DELAY.saturating_sub(since.elapsed()))
+    }
+
+    /// Inserts everything waiting in one non-durable transaction (the log, or the next
+    /// checkpoint's durable commit, keeps it) and returns the new tip redb holds. On
+    /// failure the records stay, in order, for the next attempt, which backs off.
+    pub fn insert(&mut self, db: &Database) -> Result<Option<ChainPoint>, AuditError> {
+        let Some(last) = self.records.last() else {
+            return Ok(None);
+        };
+        let tip = ChainPoint {
+            seq: last.seq,
+            hash: last.hash.clone(),
+        };
+        match write(db, &self.records, &tip) {
+            Ok(()) => {
+                self.records.clear();
+                self.since = None;
+                self.retry = None;
+                Ok(Some(tip))
+            }
+            Err(e) => {
+                let wait = self
+                    .retry
+                    .map_or(Duration::from_millis(50), |(_, w)| (w * 2).min(MAX_BACKOFF));
+                self.retry = Some((Instant::now() + wait, wait));
+                Err(e)
+            }
+        }
+    }
+}
+
+fn write(db: &Database, records: &[Encoded], tip: &ChainPoint) -> Result<(), AuditError> {
+    let mut txn = db.begin_write().ctx("begin audit index write")?;
+    txn.set_durability(DbDurability::None)
+        .ctx("non-durable audit index write")?;
+    {
+        let mut table = txn.open_table(RECORDS).ctx("open audit_records")?;
+        for e in records {
+            table
+                .insert(e.seq, e.bytes.as_slice())
+                .ctx("insert audit record")?;
+        }
+        let mut meta = txn.open_table(META).ctx("open audit_meta")?;
+        meta.insert(META_HEAD, meta_bytes(tip)?.as_slice())
+            .ctx("update audit head")?;
+    }
+    txn.commit().ctx("commit audit records")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::GENESIS_HASH;
+
+    fn record(seq: u64) -> Encoded {
+        let hash = format!("{seq:064x}");
+        Encoded {
+            seq,
+            bytes: format!("{{\"hash\":\"{hash}\",\"seq\":{seq}}}").into_bytes(),
+            hash,
+        }
+    }
+
+    #[test]
+    fn nothing_is_due_until_a_record_waits_and_a_full_batch_is_due_at_once() {
+        let mut u = Unindexed::default();
+        assert_eq!(u.due_in(), None);
+        u.push(vec![record(1)]);
+        let left = u.due_in().expect("due");
+        assert!(left > Duration::ZERO && left <= MAX_DELAY, "{left:?}");
+        u.push((2..=MAX_RECORDS as u64).map(record).collect());
+        assert_eq!(u.due_in(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn an_insert_writes_every_waiting_record_and_the_head_in_one_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::create(dir.path().join("a.redb")).expect("db");
+        let mut u = Unindexed::default();
+        u.push(vec![record(1), record(2)]);
+        u.push(vec![record(3)]);
+        let tip = u.insert(&db).expect("insert").expect("tip");
+        assert_eq!(tip.seq, 3);
+        assert!(u.due_in().is_none());
+        assert_eq!(
+            crate::store::read_claimed_head(&db).expect("newest record"),
+            tip
+        );
+        let txn = redb::ReadableDatabase::begin_read(&db).expect("read");
+        let meta = crate::store::open_meta(&txn)
+            .expect("meta")
+            .expect("meta table");
+        let head: ChainPoint = crate::store::get_meta(&meta, META_HEAD)
+            .expect("head")
+            .expect("head written");
+        assert_eq!(head, tip);
+        assert_ne!(head.hash, GENESIS_HASH);
+        assert_eq!(u.insert(&db).expect("empty insert"), None);
+    }
+}
