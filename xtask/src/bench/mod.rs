@@ -48,6 +48,9 @@ pub struct BenchArgs {
     /// for Enter: a rig to profile against (perf, flamegraphs). Writes no report.
     #[arg(long, conflicts_with = "quick")]
     pub rig: bool,
+    /// With `--rig`: the daemon runs with `[audit] durability = "batched"`.
+    #[arg(long, requires = "rig")]
+    pub batched: bool,
 }
 
 /// How long the daemon is left idle before an "after" RSS reading: it
@@ -108,7 +111,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let certs = certs::make(&dir.join("certs"))?;
     open_up(dir)?;
     if args.rig {
-        return hold_rig(&tools, dir, &certs);
+        let audit = if args.batched {
+            cordon::Audit::Batched
+        } else {
+            cordon::Audit::Strict
+        };
+        return hold_rig(&tools, dir, &certs, audit);
     }
     let machine = machine::describe(
         &tools.cordon,
@@ -244,9 +252,14 @@ fn measure(
 }
 
 /// `--rig`: the upstream and Cordon, kept up until Enter.
-fn hold_rig(tools: &install::Tools, dir: &Path, certs: &certs::Certs) -> anyhow::Result<()> {
+fn hold_rig(
+    tools: &install::Tools,
+    dir: &Path,
+    certs: &certs::Certs,
+    audit: cordon::Audit,
+) -> anyhow::Result<()> {
     let upstream = upstream::start(dir, certs)?;
-    let cordon = cordon::Cordon::start(&tools.cordon, dir, certs, cordon::Audit::Strict)?;
+    let cordon = cordon::Cordon::start(&tools.cordon, dir, certs, audit)?;
     let run = cordon.run_as(cordon::AGENT, &tools.oha);
     let run: Vec<String> = std::iter::once(run.get_program())
         .chain(run.get_args())
