@@ -2,15 +2,19 @@
 //!
 //! Rust allocations go to mimalloc (`main.rs`): per-thread heaps without the arena locks
 //! glibc takes when the runtime threads and the audit writer allocate at once. In the
-//! keep-alive bench that cut the daemon's CPU per request by about a fifth. By default
-//! mimalloc (v3) keeps freed pages for a second before it hands them back, and a thread that goes
-//! quiet never gets back to it, so after a burst the daemon stayed ~4 MiB larger than with
-//! glibc; purging at once costs nothing measurable and keeps it level.
+//! keep-alive bench that cut the daemon's CPU per request by about a fifth. Two things keep
+//! its memory level after a burst (a full bench with only the first ended at 67 MiB after
+//! the 10,000-connection scenario, where glibc ended at 31 MiB):
+//! - freed pages are purged at once, not after mimalloc v3's default second;
+//! - a connection's task often ends on another worker than the one that allocated its
+//!   buffers, and such frees only become reusable, or returnable, once the owning thread
+//!   collects them; each runtime thread does so when it goes idle (`collect_on_park`).
 //!
 //! What C code allocates (aws-lc's key schedules) still comes from glibc, whose arenas
 //! are capped and trimmed as before: glibc gives each contending thread its own arena and
 //! keeps freed memory in it (the daemon stayed 3-5x its idle size before the trim).
-use std::time::Duration;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
@@ -27,6 +31,31 @@ pub fn tune_allocators() {
         libc::mallopt(libc::M_ARENA_MAX, 2);
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
     }
+}
+
+/// How often a runtime thread going idle hands its freed pages back, at most.
+const COLLECT_EVERY: Duration = Duration::from_millis(200);
+
+thread_local! {
+    static LAST_COLLECT: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// For `on_thread_park`: a runtime thread with nothing to do collects what other threads
+/// freed into its heap (a connection's task often ends on another worker than the one that
+/// allocated it) so empty pages go back to the kernel.
+pub fn collect_on_park() {
+    LAST_COLLECT.with(|last| {
+        let now = Instant::now();
+        if last
+            .get()
+            .is_some_and(|t| now.duration_since(t) < COLLECT_EVERY)
+        {
+            return;
+        }
+        last.set(Some(now));
+        // SAFETY: collects the calling thread's own heap.
+        unsafe { libmimalloc_sys::mi_collect(true) };
+    });
 }
 
 /// Returns freed glibc heap pages to the kernel every few seconds. A trim walks the

@@ -28,6 +28,7 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
     super::memory::tune_allocators();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_park(super::memory::collect_on_park)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
