@@ -10,10 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use redb::{Database, Durability as DbDurability};
+use redb::{Database, Durability};
 
-use crate::error::{AuditError, DbContext};
-use crate::store::{ChainPoint, Encoded, META, META_HEAD, RECORDS, meta_bytes};
+use crate::error::AuditError;
+use crate::store::{ChainPoint, Encoded, insert_records};
 
 /// Records gathered before an insert is due regardless of age.
 const MAX_RECORDS: usize = 1024;
@@ -68,7 +68,7 @@ impl Unindexed {
             seq: last.seq,
             hash: last.hash.clone(),
         };
-        match write(db, &self.records, &tip) {
+        match insert_records(db, &self.records, &tip, Durability::None) {
             Ok(()) => {
                 self.records.clear();
                 self.since = None;
@@ -86,28 +86,11 @@ impl Unindexed {
     }
 }
 
-fn write(db: &Database, records: &[Encoded], tip: &ChainPoint) -> Result<(), AuditError> {
-    let mut txn = db.begin_write().ctx("begin audit index write")?;
-    txn.set_durability(DbDurability::None)
-        .ctx("non-durable audit index write")?;
-    {
-        let mut table = txn.open_table(RECORDS).ctx("open audit_records")?;
-        for e in records {
-            table
-                .insert(e.seq, e.bytes.as_slice())
-                .ctx("insert audit record")?;
-        }
-        let mut meta = txn.open_table(META).ctx("open audit_meta")?;
-        meta.insert(META_HEAD, meta_bytes(tip)?.as_slice())
-            .ctx("update audit head")?;
-    }
-    txn.commit().ctx("commit audit records")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::canonical::GENESIS_HASH;
+    use crate::store::META_HEAD;
 
     fn record(seq: u64) -> Encoded {
         let hash = format!("{seq:064x}");

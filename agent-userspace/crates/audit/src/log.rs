@@ -78,7 +78,6 @@ impl AuditLog {
             db: Arc::clone(&db),
             rx,
             shared: Arc::clone(&shared),
-            logged_seq: head.seq,
             unindexed: Default::default(),
             head,
             cfg: cfg.clone(),

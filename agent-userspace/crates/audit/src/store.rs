@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use redb::{
-    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
-    TableError,
+    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    TableDefinition, TableError,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
@@ -120,6 +120,30 @@ pub(crate) fn get_meta<T: DeserializeOwned>(
             key: key.to_string(),
             reason: e.to_string(),
         })
+}
+
+/// Inserts records and moves the stored head to `tip`, in one transaction.
+pub(crate) fn insert_records(
+    db: &Database,
+    records: &[Encoded],
+    tip: &ChainPoint,
+    durability: Durability,
+) -> Result<(), AuditError> {
+    let mut txn = db.begin_write().ctx("begin audit write")?;
+    txn.set_durability(durability)
+        .ctx("set audit write durability")?;
+    {
+        let mut table = txn.open_table(RECORDS).ctx("open audit_records")?;
+        for e in records {
+            table
+                .insert(e.seq, e.bytes.as_slice())
+                .ctx("insert audit record")?;
+        }
+        let mut meta = txn.open_table(META).ctx("open audit_meta")?;
+        meta.insert(META_HEAD, meta_bytes(tip)?.as_slice())
+            .ctx("update audit head")?;
+    }
+    txn.commit().ctx("commit audit records")
 }
 
 pub(crate) fn meta_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, AuditError> {

@@ -19,7 +19,7 @@ use crate::health::Shared;
 use crate::index::Unindexed;
 use crate::record::NewRecord;
 use crate::retention;
-use crate::store::{ChainPoint, Encoded, META, META_HEAD, RECORDS, encode, meta_bytes};
+use crate::store::{ChainPoint, Encoded, META, META_HEAD, encode, insert_records, meta_bytes};
 use crate::wal::Wal;
 
 pub(crate) type Ack = oneshot::Sender<Result<u64, AuditError>>;
@@ -50,8 +50,6 @@ pub(crate) struct Writer {
     pub last_prune: Instant,
     pub wal: Option<Wal>,
     pub last_checkpoint: Instant,
-    /// Highest seq written (and, in strict mode, synced) to the log.
-    pub logged_seq: u64,
     /// Logged groups waiting for their redb insert.
     pub unindexed: Unindexed,
 }
@@ -74,13 +72,21 @@ impl Writer {
         }
     }
 
+    /// Inserts what the log holds and redb lacks, and tells readers how far redb goes.
+    fn insert_unindexed(&mut self) -> Result<Option<u64>, AuditError> {
+        let tip = self.unindexed.insert(&self.db)?;
+        if let Some(tip) = &tip {
+            self.shared.committed_seq.send_replace(tip.seq);
+        }
+        Ok(tip.map(|t| t.seq))
+    }
+
     /// Moves what the log holds into redb; a failure refuses new records until it works.
     fn index(&mut self) {
-        match self.unindexed.insert(&self.db) {
-            Ok(Some(tip)) => {
-                self.shared.committed_seq.send_replace(tip.seq);
+        match self.insert_unindexed() {
+            Ok(Some(seq)) => {
                 if self.shared.clear_failure() {
-                    tracing::warn!(seq = tip.seq, "audit index writes succeed again");
+                    tracing::warn!(seq, "audit index writes succeed again");
                 }
             }
             Ok(None) => {}
@@ -103,16 +109,11 @@ impl Writer {
     /// Makes everything in redb durable and lets the write-ahead log start over.
     fn checkpoint(&mut self) -> Result<(), AuditError> {
         self.last_checkpoint = Instant::now();
-        let Some(wal) = &mut self.wal else {
-            return Ok(());
-        };
-        if wal.is_empty() {
+        if self.wal.as_ref().is_none_or(Wal::is_empty) {
             return Ok(());
         }
         // A logged group not yet in redb would be lost with the log: insert it first.
-        if let Some(tip) = self.unindexed.insert(&self.db)? {
-            self.shared.committed_seq.send_replace(tip.seq);
-        }
+        self.insert_unindexed()?;
         let txn = self.db.begin_write().ctx("begin audit checkpoint")?;
         {
             // Rewriting the head gives the durable commit something to carry; it persists
@@ -122,7 +123,9 @@ impl Writer {
                 .ctx("update audit head")?;
         }
         txn.commit().ctx("checkpoint audit records")?;
-        wal.reset();
+        if let Some(wal) = &mut self.wal {
+            wal.reset();
+        }
         Ok(())
     }
 
@@ -279,8 +282,7 @@ impl Writer {
     /// Writes one group: to the log (synced in strict mode), where its appenders are
     /// acknowledged (replay recovers it from there) and it waits for its redb insert; or,
     /// without a log, in one durable redb transaction. Encoding happens here so a retry
-    /// after a failed attempt chains from the same tip and produces the same bytes; a retry
-    /// of a group the log already holds does not write it again.
+    /// after a failed attempt chains from the same tip and produces the same bytes.
     fn commit(&mut self, batch: &mut [Pending]) -> Result<ChainPoint, AuditError> {
         let mut prev = self.head.hash.clone();
         let mut encoded: Vec<Encoded> = Vec::with_capacity(batch.len());
@@ -293,37 +295,21 @@ impl Writer {
             seq: batch.last().map_or(self.head.seq, |p| p.seq),
             hash: prev,
         };
-        let logged = tip.seq <= self.logged_seq;
-        if !logged && self.wal.as_ref().is_some_and(|w| !w.has_room(&encoded)) {
+        if self.wal.as_ref().is_some_and(|w| !w.has_room(&encoded)) {
             self.checkpoint()?;
         }
         // The log write and its fsync happen before redb's write lock is taken, so other
         // writers of the shared database (vault, approvals) never wait behind the fsync.
         if let Some(wal) = &mut self.wal {
-            if !logged {
-                wal.append(&encoded)?;
-                if self.cfg.durability == Durability::Strict {
-                    wal.sync()?;
-                }
-                self.logged_seq = tip.seq;
-                self.unindexed.push(encoded);
+            wal.append(&encoded)?;
+            if self.cfg.durability == Durability::Strict {
+                wal.sync()?;
             }
+            self.unindexed.push(encoded);
             self.acknowledge(batch);
             return Ok(tip);
         }
-        let txn = self.db.begin_write().ctx("begin audit write")?;
-        {
-            let mut records = txn.open_table(RECORDS).ctx("open audit_records")?;
-            for e in &encoded {
-                records
-                    .insert(e.seq, e.bytes.as_slice())
-                    .ctx("insert audit record")?;
-            }
-            let mut meta = txn.open_table(META).ctx("open audit_meta")?;
-            meta.insert(META_HEAD, meta_bytes(&tip)?.as_slice())
-                .ctx("update audit head")?;
-        }
-        txn.commit().ctx("commit audit records")?;
+        insert_records(&self.db, &encoded, &tip, redb::Durability::Immediate)?;
         Ok(tip)
     }
 
