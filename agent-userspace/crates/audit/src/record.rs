@@ -40,10 +40,17 @@ pub enum EventKind {
     /// The control plane refused an operator/API request (bad auth, bad input).
     #[serde(rename = "control.refused")]
     ControlRefused,
+    /// Host containment refused a system call (a file, a unix socket,
+    /// another process). The action names what was tried.
+    #[serde(rename = "contain.refused")]
+    ContainRefused,
+    /// `cordon run` started an agent instance, with how it is contained.
+    #[serde(rename = "agent.launch")]
+    Launch,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::Request,
         EventKind::ApprovalRequested,
         EventKind::ApprovalGranted,
@@ -58,6 +65,8 @@ impl EventKind {
         EventKind::PolicyReload,
         EventKind::VaultChange,
         EventKind::ControlRefused,
+        EventKind::ContainRefused,
+        EventKind::Launch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +85,8 @@ impl EventKind {
             EventKind::PolicyReload => "policy.reload",
             EventKind::VaultChange => "vault.change",
             EventKind::ControlRefused => "control.refused",
+            EventKind::ContainRefused => "contain.refused",
+            EventKind::Launch => "agent.launch",
         }
     }
 

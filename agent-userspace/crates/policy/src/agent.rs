@@ -2,6 +2,7 @@
 //! and the files they extend, with rules indexed by action name.
 
 use crate::compile::{Compiled, DEFAULT_APPROVAL_TIMEOUT, Envelope, Limit, Rule};
+use crate::contain::ContainPolicy;
 use crate::decision::Verdict;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +19,7 @@ pub(crate) struct AgentPolicy {
     pub(crate) limits: Vec<Arc<Limit>>,
     pub(crate) envelope: Envelope,
     pub(crate) credentials: BTreeMap<String, String>,
+    pub(crate) contain: ContainPolicy,
     /// Whether any `when` in force reads `agent`.
     pub(crate) reads_agent: bool,
 }
@@ -100,8 +102,12 @@ pub(crate) fn build(compiled: &Compiled, tops: &[usize]) -> Option<AgentPolicy> 
     let mut limits = Vec::new();
     let mut envelope = Envelope::default();
     let mut credentials = BTreeMap::new();
+    let mut contain = ContainPolicy::default();
     for &u in &units {
         let unit = &compiled.units[u];
+        if let Some(c) = &unit.contain {
+            contain.merge(c);
+        }
         all_rules.extend(unit.rules.iter().copied());
         limits.extend(unit.limits.iter().cloned());
         envelope.tighten(&unit.envelope);
@@ -146,6 +152,7 @@ pub(crate) fn build(compiled: &Compiled, tops: &[usize]) -> Option<AgentPolicy> 
         limits,
         envelope,
         credentials,
+        contain,
         reads_agent,
     })
 }

@@ -2,6 +2,7 @@
 //! compiled once, with errors that point at `file:line:col`.
 
 use crate::cel_env::Condition;
+use crate::contain::ContainPolicy;
 use crate::decision::Verdict;
 use crate::duration::parse_duration;
 use crate::error::PolicyError;
@@ -90,6 +91,7 @@ pub(crate) struct Unit {
     pub(crate) limits: Vec<Arc<Limit>>,
     pub(crate) envelope: Envelope,
     pub(crate) credentials: BTreeMap<String, String>,
+    pub(crate) contain: Option<ContainPolicy>,
     pub(crate) extends: Vec<usize>,
 }
 
@@ -274,6 +276,11 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
         limits,
         envelope,
         credentials: raw.credentials.clone(),
+        contain: raw
+            .contain
+            .as_ref()
+            .map(|c| crate::contain::compile(&src, c))
+            .transpose()?,
         extends: file.extends.clone(),
     })
 }

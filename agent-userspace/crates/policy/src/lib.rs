@@ -9,6 +9,7 @@
 mod agent;
 mod cel_env;
 mod compile;
+mod contain;
 mod decision;
 mod duration;
 mod engine;
@@ -24,6 +25,7 @@ mod set;
 mod source;
 
 pub use compile::{Envelope, Limit, OnExceed};
+pub use contain::{ContainMode, ContainPolicy, PathPattern};
 pub use decision::{ActionRequest, Decision, HttpInfo, RuleTrace, Verdict};
 pub use engine::{Enforcement, LimitHit, Outcome, PolicyEngine, RunContext};
 pub use error::PolicyError;

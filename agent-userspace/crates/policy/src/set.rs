@@ -3,6 +3,7 @@
 use crate::agent::{self, AgentPolicy};
 use crate::cel_env::{self, request_scope};
 use crate::compile::{Compiled, Envelope, Limit, Rule};
+use crate::contain::ContainPolicy;
 use crate::decision::{ActionRequest, Decision, RuleTrace, Verdict};
 use crate::error::PolicyError;
 use crate::load::read_dir;
@@ -149,6 +150,14 @@ impl PolicySet {
     pub fn credentials_for(&self, agent: &str) -> BTreeMap<String, String> {
         self.policy_for(agent)
             .map(|(_, p)| p.credentials.clone())
+            .unwrap_or_default()
+    }
+
+    /// How `agent` is contained on the host. An agent no file names gets
+    /// the default containment, never none.
+    pub fn contain_for(&self, agent: &str) -> ContainPolicy {
+        self.policy_for(agent)
+            .map(|(_, p)| p.contain.clone())
             .unwrap_or_default()
     }
 

@@ -23,6 +23,8 @@ pub(crate) struct RawFile {
     pub(crate) envelope: Option<RawEnvelope>,
     #[serde(default)]
     pub(crate) credentials: BTreeMap<String, String>,
+    /// `"on"`, `"off"` or a `[contain]` table (see `contain.rs`).
+    pub(crate) contain: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
