@@ -17,7 +17,10 @@
 #![no_main]
 
 mod addr;
+mod contain;
+mod kernel;
 mod maps;
+mod observe;
 
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 

@@ -6,6 +6,12 @@
 //! in place, so a restart or upgrade never leaves a gap in enforcement.
 //! Maps are pinned by name and reused, so state survives too.
 //!
+//! Containment (`attach_containment`, a separate step so a kernel that
+//! refuses it still gets forced egress) adds LSM cgroup programs at the
+//! same cgroup and global fexit observers, links pinned the same way. A
+//! kernel that cannot run any of them fails that step, naming the program:
+//! the daemon must not believe agents are contained when they are not.
+//!
 //! Attachment goes through bpf_link_create (kernel >= 5.7), where cgroup
 //! links are always multi-attach and the kernel rejects the legacy
 //! BPF_F_ALLOW_MULTI flag; hence `CgroupAttachMode::Single` (flags 0) below.
@@ -17,12 +23,14 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     programs::{
-        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, SockOps,
-        links::FdLink,
+        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, FExit,
+        LsmCgroup, SockOps, links::FdLink,
     },
 };
 
-use super::BpfError;
+use agent_common::KernelOffsets;
+
+use super::{BpfError, btf};
 
 /// The object built from agent-ebpf by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/agent-ebpf"));
@@ -38,6 +46,24 @@ const SOCK_ADDR_PROGRAMS: [&str; 6] = [
 const SOCK_CREATE: &str = "cordon_sock_create";
 const SOCK_OPS: &str = "cordon_rekey";
 const EGRESS: &str = "cordon_egress";
+
+/// (program, LSM hook) of the containment decisions.
+const LSM_PROGRAMS: [(&str, &str); 3] = [
+    ("cordon_file_open", "file_open"),
+    ("cordon_unix_connect", "socket_connect"),
+    ("cordon_unix_sendmsg", "socket_sendmsg"),
+];
+/// (program, kernel function) of the observers.
+const OBSERVERS: [(&str, &str); 7] = [
+    ("cordon_obs_file_open", "security_file_open"),
+    ("cordon_obs_connect", "security_socket_connect"),
+    ("cordon_obs_sendmsg", "security_socket_sendmsg"),
+    ("cordon_obs_unix_stream", "security_unix_stream_connect"),
+    ("cordon_obs_unix_send", "security_unix_may_send"),
+    ("cordon_obs_ptrace", "security_ptrace_access_check"),
+    ("cordon_obs_kill", "security_task_kill"),
+];
+const SECURITYFS: &str = "/sys/kernel/security";
 
 /// Loads one program, attaches it, and pins its link.
 macro_rules! attach_pinned {
@@ -64,8 +90,12 @@ pub fn attach_all(cgroup: &Path, pin_dir: &Path) -> Result<Ebpf, BpfError> {
         path: pin_dir.into(),
         source,
     })?;
+    // Offsets only matter to the containment programs; without BTF they
+    // keep their invalid placeholder and attach_containment refuses.
+    let offsets = kernel_offsets().unwrap_or(KernelOffsets::UNSET);
     let mut ebpf = EbpfLoader::new()
         .default_map_pin_directory(pin_dir)
+        .override_global("CORDON_KOFFSETS", &offsets, true)
         .load(EBPF_OBJECT)?;
     let cg = File::open(cgroup).map_err(|source| BpfError::Io {
         path: cgroup.into(),
@@ -86,6 +116,91 @@ pub fn attach_all(cgroup: &Path, pin_dir: &Path) -> Result<Ebpf, BpfError> {
         CgroupAttachMode::Single
     ));
     Ok(ebpf)
+}
+
+fn kernel_offsets() -> Result<KernelOffsets, BpfError> {
+    Ok(btf::Btf::from_file(Path::new(btf::VMLINUX))?.kernel_offsets()?)
+}
+
+/// Loads and attaches the containment programs of an object `attach_all`
+/// returned, at the same `cgroup`, pinning their links in `pin_dir`. Every
+/// program is loaded (verified) before any is attached, so a refusal
+/// leaves none running. Without an `Ok` here, no profile may be installed.
+pub fn attach_containment(ebpf: &mut Ebpf, cgroup: &Path, pin_dir: &Path) -> Result<(), BpfError> {
+    // The offsets the object was loaded with came from the same BTF.
+    kernel_offsets()?;
+    ensure_bpf_lsm()?;
+    let kernel_btf = aya::Btf::from_sys_fs().map_err(BpfError::KernelBtf)?;
+    let cg = File::open(cgroup).map_err(|source| BpfError::Io {
+        path: cgroup.into(),
+        source,
+    })?;
+    for (name, hook) in LSM_PROGRAMS {
+        let p: &mut LsmCgroup = program(ebpf, name)?;
+        p.load(hook, &kernel_btf)
+            .map_err(|source| BpfError::Lsm { name, hook, source })?;
+    }
+    for (name, function) in OBSERVERS {
+        let p: &mut FExit = program(ebpf, name)?;
+        p.load(function, &kernel_btf)
+            .map_err(|source| BpfError::Observer {
+                name,
+                function,
+                source,
+            })?;
+    }
+    for (name, hook) in LSM_PROGRAMS {
+        let err = |source| BpfError::Lsm { name, hook, source };
+        let p: &mut LsmCgroup = program(ebpf, name)?;
+        let id = p.attach(&cg).map_err(err)?;
+        let link: FdLink = p.take_link(id).map_err(err)?.into();
+        pin_link(link, pin_dir, name)?;
+    }
+    for (name, function) in OBSERVERS {
+        let err = |source| BpfError::Observer {
+            name,
+            function,
+            source,
+        };
+        let p: &mut FExit = program(ebpf, name)?;
+        let id = p.attach().map_err(err)?;
+        let link: FdLink = p.take_link(id).map_err(err)?.into();
+        pin_link(link, pin_dir, name)?;
+    }
+    Ok(())
+}
+
+/// LSM cgroup programs load and attach even when the BPF LSM is not
+/// active, and then never run: refuse instead of failing open. securityfs
+/// is mounted if the host has not (it only exposes the kernel's state).
+fn ensure_bpf_lsm() -> Result<(), BpfError> {
+    let list = Path::new(SECURITYFS).join("lsm");
+    if !list.exists() {
+        nix::mount::mount(
+            Some("securityfs"),
+            SECURITYFS,
+            Some("securityfs"),
+            nix::mount::MsFlags::MS_NOSUID
+                | nix::mount::MsFlags::MS_NODEV
+                | nix::mount::MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .map_err(|source| BpfError::Mount {
+            path: SECURITYFS.into(),
+            source,
+        })?;
+    }
+    let active = std::fs::read_to_string(&list).map_err(|source| BpfError::Io {
+        path: list.clone(),
+        source,
+    })?;
+    if active.trim().split(',').any(|l| l == "bpf") {
+        Ok(())
+    } else {
+        Err(BpfError::BpfLsmInactive {
+            active: active.trim().into(),
+        })
+    }
 }
 
 fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, BpfError>

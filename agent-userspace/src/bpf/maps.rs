@@ -55,7 +55,7 @@ impl FlowOrigin {
     }
 }
 
-fn take<V>(ebpf: &mut Ebpf, name: &'static str) -> Result<V, BpfError>
+pub(super) fn take<V>(ebpf: &mut Ebpf, name: &'static str) -> Result<V, BpfError>
 where
     V: TryFrom<Map, Error = aya::maps::MapError>,
 {

@@ -1,12 +1,18 @@
 //! Loading, attaching and pinning Cordon's eBPF programs, and typed access
 //! to the maps they share with the daemon.
 pub mod bpffs;
+pub mod btf;
+pub mod contain;
+mod contain_decode;
+#[cfg(test)]
+mod contain_tests;
 pub mod load;
 pub mod maps;
 
 use std::path::PathBuf;
 
-pub use load::{attach_all, detach_all};
+pub use contain::{ContainEvents, ContainMaps};
+pub use load::{attach_all, attach_containment, detach_all};
 pub use maps::EnforcementMaps;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,4 +57,29 @@ pub enum BpfError {
         #[source]
         source: aya::programs::links::LinkError,
     },
+    #[error("reading kernel struct offsets: {0}")]
+    Btf(#[from] btf::BtfError),
+    #[error("loading the kernel's BTF: {0}")]
+    KernelBtf(#[source] aya::BtfError),
+    #[error(
+        "the BPF LSM is not active (active LSMs: {active}); containment needs `bpf` in the \
+         kernel's lsm= list"
+    )]
+    BpfLsmInactive { active: String },
+    #[error("containment program {name} on LSM hook {hook}: {source}")]
+    Lsm {
+        name: &'static str,
+        hook: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("containment observer {name} (fexit on {function}) cannot load or attach: {source}")]
+    Observer {
+        name: &'static str,
+        function: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("containment profile: {0}")]
+    Profile(#[from] contain::ProfileError),
 }
