@@ -187,10 +187,11 @@ impl Btf {
                 return Ok(Some((bits / 8, self.size_of(mtype)?)));
             }
             let inner = self.resolve(mtype)?;
-            if name == 0 && matches!(inner.kind, STRUCT | UNION) {
-                if let Some((off, size)) = self.find(inner, member, depth + 1)? {
-                    return Ok(Some((bits / 8 + off, size)));
-                }
+            if name == 0
+                && matches!(inner.kind, STRUCT | UNION)
+                && let Some((off, size)) = self.find(inner, member, depth + 1)?
+            {
+                return Ok(Some((bits / 8 + off, size)));
             }
         }
         Ok(None)

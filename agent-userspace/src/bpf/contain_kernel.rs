@@ -14,11 +14,12 @@ use std::{
 use agent_common::ProxyConfig;
 
 use super::super::{
-    BpfError, EnforcementMaps, attach_all, attach_containment, bpffs,
+    BpfError, EnforcementMaps, attach_all, bpffs,
     contain::{
         ContainEvent, ContainEventKind, ContainEvents, ContainMaps, KernelProfile, UnixAddr,
     },
     detach_all,
+    load::attach_containment,
 };
 use super::rule;
 

@@ -11,8 +11,7 @@ pub mod maps;
 
 use std::path::PathBuf;
 
-pub use contain::{ContainEvents, ContainMaps};
-pub use load::{attach_all, attach_containment, detach_all};
+pub use load::{attach_all, detach_all};
 pub use maps::EnforcementMaps;
 
 #[derive(Debug, thiserror::Error)]
