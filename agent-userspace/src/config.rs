@@ -144,6 +144,8 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     pub paths: Paths,
+    /// The config file read, if any: kept from every agent.
+    pub config_file: Option<PathBuf>,
     pub policies: PathBuf,
     pub dns_upstream: Vec<SocketAddr>,
     pub upstream_ca: Vec<PathBuf>,
@@ -172,12 +174,13 @@ pub struct DaemonFlags {
 
 impl DaemonConfig {
     pub fn resolve(flags: DaemonFlags) -> Result<DaemonConfig, ConfigError> {
-        let file = match &flags.config {
-            Some(p) => ConfigFile::load(p)?,
-            None if flags.state_dir.is_none() && Path::new(paths::HOST_CONFIG).exists() => {
-                ConfigFile::load(Path::new(paths::HOST_CONFIG))?
-            }
-            None => ConfigFile::default(),
+        let (file, config_file) = match &flags.config {
+            Some(p) => (ConfigFile::load(p)?, Some(p.clone())),
+            None if flags.state_dir.is_none() && Path::new(paths::HOST_CONFIG).exists() => (
+                ConfigFile::load(Path::new(paths::HOST_CONFIG))?,
+                Some(PathBuf::from(paths::HOST_CONFIG)),
+            ),
+            None => (ConfigFile::default(), None),
         };
         let state_dir = flags.state_dir.clone().or(file.state_dir.clone());
         let paths = match &state_dir {
@@ -205,6 +208,7 @@ impl DaemonConfig {
         upstream_ca.extend(flags.upstream_ca);
         Ok(DaemonConfig {
             paths,
+            config_file,
             policies,
             dns_upstream,
             upstream_ca,

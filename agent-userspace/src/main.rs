@@ -7,6 +7,7 @@ mod bpf;
 mod cgroup;
 mod cli;
 mod config;
+mod contain;
 mod control;
 mod daemon;
 mod dns;

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod dns;
 pub mod error;
 pub mod git_http;
+pub mod host;
 pub mod http;
 pub mod netns;
 pub mod operator;

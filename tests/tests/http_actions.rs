@@ -182,6 +182,8 @@ fn git_clone_and_push_in_an_agent_are_decided_as_git_actions() {
         git add two.txt; git commit -q -m two; git push -q origin main; git rev-parse HEAD";
     let dir = work.path().to_str().unwrap();
     let mut cmd = w.agent("coder", &["/bin/sh", "-c", script, "sh", dir]);
+    // Contained agents write only below their working directory.
+    cmd.current_dir(work.path());
     for (k, v) in [
         ("GIT_CONFIG_NOSYSTEM", "1"),
         ("GIT_CONFIG_GLOBAL", "/dev/null"),

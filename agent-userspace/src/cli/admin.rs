@@ -26,8 +26,8 @@ pub fn status(c: &Client) -> anyhow::Result<ExitCode> {
 pub fn ps(c: &Client) -> anyhow::Result<ExitCode> {
     let body = client::call(&paths(c).socket, &Request::Ps, TIMEOUT)?;
     println!(
-        "{:<28} {:<10} {:<8} {:>8} {:>8} {:>7} {:>9}  PIDS",
-        "AGENT", "INSTANCE", "STATE", "UPTIME", "ALLOWED", "DENIED", "COST"
+        "{:<28} {:<10} {:<8} {:>8} {:>8} {:>7} {:>9} {:<8} {:<14}  PIDS",
+        "AGENT", "INSTANCE", "STATE", "UPTIME", "ALLOWED", "DENIED", "COST", "CONTAIN", "ROOT"
     );
     for row in body.as_array().into_iter().flatten() {
         let pids: Vec<String> = row["pids"]
@@ -39,7 +39,7 @@ pub fn ps(c: &Client) -> anyhow::Result<ExitCode> {
         // serde_json::Value ignores width and alignment: format numbers as numbers.
         let num = |k: &str| row[k].as_i64().unwrap_or(0);
         println!(
-            "{:<28} {:<10} {:<8} {:>7}s {:>8} {:>7} {:>9}  {}",
+            "{:<28} {:<10} {:<8} {:>7}s {:>8} {:>7} {:>9} {:<8} {:<14}  {}",
             row["agent"].as_str().unwrap_or(""),
             row["instance"].as_str().unwrap_or(""),
             row["state"].as_str().unwrap_or(""),
@@ -47,6 +47,12 @@ pub fn ps(c: &Client) -> anyhow::Result<ExitCode> {
             num("allowed"),
             num("denied"),
             format!("${:.4}", row["cost_usd"].as_f64().unwrap_or(0.0)),
+            // Loud on purpose: an uncontained agent must stand out.
+            match row["contain"].as_str().unwrap_or("unknown") {
+                "off" => "OFF",
+                other => other,
+            },
+            row["root"].as_str().unwrap_or("-"),
             pids.join(",")
         );
     }

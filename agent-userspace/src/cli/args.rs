@@ -123,6 +123,13 @@ pub struct RunArgs {
     /// Allow running the agent as root.
     #[arg(long)]
     pub allow_root: bool,
+    /// Keep N descriptors from 3 up open in the agent (as systemd-run);
+    /// every other inherited descriptor above stdio is closed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Run even if stdin, stdout or stderr is a network socket.
+    #[arg(long)]
+    pub allow_socket_stdio: bool,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
     pub command: Vec<String>,

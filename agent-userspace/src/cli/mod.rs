@@ -7,6 +7,7 @@ pub mod install;
 pub mod offline;
 pub mod ops;
 pub mod run;
+pub mod userns;
 pub mod vault;
 
 use std::process::ExitCode;

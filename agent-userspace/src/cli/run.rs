@@ -16,6 +16,8 @@ use nix::unistd::{Gid, Uid, User};
 use super::args::RunArgs;
 use crate::{
     cgroup::validate_agent_name,
+    cli::userns,
+    contain::{fds, landlock},
     control::{
         client,
         proto::{Request, RunReply},
@@ -25,23 +27,55 @@ use crate::{
 
 pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     validate_agent_name(&args.agent)?;
+    fds::check_stdio(args.allow_socket_stdio)?;
     let program = &args.command[0];
     let Some(resolved) = find_program(program) else {
         eprintln!("cordon: error: command not found: {program}");
         return Ok(ExitCode::from(127));
     };
     let target = target_user(&args)?;
+    let root_agent = target.is_none() && Uid::effective().is_root();
+    // A root agent runs as root only inside its own user namespace when the
+    // host allows one; otherwise it is held by Landlock and the kernel deny
+    // list alone, which do not depend on its uid.
+    let mapped_uid = (root_agent && userns::available()).then_some(userns::MAPPED_ROOT_UID);
+    if root_agent && mapped_uid.is_none() {
+        eprintln!(
+            "cordon: warning: this host forbids user namespaces; root agent {:?} is contained by Landlock and BPF LSM rules only",
+            args.agent
+        );
+    }
+
+    let uid = target
+        .as_ref()
+        .map_or(Uid::effective().as_raw(), |u| u.uid.as_raw());
+    let cwd = std::env::current_dir().context("reading the working directory")?;
 
     let paths = Paths::resolve(args.client.state_dir.as_deref());
     let body = client::call(
         &paths.socket,
         &Request::Run {
             agent: args.agent.clone(),
+            uid: Some(uid),
+            cwd: Some(cwd),
+            mapped_uid,
         },
         Duration::from_secs(10),
     )?;
     let reply: RunReply =
         serde_json::from_value(body).context("daemon sent an unreadable run reply")?;
+    // Built now, while every listed path can still be opened; entered last.
+    let landlock = match &reply.contain {
+        Some(spec) => Some(landlock::prepare(spec)?),
+        None => {
+            eprintln!(
+                "cordon: warning: containment is off for agent {:?} (policy `contain = \"off\"`)",
+                args.agent
+            );
+            None
+        }
+    };
+    fds::close_inherited(args.preserve_fds)?;
 
     let mut cmd = std::process::Command::new(&resolved);
     cmd.arg0(program).args(&args.command[1..]);
@@ -50,13 +84,36 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     cmd.env("CORDON_AGENT", &reply.chain)
         .env("CORDON_INSTANCE", &reply.instance);
+    if mapped_uid.is_some() {
+        let cgroup_mount = crate::cgroup::mount::cgroup2_mount()?;
+        return userns::run(cmd, landlock, &cgroup_mount);
+    }
     match &target {
         Some(user) => drop_to(user, &mut cmd)?,
-        None if Uid::effective().is_root() => drop_dangerous_caps()?,
+        None if root_agent => drop_dangerous_caps()?,
         None => {}
+    }
+    if let Some(prepared) = landlock {
+        enter_before_exec(&mut cmd, prepared);
     }
     let err = cmd.exec();
     bail!("exec {}: {err}", resolved.display())
+}
+
+/// Enters the Landlock domain as the very last step before exec, after
+/// the uid change (registered earlier, so it runs first).
+fn enter_before_exec(cmd: &mut std::process::Command, prepared: landlock::Prepared) {
+    let mut prepared = Some(prepared);
+    // SAFETY: `cordon run` execs without forking, so this runs in the same
+    // single-threaded process and may allocate.
+    unsafe {
+        cmd.pre_exec(move || match prepared.take() {
+            Some(p) => p.enter().map_err(std::io::Error::other),
+            None => Err(std::io::Error::other(
+                "the Landlock domain was already entered",
+            )),
+        });
+    }
 }
 
 /// Who the agent runs as. Root only on explicit request: an agent running

@@ -151,8 +151,13 @@ pub fn ps(d: &Shared) -> Reply {
                 .engine()
                 .run_usage(&crate::daemon::decide::run_id(&p))
                 .unwrap_or_default();
+            let contained = d.contained.get(id);
             json!({
                 "cgroup_id": id,
+                // Instances started before this daemon: how they were
+                // contained is not known here (the kernel profile stays).
+                "contain": contained.as_ref().map_or("unknown", |c| c.mode_name()),
+                "root": contained.as_ref().and_then(|c| c.root()).map(|r| r.name()),
                 "agent": p.chain_display(),
                 "instance": p.instance(),
                 "pids": pids,

@@ -8,8 +8,18 @@ use serde::{Deserialize, Serialize};
 pub enum Request {
     Status,
     /// Create an instance cgroup for `agent` and move the caller into it.
+    /// `uid` is the user the agent will run as and `cwd` where it starts:
+    /// the daemon derives the agent's containment from both.
     Run {
         agent: String,
+        #[serde(default)]
+        uid: Option<u32>,
+        #[serde(default)]
+        cwd: Option<std::path::PathBuf>,
+        /// Set for a root agent run in a user namespace: the host uid its
+        /// uid 0 maps to.
+        #[serde(default)]
+        mapped_uid: Option<u32>,
     },
     Ps,
     PolicyReload,
@@ -146,6 +156,10 @@ pub struct RunReply {
     pub cgroup: String,
     /// Variables the agent gets: CA bundle locations, credential placeholders.
     pub env: BTreeMap<String, String>,
+    /// What `cordon run` must enter before exec; `None` only when the
+    /// policy turned containment off for this agent.
+    #[serde(default)]
+    pub contain: Option<crate::contain::LandlockSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,4 +170,7 @@ pub struct StatusReply {
     pub dns_port: u16,
     pub policy_version: String,
     pub cgroup_parent: String,
+    /// Which containment layers are in force on this host.
+    #[serde(default)]
+    pub containment: serde_json::Value,
 }

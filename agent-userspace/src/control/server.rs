@@ -8,7 +8,7 @@ use tokio::{
     net::{UnixListener, UnixStream},
 };
 
-use super::proto::{Reply, Request, RunReply, StatusReply};
+use super::proto::{Reply, Request, StatusReply};
 use crate::{cgroup::AgentPath, daemon::Shared};
 
 /// Binds the socket, replacing a stale one left by a killed daemon but
@@ -220,8 +220,25 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
             dns_port: d.dns_port,
             policy_version: d.policy.version(),
             cgroup_parent: d.registry.tree().parent().display().to_string(),
+            containment: containment_status(d),
         }),
-        Request::Run { agent } => run(d, caller, &agent),
+        Request::Run {
+            agent,
+            uid,
+            cwd,
+            mapped_uid,
+        } => {
+            let req = crate::daemon::launch::RunRequest {
+                agent,
+                uid,
+                cwd,
+                mapped_uid,
+            };
+            match crate::daemon::launch::launch(d, caller, req).await {
+                Ok(reply) => Reply::ok(reply),
+                Err(e) => Reply::err(e.to_string()),
+            }
+        }
         Request::Ps => super::ops::ps(d),
         Request::AuditVerify => super::audit_ops::verify(d).await,
         Request::PolicyReload => {
@@ -236,69 +253,23 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
     }
 }
 
-/// Creates the instance cgroup and moves the caller (the `cordon run`
-/// process, which then execs the agent) into it. A caller already inside an
-/// agent gets a sub-agent nested under its own instance: it cannot leave
-/// its own confinement.
-fn run(d: &Shared, caller: &Caller, agent: &str) -> Reply {
-    let base = caller.agent.clone().unwrap_or(AgentPath {
-        chain: vec![],
-        instances: vec![],
-    });
-    let mut probe = base.clone();
-    probe.chain.push(agent.to_string());
-    if crate::daemon::kill::is_killed(d, &probe) {
-        return Reply::err(format!(
-            "agent {} is killed; run `cordon resume {}` first",
-            probe.chain_display(),
-            probe.chain[0]
-        ));
-    }
-    let tree = d.registry.tree();
-    let (path, dir) = match tree.create_instance(&base, agent) {
-        Ok(x) => x,
-        Err(e) => return Reply::err(e.to_string()),
-    };
-    if let Err(e) = tree.move_pid(&dir, caller.pid) {
-        let _ = std::fs::remove_dir(&dir);
-        return Reply::err(format!(
-            "moving pid {} into the agent cgroup: {e}",
-            caller.pid
-        ));
-    }
-    match crate::cgroup::tree::cgroup_id(&dir) {
-        Ok(id) => {
-            d.registry.insert(id, path.clone());
-            d.registry.mark_started(&path);
-        }
-        Err(e) => return Reply::err(e.to_string()),
-    }
-    tracing::info!(agent = %path.chain_display(), instance = path.instance(), pid = caller.pid, uid = caller.uid, "agent started");
-    Reply::ok(RunReply {
-        chain: path.chain_display(),
-        instance: path.instance().to_string(),
-        cgroup: dir.display().to_string(),
-        env: agent_env(d, agent),
+/// Landlock's ABI, whether the BPF LSM is active, and whether the kernel
+/// half of containment is attached (or why not).
+fn containment_status(d: &Shared) -> serde_json::Value {
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    let abi = crate::contain::landlock::abi_version();
+    serde_json::json!({
+        "landlock_abi": abi,
+        "landlock": abi >= 6,
+        "bpf_lsm": lsm.split(',').any(|m| m.trim() == "bpf"),
+        "kernel_layer": match &d.contain_kernel {
+            Ok(_) => "attached".to_string(),
+            Err(why) => format!("unavailable: {why}"),
+        },
+        "user_namespaces": std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+            .map(|s| s.trim() != "0")
+            .unwrap_or(false),
     })
-}
-
-/// What every agent gets in its environment: the CA bundle through the
-/// variables real clients read. No proxy variables: capture is transparent.
-fn agent_env(d: &Shared, agent: &str) -> std::collections::BTreeMap<String, String> {
-    let bundle = d.cfg.paths.agent_ca_bundle();
-    let mut env: std::collections::BTreeMap<String, String> = cordon_tls::agent_ca_env(&bundle)
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned()))
-        .collect();
-    env.extend(crate::proxy::credentials::placeholders(d, agent));
-    // Sub-agents launched from inside find this daemon, not the host one.
-    if d.cfg.paths != crate::paths::Paths::host() {
-        env.insert(
-            "CORDON_STATE_DIR".into(),
-            d.cfg.paths.state_dir.display().to_string(),
-        );
-    }
-    env
 }
 
 /// Members of the configured socket group (`cordon` on a host install) may

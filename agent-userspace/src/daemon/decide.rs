@@ -30,6 +30,10 @@ impl PolicyHandle {
     /// Validates the whole directory before swapping it in; on error the
     /// policy in force stays.
     pub fn reload(&self, dir: &Path) -> Result<String, PolicyError> {
+        super::strict_modes::check_tree(dir).map_err(|e| PolicyError::File {
+            file: dir.display().to_string(),
+            message: format!("strict modes: {e}"),
+        })?;
         self.engine.reload(dir)
     }
 

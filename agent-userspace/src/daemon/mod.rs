@@ -1,19 +1,25 @@
 //! The long-running daemon: attaches enforcement, then serves the proxy,
 //! the resolver and the control socket until told to stop.
+pub mod agent_env;
 pub mod agents;
 pub mod approvals;
 pub mod audit;
 pub mod conns;
+pub mod contain_watch;
+pub mod contained;
 pub mod decide;
 pub mod enforce;
 pub mod kill;
 pub mod kill_marks;
+pub mod landlock_audit;
+pub mod launch;
 pub mod listeners;
 pub mod memory;
 pub mod reload;
 pub mod start;
 pub mod stats;
 pub mod store;
+pub mod strict_modes;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -46,6 +52,10 @@ pub struct Daemon {
     pub enrich_cache: crate::proxy::enrich::EnrichCache,
     pub proxy_port: u16,
     pub dns_port: u16,
+    /// The kernel half of host containment, or why it is unavailable
+    /// (then contained agents are refused, never started uncontained).
+    pub contain_kernel: Result<Box<dyn contained::KernelLayer>, String>,
+    pub contained: contained::Contained,
 }
 
 pub type Shared = Arc<Daemon>;

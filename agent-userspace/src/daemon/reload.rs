@@ -36,6 +36,7 @@ pub async fn reload_all(d: &Shared, trigger: &str) -> Result<String, String> {
 
 fn reload_inner(d: &Shared) -> Result<String, String> {
     let dir = &d.cfg.policies;
+    super::strict_modes::check_tree(dir).map_err(|e| e.to_string())?;
     let connectors_dir = dir.join("connectors");
     // Validate both before swapping either.
     let connectors = if connectors_dir.exists() {

@@ -20,6 +20,9 @@ use crate::{
 };
 
 pub fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
+    if let Some(file) = &cfg.config_file {
+        super::strict_modes::check_tree(file).context("refusing the config file")?;
+    }
     if !nix::unistd::geteuid().is_root() {
         bail!("cordon daemon must run as root: it attaches eBPF programs and manages cgroups");
     }
@@ -89,10 +92,24 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     let mut ebpf = bpf::attach_all(tree.parent(), &paths.pin_dir())
         .with_context(|| format!("attaching eBPF programs to {}", tree.parent().display()))?;
     let maps = EnforcementMaps::from_ebpf(&mut ebpf)?;
+    // Network enforcement stands on its own; containment may be missing
+    // on this kernel, and then contained agents are refused (never started
+    // uncontained) while `cordon status` says why.
+    let (contain_kernel, contain_events) = match attach_containment(&mut ebpf, &tree, &paths) {
+        Ok((maps, events)) => (Ok(maps), Some(events)),
+        Err(e) => {
+            tracing::error!(
+                "host containment unavailable, contained agents will be refused: {e:#}"
+            );
+            (Err(format!("{e:#}")), None)
+        }
+    };
+    let parent_id = crate::cgroup::tree::cgroup_id(tree.parent())?;
     maps.set_config(ProxyConfig {
         proxy_port,
         dns_port,
         parent_level: tree.parent_level(),
+        parent_id,
     })?;
 
     let policy = PolicyHandle::load(&cfg.policies);
@@ -133,6 +150,8 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         enrich_cache: crate::proxy::enrich::cache(),
         proxy_port,
         dns_port,
+        contain_kernel,
+        contained: Default::default(),
         cfg,
     });
 
@@ -160,6 +179,12 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     let control = control::server::spawn_thread(daemon.clone(), control)?;
     tokio::spawn(reap_loop(daemon.clone()));
+    if let Err(e) = super::landlock_audit::start(&daemon) {
+        tracing::error!("Landlock refusals will hold but not be recorded: {e:#}");
+    }
+    if let Some(events) = contain_events {
+        tokio::spawn(super::contain_watch::run(daemon.clone(), events));
+    }
     tokio::spawn(super::memory::trim_loop());
     tokio::spawn(super::reload::watch(daemon.clone()));
 
@@ -186,6 +211,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         proxy_port: 0,
         dns_port: 0,
         parent_level: daemon.registry.tree().parent_level(),
+        parent_id,
     });
     let _ = std::fs::remove_file(&paths.socket);
     drop(ebpf);
@@ -353,6 +379,30 @@ async fn wait_for_stop() {
     }
 }
 
+type KernelContain = (
+    Box<dyn super::contained::KernelLayer>,
+    bpf::contain::ContainEvents,
+);
+
+fn attach_containment(
+    ebpf: &mut aya::Ebpf,
+    tree: &CgroupTree,
+    paths: &crate::paths::Paths,
+) -> anyhow::Result<KernelContain> {
+    // The BPF LSM layer (a second deny list and per-call observers) is an
+    // addition where the kernel allows trampoline programs; Landlock and
+    // the cgroup socket hooks carry containment without it.
+    match bpf::load::attach_containment(ebpf, tree.parent(), &paths.pin_dir()) {
+        Ok(()) => tracing::info!("BPF LSM containment layer attached"),
+        Err(e) => tracing::warn!(
+            "BPF LSM containment layer not attached ({e}); Landlock and the cgroup hooks hold agents alone"
+        ),
+    }
+    let maps = bpf::contain::ContainMaps::from_ebpf(ebpf)?;
+    let events = bpf::contain::ContainEvents::from_ebpf(ebpf)?;
+    Ok((Box::new(maps), events))
+}
+
 /// Empty instance cgroups are removed once their last process exits.
 async fn reap_loop(d: Shared) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -368,6 +418,17 @@ async fn reap_loop(d: Shared) {
         }
         if !removed.is_empty() {
             d.registry.rescan();
+            let live: std::collections::HashSet<u64> = d
+                .registry
+                .snapshot()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            for id in d.contained.ids() {
+                if !live.contains(&id) {
+                    super::contain_watch::forget(&d, id);
+                }
+            }
         }
     }
 }

@@ -1,0 +1,18 @@
+//! Host containment: what an agent may do on the host itself, beside what
+//! it may do on the network. See docs/containment.md.
+//!
+//! - `plan`: pure; policy + launch -> the Landlock lists and the kernel deny list.
+//! - `landlock`, `fds`: applied by `cordon run` to itself before exec.
+//! - `expand`: the filesystem edge of the plan (globs).
+//! - `events`: kernel refusals -> audit records (daemon).
+pub mod carve;
+pub mod defaults;
+pub mod events;
+pub mod expand;
+pub mod fds;
+pub mod kernel;
+pub mod landlock;
+pub mod landlock_log;
+pub mod plan;
+
+pub use plan::{ContainPlan, LandlockSpec, Launch, PlanError, Protected};

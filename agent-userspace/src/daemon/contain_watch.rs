@@ -1,0 +1,138 @@
+//! Turns the kernel's containment refusals into audit records, and takes a
+//! reaped instance's profile and private temp dir down.
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use super::Shared;
+use crate::{
+    bpf::contain::{ContainEvent, ContainEventKind, ContainEvents},
+    contain::events::{self, Enrichment},
+};
+
+/// The same refusal (agent process, action, target) within this window is
+/// recorded once: a program retrying a denied open in a loop must not
+/// flood the trail, and the first record already says what happened.
+const REPEAT_WINDOW: Duration = Duration::from_secs(1);
+
+pub async fn run(d: Shared, mut events: ContainEvents) {
+    let mut seen: HashMap<String, Instant> = HashMap::new();
+    let mut lost_reported = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                Ok(ev) => {
+                    if first_in_window(&mut seen, &ev) {
+                        record(&d, &ev).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("containment events: {e}; refusals still hold but are no longer recorded");
+                    return;
+                }
+            },
+            _ = tick.tick() => {
+                seen.retain(|_, t| t.elapsed() < REPEAT_WINDOW);
+                lost_reported = report_lost(&d, lost_reported).await;
+            }
+        }
+    }
+}
+
+fn first_in_window(seen: &mut HashMap<String, Instant>, ev: &ContainEvent) -> bool {
+    let key = format!("{}:{:?}", ev.pid, ev.kind);
+    match seen.get(&key) {
+        Some(t) if t.elapsed() < REPEAT_WINDOW => false,
+        _ => {
+            seen.insert(key, Instant::now());
+            true
+        }
+    }
+}
+
+async fn record(d: &Shared, ev: &ContainEvent) {
+    let agent = d.registry.lookup(ev.cgroup_id);
+    let plan_of = agent.as_ref().and_then(|_| d.contained.get(ev.cgroup_id));
+    let target = match &ev.kind {
+        ContainEventKind::Ptrace { target_pid, .. }
+        | ContainEventKind::Signal { target_pid, .. } => Some(*target_pid),
+        _ => None,
+    };
+    let extra = Enrichment {
+        exe: exe_of(ev.pid),
+        target_exe: target.and_then(exe_of),
+    };
+    let rec = events::record(
+        ev,
+        agent.as_ref(),
+        plan_of.as_ref().and_then(|c| c.plan()),
+        extra,
+        Some(d.policy.version()),
+    );
+    if let Err(e) = d.audit.append(rec).await {
+        tracing::error!(
+            cgroup_id = ev.cgroup_id,
+            pid = ev.pid,
+            "recording a containment refusal failed: {e}"
+        );
+    }
+}
+
+fn exe_of(pid: u32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.display().to_string())
+}
+
+/// A full ring buffer loses events, never refusals: say so in the trail.
+async fn report_lost(d: &Shared, reported: u64) -> u64 {
+    let Ok(kernel) = &d.contain_kernel else {
+        return reported;
+    };
+    let lost = match kernel.lost_events() {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!("reading the lost-event counter: {e}");
+            return reported;
+        }
+    };
+    if lost <= reported {
+        return reported;
+    }
+    let mut params = serde_json::Map::new();
+    params.insert("lost".into(), (lost - reported).into());
+    let rec = cordon_audit::NewRecord {
+        action: Some("contain.events_lost".into()),
+        params,
+        reason: Some(
+            "the kernel's event buffer was full; those refusals held but are not itemised".into(),
+        ),
+        ..cordon_audit::NewRecord::new(cordon_audit::EventKind::ContainRefused)
+    };
+    match d.audit.append(rec).await {
+        Ok(_) => lost,
+        Err(e) => {
+            tracing::error!("recording lost containment events failed: {e}");
+            reported
+        }
+    }
+}
+
+/// Called for every instance cgroup the reaper removed.
+pub fn forget(d: &Shared, cgroup_id: u64) {
+    let Some(c) = d.contained.take(cgroup_id) else {
+        return;
+    };
+    if let Ok(kernel) = &d.contain_kernel
+        && let Err(e) = kernel.remove(cgroup_id)
+    {
+        tracing::warn!(cgroup_id, "removing a finished instance's containment: {e}");
+    }
+    if let Some(tmp) = c.tmp()
+        && let Err(e) = std::fs::remove_dir_all(tmp)
+    {
+        tracing::warn!("removing {}: {e}", tmp.display());
+    }
+}

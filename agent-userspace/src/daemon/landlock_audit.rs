@@ -1,0 +1,266 @@
+//! Landlock's refusals, read from the kernel audit stream and written to
+//! Cordon's trail. Landlock (ABI 7) logs each denial of a domain whose
+//! creator asked for it (`cordon run` sets `log_new_exec`); the daemon
+//! listens on the audit multicast group, which needs no auditd and leaves
+//! a running auditd undisturbed.
+//!
+//! A refusal names its Landlock domain; the domain's first record names
+//! the process that created it, which is the agent (`cordon run` execs in
+//! place), so the domain maps to the agent's cgroup once and for all.
+use std::{
+    collections::HashMap,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::mpsc;
+
+use super::Shared;
+use crate::{
+    cgroup::AgentPath,
+    contain::landlock_log::{self, AUDIT_LANDLOCK_ACCESS, AUDIT_LANDLOCK_DOMAIN, Access, Refusal},
+};
+
+const NETLINK_AUDIT: i32 = 9;
+const AUDIT_NLGRP_READLOG: u32 = 1;
+const AUDIT_GET: u16 = 1000;
+const AUDIT_SET: u16 = 1001;
+const AUDIT_STATUS_ENABLED: u32 = 1;
+/// A refusal whose domain has not been named after this long is recorded
+/// without an agent (its domain predates this daemon).
+const PENDING_FOR: Duration = Duration::from_secs(2);
+
+enum Msg {
+    Access(Access),
+    Domain(landlock_log::Domain),
+}
+
+/// Subscribes to the audit stream (turning kernel auditing on if it is
+/// off) and spawns the reader thread and the recording task.
+pub fn start(d: &Shared) -> anyhow::Result<()> {
+    ensure_enabled()?;
+    let sock = multicast_socket()?;
+    let (tx, rx) = mpsc::channel::<Msg>(4096);
+    std::thread::Builder::new()
+        .name("cordon-landlock-audit".into())
+        .spawn(move || read_loop(sock, tx))?;
+    tokio::spawn(record_loop(d.clone(), rx));
+    Ok(())
+}
+
+fn netlink_socket(groups: u32) -> std::io::Result<OwnedFd> {
+    // SAFETY: plain socket/bind syscalls on a zeroed sockaddr_nl.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_AUDIT,
+        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let owned = OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_nl = std::mem::zeroed();
+        addr.nl_family = libc::AF_NETLINK as u16;
+        addr.nl_groups = groups;
+        if libc::bind(
+            fd,
+            (&raw const addr).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(owned)
+    }
+}
+
+fn multicast_socket() -> anyhow::Result<OwnedFd> {
+    netlink_socket(AUDIT_NLGRP_READLOG)
+        .map_err(|e| anyhow::anyhow!("subscribing to the kernel audit stream: {e}"))
+}
+
+fn request(fd: &OwnedFd, kind: u16, payload: &[u8]) -> std::io::Result<Vec<u8>> {
+    let len = 16 + payload.len();
+    let mut msg = Vec::with_capacity(len);
+    msg.extend_from_slice(&(len as u32).to_ne_bytes());
+    msg.extend_from_slice(&kind.to_ne_bytes());
+    msg.extend_from_slice(&(libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16).to_ne_bytes());
+    msg.extend_from_slice(&1u32.to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    msg.extend_from_slice(payload);
+    // SAFETY: send/recv on an owned socket with valid buffers.
+    unsafe {
+        if libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut buf = vec![0u8; 8192];
+        let n = libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0);
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        buf.truncate(n as usize);
+        Ok(buf)
+    }
+}
+
+/// Landlock logs nothing while kernel auditing is off.
+fn ensure_enabled() -> anyhow::Result<()> {
+    let fd = netlink_socket(0).map_err(|e| anyhow::anyhow!("opening the audit socket: {e}"))?;
+    let mut enabled = None;
+    for _ in 0..3 {
+        let reply = request(&fd, AUDIT_GET, &[])?;
+        // The ACK may come first; the status reply carries `enabled` at +20.
+        if reply.len() >= 24 && u16::from_ne_bytes([reply[4], reply[5]]) == AUDIT_GET {
+            enabled = Some(u32::from_ne_bytes([
+                reply[20], reply[21], reply[22], reply[23],
+            ]));
+            break;
+        }
+    }
+    if enabled.unwrap_or(0) == 0 {
+        let mut status = [0u8; 8];
+        status[..4].copy_from_slice(&AUDIT_STATUS_ENABLED.to_ne_bytes());
+        status[4..].copy_from_slice(&1u32.to_ne_bytes());
+        request(&fd, AUDIT_SET, &status)
+            .map_err(|e| anyhow::anyhow!("turning kernel auditing on: {e}"))?;
+        tracing::info!("kernel auditing was off; turned it on so Landlock refusals are logged");
+    }
+    Ok(())
+}
+
+fn read_loop(sock: OwnedFd, tx: mpsc::Sender<Msg>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // SAFETY: recv into an owned buffer.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENOBUFS) {
+                tracing::warn!(
+                    "kernel audit stream overran; some Landlock refusals are not itemised"
+                );
+                continue;
+            }
+            tracing::error!("kernel audit stream: {e}; Landlock refusals are no longer recorded");
+            return;
+        }
+        let mut off = 0usize;
+        let n = n as usize;
+        while off + 16 <= n {
+            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap_or([0; 4])) as usize;
+            let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
+            let end = (off + len.max(16)).min(n);
+            let text = String::from_utf8_lossy(&buf[off + 16..end]);
+            let text = text.trim_end_matches('\0');
+            let msg = match kind {
+                AUDIT_LANDLOCK_ACCESS => landlock_log::parse_access(text).map(Msg::Access),
+                AUDIT_LANDLOCK_DOMAIN => landlock_log::parse_domain(text).map(Msg::Domain),
+                _ => None,
+            };
+            if let Some(m) = msg
+                && tx.blocking_send(m).is_err()
+            {
+                return;
+            }
+            // Multicast audit messages carry one record each; lengths are
+            // not always aligned, so stop at the first.
+            off = n;
+        }
+    }
+}
+
+struct Known {
+    agent: Option<AgentPath>,
+    cgroup_id: Option<u64>,
+}
+
+async fn record_loop(d: Shared, mut rx: mpsc::Receiver<Msg>) {
+    let mut domains: HashMap<u64, Known> = HashMap::new();
+    let mut pending: Vec<(Instant, Access)> = Vec::new();
+    let mut seen: HashMap<String, Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(Msg::Domain(dom)) => {
+                    let known = dom.pid.map(|pid| who(&d, pid)).unwrap_or(Known { agent: None, cgroup_id: None });
+                    domains.insert(dom.domain, known);
+                    let (ready, wait): (Vec<_>, Vec<_>) =
+                        pending.drain(..).partition(|(_, a)| a.domain == dom.domain);
+                    pending = wait;
+                    for (_, a) in ready {
+                        record(&d, &a, domains.get(&a.domain), &mut seen).await;
+                    }
+                }
+                Some(Msg::Access(a)) => match domains.get(&a.domain) {
+                    Some(k) => record(&d, &a, Some(k), &mut seen).await,
+                    None => pending.push((Instant::now(), a)),
+                },
+                None => return,
+            },
+            _ = tick.tick() => {
+                let (old, keep): (Vec<_>, Vec<_>) =
+                    pending.drain(..).partition(|(t, _)| t.elapsed() > PENDING_FOR);
+                pending = keep;
+                for (_, a) in old {
+                    record(&d, &a, None, &mut seen).await;
+                }
+                seen.retain(|_, t| t.elapsed() < Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn who(d: &Shared, pid: u32) -> Known {
+    let tree = d.registry.tree();
+    let agent = tree.locate_pid(pid as i32).ok().flatten();
+    let cgroup_id = agent
+        .as_ref()
+        .and_then(|a| crate::cgroup::tree::cgroup_id(&tree.dir_of(a)).ok());
+    Known { agent, cgroup_id }
+}
+
+async fn record(
+    d: &Shared,
+    a: &Access,
+    known: Option<&Known>,
+    seen: &mut HashMap<String, Instant>,
+) {
+    let key = format!("{:x}:{:?}:{:?}:{:?}", a.domain, a.blockers, a.path, a.opid);
+    if seen
+        .get(&key)
+        .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+    {
+        return;
+    }
+    seen.insert(key, Instant::now());
+    let agent = known.and_then(|k| k.agent.as_ref());
+    let cgroup_id = known.and_then(|k| k.cgroup_id);
+    let plan = cgroup_id.and_then(|id| d.contained.get(id));
+    let refusal = landlock_log::classify(a);
+    let target_exe = match &refusal {
+        Refusal::Process {
+            target_pid: Some(p),
+            ..
+        } => std::fs::read_link(format!("/proc/{p}/exe"))
+            .ok()
+            .map(|p| p.display().to_string()),
+        _ => None,
+    };
+    let rec = crate::contain::events::landlock_record(
+        &refusal,
+        a.domain,
+        agent,
+        cgroup_id,
+        plan.as_ref().and_then(|c| c.plan()),
+        target_exe,
+        Some(d.policy.version()),
+    );
+    if let Err(e) = d.audit.append(rec).await {
+        tracing::error!(
+            domain = a.domain,
+            "recording a Landlock refusal failed: {e}"
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! `cordon run` on the daemon's side: create the instance cgroup, put the
+//! kernel half of its containment in place, record the launch, and only
+//! then move the caller in. Any step that fails refuses the run: an agent
+//! is never started less contained than its policy says.
+use std::path::PathBuf;
+
+use cordon_policy::ContainMode;
+
+use super::{
+    Shared,
+    contained::{Containment, RootMode},
+};
+use crate::{
+    cgroup::AgentPath,
+    contain::{self, Launch, Protected},
+    control::{proto::RunReply, server::Caller},
+};
+
+/// The run request, as the control socket received it.
+pub struct RunRequest {
+    pub agent: String,
+    pub uid: Option<u32>,
+    pub cwd: Option<PathBuf>,
+    /// A root agent in a user namespace: the host uid of its uid 0.
+    pub mapped_uid: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("agent {0} is killed; run `cordon resume {1}` first")]
+    Killed(String, String),
+    #[error("uid {asked} may not be asked for by a caller running as uid {caller}")]
+    ForeignUid { asked: u32, caller: u32 },
+    #[error("the working directory must be an absolute path, got {0:?}")]
+    BadCwd(Option<PathBuf>),
+    #[error("containment for agent {agent}: {source}")]
+    Plan {
+        agent: String,
+        #[source]
+        source: contain::PlanError,
+    },
+    #[error(
+        "the kernel layer of containment is unavailable ({0}); refusing to start a contained agent. Fix the host (see `cordon status`) or set `contain = \"off\"` for this agent"
+    )]
+    KernelUnavailable(String),
+    #[error("installing containment for cgroup {cgroup_id}: {message}")]
+    Install { cgroup_id: u64, message: String },
+    #[error("creating the private temporary directory {}: {source}", path.display())]
+    Tmp {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("recording the launch: {0}")]
+    Audit(String),
+    #[error("{0}")]
+    Cgroup(#[from] crate::cgroup::CgroupError),
+}
+
+pub async fn launch(d: &Shared, caller: &Caller, req: RunRequest) -> Result<RunReply, LaunchError> {
+    let base = caller.agent.clone().unwrap_or(AgentPath {
+        chain: vec![],
+        instances: vec![],
+    });
+    let mut probe = base.clone();
+    probe.chain.push(req.agent.clone());
+    if super::kill::is_killed(d, &probe) {
+        return Err(LaunchError::Killed(
+            probe.chain_display(),
+            probe.chain[0].clone(),
+        ));
+    }
+    // Root may start an agent as anyone; anybody else only as themselves.
+    let uid = req.uid.unwrap_or(caller.uid);
+    if caller.uid != 0 && uid != caller.uid {
+        return Err(LaunchError::ForeignUid {
+            asked: uid,
+            caller: caller.uid,
+        });
+    }
+    if req.mapped_uid.is_some() && caller.uid != 0 {
+        return Err(LaunchError::ForeignUid {
+            asked: 0,
+            caller: caller.uid,
+        });
+    }
+    let root = (uid == 0).then_some(match req.mapped_uid {
+        Some(m) => RootMode::UserNamespace(m),
+        None => RootMode::LandlockOnly,
+    });
+    let cwd = match req.cwd {
+        Some(c) if c.is_absolute() => c,
+        other => return Err(LaunchError::BadCwd(other)),
+    };
+    let policy = d
+        .policy
+        .engine()
+        .snapshot()
+        .map(|set| set.contain_for(&req.agent))
+        .unwrap_or_default();
+
+    let tree = d.registry.tree();
+    let (path, dir) = tree.create_instance(&base, &req.agent)?;
+    let cgroup_id = crate::cgroup::tree::cgroup_id(&dir)?;
+    let prepared = prepare(d, &req.agent, uid, root, cwd, &policy, cgroup_id).await;
+    let containment = match prepared {
+        Ok(c) => c,
+        Err(e) => {
+            discard(&dir);
+            return Err(e);
+        }
+    };
+    if let Err(e) = record_launch(d, caller, &path, cgroup_id, &containment).await {
+        undo(d, cgroup_id, &dir);
+        return Err(e);
+    }
+    if let Err(e) = tree.move_pid(&dir, caller.pid) {
+        undo(d, cgroup_id, &dir);
+        return Err(e.into());
+    }
+    d.registry.insert(cgroup_id, path.clone());
+    d.registry.mark_started(&path);
+    let reply_contain = containment.landlock();
+    let tmp = containment.tmp().map(|p| p.display().to_string());
+    d.contained.insert(cgroup_id, containment);
+    tracing::info!(agent = %path.chain_display(), instance = path.instance(), pid = caller.pid, uid, "agent started");
+
+    let mut env = super::agent_env::agent_env(d, &req.agent);
+    if let Some(tmp) = tmp {
+        for var in ["TMPDIR", "TMP", "TEMP"] {
+            env.insert(var.into(), tmp.clone());
+        }
+    }
+    Ok(RunReply {
+        chain: path.chain_display(),
+        instance: path.instance().to_string(),
+        cgroup: dir.display().to_string(),
+        env,
+        contain: reply_contain,
+    })
+}
+
+/// The plan, the private temp dir and the kernel profile, in that order.
+async fn prepare(
+    d: &Shared,
+    agent: &str,
+    uid: u32,
+    root: Option<RootMode>,
+    cwd: PathBuf,
+    policy: &cordon_policy::ContainPolicy,
+    cgroup_id: u64,
+) -> Result<Containment, LaunchError> {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten();
+    if policy.mode == ContainMode::Off {
+        return Ok(Containment::off(uid, root, policy.off_by.clone()));
+    }
+    let kernel = d
+        .contain_kernel
+        .as_ref()
+        .map_err(|reason| LaunchError::KernelUnavailable(reason.clone()))?;
+    let home = user
+        .as_ref()
+        .map_or_else(|| PathBuf::from("/nonexistent"), |u| u.dir.clone());
+    // A mapped root agent is its host uid on disk.
+    let owner = match root {
+        Some(RootMode::UserNamespace(m)) => m,
+        _ => uid,
+    };
+    let tmp = private_tmp(d, cgroup_id, owner)?;
+    let launch = Launch {
+        home,
+        homes: account_homes(),
+        cwd,
+        tmp: tmp.clone(),
+    };
+    let protected = protected(d);
+    // The control socket has its own thread: expanding a few globs here
+    // blocks no proxy traffic.
+    let plan = contain::plan::plan(
+        policy,
+        &launch,
+        &protected,
+        &contain::expand::expand,
+        &contain::carve::list_dir,
+    );
+    let plan = match plan {
+        Ok(p) => p,
+        Err(source) => {
+            remove_tmp(&tmp);
+            return Err(LaunchError::Plan {
+                agent: agent.to_string(),
+                source,
+            });
+        }
+    };
+    if let Err(message) = kernel.install(cgroup_id, &plan) {
+        remove_tmp(&tmp);
+        return Err(LaunchError::Install { cgroup_id, message });
+    }
+    Ok(Containment::on(uid, root, plan, tmp))
+}
+
+/// Homes of the host's accounts: root and every regular user (uid 1000 and
+/// up, but not `nobody`), read from the password database at launch.
+fn account_homes() -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string("/etc/passwd") else {
+        return vec![PathBuf::from("/root")];
+    };
+    let mut homes: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            let uid: u32 = f.get(2)?.parse().ok()?;
+            let home = f.get(5)?;
+            (uid == 0 || (1000..65534).contains(&uid))
+                .then(|| PathBuf::from(home))
+                .filter(|h| h.is_absolute() && h != std::path::Path::new("/"))
+        })
+        .collect();
+    homes.push(PathBuf::from("/root"));
+    homes.sort();
+    homes.dedup();
+    homes
+}
+
+/// Cordon's own files, as this daemon has them.
+pub fn protected(d: &Shared) -> Protected {
+    let p = &d.cfg.paths;
+    let mut secret = vec![p.state_dir.clone(), p.pin_dir()];
+    secret.extend(d.cfg.config_file.clone());
+    Protected {
+        secret,
+        read_only: vec![d.cfg.policies.clone()],
+        public: vec![p.run_dir.clone()],
+        control_socket: p.socket.clone(),
+    }
+}
+
+/// `<tmp>/cordon-<namespace>-<cgroup id>`, 0700, owned by the agent user.
+fn private_tmp(d: &Shared, cgroup_id: u64, uid: u32) -> Result<PathBuf, LaunchError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let path = std::env::temp_dir().join(format!("{}-{cgroup_id}", d.cfg.paths.namespace));
+    let err = |source| LaunchError::Tmp {
+        path: path.clone(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&path)
+        .map_err(err)?;
+    nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(uid)), None)
+        .map_err(|e| err(std::io::Error::from(e)))?;
+    Ok(path)
+}
+
+fn remove_tmp(path: &std::path::Path) {
+    if let Err(e) = std::fs::remove_dir_all(path) {
+        tracing::warn!("removing {}: {e}", path.display());
+    }
+}
+
+fn discard(dir: &std::path::Path) {
+    if let Err(e) = std::fs::remove_dir(dir) {
+        tracing::warn!("removing the unused cgroup {}: {e}", dir.display());
+    }
+}
+
+fn undo(d: &Shared, cgroup_id: u64, dir: &std::path::Path) {
+    if let Ok(kernel) = &d.contain_kernel
+        && let Err(e) = kernel.remove(cgroup_id)
+    {
+        tracing::warn!(cgroup_id, "removing an unused containment profile: {e}");
+    }
+    discard(dir);
+}
+
+/// The launch record: who started what, as whom, and how it is contained.
+/// Written before the agent runs; a launch that cannot be recorded does
+/// not happen.
+async fn record_launch(
+    d: &Shared,
+    caller: &Caller,
+    path: &AgentPath,
+    cgroup_id: u64,
+    c: &Containment,
+) -> Result<(), LaunchError> {
+    let mut params = serde_json::Map::new();
+    params.insert("contain".into(), c.mode_name().into());
+    if let Some(by) = c.off_by() {
+        params.insert("contain_off_by".into(), by.into());
+    }
+    params.insert("run_uid".into(), c.uid().into());
+    if let Some(root) = c.root() {
+        params.insert("root".into(), root.name().into());
+        if let RootMode::UserNamespace(m) = root {
+            params.insert("mapped_uid".into(), m.into());
+        }
+    }
+    params.insert("launcher_pid".into(), caller.pid.into());
+    let rec = cordon_audit::NewRecord {
+        agent: Some(path.agent().to_string()),
+        instance: Some(path.instance().to_string()),
+        chain: Some(path.chain_display()),
+        cgroup_id: Some(cgroup_id),
+        pid: Some(caller.pid as u32),
+        uid: Some(caller.uid),
+        action: Some("agent.launch".into()),
+        params,
+        policy_version: Some(d.policy.version()),
+        ..cordon_audit::NewRecord::new(cordon_audit::EventKind::Launch)
+    };
+    d.audit
+        .append(rec)
+        .await
+        .map(|_| ())
+        .map_err(|e| LaunchError::Audit(e.to_string()))
+}

@@ -1,0 +1,286 @@
+//! Host-side fixtures for containment attacks: a regular user who owns
+//! secrets, a victim process outside the agent holding a marker, unix socket
+//! sinks (pathname and abstract) and a TCP sink for an inherited socket.
+//! Every sink records what reached it, so a test can assert that a marker
+//! never did.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, IoContext, Result};
+
+/// A local account the tests create once and reuse: it owns the planted
+/// secrets, and agents run as it in the "regular user" variants.
+pub const TEST_USER: &str = "cordon-e2e";
+
+#[derive(Debug, Clone)]
+pub struct HostUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+impl HostUser {
+    pub fn nobody() -> HostUser {
+        HostUser {
+            name: "nobody".into(),
+            uid: 65534,
+            gid: 65534,
+            home: PathBuf::from("/nonexistent"),
+        }
+    }
+
+    /// [`TEST_USER`], created with a home under /home if missing.
+    pub fn regular() -> Result<HostUser> {
+        static LOCK: Mutex<()> = Mutex::new(());
+        let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        if nix::unistd::User::from_name(TEST_USER)
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            let out = Command::new("useradd")
+                .args(["--create-home", "--shell", "/bin/sh", TEST_USER])
+                .output()
+                .ctx(|| "run useradd".into())?;
+            // Another test binary may have created it in between.
+            if !out.status.success()
+                && nix::unistd::User::from_name(TEST_USER)
+                    .ok()
+                    .flatten()
+                    .is_none()
+            {
+                return Err(Error::Setup(format!(
+                    "useradd {TEST_USER}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+        }
+        let u = nix::unistd::User::from_name(TEST_USER)
+            .map_err(|e| Error::Setup(format!("look up {TEST_USER}: {e}")))?
+            .ok_or_else(|| Error::Setup(format!("{TEST_USER} missing after useradd")))?;
+        std::fs::create_dir_all(&u.dir).ctx(|| format!("create {}", u.dir.display()))?;
+        chown(&u.dir, u.uid.as_raw(), u.gid.as_raw())?;
+        Ok(HostUser {
+            name: u.name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+            home: u.dir,
+        })
+    }
+
+    /// Writes `text` at `rel` under the home, owned by the user, readable by
+    /// all (so only containment, not file modes, can keep an agent out).
+    pub fn plant(&self, rel: &str, text: &str) -> Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.home.join(rel);
+        let mut dir = path.parent().map(Path::to_path_buf);
+        std::fs::create_dir_all(path.parent().unwrap_or(&self.home))
+            .ctx(|| format!("create dirs for {}", path.display()))?;
+        std::fs::write(&path, text).ctx(|| format!("write {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .ctx(|| format!("chmod {}", path.display()))?;
+        chown(&path, self.uid, self.gid)?;
+        while let Some(d) = dir {
+            if !d.starts_with(&self.home) {
+                break;
+            }
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))
+                .ctx(|| format!("chmod {}", d.display()))?;
+            chown(&d, self.uid, self.gid)?;
+            dir = d.parent().map(Path::to_path_buf);
+        }
+        Ok(path)
+    }
+
+    /// A fresh directory owned by the user, for the agent's working dir.
+    pub fn workdir(&self) -> Result<tempfile::TempDir> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("cordon-e2e-work-")
+            .tempdir()
+            .ctx(|| "create work dir".into())?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .ctx(|| "chmod work dir".into())?;
+        chown(dir.path(), self.uid, self.gid)?;
+        Ok(dir)
+    }
+}
+
+pub fn chown(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    nix::unistd::chown(
+        path,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+    )
+    .map_err(|e| Error::Setup(format!("chown {}: {e}", path.display())))
+}
+
+/// A process outside any agent, running as `user`, with `marker` in its
+/// environment and its memory. Killed on drop.
+#[derive(Debug)]
+pub struct Victim {
+    child: Child,
+}
+
+impl Victim {
+    pub fn start(user: &HostUser, marker: &str) -> Result<Victim> {
+        let script = "import os, sys, time\nkeep = os.environ['CORDON_E2E_SECRET'] * 2\nsys.stdout.write('ready\\n'); sys.stdout.flush()\ntime.sleep(120)\n";
+        let mut child = Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .env("CORDON_E2E_SECRET", marker)
+            .uid(user.uid)
+            .gid(user.gid)
+            .current_dir("/")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ctx(|| "spawn victim".into())?;
+        let mut out = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Setup("victim stdout".into()))?;
+        let mut buf = [0u8; 6];
+        out.read_exact(&mut buf).ctx(|| "wait for victim".into())?;
+        Ok(Victim { child })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Victim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a sink received: connections accepted and the bytes of each.
+#[derive(Debug, Default, Clone)]
+pub struct Received(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Received {
+    pub fn connections(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn contains(&self, marker: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|b| String::from_utf8_lossy(b).contains(marker))
+    }
+
+    fn serve<S: Read + Send + 'static>(&self, mut s: S) {
+        let slot = {
+            let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            all.push(Vec::new());
+            all.len() - 1
+        };
+        let me = self.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                me.0.lock().unwrap_or_else(|e| e.into_inner())[slot].extend_from_slice(&buf[..n]);
+            }
+        });
+    }
+}
+
+/// A unix stream listener served by a host process (this test), at a
+/// pathname (mode 0777, so file modes would let anyone in) or an abstract
+/// name.
+#[derive(Debug)]
+pub struct UnixSink {
+    pub received: Received,
+    pub path: Option<PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl UnixSink {
+    pub fn pathname(name: &str) -> Result<UnixSink> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("cordon-e2e-sock-")
+            .tempdir()
+            .ctx(|| "create socket dir".into())?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .ctx(|| "chmod socket dir".into())?;
+        let path = dir.path().join(name);
+        let l = std::os::unix::net::UnixListener::bind(&path)
+            .ctx(|| format!("bind {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))
+            .ctx(|| "chmod socket".into())?;
+        let received = Received::default();
+        spawn_accept(l, received.clone());
+        Ok(UnixSink {
+            received,
+            path: Some(path),
+            _dir: Some(dir),
+        })
+    }
+
+    pub fn abstract_name(name: &str) -> Result<UnixSink> {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .ctx(|| "abstract address".into())?;
+        let l = std::os::unix::net::UnixListener::bind_addr(&addr)
+            .ctx(|| format!("bind abstract {name}"))?;
+        let received = Received::default();
+        spawn_accept(l, received.clone());
+        Ok(UnixSink {
+            received,
+            path: None,
+            _dir: None,
+        })
+    }
+}
+
+fn spawn_accept(l: std::os::unix::net::UnixListener, received: Received) {
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            received.serve(s);
+        }
+    });
+}
+
+/// A TCP listener on loopback and one connection to it made by the test
+/// process (so it belongs to the test's cgroup): the descriptor a launcher
+/// could leak into an agent.
+#[derive(Debug)]
+pub struct InheritedSocket {
+    pub received: Received,
+    pub client: std::net::TcpStream,
+}
+
+impl InheritedSocket {
+    pub fn connect() -> Result<InheritedSocket> {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").ctx(|| "bind sink".into())?;
+        let addr = l.local_addr().ctx(|| "sink address".into())?;
+        let received = Received::default();
+        let r = received.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                r.serve(s);
+            }
+        });
+        let client = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .ctx(|| "connect sink".into())?;
+        Ok(InheritedSocket { received, client })
+    }
+}

@@ -1,0 +1,439 @@
+//! Host containment, end to end (issue 13): a real daemon, real agents in
+//! real cgroups under Landlock and the BPF LSM programs, run both as
+//! `nobody` and as a regular user who owns the secrets. Every attack plants
+//! a marker and asserts it never reached its sink; every refusal the kernel
+//! can attribute is checked in the audit trail.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use cordon_e2e::daemon::Daemon;
+use cordon_e2e::host::{HostUser, InheritedSocket, UnixSink, Victim};
+use cordon_e2e::secrets::random_alnum;
+use cordon_e2e::world::{PYTHON, show, start_daemon};
+use cordon_e2e::{TestDns, cordon_bin, require_root_or_skip, run_with_timeout};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Each attack in one python run; prints one JSON object of outcomes.
+const ATTACKS: &str = r#"
+import ctypes, json, os, signal, socket, sys
+cfg = json.loads(sys.argv[1])
+res = {}
+def attempt(name, f):
+    try:
+        res[name] = {"ok": True, "out": f()}
+    except OSError as e:
+        res[name] = {"ok": False, "errno": e.errno}
+def read(p):
+    with open(p, "rb") as f:
+        return f.read().decode(errors="replace")
+def unix(addr):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(3)
+    s.connect(addr)
+    s.sendall(cfg["marker"].encode())
+    s.close()
+    return "sent"
+def write_outside():
+    with open(os.path.join(cfg["outside"], "leak.txt"), "w") as f:
+        f.write(cfg["marker"])
+    return "written"
+libc = ctypes.CDLL(None, use_errno=True)
+def ptrace_attach(pid):
+    if libc.ptrace(16, pid, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "ptrace")
+    libc.ptrace(17, pid, 0, 0)
+    return "attached"
+pid = cfg["victim"]
+attempt("credential", lambda: read(cfg["credential"]))
+attempt("environ", lambda: read(f"/proc/{pid}/environ"))
+attempt("mem", lambda: read(f"/proc/{pid}/mem")[:10])
+attempt("ptrace", lambda: ptrace_attach(pid))
+attempt("signal", lambda: os.kill(pid, signal.SIGTERM) or "sent")
+attempt("unix_path", lambda: unix(cfg["unix_path"]))
+attempt("unix_abstract", lambda: unix("\0" + cfg["abstract"]))
+attempt("inherited_fd", lambda: os.write(3, cfg["marker"].encode()) and "sent")
+attempt("write_outside", write_outside)
+attempt("vault_key", lambda: read(cfg["state"] + "/vault.key"))
+attempt("ca_key", lambda: read(cfg["state"] + "/ca/ca.key"))
+print(json.dumps(res))
+"#;
+
+const POLICY: &str = r#"
+agents = ["*"]
+default = "deny"
+"#;
+
+struct Fixture {
+    _dns: TestDns,
+    daemon: Daemon,
+    owner: HostUser,
+    marker: String,
+    credential: std::path::PathBuf,
+}
+
+fn fixture(policy: &str) -> Fixture {
+    let dns = TestDns::start().unwrap();
+    let (_policies, daemon) = start_daemon(&dns, None, policy).unwrap();
+    // The policy directory must outlive the daemon's reloads.
+    std::mem::forget(_policies);
+    let owner = HostUser::regular().unwrap();
+    let marker = format!("MARKER-{}", random_alnum(24));
+    let credential = owner
+        .plant(
+            ".aws/credentials",
+            &format!("[default]\naws_secret_access_key = {marker}\n"),
+        )
+        .unwrap();
+    Fixture {
+        _dns: dns,
+        daemon,
+        owner,
+        marker,
+        credential,
+    }
+}
+
+/// `cordon run --agent NAME --user USER -- CMD` in `cwd`.
+fn agent_as(
+    d: &Daemon,
+    user: &HostUser,
+    name: &str,
+    cwd: &std::path::Path,
+    cmd: &[&str],
+) -> Command {
+    let mut c = Command::new(cordon_bin());
+    c.args(["run", "--agent", name, "--state-dir"])
+        .arg(d.state_dir())
+        .args(["--user", &user.name, "--"])
+        .args(cmd)
+        .current_dir(cwd);
+    c
+}
+
+/// Hands `fd` to the launched `cordon run` as descriptor 3.
+fn inherit_as_fd3(cmd: &mut Command, fd: i32) {
+    // SAFETY: dup2 is async-signal-safe; it runs in the forked child.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+fn outcomes(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("no JSON from the agent ({e}):\n{}", show(out)))
+}
+
+fn refused(res: &Value, name: &str) -> bool {
+    res[name]["ok"] == json!(false)
+}
+
+fn attacks_as(agent_user: &HostUser) {
+    let f = fixture(POLICY);
+    let victim_user = agent_user.clone();
+    let mut victim = Victim::start(&victim_user, &f.marker).unwrap();
+    let path_sink = UnixSink::pathname("host.sock").unwrap();
+    let abstract_name = format!("cordon-e2e-{}", random_alnum(10));
+    let abstract_sink = UnixSink::abstract_name(&abstract_name).unwrap();
+    let inherited = InheritedSocket::connect().unwrap();
+    let outside = cordon_e2e::world::world_writable_dir().unwrap();
+    let work = agent_user.workdir().unwrap();
+
+    let cfg = json!({
+        "marker": f.marker,
+        "victim": victim.pid(),
+        "credential": f.credential,
+        "unix_path": path_sink.path.as_ref().unwrap(),
+        "abstract": abstract_name,
+        "outside": outside.path(),
+        "state": f.daemon.state_dir(),
+    })
+    .to_string();
+    let mut cmd = agent_as(
+        &f.daemon,
+        agent_user,
+        "intruder",
+        work.path(),
+        &[PYTHON, "-c", ATTACKS, &cfg],
+    );
+    inherit_as_fd3(&mut cmd, inherited.client.as_raw_fd());
+    let out = run_with_timeout(&mut cmd, TIMEOUT).unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let res = outcomes(&out);
+
+    for attack in [
+        "credential",
+        "environ",
+        "mem",
+        "ptrace",
+        "signal",
+        "unix_path",
+        "unix_abstract",
+        "inherited_fd",
+        "write_outside",
+        "vault_key",
+        "ca_key",
+    ] {
+        assert!(refused(&res, attack), "{attack} was not refused: {res}");
+    }
+    let everything = format!("{res}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !everything.contains(&f.marker),
+        "the marker reached the agent: {everything}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !path_sink.received.contains(&f.marker),
+        "marker reached the pathname socket"
+    );
+    assert_eq!(
+        path_sink.received.connections(),
+        0,
+        "the pathname socket was connected"
+    );
+    assert!(
+        !abstract_sink.received.contains(&f.marker),
+        "marker reached the abstract socket"
+    );
+    assert_eq!(
+        abstract_sink.received.connections(),
+        0,
+        "the abstract socket was connected"
+    );
+    assert!(
+        !inherited.received.contains(&f.marker),
+        "marker left through the inherited socket"
+    );
+    assert!(
+        !outside.path().join("leak.txt").exists(),
+        "the agent wrote outside its paths"
+    );
+    assert!(
+        victim.is_alive(),
+        "the agent signalled a process outside it"
+    );
+
+    let t = cordon_e2e::read_trail(f.daemon.state_dir())
+        .unwrap()
+        .of_chain("intruder");
+    let cred = t.one("file.open", &[("path", json!(f.credential))]);
+    assert_eq!(cordon_e2e::trail::verdict(cred), "deny", "{t}");
+    assert_eq!(cordon_e2e::trail::rule(cred), "contain:credentials", "{t}");
+    let sock = t.one(
+        "unix.connect",
+        &[("path", json!(path_sink.path.as_ref().unwrap()))],
+    );
+    assert_eq!(cordon_e2e::trail::rule(sock), "contain:unix", "{t}");
+    assert!(
+        t.has("unix.connect", &[("abstract", json!(abstract_name))]),
+        "no record of the abstract socket refusal:\n{t}"
+    );
+    let proc_records = t.matching("process.access", &[("target_pid", json!(victim.pid()))]);
+    assert!(
+        !proc_records.is_empty(),
+        "no process.access refusal recorded:\n{t}"
+    );
+    assert!(
+        proc_records
+            .iter()
+            .any(|r| r.params.get("how") == Some(&json!("signal"))),
+        "the signal was not recorded:\n{t}"
+    );
+    assert!(
+        t.has(
+            "file.open",
+            &[("path", json!(outside.path().join("leak.txt")))]
+        ),
+        "the write outside was not recorded:\n{t}"
+    );
+}
+
+#[test]
+fn an_agent_running_as_nobody_reaches_no_secret_process_socket_or_inherited_descriptor() {
+    require_root_or_skip!();
+    attacks_as(&HostUser::nobody());
+}
+
+#[test]
+fn an_agent_running_as_the_user_who_owns_the_secrets_reaches_none_of_them_either() {
+    require_root_or_skip!();
+    attacks_as(&HostUser::regular().unwrap());
+}
+
+const LEGIT: &str = r#"
+import ctypes, json, os, socket, subprocess, sys, tempfile
+cfg = json.loads(sys.argv[1])
+res = {}
+with open("notes.txt", "w") as f:
+    f.write("kept")
+res["cwd"] = open("notes.txt").read()
+fd, p = tempfile.mkstemp()
+os.write(fd, b"tmp"); os.close(fd)
+res["tmp"] = open(p).read()
+res["tmpdir"] = os.path.dirname(p)
+res["python"] = subprocess.run([sys.executable, "-c", "print(6*7)"], capture_output=True, text=True).stdout.strip()
+res["node"] = subprocess.run(["node", "-e", "console.log(6*7)"], capture_output=True, text=True).stdout.strip()
+res["git"] = subprocess.run(["git", "init", "-q", "repo"], capture_output=True, text=True).returncode
+libc = ctypes.CDLL(None, use_errno=True)
+child = subprocess.Popen(["sleep", "5"])
+res["debug_child"] = libc.ptrace(16, child.pid, 0, 0)
+os.waitpid(child.pid, 0) if False else None
+libc.ptrace(17, child.pid, 0, 0)
+child.kill(); child.wait()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(3)
+s.connect(cfg["allowed"]); s.sendall(b"hello-allowed"); s.close()
+res["socket"] = "sent"
+print(json.dumps(res))
+"#;
+
+#[test]
+fn a_contained_agent_works_in_its_dirs_runs_tools_debugs_its_child_and_reaches_an_allowed_socket() {
+    require_root_or_skip!();
+    let allowed = UnixSink::pathname("allowed.sock").unwrap();
+    let policy = format!(
+        "{POLICY}\n[contain]\nunix_sockets = [\"{}\"]\n",
+        allowed.path.as_ref().unwrap().display()
+    );
+    let f = fixture(&policy);
+    for user in [HostUser::nobody(), f.owner.clone()] {
+        let work = user.workdir().unwrap();
+        let cfg = json!({"allowed": allowed.path.as_ref().unwrap()}).to_string();
+        let mut cmd = agent_as(
+            &f.daemon,
+            &user,
+            "worker",
+            work.path(),
+            &[PYTHON, "-c", LEGIT, &cfg],
+        );
+        let out = run_with_timeout(&mut cmd, TIMEOUT).unwrap();
+        assert!(out.status.success(), "as {}: {}", user.name, show(&out));
+        let res = outcomes(&out);
+        assert_eq!(res["cwd"], "kept", "{res}");
+        assert_eq!(res["tmp"], "tmp", "{res}");
+        assert_ne!(
+            res["tmpdir"], "/tmp",
+            "the agent got the shared /tmp: {res}"
+        );
+        assert_eq!(res["python"], "42", "{res}");
+        assert_eq!(res["node"], "42", "{res}");
+        assert_eq!(res["git"], 0, "{res}");
+        assert_eq!(
+            res["debug_child"], 0,
+            "the agent could not debug its own child: {res}"
+        );
+        assert!(work.path().join("repo/.git").is_dir());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(allowed.received.contains("hello-allowed"));
+}
+
+#[test]
+fn preserve_fds_keeps_exactly_the_descriptors_it_names() {
+    require_root_or_skip!();
+    let f = fixture(POLICY);
+    let user = HostUser::nobody();
+    let work = user.workdir().unwrap();
+    let send = "import os, sys; os.write(3, sys.argv[1].encode()); print('sent')";
+    for (preserve, reaches) in [(false, false), (true, true)] {
+        let inherited = InheritedSocket::connect().unwrap();
+        let mut c = Command::new(cordon_bin());
+        c.args(["run", "--agent", "fds", "--state-dir"])
+            .arg(f.daemon.state_dir());
+        if preserve {
+            c.args(["--preserve-fds", "1"]);
+        }
+        c.args(["--user", "nobody", "--", PYTHON, "-c", send, &f.marker])
+            .current_dir(work.path());
+        inherit_as_fd3(&mut c, inherited.client.as_raw_fd());
+        let out = run_with_timeout(&mut c, TIMEOUT).unwrap();
+        assert_eq!(
+            out.status.success(),
+            reaches,
+            "preserve={preserve}: {}",
+            show(&out)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            inherited.received.contains(&f.marker),
+            reaches,
+            "preserve={preserve}"
+        );
+    }
+}
+
+#[test]
+fn a_network_socket_as_standard_output_is_refused_unless_allowed() {
+    require_root_or_skip!();
+    let f = fixture(POLICY);
+    let work = HostUser::nobody().workdir().unwrap();
+    for (allow, runs) in [(false, false), (true, true)] {
+        let inherited = InheritedSocket::connect().unwrap();
+        let mut c = Command::new(cordon_bin());
+        c.args(["run", "--agent", "stdio", "--state-dir"])
+            .arg(f.daemon.state_dir());
+        if allow {
+            c.arg("--allow-socket-stdio");
+        }
+        c.args(["--user", "nobody", "--", "/bin/echo", &f.marker])
+            .current_dir(work.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::os::fd::OwnedFd::from(
+                inherited.client.try_clone().unwrap(),
+            ))
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let status = cordon_e2e::process::wait_child(&mut child, TIMEOUT)
+            .unwrap()
+            .expect("cordon run finished");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.success(), runs, "allow={allow}: {err}");
+        if !allow {
+            assert!(err.contains("standard output is a network socket"), "{err}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            inherited.received.contains(&f.marker),
+            runs,
+            "allow={allow}"
+        );
+    }
+}
+
+#[test]
+fn contain_off_is_recorded_at_launch() {
+    require_root_or_skip!();
+    let f = fixture(&format!("{POLICY}\ncontain = \"off\"\n"));
+    let user = HostUser::nobody();
+    let work = user.workdir().unwrap();
+    let read = format!("print(open('{}').read())", f.credential.display());
+    let mut cmd = agent_as(
+        &f.daemon,
+        &user,
+        "loose",
+        work.path(),
+        &[PYTHON, "-c", &read],
+    );
+    let out = run_with_timeout(&mut cmd, TIMEOUT).unwrap();
+    // Off means off: the world-readable file is read. The point is that it
+    // is on the record.
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("containment is off"));
+    let t = cordon_e2e::read_trail(f.daemon.state_dir())
+        .unwrap()
+        .of_chain("loose");
+    let launch = t.one("agent.launch", &[("contain", json!("off"))]);
+    assert_eq!(launch.params["contain_off_by"], json!("e2e.toml"), "{t}");
+}

@@ -1,0 +1,347 @@
+//! Root agents (issue 20): an agent run with `--allow-root` tries every
+//! way a real uid 0 would use to undo Cordon: leave its cgroup, rewrite its
+//! policy, read the vault key and CA key, write the pinned BPF objects, and
+//! signal or trace the daemon. Each must fail, and the marker must stay
+//! unseen, the policy unchanged and the secrets unread; ordinary root work
+//! inside the agent's own namespace still works.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use cordon_e2e::daemon::Daemon;
+use cordon_e2e::host::{HostUser, InheritedSocket};
+use cordon_e2e::secrets::random_alnum;
+use cordon_e2e::world::{POLICY_FILE, PYTHON, show, start_daemon};
+use cordon_e2e::{TestDns, cordon_bin, require_root_or_skip, run_with_timeout};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Denies everything; the attacks try to turn `port == 1` into "anything".
+const POLICY: &str = r#"
+agents = ["*"]
+default = "deny"
+
+[[rule]]
+id = "only-port-1"
+action = "tcp.connect"
+when = 'params.port == 1'
+cidrs = ["127.0.0.0/8"]
+decision = "allow"
+"#;
+
+const ATTACKS: &str = r#"
+import ctypes, json, os, socket, sys, time
+cfg = json.loads(sys.argv[1])
+res = {"uid": os.getuid()}
+def attempt(name, f):
+    try:
+        res[name] = {"ok": True, "out": f()}
+    except OSError as e:
+        res[name] = {"ok": False, "errno": e.errno}
+def read(p):
+    with open(p, "rb") as f:
+        return f.read(64).decode(errors="replace")
+# Leave the cordon: every cgroup.procs / cgroup.threads there is.
+moved = []
+for root, dirs, files in os.walk("/sys/fs/cgroup"):
+    for name in ("cgroup.procs", "cgroup.threads"):
+        if name in files:
+            p = os.path.join(root, name)
+            try:
+                with open(p, "w") as f:
+                    f.write(str(os.getpid()))
+                moved.append(p)
+            except OSError:
+                pass
+res["migrated"] = moved
+res["cgroup"] = open("/proc/self/cgroup").read().strip()
+# Rewrite the policy: edit, replace, add.
+pol = cfg["policy"]
+def edit():
+    with open(pol, "a") as f:
+        f.write("\n# " + cfg["marker"] + "\n")
+    return "edited"
+def replace():
+    tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), "p.toml")
+    with open(tmp, "w") as f:
+        f.write('agents = ["*"]\ndefault = "allow"\n')
+    os.replace(tmp, pol)
+    return "replaced"
+def add():
+    with open(os.path.join(os.path.dirname(pol), "zz-open.toml"), "w") as f:
+        f.write('agents = ["*"]\ndefault = "allow"\n')
+    return "added"
+attempt("policy_edit", edit)
+attempt("policy_replace", replace)
+attempt("policy_add", add)
+attempt("policy_chmod", lambda: os.chmod(pol, 0o666) or "chmod")
+attempt("vault_key", lambda: read(cfg["state"] + "/vault.key"))
+attempt("vault_db", lambda: read(cfg["state"] + "/cordon.redb"))
+attempt("ca_key", lambda: read(cfg["state"] + "/ca/ca.key"))
+attempt("kill_marks", lambda: read(cfg["state"] + "/kills.json"))
+pins = []
+for root, dirs, files in os.walk(cfg["pins"]):
+    for name in files:
+        p = os.path.join(root, name)
+        for how, f in (("write", lambda: open(p, "wb").write(b"x")), ("unlink", lambda: os.unlink(p))):
+            try:
+                f()
+                pins.append(how + " " + p)
+            except OSError:
+                pass
+res["pins_touched"] = pins
+libc = ctypes.CDLL(None, use_errno=True)
+def ptrace(pid):
+    if libc.ptrace(16, pid, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "ptrace")
+    libc.ptrace(17, pid, 0, 0)
+    return "attached"
+attempt("daemon_ptrace", lambda: ptrace(cfg["daemon"]))
+attempt("daemon_signal", lambda: os.kill(cfg["daemon"], 9) or "killed")
+attempt("daemon_environ", lambda: read(f"/proc/{cfg['daemon']}/environ"))
+time.sleep(cfg["reload_wait"])
+# Through the (unchanged) policy: port 2 stays denied, so the marker never lands.
+def send():
+    s = socket.create_connection(("127.0.0.1", cfg["sink_port"]), timeout=3)
+    s.sendall(cfg["marker"].encode())
+    time.sleep(0.3)
+    s.close()
+    return "sent"
+attempt("send", send)
+print(json.dumps(res))
+"#;
+
+fn outcomes(out: &std::process::Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("no JSON from the agent ({e}):\n{}", show(out)))
+}
+
+fn root_agent(d: &Daemon, name: &str, cwd: &Path, cmd: &[&str]) -> Command {
+    let mut c = Command::new(cordon_bin());
+    c.args(["run", "--agent", name, "--state-dir"])
+        .arg(d.state_dir())
+        .args(["--allow-root", "--"])
+        .args(cmd)
+        .current_dir(cwd)
+        .env_remove("SUDO_UID");
+    c
+}
+
+fn pin_dir(d: &Daemon) -> PathBuf {
+    // The daemon names its bpffs directory after its state dir; it is the
+    // one directory under /sys/fs/bpf holding this daemon's pins.
+    let status = cordon_e2e::world::status_json(d).unwrap();
+    let parent = status["cgroup_parent"].as_str().unwrap().to_string();
+    let ns = Path::new(&parent).file_name().unwrap().to_owned();
+    Path::new("/sys/fs/bpf").join(ns)
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_root_agent_cannot_leave_rewrite_its_policy_read_secrets_touch_pins_or_reach_the_daemon() {
+    require_root_or_skip!();
+    let dns = TestDns::start().unwrap();
+    let (policies, daemon) = start_daemon(&dns, None, POLICY).unwrap();
+    let policy_path = policies.path().join(POLICY_FILE);
+    let policy_before = std::fs::read(&policy_path).unwrap();
+    let pins = pin_dir(&daemon);
+    let pins_before = files_under(&pins);
+    assert!(!pins_before.is_empty(), "no pins under {}", pins.display());
+    let sink = InheritedSocket::connect().unwrap();
+    let sink_port = sink.client.peer_addr().unwrap().port();
+    let marker = format!("MARKER-{}", random_alnum(24));
+    let work = tempfile::tempdir().unwrap();
+
+    let cfg = json!({
+        "marker": marker,
+        "policy": policy_path,
+        "state": daemon.state_dir(),
+        "pins": pins,
+        "daemon": daemon.pid().unwrap(),
+        "sink_port": sink_port,
+        "reload_wait": 3,
+    })
+    .to_string();
+    let mut cmd = root_agent(
+        &daemon,
+        "rooty",
+        work.path(),
+        &[PYTHON, "-c", ATTACKS, &cfg],
+    );
+    let out = run_with_timeout(&mut cmd, TIMEOUT).unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let res = outcomes(&out);
+
+    assert_eq!(res["uid"], 0, "the agent should believe it is root: {res}");
+    assert_eq!(res["migrated"], json!([]), "the agent moved itself: {res}");
+    for attack in [
+        "policy_edit",
+        "policy_replace",
+        "policy_add",
+        "policy_chmod",
+        "vault_key",
+        "vault_db",
+        "ca_key",
+        "kill_marks",
+        "daemon_ptrace",
+        "daemon_signal",
+        "daemon_environ",
+        "send",
+    ] {
+        assert_eq!(
+            res[attack]["ok"],
+            json!(false),
+            "{attack} was not refused: {res}"
+        );
+    }
+    assert_eq!(res["pins_touched"], json!([]), "{res}");
+    assert!(
+        !format!("{res}").contains("PRIVATE KEY"),
+        "a key was read: {res}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !sink.received.contains(&marker),
+        "the marker reached the sink"
+    );
+    assert_eq!(
+        std::fs::read(&policy_path).unwrap(),
+        policy_before,
+        "the policy changed"
+    );
+    assert!(
+        !policies.path().join("zz-open.toml").exists(),
+        "a policy file was added"
+    );
+    assert_eq!(files_under(&pins), pins_before, "the pins changed");
+    assert!(
+        cordon_e2e::world::status_json(&daemon).is_ok(),
+        "the daemon is gone"
+    );
+
+    let t = cordon_e2e::read_trail(daemon.state_dir())
+        .unwrap()
+        .of_chain("rooty");
+    let launch = t.one("agent.launch", &[("contain", json!("on"))]);
+    assert_eq!(launch.params["root"], json!("mapped"), "{t}");
+    assert_eq!(launch.params["mapped_uid"], json!(65534), "{t}");
+    assert!(
+        t.has(
+            "file.open",
+            &[("path", json!(policy_path)), ("mode", json!("write"))]
+        ) || t.has(
+            "file.open",
+            &[("path", json!(policy_path)), ("mode", json!("read-write"))]
+        ),
+        "no record of the policy edit:\n{t}"
+    );
+    assert!(
+        t.has(
+            "process.access",
+            &[("target_pid", json!(daemon.pid().unwrap()))]
+        ),
+        "no record of the attack on the daemon:\n{t}"
+    );
+    drop(policies);
+}
+
+#[test]
+fn a_root_agent_still_does_root_work_in_its_own_namespace() {
+    require_root_or_skip!();
+    let dns = TestDns::start().unwrap();
+    let (_policies, daemon) = start_daemon(&dns, None, POLICY).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // A package installed into a scratch root the agent owns: dpkg insists
+    // on uid 0 and chowns what it unpacks to root.
+    let deb = build_deb(work.path());
+    let script = format!(
+        "set -e; R=$TMPDIR/scratch; mkdir -p $R/var/lib/dpkg/info $R/var/lib/dpkg/updates; \
+         touch $R/var/lib/dpkg/status; \
+         dpkg --root=$R --log=/dev/null --force-script-chrootless --force-not-root --force-bad-path -i {deb}; \
+         cat $R/opt/cordon-hello/hello; \
+         python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen(); print(\"bound\", s.getsockname()[1] > 1024)'; \
+         id -u",
+        deb = deb.display()
+    );
+    let mut cmd = root_agent(
+        &daemon,
+        "rootwork",
+        work.path(),
+        &["/bin/sh", "-c", &script],
+    );
+    let out = run_with_timeout(&mut cmd, TIMEOUT).unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("hello from a scratch root"), "{}", show(&out));
+    assert!(text.contains("bound True"), "{}", show(&out));
+    assert_eq!(text.lines().last(), Some("0"), "{}", show(&out));
+}
+
+/// A minimal .deb with one file, built with dpkg-deb.
+fn build_deb(dir: &Path) -> PathBuf {
+    let pkg = dir.join("pkg");
+    std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(pkg.join("opt/cordon-hello")).unwrap();
+    std::fs::write(
+        pkg.join("DEBIAN/control"),
+        "Package: cordon-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: e2e <e2e@test>\nDescription: test\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pkg.join("opt/cordon-hello/hello"),
+        "hello from a scratch root\n",
+    )
+    .unwrap();
+    let deb = dir.join("cordon-hello.deb");
+    let out = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&pkg)
+        .arg(&deb)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    deb
+}
+
+#[test]
+fn a_policy_file_owned_by_a_user_is_refused_and_the_previous_policy_stays() {
+    require_root_or_skip!();
+    let dns = TestDns::start().unwrap();
+    let (policies, daemon) = start_daemon(&dns, None, POLICY).unwrap();
+    let version = cordon_e2e::world::status_json(&daemon).unwrap()["policy_version"].clone();
+    let user = HostUser::regular().unwrap();
+    let planted = policies.path().join("open.toml");
+    std::fs::write(&planted, "agents = [\"*\"]\ndefault = \"allow\"\n").unwrap();
+    cordon_e2e::host::chown(&planted, user.uid, user.gid).unwrap();
+    let out = daemon.cordon(&["policy", "reload"]).unwrap();
+    assert!(!out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("open.toml") && err.contains("not root"),
+        "{err}"
+    );
+    assert_eq!(
+        cordon_e2e::world::status_json(&daemon).unwrap()["policy_version"],
+        version,
+        "the policy in force changed"
+    );
+}
