@@ -136,6 +136,27 @@ impl KernelOffsets {
     };
 }
 
+/// Offsets in `struct bpf_sock_addr_kern`, which is what a cgroup sock_addr
+/// program's context pointer really points at. The UAPI view of the context
+/// has no field for a unix address, so the unix hooks read `uaddr` (a
+/// kernel pointer to the `sockaddr_un`) and `uaddrlen` through it. Taken
+/// from BTF and set as a read-only global (`CORDON_UNIX_OFFSETS`) at load
+/// time, apart from [`KernelOffsets`] so either can load without the other.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockAddrOffsets {
+    pub uaddr: u32,
+    pub uaddrlen: u32,
+}
+
+impl SockAddrOffsets {
+    /// What the object carries before the loader overrides it; never valid.
+    pub const UNSET: SockAddrOffsets = SockAddrOffsets {
+        uaddr: u32::MAX,
+        uaddrlen: u32::MAX,
+    };
+}
+
 pub const EVENT_FILE_OPEN: u32 = 1;
 pub const EVENT_UNIX_CONNECT: u32 = 2;
 pub const EVENT_PTRACE: u32 = 3;
@@ -184,6 +205,7 @@ mod pod {
     unsafe impl aya::Pod for super::FileVerdict {}
     unsafe impl aya::Pod for super::UnixKey {}
     unsafe impl aya::Pod for super::KernelOffsets {}
+    unsafe impl aya::Pod for super::SockAddrOffsets {}
     unsafe impl aya::Pod for super::ContainRawEvent {}
 }
 
@@ -191,4 +213,5 @@ mod pod {
 const _: () = assert!(core::mem::size_of::<ProxyConfig>() == 16);
 const _: () = assert!(core::mem::size_of::<UnixKey>() == 120);
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 24);
+const _: () = assert!(core::mem::size_of::<SockAddrOffsets>() == 8);
 const _: () = assert!(core::mem::size_of::<ContainRawEvent>() == 560);

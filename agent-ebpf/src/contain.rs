@@ -20,7 +20,7 @@ use crate::{
     kernel::{
         ENAMETOOLONG, ancestor_below, any_profile, d_path, d_path_prefix, file_path, koff, read_at,
     },
-    maps::{CONFIG, FILE_RULES, PROFILES, UNIX_ALLOW},
+    maps::{CONFIG, FILE_RULES, PROFILES},
 };
 
 const ALLOW: i32 = 1;
@@ -160,50 +160,15 @@ fn unix_check(address: *const u8, addrlen: i32) -> i32 {
     } else {
         (addrlen - 2) as usize
     };
-    if len == 0 {
-        return ALLOW; // unnamed (autobind)
-    }
+    // The kernel's copy lives in a sockaddr_storage (128 bytes): reading
+    // all of sun_path is in bounds; bytes past `len` are cleared in decide.
+    let Some(sun) = read_at::<[u8; SUN_PATH]>(address, 2) else {
+        return DENY;
+    };
     let mut key = UnixKey {
         cgroup_id: 0,
         path: [0; SUN_PATH],
         _pad: [0; 4],
     };
-    // The kernel's copy lives in a sockaddr_storage (128 bytes): reading
-    // all of sun_path is in bounds; bytes past `len` are cleared below.
-    let Some(sun) = read_at::<[u8; SUN_PATH]>(address, 2) else {
-        return DENY;
-    };
-    if sun[0] == 0 {
-        return ALLOW; // abstract: Landlock scopes these
-    }
-    if sun[0] != b'/' {
-        return DENY; // relative names resolve against a cwd we cannot see
-    }
-    // The kernel reads a pathname up to its first NUL or `len`.
-    let mut cut = false;
-    let mut j = 0;
-    while j < SUN_PATH {
-        if j >= len || sun[j] == 0 {
-            cut = true;
-        }
-        key.path[j] = if cut { 0 } else { sun[j] };
-        j += 1;
-    }
-
-    let mut i = 1;
-    while i <= MAX_KILL_DEPTH {
-        let id = ancestor_below(parent_level, i);
-        if id == 0 {
-            break;
-        }
-        // SAFETY: read-only lookups of plain values.
-        if unsafe { PROFILES.get(&id) }.is_some() {
-            key.cgroup_id = id;
-            if unsafe { UNIX_ALLOW.get(&key) }.is_none() {
-                return DENY;
-            }
-        }
-        i += 1;
-    }
-    ALLOW
+    crate::unix::decide(&sun, len, parent_level, &mut key)
 }

@@ -21,6 +21,7 @@ mod contain;
 mod kernel;
 mod maps;
 mod observe;
+mod unix;
 
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 

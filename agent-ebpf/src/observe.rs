@@ -37,7 +37,7 @@ fn in_cordon() -> bool {
 /// Reserves an event and fills the fields every kind has. A full ring
 /// buffer is counted, never silent.
 #[inline(always)]
-fn start(kind: u32, ret: i32) -> Option<RingBufEntry<ContainRawEvent>> {
+pub(crate) fn start(kind: u32, ret: i32) -> Option<RingBufEntry<ContainRawEvent>> {
     let Some(mut e) = EVENTS.reserve::<ContainRawEvent>(0) else {
         if let Some(lost) = LOST.get_ptr_mut(0) {
             // SAFETY: this CPU's counter; per-CPU, so no other writer.
@@ -106,7 +106,7 @@ pub fn cordon_obs_file_open(ctx: FExitContext) -> i32 {
 
 /// Copies a family-stripped unix address into an event.
 #[inline(always)]
-fn fill_unix(ev: *mut ContainRawEvent, sun: &[u8; SUN_PATH], len: u16) {
+pub(crate) fn fill_unix(ev: *mut ContainRawEvent, sun: &[u8; SUN_PATH], len: u16) {
     let kind = if len == 0 {
         ADDR_UNNAMED
     } else if sun[0] == 0 {

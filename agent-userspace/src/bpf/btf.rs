@@ -8,7 +8,7 @@
 //! fails the load instead of steering the programs at the wrong bytes.
 use std::path::{Path, PathBuf};
 
-use agent_common::KernelOffsets;
+use agent_common::{KernelOffsets, SockAddrOffsets};
 
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
@@ -242,6 +242,15 @@ impl Btf {
             msghdr_msg_name: self.member_offset("msghdr", "msg_name", 8)?,
             msghdr_msg_namelen: self.member_offset("msghdr", "msg_namelen", 4)?,
             socket_sk: self.member_offset("socket", "sk", 8)?,
+        })
+    }
+
+    /// Where a cgroup sock_addr program's real context (`struct
+    /// bpf_sock_addr_kern`) keeps the address pointer and its length.
+    pub fn sock_addr_offsets(&self) -> Result<SockAddrOffsets, BtfError> {
+        Ok(SockAddrOffsets {
+            uaddr: self.member_offset("bpf_sock_addr_kern", "uaddr", 8)?,
+            uaddrlen: self.member_offset("bpf_sock_addr_kern", "uaddrlen", 4)?,
         })
     }
 }

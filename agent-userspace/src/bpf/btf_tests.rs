@@ -140,4 +140,9 @@ fn running_kernel_offsets_match_the_kernel_layout() {
     assert_eq!(o.socket_sk % 8, 0);
     assert_eq!(o.file_f_path % 8, 0);
     assert!(o.task_tgid > 0 && o.file_f_flags > 0);
+    // struct bpf_sock_addr_kern { sk; uaddr; tmp_reg; t_ctx; uaddrlen }
+    // since 6.7; uaddr has followed sk since the struct's first version.
+    let u = btf.sock_addr_offsets().unwrap();
+    assert_eq!(u.uaddr, 8);
+    assert!(u.uaddrlen > u.uaddr && u.uaddrlen % 4 == 0);
 }

@@ -24,11 +24,11 @@ use super::super::{
 use super::rule;
 
 #[path = "contain_probe.rs"]
-mod probe;
+pub(super) mod probe;
 
-const PROBE_ENV: &str = "CORDON_CONTAIN_PROBE";
+pub(super) const PROBE_ENV: &str = "CORDON_CONTAIN_PROBE";
 
-fn skipped(test: &str) -> bool {
+pub(super) fn skipped(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return false;
     }
@@ -60,11 +60,11 @@ fn skipped(test: &str) -> bool {
 }
 
 /// Everything the test creates, removed even when an assertion fails.
-struct Fixture {
-    parent: PathBuf,
-    instance: PathBuf,
-    pin_dir: PathBuf,
-    dir: tempfile::TempDir,
+pub(super) struct Fixture {
+    pub parent: PathBuf,
+    pub instance: PathBuf,
+    pub pin_dir: PathBuf,
+    pub dir: tempfile::TempDir,
 }
 
 impl Drop for Fixture {
@@ -80,7 +80,7 @@ impl Drop for Fixture {
     }
 }
 
-fn setup() -> Fixture {
+pub(super) fn setup() -> Fixture {
     let mount = crate::cgroup::mount::cgroup2_mount().expect("cgroup2 mount");
     let tag = format!("{}-{}", std::process::id(), rand::random::<u32>());
     let parent = mount.join(format!("cordon-test-{tag}"));
@@ -104,7 +104,7 @@ fn setup() -> Fixture {
 }
 
 /// Runs this test binary's probe inside `cgroup` (None: where we are).
-fn run_probe(mode: &str, dir: &Path, cgroup: Option<&Path>) -> String {
+pub(super) fn run_probe(mode: &str, dir: &Path, cgroup: Option<&Path>) -> String {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -141,7 +141,7 @@ fn run_probe(mode: &str, dir: &Path, cgroup: Option<&Path>) -> String {
 }
 
 /// `name=errno` lines the probe printed, prefixed `PROBE `.
-fn results(out: &str) -> std::collections::BTreeMap<String, String> {
+pub(super) fn results(out: &str) -> std::collections::BTreeMap<String, String> {
     out.lines()
         .filter_map(|l| l.strip_prefix("PROBE "))
         .filter_map(|l| l.split_once('='))

@@ -23,14 +23,14 @@ pub fn plant(d: &Path) {
     }
 }
 
-fn errno<T>(r: std::io::Result<T>) -> i32 {
+pub fn errno<T>(r: std::io::Result<T>) -> i32 {
     match r {
         Ok(_) => 0,
         Err(e) => e.raw_os_error().unwrap_or(-1),
     }
 }
 
-fn report(name: &str, code: i32) {
+pub fn report(name: &str, code: i32) {
     println!("PROBE {name}={code}");
 }
 
@@ -44,6 +44,8 @@ fn probe() {
     match mode {
         "check" => check(d),
         "bench" => bench(d),
+        "unix" => super::super::unix_kernel::probe_unix(d),
+        "unix_bench" => super::super::unix_kernel::probe_unix_bench(d),
         other => panic!("unknown probe mode {other}"),
     }
 }

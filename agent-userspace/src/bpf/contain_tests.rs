@@ -16,6 +16,8 @@ use super::{
 
 #[path = "contain_kernel.rs"]
 mod kernel;
+#[path = "unix_kernel.rs"]
+mod unix_kernel;
 
 fn rule(path: &str, subtree: bool, deny: bool) -> FileRule {
     FileRule {

@@ -6,11 +6,14 @@
 //! in place, so a restart or upgrade never leaves a gap in enforcement.
 //! Maps are pinned by name and reused, so state survives too.
 //!
-//! Containment (`attach_containment`, a separate step so a kernel that
-//! refuses it still gets forced egress) adds LSM cgroup programs at the
-//! same cgroup and global fexit observers, links pinned the same way. A
-//! kernel that cannot run any of them fails that step, naming the program:
-//! the daemon must not believe agents are contained when they are not.
+//! Containment is two separate steps, so a kernel that refuses them still
+//! gets forced egress. `attach_unix_hooks` (required for containment)
+//! enforces the pathname unix-socket allow list with cgroup sock_addr unix
+//! hooks, which load everywhere from 6.7. `attach_containment` (optional)
+//! adds LSM cgroup programs and global fexit observers, which kernels that
+//! refuse trampolines cannot run. Links are pinned the same way. A step a
+//! kernel cannot run fails naming the program: the daemon must not believe
+//! agents are contained when they are not.
 //!
 //! Attachment goes through bpf_link_create (kernel >= 5.7), where cgroup
 //! links are always multi-attach and the kernel rejects the legacy
@@ -28,12 +31,15 @@ use aya::{
     },
 };
 
-use agent_common::KernelOffsets;
+use agent_common::{KernelOffsets, SockAddrOffsets};
 
+#[cfg_attr(not(test), allow(unused_imports))] // see mod.rs
+pub use super::unix_hooks::attach_unix_hooks;
 use super::{BpfError, btf};
 
 /// The object built from agent-ebpf by build.rs.
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/agent-ebpf"));
+pub(super) static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/agent-ebpf"));
 
 const SOCK_ADDR_PROGRAMS: [&str; 6] = [
     "cordon_connect4",
@@ -93,9 +99,12 @@ pub fn attach_all(cgroup: &Path, pin_dir: &Path) -> Result<Ebpf, BpfError> {
     // Offsets only matter to the containment programs; without BTF they
     // keep their invalid placeholder and attach_containment refuses.
     let offsets = kernel_offsets().unwrap_or(KernelOffsets::UNSET);
+    // Likewise for the unix hooks: attach_unix_hooks refuses without them.
+    let unix_offsets = sock_addr_offsets().unwrap_or(SockAddrOffsets::UNSET);
     let mut ebpf = EbpfLoader::new()
         .default_map_pin_directory(pin_dir)
         .override_global("CORDON_KOFFSETS", &offsets, true)
+        .override_global("CORDON_UNIX_OFFSETS", &unix_offsets, true)
         .load(EBPF_OBJECT)?;
     let cg = File::open(cgroup).map_err(|source| BpfError::Io {
         path: cgroup.into(),
@@ -122,10 +131,17 @@ fn kernel_offsets() -> Result<KernelOffsets, BpfError> {
     Ok(btf::Btf::from_file(Path::new(btf::VMLINUX))?.kernel_offsets()?)
 }
 
-/// Loads and attaches the containment programs of an object `attach_all`
-/// returned, at the same `cgroup`, pinning their links in `pin_dir`. Every
-/// program is loaded (verified) before any is attached, so a refusal
-/// leaves none running. Without an `Ok` here, no profile may be installed.
+pub(super) fn sock_addr_offsets() -> Result<SockAddrOffsets, BpfError> {
+    Ok(btf::Btf::from_file(Path::new(btf::VMLINUX))?.sock_addr_offsets()?)
+}
+
+/// The optional LSM layer of containment: loads and attaches the LSM
+/// cgroup programs and fexit observers of an object `attach_all` returned,
+/// at the same `cgroup`, pinning their links in `pin_dir`. Every program
+/// is loaded (verified) before any is attached, so a refusal leaves none
+/// running. Kernels that refuse trampoline programs (lockdown VMs) fail
+/// here; the unix allow list is then enforced by `attach_unix_hooks`
+/// alone, which is what containment requires.
 pub fn attach_containment(ebpf: &mut Ebpf, cgroup: &Path, pin_dir: &Path) -> Result<(), BpfError> {
     // The offsets the object was loaded with came from the same BTF.
     kernel_offsets()?;
