@@ -86,7 +86,7 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
         .env("CORDON_INSTANCE", &reply.instance);
     if mapped_uid.is_some() {
         let cgroup_mount = crate::cgroup::mount::cgroup2_mount()?;
-        return userns::run(cmd, landlock, &cgroup_mount);
+        return userns::run(cmd, landlock, &cgroup_mount, Path::new(&reply.cgroup));
     }
     match &target {
         Some(user) => drop_to(user, &mut cmd)?,

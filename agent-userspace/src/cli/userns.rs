@@ -57,6 +57,7 @@ pub fn run(
     mut cmd: Command,
     landlock: Option<Prepared>,
     cgroup_mount: &Path,
+    instance_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     // Close-on-exec: neither end may reach the agent.
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
@@ -66,7 +67,14 @@ pub fn run(
     match unsafe { fork() }.context("forking the root agent")? {
         ForkResult::Child => {
             drop((ready_r, go_w));
-            let err = child(&mut cmd, landlock, cgroup_mount, ready_w, go_r);
+            let err = child(
+                &mut cmd,
+                landlock,
+                cgroup_mount,
+                instance_dir,
+                ready_w,
+                go_r,
+            );
             eprintln!("cordon: error: starting the root agent: {err:#}");
             // SAFETY: as above.
             unsafe { libc::_exit(126) }
@@ -116,21 +124,16 @@ fn child(
     cmd: &mut Command,
     landlock: Option<Prepared>,
     cgroup_mount: &Path,
+    instance_dir: &Path,
     ready: OwnedFd,
     go: OwnedFd,
 ) -> anyhow::Error {
     use std::os::unix::process::CommandExt;
     let step = || -> anyhow::Result<()> {
-        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWCGROUP)
-            .context("unshare(user, mount, cgroup namespaces)")?;
-        write(&ready, b"1").context("signalling the supervisor")?;
-        drop(ready);
-        let mut b = [0u8; 1];
-        if read(go.as_fd(), &mut b).context("waiting for the id maps")? != 1 {
-            bail!("the supervisor did not map the namespace's ids");
-        }
-        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).context("setresgid(0)")?;
-        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).context("setresuid(0)")?;
+        // Mounts first, while still real root and in a mount namespace the
+        // host's user namespace owns: the agent can then neither unmount
+        // them nor remount them writable.
+        unshare(CloneFlags::CLONE_NEWNS).context("unshare(mount namespace)")?;
         // Nothing mounted here may leak back to the host.
         mount(
             None::<&str>,
@@ -140,16 +143,45 @@ fn child(
             None::<&str>,
         )
         .context("making mounts private")?;
-        // A fresh cgroup2 mount in the new cgroup namespace shows only the
-        // agent's own instance, read-only.
+        // The agent's own instance, bound over the cgroup2 mount point and
+        // made read-only: it sees no other cgroup and can change none.
         mount(
-            Some("cgroup2"),
+            Some(instance_dir),
             cgroup_mount,
-            Some("cgroup2"),
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
         )
-        .with_context(|| format!("mounting cgroup2 read-only at {}", cgroup_mount.display()))?;
+        .with_context(|| {
+            format!(
+                "binding {} over {}",
+                instance_dir.display(),
+                cgroup_mount.display()
+            )
+        })?;
+        mount(
+            None::<&str>,
+            cgroup_mount,
+            None::<&str>,
+            MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .with_context(|| format!("making {} read-only", cgroup_mount.display()))?;
+        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP)
+            .context("unshare(user, cgroup namespaces)")?;
+        write(&ready, b"1").context("signalling the supervisor")?;
+        drop(ready);
+        let mut b = [0u8; 1];
+        if read(go.as_fd(), &mut b).context("waiting for the id maps")? != 1 {
+            bail!("the supervisor did not map the namespace's ids");
+        }
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).context("setresgid(0)")?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).context("setresuid(0)")?;
         if let Some(l) = landlock {
             l.enter().context("entering the Landlock domain")?;
         }

@@ -266,6 +266,10 @@ fn containment_status(d: &Shared) -> serde_json::Value {
             Ok(_) => "attached".to_string(),
             Err(why) => format!("unavailable: {why}"),
         },
+        "bpf_lsm_layer": match &d.contain_lsm {
+            Ok(()) => "attached".to_string(),
+            Err(why) => format!("not attached: {why}"),
+        },
         "user_namespaces": std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
             .map(|s| s.trim() != "0")
             .unwrap_or(false),

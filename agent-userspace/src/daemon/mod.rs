@@ -55,6 +55,8 @@ pub struct Daemon {
     /// The kernel half of host containment, or why it is unavailable
     /// (then contained agents are refused, never started uncontained).
     pub contain_kernel: Result<Box<dyn contained::KernelLayer>, String>,
+    /// Whether the optional BPF LSM layer attached, or why not.
+    pub contain_lsm: Result<(), String>,
     pub contained: contained::Contained,
 }
 

@@ -95,15 +95,16 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     // Network enforcement stands on its own; containment may be missing
     // on this kernel, and then contained agents are refused (never started
     // uncontained) while `cordon status` says why.
-    let (contain_kernel, contain_events) = match attach_containment(&mut ebpf, &tree, &paths) {
-        Ok((maps, events)) => (Ok(maps), Some(events)),
-        Err(e) => {
-            tracing::error!(
-                "host containment unavailable, contained agents will be refused: {e:#}"
-            );
-            (Err(format!("{e:#}")), None)
-        }
-    };
+    let (contain_kernel, contain_events, contain_lsm) =
+        match attach_containment(&mut ebpf, &tree, &paths) {
+            Ok((maps, events, lsm)) => (Ok(maps), Some(events), lsm),
+            Err(e) => {
+                tracing::error!(
+                    "host containment unavailable, contained agents will be refused: {e:#}"
+                );
+                (Err(format!("{e:#}")), None, Err("not attempted".into()))
+            }
+        };
     let parent_id = crate::cgroup::tree::cgroup_id(tree.parent())?;
     maps.set_config(ProxyConfig {
         proxy_port,
@@ -151,6 +152,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         proxy_port,
         dns_port,
         contain_kernel,
+        contain_lsm,
         contained: Default::default(),
         cfg,
     });
@@ -382,6 +384,7 @@ async fn wait_for_stop() {
 type KernelContain = (
     Box<dyn super::contained::KernelLayer>,
     bpf::contain::ContainEvents,
+    Result<(), String>,
 );
 
 fn attach_containment(
@@ -392,15 +395,22 @@ fn attach_containment(
     // The BPF LSM layer (a second deny list and per-call observers) is an
     // addition where the kernel allows trampoline programs; Landlock and
     // the cgroup socket hooks carry containment without it.
-    match bpf::load::attach_containment(ebpf, tree.parent(), &paths.pin_dir()) {
-        Ok(()) => tracing::info!("BPF LSM containment layer attached"),
-        Err(e) => tracing::warn!(
-            "BPF LSM containment layer not attached ({e}); Landlock and the cgroup hooks hold agents alone"
-        ),
-    }
+    let lsm = match bpf::load::attach_containment(ebpf, tree.parent(), &paths.pin_dir()) {
+        Ok(()) => {
+            tracing::info!("BPF LSM containment layer attached");
+            Ok(())
+        }
+        Err(e) => {
+            // The detail is in `cordon status`; the log line stays short.
+            tracing::warn!(
+                "BPF LSM containment layer not attached (see `cordon status`); Landlock and the cgroup hooks hold agents alone"
+            );
+            Err(e.to_string())
+        }
+    };
     let maps = bpf::contain::ContainMaps::from_ebpf(ebpf)?;
     let events = bpf::contain::ContainEvents::from_ebpf(ebpf)?;
-    Ok((Box::new(maps), events))
+    Ok((Box::new(maps), events, lsm))
 }
 
 /// Empty instance cgroups are removed once their last process exits.

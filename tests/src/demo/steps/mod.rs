@@ -3,6 +3,7 @@
 mod actions;
 mod approval;
 mod audit;
+mod contain;
 mod credentials;
 mod egress;
 mod kill;
@@ -13,7 +14,7 @@ use super::ctx::Ctx;
 
 type Step = fn(&mut Ctx) -> anyhow::Result<()>;
 
-/// Chapters 2 to 8 (chapter 1 is the setup).
+/// Chapters 2 onwards (chapter 1 is the setup).
 pub(super) const ALL: &[(&str, Step)] = &[
     ("2. Forced egress", egress::run),
     ("3. Actions", actions::run),
@@ -22,4 +23,5 @@ pub(super) const ALL: &[(&str, Step)] = &[
     ("6. Kill switch", kill::run),
     ("7. Audit trail", audit::run),
     ("8. Credentials", credentials::run),
+    ("9. Host containment", contain::run),
 ];

@@ -1,0 +1,88 @@
+//! Chapter 9: host containment. The deployer runs as a real user whose home holds an AWS key;
+//! it tries to read that key and to talk to a Docker socket a host process serves, and both are
+//! refused and recorded, while its API call with the vault's token still goes through.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::demo::ctx::Ctx;
+use crate::host::{HostUser, UnixSink};
+
+const PROBE_PATH: &str = "/repos/acme/app";
+
+pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
+    c.n.chapter(
+        "9. Host containment",
+        "Cordon also holds the agent on the host: no credential files, no other processes, no \
+         host sockets, no inherited descriptors. Here the deployer runs as a real user with an \
+         AWS key in its home and a Docker socket nearby.",
+    );
+    let user = HostUser::regular()?;
+    let secret = format!("demo-aws-{}", crate::secrets::random_alnum(16));
+    let key = user.plant(
+        ".aws/credentials",
+        &format!("[default]\naws_secret_access_key = {secret}\n"),
+    )?;
+    let docker = UnixSink::pathname("docker.sock")?;
+    let sock = docker
+        .path
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("socket path"))?;
+    let work = user.workdir()?;
+    c.n.say(&format!(
+        "{} holds a key (mode 0644: file modes would let any user read it); {} is a \
+         stand-in for docker.sock served by a host process (mode 0777).",
+        key.display(),
+        sock.display()
+    ));
+    let script = format!(
+        "cat ~/.aws/credentials; \
+         python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(\"docker.sock: connected\")' {sock}; \
+         curl -sS --max-time 15 -H \"Authorization: Bearer $GITHUB_TOKEN\" -o /dev/null -w 'api.github.com: HTTP %{{http_code}}\\n' https://api.github.com{PROBE_PATH}",
+        sock = sock.display()
+    );
+    let before = c.w.github.count();
+    let mut cmd = Command::new(&c.cordon);
+    cmd.args(["run", "--agent", "deployer", "--state-dir"])
+        .arg(c.w.state_dir())
+        .args(["--user", &user.name, "--", "sh", "-c", &script])
+        .current_dir(work.path());
+    let out = c.run_shown(&mut cmd, Duration::from_secs(60))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    c.n.check(
+        "the AWS key was not read",
+        !text.contains(&secret) && text.contains("Permission denied"),
+        "",
+    );
+    c.n.check(
+        "docker.sock was refused and its server saw no connection",
+        !text.contains("docker.sock: connected") && docker.received.connections() == 0,
+        "",
+    );
+    let got = c.w.github.received()[before..]
+        .iter()
+        .rev()
+        .find(|q| q.path == PROBE_PATH)
+        .and_then(|q| q.header("authorization").map(str::to_owned))
+        .unwrap_or_default();
+    c.n.check(
+        "the same agent's API call still went through with the vault's token",
+        text.contains("api.github.com: HTTP 200") && got.starts_with("Bearer demo-token-"),
+        &got,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let out = c.cordon(&["audit", "tail", "--agent", "deployer", "-n", "6"])?;
+    let tail = String::from_utf8_lossy(&out.stdout);
+    c.n.shows("both refusals are in the trail, with the rule that refused them.");
+    c.n.check(
+        "the trail records the key read and the socket connect as refused",
+        tail.contains("contain:credentials") && tail.contains("contain:unix"),
+        "",
+    );
+    Ok(())
+}
