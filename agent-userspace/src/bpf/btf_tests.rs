@@ -144,5 +144,5 @@ fn running_kernel_offsets_match_the_kernel_layout() {
     // since 6.7; uaddr has followed sk since the struct's first version.
     let u = btf.sock_addr_offsets().unwrap();
     assert_eq!(u.uaddr, 8);
-    assert!(u.uaddrlen > u.uaddr && u.uaddrlen % 4 == 0);
+    assert!(u.uaddrlen > u.uaddr && u.uaddrlen.is_multiple_of(4));
 }

@@ -96,19 +96,14 @@ pub(super) fn probe_unix_bench(d: &Path) {
     report("ns", best as i32);
 }
 
-/// Accepts and drops connections until told to stop, so the benchmark's
-/// connects never wait on a full backlog.
+/// Accepts and drops connections until told to stop (then woken by one
+/// last connect), so the benchmark's connects never wait on a full
+/// backlog. Blocking: a polling loop would add its own jitter.
 fn acceptor(l: UnixListener, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    l.set_nonblocking(true).unwrap();
+    l.set_nonblocking(false).unwrap();
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
-            match l.accept() {
-                Ok(c) => drop(c),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_micros(50))
-                }
-                Err(e) => panic!("accept: {e}"),
-            }
+            drop(l.accept().unwrap());
         }
     })
 }
@@ -265,14 +260,23 @@ fn unix_hooks_enforce_the_allow_list() {
     // Per-connect cost inside a profiled instance against outside.
     let stop = Arc::new(AtomicBool::new(false));
     let serving = acceptor(allowed, stop.clone());
-    let inside = results(&run_probe("unix_bench", &d, Some(&fx.instance)));
-    let outside = results(&run_probe("unix_bench", &d, None));
+    // Alternating runs, best of each: the machine's noise hits both alike.
+    let ns = |cg: Option<&Path>| -> f64 {
+        results(&run_probe("unix_bench", &d, cg))["ns"]
+            .parse()
+            .unwrap()
+    };
+    let (mut i, mut o) = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        i = i.min(ns(Some(&fx.instance)));
+        o = o.min(ns(None));
+    }
     stop.store(true, Ordering::Relaxed);
+    // Refused: the acceptor saw `stop` after a queued connect and is gone.
+    if let Err(e) = UnixStream::connect(d.join("allowed.sock")) {
+        assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+    }
     serving.join().unwrap();
-    let (i, o): (f64, f64) = (
-        inside["ns"].parse().unwrap(),
-        outside["ns"].parse().unwrap(),
-    );
     eprintln!(
         "unix connect+close ns: inside {i} outside {o} ratio {:.2}",
         i / o
@@ -282,4 +286,30 @@ fn unix_hooks_enforce_the_allow_list() {
     let after = results(&run_probe("unix", &d, Some(&fx.instance)));
     assert_eq!(after["denied"], "0", "{after:?}");
     drop(ebpf);
+}
+
+/// A refused load carries the verifier's reason, not only an errno.
+#[test]
+fn a_refused_load_carries_the_verifier_log() {
+    if skipped(
+        "agent_userspace::bpf::contain_tests::unix_kernel::a_refused_load_carries_the_verifier_log",
+    ) {
+        return;
+    }
+    use super::super::raw_prog::{self, RawProgError};
+    // SAFETY: bpf_insn is plain integers; all-zero is a valid value.
+    let mut exit: aya_obj::generated::bpf_insn = unsafe { std::mem::zeroed() };
+    exit.code = 0x95; // BPF_JMP | BPF_EXIT, with r0 never written
+    let err = raw_prog::load(
+        "cordon_bad",
+        raw_prog::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+        raw_prog::BPF_CGROUP_UNIX_CONNECT,
+        &[exit],
+    )
+    .unwrap_err();
+    let RawProgError::Load { log, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(log.contains("R0 !read_ok"), "{err}");
+    eprintln!("{err}");
 }
