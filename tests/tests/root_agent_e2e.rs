@@ -56,6 +56,9 @@ for root, dirs, files in os.walk("/sys/fs/cgroup"):
             except OSError:
                 pass
 res["migrated"] = moved
+# A fresh, writable cgroup2 view would be the way out of the read-only one.
+os.makedirs(os.environ["TMPDIR"] + "/cg", exist_ok=True)
+res["mount"] = os.system("mount -t cgroup2 none " + os.environ["TMPDIR"] + "/cg 2>/dev/null") != 0
 res["cgroup"] = open("/proc/self/cgroup").read().strip()
 # Rewrite the policy: edit, replace, add.
 pol = cfg["policy"]
@@ -81,6 +84,7 @@ attempt("vault_key", lambda: read(cfg["state"] + "/vault.key"))
 attempt("vault_db", lambda: read(cfg["state"] + "/cordon.redb"))
 attempt("ca_key", lambda: read(cfg["state"] + "/ca/ca.key"))
 attempt("kill_marks", lambda: read(cfg["state"] + "/kills.json"))
+attempt("owned", lambda: read(cfg["owned"]))
 pins = []
 for root, dirs, files in os.walk(cfg["pins"]):
     for name in files:
@@ -160,6 +164,18 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_root_agent_cannot_leave_rewrite_its_policy_read_secrets_touch_pins_or_reach_the_daemon() {
     require_root_or_skip!();
+    battery(None);
+}
+
+/// The same attacks from a regular user who owns a file inside Cordon's
+/// state directory: ownership gives it nothing there.
+#[test]
+fn a_user_agent_owning_files_next_to_cordons_gets_no_further_than_root() {
+    require_root_or_skip!();
+    battery(Some(HostUser::regular().unwrap()));
+}
+
+fn battery(user: Option<HostUser>) {
     let dns = TestDns::start().unwrap();
     let (policies, daemon) = start_daemon(&dns, None, POLICY).unwrap();
     let policy_path = policies.path().join(POLICY_FILE);
@@ -170,9 +186,19 @@ fn a_root_agent_cannot_leave_rewrite_its_policy_read_secrets_touch_pins_or_reach
     let sink = InheritedSocket::connect().unwrap();
     let sink_port = sink.client.peer_addr().unwrap().port();
     let marker = format!("MARKER-{}", random_alnum(24));
-    let work = tempfile::tempdir().unwrap();
+    let work = match &user {
+        Some(u) => u.workdir().unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    // A file of the user's own, next to the vault key.
+    let owned = daemon.state_dir().join("notes.txt");
+    std::fs::write(&owned, &marker).unwrap();
+    if let Some(u) = &user {
+        cordon_e2e::host::chown(&owned, u.uid, u.gid).unwrap();
+    }
 
     let cfg = json!({
+        "owned": owned,
         "marker": marker,
         "policy": policy_path,
         "state": daemon.state_dir(),
@@ -182,18 +208,31 @@ fn a_root_agent_cannot_leave_rewrite_its_policy_read_secrets_touch_pins_or_reach
         "reload_wait": 3,
     })
     .to_string();
-    let mut cmd = root_agent(
-        &daemon,
-        "rooty",
-        work.path(),
-        &[PYTHON, "-c", ATTACKS, &cfg],
-    );
+    let argv = [PYTHON, "-c", ATTACKS, &cfg];
+    let mut cmd = match &user {
+        None => root_agent(&daemon, "rooty", work.path(), &argv),
+        Some(u) => {
+            let mut c = Command::new(cordon_bin());
+            c.args(["run", "--agent", "rooty", "--state-dir"])
+                .arg(daemon.state_dir())
+                .args(["--user", &u.name, "--"])
+                .args(argv)
+                .current_dir(work.path());
+            c
+        }
+    };
     let out = run_with_timeout(&mut cmd, TIMEOUT).unwrap();
     assert!(out.status.success(), "{}", show(&out));
     let res = outcomes(&out);
 
-    assert_eq!(res["uid"], 0, "the agent should believe it is root: {res}");
+    let uid = user.as_ref().map_or(0, |u| u.uid);
+    assert_eq!(res["uid"], uid, "the agent runs as {uid}: {res}");
     assert_eq!(res["migrated"], json!([]), "the agent moved itself: {res}");
+    assert_eq!(
+        res["mount"],
+        json!(true),
+        "the agent mounted cgroup2: {res}"
+    );
     for attack in [
         "policy_edit",
         "policy_replace",
@@ -203,6 +242,7 @@ fn a_root_agent_cannot_leave_rewrite_its_policy_read_secrets_touch_pins_or_reach
         "vault_db",
         "ca_key",
         "kill_marks",
+        "owned",
         "daemon_ptrace",
         "daemon_signal",
         "daemon_environ",
@@ -242,24 +282,39 @@ fn a_root_agent_cannot_leave_rewrite_its_policy_read_secrets_touch_pins_or_reach
         .unwrap()
         .of_chain("rooty");
     let launch = t.one("agent.launch", &[("contain", json!("on"))]);
-    assert_eq!(launch.params["root"], json!("mapped"), "{t}");
-    assert_eq!(launch.params["mapped_uid"], json!(65534), "{t}");
+    if user.is_none() {
+        assert_eq!(launch.params["root"], json!("mapped"), "{t}");
+        assert_eq!(launch.params["mapped_uid"], json!(65534), "{t}");
+    } else {
+        // The user's own file inside the state dir is carved out by
+        // containment, not by ownership: the refusal is on the record.
+        assert!(
+            t.has(
+                "file.open",
+                &[("path", json!(owned)), ("mode", json!("read"))]
+            ),
+            "no record of the read next to the vault key:\n{t}"
+        );
+    }
+    // Creating a file in the policy directory (the add, and the replace's
+    // temporary file) is refused by Landlock, which comes before file
+    // ownership for creations, so it is on the record. An in-place edit,
+    // and signals or ptrace aimed at the daemon, are refused by ownership
+    // and user-namespace checks before any LSM sees them: they fail, as
+    // asserted above, but the kernel reports them to no one.
+    let policy_dir = policy_path.parent().unwrap();
     assert!(
         t.has(
-            "file.open",
-            &[("path", json!(policy_path)), ("mode", json!("write"))]
-        ) || t.has(
-            "file.open",
-            &[("path", json!(policy_path)), ("mode", json!("read-write"))]
+            "file.change",
+            &[("how", json!("create")), ("path", json!(policy_dir))]
         ),
-        "no record of the policy edit:\n{t}"
+        "no record of the attempt to add a policy file:\n{t}"
     );
+    // Mounting a fresh cgroup2 view to escape the read-only one is refused
+    // by Landlock and recorded.
     assert!(
-        t.has(
-            "process.access",
-            &[("target_pid", json!(daemon.pid().unwrap()))]
-        ),
-        "no record of the attack on the daemon:\n{t}"
+        t.has("mount", &[("blocker", json!("fs.change_topology"))]),
+        "no record of the mount attempt:\n{t}"
     );
     drop(policies);
 }

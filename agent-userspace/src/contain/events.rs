@@ -64,6 +64,11 @@ pub fn landlock_record(
             p.insert("how".into(), (*how).into());
             ("process.access", "contain:process")
         }
+        Refusal::Mount { path, blocker } => {
+            p.insert("path".into(), path.clone().into());
+            p.insert("blocker".into(), blocker.clone().into());
+            ("mount", "contain:mount")
+        }
         Refusal::Other(blocker) => {
             p.insert("blocker".into(), blocker.clone().into());
             ("contain.other", "contain:landlock")

@@ -118,6 +118,11 @@ pub enum Refusal {
         target_pid: Option<u32>,
         how: &'static str,
     },
+    /// Mounting, unmounting, pivoting: reshaping the filesystem view.
+    Mount {
+        path: String,
+        blocker: String,
+    },
     Other(String),
 }
 
@@ -134,6 +139,10 @@ pub fn classify(a: &Access) -> Refusal {
         },
         "scope.abstract_unix_socket" => Refusal::Abstract {
             name: a.path.clone().unwrap_or_default(),
+        },
+        "fs.change_topology" => Refusal::Mount {
+            path: a.path.as_deref().map(text_of).unwrap_or_default(),
+            blocker: first.to_string(),
         },
         b if b.starts_with("fs.") => {
             let mode = match b {
