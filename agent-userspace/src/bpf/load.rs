@@ -33,7 +33,6 @@ use aya::{
 
 use agent_common::{KernelOffsets, SockAddrOffsets};
 
-#[cfg_attr(not(test), allow(unused_imports))] // see mod.rs
 pub use super::unix_hooks::attach_unix_hooks;
 use super::{BpfError, btf};
 

@@ -8,11 +8,7 @@ mod contain_decode;
 mod contain_tests;
 pub mod load;
 pub mod maps;
-// Dead outside tests only until daemon/start.rs calls
-// load::attach_unix_hooks (being wired); drop the allows then.
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod raw_prog;
-#[cfg_attr(not(test), allow(dead_code))]
 mod unix_hooks;
 
 use std::path::PathBuf;

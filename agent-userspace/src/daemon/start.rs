@@ -395,6 +395,9 @@ fn attach_containment(
     // The BPF LSM layer (a second deny list and per-call observers) is an
     // addition where the kernel allows trampoline programs; Landlock and
     // the cgroup socket hooks carry containment without it.
+    // Required: the pathname unix-socket allowlist (Landlock cannot do it).
+    bpf::load::attach_unix_hooks(ebpf, tree.parent(), &paths.pin_dir())
+        .context("attaching the cgroup unix-socket hooks")?;
     let lsm = match bpf::load::attach_containment(ebpf, tree.parent(), &paths.pin_dir()) {
         Ok(()) => {
             tracing::info!("BPF LSM containment layer attached");

@@ -8,6 +8,7 @@ mod credentials;
 mod egress;
 mod kill;
 mod limit;
+mod root;
 pub(super) mod setup;
 
 use super::ctx::Ctx;
@@ -24,4 +25,5 @@ pub(super) const ALL: &[(&str, Step)] = &[
     ("7. Audit trail", audit::run),
     ("8. Credentials", credentials::run),
     ("9. Host containment", contain::run),
+    ("10. Root agents", root::run),
 ];
