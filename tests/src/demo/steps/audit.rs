@@ -67,8 +67,11 @@ fn tail(c: &mut Ctx, help: &str) -> anyhow::Result<()> {
     if filtered {
         deny.extend(["--decision", "deny"]);
     }
+    // glibc asks nscd on every name lookup and containment refuses that
+    // socket (nscd would resolve names around Cordon's DNS), so each agent
+    // run leaves one such refusal: look far enough back.
     if let Some(flag) = lines_flag {
-        deny.extend([flag, "10"]);
+        deny.extend([flag, "40"]);
     }
     let out = c.cordon(&deny)?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
