@@ -136,19 +136,19 @@ pub(crate) fn compile(
                 .get("read")
                 .map(|v| patterns(v, "read"))
                 .transpose()
-                .map_err(&bad)?;
+                .map_err(bad)?;
             policy.exec = table
                 .get("exec")
                 .map(|v| patterns(v, "exec"))
                 .transpose()
-                .map_err(&bad)?;
+                .map_err(bad)?;
             for (field, into) in [
                 ("write", &mut policy.write),
                 ("deny", &mut policy.deny),
                 ("unix_sockets", &mut policy.unix_sockets),
             ] {
                 if let Some(v) = table.get(field) {
-                    *into = patterns(v, field).map_err(&bad)?;
+                    *into = patterns(v, field).map_err(bad)?;
                 }
             }
             Ok(policy)
