@@ -63,7 +63,10 @@ fn fields(text: &str) -> Vec<(&str, Vec<u8>)> {
 /// The kernel hex-encodes untrusted strings (spaces, quotes, NULs).
 /// Only values that are all hex digits and of even length qualify.
 fn unhex(word: &str) -> Option<Vec<u8>> {
-    if word.is_empty() || !word.len().is_multiple_of(2) || !word.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if word.is_empty()
+        || !word.len().is_multiple_of(2)
+        || !word.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return None;
     }
     // Plain numbers (pids, inodes) are digits too; only the string-valued
