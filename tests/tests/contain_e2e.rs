@@ -230,6 +230,12 @@ fn attacks_as(agent_user: &HostUser) {
     let cred = t.one("file.open", &[("path", json!(f.credential))]);
     assert_eq!(cordon_e2e::trail::verdict(cred), "deny", "{t}");
     assert_eq!(cordon_e2e::trail::rule(cred), "contain:credentials", "{t}");
+    // The calling process, from the kernel's record of the same event.
+    assert!(
+        cred.exe.as_deref().is_some_and(|e| e.contains("python")) && cred.pid.is_some(),
+        "the refusal does not name the process: {cred:?}"
+    );
+    assert_eq!(cred.uid, Some(agent_user.uid), "{cred:?}");
     let sock = t.one(
         "unix.connect",
         &[("path", json!(path_sink.path.as_ref().unwrap()))],

@@ -9,16 +9,47 @@
 //! audit(1733356800.123:456): domain=1a2b3c4d5 status=allocated mode=enforcing pid=700 uid=0 exe="/usr/bin/python3" comm="python3"
 //! ```
 
+pub const AUDIT_SYSCALL: u16 = 1300;
 pub const AUDIT_LANDLOCK_ACCESS: u16 = 1423;
 pub const AUDIT_LANDLOCK_DOMAIN: u16 = 1424;
 
 /// One refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
+    /// The audit event's serial: the SYSCALL record of the same event
+    /// (which names the calling process) carries it too.
+    pub serial: u64,
     pub domain: u64,
     pub blockers: Vec<String>,
     pub path: Option<Vec<u8>>,
     pub opid: Option<u32>,
+}
+
+/// Who made the system call an event belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Syscall {
+    pub serial: u64,
+    pub pid: u32,
+    pub uid: Option<u32>,
+    pub exe: Option<String>,
+}
+
+/// `audit(1733356800.123:456): ...` -> 456.
+fn serial(text: &str) -> Option<u64> {
+    let stamp = text.strip_prefix("audit(")?;
+    let end = stamp.find(')')?;
+    stamp[..end].rsplit(':').next()?.parse().ok()
+}
+
+pub fn parse_syscall(text: &str) -> Option<Syscall> {
+    let f = fields(text);
+    let exe = f.iter().find(|(k, _)| *k == "exe").map(|(_, v)| text_of(v));
+    Some(Syscall {
+        serial: serial(text)?,
+        pid: number(text, "pid")?,
+        uid: number(text, "uid"),
+        exe,
+    })
 }
 
 /// A domain's creator, logged with its first refusal.
@@ -89,6 +120,7 @@ pub fn parse_access(text: &str) -> Option<Access> {
     let f = fields(text);
     let get = |k: &str| f.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone());
     Some(Access {
+        serial: serial(text)?,
         domain,
         blockers: text_of(&get("blockers")?)
             .split(',')
@@ -227,6 +259,23 @@ mod tests {
             classify(&u),
             Refusal::Abstract {
                 name: b"\0cordon".to_vec()
+            }
+        );
+    }
+
+    #[test]
+    fn a_syscall_record_names_the_caller_by_serial() {
+        let s = parse_syscall(
+            r#"audit(1796431405.743:3987): arch=c000003e syscall=257 success=no exit=-13 ppid=5374 pid=5377 auid=4294967295 uid=65534 gid=65534 comm="cat" exe="/usr/bin/cat" key=(null)"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            Syscall {
+                serial: 3987,
+                pid: 5377,
+                uid: Some(65534),
+                exe: Some("/usr/bin/cat".into())
             }
         );
     }

@@ -7,18 +7,13 @@
 //! A refusal names its Landlock domain; the domain's first record names
 //! the process that created it, which is the agent (`cordon run` execs in
 //! place), so the domain maps to the agent's cgroup once and for all.
-use std::{
-    collections::HashMap,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
-    time::{Duration, Instant},
-};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use tokio::sync::mpsc;
 
 use super::Shared;
-use crate::{
-    cgroup::AgentPath,
-    contain::landlock_log::{self, AUDIT_LANDLOCK_ACCESS, AUDIT_LANDLOCK_DOMAIN, Access, Refusal},
+use crate::contain::landlock_log::{
+    self, AUDIT_LANDLOCK_ACCESS, AUDIT_LANDLOCK_DOMAIN, AUDIT_SYSCALL, Access,
 };
 
 const NETLINK_AUDIT: i32 = 9;
@@ -26,13 +21,11 @@ const AUDIT_NLGRP_READLOG: u32 = 1;
 const AUDIT_GET: u16 = 1000;
 const AUDIT_SET: u16 = 1001;
 const AUDIT_STATUS_ENABLED: u32 = 1;
-/// A refusal whose domain has not been named after this long is recorded
-/// without an agent (its domain predates this daemon).
-const PENDING_FOR: Duration = Duration::from_secs(2);
 
-enum Msg {
+pub(super) enum Msg {
     Access(Access),
     Domain(landlock_log::Domain),
+    Syscall(landlock_log::Syscall),
 }
 
 /// Subscribes to the audit stream (turning kernel auditing on if it is
@@ -44,7 +37,7 @@ pub fn start(d: &Shared) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("cordon-landlock-audit".into())
         .spawn(move || read_loop(sock, tx))?;
-    tokio::spawn(record_loop(d.clone(), rx));
+    tokio::spawn(super::landlock_pairing::record_loop(d.clone(), rx));
     Ok(())
 }
 
@@ -156,6 +149,7 @@ fn read_loop(sock: OwnedFd, tx: mpsc::Sender<Msg>) {
             let msg = match kind {
                 AUDIT_LANDLOCK_ACCESS => landlock_log::parse_access(text).map(Msg::Access),
                 AUDIT_LANDLOCK_DOMAIN => landlock_log::parse_domain(text).map(Msg::Domain),
+                AUDIT_SYSCALL => landlock_log::parse_syscall(text).map(Msg::Syscall),
                 _ => None,
             };
             if let Some(m) = msg
@@ -167,100 +161,5 @@ fn read_loop(sock: OwnedFd, tx: mpsc::Sender<Msg>) {
             // not always aligned, so stop at the first.
             off = n;
         }
-    }
-}
-
-struct Known {
-    agent: Option<AgentPath>,
-    cgroup_id: Option<u64>,
-}
-
-async fn record_loop(d: Shared, mut rx: mpsc::Receiver<Msg>) {
-    let mut domains: HashMap<u64, Known> = HashMap::new();
-    let mut pending: Vec<(Instant, Access)> = Vec::new();
-    let mut seen: HashMap<String, Instant> = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(Msg::Domain(dom)) => {
-                    let known = dom.pid.map(|pid| who(&d, pid)).unwrap_or(Known { agent: None, cgroup_id: None });
-                    domains.insert(dom.domain, known);
-                    let (ready, wait): (Vec<_>, Vec<_>) =
-                        pending.drain(..).partition(|(_, a)| a.domain == dom.domain);
-                    pending = wait;
-                    for (_, a) in ready {
-                        record(&d, &a, domains.get(&a.domain), &mut seen).await;
-                    }
-                }
-                Some(Msg::Access(a)) => match domains.get(&a.domain) {
-                    Some(k) => record(&d, &a, Some(k), &mut seen).await,
-                    None => pending.push((Instant::now(), a)),
-                },
-                None => return,
-            },
-            _ = tick.tick() => {
-                let (old, keep): (Vec<_>, Vec<_>) =
-                    pending.drain(..).partition(|(t, _)| t.elapsed() > PENDING_FOR);
-                pending = keep;
-                for (_, a) in old {
-                    record(&d, &a, None, &mut seen).await;
-                }
-                seen.retain(|_, t| t.elapsed() < Duration::from_secs(1));
-            }
-        }
-    }
-}
-
-fn who(d: &Shared, pid: u32) -> Known {
-    let tree = d.registry.tree();
-    let agent = tree.locate_pid(pid as i32).ok().flatten();
-    let cgroup_id = agent
-        .as_ref()
-        .and_then(|a| crate::cgroup::tree::cgroup_id(&tree.dir_of(a)).ok());
-    Known { agent, cgroup_id }
-}
-
-async fn record(
-    d: &Shared,
-    a: &Access,
-    known: Option<&Known>,
-    seen: &mut HashMap<String, Instant>,
-) {
-    let key = format!("{:x}:{:?}:{:?}:{:?}", a.domain, a.blockers, a.path, a.opid);
-    if seen
-        .get(&key)
-        .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-    {
-        return;
-    }
-    seen.insert(key, Instant::now());
-    let agent = known.and_then(|k| k.agent.as_ref());
-    let cgroup_id = known.and_then(|k| k.cgroup_id);
-    let plan = cgroup_id.and_then(|id| d.contained.get(id));
-    let refusal = landlock_log::classify(a);
-    let target_exe = match &refusal {
-        Refusal::Process {
-            target_pid: Some(p),
-            ..
-        } => std::fs::read_link(format!("/proc/{p}/exe"))
-            .ok()
-            .map(|p| p.display().to_string()),
-        _ => None,
-    };
-    let rec = crate::contain::events::landlock_record(
-        &refusal,
-        a.domain,
-        agent,
-        cgroup_id,
-        plan.as_ref().and_then(|c| c.plan()),
-        target_exe,
-        Some(d.policy.version()),
-    );
-    if let Err(e) = d.audit.append(rec).await {
-        tracing::error!(
-            domain = a.domain,
-            "recording a Landlock refusal failed: {e}"
-        );
     }
 }

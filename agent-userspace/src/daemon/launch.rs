@@ -101,22 +101,23 @@ pub async fn launch(d: &Shared, caller: &Caller, req: RunRequest) -> Result<RunR
 
     let tree = d.registry.tree();
     let (path, dir) = tree.create_instance(&base, &req.agent)?;
-    let cgroup_id = crate::cgroup::tree::cgroup_id(&dir)?;
-    let prepared = prepare(d, &req.agent, uid, root, cwd, &policy, cgroup_id).await;
-    let containment = match prepared {
-        Ok(c) => c,
-        Err(e) => {
-            discard(&dir);
-            return Err(e);
-        }
-    };
-    if let Err(e) = record_launch(d, caller, &path, cgroup_id, &containment).await {
-        undo(d, cgroup_id, &dir);
-        return Err(e);
-    }
+    // The caller moves in at once, before the reaper can take the empty
+    // cgroup. It is `cordon run` itself, blocked on this reply: nothing
+    // runs as the agent until containment below is in place and the reply
+    // says so. On any failure below it exits and the reaper removes the
+    // emptied cgroup.
     if let Err(e) = tree.move_pid(&dir, caller.pid) {
-        undo(d, cgroup_id, &dir);
+        discard(&dir);
         return Err(e.into());
+    }
+    let cgroup_id = crate::cgroup::tree::cgroup_id(&dir)?;
+    let containment = prepare(d, &req.agent, uid, root, cwd, &policy, cgroup_id).await?;
+    if let Err(e) = record_launch(d, caller, &path, cgroup_id, &containment).await {
+        forget_profile(d, cgroup_id);
+        if let Some(tmp) = containment.tmp() {
+            remove_tmp(tmp);
+        }
+        return Err(e);
     }
     d.registry.insert(cgroup_id, path.clone());
     d.registry.mark_started(&path);
@@ -267,13 +268,12 @@ fn discard(dir: &std::path::Path) {
     }
 }
 
-fn undo(d: &Shared, cgroup_id: u64, dir: &std::path::Path) {
+fn forget_profile(d: &Shared, cgroup_id: u64) {
     if let Ok(kernel) = &d.contain_kernel
         && let Err(e) = kernel.remove(cgroup_id)
     {
         tracing::warn!(cgroup_id, "removing an unused containment profile: {e}");
     }
-    discard(dir);
 }
 
 /// The launch record: who started what, as whom, and how it is contained.

@@ -12,6 +12,7 @@ pub mod enforce;
 pub mod kill;
 pub mod kill_marks;
 pub mod landlock_audit;
+pub mod landlock_pairing;
 pub mod launch;
 pub mod listeners;
 pub mod memory;
