@@ -5,6 +5,7 @@
 //! unseen, the policy unchanged and the secrets unread; ordinary root work
 //! inside the agent's own namespace still works.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -164,7 +165,73 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_root_agent_cannot_leave_rewrite_its_policy_read_secrets_touch_pins_or_reach_the_daemon() {
     require_root_or_skip!();
-    battery(None);
+    battery(None, "mapped");
+}
+
+/// Hosts that forbid user namespaces (a container's seccomp profile, say)
+/// get the fallback: real uid 0 without its dangerous capabilities, held
+/// by Landlock and the cgroup hooks alone. The same attacks must fail.
+#[test]
+fn without_user_namespaces_a_root_agent_is_held_by_landlock_alone() {
+    require_root_or_skip!();
+    battery(None, "landlock-only");
+}
+
+/// A seccomp filter, as container runtimes install, that refuses to
+/// create user namespaces: `unshare` and `clone` with CLONE_NEWUSER get
+/// EPERM, `clone3` (whose flags a filter cannot see) gets ENOSYS so libc
+/// falls back to `clone`.
+fn forbid_user_namespaces(cmd: &mut Command) {
+    const CLONE_NEWUSER: u32 = 0x1000_0000;
+    let ret_errno = |e: i32| libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA);
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u32;
+    let filter: Vec<libc::sock_filter> = vec![
+        stmt(ld, 0), // seccomp_data.nr
+        jeq(libc::SYS_clone3 as u32, 0, 1),
+        stmt(ret, ret_errno(libc::ENOSYS)),
+        jeq(libc::SYS_unshare as u32, 1, 0),
+        jeq(libc::SYS_clone as u32, 0, 4),
+        stmt(ld, 16), // args[0], low 32 bits
+        stmt(
+            (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u32,
+            CLONE_NEWUSER,
+        ),
+        jeq(0, 1, 0),
+        stmt(ret, ret_errno(libc::EPERM)),
+        stmt(ret, libc::SECCOMP_RET_ALLOW),
+    ];
+    // SAFETY: prctl with a filter that lives until exec; runs between fork
+    // and exec in the child, and only calls async-signal-safe prctl.
+    unsafe {
+        cmd.pre_exec(move || {
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr().cast_mut(),
+            };
+            if libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &raw const prog,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// The same attacks from a regular user who owns a file inside Cordon's
@@ -172,10 +239,10 @@ fn a_root_agent_cannot_leave_rewrite_its_policy_read_secrets_touch_pins_or_reach
 #[test]
 fn a_user_agent_owning_files_next_to_cordons_gets_no_further_than_root() {
     require_root_or_skip!();
-    battery(Some(HostUser::regular().unwrap()));
+    battery(Some(HostUser::regular().unwrap()), "");
 }
 
-fn battery(user: Option<HostUser>) {
+fn battery(user: Option<HostUser>, root_mode: &str) {
     let dns = TestDns::start().unwrap();
     let (policies, daemon) = start_daemon(&dns, None, POLICY).unwrap();
     let policy_path = policies.path().join(POLICY_FILE);
@@ -210,6 +277,11 @@ fn battery(user: Option<HostUser>) {
     .to_string();
     let argv = [PYTHON, "-c", ATTACKS, &cfg];
     let mut cmd = match &user {
+        None if root_mode == "landlock-only" => {
+            let mut c = root_agent(&daemon, "rooty", work.path(), &argv);
+            forbid_user_namespaces(&mut c);
+            c
+        }
         None => root_agent(&daemon, "rooty", work.path(), &argv),
         Some(u) => {
             let mut c = Command::new(cordon_bin());
@@ -283,8 +355,10 @@ fn battery(user: Option<HostUser>) {
         .of_chain("rooty");
     let launch = t.one("agent.launch", &[("contain", json!("on"))]);
     if user.is_none() {
-        assert_eq!(launch.params["root"], json!("mapped"), "{t}");
-        assert_eq!(launch.params["mapped_uid"], json!(65534), "{t}");
+        assert_eq!(launch.params["root"], json!(root_mode), "{t}");
+        if root_mode == "mapped" {
+            assert_eq!(launch.params["mapped_uid"], json!(65534), "{t}");
+        }
     } else {
         // The user's own file inside the state dir is carved out by
         // containment, not by ownership: the refusal is on the record.

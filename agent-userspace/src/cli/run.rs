@@ -90,7 +90,10 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     match &target {
         Some(user) => drop_to(user, &mut cmd)?,
-        None if root_agent => drop_dangerous_caps()?,
+        None if root_agent => {
+            drop_dangerous_caps()?;
+            forbid_metadata_changes(&mut cmd)?;
+        }
         None => {}
     }
     if let Some(prepared) = landlock {
@@ -114,6 +117,18 @@ fn enter_before_exec(cmd: &mut std::process::Command, prepared: landlock::Prepar
             )),
         });
     }
+}
+
+/// A real-root agent (no user namespace on this host) would own every
+/// root-owned file: refuse it chmod, chown and xattr changes altogether.
+fn forbid_metadata_changes(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    let prog = crate::contain::root_seccomp::program()?;
+    // SAFETY: no fork happened (exec in place); applying a filter only
+    // makes a prctl/seccomp call.
+    unsafe {
+        cmd.pre_exec(move || seccompiler::apply_filter(&prog).map_err(std::io::Error::other));
+    }
+    Ok(())
 }
 
 /// Who the agent runs as. Root only on explicit request: an agent running

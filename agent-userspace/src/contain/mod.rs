@@ -14,5 +14,6 @@ pub mod kernel;
 pub mod landlock;
 pub mod landlock_log;
 pub mod plan;
+pub mod root_seccomp;
 
 pub use plan::{ContainPlan, LandlockSpec, Launch, PlanError, Protected};
