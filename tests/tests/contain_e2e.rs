@@ -68,9 +68,11 @@ agents = ["*"]
 default = "deny"
 "#;
 
+/// Fields drop in order: the daemon stops before its policies and DNS go.
 struct Fixture {
-    _dns: TestDns,
     daemon: Daemon,
+    policies: cordon_e2e::PolicyDir,
+    _dns: TestDns,
     owner: HostUser,
     marker: String,
     credential: std::path::PathBuf,
@@ -78,9 +80,7 @@ struct Fixture {
 
 fn fixture(policy: &str) -> Fixture {
     let dns = TestDns::start().unwrap();
-    let (_policies, daemon) = start_daemon(&dns, None, policy).unwrap();
-    // The policy directory must outlive the daemon's reloads.
-    std::mem::forget(_policies);
+    let (policies, daemon) = start_daemon(&dns, None, policy).unwrap();
     let owner = HostUser::regular().unwrap();
     let marker = format!("MARKER-{}", random_alnum(24));
     let credential = owner
@@ -91,6 +91,7 @@ fn fixture(policy: &str) -> Fixture {
         .unwrap();
     Fixture {
         _dns: dns,
+        policies,
         daemon,
         owner,
         marker,
@@ -443,4 +444,95 @@ fn contain_off_is_recorded_at_launch() {
         .of_chain("loose");
     let launch = t.one("agent.launch", &[("contain", json!("off"))]);
     assert_eq!(launch.params["contain_off_by"], json!("e2e.toml"), "{t}");
+
+    // `cordon ps` says it loudly while such an agent runs.
+    let mut sleeper = agent_as(
+        &f.daemon,
+        &user,
+        "loose",
+        work.path(),
+        &["/bin/sleep", "30"],
+    );
+    sleeper
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let running = cordon_e2e::agent_cgroup::RunningAgent::new(sleeper.spawn().unwrap());
+    let parent = cordon_e2e::world::status_json(&f.daemon).unwrap()["cgroup_parent"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    running
+        .instance_cgroup(std::path::Path::new(&parent))
+        .unwrap();
+    let ps = f.daemon.cordon(&["ps"]).unwrap();
+    let text = String::from_utf8_lossy(&ps.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("loose "))
+        .unwrap_or_else(|| panic!("no row for the agent:\n{text}"));
+    assert!(row.contains(" OFF "), "containment off is not shown: {row}");
+}
+
+/// A sub-agent launched from inside an agent gets the intersection of
+/// both containments: its own policy allows a socket its parent's does
+/// not, and the parent's refusal still holds.
+#[test]
+fn a_sub_agent_is_held_by_its_parents_containment_too() {
+    require_root_or_skip!();
+    let both = UnixSink::pathname("both.sock").unwrap();
+    let child_only = UnixSink::pathname("child-only.sock").unwrap();
+    let a = both.path.clone().unwrap();
+    let b = child_only.path.clone().unwrap();
+    let policy = format!(
+        "agents = [\"parent\"]\ndefault = \"deny\"\n[contain]\nunix_sockets = [\"{a}\"]\n",
+        a = a.display()
+    );
+    let f = fixture(&policy);
+    let child_policy = format!(
+        "agents = [\"child\"]\ndefault = \"deny\"\n[contain]\nunix_sockets = [\"{a}\", \"{b}\"]\n",
+        a = a.display(),
+        b = b.display()
+    );
+    f.policies.write("child.toml", &child_policy).unwrap();
+    let reload = f.daemon.cordon(&["policy", "reload"]).unwrap();
+    assert!(reload.status.success(), "{}", show(&reload));
+
+    let user = HostUser::nobody();
+    let work = user.workdir().unwrap();
+    let script = format!(
+        "import socket, sys\n\
+         for name, p in (('both', '{a}'), ('child_only', '{b}')):\n\
+         \x20   s = socket.socket(socket.AF_UNIX)\n\
+         \x20   try:\n\
+         \x20       s.connect(p); s.sendall(b'hello'); print(name, 'connected')\n\
+         \x20   except OSError as e:\n\
+         \x20       print(name, 'refused', e.errno)\n",
+        a = a.display(),
+        b = b.display()
+    );
+    let cordon = cordon_bin();
+    let cordon = cordon.to_str().unwrap();
+    let mut cmd = agent_as(
+        &f.daemon,
+        &user,
+        "parent",
+        work.path(),
+        &[
+            cordon, "run", "--agent", "child", "--", PYTHON, "-c", &script,
+        ],
+    );
+    let out = run_with_timeout(&mut cmd, TIMEOUT).unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("both connected"), "{}", show(&out));
+    assert!(text.contains("child_only refused"), "{}", show(&out));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(child_only.received.connections(), 0);
+    let t = cordon_e2e::read_trail(f.daemon.state_dir())
+        .unwrap()
+        .of_chain("parent/child");
+    assert!(
+        t.has("unix.connect", &[("path", json!(b))]),
+        "the sub-agent's refusal is not recorded under its chain:\n{t}"
+    );
 }
