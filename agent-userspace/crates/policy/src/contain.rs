@@ -50,6 +50,9 @@ impl PathPattern {
         if text.split('/').any(|c| c == "..") {
             return Err(format!("`{text}` has a `..` component"));
         }
+        // Checked here so a bad glob fails the load, not the launch (where
+        // it would silently match nothing).
+        glob::Pattern::new(text).map_err(|e| format!("`{text}` is not a valid glob: {e}"))?;
         Ok(PathPattern(text.to_string()))
     }
 
@@ -245,6 +248,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`..`"), "{e}");
+    }
+
+    #[test]
+    fn a_broken_glob_is_a_load_error() {
+        let e = compile_text("[contain]\ndeny = [\"/srv/[keys\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("contain.deny[0]") && e.contains("glob"), "{e}");
     }
 
     #[test]
