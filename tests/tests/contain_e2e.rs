@@ -500,7 +500,14 @@ fn a_sub_agent_is_held_by_its_parents_containment_too() {
     let user = HostUser::nobody();
     let work = user.workdir().unwrap();
     let script = format!(
-        "import socket, sys\n\
+        "import os, signal, socket, sys\n\
+         parent = int(sys.argv[1])\n\
+         for name, f in (('parent_environ', lambda: open(f'/proc/{{parent}}/environ', 'rb').read()),\n\
+         \x20               ('parent_signal', lambda: os.kill(parent, signal.SIGTERM))):\n\
+         \x20   try:\n\
+         \x20       f(); print(name, 'reached')\n\
+         \x20   except OSError as e:\n\
+         \x20       print(name, 'refused', e.errno)\n\
          for name, p in (('both', '{a}'), ('child_only', '{b}')):\n\
          \x20   s = socket.socket(socket.AF_UNIX)\n\
          \x20   try:\n\
@@ -517,8 +524,15 @@ fn a_sub_agent_is_held_by_its_parents_containment_too() {
         &user,
         "parent",
         work.path(),
+        // The parent is a shell that stays alive around its sub-agent, so
+        // there is a parent process to attack.
         &[
-            cordon, "run", "--agent", "child", "--", PYTHON, "-c", &script,
+            "/bin/sh",
+            "-c",
+            "\"$0\" run --agent child -- \"$1\" -c \"$2\" $$; echo parent alive",
+            cordon,
+            PYTHON,
+            &script,
         ],
     );
     let out = run_with_timeout(&mut cmd, TIMEOUT).unwrap();
@@ -526,6 +540,9 @@ fn a_sub_agent_is_held_by_its_parents_containment_too() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("both connected"), "{}", show(&out));
     assert!(text.contains("child_only refused"), "{}", show(&out));
+    assert!(text.contains("parent_environ refused"), "{}", show(&out));
+    assert!(text.contains("parent_signal refused"), "{}", show(&out));
+    assert!(text.contains("parent alive"), "{}", show(&out));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(child_only.received.connections(), 0);
     let t = cordon_e2e::read_trail(f.daemon.state_dir())

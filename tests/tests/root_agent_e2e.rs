@@ -423,6 +423,26 @@ fn a_root_agent_still_does_root_work_in_its_own_namespace() {
     assert!(text.contains("hello from a scratch root"), "{}", show(&out));
     assert!(text.contains("bound True"), "{}", show(&out));
     assert_eq!(text.lines().last(), Some("0"), "{}", show(&out));
+
+    // `cordon ps` shows which agents run as mapped root.
+    let mut sleeper = root_agent(&daemon, "rootwork", work.path(), &["/bin/sleep", "30"]);
+    sleeper
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let running = cordon_e2e::agent_cgroup::RunningAgent::new(sleeper.spawn().unwrap());
+    let parent = cordon_e2e::world::status_json(&daemon).unwrap()["cgroup_parent"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The supervisor is the process `cordon run` started; it moves first.
+    running.instance_cgroup(Path::new(&parent)).unwrap();
+    let ps = daemon.cordon(&["ps"]).unwrap();
+    let text = String::from_utf8_lossy(&ps.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("rootwork ") && l.contains("running"))
+        .unwrap_or_else(|| panic!("no running row:\n{text}"));
+    assert!(row.contains(" mapped "), "mapped root is not shown: {row}");
 }
 
 /// A minimal .deb with one file, built with dpkg-deb.
