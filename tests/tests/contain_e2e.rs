@@ -423,7 +423,7 @@ fn a_network_socket_as_standard_output_is_refused_unless_allowed() {
 #[test]
 fn contain_off_is_recorded_at_launch() {
     require_root_or_skip!();
-    let f = fixture(&format!("{POLICY}\ncontain = \"off\"\n"));
+    let mut f = fixture(&format!("{POLICY}\ncontain = \"off\"\n"));
     let user = HostUser::nobody();
     let work = user.workdir().unwrap();
     let read = format!("print(open('{}').read())", f.credential.display());
@@ -471,6 +471,16 @@ fn contain_off_is_recorded_at_launch() {
         .find(|l| l.starts_with("loose "))
         .unwrap_or_else(|| panic!("no row for the agent:\n{text}"));
     assert!(row.contains(" OFF "), "containment off is not shown: {row}");
+    // A restarted daemon still knows.
+    f.daemon.restart().unwrap();
+    let ps = f.daemon.cordon(&["ps"]).unwrap();
+    let text = String::from_utf8_lossy(&ps.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("loose "))
+        .unwrap_or_else(|| panic!("no row for the agent after a restart:\n{text}"));
+    assert!(row.contains(" OFF "), "lost across a restart: {row}");
+    drop(running);
 }
 
 /// A sub-agent launched from inside an agent gets the intersection of

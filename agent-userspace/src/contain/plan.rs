@@ -57,7 +57,7 @@ pub struct LandlockSpec {
 }
 
 /// Why a kernel file rule exists; names the rule in audit records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FileOrigin {
     Credentials,
     Cordon,
@@ -78,14 +78,14 @@ impl FileOrigin {
 
 /// A path and everything below it, denied or (inside a denied one) allowed.
 /// The longest matching rule decides.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRule {
     pub path: PathBuf,
     pub deny: bool,
     pub origin: FileOrigin,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainPlan {
     pub landlock: LandlockSpec,
     pub files: Vec<FileRule>,

@@ -120,11 +120,29 @@ async fn report_lost(d: &Shared, reported: u64) -> u64 {
     }
 }
 
+/// At start: takes back the instances an earlier daemon launched, and
+/// cleans up after those that ended while no daemon was running.
+pub fn restore(d: &Shared) {
+    let live: std::collections::HashSet<u64> = d
+        .registry
+        .snapshot()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    for (id, c) in super::contained_store::load_all(&d.cfg.paths.state_dir) {
+        d.contained.insert(id, c);
+        if !live.contains(&id) {
+            forget(d, id);
+        }
+    }
+}
+
 /// Called for every instance cgroup the reaper removed.
 pub fn forget(d: &Shared, cgroup_id: u64) {
     let Some(c) = d.contained.take(cgroup_id) else {
         return;
     };
+    super::contained_store::remove(&d.cfg.paths.state_dir, cgroup_id);
     if let Ok(kernel) = &d.contain_kernel
         && let Err(e) = kernel.remove(cgroup_id)
     {

@@ -20,7 +20,7 @@ pub trait KernelLayer: Send + Sync {
     fn lost_events(&self) -> Result<u64, String>;
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum Mode {
     On {
         plan: Arc<ContainPlan>,
@@ -32,7 +32,7 @@ enum Mode {
 }
 
 /// How a root agent is held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RootMode {
     /// Root inside a user namespace, this host uid outside.
     UserNamespace(u32),
@@ -51,7 +51,7 @@ impl RootMode {
 }
 
 /// One instance's containment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Containment {
     uid: u32,
     root: Option<RootMode>,

@@ -53,6 +53,8 @@ pub enum LaunchError {
     },
     #[error("recording the launch: {0}")]
     Audit(String),
+    #[error("keeping the instance's containment: {0}")]
+    Store(#[from] super::contained_store::StoreError),
     #[error("{0}")]
     Cgroup(#[from] crate::cgroup::CgroupError),
 }
@@ -112,8 +114,15 @@ pub async fn launch(d: &Shared, caller: &Caller, req: RunRequest) -> Result<RunR
     }
     let cgroup_id = crate::cgroup::tree::cgroup_id(&dir)?;
     let containment = prepare(d, &req.agent, uid, root, cwd, &policy, cgroup_id).await?;
-    if let Err(e) = record_launch(d, caller, &path, cgroup_id, &containment).await {
+    let kept = super::contained_store::save(&d.cfg.paths.state_dir, cgroup_id, &containment)
+        .map_err(LaunchError::from);
+    let recorded = match kept {
+        Ok(()) => record_launch(d, caller, &path, cgroup_id, &containment).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
         forget_profile(d, cgroup_id);
+        super::contained_store::remove(&d.cfg.paths.state_dir, cgroup_id);
         if let Some(tmp) = containment.tmp() {
             remove_tmp(tmp);
         }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod conns;
 pub mod contain_watch;
 pub mod contained;
+pub mod contained_store;
 pub mod decide;
 pub mod enforce;
 pub mod kill;
