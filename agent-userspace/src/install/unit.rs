@@ -35,14 +35,25 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
         "CAP_KILL",
         "signal agent processes of other users (terminate, kill switch)",
     ),
+    (
+        "CAP_AUDIT_READ",
+        "read Landlock's refusal records from the kernel audit stream",
+    ),
+    (
+        "CAP_AUDIT_CONTROL",
+        "turn kernel auditing on when it is off, so Landlock logs refusals",
+    ),
 ];
 
 /// Paths the daemon writes; everything else is read-only (ProtectSystem=strict).
+/// `/tmp` holds each contained agent's private temporary directory, which
+/// the agent must see: the daemon gets the host's `/tmp`, not a private one.
 pub const WRITABLE_PATHS: &[&str] = &[
     HOST_STATE_DIR,
     HOST_RUN_DIR,
     "/sys/fs/cgroup",
     "/sys/fs/bpf",
+    "/tmp",
 ];
 
 pub fn capability_list() -> String {
@@ -86,8 +97,9 @@ TimeoutStopSec=30
 NoNewPrivileges=yes
 ProtectSystem=strict
 ReadWritePaths={writable}
-ProtectHome=yes
-PrivateTmp=yes
+# Read-only, not hidden: containment lists homes to keep every account's
+# credential files from agents.
+ProtectHome=read-only
 RuntimeDirectory={run_name}
 RuntimeDirectoryMode=0755
 StateDirectory={state_name}
@@ -145,9 +157,8 @@ mod tests {
         for l in [
             "NoNewPrivileges=yes",
             "ProtectSystem=strict",
-            "ReadWritePaths=/var/lib/cordon /run/cordon /sys/fs/cgroup /sys/fs/bpf",
-            "ProtectHome=yes",
-            "PrivateTmp=yes",
+            "ReadWritePaths=/var/lib/cordon /run/cordon /sys/fs/cgroup /sys/fs/bpf /tmp",
+            "ProtectHome=read-only",
             "RuntimeDirectory=cordon",
             "StateDirectory=cordon",
             "StateDirectoryMode=0700",
@@ -159,9 +170,9 @@ mod tests {
     }
 
     #[test]
-    fn capabilities_are_exactly_the_eight_the_daemon_needs() {
+    fn capabilities_are_exactly_the_ten_the_daemon_needs() {
         let caps = "CAP_BPF CAP_NET_ADMIN CAP_SYS_ADMIN CAP_PERFMON CAP_SYS_RESOURCE \
-                    CAP_DAC_OVERRIDE CAP_CHOWN CAP_KILL";
+                    CAP_DAC_OVERRIDE CAP_CHOWN CAP_KILL CAP_AUDIT_READ CAP_AUDIT_CONTROL";
         has(&format!("CapabilityBoundingSet={caps}"));
         has(&format!("AmbientCapabilities={caps}"));
         assert_eq!(
