@@ -284,3 +284,45 @@ impl InheritedSocket {
         Ok(InheritedSocket { received, client })
     }
 }
+
+/// The start of every attack script: `cfg` from `sys.argv[1]` (JSON), a
+/// `res` dict printed at the end, `attempt(name, f)` recording whether `f`
+/// got through or which errno refused it, and `read(path)`.
+pub const ATTEMPT_PRELUDE: &str = r#"
+import ctypes, json, os, signal, socket, sys, time
+cfg = json.loads(sys.argv[1])
+res = {}
+def attempt(name, f):
+    try:
+        res[name] = {"ok": True, "out": f()}
+    except OSError as e:
+        res[name] = {"ok": False, "errno": e.errno}
+def read(p):
+    with open(p, "rb") as f:
+        return f.read(4096).decode(errors="replace")
+"#;
+
+/// The JSON object an attack script printed last.
+pub fn outcomes(out: &std::process::Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("no JSON from the agent ({e}):\n{}", crate::world::show(out)))
+}
+
+/// `cordon run --agent NAME --state-dir D --user USER -- CMD...` in `cwd`.
+pub fn agent_as(
+    d: &crate::Daemon,
+    user: &HostUser,
+    name: &str,
+    cwd: &Path,
+    cmd: &[&str],
+) -> Command {
+    let mut c = Command::new(crate::cordon_bin());
+    c.args(["run", "--agent", name, "--state-dir"])
+        .arg(d.state_dir())
+        .args(["--user", &user.name, "--"])
+        .args(cmd)
+        .current_dir(cwd);
+    c
+}

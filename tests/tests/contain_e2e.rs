@@ -6,11 +6,13 @@
 
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use cordon_e2e::daemon::Daemon;
-use cordon_e2e::host::{HostUser, InheritedSocket, UnixSink, Victim};
+use cordon_e2e::host::{
+    ATTEMPT_PRELUDE, HostUser, InheritedSocket, UnixSink, Victim, agent_as, outcomes,
+};
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{PYTHON, show, start_daemon};
 use cordon_e2e::{TestDns, cordon_bin, require_root_or_skip, run_with_timeout};
@@ -20,17 +22,6 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Each attack in one python run; prints one JSON object of outcomes.
 const ATTACKS: &str = r#"
-import ctypes, json, os, signal, socket, sys
-cfg = json.loads(sys.argv[1])
-res = {}
-def attempt(name, f):
-    try:
-        res[name] = {"ok": True, "out": f()}
-    except OSError as e:
-        res[name] = {"ok": False, "errno": e.errno}
-def read(p):
-    with open(p, "rb") as f:
-        return f.read().decode(errors="replace")
 def unix(addr):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(3)
@@ -99,23 +90,6 @@ fn fixture(policy: &str) -> Fixture {
     }
 }
 
-/// `cordon run --agent NAME --user USER -- CMD` in `cwd`.
-fn agent_as(
-    d: &Daemon,
-    user: &HostUser,
-    name: &str,
-    cwd: &std::path::Path,
-    cmd: &[&str],
-) -> Command {
-    let mut c = Command::new(cordon_bin());
-    c.args(["run", "--agent", name, "--state-dir"])
-        .arg(d.state_dir())
-        .args(["--user", &user.name, "--"])
-        .args(cmd)
-        .current_dir(cwd);
-    c
-}
-
 /// Hands `fd` to the launched `cordon run` as descriptor 3.
 fn inherit_as_fd3(cmd: &mut Command, fd: i32) {
     // SAFETY: dup2 is async-signal-safe; it runs in the forked child.
@@ -127,13 +101,6 @@ fn inherit_as_fd3(cmd: &mut Command, fd: i32) {
             Ok(())
         });
     }
-}
-
-fn outcomes(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or_default();
-    serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("no JSON from the agent ({e}):\n{}", show(out)))
 }
 
 fn refused(res: &Value, name: &str) -> bool {
@@ -166,7 +133,7 @@ fn attacks_as(agent_user: &HostUser) {
         agent_user,
         "intruder",
         work.path(),
-        &[PYTHON, "-c", ATTACKS, &cfg],
+        &[PYTHON, "-c", &format!("{ATTEMPT_PRELUDE}{ATTACKS}"), &cfg],
     );
     inherit_as_fd3(&mut cmd, inherited.client.as_raw_fd());
     let out = run_with_timeout(&mut cmd, TIMEOUT).unwrap();

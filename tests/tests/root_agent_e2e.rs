@@ -11,11 +11,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use cordon_e2e::daemon::Daemon;
-use cordon_e2e::host::{HostUser, InheritedSocket};
+use cordon_e2e::host::{ATTEMPT_PRELUDE, HostUser, InheritedSocket, agent_as, outcomes};
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{POLICY_FILE, PYTHON, show, start_daemon};
 use cordon_e2e::{TestDns, cordon_bin, require_root_or_skip, run_with_timeout};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -33,17 +33,7 @@ decision = "allow"
 "#;
 
 const ATTACKS: &str = r#"
-import ctypes, json, os, socket, sys, time
-cfg = json.loads(sys.argv[1])
-res = {"uid": os.getuid()}
-def attempt(name, f):
-    try:
-        res[name] = {"ok": True, "out": f()}
-    except OSError as e:
-        res[name] = {"ok": False, "errno": e.errno}
-def read(p):
-    with open(p, "rb") as f:
-        return f.read(64).decode(errors="replace")
+res["uid"] = os.getuid()
 # Leave the cordon: every cgroup.procs / cgroup.threads there is.
 moved = []
 for root, dirs, files in os.walk("/sys/fs/cgroup"):
@@ -118,13 +108,6 @@ def send():
 attempt("send", send)
 print(json.dumps(res))
 "#;
-
-fn outcomes(out: &std::process::Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or_default();
-    serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("no JSON from the agent ({e}):\n{}", show(out)))
-}
 
 fn root_agent(d: &Daemon, name: &str, cwd: &Path, cmd: &[&str]) -> Command {
     let mut c = Command::new(cordon_bin());
@@ -275,7 +258,8 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
         "reload_wait": 3,
     })
     .to_string();
-    let argv = [PYTHON, "-c", ATTACKS, &cfg];
+    let script = format!("{ATTEMPT_PRELUDE}{ATTACKS}");
+    let argv = [PYTHON, "-c", script.as_str(), &cfg];
     let mut cmd = match &user {
         None if root_mode == "landlock-only" => {
             let mut c = root_agent(&daemon, "rooty", work.path(), &argv);
@@ -283,15 +267,7 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
             c
         }
         None => root_agent(&daemon, "rooty", work.path(), &argv),
-        Some(u) => {
-            let mut c = Command::new(cordon_bin());
-            c.args(["run", "--agent", "rooty", "--state-dir"])
-                .arg(daemon.state_dir())
-                .args(["--user", &u.name, "--"])
-                .args(argv)
-                .current_dir(work.path());
-            c
-        }
+        Some(u) => agent_as(&daemon, u, "rooty", work.path(), &argv),
     };
     let out = run_with_timeout(&mut cmd, TIMEOUT).unwrap();
     assert!(out.status.success(), "{}", show(&out));
@@ -436,12 +412,19 @@ fn a_root_agent_still_does_root_work_in_its_own_namespace() {
         .to_string();
     // The supervisor is the process `cordon run` started; it moves first.
     running.instance_cgroup(Path::new(&parent)).unwrap();
-    let ps = daemon.cordon(&["ps"]).unwrap();
-    let text = String::from_utf8_lossy(&ps.stdout);
-    let row = text
-        .lines()
-        .find(|l| l.starts_with("rootwork ") && l.contains("running"))
-        .unwrap_or_else(|| panic!("no running row:\n{text}"));
+    // The row appears as soon as the launcher is in its cgroup; how it is
+    // contained is known a moment later, once the launch is through.
+    let mut row = String::new();
+    cordon_e2e::wait_until("ps to show the root agent", Duration::from_secs(10), || {
+        let ps = daemon.cordon(&["ps"]).unwrap();
+        row = String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .find(|l| l.starts_with("rootwork ") && l.contains("running") && !l.contains("unknown"))
+            .unwrap_or_default()
+            .to_string();
+        !row.is_empty()
+    })
+    .unwrap();
     assert!(row.contains(" mapped "), "mapped root is not shown: {row}");
 }
 

@@ -123,14 +123,21 @@ async fn report_lost(d: &Shared, reported: u64) -> u64 {
 /// At start: takes back the instances an earlier daemon launched, and
 /// cleans up after those that ended while no daemon was running.
 pub fn restore(d: &Shared) {
+    for (id, c) in super::contained_store::load_all(&d.cfg.paths.state_dir) {
+        d.contained.insert(id, c);
+    }
+    forget_gone(d);
+}
+
+/// Forgets every contained instance whose cgroup no longer exists.
+pub fn forget_gone(d: &Shared) {
     let live: std::collections::HashSet<u64> = d
         .registry
         .snapshot()
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    for (id, c) in super::contained_store::load_all(&d.cfg.paths.state_dir) {
-        d.contained.insert(id, c);
+    for id in d.contained.ids() {
         if !live.contains(&id) {
             forget(d, id);
         }

@@ -432,17 +432,7 @@ async fn reap_loop(d: Shared) {
         }
         if !removed.is_empty() {
             d.registry.rescan();
-            let live: std::collections::HashSet<u64> = d
-                .registry
-                .snapshot()
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            for id in d.contained.ids() {
-                if !live.contains(&id) {
-                    super::contain_watch::forget(&d, id);
-                }
-            }
+            super::contain_watch::forget_gone(&d);
         }
     }
 }
