@@ -431,12 +431,18 @@ fn contain_off_is_recorded_at_launch() {
     running
         .instance_cgroup(std::path::Path::new(&parent))
         .unwrap();
-    let ps = f.daemon.cordon(&["ps"]).unwrap();
-    let text = String::from_utf8_lossy(&ps.stdout);
-    let row = text
-        .lines()
-        .find(|l| l.starts_with("loose "))
-        .unwrap_or_else(|| panic!("no row for the agent:\n{text}"));
+    // How it is contained is known a moment after the launcher moves in.
+    let mut row = String::new();
+    cordon_e2e::wait_until("ps to show the agent", Duration::from_secs(10), || {
+        let ps = f.daemon.cordon(&["ps"]).unwrap();
+        row = String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .find(|l| l.starts_with("loose ") && !l.contains("unknown"))
+            .unwrap_or_default()
+            .to_string();
+        !row.is_empty()
+    })
+    .unwrap();
     assert!(row.contains(" OFF "), "containment off is not shown: {row}");
     // A restarted daemon still knows.
     f.daemon.restart().unwrap();
