@@ -47,16 +47,16 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 let Scope::Agent(a) = &scope else {
                     return Reply::err("--connector takes one agent name");
                 };
-                let key = kill::connector_key(a, &c);
-                let mark = json!({"agent": a, "connector": c, "reason": reason, "by": who(caller)});
-                return match d.kills.put(&key, &mark.to_string()) {
+                return match kill::cut_connector(d, a, &c, &reason, &who(caller)).await {
                     Ok(()) => Reply::ok(json!({"connector_cut": c, "agent": a})),
                     Err(e) => Reply::err(e.to_string()),
                 };
             }
+            // An error may mean "killed, but not recorded": it is reported
+            // as a failure, never as success (the message says it is killed).
             match kill::kill(d, scope, &reason, &who(caller)).await {
                 Ok(out) => Reply::ok(out),
-                Err(e) => Reply::err(e),
+                Err(e) => Reply::err(e.to_string()),
             }
         }
         Request::Resume {
@@ -72,14 +72,14 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 let Scope::Agent(a) = &scope else {
                     return Reply::err("--connector takes one agent name");
                 };
-                return match d.kills.del(&kill::connector_key(a, &c)) {
+                return match kill::restore_connector(d, a, &c, &who(caller)).await {
                     Ok(()) => Reply::ok(json!({"connector_restored": c, "agent": a})),
                     Err(e) => Reply::err(e.to_string()),
                 };
             }
             match kill::resume(d, scope, &who(caller)).await {
                 Ok(r) => Reply::ok(r),
-                Err(e) => Reply::err(e),
+                Err(e) => Reply::err(e.to_string()),
             }
         }
         Request::Terminate { target, all } => {

@@ -79,11 +79,81 @@ impl DecisionRecord<'_> {
     }
 }
 
-/// Appends and waits for the commit (strict) or the queue (batched).
+/// Appends and waits for the commit (strict) or the queue (batched). A
+/// failure is logged here, naming the record, so every caller's log line
+/// says what went unrecorded; the caller decides what to refuse.
 pub async fn append(log: &cordon_audit::AuditLog, rec: NewRecord) -> Result<u64, AuditError> {
+    let about = describe(&rec);
     let r = log.append(rec).await;
     if let Err(e) = &r {
-        tracing::error!("audit append failed, the action is denied: {e}");
+        tracing::error!(record = %about, "audit append failed, the action is denied: {e}");
     }
     r
+}
+
+/// Appends the record of something already refused. The refusal stands
+/// whether or not it is recorded, so the result is only the record's id for
+/// the answer; a failure is logged at error level with what the record was
+/// about. Never use this for a flow that is then forwarded: those must go
+/// through a path that refuses when the record fails.
+pub async fn append_refusal(log: &cordon_audit::AuditLog, rec: NewRecord) -> Option<u64> {
+    let about = describe(&rec);
+    match log.append(rec).await {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::error!(record = %about, "audit append failed; the refusal stands, unrecorded: {e}");
+            None
+        }
+    }
+}
+
+/// One line naming a record for the error log: kind, who, what, which rule.
+pub fn describe(rec: &NewRecord) -> String {
+    let mut s = rec.kind.as_str().to_string();
+    // The chain already names the agent when both are set.
+    let who = rec.chain.as_ref().or(rec.agent.as_ref());
+    for part in [who, rec.connector.as_ref(), rec.action.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        s.push(' ');
+        s.push_str(part);
+    }
+    if let Some(rule) = &rec.rule {
+        s.push_str(" rule=");
+        s.push_str(rule);
+    }
+    if let Some(reason) = &rec.reason {
+        s.push_str(&format!(" reason={reason:?}"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod no_dropped_records;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_described_by_kind_who_what_and_rule() {
+        let rec = NewRecord {
+            chain: Some("orch/bot".into()),
+            action: Some("github.pr.merge".into()),
+            rule: Some("merge-main".into()),
+            reason: Some("approved by root".into()),
+            ..NewRecord::new(EventKind::ApprovalGranted)
+        };
+        assert_eq!(
+            describe(&rec),
+            r#"approval.granted orch/bot github.pr.merge rule=merge-main reason="approved by root""#
+        );
+        let kill = NewRecord {
+            agent: Some("bot".into()),
+            connector: Some("github".into()),
+            ..NewRecord::new(EventKind::Kill)
+        };
+        assert_eq!(describe(&kill), "agent.kill bot github");
+    }
 }

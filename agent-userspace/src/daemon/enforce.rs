@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::{
     Shared,
     approvals::Answer,
-    audit::{Actor, DecisionRecord, append},
+    audit::{Actor, DecisionRecord, append, append_refusal},
 };
 use crate::killswitch::Scope;
 
@@ -22,7 +22,24 @@ pub enum Verdicted {
     Refuse {
         decision: Decision,
         audit_id: Option<u64>,
+        cause: RefusalCause,
     },
+}
+
+/// Why a request is refused, for the answer's status: a decision is a 403,
+/// a record that could not be written a 503 (the same request may pass
+/// once the audit trail works again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalCause {
+    Decided,
+    AuditUnavailable,
+}
+
+/// A refusal reached while waiting for a human.
+#[derive(Debug)]
+pub struct Refusal {
+    pub decision: Decision,
+    pub cause: RefusalCause,
 }
 
 pub struct Ask<'a> {
@@ -46,10 +63,13 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
             "kill:connector",
             &format!("connector {c} is cut off for this agent (cordon kill --connector)"),
         );
-        let audit_id = record(d, &ask, &decision, EventKind::Request, None)
-            .await
-            .ok();
-        return Verdicted::Refuse { decision, audit_id };
+        let rec = build(&ask, &decision, EventKind::Request, None);
+        let audit_id = append_refusal(&d.audit, rec).await;
+        return Verdicted::Refuse {
+            decision,
+            audit_id,
+            cause: RefusalCause::Decided,
+        };
     }
     let started_at = d.registry.started_at(agent);
     let http = ask.http.map(|(method, path)| HttpInfo {
@@ -97,14 +117,10 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
     let audit_id = match record(d, &ask, &outcome.decision, kind, None).await {
         Ok(id) => id,
         Err(e) => {
-            let decision = refusal(
-                d,
-                "audit-unavailable",
-                &format!("Cordon cannot write its audit trail, so it refuses every action: {e}"),
-            );
             return Verdicted::Refuse {
-                decision,
+                decision: audit_unavailable(&d.policy.version(), &e).decision,
                 audit_id: None,
+                cause: RefusalCause::AuditUnavailable,
             };
         }
     };
@@ -113,6 +129,7 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
         Enforcement::Deny => Verdicted::Refuse {
             decision: outcome.decision,
             audit_id: Some(audit_id),
+            cause: RefusalCause::Decided,
         },
         Enforcement::Kill { reason } => {
             // Contain the run before answering, through the same path as
@@ -126,14 +143,16 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
             Verdicted::Refuse {
                 decision: outcome.decision,
                 audit_id: Some(audit_id),
+                cause: RefusalCause::Decided,
             }
         }
         Enforcement::Approve { timeout } => {
             match wait_for_human(d, &ask, &outcome.decision, timeout).await {
                 Ok(()) => Verdicted::Allow { audit_id },
-                Err(decision) => Verdicted::Refuse {
+                Err(Refusal { decision, cause }) => Verdicted::Refuse {
                     decision,
                     audit_id: Some(audit_id),
+                    cause,
                 },
             }
         }
@@ -145,7 +164,7 @@ async fn wait_for_human(
     ask: &Ask<'_>,
     decision: &Decision,
     timeout: std::time::Duration,
-) -> Result<(), Decision> {
+) -> Result<(), Refusal> {
     let agent = &ask.actor.agent;
     let (info, rx) = d
         .approvals
@@ -157,25 +176,46 @@ async fn wait_for_human(
             &decision.reason,
             timeout,
         )
-        .map_err(|e| {
-            refusal(
+        .map_err(|e| Refusal {
+            decision: refusal(
                 d,
                 "approval-unavailable",
                 &format!("cannot record the approval request: {e}"),
-            )
+            ),
+            cause: RefusalCause::Decided,
         })?;
-    let _ = record(
-        d,
+    // An approval a human could answer but the trail never asked for
+    // would leave a grant without its question: withdraw it instead.
+    let requested = build(
         ask,
         decision,
         EventKind::ApprovalRequested,
         Some(AuditDecision::Pending),
-    )
-    .await;
+    );
+    if let Err(e) = append(&d.audit, requested).await {
+        d.approvals.expire(&info.id);
+        return Err(audit_unavailable(&d.policy.version(), &e));
+    }
     super::webhook::notify(d, &info);
     tracing::info!(id = %info.id, agent = %info.chain, action = %info.action, "waiting for approval");
     match tokio::time::timeout(timeout, rx).await {
         Ok(Ok(Answer::Approved { by, grant_for })) => {
+            let granted = Decision {
+                verdict: Verdict::Allow,
+                rule_id: decision.rule_id.clone(),
+                reason: Arc::from(format!("approved by {by}")),
+                ..decision.clone()
+            };
+            // Recorded before anything is granted: a grant that is not in
+            // the trail is neither forwarded nor kept as a standing grant.
+            let mut rec = build(
+                ask,
+                &granted,
+                EventKind::ApprovalGranted,
+                Some(AuditDecision::Allow),
+            );
+            rec.approver = Some(by);
+            granted_outcome(append(&d.audit, rec).await, &d.policy.version())?;
             if let Some(dur) = grant_for {
                 let now = chrono::Utc::now();
                 let until = now + chrono::Duration::from_std(dur).unwrap_or_default();
@@ -187,54 +227,69 @@ async fn wait_for_human(
                     tracing::warn!("grant not recorded: {e}");
                 }
             }
-            let granted = Decision {
-                verdict: Verdict::Allow,
-                rule_id: decision.rule_id.clone(),
-                reason: Arc::from(format!("approved by {by}")),
-                ..decision.clone()
-            };
-            let _ = record_with_approver(
-                d,
-                ask,
-                &granted,
-                EventKind::ApprovalGranted,
-                AuditDecision::Allow,
-                &by,
-            )
-            .await;
             Ok(())
         }
         Ok(Ok(Answer::Denied { by, reason })) => {
             let denied = refusal(d, &decision.rule_id, &format!("denied by {by}: {reason}"));
-            let _ = record_with_approver(
-                d,
+            let mut rec = build(
                 ask,
                 &denied,
                 EventKind::ApprovalDenied,
-                AuditDecision::Deny,
-                &by,
-            )
-            .await;
-            Err(denied)
+                Some(AuditDecision::Deny),
+            );
+            rec.approver = Some(by);
+            append_refusal(&d.audit, rec).await;
+            Err(decided(denied))
         }
-        Ok(Err(_)) => Err(refusal(
+        Ok(Err(_)) => Err(decided(refusal(
             d,
             &decision.rule_id,
             "approval lost: the daemon dropped the request",
-        )),
+        ))),
         Err(_) => {
             d.approvals.expire(&info.id);
             let expired = refusal(d, &decision.rule_id, "approval timed out");
-            let _ = record(
-                d,
+            let rec = build(
                 ask,
                 &expired,
                 EventKind::ApprovalExpired,
                 Some(AuditDecision::Deny),
-            )
-            .await;
-            Err(expired)
+            );
+            append_refusal(&d.audit, rec).await;
+            Err(decided(expired))
         }
+    }
+}
+
+/// A granted approval goes through only once its record is written; a
+/// failed record is a refusal like any other unwritable decision (503).
+fn granted_outcome(
+    recorded: Result<u64, cordon_audit::AuditError>,
+    policy_version: &str,
+) -> Result<u64, Refusal> {
+    recorded.map_err(|e| audit_unavailable(policy_version, &e))
+}
+
+/// The refusal every unwritable decision record gets.
+fn audit_unavailable(policy_version: &str, e: &cordon_audit::AuditError) -> Refusal {
+    Refusal {
+        decision: Decision {
+            verdict: Verdict::Deny,
+            rule_id: Arc::from("audit-unavailable"),
+            reason: Arc::from(format!(
+                "Cordon cannot write its audit trail, so it refuses every action: {e}"
+            )),
+            decided_by: Arc::from(""),
+            policy_version: Arc::from(policy_version),
+        },
+        cause: RefusalCause::AuditUnavailable,
+    }
+}
+
+fn decided(decision: Decision) -> Refusal {
+    Refusal {
+        decision,
+        cause: RefusalCause::Decided,
     }
 }
 
@@ -246,19 +301,6 @@ async fn record(
     outcome: Option<AuditDecision>,
 ) -> Result<u64, cordon_audit::AuditError> {
     append(&d.audit, build(ask, decision, kind, outcome)).await
-}
-
-async fn record_with_approver(
-    d: &Shared,
-    ask: &Ask<'_>,
-    decision: &Decision,
-    kind: EventKind,
-    outcome: AuditDecision,
-    by: &str,
-) -> Result<u64, cordon_audit::AuditError> {
-    let mut rec = build(ask, decision, kind, Some(outcome));
-    rec.approver = Some(by.to_string());
-    append(&d.audit, rec).await
 }
 
 fn build(
@@ -290,5 +332,31 @@ pub fn refusal(d: &Shared, rule: &str, reason: &str) -> Decision {
         reason: Arc::from(reason),
         decided_by: Arc::from(""),
         policy_version: Arc::from(d.policy.version()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cordon_audit::AuditError;
+
+    use super::*;
+
+    #[test]
+    fn a_grant_whose_record_failed_is_refused_as_audit_unavailable() {
+        let failed = Err(AuditError::CommitFailed {
+            seq: 7,
+            reason: "disk gone".into(),
+        });
+        let r = granted_outcome(failed, "v3").unwrap_err();
+        assert_eq!(r.cause, RefusalCause::AuditUnavailable);
+        assert_eq!(r.decision.verdict, Verdict::Deny);
+        assert_eq!(&*r.decision.rule_id, "audit-unavailable");
+        assert_eq!(&*r.decision.policy_version, "v3");
+        assert!(
+            r.decision.reason.contains("disk gone"),
+            "{}",
+            r.decision.reason
+        );
+        assert_eq!(granted_outcome(Ok(8), "v3").unwrap(), 8);
     }
 }

@@ -1,8 +1,15 @@
 //! The daemon's side of the kill switch: the kernel steps (see
 //! `killswitch`), then cutting live connections and pending approvals,
 //! persisting the mark and auditing it.
+mod connector;
+mod error;
+
 use serde::{Deserialize, Serialize};
 
+pub use self::{
+    connector::{connector_blocked, cut_connector, restore_connector},
+    error::{KillFailed, Unrecorded},
+};
 use super::Shared;
 use crate::killswitch::{self, KillReport, Scope};
 
@@ -22,7 +29,16 @@ pub struct KillOutcome {
     pub approvals_denied: usize,
 }
 
-pub async fn kill(d: &Shared, scope: Scope, reason: &str, by: &str) -> Result<KillOutcome, String> {
+/// Kills, then records. An error after the kernel step says the agent is
+/// killed all the same (`KillFailed::KilledUnrecorded`): the caller must
+/// not report success, since the kill may not survive a restart or may be
+/// missing from the trail.
+pub async fn kill(
+    d: &Shared,
+    scope: Scope,
+    reason: &str,
+    by: &str,
+) -> Result<KillOutcome, KillFailed> {
     let report = {
         let d2 = d.clone();
         let s2 = scope.clone();
@@ -30,9 +46,7 @@ pub async fn kill(d: &Shared, scope: Scope, reason: &str, by: &str) -> Result<Ki
             d2.maps
                 .with_kill_map(|m| killswitch::kill(d2.registry.tree(), m, &s2))
         })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?
+        .await??
     };
     let covers = |a: &crate::cgroup::AgentPath| scope.covers(&a.chain, &a.instances);
     let connections_cut = d.conns.cancel_where(covers);
@@ -58,22 +72,18 @@ pub async fn kill(d: &Shared, scope: Scope, reason: &str, by: &str) -> Result<Ki
         let value = serde_json::to_string(&mark).unwrap_or_default();
         tokio::task::spawn_blocking(move || d2.kills.put(&key, &value))
     };
-    let ((), persisted) = tokio::join!(
-        audit(d, cordon_audit::EventKind::Kill, &scope, reason, by),
-        persist
-    );
-    let failure = match persisted {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(e) => Some(e.to_string()),
-    };
-    if let Some(e) = failure {
-        tracing::error!(
-            "kill of {} is in force but could not be persisted: {e}",
-            scope.key()
-        );
-    }
+    let rec = record(cordon_audit::EventKind::Kill, &scope, reason, by);
+    let (audited, persisted) = tokio::join!(super::audit::append(&d.audit, rec), persist);
     tracing::warn!(scope = %scope.key(), %reason, %by, frozen = ?report.frozen, connections_cut, "agent killed");
+    let missing = unrecorded(audited, persisted);
+    if !missing.is_empty() {
+        let e = KillFailed::KilledUnrecorded {
+            scope: scope.key(),
+            missing,
+        };
+        tracing::error!("{e}");
+        return Err(e);
+    }
     Ok(KillOutcome {
         report,
         connections_cut,
@@ -81,29 +91,67 @@ pub async fn kill(d: &Shared, scope: Scope, reason: &str, by: &str) -> Result<Ki
     })
 }
 
-pub async fn resume(d: &Shared, scope: Scope, by: &str) -> Result<KillReport, String> {
+/// What of a kill's two records (audit, mark on disk) was not written.
+fn unrecorded(
+    audited: Result<u64, cordon_audit::AuditError>,
+    persisted: Result<Result<(), super::kill_marks::KillMarksError>, tokio::task::JoinError>,
+) -> Vec<Unrecorded> {
+    let mut missing = Vec::new();
+    match persisted {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => missing.push(Unrecorded::Mark(e)),
+        Err(e) => missing.push(Unrecorded::MarkTask(e)),
+    }
+    if let Err(e) = audited {
+        missing.push(Unrecorded::Audit(e));
+    }
+    missing
+}
+
+/// Resumes. Lifting a kill is the unsafe direction, so its record is
+/// written first and a resume that cannot be recorded does not happen; if
+/// the kernel step then fails, the trail over-reports (a resume that did
+/// not take), never under-reports.
+pub async fn resume(d: &Shared, scope: Scope, by: &str) -> Result<KillReport, KillFailed> {
+    let rec = record(cordon_audit::EventKind::Resume, &scope, "", by);
+    if let Err(source) = super::audit::append(&d.audit, rec).await {
+        return Err(KillFailed::ResumeUnaudited {
+            scope: scope.key(),
+            source: Box::new(source),
+        });
+    }
     let d2 = d.clone();
     let s2 = scope.clone();
     let report = tokio::task::spawn_blocking(move || {
         d2.maps
             .with_kill_map(|m| killswitch::resume(d2.registry.tree(), m, &s2))
     })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    // Resuming an agent also lifts kills recorded for its instances.
+    .await??;
+    // Resuming an agent also lifts kills recorded for its instances. A mark
+    // left on disk re-kills at the next start (the safe direction), but the
+    // operator is told: the command did not fully do what it said.
+    let mut kept = None;
     for (key, _) in d.kills.list() {
-        let lifted = match &scope {
-            Scope::All => true,
-            Scope::Agent(a) => key == *a || key.starts_with(&format!("{a}/")),
-            _ => key == scope.key(),
-        };
-        if lifted && let Err(e) = d.kills.del(&key) {
-            tracing::error!("resumed {key}, but lifting its mark failed: {e}");
+        if lifted_by(&scope, &key)
+            && let Err(source) = d.kills.del(&key)
+        {
+            tracing::error!("resumed {key}, but lifting its mark failed: {source}");
+            kept.get_or_insert(KillFailed::ResumedMarkKept {
+                scope: key,
+                source: Box::new(source),
+            });
         }
     }
-    audit(d, cordon_audit::EventKind::Resume, &scope, "", by).await;
-    Ok(report)
+    kept.map_or(Ok(report), Err)
+}
+
+/// Whether resuming `scope` lifts the mark stored under `key`.
+fn lifted_by(scope: &Scope, key: &str) -> bool {
+    match scope {
+        Scope::All => true,
+        Scope::Agent(a) => key == a || key.starts_with(&format!("{a}/")),
+        _ => key == scope.key(),
+    }
 }
 
 /// Re-applies persisted kills at start: a restart never un-kills an agent.
@@ -142,27 +190,18 @@ pub fn is_killed(d: &Shared, agent: &crate::cgroup::AgentPath) -> bool {
     })
 }
 
-async fn audit(d: &Shared, kind: cordon_audit::EventKind, scope: &Scope, reason: &str, by: &str) {
-    let rec = cordon_audit::NewRecord {
+/// The `agent.kill` / `agent.resume` record of a scope; `by` is kept as the
+/// approver, like every operator decision.
+fn record(
+    kind: cordon_audit::EventKind,
+    scope: &Scope,
+    reason: &str,
+    by: &str,
+) -> cordon_audit::NewRecord {
+    cordon_audit::NewRecord {
         agent: Some(scope.key()),
         reason: (!reason.is_empty()).then(|| reason.to_string()),
         approver: Some(by.to_string()),
         ..cordon_audit::NewRecord::new(kind)
-    };
-    if let Err(e) = d.audit.append(rec).await {
-        tracing::error!("audit of {} failed: {e}", scope.key());
     }
-}
-
-/// `cordon kill --connector C AGENT`: that connector's actions are refused
-/// for the agent, which keeps running.
-pub fn connector_key(agent: &str, connector: &str) -> String {
-    format!("connector:{agent}:{connector}")
-}
-
-pub fn connector_blocked(d: &Shared, agent: &crate::cgroup::AgentPath, connector: &str) -> bool {
-    agent
-        .chain
-        .iter()
-        .any(|a| d.kills.contains(&connector_key(a, connector)))
 }

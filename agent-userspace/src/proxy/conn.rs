@@ -19,7 +19,7 @@ use super::{
 };
 use crate::daemon::{
     Shared,
-    audit::{Actor, DecisionRecord, append},
+    audit::{Actor, DecisionRecord, append_refusal},
     enforce::{Ask, Verdicted, decide_and_record},
 };
 
@@ -49,7 +49,7 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
 
     if is_cordon_itself(&d, &actor) {
         let decision = own_listener_decision(&d);
-        let _ = audit_connect(&d, &actor, &params, &decision, &host, started).await;
+        record_unforwarded(&d, &actor, &params, &decision, &host, started).await;
         return reset(client);
     }
 
@@ -106,7 +106,8 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
             // is gone, and nothing is connected.
             let decision =
                 net.unwrap_or_else(|| refusal(&d, "no-policy-loaded", "no policy is loaded"));
-            let _ = audit_connect(&d, &actor, &params, &decision, &host, started).await;
+            record_unforwarded(&d, &actor, &params, &decision, &host, started).await;
+            reset(client);
         }
         Detected::Stalled => {
             let decision = refusal(
@@ -114,7 +115,7 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
                 "tls-handshake",
                 "the client never finished its TLS ClientHello",
             );
-            let _ = audit_connect(&d, &actor, &params, &decision, &host, started).await;
+            record_unforwarded(&d, &actor, &params, &decision, &host, started).await;
             reset(client);
         }
         Detected::Other => {
@@ -163,7 +164,7 @@ async fn intercept_tls(
         Ok(Err(e)) => {
             tracing::info!(agent = %actor.agent.chain_display(), "TLS handshake with the agent failed: {e}");
             let decision = refusal(&d, "tls-handshake", &format!("TLS handshake failed: {e}"));
-            let _ = audit_connect(
+            record_unforwarded(
                 &d,
                 &actor,
                 &tcp_params(&actor, &host),
@@ -180,7 +181,7 @@ async fn intercept_tls(
                 "tls-handshake",
                 "the client never finished its TLS handshake",
             );
-            let _ = audit_connect(
+            record_unforwarded(
                 &d,
                 &actor,
                 &tcp_params(&actor, &host),
@@ -228,14 +229,19 @@ async fn connect_and_splice(actor: &Actor, client: TcpStream) {
     }
 }
 
-async fn audit_connect(
+/// Records a flow that is closed without being forwarded (refused, or the
+/// client is gone). Nothing leaves, so a record that cannot be written is
+/// logged at error level (by `append_refusal`, naming the flow) and the
+/// flow is closed all the same; a flow that is forwarded is recorded by
+/// `decide_and_record`, which refuses it when its record fails.
+async fn record_unforwarded(
     d: &Shared,
     actor: &Actor,
     params: &Map<String, Value>,
     decision: &cordon_policy::Decision,
     host: &str,
     started: Instant,
-) -> Result<u64, cordon_audit::AuditError> {
+) {
     let rec = DecisionRecord {
         kind: EventKind::TcpConnect,
         actor,
@@ -249,7 +255,7 @@ async fn audit_connect(
         http: None,
         started,
     };
-    append(&d.audit, rec.build()).await
+    append_refusal(&d.audit, rec.build()).await;
 }
 
 fn tcp_params(actor: &Actor, host: &str) -> Map<String, Value> {

@@ -20,8 +20,8 @@ use super::{
 };
 use crate::daemon::{
     Shared,
-    audit::{Actor, DecisionRecord, append},
-    enforce::{Ask, Verdicted, decide_and_record},
+    audit::{Actor, DecisionRecord, append_refusal},
+    enforce::{Ask, RefusalCause, Verdicted, decide_and_record},
 };
 
 /// What is known about the connection the requests arrive on.
@@ -88,7 +88,7 @@ async fn malformed(ctx: &HttpCtx, why: &str) {
         http: None,
         started: Instant::now(),
     };
-    let _ = append(&ctx.d.audit, rec.build()).await;
+    append_refusal(&ctx.d.audit, rec.build()).await;
 }
 
 fn refusal_decision(ctx: &HttpCtx, rule: &str, reason: &str) -> Decision {
@@ -244,19 +244,20 @@ async fn handle(
     .await;
     let audit_id = match verdict {
         Verdicted::Allow { audit_id } => audit_id,
-        Verdicted::Refuse { decision, audit_id } => {
-            let status = if decision.rule_id.as_ref() == "audit-unavailable" {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::FORBIDDEN
+        Verdicted::Refuse {
+            decision,
+            audit_id,
+            cause,
+        } => {
+            let (status, error) = match cause {
+                RefusalCause::Decided => (StatusCode::FORBIDDEN, "denied by policy"),
+                RefusalCause::AuditUnavailable => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "audit unavailable")
+                }
             };
             return Refusal {
                 status,
-                error: if status == StatusCode::FORBIDDEN {
-                    "denied by policy"
-                } else {
-                    "audit unavailable"
-                },
+                error,
                 action: &action.name,
                 params: &action.params,
                 rule: &decision.rule_id,
@@ -436,7 +437,7 @@ async fn refuse(
                 http: Some((http.0.as_str(), http.1)),
                 started,
             };
-            append(&ctx.d.audit, rec.build()).await.ok()
+            append_refusal(&ctx.d.audit, rec.build()).await
         }
     };
     Refusal {

@@ -1,0 +1,122 @@
+//! `cordon kill --connector C AGENT`: that connector's actions are refused
+//! for the agent, which keeps running. Recorded like any kill: a mark on
+//! disk (so a restart keeps the cut) and an `agent.kill` record naming the
+//! connector; `resume --connector` writes `agent.resume` the same way.
+use serde_json::{Map, Value, json};
+
+use super::KillFailed;
+use crate::daemon::{Shared, audit::append};
+
+pub fn connector_key(agent: &str, connector: &str) -> String {
+    format!("connector:{agent}:{connector}")
+}
+
+pub fn connector_blocked(d: &Shared, agent: &crate::cgroup::AgentPath, connector: &str) -> bool {
+    agent
+        .chain
+        .iter()
+        .any(|a| d.kills.contains(&connector_key(a, connector)))
+}
+
+/// Cuts the connector. Like a kill, the cut is in force (in memory) before
+/// it is written; an error says so and names what was not recorded.
+pub async fn cut_connector(
+    d: &Shared,
+    agent: &str,
+    connector: &str,
+    reason: &str,
+    by: &str,
+) -> Result<(), KillFailed> {
+    let key = connector_key(agent, connector);
+    let mark = json!({"agent": agent, "connector": connector, "reason": reason, "by": by});
+    let persist = {
+        let d2 = d.clone();
+        tokio::task::spawn_blocking(move || d2.kills.put(&key, &mark.to_string()))
+    };
+    let rec = record(cordon_audit::EventKind::Kill, agent, connector, reason, by);
+    let (audited, persisted) = tokio::join!(append(&d.audit, rec), persist);
+    tracing::warn!(%agent, %connector, %reason, %by, "connector cut");
+    let missing = super::unrecorded(audited, persisted);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let e = KillFailed::ConnectorCutUnrecorded {
+        agent: agent.to_string(),
+        connector: connector.to_string(),
+        missing,
+    };
+    tracing::error!("{e}");
+    Err(e)
+}
+
+/// Restores the connector; recorded first, and not restored when the
+/// record cannot be written (the same rule as `resume`).
+pub async fn restore_connector(
+    d: &Shared,
+    agent: &str,
+    connector: &str,
+    by: &str,
+) -> Result<(), KillFailed> {
+    let scope = format!("connector {connector} of {agent}");
+    let rec = record(cordon_audit::EventKind::Resume, agent, connector, "", by);
+    if let Err(source) = append(&d.audit, rec).await {
+        return Err(KillFailed::ResumeUnaudited {
+            scope,
+            source: Box::new(source),
+        });
+    }
+    let d2 = d.clone();
+    let key = connector_key(agent, connector);
+    match tokio::task::spawn_blocking(move || d2.kills.del(&key)).await? {
+        Ok(()) => Ok(()),
+        Err(source) => Err(KillFailed::ResumedMarkKept {
+            scope,
+            source: Box::new(source),
+        }),
+    }
+}
+
+fn record(
+    kind: cordon_audit::EventKind,
+    agent: &str,
+    connector: &str,
+    reason: &str,
+    by: &str,
+) -> cordon_audit::NewRecord {
+    let mut params = Map::new();
+    params.insert("connector".into(), Value::from(connector));
+    cordon_audit::NewRecord {
+        agent: Some(agent.to_string()),
+        connector: Some(connector.to_string()),
+        params,
+        reason: (!reason.is_empty()).then(|| reason.to_string()),
+        approver: Some(by.to_string()),
+        ..cordon_audit::NewRecord::new(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connector_cut_is_an_agent_kill_record_naming_the_connector() {
+        let rec = record(
+            cordon_audit::EventKind::Kill,
+            "bot",
+            "github",
+            "leaking",
+            "root",
+        );
+        assert_eq!(rec.kind, cordon_audit::EventKind::Kill);
+        assert_eq!(rec.agent.as_deref(), Some("bot"));
+        assert_eq!(rec.connector.as_deref(), Some("github"));
+        assert_eq!(rec.params["connector"], "github");
+        assert_eq!(
+            (rec.reason.as_deref(), rec.approver.as_deref()),
+            (Some("leaking"), Some("root"))
+        );
+        let back = record(cordon_audit::EventKind::Resume, "bot", "github", "", "root");
+        assert_eq!(back.reason, None);
+    }
+}
