@@ -1,0 +1,262 @@
+//! Security records are never dropped (issue 14), against a real daemon whose storage is made
+//! to fail: a granted approval whose record cannot be written is refused (503) and never reaches
+//! the upstream; `cordon kill` / `resume` fail when their record or kill mark cannot be written,
+//! while the kill itself stays in force; `kill --connector` is in the audit trail.
+//!
+//! The audit log is broken the way a full disk breaks it, for root too: the daemon's write-ahead
+//! log is moved onto a small tmpfs (a symlink at `STATE/audit.wal`), then emptied and the tmpfs
+//! filled, so the writer's next `pwrite` needs a page the filesystem does not have (ENOSPC).
+//! The kill marks are broken by putting a directory where `STATE/kills.json` is renamed to.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cordon_e2e::agent_cgroup::{RunningAgent, is_frozen};
+use cordon_e2e::operator::{Background, wait_for_pending};
+use cordon_e2e::trail::AUDIT_WAL;
+use cordon_e2e::world::show;
+use cordon_e2e::{World, require_root_or_skip};
+use serde_json::{Value, json};
+
+const POLICY: &str = r#"
+agents = ["*"]
+default = "deny"
+
+[[rule]]
+id = "dns"
+action = "dns.query"
+decision = "allow"
+
+[[rule]]
+id = "issue-approval"
+action = "github.issue.create"
+decision = "approve"
+approval_timeout = "30s"
+"#;
+
+const T: Duration = Duration::from_secs(10);
+
+/// A tmpfs mounted for one test; lazily detached on drop (the daemon may still hold files).
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = format!("size={size},mode=0700");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "cordon-e2e-full"])
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mounting a tmpfs on {}", dir.path().display());
+        Tmpfs(dir)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Writes a filler file until the filesystem is full.
+    fn fill(&self) {
+        let mut f = std::fs::File::create(self.path().join("filler")).unwrap();
+        let chunk = vec![0xa5u8; 64 * 1024];
+        loop {
+            match f.write_all(&chunk) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling the tmpfs: {e}"),
+            }
+        }
+        let _ = f.sync_all();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+/// Restarts the daemon with its write-ahead log on a 20 MiB tmpfs (the log is 16 MiB).
+fn wal_on_tmpfs(w: &mut World) -> (Tmpfs, PathBuf) {
+    let fs = Tmpfs::mount("20m");
+    w.daemon.stop().unwrap();
+    let wal = w.daemon.state_dir().join(AUDIT_WAL);
+    let moved = fs.path().join(AUDIT_WAL);
+    std::fs::copy(&wal, &moved).unwrap();
+    std::fs::remove_file(&wal).unwrap();
+    std::os::unix::fs::symlink(&moved, &wal).unwrap();
+    w.daemon.restart().unwrap();
+    (fs, moved)
+}
+
+/// Every later write of the audit log fails with ENOSPC.
+fn break_audit_log(fs: &Tmpfs, wal: &Path) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(wal)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    fs.fill();
+}
+
+fn spawn_sleeper(w: &World, name: &str) -> (RunningAgent, PathBuf) {
+    let child = w
+        .agent(name, &["/bin/sleep", "120"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let agent = RunningAgent::new(child);
+    let parent = PathBuf::from(w.status().unwrap()["cgroup_parent"].as_str().unwrap());
+    let cg = agent.instance_cgroup(&parent).unwrap();
+    (agent, cg)
+}
+
+/// `cordon ARGS`, expected to fail: its stderr.
+fn cordon_fails(w: &World, args: &[&str]) -> String {
+    let out = w.daemon.cordon(args).unwrap();
+    assert!(
+        !out.status.success(),
+        "cordon {args:?} succeeded: {}",
+        show(&out)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn issue_create(w: &World) -> Background {
+    let cmd = [
+        "/usr/bin/curl",
+        "-sS",
+        "--max-time",
+        "40",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"title":"unrecorded"}"#,
+        "https://api.github.com/repos/o/r/issues",
+    ];
+    Background::start(w.agent("asker", &cmd), Duration::from_secs(60))
+}
+
+#[test]
+fn an_approval_granted_while_the_audit_log_fails_is_refused_and_not_forwarded() {
+    require_root_or_skip!();
+    let mut w = World::start(POLICY).unwrap();
+    let (fs, wal) = wal_on_tmpfs(&mut w);
+    let (_sleeper, cg) = spawn_sleeper(&w, "sleeper");
+    let asker = issue_create(&w);
+    let p = wait_for_pending(&w.daemon, "github.issue.create", T).unwrap();
+
+    break_audit_log(&fs, &wal);
+    let out = w.daemon.cordon(&["approve", &p.id]).unwrap();
+    assert!(out.status.success(), "approve: {}", show(&out));
+    let out = asker.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    assert_eq!(code.trim(), "503", "{}", show(&out));
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
+    assert_eq!(
+        (&v["error"], &v["rule"]),
+        (&json!("audit unavailable"), &json!("audit-unavailable")),
+        "{v}"
+    );
+    assert!(
+        w.https.received().iter().all(|r| r.method != "POST"),
+        "the unrecorded grant was forwarded: {:?}",
+        w.https.received()
+    );
+    assert!(
+        w.daemon.log().contains("approval.granted asker"),
+        "the failed record is not named in the error log:\n{}",
+        w.daemon.log()
+    );
+
+    // A kill that cannot be audited is reported as a failure, and is in force all the same.
+    let err = cordon_fails(&w, &["kill", "sleeper", "--reason", "e2e"]);
+    assert!(
+        err.contains("sleeper is killed") && err.contains("audit record could not be written"),
+        "{err}"
+    );
+    assert!(is_frozen(&cg).unwrap(), "the unaudited kill did not freeze");
+    // A resume that cannot be audited does not happen.
+    let err = cordon_fails(&w, &["resume", "sleeper"]);
+    assert!(err.contains("was not resumed"), "{err}");
+    assert!(
+        is_frozen(&cg).unwrap(),
+        "an unaudited resume thawed the agent"
+    );
+
+    std::fs::remove_file(fs.path().join("filler")).unwrap();
+    let _ = w.daemon.cordon(&["terminate", "sleeper"]);
+}
+
+#[test]
+fn kill_fails_when_its_mark_cannot_be_written_and_the_agent_stays_killed() {
+    require_root_or_skip!();
+    let w = World::start(POLICY).unwrap();
+    let (_sleeper, cg) = spawn_sleeper(&w, "sleeper");
+
+    // kill --connector is recorded as an agent.kill naming the connector, resume as agent.resume.
+    let out = w
+        .daemon
+        .cordon(&[
+            "kill",
+            "sleeper",
+            "--connector",
+            "github",
+            "--reason",
+            "e2e",
+        ])
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let out = w
+        .daemon
+        .cordon(&["resume", "sleeper", "--connector", "github"])
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let t = w.trail().unwrap();
+    let of_connector = |kind: &str| {
+        t.records()
+            .iter()
+            .filter(|r| {
+                r.kind.as_str() == kind
+                    && r.agent.as_deref() == Some("sleeper")
+                    && r.connector.as_deref() == Some("github")
+            })
+            .count()
+    };
+    assert_eq!(
+        (of_connector("agent.kill"), of_connector("agent.resume")),
+        (1, 1),
+        "{t}"
+    );
+
+    // The marks file is replaced by renaming onto it: a directory there fails that, for root too.
+    let marks = w.daemon.state_dir().join("kills.json");
+    let _ = std::fs::remove_file(&marks);
+    std::fs::create_dir(&marks).unwrap();
+    let err = cordon_fails(&w, &["kill", "sleeper", "--reason", "e2e"]);
+    assert!(
+        err.contains("sleeper is killed") && err.contains("kill mark could not be persisted"),
+        "{err}"
+    );
+    assert!(
+        is_frozen(&cg).unwrap(),
+        "the unpersisted kill did not freeze"
+    );
+    let err = cordon_fails(&w, &["kill", "sleeper", "--connector", "stripe"]);
+    assert!(err.contains("connector stripe is cut for sleeper"), "{err}");
+
+    std::fs::remove_dir(&marks).unwrap();
+    let _ = w.daemon.cordon(&["terminate", "sleeper"]);
+}
