@@ -3,6 +3,7 @@
 //! inside an agent cgroup. Stopping the daemon also runs `cordon cleanup`
 //! (programs, pins, cgroups).
 use std::{
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -65,6 +66,18 @@ impl Cordon {
             Audit::Batched => "batched",
         };
         std::fs::write(&config, format!("[audit]\ndurability = \"{durability}\"\n"))?;
+        // Strict modes: the daemon loads policy and config only when no one
+        // but root can write them, whatever umask the bench runs under. The
+        // directories stay searchable: root agents run as nobody and read
+        // the CA bundle under the state dir.
+        for (path, mode) in [
+            (&policies, 0o755),
+            (&policies.join("bench.toml"), 0o644),
+            (&state, 0o755),
+            (&config, 0o644),
+        ] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        }
         // Nothing listens there: the bench uses no names Cordon resolves.
         let dns = format!("127.0.0.1:{}", free_port()?);
         let log = std::fs::File::create(state.join("daemon.log"))?;
@@ -161,6 +174,22 @@ impl Cordon {
             .arg("--state-dir")
             .arg(&self.state)
             .arg("--allow-root")
+            .arg("--")
+            .arg(program);
+        cmd
+    }
+
+    /// `cordon run --agent AGENT --user USER ... -- PROGRAM`: the program
+    /// runs contained, as USER, in the caller's working directory.
+    pub fn run_user(&self, agent: &str, user: &str, program: &Path) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("run")
+            .arg("--agent")
+            .arg(agent)
+            .arg("--state-dir")
+            .arg(&self.state)
+            .arg("--user")
+            .arg(user)
             .arg("--")
             .arg(program);
         cmd

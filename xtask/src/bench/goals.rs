@@ -238,5 +238,27 @@ pub fn judge(r: &Results) -> Vec<Goal> {
         c,
         |v| v <= 0.25,
     ));
+    // Judged on wall time per iteration, inside over outside in the same
+    // round: what Landlock and the kernel deny list add to each call.
+    for (what, pair) in [
+        ("open()+close()", &r.contain.open),
+        ("fork+exec of /bin/true", &r.contain.spawn),
+    ] {
+        let measured = pair.ratio.map(|v| {
+            (
+                v,
+                format!(
+                    "{v:.3}x ({:.0} ns/op inside, {:.0} outside)",
+                    pair.inside_ns_per_op.unwrap_or(f64::NAN),
+                    pair.outside_ns_per_op.unwrap_or(f64::NAN)
+                ),
+            )
+        });
+        g.push(goal(
+            &format!("host containment: {what} inside an agent <= 1.15x outside"),
+            measured,
+            |v| v <= 1.15,
+        ));
+    }
     g
 }

@@ -5,6 +5,7 @@
 //! process it starts is stopped when the bench ends, however it ends.
 mod certs;
 mod connect;
+mod contain;
 mod cordon;
 mod criterion;
 mod goals;
@@ -63,6 +64,9 @@ struct Plan {
     secs: u32,
     connect_n: u32,
     connect_secs: u32,
+    /// Iterations of the containment open()+close() and fork+exec loops.
+    contain_open_n: u32,
+    contain_spawn_n: u32,
     kill_rounds: u32,
     idle_levels: &'static [u64],
 }
@@ -75,6 +79,8 @@ impl Plan {
                 secs: 2,
                 connect_n: 20_000,
                 connect_secs: 2,
+                contain_open_n: 200_000,
+                contain_spawn_n: 2_000,
                 kill_rounds: 1,
                 idle_levels: &[1_000],
             }
@@ -84,6 +90,8 @@ impl Plan {
                 secs: 8,
                 connect_n: 100_000,
                 connect_secs: 5,
+                contain_open_n: 1_000_000,
+                contain_spawn_n: 10_000,
                 kill_rounds: 3,
                 idle_levels: &[1_000, 10_000],
             }
@@ -226,6 +234,13 @@ fn measure(
         r.http.push(res);
     }
     r.connect = connect::run(&rig, dir, plan.rounds, plan.connect_n, plan.connect_secs);
+    r.contain = contain::run(
+        &rig,
+        dir,
+        plan.rounds,
+        plan.contain_open_n,
+        plan.contain_spawn_n,
+    );
     r.kill = kill::run(&rig, plan.kill_rounds);
     r.memory.idle_conns = idle::run(&rig, dir, plan.idle_levels);
     std::thread::sleep(SETTLE);

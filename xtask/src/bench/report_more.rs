@@ -15,6 +15,7 @@ fn f(v: f64, digits: usize) -> String {
 pub fn sections(r: &Results) -> String {
     let mut s = String::new();
     connect(&mut s, r);
+    contain(&mut s, r);
     criterion(&mut s, r);
     kill(&mut s, r);
     memory(&mut s, r);
@@ -68,6 +69,52 @@ fn connect(s: &mut String, r: &Results) {
             "\nAdded by the redirect: {:+.0}% on connect() p50, {:+.0}% on time per loop iteration.",
             p * 100.0,
             t * 100.0
+        );
+    }
+    errors(s, &c.errors);
+    let _ = writeln!(s);
+}
+
+fn contain(s: &mut String, r: &Results) {
+    let c = &r.contain;
+    let _ = writeln!(
+        s,
+        "## Host containment, inside vs outside an agent\n\n\
+         `bench-probe open-loop` (open()+close() of `{}`, {} times) and `bench-probe spawn-loop` (fork, exec \
+         `/bin/true`, wait; {} times), each timed inside the probe, as `nobody` with working dir `{}`: outside any \
+         agent, then inside a contained one (`cordon run --user nobody`: Landlock domain and kernel deny list), \
+         interleaved per round. The ratio is inside over outside time per iteration in the same round, median over \
+         rounds.\n",
+        c.file, c.open.iterations, c.spawn.iterations, c.workdir
+    );
+    let _ = writeln!(
+        s,
+        "| loop | outside ns/op | inside ns/op | inside / outside | outside p50 / p99 ns | inside p50 / p99 ns |\n|---|---|---|---|---|---|"
+    );
+    if let Some(layers) = c.layers.as_object() {
+        let l: Vec<String> = layers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let _ = writeln!(
+            s,
+            "Containment as `cordon status` reported it: {}.\n",
+            l.join(", ").replace('|', "/")
+        );
+    }
+    for (name, p) in [("open()+close()", &c.open), ("fork+exec+wait", &c.spawn)] {
+        let ns = |v: Option<f64>| v.map_or("-".into(), |v| f(v, 0));
+        let pct = |v: &[super::contain::Loop]| {
+            let m = |g: fn(&super::contain::Loop) -> f64| {
+                f(super::median(v.iter().map(g).collect()), 0)
+            };
+            format!("{} / {}", m(|l| l.p50_ns), m(|l| l.p99_ns))
+        };
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {} | {} | {} |",
+            ns(p.outside_ns_per_op),
+            ns(p.inside_ns_per_op),
+            p.ratio.map_or("-".into(), |v| format!("{v:.3}x")),
+            pct(&p.outside),
+            pct(&p.inside)
         );
     }
     errors(s, &c.errors);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{connect, criterion, goals, http, idle, kill, machine};
+use super::{connect, contain, criterion, goals, http, idle, kill, machine};
 
 #[derive(Serialize, Default)]
 pub struct BigRss {
@@ -36,6 +36,7 @@ pub struct Results {
     pub goals: Vec<goals::Goal>,
     pub http: Vec<http::ScenarioResult>,
     pub connect: connect::ConnectResult,
+    pub contain: contain::ContainResult,
     pub criterion: criterion::CriterionResult,
     pub kill: kill::KillResult,
     pub memory: Memory,

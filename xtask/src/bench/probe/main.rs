@@ -6,7 +6,10 @@
 //! bench-probe listen ADDR close|hold COUNT_FILE MAX_SECS
 //! bench-probe connect-loop ADDR N MAX_SECS
 //! bench-probe hold ADDR N HOLD_SECS
+//! bench-probe open-loop PATH N MAX_SECS
+//! bench-probe spawn-loop PROGRAM N MAX_SECS
 //! ```
+mod contain;
 #[path = "../rlimit.rs"]
 mod rlimit;
 
@@ -27,7 +30,9 @@ fn main() -> std::process::ExitCode {
         Some("listen") if args.len() == 5 => listen(&args[1], &args[2], &args[3], &args[4]),
         Some("connect-loop") if args.len() == 4 => connect_loop(&args[1], &args[2], &args[3]),
         Some("hold") if args.len() == 4 => hold(&args[1], &args[2], &args[3]),
-        _ => Err("usage: bench-probe listen ADDR close|hold COUNT_FILE MAX_SECS | connect-loop ADDR N MAX_SECS | hold ADDR N HOLD_SECS".into()),
+        Some("open-loop") if args.len() == 4 => contain::open_loop(&args[1], &args[2], &args[3]),
+        Some("spawn-loop") if args.len() == 4 => contain::spawn_loop(&args[1], &args[2], &args[3]),
+        _ => Err("usage: bench-probe listen ADDR close|hold COUNT_FILE MAX_SECS | connect-loop ADDR N MAX_SECS | hold ADDR N HOLD_SECS | open-loop PATH N MAX_SECS | spawn-loop PROGRAM N MAX_SECS".into()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
