@@ -266,6 +266,11 @@ fn containment_status(d: &Shared) -> serde_json::Value {
             Ok(_) => "attached".to_string(),
             Err(why) => format!("unavailable: {why}"),
         },
+        "landlock_records": match d.landlock_records.get() {
+            Some(Ok(())) => "recorded".to_string(),
+            Some(Err(why)) => format!("not recorded: {why}"),
+            None => "starting".to_string(),
+        },
         "bpf_lsm_layer": match &d.contain_lsm {
             Ok(()) => "attached".to_string(),
             Err(why) => format!("not attached: {why}"),

@@ -59,6 +59,9 @@ pub struct Daemon {
     pub contain_kernel: Result<Box<dyn contained::KernelLayer>, String>,
     /// Whether the optional BPF LSM layer attached, or why not.
     pub contain_lsm: Result<(), String>,
+    /// Whether Landlock's refusals reach the trail (the kernel audit
+    /// stream is read), or why not; set once the reader has started.
+    pub landlock_records: std::sync::OnceLock<Result<(), String>>,
     pub contained: contained::Contained,
 }
 

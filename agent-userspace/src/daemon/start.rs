@@ -153,6 +153,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         dns_port,
         contain_kernel,
         contain_lsm,
+        landlock_records: std::sync::OnceLock::new(),
         contained: Default::default(),
         cfg,
     });
@@ -182,8 +183,12 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     let control = control::server::spawn_thread(daemon.clone(), control)?;
     tokio::spawn(reap_loop(daemon.clone()));
-    if let Err(e) = super::landlock_audit::start(&daemon) {
+    let landlock_records = super::landlock_audit::start(&daemon).map_err(|e| {
         tracing::error!("Landlock refusals will hold but not be recorded: {e:#}");
+        format!("{e:#}")
+    });
+    if daemon.landlock_records.set(landlock_records).is_err() {
+        tracing::error!("the Landlock record state was set twice");
     }
     if let Some(events) = contain_events {
         tokio::spawn(super::contain_watch::run(daemon.clone(), events));
