@@ -179,8 +179,8 @@ fn forbid_user_namespaces(cmd: &mut Command) {
         jf,
         k,
     };
-    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
-    let ret = (libc::BPF_RET | libc::BPF_K) as u32;
+    let ld = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET | libc::BPF_K;
     let filter: Vec<libc::sock_filter> = vec![
         stmt(ld, 0), // seccomp_data.nr
         jeq(libc::SYS_clone3 as u32, 0, 1),
@@ -188,10 +188,7 @@ fn forbid_user_namespaces(cmd: &mut Command) {
         jeq(libc::SYS_unshare as u32, 1, 0),
         jeq(libc::SYS_clone as u32, 0, 4),
         stmt(ld, 16), // args[0], low 32 bits
-        stmt(
-            (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u32,
-            CLONE_NEWUSER,
-        ),
+        stmt(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, CLONE_NEWUSER),
         jeq(0, 1, 0),
         stmt(ret, ret_errno(libc::EPERM)),
         stmt(ret, libc::SECCOMP_RET_ALLOW),

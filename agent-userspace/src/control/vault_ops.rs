@@ -9,8 +9,24 @@ use super::proto::{Reply, Request};
 use crate::daemon::Shared;
 
 pub async fn handle(d: &Shared, who: &str, req: Request) -> Reply {
+    // A change is recorded before it is made: a credential change the trail
+    // could not hold is not made at all (the trail may over-report a change
+    // that then failed, never under-report one that happened).
+    let planned = match &req {
+        Request::VaultSet { name, .. } => Some(("set", name.clone())),
+        Request::VaultRm { name } => Some(("rm", name.clone())),
+        Request::VaultRotateKey => Some(("rotate-key", String::new())),
+        _ => None,
+    };
+    if let Some((op, name)) = &planned
+        && let Err(e) = audit(d, who, op, name).await
+    {
+        return Reply::err(format!(
+            "vault {op} refused: its audit record could not be written ({e})"
+        ));
+    }
     let vault = d.vault.clone();
-    let (change, result) = match req {
+    let result = match req {
         Request::VaultSet {
             name,
             kind,
@@ -27,15 +43,12 @@ pub async fn handle(d: &Shared, who: &str, req: Request) -> Reply {
                     .map(|v| json!({"name": n, "version": v}))
             })
             .await;
-            (Some(("set", name)), r)
+            r
         }
-        Request::VaultList => (None, blocking(move || vault.list().map(|l| json!(l))).await),
+        Request::VaultList => blocking(move || vault.list().map(|l| json!(l))).await,
         Request::VaultRm { name } => {
             let n = name.clone();
-            (
-                Some(("rm", name)),
-                blocking(move || vault.remove(&n).map(|_| json!({"removed": n}))).await,
-            )
+            blocking(move || vault.remove(&n).map(|_| json!({"removed": n}))).await
         }
         Request::VaultRotateKey => {
             let r = blocking(move || {
@@ -44,13 +57,10 @@ pub async fn handle(d: &Shared, who: &str, req: Request) -> Reply {
                 Ok(json!({"rotated": true}))
             })
             .await;
-            (Some(("rotate-key", String::new())), r)
+            r
         }
         other => return Reply::err(format!("{} is not a vault operation", other.name())),
     };
-    if let (Some((op, name)), Ok(_)) = (&change, &result) {
-        audit(d, who, op, name).await;
-    }
     match result {
         Ok(v) => Reply::ok(v),
         Err(e) => Reply::err(e),
@@ -66,7 +76,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| e.to_string())
 }
 
-async fn audit(d: &Shared, who: &str, op: &str, name: &str) {
+async fn audit(d: &Shared, who: &str, op: &str, name: &str) -> Result<(), String> {
     let mut params = serde_json::Map::new();
     if !name.is_empty() {
         params.insert("name".into(), json!(name));
@@ -77,7 +87,8 @@ async fn audit(d: &Shared, who: &str, op: &str, name: &str) {
         approver: Some(who.to_string()),
         ..cordon_audit::NewRecord::new(cordon_audit::EventKind::VaultChange)
     };
-    if let Err(e) = d.audit.append(rec).await {
+    d.audit.append(rec).await.map(|_| ()).map_err(|e| {
         tracing::error!("audit of vault {op} failed: {e}");
-    }
+        e.to_string()
+    })
 }

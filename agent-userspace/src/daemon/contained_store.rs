@@ -19,7 +19,7 @@ pub enum StoreError {
     Write {
         path: PathBuf,
         #[source]
-        source: crate::install::error::InstallError,
+        source: Box<crate::install::error::InstallError>,
     },
 }
 
@@ -40,8 +40,10 @@ pub fn save(state_dir: &Path, cgroup_id: u64, c: &Containment) -> Result<(), Sto
     let path = file(state_dir, cgroup_id);
     // Serialising plain data into memory cannot fail.
     let text = serde_json::to_vec(c).unwrap_or_default();
-    crate::install::fsops::write_atomic(&path, &text, 0o600)
-        .map_err(|source| StoreError::Write { path, source })
+    crate::install::fsops::write_atomic(&path, &text, 0o600).map_err(|source| StoreError::Write {
+        path,
+        source: Box::new(source),
+    })
 }
 
 pub fn remove(state_dir: &Path, cgroup_id: u64) {

@@ -6,25 +6,56 @@ use std::{path::Path, time::Duration};
 
 use super::Shared;
 
+/// A validated policy and connector set, not yet in force.
+struct Staged {
+    set: cordon_policy::PolicySet,
+    connectors: Option<cordon_connectors::ConnectorSet>,
+}
+
+/// Validates, records, then swaps in. A new policy changes what every
+/// agent may do, so it goes into force only once the trail holds the
+/// record of it: when that record cannot be written, the previous policy
+/// stays and the reload fails.
 pub async fn reload_all(d: &Shared, trigger: &str) -> Result<String, String> {
-    let result = reload_inner(d);
+    let staged = stage(d);
     let rec = cordon_audit::NewRecord {
         action: Some("policy.reload".into()),
-        decision: Some(if result.is_ok() {
+        decision: Some(if staged.is_ok() {
             cordon_audit::Decision::Allow
         } else {
             cordon_audit::Decision::Deny
         }),
-        reason: Some(match &result {
-            Ok(v) => format!("{trigger}: policy version {v} in force"),
+        reason: Some(match &staged {
+            Ok(s) => format!("{trigger}: policy version {} in force", s.set.version()),
             Err(e) => format!("{trigger}: rejected, previous policy stays in force: {e}"),
         }),
-        policy_version: Some(d.policy.version()),
+        policy_version: Some(match &staged {
+            Ok(s) => s.set.version().to_string(),
+            Err(_) => d.policy.version(),
+        }),
         ..cordon_audit::NewRecord::new(cordon_audit::EventKind::PolicyReload)
     };
-    if let Err(e) = d.audit.append(rec).await {
-        tracing::error!("audit of a policy reload failed: {e}");
-    }
+    let recorded = d.audit.append(rec).await;
+    let result = match (staged, recorded) {
+        (Ok(s), Ok(_)) => {
+            let version = s.set.version().to_string();
+            d.policy.engine().install(s.set);
+            if let Some(c) = s.connectors {
+                d.connectors.store(std::sync::Arc::new(c));
+            }
+            Ok(version)
+        }
+        (Ok(s), Err(e)) => Err(format!(
+            "policy version {} was not put in force: its audit record could not be written ({e})",
+            s.set.version()
+        )),
+        (Err(e), recorded) => {
+            if let Err(ae) = recorded {
+                tracing::error!("audit of a rejected policy reload failed: {ae}");
+            }
+            Err(e)
+        }
+    };
     match &result {
         Ok(v) => tracing::info!(version = %v, %trigger, "policy reloaded"),
         Err(e) => {
@@ -34,7 +65,7 @@ pub async fn reload_all(d: &Shared, trigger: &str) -> Result<String, String> {
     result
 }
 
-fn reload_inner(d: &Shared) -> Result<String, String> {
+fn stage(d: &Shared) -> Result<Staged, String> {
     let dir = &d.cfg.policies;
     super::strict_modes::check_tree(dir).map_err(|e| e.to_string())?;
     let connectors_dir = dir.join("connectors");
@@ -48,12 +79,7 @@ fn reload_inner(d: &Shared) -> Result<String, String> {
         None
     };
     let set = cordon_policy::PolicySet::load_dir(dir).map_err(|e| e.to_string())?;
-    let version = set.version().to_string();
-    d.policy.engine().install(set);
-    if let Some(c) = connectors {
-        d.connectors.store(std::sync::Arc::new(c));
-    }
-    Ok(version)
+    Ok(Staged { set, connectors })
 }
 
 /// Watches the policy directory (polling mtimes: no extra dependency, and
