@@ -260,3 +260,56 @@ fn kill_fails_when_its_mark_cannot_be_written_and_the_agent_stays_killed() {
     std::fs::remove_dir(&marks).unwrap();
     let _ = w.daemon.cordon(&["terminate", "sleeper"]);
 }
+
+/// A new policy changes what every agent may do, and a vault change what it
+/// may reach: neither happens while its record cannot be written.
+#[test]
+fn policy_reloads_and_vault_changes_wait_for_their_records() {
+    require_root_or_skip!();
+    let mut w = World::start(POLICY).unwrap();
+    let (fs, wal) = wal_on_tmpfs(&mut w);
+    let before = w.status().unwrap()["policy_version"].clone();
+    w.policies
+        .write("open.toml", "agents = [\"*\"]\ndefault = \"allow\"\n")
+        .unwrap();
+    break_audit_log(&fs, &wal);
+
+    let err = cordon_fails(&w, &["policy", "reload"]);
+    assert!(err.contains("audit record could not be written"), "{err}");
+    assert_eq!(
+        w.status().unwrap()["policy_version"],
+        before,
+        "the policy changed without a record"
+    );
+
+    let mut set = w
+        .daemon
+        .cordon_command(&["vault", "set", "gh", "--from-stdin"]);
+    set.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"token-value")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "vault set went through: {}",
+        show(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("audit record could not be written"),
+        "{}",
+        show(&out)
+    );
+    let list = w.daemon.cordon(&["vault", "list"]).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains("gh"),
+        "the secret was stored without a record: {}",
+        show(&list)
+    );
+}
