@@ -2,9 +2,10 @@
 //! open()+close() loop on one readable file and a fork+exec loop of
 //! `/bin/true`, as `nobody`, from a working directory nobody owns: once
 //! outside any agent, once inside a contained agent (`cordon run --user
-//! nobody`: Landlock domain plus the kernel deny list). Same binary, same
-//! file, same counts, interleaved per round; the figure is the ratio of
-//! inside to outside time per iteration in the same round.
+//! nobody`: its Landlock domain with the deny list carved out of the
+//! grants, and the BPF LSM layer where the kernel loads it). Same binary,
+//! same file, same counts, interleaved per round; the figure is the ratio
+//! of inside to outside time per iteration in the same round.
 use std::{
     os::unix::{fs::PermissionsExt, process::CommandExt},
     path::{Path, PathBuf},

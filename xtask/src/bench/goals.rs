@@ -239,7 +239,7 @@ pub fn judge(r: &Results) -> Vec<Goal> {
         |v| v <= 0.25,
     ));
     // Judged on wall time per iteration, inside over outside in the same
-    // round: what Landlock and the kernel deny list add to each call.
+    // round: what the agent's containment adds to each call.
     for (what, pair) in [
         ("open()+close()", &r.contain.open),
         ("fork+exec of /bin/true", &r.contain.spawn),

@@ -82,8 +82,8 @@ fn contain(s: &mut String, r: &Results) {
         "## Host containment, inside vs outside an agent\n\n\
          `bench-probe open-loop` (open()+close() of `{}`, {} times) and `bench-probe spawn-loop` (fork, exec \
          `/bin/true`, wait; {} times), each timed inside the probe, as `nobody` with working dir `{}`: outside any \
-         agent, then inside a contained one (`cordon run --user nobody`: Landlock domain and kernel deny list), \
-         interleaved per round. The ratio is inside over outside time per iteration in the same round, median over \
+         agent, then inside a contained one (`cordon run --user nobody`: its Landlock domain, the deny list carved \
+         out of its grants, and the BPF LSM layer if attached), interleaved per round. The ratio is inside over outside time per iteration in the same round, median over \
          rounds.\n",
         c.file, c.open.iterations, c.spawn.iterations, c.workdir
     );
