@@ -37,13 +37,12 @@ pub async fn handle(d: &Shared, who: &str, req: Request) -> Reply {
                 Err(_) => return Reply::err("vault set: the value was not sent hex-encoded"),
             };
             let n = name.clone();
-            let r = blocking(move || {
+            blocking(move || {
                 vault
                     .set(&n, &kind, &value)
                     .map(|v| json!({"name": n, "version": v}))
             })
-            .await;
-            r
+            .await
         }
         Request::VaultList => blocking(move || vault.list().map(|l| json!(l))).await,
         Request::VaultRm { name } => {
@@ -51,13 +50,12 @@ pub async fn handle(d: &Shared, who: &str, req: Request) -> Reply {
             blocking(move || vault.remove(&n).map(|_| json!({"removed": n}))).await
         }
         Request::VaultRotateKey => {
-            let r = blocking(move || {
+            blocking(move || {
                 let new = cordon_vault::MasterKey::generate()?;
                 vault.rotate_key(new)?;
                 Ok(json!({"rotated": true}))
             })
-            .await;
-            r
+            .await
         }
         other => return Reply::err(format!("{} is not a vault operation", other.name())),
     };
