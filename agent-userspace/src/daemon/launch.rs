@@ -9,10 +9,11 @@ use cordon_policy::ContainMode;
 use super::{
     Shared,
     contained::{Containment, RootMode},
+    launch_fs::{account_homes, private_tmp, protected, remove_tmp},
 };
 use crate::{
     cgroup::AgentPath,
-    contain::{self, Launch, Protected},
+    contain::{self, Launch},
     control::{proto::RunReply, server::Caller},
 };
 
@@ -210,65 +211,6 @@ async fn prepare(
         return Err(LaunchError::Install { cgroup_id, message });
     }
     Ok(Containment::on(uid, root, plan, tmp))
-}
-
-/// Homes of the host's accounts: root and every regular user (uid 1000 and
-/// up, but not `nobody`), read from the password database at launch.
-fn account_homes() -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string("/etc/passwd") else {
-        return vec![PathBuf::from("/root")];
-    };
-    let mut homes: Vec<PathBuf> = text
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            let uid: u32 = f.get(2)?.parse().ok()?;
-            let home = f.get(5)?;
-            (uid == 0 || (1000..65534).contains(&uid))
-                .then(|| PathBuf::from(home))
-                .filter(|h| h.is_absolute() && h != std::path::Path::new("/"))
-        })
-        .collect();
-    homes.push(PathBuf::from("/root"));
-    homes.sort();
-    homes.dedup();
-    homes
-}
-
-/// Cordon's own files, as this daemon has them.
-pub fn protected(d: &Shared) -> Protected {
-    let p = &d.cfg.paths;
-    let mut secret = vec![p.state_dir.clone(), p.pin_dir()];
-    secret.extend(d.cfg.config_file.clone());
-    Protected {
-        secret,
-        read_only: vec![d.cfg.policies.clone()],
-        public: vec![p.run_dir.clone()],
-        control_socket: p.socket.clone(),
-    }
-}
-
-/// `<tmp>/cordon-<namespace>-<cgroup id>`, 0700, owned by the agent user.
-fn private_tmp(d: &Shared, cgroup_id: u64, uid: u32) -> Result<PathBuf, LaunchError> {
-    use std::os::unix::fs::DirBuilderExt;
-    let path = std::env::temp_dir().join(format!("{}-{cgroup_id}", d.cfg.paths.namespace));
-    let err = |source| LaunchError::Tmp {
-        path: path.clone(),
-        source,
-    };
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&path)
-        .map_err(err)?;
-    nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(uid)), None)
-        .map_err(|e| err(std::io::Error::from(e)))?;
-    Ok(path)
-}
-
-fn remove_tmp(path: &std::path::Path) {
-    if let Err(e) = std::fs::remove_dir_all(path) {
-        tracing::warn!("removing {}: {e}", path.display());
-    }
 }
 
 fn discard(dir: &std::path::Path) {

@@ -15,6 +15,7 @@ pub mod kill_marks;
 pub mod landlock_audit;
 pub mod landlock_pairing;
 pub mod launch;
+pub mod launch_fs;
 pub mod listeners;
 pub mod memory;
 pub mod reload;
