@@ -64,12 +64,7 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
         !text.contains("docker.sock: connected") && docker.received.connections() == 0,
         "",
     );
-    let got = c.w.github.received()[before..]
-        .iter()
-        .rev()
-        .find(|q| q.path == PROBE_PATH)
-        .and_then(|q| q.header("authorization").map(str::to_owned))
-        .unwrap_or_default();
+    let got = super::credentials::authorization_since(c, before, PROBE_PATH);
     c.n.check(
         "the same agent's API call still went through with the vault's token",
         text.contains("api.github.com: HTTP 200") && got.starts_with("Bearer demo-token-"),

@@ -58,12 +58,7 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     let before = c.w.github.count();
     let out = c.agent("deployer", &["sh", "-c", SCRIPT])?;
     let r = HttpResult::parse(out);
-    let got = c.w.github.received()[before..]
-        .iter()
-        .rev()
-        .find(|q| q.path == PROBE_PATH)
-        .and_then(|q| q.header("authorization").map(str::to_owned))
-        .unwrap_or_default();
+    let got = authorization_since(c, before, PROBE_PATH);
     c.n.say("what GitHub received on that request:");
     c.n.block(&format!("authorization: {got}"));
     let agent_out = String::from_utf8_lossy(&r.output.stdout).into_owned();
@@ -81,6 +76,17 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     let _ = c.cordon(&["vault", "list"])?;
     c.n.shows("the vault lists names, versions and users, never values.");
     Ok(())
+}
+
+/// The Authorization header GitHub received on the latest request to `path`
+/// among those after the first `before`.
+pub(super) fn authorization_since(c: &Ctx, before: usize, path: &str) -> String {
+    c.w.github.received()[before..]
+        .iter()
+        .rev()
+        .find(|q| q.path == path)
+        .and_then(|q| q.header("authorization").map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn random_hex() -> anyhow::Result<String> {
