@@ -145,7 +145,7 @@ async fn handle(
             &decision,
             &host,
             (&method, &path),
-            problem.2,
+            Refused::With(problem.2),
         )
         .await;
     }
@@ -187,7 +187,7 @@ async fn handle(
                     &decision,
                     &host,
                     (&method, &path),
-                    StatusCode::BAD_REQUEST,
+                    Refused::With(StatusCode::BAD_REQUEST),
                 )
                 .await;
             }
@@ -297,7 +297,7 @@ async fn handle(
                 &decision,
                 &host,
                 (&method, &path),
-                StatusCode::BAD_REQUEST,
+                Refused::With(StatusCode::BAD_REQUEST),
             )
             .await;
         }
@@ -375,7 +375,7 @@ async fn handle(
                 &decision,
                 &host,
                 (&method, &path),
-                status,
+                Refused::With(status),
             )
             .await
         }
@@ -402,9 +402,35 @@ async fn refuse_credential(
         &decision,
         host,
         http,
-        StatusCode::FORBIDDEN,
+        Refused::Credential,
     )
     .await
+}
+
+/// Why a request is refused, for its status and the error it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refused {
+    /// A credential problem: foreign, or none could be applied.
+    Credential,
+    /// Anything else, by the status it answers with.
+    With(StatusCode),
+}
+
+impl Refused {
+    fn status(self) -> StatusCode {
+        match self {
+            Refused::Credential => StatusCode::FORBIDDEN,
+            Refused::With(s) => s,
+        }
+    }
+
+    fn error(self) -> &'static str {
+        match self {
+            Refused::Credential => "credential refused",
+            Refused::With(StatusCode::FORBIDDEN) => "denied by policy",
+            Refused::With(_) => "request refused",
+        }
+    }
 }
 
 /// Answers with a refusal. Requests refused before a decision record was
@@ -419,7 +445,7 @@ async fn refuse(
     decision: &Decision,
     host: &str,
     http: (&http::Method, &str),
-    status: StatusCode,
+    kind: Refused,
 ) -> Response<ProxyBody> {
     let audit_id = match audit_id {
         Some(id) => Some(id),
@@ -441,12 +467,8 @@ async fn refuse(
         }
     };
     Refusal {
-        status,
-        error: match (status, decision.rule_id.as_ref()) {
-            (StatusCode::FORBIDDEN, "credential") => "credential refused",
-            (StatusCode::FORBIDDEN, _) => "denied by policy",
-            _ => "request refused",
-        },
+        status: kind.status(),
+        error: kind.error(),
         action,
         params,
         rule: &decision.rule_id,
@@ -454,4 +476,24 @@ async fn refuse(
         audit_id,
     }
     .response()
+}
+
+#[cfg(test)]
+mod refused_tests {
+    use super::Refused;
+    use http::StatusCode;
+
+    #[test]
+    fn a_refusal_names_its_kind_by_type_not_by_rule_id() {
+        assert_eq!(Refused::Credential.status(), StatusCode::FORBIDDEN);
+        assert_eq!(Refused::Credential.error(), "credential refused");
+        assert_eq!(
+            Refused::With(StatusCode::FORBIDDEN).error(),
+            "denied by policy"
+        );
+        assert_eq!(
+            Refused::With(StatusCode::BAD_REQUEST).error(),
+            "request refused"
+        );
+    }
 }
