@@ -22,11 +22,16 @@ pub struct Actor {
 
 impl Actor {
     pub fn new(agent: AgentPath, origin: FlowOrigin) -> Actor {
-        let exe = std::fs::read_link(format!("/proc/{}/exe", origin.pid))
-            .ok()
-            .map(|p| Arc::from(p.display().to_string()));
+        let exe = exe_of(origin.pid).map(Arc::from);
         Actor { agent, origin, exe }
     }
+}
+
+/// The executable of a process, as /proc says now (`None` once it is gone).
+pub fn exe_of(pid: u32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.display().to_string())
 }
 
 /// A record describing one decision, ready to append.

@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::Shared;
+use super::{Shared, audit::exe_of};
 use crate::{
     bpf::contain::{ContainEvent, ContainEventKind, ContainEvents},
     contain::events::{self, Enrichment},
@@ -78,12 +78,6 @@ async fn record(d: &Shared, ev: &ContainEvent) {
             "recording a containment refusal failed: {e}"
         );
     }
-}
-
-fn exe_of(pid: u32) -> Option<String> {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|p| p.display().to_string())
 }
 
 /// A full ring buffer loses events, never refusals: say so in the trail.

@@ -159,9 +159,7 @@ async fn record(
         Refusal::Process {
             target_pid: Some(t),
             ..
-        } => std::fs::read_link(format!("/proc/{t}/exe"))
-            .ok()
-            .map(|p| p.display().to_string()),
+        } => super::audit::exe_of(*t),
         _ => None,
     };
     let mut rec = crate::contain::events::landlock_record(
