@@ -1,30 +1,22 @@
 //! Turns the kernel's containment refusals into audit records, and takes a
 //! reaped instance's profile and private temp dir down.
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
-use super::{Shared, audit::exe_of};
+use super::{Shared, audit::exe_of, repeats::Repeats};
 use crate::{
     bpf::contain::{ContainEvent, ContainEventKind, ContainEvents},
     contain::events::{self, Enrichment},
 };
 
-/// The same refusal (agent process, action, target) within this window is
-/// recorded once: a program retrying a denied open in a loop must not
-/// flood the trail, and the first record already says what happened.
-const REPEAT_WINDOW: Duration = Duration::from_secs(1);
-
 pub async fn run(d: Shared, mut events: ContainEvents) {
-    let mut seen: HashMap<String, Instant> = HashMap::new();
+    let mut repeats = Repeats::default();
     let mut lost_reported = 0u64;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
             ev = events.next() => match ev {
                 Ok(ev) => {
-                    if first_in_window(&mut seen, &ev) {
+                    if repeats.first(format!("{}:{:?}", ev.pid, ev.kind)) {
                         record(&d, &ev).await;
                     }
                 }
@@ -34,20 +26,9 @@ pub async fn run(d: Shared, mut events: ContainEvents) {
                 }
             },
             _ = tick.tick() => {
-                seen.retain(|_, t| t.elapsed() < REPEAT_WINDOW);
+                repeats.prune();
                 lost_reported = report_lost(&d, lost_reported).await;
             }
-        }
-    }
-}
-
-fn first_in_window(seen: &mut HashMap<String, Instant>, ev: &ContainEvent) -> bool {
-    let key = format!("{}:{:?}", ev.pid, ev.kind);
-    match seen.get(&key) {
-        Some(t) if t.elapsed() < REPEAT_WINDOW => false,
-        _ => {
-            seen.insert(key, Instant::now());
-            true
         }
     }
 }

@@ -8,7 +8,7 @@ use std::{
 
 use tokio::sync::mpsc;
 
-use super::{Shared, landlock_audit::Msg};
+use super::{Shared, landlock_audit::Msg, repeats::Repeats};
 use crate::{
     cgroup::AgentPath,
     contain::landlock_log::{self, Access, Refusal, Syscall},
@@ -20,9 +20,6 @@ const SUBJECT_FOR: Duration = Duration::from_millis(300);
 /// A refusal whose agent is still unknown after this long (its process is
 /// gone and its domain predates this daemon) is recorded without one.
 const PENDING_FOR: Duration = Duration::from_secs(2);
-/// The same refusal from the same process within this window is recorded
-/// once: a program retrying a denied open in a loop must not flood the trail.
-const REPEAT_WINDOW: Duration = Duration::from_secs(1);
 
 struct Refused {
     access: Access,
@@ -40,7 +37,7 @@ struct Pairing {
     domains: HashMap<u64, Known>,
     awaiting: HashMap<u64, (Instant, Access)>,
     pending: Vec<(Instant, Refused)>,
-    seen: HashMap<String, Instant>,
+    repeats: Repeats,
 }
 
 pub(super) async fn record_loop(d: Shared, mut rx: mpsc::Receiver<Msg>) {
@@ -105,9 +102,9 @@ async fn flush(d: &Shared, p: &mut Pairing) {
         .partition(|(t, _)| t.elapsed() > PENDING_FOR);
     p.pending = keep;
     for (_, r) in old {
-        record(d, &r, None, &mut p.seen).await;
+        record(d, &r, None, &mut p.repeats).await;
     }
-    p.seen.retain(|_, t| t.elapsed() < REPEAT_WINDOW);
+    p.repeats.prune();
 }
 
 /// The agent: from the calling process while it is still there, else
@@ -116,12 +113,12 @@ async fn attribute(d: &Shared, p: &mut Pairing, r: Refused) {
     if let Some(sc) = &r.subject {
         let k = who(d, sc.pid);
         if k.agent.is_some() {
-            record(d, &r, Some(&k), &mut p.seen).await;
+            record(d, &r, Some(&k), &mut p.repeats).await;
             return;
         }
     }
     match p.domains.get(&r.access.domain).cloned() {
-        Some(k) => record(d, &r, Some(&k), &mut p.seen).await,
+        Some(k) => record(d, &r, Some(&k), &mut p.repeats).await,
         None => p.pending.push((Instant::now(), r)),
     }
 }
@@ -135,22 +132,16 @@ fn who(d: &Shared, pid: u32) -> Known {
     Known { agent, cgroup_id }
 }
 
-async fn record(
-    d: &Shared,
-    r: &Refused,
-    known: Option<&Known>,
-    seen: &mut HashMap<String, Instant>,
-) {
+async fn record(d: &Shared, r: &Refused, known: Option<&Known>, repeats: &mut Repeats) {
     let a = &r.access;
     let pid = r.subject.as_ref().map(|s| s.pid);
     let key = format!(
         "{:x}:{pid:?}:{:?}:{:?}:{:?}",
         a.domain, a.blockers, a.path, a.opid
     );
-    if seen.get(&key).is_some_and(|t| t.elapsed() < REPEAT_WINDOW) {
+    if !repeats.first(key) {
         return;
     }
-    seen.insert(key, Instant::now());
     let agent = known.and_then(|k| k.agent.as_ref());
     let cgroup_id = known.and_then(|k| k.cgroup_id);
     let plan = cgroup_id.and_then(|id| d.contained.get(id));

@@ -19,6 +19,7 @@ pub mod launch_fs;
 pub mod listeners;
 pub mod memory;
 pub mod reload;
+pub mod repeats;
 pub mod start;
 pub mod stats;
 pub mod store;
