@@ -121,18 +121,22 @@ pub fn forget_gone(d: &Shared) {
 
 /// Called for every instance cgroup the reaper removed.
 pub fn forget(d: &Shared, cgroup_id: u64) {
-    let Some(c) = d.contained.take(cgroup_id) else {
-        return;
-    };
+    if let Some(c) = d.contained.take(cgroup_id) {
+        tear_down(d, cgroup_id, &c);
+    }
+}
+
+/// Everything an instance's containment left behind: its saved record, its
+/// kernel profile and its private temp dir. For an instance that ended, and
+/// for a launch that failed after they were made.
+pub fn tear_down(d: &Shared, cgroup_id: u64, c: &super::contained::Containment) {
     super::contained_store::remove(&d.cfg.paths.state_dir, cgroup_id);
     if let Ok(kernel) = &d.contain_kernel
         && let Err(e) = kernel.remove(cgroup_id)
     {
-        tracing::warn!(cgroup_id, "removing a finished instance's containment: {e}");
+        tracing::warn!(cgroup_id, "removing an instance's containment profile: {e}");
     }
-    if let Some(tmp) = c.tmp()
-        && let Err(e) = std::fs::remove_dir_all(tmp)
-    {
-        tracing::warn!("removing {}: {e}", tmp.display());
+    if let Some(tmp) = c.tmp() {
+        super::launch_fs::remove_tmp(tmp);
     }
 }

@@ -122,11 +122,7 @@ pub async fn launch(d: &Shared, caller: &Caller, req: RunRequest) -> Result<RunR
         Err(e) => Err(e),
     };
     if let Err(e) = recorded {
-        forget_profile(d, cgroup_id);
-        super::contained_store::remove(&d.cfg.paths.state_dir, cgroup_id);
-        if let Some(tmp) = containment.tmp() {
-            remove_tmp(tmp);
-        }
+        super::contain_watch::tear_down(d, cgroup_id, &containment);
         return Err(e);
     }
     d.registry.insert(cgroup_id, path.clone());
@@ -216,14 +212,6 @@ async fn prepare(
 fn discard(dir: &std::path::Path) {
     if let Err(e) = std::fs::remove_dir(dir) {
         tracing::warn!("removing the unused cgroup {}: {e}", dir.display());
-    }
-}
-
-fn forget_profile(d: &Shared, cgroup_id: u64) {
-    if let Ok(kernel) = &d.contain_kernel
-        && let Err(e) = kernel.remove(cgroup_id)
-    {
-        tracing::warn!(cgroup_id, "removing an unused containment profile: {e}");
     }
 }
 
