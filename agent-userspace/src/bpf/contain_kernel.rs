@@ -103,6 +103,28 @@ pub(super) fn setup() -> Fixture {
     }
 }
 
+impl Fixture {
+    /// Points the programs at the test's parent cgroup (no proxy, no
+    /// resolver) as the daemon does at start; returns the instance's id.
+    pub fn configure(&self, maps: &EnforcementMaps) -> u64 {
+        let mount = crate::cgroup::mount::cgroup2_mount().unwrap();
+        let parent_level = self
+            .parent
+            .strip_prefix(&mount)
+            .unwrap()
+            .components()
+            .count() as u32;
+        maps.set_config(ProxyConfig {
+            proxy_port: 0,
+            dns_port: 0,
+            parent_level,
+            parent_id: std::fs::metadata(&self.parent).unwrap().ino(),
+        })
+        .unwrap();
+        std::fs::metadata(&self.instance).unwrap().ino()
+    }
+}
+
 /// Runs this test binary's probe inside `cgroup` (None: where we are).
 pub(super) fn run_probe(mode: &str, dir: &Path, cgroup: Option<&Path>) -> String {
     let exe = std::env::current_exe().unwrap();
@@ -246,21 +268,7 @@ fn lsm_layer(must_attach: bool) {
     let maps = EnforcementMaps::from_ebpf(&mut ebpf).unwrap();
     let contain = ContainMaps::from_ebpf(&mut ebpf).unwrap();
     let mut events = ContainEvents::from_ebpf(&mut ebpf).unwrap();
-    let parent_level = fx
-        .parent
-        .strip_prefix(crate::cgroup::mount::cgroup2_mount().unwrap())
-        .unwrap()
-        .components()
-        .count() as u32;
-    let parent_id = std::fs::metadata(&fx.parent).unwrap().ino();
-    let inst_id = std::fs::metadata(&fx.instance).unwrap().ino();
-    maps.set_config(ProxyConfig {
-        proxy_port: 0,
-        dns_port: 0,
-        parent_level,
-        parent_id,
-    })
-    .unwrap();
+    let inst_id = fx.configure(&maps);
 
     let profile = KernelProfile {
         files: vec![

@@ -8,7 +8,7 @@
 use std::{
     io::ErrorKind,
     os::unix::{
-        fs::{MetadataExt, PermissionsExt},
+        fs::PermissionsExt,
         net::{UnixDatagram, UnixListener, UnixStream},
     },
     path::Path,
@@ -18,8 +18,6 @@ use std::{
     },
     time::{Duration, Instant},
 };
-
-use agent_common::ProxyConfig;
 
 use super::{
     super::{
@@ -155,17 +153,7 @@ fn unix_hooks_enforce_the_allow_list() {
     attach_unix_hooks(&mut ebpf, &fx.parent, &fx.pin_dir).expect("attach_unix_hooks");
     let contain = ContainMaps::from_ebpf(&mut ebpf).unwrap();
     let mut events = ContainEvents::from_ebpf(&mut ebpf).unwrap();
-    let mount = crate::cgroup::mount::cgroup2_mount().unwrap();
-    let parent_level = fx.parent.strip_prefix(&mount).unwrap().components().count() as u32;
-    let parent_id = std::fs::metadata(&fx.parent).unwrap().ino();
-    let inst_id = std::fs::metadata(&fx.instance).unwrap().ino();
-    maps.set_config(ProxyConfig {
-        proxy_port: 0,
-        dns_port: 0,
-        parent_level,
-        parent_id,
-    })
-    .unwrap();
+    let inst_id = fx.configure(&maps);
 
     // Without a profile nothing is refused.
     let before = results(&run_probe("unix", &d, Some(&fx.instance)));
