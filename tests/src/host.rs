@@ -326,3 +326,26 @@ pub fn agent_as(
         .current_dir(cwd);
     c
 }
+
+/// The `cordon ps` row of running agent `name` once its containment is
+/// known: the row appears as soon as the launcher is in its cgroup, how it
+/// is contained a moment later, once the launch is through.
+pub fn contained_ps_row(d: &crate::Daemon, name: &str) -> String {
+    let prefix = format!("{name} ");
+    let mut row = String::new();
+    crate::wait_until(
+        &format!("ps to show agent {name}"),
+        Duration::from_secs(10),
+        || {
+            let ps = d.cordon(&["ps"]).unwrap();
+            row = String::from_utf8_lossy(&ps.stdout)
+                .lines()
+                .find(|l| l.starts_with(&prefix) && l.contains("running") && !l.contains("unknown"))
+                .unwrap_or_default()
+                .to_string();
+            !row.is_empty()
+        },
+    )
+    .unwrap();
+    row
+}

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use cordon_e2e::daemon::Daemon;
 use cordon_e2e::host::{
-    ATTEMPT_PRELUDE, HostUser, InheritedSocket, UnixSink, Victim, agent_as, outcomes,
+    ATTEMPT_PRELUDE, HostUser, InheritedSocket, UnixSink, Victim, agent_as, contained_ps_row,
+    outcomes,
 };
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{PYTHON, show, start_daemon};
@@ -431,18 +432,7 @@ fn contain_off_is_recorded_at_launch() {
     running
         .instance_cgroup(std::path::Path::new(&parent))
         .unwrap();
-    // How it is contained is known a moment after the launcher moves in.
-    let mut row = String::new();
-    cordon_e2e::wait_until("ps to show the agent", Duration::from_secs(10), || {
-        let ps = f.daemon.cordon(&["ps"]).unwrap();
-        row = String::from_utf8_lossy(&ps.stdout)
-            .lines()
-            .find(|l| l.starts_with("loose ") && !l.contains("unknown"))
-            .unwrap_or_default()
-            .to_string();
-        !row.is_empty()
-    })
-    .unwrap();
+    let row = contained_ps_row(&f.daemon, "loose");
     assert!(row.contains(" OFF "), "containment off is not shown: {row}");
     // A restarted daemon still knows.
     f.daemon.restart().unwrap();

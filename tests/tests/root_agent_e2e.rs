@@ -11,7 +11,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use cordon_e2e::daemon::Daemon;
-use cordon_e2e::host::{ATTEMPT_PRELUDE, HostUser, InheritedSocket, agent_as, outcomes};
+use cordon_e2e::host::{
+    ATTEMPT_PRELUDE, HostUser, InheritedSocket, agent_as, contained_ps_row, outcomes,
+};
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{POLICY_FILE, PYTHON, show, start_daemon};
 use cordon_e2e::{TestDns, cordon_bin, require_root_or_skip, run_with_timeout};
@@ -409,19 +411,7 @@ fn a_root_agent_still_does_root_work_in_its_own_namespace() {
         .to_string();
     // The supervisor is the process `cordon run` started; it moves first.
     running.instance_cgroup(Path::new(&parent)).unwrap();
-    // The row appears as soon as the launcher is in its cgroup; how it is
-    // contained is known a moment later, once the launch is through.
-    let mut row = String::new();
-    cordon_e2e::wait_until("ps to show the root agent", Duration::from_secs(10), || {
-        let ps = daemon.cordon(&["ps"]).unwrap();
-        row = String::from_utf8_lossy(&ps.stdout)
-            .lines()
-            .find(|l| l.starts_with("rootwork ") && l.contains("running") && !l.contains("unknown"))
-            .unwrap_or_default()
-            .to_string();
-        !row.is_empty()
-    })
-    .unwrap();
+    let row = contained_ps_row(&daemon, "rootwork");
     assert!(row.contains(" mapped "), "mapped root is not shown: {row}");
 }
 
