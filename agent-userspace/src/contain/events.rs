@@ -19,8 +19,8 @@ pub struct Enrichment {
 }
 
 /// A refusal Landlock logged, as an audit record. Landlock names the
-/// domain, not the calling process, so `pid` stays empty; the agent and
-/// instance come from the domain's creator.
+/// domain, not the calling process: the caller fills pid, uid and exe from
+/// the event's SYSCALL record when there is one.
 pub fn landlock_record(
     refusal: &Refusal,
     domain: u64,
@@ -75,16 +75,33 @@ pub fn landlock_record(
         }
     };
     p.insert("landlock_domain".into(), format!("{domain:x}").into());
+    refused(
+        agent,
+        cgroup_id,
+        (action, p, rule),
+        "host containment refused it (Landlock)".into(),
+        policy_version,
+    )
+}
+
+/// The fields every containment refusal record has.
+fn refused(
+    agent: Option<&AgentPath>,
+    cgroup_id: Option<u64>,
+    (action, params, rule): (&str, Map<String, Value>, &str),
+    reason: String,
+    policy_version: Option<String>,
+) -> cordon_audit::NewRecord {
     cordon_audit::NewRecord {
         agent: agent.map(|a| a.agent().to_string()),
         instance: agent.map(|a| a.instance().to_string()),
         chain: agent.map(AgentPath::chain_display),
         cgroup_id,
         action: Some(action.to_string()),
-        params: p,
+        params,
         decision: Some(cordon_audit::Decision::Deny),
         rule: Some(rule.to_string()),
-        reason: Some("host containment refused it (Landlock)".into()),
+        reason: Some(reason),
         policy_version,
         ..cordon_audit::NewRecord::new(cordon_audit::EventKind::ContainRefused)
     }
@@ -100,26 +117,20 @@ pub fn record(
     extra: Enrichment,
     policy_version: Option<String>,
 ) -> cordon_audit::NewRecord {
-    let (action, params, rule) = describe(&ev.kind, plan, extra.target_exe);
-    cordon_audit::NewRecord {
-        agent: agent.map(|a| a.agent().to_string()),
-        instance: agent.map(|a| a.instance().to_string()),
-        chain: agent.map(AgentPath::chain_display),
-        cgroup_id: Some(ev.cgroup_id),
-        pid: Some(ev.pid),
-        uid: Some(ev.uid),
-        exe: extra.exe,
-        action: Some(action.to_string()),
-        params,
-        decision: Some(cordon_audit::Decision::Deny),
-        rule: Some(rule.to_string()),
-        reason: Some(format!(
+    let mut rec = refused(
+        agent,
+        Some(ev.cgroup_id),
+        describe(&ev.kind, plan, extra.target_exe),
+        format!(
             "host containment refused it ({})",
             nix::errno::Errno::from_raw(ev.errno)
-        )),
+        ),
         policy_version,
-        ..cordon_audit::NewRecord::new(cordon_audit::EventKind::ContainRefused)
-    }
+    );
+    rec.pid = Some(ev.pid);
+    rec.uid = Some(ev.uid);
+    rec.exe = extra.exe;
+    rec
 }
 
 /// Action name, params and rule id of one refusal.

@@ -138,28 +138,53 @@ fn read_loop(sock: OwnedFd, tx: mpsc::Sender<Msg>) {
             tracing::error!("kernel audit stream: {e}; Landlock refusals are no longer recorded");
             return;
         }
-        let mut off = 0usize;
-        let n = n as usize;
-        while off + 16 <= n {
-            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap_or([0; 4])) as usize;
-            let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-            let end = (off + len.max(16)).min(n);
-            let text = String::from_utf8_lossy(&buf[off + 16..end]);
-            let text = text.trim_end_matches('\0');
-            let msg = match kind {
-                AUDIT_LANDLOCK_ACCESS => landlock_log::parse_access(text).map(Msg::Access),
-                AUDIT_LANDLOCK_DOMAIN => landlock_log::parse_domain(text).map(Msg::Domain),
-                AUDIT_SYSCALL => landlock_log::parse_syscall(text).map(Msg::Syscall),
-                _ => None,
-            };
-            if let Some(m) = msg
-                && tx.blocking_send(m).is_err()
-            {
-                return;
-            }
-            // Multicast audit messages carry one record each; lengths are
-            // not always aligned, so stop at the first.
-            off = n;
+        if let Some(m) = parse_message(&buf[..n as usize])
+            && tx.blocking_send(m).is_err()
+        {
+            return;
         }
+    }
+}
+
+/// One multicast audit datagram: a netlink header (length, type, ...) and
+/// one record's text. Only the three record types pairing needs are kept.
+fn parse_message(msg: &[u8]) -> Option<Msg> {
+    let header = msg.get(..16)?;
+    let len = u32::from_ne_bytes(header[..4].try_into().ok()?) as usize;
+    let kind = u16::from_ne_bytes([header[4], header[5]]);
+    // The header's length is not always the datagram's: take the shorter.
+    let body = msg.get(16..len.max(16).min(msg.len()))?;
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim_end_matches('\0');
+    match kind {
+        AUDIT_LANDLOCK_ACCESS => landlock_log::parse_access(text).map(Msg::Access),
+        AUDIT_LANDLOCK_DOMAIN => landlock_log::parse_domain(text).map(Msg::Domain),
+        AUDIT_SYSCALL => landlock_log::parse_syscall(text).map(Msg::Syscall),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagram(kind: u16, text: &str) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&((16 + text.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&[0u8; 10]);
+        m.extend_from_slice(text.as_bytes());
+        m
+    }
+
+    #[test]
+    fn a_landlock_refusal_datagram_is_parsed_and_other_types_are_not() {
+        let m = datagram(
+            AUDIT_LANDLOCK_ACCESS,
+            "audit(1.2:7): domain=ab blockers=fs.read_file path=\"/x\" dev=\"vda\" ino=1",
+        );
+        assert!(matches!(parse_message(&m), Some(Msg::Access(a)) if a.serial == 7));
+        assert!(parse_message(&datagram(1334, "audit(1.2:8): prog-id=1 op=LOAD")).is_none());
+        assert!(parse_message(&m[..10]).is_none());
     }
 }
