@@ -188,6 +188,12 @@ pub fn attach_containment(ebpf: &mut Ebpf, cgroup: &Path, pin_dir: &Path) -> Res
 /// LSM cgroup programs load and attach even when the BPF LSM is not
 /// active, and then never run: refuse instead of failing open. securityfs
 /// is mounted if the host has not (it only exposes the kernel's state).
+/// Whether `name` is in the kernel's active LSM list
+/// (`/sys/kernel/security/lsm`, comma-separated).
+pub fn lsm_listed(list: &str, name: &str) -> bool {
+    list.trim().split(',').any(|l| l == name)
+}
+
 fn ensure_bpf_lsm() -> Result<(), BpfError> {
     let list = Path::new(SECURITYFS).join("lsm");
     if !list.exists() {
@@ -209,7 +215,7 @@ fn ensure_bpf_lsm() -> Result<(), BpfError> {
         path: list.clone(),
         source,
     })?;
-    if active.trim().split(',').any(|l| l == "bpf") {
+    if lsm_listed(&active, "bpf") {
         Ok(())
     } else {
         Err(BpfError::BpfLsmInactive {

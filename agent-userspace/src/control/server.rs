@@ -261,7 +261,7 @@ fn containment_status(d: &Shared) -> serde_json::Value {
     serde_json::json!({
         "landlock_abi": abi,
         "landlock": abi >= 6,
-        "bpf_lsm": lsm.split(',').any(|m| m.trim() == "bpf"),
+        "bpf_lsm": crate::bpf::load::lsm_listed(&lsm, "bpf"),
         "kernel_layer": match &d.contain_kernel {
             Ok(_) => "attached".to_string(),
             Err(why) => format!("unavailable: {why}"),
