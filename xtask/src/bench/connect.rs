@@ -159,19 +159,5 @@ pub fn run(rig: &Rig, dir: &Path, rounds: u32, n: u32, max_secs: u32) -> Connect
 }
 
 fn one(cmd: &mut Command) -> anyhow::Result<Loop> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{} ({}): {}",
-            "connect loop failed",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or_default();
-    serde_json::from_str(line).with_context(|| format!("unreadable probe output {line:?}"))
+    super::util::probe_json(cmd, "connect loop")
 }

@@ -9,10 +9,10 @@
 use std::{
     os::unix::{fs::PermissionsExt, process::CommandExt},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
 };
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::{median, rig::Rig};
@@ -183,20 +183,7 @@ fn user_ids(user: &str) -> anyhow::Result<(u32, u32)> {
 }
 
 fn one(cmd: &mut Command) -> anyhow::Result<Loop> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "loop failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or_default();
-    serde_json::from_str(line).with_context(|| format!("unreadable probe output {line:?}"))
+    super::util::probe_json(cmd, "loop")
 }
 
 /// Medians over rounds; the ratio only from rounds where both sides ran.

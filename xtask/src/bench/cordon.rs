@@ -167,29 +167,23 @@ impl Cordon {
     /// `cordon run --agent AGENT ... -- PROGRAM`: the program runs inside a
     /// fresh agent cgroup (as root: the load generator needs no user).
     pub fn run_as(&self, agent: &str, program: &Path) -> Command {
-        let mut cmd = Command::new(&self.bin);
-        cmd.arg("run")
-            .arg("--agent")
-            .arg(agent)
-            .arg("--state-dir")
-            .arg(&self.state)
-            .arg("--allow-root")
-            .arg("--")
-            .arg(program);
-        cmd
+        self.run_with(agent, &["--allow-root"], program)
     }
 
     /// `cordon run --agent AGENT --user USER ... -- PROGRAM`: the program
     /// runs contained, as USER, in the caller's working directory.
     pub fn run_user(&self, agent: &str, user: &str, program: &Path) -> Command {
+        self.run_with(agent, &["--user", user], program)
+    }
+
+    fn run_with(&self, agent: &str, flags: &[&str], program: &Path) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("run")
             .arg("--agent")
             .arg(agent)
             .arg("--state-dir")
             .arg(&self.state)
-            .arg("--user")
-            .arg(user)
+            .args(flags)
             .arg("--")
             .arg(program);
         cmd

@@ -54,3 +54,25 @@ pub fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a loopback port")?;
     Ok(l.local_addr()?.port())
 }
+
+/// Runs a bench-probe loop and reads the JSON line it printed last; a
+/// failed loop is an error naming `what`, with the probe's stderr.
+pub fn probe_json<T: serde::de::DeserializeOwned>(
+    cmd: &mut std::process::Command,
+    what: &str,
+) -> anyhow::Result<T> {
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).with_context(|| format!("unreadable probe output {line:?}"))
+}
