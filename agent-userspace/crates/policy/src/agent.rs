@@ -18,7 +18,7 @@ pub(crate) struct AgentPolicy {
     pub(crate) all_rules: Vec<usize>,
     pub(crate) limits: Vec<Arc<Limit>>,
     pub(crate) envelope: Envelope,
-    pub(crate) credentials: BTreeMap<String, String>,
+    pub(crate) credentials: BTreeMap<String, Arc<crate::bindings::Bindings>>,
     pub(crate) contain: ContainPolicy,
     /// Whether any `when` in force reads `agent`.
     pub(crate) reads_agent: bool,
@@ -101,7 +101,7 @@ pub(crate) fn build(compiled: &Compiled, tops: &[usize]) -> Option<AgentPolicy> 
     let mut all_rules = Vec::new();
     let mut limits = Vec::new();
     let mut envelope = Envelope::default();
-    let mut credentials = BTreeMap::new();
+    let mut credentials: BTreeMap<String, Arc<crate::bindings::Bindings>> = BTreeMap::new();
     let mut contain = ContainPolicy::default();
     for &u in &units {
         let unit = &compiled.units[u];
@@ -112,16 +112,14 @@ pub(crate) fn build(compiled: &Compiled, tops: &[usize]) -> Option<AgentPolicy> 
         limits.extend(unit.limits.iter().cloned());
         envelope.tighten(&unit.envelope);
         for (connector, entry) in &unit.credentials {
-            if let Some(existing) = credentials.get(connector)
-                && existing != entry
-            {
-                tracing::warn!(
-                    connector,
-                    kept = %existing,
-                    ignored = %entry,
-                    file = %unit.name,
-                    "two policy files map one connector to different vault entries; the first file wins"
-                );
+            if let Some(existing) = credentials.get(connector) {
+                if !existing.same_as(entry) {
+                    tracing::warn!(
+                        connector,
+                        file = %unit.name,
+                        "two policy files bind one connector differently; the first file wins"
+                    );
+                }
                 continue;
             }
             credentials.insert(connector.clone(), entry.clone());

@@ -38,7 +38,7 @@ const VARIABLES: [(&str, u8); 7] = [
 ];
 
 /// Identifiers CEL itself resolves (type names) that are not variables.
-const TYPE_NAMES: [&str; 10] = [
+pub(crate) const TYPE_NAMES: [&str; 10] = [
     "int",
     "uint",
     "double",
@@ -93,7 +93,7 @@ impl Condition {
 
 /// Names bound by comprehensions (`exists(x, ...)`), which are not free
 /// variables.
-fn collect_bound<'a>(expr: &'a IdedExpr, out: &mut HashSet<&'a str>) {
+pub(crate) fn collect_bound<'a>(expr: &'a IdedExpr, out: &mut HashSet<&'a str>) {
     match &expr.expr {
         Expr::Call(call) => {
             if let Some(target) = &call.target {
@@ -236,7 +236,7 @@ fn json_val(value: &Json) -> Box<dyn Val + '_> {
     }
 }
 
-fn json_object_val(map: &serde_json::Map<String, Json>) -> CelMap<'_> {
+pub(crate) fn json_object_val(map: &serde_json::Map<String, Json>) -> CelMap<'_> {
     let map: HashMap<CelMapKey<'_>, Box<dyn Val + '_>> = map
         .iter()
         .map(|(k, v)| (CelMapKey::from(k.as_str()), json_val(v)))

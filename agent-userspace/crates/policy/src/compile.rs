@@ -90,7 +90,7 @@ pub(crate) struct Unit {
     pub(crate) rules: Vec<usize>,
     pub(crate) limits: Vec<Arc<Limit>>,
     pub(crate) envelope: Envelope,
-    pub(crate) credentials: BTreeMap<String, String>,
+    pub(crate) credentials: BTreeMap<String, Arc<crate::bindings::Bindings>>,
     pub(crate) contain: Option<ContainPolicy>,
     pub(crate) extends: Vec<usize>,
 }
@@ -275,7 +275,7 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
         rules,
         limits,
         envelope,
-        credentials: raw.credentials.clone(),
+        credentials: crate::bindings::compile(&src, &raw.credentials)?,
         contain: raw
             .contain
             .as_ref()

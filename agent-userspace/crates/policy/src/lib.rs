@@ -7,6 +7,7 @@
 //! envelopes. The file format and semantics are in docs/policy.md.
 
 mod agent;
+mod bindings;
 mod cel_env;
 mod compile;
 mod contain;
@@ -24,6 +25,7 @@ mod schedule;
 mod set;
 mod source;
 
+pub use bindings::{Binding, BindingOutcome, BindingTrace, Bindings, choose, explain_choice};
 pub use compile::{Envelope, Limit, OnExceed};
 pub use contain::{ContainMode, ContainPolicy, PathPattern};
 pub use decision::{ActionRequest, Decision, HttpInfo, RuleTrace, Verdict};

@@ -146,8 +146,23 @@ impl PolicySet {
         Some((Arc::from(agent), policy))
     }
 
-    /// The connector -> vault entry map for `agent`.
+    /// The connector -> vault entry map for `agent`, for connectors bound
+    /// in the plain `connector = "entry"` form. Connectors with conditional
+    /// or scoped bindings are left out (they need [`bindings_for`] and
+    /// [`crate::choose`] per request), so a caller that only knows this map
+    /// never hands out a credential a `when` would have withheld.
+    ///
+    /// [`bindings_for`]: PolicySet::bindings_for
     pub fn credentials_for(&self, agent: &str) -> BTreeMap<String, String> {
+        self.bindings_for(agent)
+            .into_iter()
+            .filter_map(|(c, b)| b.unconditional_entry().map(|e| (c, e.to_string())))
+            .collect()
+    }
+
+    /// Every connector's bindings for `agent`; pick one per request with
+    /// [`crate::choose`].
+    pub fn bindings_for(&self, agent: &str) -> BTreeMap<String, Arc<crate::bindings::Bindings>> {
         self.policy_for(agent)
             .map(|(_, p)| p.credentials.clone())
             .unwrap_or_default()

@@ -21,8 +21,9 @@ pub(crate) struct RawFile {
     #[serde(default, rename = "schedule")]
     pub(crate) schedules: Vec<Spanned<RawSchedule>>,
     pub(crate) envelope: Option<RawEnvelope>,
+    /// Connector -> vault entry, or a list of bindings (see `bindings.rs`).
     #[serde(default)]
-    pub(crate) credentials: BTreeMap<String, String>,
+    pub(crate) credentials: BTreeMap<String, Spanned<crate::bindings::RawCredential>>,
     /// `"on"`, `"off"` or a `[contain]` table (see `contain.rs`).
     pub(crate) contain: Option<Spanned<toml::Value>>,
 }

@@ -1,0 +1,509 @@
+//! Credential bindings: which vault entry, if any, a request to a connector
+//! goes out with.
+//!
+//! A policy's `[credentials]` maps a connector either to one vault entry
+//! (`github = "deploy-bot-github"`, used for every allowed request) or to a
+//! list of bindings, each with an optional CEL `when` over `action` and
+//! `params`:
+//!
+//! ```toml
+//! [[credentials.github]]
+//! entry = "gh-app"
+//! when = 'action == "github.pr.merge" && params.owner == "acme"'
+//! repositories = ["acme/api"]
+//! permissions = { contents = "write", pull_requests = "write" }
+//!
+//! [[credentials.github]]
+//! entry = "gh-app"
+//! when = 'action.endsWith(".read")'
+//! permissions = { contents = "read" }
+//! ```
+//!
+//! The first binding whose `when` holds is used; when none holds the request
+//! gets no credential. A `when` that fails to evaluate counts as not holding,
+//! so an error can only withhold a credential, never hand one out.
+
+use crate::cel_env::{TYPE_NAMES, collect_bound, json_object_val};
+use crate::error::PolicyError;
+use crate::source::SourceText;
+use cel::{Context, Program, Value};
+use serde::Deserialize;
+use serde_json::Map;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use toml::Spanned;
+
+/// The TOML shape of one `[credentials]` value.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawCredential {
+    Entry(String),
+    Bindings(Vec<RawBinding>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBinding {
+    entry: String,
+    when: Option<String>,
+    #[serde(default)]
+    repositories: Vec<String>,
+    #[serde(default)]
+    permissions: BTreeMap<String, String>,
+}
+
+/// One compiled binding.
+pub struct Binding {
+    /// The vault entry the credential comes from.
+    pub entry: String,
+    /// For entries that mint tokens (`github-app`): the repositories
+    /// (`owner/repo` or bare `repo`) the token is limited to; empty means
+    /// every repository of the installation.
+    pub repositories: Vec<String>,
+    /// For `github-app`: permission -> `read` / `write` / `admin`; empty
+    /// means the installation's own permissions.
+    pub permissions: BTreeMap<String, String>,
+    /// `file:line` of the connector's `[credentials]` value, and the
+    /// binding's position in it (1-based), for explanations.
+    pub location: String,
+    /// The `when` as written, if any.
+    pub when_source: Option<String>,
+    when: Option<Program>,
+}
+
+impl std::fmt::Debug for Binding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Binding")
+            .field("entry", &self.entry)
+            .field("when", &self.when_source)
+            .field("repositories", &self.repositories)
+            .field("permissions", &self.permissions)
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+/// Why a binding was or was not used for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingOutcome {
+    /// The first binding whose `when` held (or that has none).
+    Chosen,
+    /// Its `when` held, but an earlier binding was chosen.
+    Shadowed,
+    /// Its `when` was false.
+    NotMatched,
+    /// Its `when` failed to evaluate (counted as not matching).
+    Failed(String),
+}
+
+/// One line of `cordon policy test --explain`'s credential section.
+#[derive(Debug, Clone)]
+pub struct BindingTrace {
+    pub entry: String,
+    pub location: String,
+    pub when: Option<String>,
+    pub outcome: BindingOutcome,
+}
+
+/// Every binding of one connector, in file order.
+#[derive(Debug)]
+pub struct Bindings {
+    list: Vec<Binding>,
+}
+
+impl Bindings {
+    pub fn iter(&self) -> impl Iterator<Item = &Binding> {
+        self.list.iter()
+    }
+
+    /// The entry of the plain `connector = "entry"` form (one binding, no
+    /// `when`, no scope), which every request to the connector uses.
+    pub fn unconditional_entry(&self) -> Option<&str> {
+        match self.list.as_slice() {
+            [b] if b.when.is_none() && b.repositories.is_empty() && b.permissions.is_empty() => {
+                Some(&b.entry)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether two files bind the connector the same way (for the
+    /// first-file-wins merge, which only warns on a real conflict).
+    pub(crate) fn same_as(&self, other: &Bindings) -> bool {
+        self.list.len() == other.list.len()
+            && self.list.iter().zip(&other.list).all(|(a, b)| {
+                a.entry == b.entry
+                    && a.when_source == b.when_source
+                    && a.repositories == b.repositories
+                    && a.permissions == b.permissions
+            })
+    }
+}
+
+/// The binding a request uses: the first whose `when` holds for `action`
+/// and `params`, or none (then the request gets no credential).
+pub fn choose<'b>(
+    bindings: &'b Bindings,
+    action: &str,
+    params: &Map<String, serde_json::Value>,
+) -> Option<&'b Binding> {
+    let root = Context::default();
+    let scope = binding_scope(&root, action, params);
+    bindings
+        .list
+        .iter()
+        .find(|b| matches!(evaluate(b, &scope), Ok(true)))
+}
+
+/// How each binding fared for `action` and `params`, in order.
+pub fn explain_choice(
+    bindings: &Bindings,
+    action: &str,
+    params: &Map<String, serde_json::Value>,
+) -> Vec<BindingTrace> {
+    let root = Context::default();
+    let scope = binding_scope(&root, action, params);
+    let mut chosen = false;
+    bindings
+        .list
+        .iter()
+        .map(|b| {
+            let outcome = match evaluate(b, &scope) {
+                Ok(true) if chosen => BindingOutcome::Shadowed,
+                Ok(true) => {
+                    chosen = true;
+                    BindingOutcome::Chosen
+                }
+                Ok(false) => BindingOutcome::NotMatched,
+                Err(e) => BindingOutcome::Failed(e),
+            };
+            BindingTrace {
+                entry: b.entry.clone(),
+                location: b.location.clone(),
+                when: b.when_source.clone(),
+                outcome,
+            }
+        })
+        .collect()
+}
+
+fn binding_scope<'r, 'q>(
+    root: &'r Context<'static, 'static>,
+    action: &'q str,
+    params: &'q Map<String, serde_json::Value>,
+) -> Context<'r, 'q> {
+    let mut scope = root.new_inner_scope();
+    scope.add_variable_from_value("action", Value::from(action));
+    scope.add_variable_as_val("params", Box::new(json_object_val(params)));
+    scope
+}
+
+fn evaluate(binding: &Binding, scope: &Context<'_, '_>) -> Result<bool, String> {
+    let Some(program) = &binding.when else {
+        return Ok(true);
+    };
+    match program.execute(scope) {
+        Ok(Value::Bool(b)) => Ok(b),
+        Ok(other) => Err(format!("`when` gave {other:?}, not a bool")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+const BINDING_VARIABLES: [&str; 2] = ["action", "params"];
+
+/// Compiles one file's `[credentials]`, with errors at the value's line.
+pub(crate) fn compile(
+    src: &SourceText<'_>,
+    raw: &BTreeMap<String, Spanned<RawCredential>>,
+) -> Result<BTreeMap<String, Arc<Bindings>>, PolicyError> {
+    let mut out = BTreeMap::new();
+    for (connector, value) in raw {
+        let span = value.span();
+        let (line, _) = src.line_col(span.start);
+        let at = |n: usize| format!("{}:{line}#{n}", src.name);
+        let list = match value.get_ref() {
+            RawCredential::Entry(entry) => {
+                check_entry(src, span.clone(), connector, entry)?;
+                vec![Binding {
+                    entry: entry.clone(),
+                    repositories: Vec::new(),
+                    permissions: BTreeMap::new(),
+                    location: at(1),
+                    when_source: None,
+                    when: None,
+                }]
+            }
+            RawCredential::Bindings(raws) => {
+                if raws.is_empty() {
+                    return Err(src.invalid(
+                        span,
+                        format!("credentials.{connector}: an empty list binds nothing; remove it"),
+                    ));
+                }
+                let mut list = Vec::with_capacity(raws.len());
+                for (i, b) in raws.iter().enumerate() {
+                    list.push(compile_binding(src, span.clone(), connector, b, at(i + 1))?);
+                }
+                list
+            }
+        };
+        out.insert(connector.clone(), Arc::new(Bindings { list }));
+    }
+    Ok(out)
+}
+
+fn compile_binding(
+    src: &SourceText<'_>,
+    span: std::ops::Range<usize>,
+    connector: &str,
+    raw: &RawBinding,
+    location: String,
+) -> Result<Binding, PolicyError> {
+    check_entry(src, span.clone(), connector, &raw.entry)?;
+    for repo in &raw.repositories {
+        if repo.is_empty() || repo.split('/').count() > 2 || repo.split('/').any(str::is_empty) {
+            return Err(src.invalid(
+                span,
+                format!(
+                    "credentials.{connector}: repository `{repo}` is not `owner/repo` or `repo`"
+                ),
+            ));
+        }
+    }
+    for (perm, level) in &raw.permissions {
+        if !matches!(level.as_str(), "read" | "write" | "admin") {
+            return Err(src.invalid(
+                span,
+                format!(
+                    "credentials.{connector}: permission `{perm}` is `{level}`; use read, write or admin"
+                ),
+            ));
+        }
+    }
+    let when = match &raw.when {
+        None => None,
+        Some(text) => Some(compile_when(text).map_err(|m| {
+            src.invalid(
+                span.clone(),
+                format!("credentials.{connector} ({location}): `when` does not compile: {m}"),
+            )
+        })?),
+    };
+    Ok(Binding {
+        entry: raw.entry.clone(),
+        repositories: raw.repositories.clone(),
+        permissions: raw.permissions.clone(),
+        location,
+        when_source: raw.when.clone(),
+        when,
+    })
+}
+
+fn check_entry(
+    src: &SourceText<'_>,
+    span: std::ops::Range<usize>,
+    connector: &str,
+    entry: &str,
+) -> Result<(), PolicyError> {
+    let valid = entry
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && entry.len() <= 128
+        && entry
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(src.invalid(
+            span,
+            format!("credentials.{connector}: `{entry}` is not a vault entry name ([A-Za-z0-9][A-Za-z0-9._-]*)"),
+        ))
+    }
+}
+
+/// Compiles a binding's `when`; only `action` and `params` are in scope.
+fn compile_when(source: &str) -> Result<Program, String> {
+    let program = Program::compile(source).map_err(|e| e.to_string().replace('\n', "; "))?;
+    let mut bound = HashSet::new();
+    collect_bound(program.expression(), &mut bound);
+    let references = program.references();
+    let mut names = references.variables();
+    names.sort_unstable();
+    for name in names {
+        if !BINDING_VARIABLES.contains(&name)
+            && !bound.contains(name)
+            && !TYPE_NAMES.contains(&name)
+        {
+            return Err(format!(
+                "unknown variable `{name}` (a binding's `when` sees action and params)"
+            ));
+        }
+    }
+    Ok(program)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn load(text: &str) -> Result<BTreeMap<String, Arc<Bindings>>, PolicyError> {
+        #[derive(Deserialize)]
+        struct File {
+            credentials: BTreeMap<String, Spanned<RawCredential>>,
+        }
+        let src = SourceText {
+            name: "p.toml",
+            text,
+        };
+        let file: File = toml::from_str(text).expect("test TOML parses");
+        compile(&src, &file.credentials)
+    }
+
+    fn params(v: serde_json::Value) -> Map<String, serde_json::Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    const TWO_TOKENS: &str = r#"
+[[credentials.github]]
+entry = "gh-write"
+when = 'action == "github.pr.merge" && params.owner == "acme"'
+permissions = { contents = "write", pull_requests = "write" }
+
+[[credentials.github]]
+entry = "gh-read"
+when = 'action.endsWith(".read")'
+repositories = ["acme/api"]
+permissions = { contents = "read" }
+"#;
+
+    #[test]
+    fn first_matching_binding_is_chosen() {
+        let set = load(TWO_TOKENS).unwrap();
+        let gh = &set["github"];
+        let merge = choose(
+            gh,
+            "github.pr.merge",
+            &params(json!({"owner": "acme", "repo": "api"})),
+        )
+        .unwrap();
+        assert_eq!(merge.entry, "gh-write");
+        let read = choose(gh, "github.repo.read", &params(json!({}))).unwrap();
+        assert_eq!(read.entry, "gh-read");
+        assert_eq!(read.repositories, ["acme/api"]);
+        assert_eq!(read.permissions["contents"], "read");
+    }
+
+    #[test]
+    fn no_matching_binding_means_no_credential() {
+        let set = load(TWO_TOKENS).unwrap();
+        let gh = &set["github"];
+        assert!(
+            choose(
+                gh,
+                "github.pr.merge",
+                &params(json!({"owner": "other", "repo": "x"}))
+            )
+            .is_none()
+        );
+        assert!(choose(gh, "github.branch.delete", &params(json!({}))).is_none());
+    }
+
+    #[test]
+    fn a_failing_when_withholds_the_credential() {
+        // `params.owner` is absent: CEL errors on the missing key, and the
+        // binding does not apply rather than applying by accident.
+        let set = load(
+            r#"
+[[credentials.github]]
+entry = "gh-write"
+when = 'params.owner == "acme"'
+"#,
+        )
+        .unwrap();
+        assert!(choose(&set["github"], "github.pr.merge", &params(json!({}))).is_none());
+        let trace = explain_choice(&set["github"], "github.pr.merge", &params(json!({})));
+        assert!(matches!(trace[0].outcome, BindingOutcome::Failed(_)));
+    }
+
+    #[test]
+    fn plain_form_is_one_unconditional_binding() {
+        let set = load(r#"credentials = { github = "deploy-bot-github" }"#).unwrap();
+        let gh = &set["github"];
+        assert_eq!(gh.unconditional_entry(), Some("deploy-bot-github"));
+        let b = choose(gh, "github.anything", &params(json!({}))).unwrap();
+        assert_eq!(b.entry, "deploy-bot-github");
+        assert_eq!(
+            load(TWO_TOKENS).unwrap()["github"].unconditional_entry(),
+            None
+        );
+    }
+
+    #[test]
+    fn explanation_marks_chosen_and_shadowed() {
+        let set = load(
+            r#"
+[[credentials.github]]
+entry = "a"
+when = 'action.startsWith("github.")'
+[[credentials.github]]
+entry = "b"
+"#,
+        )
+        .unwrap();
+        let trace = explain_choice(&set["github"], "github.x.read", &params(json!({})));
+        assert_eq!(trace[0].outcome, BindingOutcome::Chosen);
+        assert_eq!(trace[1].outcome, BindingOutcome::Shadowed);
+        let trace = explain_choice(&set["github"], "stripe.x", &params(json!({})));
+        assert_eq!(trace[0].outcome, BindingOutcome::NotMatched);
+        assert_eq!(trace[1].outcome, BindingOutcome::Chosen);
+        assert_eq!(trace[1].location, "p.toml:2#2");
+    }
+
+    #[test]
+    fn bad_bindings_are_load_errors_with_the_line() {
+        let unknown_var = load(
+            r#"
+[[credentials.github]]
+entry = "a"
+when = 'agent == "x"'
+"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            unknown_var.starts_with("p.toml:2:")
+                && unknown_var.contains("unknown variable `agent`"),
+            "{unknown_var}"
+        );
+        let bad_level = load(
+            r#"
+[[credentials.github]]
+entry = "a"
+permissions = { contents = "everything" }
+"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad_level.contains("use read, write or admin"),
+            "{bad_level}"
+        );
+        let bad_entry = load(r#"credentials = { github = "../etc" }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(bad_entry.contains("not a vault entry name"), "{bad_entry}");
+        let bad_repo = load(
+            r#"
+[[credentials.github]]
+entry = "a"
+repositories = ["a/b/c"]
+"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad_repo.contains("`a/b/c`"), "{bad_repo}");
+    }
+}
