@@ -16,6 +16,22 @@ pub enum VaultError {
     #[error("vault has no secret named \"{0}\"")]
     NotFound(String),
 
+    /// A structured entry (`github-app`, `aws-role`) whose value does not
+    /// hold what its kind needs. The reason names fields, never values.
+    #[error("vault entry \"{name}\" of kind {kind} is invalid: {reason}")]
+    InvalidEntry {
+        name: String,
+        kind: String,
+        reason: String,
+    },
+
+    #[error("vault entry \"{name}\" is of kind {found}, not {expected}")]
+    WrongKind {
+        name: String,
+        found: String,
+        expected: &'static str,
+    },
+
     #[error("vault record \"{name}\" failed authentication")]
     RecordAuthentication { name: String },
 

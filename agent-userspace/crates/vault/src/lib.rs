@@ -18,6 +18,7 @@
 //! # let _ = secret; Ok(()) }
 //! ```
 
+mod entries;
 mod error;
 mod hardening;
 mod kdf;
@@ -36,6 +37,10 @@ mod tables;
 mod usage;
 mod vault;
 
+pub use entries::{
+    AWS_SESSION_MAX_SECS, AWS_SESSION_MIN_SECS, AwsRoleEntry, GithubAppEntry, KIND_AWS_ROLE,
+    KIND_GITHUB_APP,
+};
 pub use error::{Result, VaultError};
 pub use hardening::disable_core_dumps;
 pub use kdf::KdfParams;

@@ -4,6 +4,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
+use crate::entries::{AwsRoleEntry, GithubAppEntry, KIND_AWS_ROLE, KIND_GITHUB_APP};
 use crate::error::{Result, VaultError};
 use crate::manifest::{Entry, Manifest};
 use crate::master_key::MasterKey;
@@ -46,6 +47,7 @@ impl Vault {
     pub fn set(&self, name: &str, kind: &str, value: &[u8]) -> Result<u64> {
         validate("name", name)?;
         validate_kind(kind)?;
+        crate::entries::check_value(name, kind, value)?;
         let key = self.key()?;
         let now = now_ms();
         let txn = self.db.begin_write()?;
@@ -87,6 +89,23 @@ impl Vault {
     ///
     /// [`mark_used`]: Vault::mark_used
     pub fn get(&self, name: &str) -> Result<Secret> {
+        self.get_with_kind(name).map(|(_, secret)| secret)
+    }
+
+    /// The `github-app` entry `name`; any other kind is an error.
+    pub fn github_app(&self, name: &str) -> Result<GithubAppEntry> {
+        let (kind, secret) = self.get_with_kind(name)?;
+        crate::entries::decode(name, &kind, KIND_GITHUB_APP, &secret)
+    }
+
+    /// The `aws-role` entry `name`; any other kind is an error.
+    pub fn aws_role(&self, name: &str) -> Result<AwsRoleEntry> {
+        let (kind, secret) = self.get_with_kind(name)?;
+        crate::entries::decode(name, &kind, KIND_AWS_ROLE, &secret)
+    }
+
+    /// The current version of `name` and its (authenticated) kind.
+    pub fn get_with_kind(&self, name: &str) -> Result<(String, Secret)> {
         validate("name", name)?;
         let key = self.key()?;
         let txn = self.db.begin_read()?;
@@ -118,7 +137,7 @@ impl Vault {
                 expected,
             });
         }
-        Ok(Secret::new(plain))
+        Ok((record.header.kind, Secret::new(plain)))
     }
 
     /// Notes that `agent` had `name` injected. Commits without fsync: usage is bookkeeping and
