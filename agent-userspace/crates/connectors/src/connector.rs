@@ -2,6 +2,7 @@
 
 use crate::credential::CredentialSpec;
 use crate::host::{HostPattern, normalize_host};
+use crate::mcp::McpEndpoint;
 use crate::param::{ParamSpec, ParamType};
 use crate::pricing::Pricing;
 use crate::template::PathTemplate;
@@ -23,6 +24,7 @@ pub struct Connector {
     pub(crate) credential_hosts: Vec<(HostPattern, CredentialSpec)>,
     pub(crate) routes: Vec<Arc<Route>>,
     pub(crate) pricing: Option<Pricing>,
+    pub(crate) mcp: Vec<McpEndpoint>,
 }
 
 /// One `[[route]]`.
@@ -116,6 +118,11 @@ impl Connector {
     /// Does this connector price usage (LLM APIs), so responses are metered?
     pub fn has_pricing(&self) -> bool {
         self.pricing.is_some()
+    }
+
+    /// The configured names of the MCP servers this connector declares (`[[mcp]]`).
+    pub fn mcp_servers(&self) -> Vec<&str> {
+        self.mcp.iter().map(|e| e.server.as_str()).collect()
     }
 
     pub fn route_count(&self) -> usize {

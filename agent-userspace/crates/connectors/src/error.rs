@@ -74,6 +74,8 @@ pub enum Problem {
     Enrich { param: String, reason: String },
     #[error("bad pricing entry {model:?}: {reason}")]
     Pricing { model: String, reason: String },
+    #[error("mcp server {server:?}: {reason}")]
+    Mcp { server: String, reason: String },
 }
 
 /// Why a path template is malformed.

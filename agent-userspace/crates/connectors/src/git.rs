@@ -1,13 +1,61 @@
 //! Git smart HTTP, recognised on any host: `info/refs?service=git-upload-pack` and
-//! `POST …/git-upload-pack` fetch, the `git-receive-pack` pair pushes.
+//! `POST …/git-upload-pack` fetch, the `git-receive-pack` pair pushes. A push's body is read
+//! into one action per ref (`push`), with `force` proven from the pack (`pack`, `ancestry`),
+//! and a refusal is answered in git's report-status format (`report`).
+
+mod ancestry;
+mod commands;
+mod delta;
+mod oid;
+mod pack;
+mod pktline;
+mod push;
+mod report;
+
+pub use commands::{Capabilities, MAX_COMMANDS, PushCommands, RefCommand, parse_commands};
+pub use oid::{HashKind, ObjectId};
+pub use pack::{PackCommits, PackLimits, PackStop, scan as scan_pack};
+pub use pktline::MAX_PKT_LEN;
+pub use push::{Push, RefUpdate, parse_push};
+pub use report::{RECEIVE_PACK_RESULT_CONTENT_TYPE, RefRefusal, refusal_body};
 
 use http::Method;
+
+/// Why a receive-pack body could not be read as a push. The proxy answers 400 and audits it:
+/// a push Cordon cannot read is never forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GitPushError {
+    #[error("the push body ends inside its command list")]
+    Truncated,
+    #[error("invalid pkt-line length")]
+    BadPktLength,
+    #[error("a push command is not `<old> <new> <ref>`")]
+    BadCommand,
+    #[error("the push has no ref commands")]
+    NoCommands,
+    #[error("more than {MAX_COMMANDS} ref updates in one push")]
+    TooManyCommands,
+    #[error("signed pushes (push-cert) are not supported")]
+    SignedPush,
+    #[error("unknown object format {0:?}")]
+    UnknownObjectFormat(String),
+}
 
 /// Which git operation a request belongs to, and the repository path (without `.git`).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct GitRequest {
-    pub push: bool,
+    pub service: Service,
     pub repo: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    /// `GET info/refs?service=git-upload-pack` or `POST git-upload-pack`.
+    Fetch,
+    /// `GET info/refs?service=git-receive-pack`: the ref list a push starts with.
+    PushAdvertisement,
+    /// `POST git-receive-pack`: the commands and the pack.
+    Push,
 }
 
 pub(crate) fn recognise(
@@ -22,10 +70,14 @@ pub(crate) fn recognise(
             if info != "info" {
                 return None;
             }
-            (advertised_service(query)?, repo)
+            let service = match advertised_service(query)?.as_str() {
+                "git-receive-pack" => Service::PushAdvertisement,
+                _ => Service::Fetch,
+            };
+            (service, repo)
         }
-        (&Method::POST, "git-upload-pack") => ("git-upload-pack".to_string(), before),
-        (&Method::POST, "git-receive-pack") => ("git-receive-pack".to_string(), before),
+        (&Method::POST, "git-upload-pack") => (Service::Fetch, before),
+        (&Method::POST, "git-receive-pack") => (Service::Push, before),
         _ => return None,
     };
     if repo_segments.is_empty() {
@@ -33,10 +85,7 @@ pub(crate) fn recognise(
     }
     let joined = repo_segments.join("/");
     let repo = joined.strip_suffix(".git").unwrap_or(&joined).to_string();
-    Some(GitRequest {
-        push: service == "git-receive-pack",
-        repo,
-    })
+    Some(GitRequest { service, repo })
 }
 
 /// The `service` query value, if it is exactly one of the two git services.
@@ -70,7 +119,7 @@ mod tests {
         assert_eq!(
             r,
             GitRequest {
-                push: true,
+                service: Service::PushAdvertisement,
                 repo: "g/sub/p".into()
             }
         );
@@ -78,10 +127,12 @@ mod tests {
         assert_eq!(
             r,
             GitRequest {
-                push: false,
+                service: Service::Fetch,
                 repo: "o/r".into()
             }
         );
+        let r = recognise(&Method::POST, &segs("/o/r.git/git-receive-pack"), None).unwrap();
+        assert_eq!(r.service, Service::Push);
     }
 
     #[test]

@@ -4,17 +4,24 @@
 //!
 //! Matching is two-step because the proxy streams bodies: [`ConnectorSet::match_head`] works
 //! from the request head, and [`RouteMatch::complete`] reads body params from a bounded prefix.
+//! Requests whose body holds several actions (MCP JSON-RPC batches, git pushes with several
+//! refs) are completed with [`RouteMatch::complete_all`]; [`mcp`] and [`git`] also build the
+//! in-protocol refusals and filter MCP `tools/list` results.
 
 mod action;
 mod body;
+mod completion;
 mod connector;
 mod credential;
 mod error;
-mod git;
+pub mod git;
+mod grpc;
 mod host;
 mod json_prefix;
 mod load;
 mod matcher;
+pub mod mcp;
+mod mcp_load;
 mod param;
 mod path;
 mod placeholder;
@@ -24,6 +31,7 @@ mod spec;
 mod template;
 
 pub use action::{Action, EnrichSpec};
+pub use completion::{Completion, GIT_PUSH_BODY_LIMIT, ProtocolError, ProtocolKind};
 pub use connector::{Connector, ConnectorSet, ConnectorSummary, DEFAULT_BODY_LIMIT};
 pub use credential::{CredentialScheme, CredentialSpec, Presented};
 pub use error::{ConnectorError, CredentialError, EnrichError, Problem, TemplateError};

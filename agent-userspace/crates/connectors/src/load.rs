@@ -176,6 +176,25 @@ impl Ctx<'_> {
             Some(p) => Some(Pricing::compile(p.get_ref()).map_err(|problem| self.at(p, problem))?),
             None => None,
         };
+        let mut mcp = Vec::new();
+        for m in &f.mcp {
+            let endpoint = self.mcp_endpoint(m, &hosts)?;
+            let taken = earlier
+                .iter()
+                .flat_map(|c| c.mcp.iter())
+                .chain(mcp.iter())
+                .any(|e: &crate::mcp::McpEndpoint| e.server == endpoint.server);
+            if taken {
+                return Err(self.at(
+                    &m.get_ref().server,
+                    Problem::Mcp {
+                        server: endpoint.server,
+                        reason: "this server name is already declared; names must be unique across connectors".into(),
+                    },
+                ));
+            }
+            mcp.push(endpoint);
+        }
         Ok(Connector {
             name,
             description: f.description,
@@ -185,6 +204,7 @@ impl Ctx<'_> {
             credential_hosts,
             routes,
             pricing,
+            mcp,
         })
     }
 

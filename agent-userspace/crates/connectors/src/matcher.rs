@@ -2,10 +2,12 @@
 
 use crate::action::{Action, EnrichSpec};
 use crate::body::Body;
+use crate::completion::Protocol;
 use crate::connector::{Connector, ConnectorSet, Route};
 use crate::host::normalize_host;
+use crate::mcp::McpExchange;
 use crate::param::{Inputs, Source};
-use crate::{git, path};
+use crate::{git, grpc, path};
 use http::{HeaderMap, Method};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -36,6 +38,7 @@ pub struct RouteMatch {
     /// Only the headers pending params read, so a stored `Authorization` cannot leak.
     headers: HeaderMap,
     body_limit: usize,
+    pub(crate) protocol: Protocol,
 }
 
 impl std::fmt::Debug for RouteMatch {
@@ -58,9 +61,20 @@ impl ConnectorSet {
         let segments = path::normalize(head.path);
         if let Some(segs) = &segments {
             for c in &candidates {
+                for endpoint in &c.mcp {
+                    if let Some(exchange) = endpoint.exchange(head.method, &host, segs) {
+                        return self.mcp_match(c, &endpoint.server, exchange);
+                    }
+                }
+            }
+            for c in &candidates {
                 for route in &c.routes {
                     if let Some(captures) = route_matches(route, &host, head, segs) {
-                        return self.route_match(c, route, captures, head);
+                        let mut m = self.route_match(c, route, captures, head);
+                        if is_push(head, segs) {
+                            m.protocol = Protocol::GitPush;
+                        }
+                        return m;
                     }
                 }
             }
@@ -72,9 +86,24 @@ impl ConnectorSet {
         let git = segments
             .as_deref()
             .and_then(|s| git::recognise(head.method, s, head.query));
-        let action = if let Some(g) = git {
+        let grpc = segments
+            .as_deref()
+            .and_then(|s| grpc::recognise(head.method, head.headers, s));
+        let mut protocol = Protocol::Http;
+        let action = if let Some(call) = grpc {
+            params.insert("service".into(), Value::String(call.service));
+            params.insert("method".into(), Value::String(call.method));
+            "grpc.call"
+        } else if let Some(g) = git {
             params.insert("repo".into(), Value::String(g.repo));
-            if g.push { "git.push" } else { "git.fetch" }
+            match g.service {
+                git::Service::Fetch => "git.fetch",
+                git::Service::PushAdvertisement => "git.push.advertise",
+                git::Service::Push => {
+                    protocol = Protocol::GitPush;
+                    "git.push"
+                }
+            }
         } else {
             params.insert("method".into(), Value::String(head.method.as_str().into()));
             let p = segments
@@ -96,6 +125,27 @@ impl ConnectorSet {
             query: None,
             headers: HeaderMap::new(),
             body_limit: self.body_limit,
+            protocol,
+        }
+    }
+
+    fn mcp_match(&self, connector: &Connector, server: &str, exchange: McpExchange) -> RouteMatch {
+        let mut params = Map::new();
+        params.insert("server".into(), Value::String(server.into()));
+        let (action, protocol) = match exchange.action() {
+            Some(name) => (name, Protocol::McpStream(server.into())),
+            None => ("mcp.request", Protocol::Mcp(server.into())),
+        };
+        RouteMatch {
+            connector: Some(connector.name.clone()),
+            action: action.into(),
+            params,
+            route: None,
+            captures: Vec::new(),
+            query: None,
+            headers: HeaderMap::new(),
+            body_limit: self.body_limit,
+            protocol,
         }
     }
 
@@ -138,8 +188,15 @@ impl ConnectorSet {
             query: head.query.map(String::from),
             headers,
             body_limit: self.body_limit,
+            protocol: Protocol::Http,
         }
     }
+}
+
+/// A `POST …/git-receive-pack`, whichever route matched it.
+fn is_push(head: &RequestHead<'_>, segments: &[String]) -> bool {
+    git::recognise(head.method, segments, head.query)
+        .is_some_and(|g| g.service == git::Service::Push)
 }
 
 fn route_matches(
@@ -185,14 +242,17 @@ impl RouteMatch {
 
     /// Whether a param comes from the body, so the proxy should buffer a prefix of it.
     pub fn body_prefix_needed(&self) -> bool {
-        self.route
-            .as_ref()
-            .is_some_and(|r| r.params.iter().any(|p| p.needs_body()))
+        self.protocol.reads_body()
+            || self
+                .route
+                .as_ref()
+                .is_some_and(|r| r.params.iter().any(|p| p.needs_body()))
     }
 
-    /// How many body bytes [`Self::complete`] reads at most.
+    /// How many body bytes [`Self::complete`] and [`Self::complete_all`] read at most: larger
+    /// for MCP messages and git pushes, whose actions come from the whole body.
     pub fn body_limit(&self) -> usize {
-        self.body_limit
+        self.protocol.body_limit().unwrap_or(self.body_limit)
     }
 
     /// The action without a body (as if the body were empty).
@@ -203,7 +263,19 @@ impl RouteMatch {
     /// Finish the action from the first bytes of the body. Pass the whole body if it fits in
     /// [`Self::body_limit`] bytes, else exactly the first `body_limit` bytes: a prefix that
     /// long is treated as cut, and values the cut may have split are left out.
+    ///
+    /// For MCP messages and git pushes, whose bodies hold several actions, this gives one
+    /// summary action (see [`Self::complete_all`], which the proxy should use for them).
     pub fn complete(mut self, body_prefix: &[u8], content_type: Option<&str>) -> Action {
+        if let Protocol::Mcp(server) = &self.protocol {
+            let summary = crate::completion::mcp_summary(
+                server,
+                self.connector.as_deref(),
+                body_prefix,
+                self.body_limit(),
+            );
+            return summary;
+        }
         let Some(route) = self.route.take() else {
             return self.finish(Vec::new());
         };
@@ -243,7 +315,7 @@ impl RouteMatch {
         self.finish(enrich)
     }
 
-    fn finish(self, enrich: Vec<EnrichSpec>) -> Action {
+    pub(crate) fn finish(self, enrich: Vec<EnrichSpec>) -> Action {
         Action {
             connector: self.connector,
             name: self.action,

@@ -21,6 +21,27 @@ pub(crate) struct ConnectorFile {
     pub routes: Vec<Spanned<RouteFile>>,
     #[serde(default)]
     pub pricing: Option<Spanned<PricingFile>>,
+    /// MCP server endpoints served by this connector.
+    #[serde(default, rename = "mcp")]
+    pub mcp: Vec<Spanned<McpFile>>,
+}
+
+/// `[[mcp]]`: one MCP server endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct McpFile {
+    pub server: Spanned<String>,
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub hosts: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub sse_path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub messages_path: Option<Spanned<String>>,
+    /// Accepted so files can document endpoints; not used at run time.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

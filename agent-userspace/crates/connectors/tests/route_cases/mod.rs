@@ -143,7 +143,7 @@ fn github_cases() -> Vec<Case> {
         // git smart HTTP on github.com
         case("GET", "https://github.com/o/r.git/info/refs?service=git-upload-pack", "github.git.fetch", or(json!({}))),
         case("POST", "https://github.com/o/r.git/git-upload-pack", "github.git.fetch", or(json!({}))),
-        case("GET", "https://github.com/o/r/info/refs?service=git-receive-pack", "github.git.push", or(json!({}))),
+        case("GET", "https://github.com/o/r/info/refs?service=git-receive-pack", "github.git.push.advertise", or(json!({}))),
         case("POST", "https://github.com/o/r.git/git-receive-pack", "github.git.push", or(json!({}))),
         // API paths on github.com are not API calls.
         case("DELETE", "https://github.com/repos/o/r", "http.request",
@@ -354,7 +354,7 @@ fn generic_cases() -> Vec<Case> {
         case(
             "GET",
             "https://git.example.org/proj/info/refs?service=git-receive-pack",
-            "git.push",
+            "git.push.advertise",
             json!({"host": "git.example.org", "port": 443, "repo": "proj"}),
         ),
         case(
