@@ -17,6 +17,9 @@ enum Field<'a> {
     Str(&'a str),
     Owned(String),
     Int(u64),
+    /// A finite float (non-finite ones are left out: JSON has no text for them).
+    Float(serde_json::Number),
+    Bool(bool),
     Params(&'a Map<String, Value>),
 }
 
@@ -28,7 +31,7 @@ pub(crate) fn stored_bytes(
     prev_hash: &str,
 ) -> (Vec<u8>, String) {
     let mut fields: Vec<(&'static str, Field<'_>)> = Vec::with_capacity(32);
-    let strings: [(&'static str, &Option<String>); 15] = [
+    let strings: [(&'static str, &Option<String>); 16] = [
         ("agent", &rec.agent),
         ("instance", &rec.instance),
         ("chain", &rec.chain),
@@ -44,13 +47,14 @@ pub(crate) fn stored_bytes(
         ("dst_ip", &rec.dst_ip),
         ("http_method", &rec.http_method),
         ("http_path", &rec.http_path),
+        ("error", &rec.error),
     ];
     for (k, v) in strings {
         if let Some(v) = v {
             fields.push((k, Field::Str(v)));
         }
     }
-    let ints: [(&'static str, Option<u64>); 11] = [
+    let ints: [(&'static str, Option<u64>); 15] = [
         ("cgroup_id", rec.cgroup_id),
         ("pid", rec.pid.map(u64::from)),
         ("uid", rec.uid.map(u64::from)),
@@ -62,6 +66,10 @@ pub(crate) fn stored_bytes(
         ("src_port", rec.src_port.map(u64::from)),
         ("dst_port", rec.dst_port.map(u64::from)),
         ("seq", Some(seq)),
+        ("decision_seq", rec.decision_seq),
+        ("ttfb_us", rec.ttfb_us),
+        ("tokens_in", rec.tokens_in),
+        ("tokens_out", rec.tokens_out),
     ];
     for (k, v) in ints {
         if let Some(v) = v {
@@ -71,6 +79,15 @@ pub(crate) fn stored_bytes(
     fields.push(("kind", Field::Str(rec.kind.as_str())));
     if let Some(d) = rec.decision {
         fields.push(("decision", Field::Str(d.as_str())));
+    }
+    if let Some(o) = rec.outcome {
+        fields.push(("outcome", Field::Str(o.as_str())));
+    }
+    if let Some(n) = rec.cost_usd.and_then(serde_json::Number::from_f64) {
+        fields.push(("cost_usd", Field::Float(n)));
+    }
+    if let Some(b) = rec.mcp_error {
+        fields.push(("mcp_error", Field::Bool(b)));
     }
     if !rec.params.is_empty() {
         fields.push(("params", Field::Params(&rec.params)));
@@ -95,6 +112,8 @@ pub(crate) fn stored_bytes(
             Field::Str(v) => write_string(v, &mut out),
             Field::Owned(v) => write_string(v, &mut out),
             Field::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Field::Float(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            Field::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             Field::Params(m) => write_object(m, &mut out),
         }
     }
@@ -178,6 +197,14 @@ mod tests {
             dst_port: Some(443),
             http_method: Some("DELETE".into()),
             http_path: Some("/repos/acme/site/git/refs/heads/main".into()),
+            decision_seq: Some(41),
+            outcome: Some(crate::record::OutcomeState::Completed),
+            ttfb_us: Some(12_000),
+            error: Some("upstream reset \"mid-body\"".into()),
+            tokens_in: Some(1200),
+            tokens_out: Some(340),
+            cost_usd: Some(0.004_25),
+            mcp_error: Some(false),
         }
     }
 

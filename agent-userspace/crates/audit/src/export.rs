@@ -76,14 +76,7 @@ pub fn export(
             continue;
         }
         line.clear();
-        match format {
-            ExportFormat::Jsonl => write_value(&Value::Object(jsonl_line(map)), &mut line),
-            ExportFormat::Ocsf => {
-                let rec: AuditRecord =
-                    serde_json::from_value(Value::Object(map)).map_err(|e| corrupt(seq, e))?;
-                write_value(&to_ocsf(&rec), &mut line);
-            }
-        }
+        write_line(seq, map, format, &mut line)?;
         line.push(b'\n');
         out.write_all(&line)?;
         summary.records += 1;
@@ -92,6 +85,25 @@ pub fn export(
     }
     out.flush()?;
     Ok(summary)
+}
+
+/// Appends one record's export line (without the newline) to `out`: what `export` writes and
+/// what the syslog forwarder sends as the message.
+pub(crate) fn write_line(
+    seq: u64,
+    stored: Map<String, Value>,
+    format: ExportFormat,
+    out: &mut Vec<u8>,
+) -> Result<(), AuditError> {
+    match format {
+        ExportFormat::Jsonl => write_value(&Value::Object(jsonl_line(stored)), out),
+        ExportFormat::Ocsf => {
+            let rec: AuditRecord =
+                serde_json::from_value(Value::Object(stored)).map_err(|e| corrupt(seq, e))?;
+            write_value(&to_ocsf(&rec), out);
+        }
+    }
+    Ok(())
 }
 
 /// The stored record with the guaranteed keys filled in. Added keys are `null` / `{}`, which

@@ -49,6 +49,8 @@ pub struct AuditMetrics {
     pub last_committed_seq: u64,
     pub last_batch_size: u64,
     pub last_commit_duration_us: u64,
+    /// Outcome records that could not be queued (their decisions are marked at next start).
+    pub outcomes_unrecorded_total: u64,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +64,7 @@ pub(crate) struct Counters {
     pub pruned: AtomicU64,
     pub last_batch: AtomicU64,
     pub last_commit_us: AtomicU64,
+    pub outcomes_unrecorded: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -154,6 +157,7 @@ impl Shared {
             last_committed_seq: *self.committed_seq.borrow(),
             last_batch_size: c.last_batch.load(Ordering::Relaxed),
             last_commit_duration_us: c.last_commit_us.load(Ordering::Relaxed),
+            outcomes_unrecorded_total: c.outcomes_unrecorded.load(Ordering::Relaxed),
         }
     }
 }

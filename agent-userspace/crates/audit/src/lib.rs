@@ -4,18 +4,23 @@
 //! (tables `audit_records`, `audit_meta`). Records form a SHA-256 hash chain, are written by a
 //! dedicated thread with group commit ([`AuditLog`]), can be checked with [`verify`], read back
 //! with [`iter_from`] / [`query`], exported as JSONL or OCSF with [`export`], and pruned with a
-//! checkpoint that keeps the remaining chain verifiable ([`prune`]). See `docs/audit.md`.
+//! checkpoint that keeps the remaining chain verifiable ([`prune`]). What became of a forwarded
+//! request is an `outcome` record linked to its decision ([`Outcome`],
+//! [`AuditLog::append_outcome`], [`reconcile_outcomes`]). See `docs/audit.md`.
 
 mod canonical;
 mod config;
 mod encode;
 mod error;
 mod export;
+pub mod forward;
 mod health;
 mod index;
 mod log;
 mod ocsf;
+mod outcome;
 mod query;
+mod reconcile;
 mod record;
 mod redact;
 mod retention;
@@ -33,8 +38,12 @@ pub use log::AuditLog;
 pub use ocsf::{
     CLASS_API_ACTIVITY, CLASS_DNS_ACTIVITY, CLASS_NETWORK_ACTIVITY, OCSF_VERSION, to_ocsf,
 };
-pub use query::{Filter, RecordIter, format_line, iter_from, query, to_json_line};
-pub use record::{AuditRecord, Decision, EventKind, NewRecord};
+pub use outcome::{LlmUsage, Outcome, expects_outcome, outcome_summary, status_class};
+pub use query::{
+    Filter, RecordIter, format_line, format_line_with_outcome, iter_from, query, to_json_line,
+};
+pub use reconcile::{ReconcileReport, reconcile_outcomes};
+pub use record::{AuditRecord, Decision, EventKind, NewRecord, OutcomeState};
 pub use redact::{REDACTED, redact_json};
 pub use retention::{PruneReport, prune};
 pub use store::{ChainPoint, Checkpoint};

@@ -23,6 +23,25 @@ use crate::writer::{Msg, Pending, Writer};
 /// commit, which also refuses new records) readers see what redb has.
 const SETTLE_MAX: Duration = Duration::from_secs(2);
 
+/// How long an outcome waits for room in a full queue before it is counted as unrecorded.
+const OUTCOME_RETRY_FOR: Duration = Duration::from_secs(2);
+
+type Waiter = oneshot::Receiver<Result<u64, AuditError>>;
+
+/// Why `submit` did not queue a record; a full queue gives the record back.
+enum Rejected {
+    Full(AuditError, Box<NewRecord>),
+    Other(AuditError),
+}
+
+impl Rejected {
+    fn into_error(self) -> AuditError {
+        match self {
+            Rejected::Full(e, _) | Rejected::Other(e) => e,
+        }
+    }
+}
+
 /// Handle to the audit trail. Cheap to clone, `Send + Sync`. Appends from all clones share one
 /// writer thread and one sequence.
 #[derive(Clone)]
@@ -109,7 +128,9 @@ impl AuditLog {
         &self,
         rec: NewRecord,
     ) -> impl Future<Output = Result<u64, AuditError>> + Send + 'static {
-        let submitted = self.submit(rec);
+        let submitted = self
+            .submit(rec, self.inner.acked)
+            .map_err(Rejected::into_error);
         async move {
             match submitted? {
                 (seq, None) => Ok(seq),
@@ -121,17 +142,82 @@ impl AuditLog {
     /// `append` for threads outside an async runtime: blocks until the future would resolve.
     /// Must not be called from inside a tokio runtime thread (tokio panics there).
     pub fn append_blocking(&self, rec: NewRecord) -> Result<u64, AuditError> {
-        match self.submit(rec)? {
+        match self
+            .submit(rec, self.inner.acked)
+            .map_err(Rejected::into_error)?
+        {
             (seq, None) => Ok(seq),
             (_, Some(ack)) => ack.blocking_recv().map_err(|_| AuditError::WriterGone)?,
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn submit(
-        &self,
-        rec: NewRecord,
-    ) -> Result<(u64, Option<oneshot::Receiver<Result<u64, AuditError>>>), AuditError> {
+    /// Queues the outcome of a forwarded exchange and returns at once: nothing waits for the
+    /// write, so a response is never held back by it. The record takes the next seq when it is
+    /// queued and is written with the next group. Call it when the exchange has ended (last
+    /// byte delivered, error, or the agent gone). While the queue is full it is retried in the
+    /// background (inside a tokio runtime) for up to `OUTCOME_RETRY_FOR`; an outcome that still
+    /// cannot be queued is logged and counted (`AuditMetrics::outcomes_unrecorded_total`), and
+    /// its decision gets an `aborted`/`unknown` outcome at the next start. It never fails the
+    /// exchange: decisions stay fail-closed, outcomes report.
+    pub fn append_outcome(&self, outcome: crate::outcome::Outcome) {
+        let decision_seq = outcome.decision_seq;
+        match self.try_queue(outcome.into_record()) {
+            Ok(()) => {}
+            Err((e, Some(rec))) => match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let log = self.clone();
+                    rt.spawn(async move { log.retry_outcome(decision_seq, rec).await });
+                }
+                Err(_) => self.outcome_lost(decision_seq, &e),
+            },
+            Err((e, None)) => self.outcome_lost(decision_seq, &e),
+        }
+    }
+
+    async fn retry_outcome(&self, decision_seq: u64, mut rec: NewRecord) {
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(5);
+        loop {
+            tokio::time::sleep(wait).await;
+            match self.try_queue(rec) {
+                Ok(()) => return,
+                Err((e, Some(back))) if started.elapsed() < OUTCOME_RETRY_FOR => {
+                    rec = back;
+                    wait = (wait * 2).min(Duration::from_millis(200));
+                    tracing::debug!(
+                        decision_seq,
+                        "outcome waits for room in the audit queue: {e}"
+                    );
+                }
+                Err((e, _)) => return self.outcome_lost(decision_seq, &e),
+            }
+        }
+    }
+
+    /// Queues without an acknowledgement; a full queue hands the record back for a retry.
+    fn try_queue(&self, rec: NewRecord) -> Result<(), (AuditError, Option<NewRecord>)> {
+        match self.submit(rec, false) {
+            Ok(_) => Ok(()),
+            Err(Rejected::Full(e, rec)) => Err((e, Some(*rec))),
+            Err(Rejected::Other(e)) => Err((e, None)),
+        }
+    }
+
+    fn outcome_lost(&self, decision_seq: u64, e: &AuditError) {
+        self.inner
+            .shared
+            .counters
+            .outcomes_unrecorded
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            decision_seq,
+            "outcome not recorded (its decision will be marked at the next start): {e}"
+        );
+    }
+
+    /// Hands `rec` to the writer under the next seq; with `acked`, also returns the receiver
+    /// its durability answer arrives on.
+    fn submit(&self, rec: NewRecord, acked: bool) -> Result<(u64, Option<Waiter>), Rejected> {
         let shared = &self.inner.shared;
         let mut next = self
             .inner
@@ -139,17 +225,17 @@ impl AuditLog {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if shared.closed.load(Ordering::Acquire) {
-            return Err(AuditError::Closed);
+            return Err(Rejected::Other(AuditError::Closed));
         }
         if let Some(err) = shared.unavailable_error() {
             shared
                 .counters
                 .rejected_unavailable
                 .fetch_add(1, Ordering::Relaxed);
-            return Err(err);
+            return Err(Rejected::Other(err));
         }
         let seq = *next;
-        let (ack, waiter) = if self.inner.acked {
+        let (ack, waiter) = if acked {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
         } else {
@@ -169,7 +255,7 @@ impl AuditLog {
                 shared.counters.appended.fetch_add(1, Ordering::Relaxed);
                 Ok((seq, waiter))
             }
-            Err(TrySendError::Full(_)) => {
+            Err(TrySendError::Full(msg)) => {
                 shared.depth.fetch_sub(1, Ordering::Relaxed);
                 let n = shared
                     .counters
@@ -183,13 +269,17 @@ impl AuditLog {
                         "audit queue full; refusing records (proxy denies)"
                     );
                 }
-                Err(AuditError::QueueFull {
+                let full = AuditError::QueueFull {
                     capacity: shared.capacity,
+                };
+                Err(match msg {
+                    Msg::Append(p) => Rejected::Full(full, Box::new(p.rec)),
+                    Msg::Shutdown => Rejected::Other(full),
                 })
             }
             Err(TrySendError::Disconnected(_)) => {
                 shared.depth.fetch_sub(1, Ordering::Relaxed);
-                Err(AuditError::WriterGone)
+                Err(Rejected::Other(AuditError::WriterGone))
             }
         }
     }

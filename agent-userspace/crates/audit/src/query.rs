@@ -8,6 +8,7 @@ use redb::{Database, ReadableDatabase};
 use serde_json::Value;
 
 use crate::error::{AuditError, DbContext};
+use crate::outcome::outcome_summary;
 use crate::record::{AuditRecord, Decision, EventKind, format_ts};
 use crate::store::{decode, open_records};
 
@@ -88,6 +89,9 @@ pub fn query(
 pub fn format_line(r: &AuditRecord) -> String {
     let rec = &r.record;
     let mut line = format!("#{} {} ", r.seq, format_ts(&r.ts));
+    if rec.kind == EventKind::Outcome {
+        return outcome_line(line, rec);
+    }
     let verdict = rec.decision.map_or("-", Decision::as_str).to_uppercase();
     let _ = write!(line, "{verdict} {}", rec.kind.as_str());
     let who = match (&rec.agent, &rec.chain) {
@@ -126,6 +130,38 @@ pub fn format_line(r: &AuditRecord) -> String {
     if let Some(us) = rec.total_latency_us.or(rec.decision_latency_us) {
         let _ = write!(line, " {:.1}ms", us as f64 / 1000.0);
     }
+    line
+}
+
+/// A decision's line with its outcome inline (`... 0.1ms → 201 in 84 ms`), as `audit tail`
+/// shows a decision whose outcome it has read.
+pub fn format_line_with_outcome(decision: &AuditRecord, outcome: Option<&AuditRecord>) -> String {
+    let mut line = format_line(decision);
+    if let Some(o) = outcome {
+        let _ = write!(line, " {}", outcome_summary(o));
+    }
+    line
+}
+
+/// `#57 <ts> OUTCOME bot[orch/bot] github.pr.create of=#42 → 201 in 84 ms (...)`
+fn outcome_line(mut line: String, rec: &crate::record::NewRecord) -> String {
+    line.push_str("OUTCOME");
+    match (&rec.agent, &rec.chain) {
+        (Some(a), Some(c)) => {
+            let _ = write!(line, " {a}[{c}]");
+        }
+        (Some(a), None) => {
+            let _ = write!(line, " {a}");
+        }
+        _ => {}
+    }
+    if let Some(action) = &rec.action {
+        let _ = write!(line, " {action}");
+    }
+    if let Some(of) = rec.decision_seq {
+        let _ = write!(line, " of=#{of}");
+    }
+    let _ = write!(line, " {}", outcome_summary(rec));
     line
 }
 

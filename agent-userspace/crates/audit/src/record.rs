@@ -47,10 +47,14 @@ pub enum EventKind {
     /// `cordon run` started an agent instance, with how it is contained.
     #[serde(rename = "agent.launch")]
     Launch,
+    /// What became of a forwarded request or flow: links to its decision by `decision_seq`
+    /// (see `outcome.rs` for which decisions expect one).
+    #[serde(rename = "outcome")]
+    Outcome,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::Request,
         EventKind::ApprovalRequested,
         EventKind::ApprovalGranted,
@@ -67,6 +71,7 @@ impl EventKind {
         EventKind::ControlRefused,
         EventKind::ContainRefused,
         EventKind::Launch,
+        EventKind::Outcome,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,11 +92,47 @@ impl EventKind {
             EventKind::ControlRefused => "control.refused",
             EventKind::ContainRefused => "contain.refused",
             EventKind::Launch => "agent.launch",
+            EventKind::Outcome => "outcome",
         }
     }
 
     pub fn parse(s: &str) -> Option<EventKind> {
         EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How a forwarded exchange ended (the `outcome` field of an `outcome` record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeState {
+    /// The upstream answered and the answer reached the agent to its end (any status).
+    Completed,
+    /// No usable answer: the connection or TLS handshake failed, the upstream broke off, or
+    /// the request was refused after its decision (no credential could be applied).
+    Failed,
+    /// Cut before the answer ended: the agent went away, the kill switch cut the
+    /// connection, or the daemon stopped cleanly while it was in flight.
+    Aborted,
+    /// The daemon ended without a clean stop (crash, SIGKILL), or the decision predates
+    /// outcome records: whether the upstream answered cannot be told.
+    Unknown,
+}
+
+impl OutcomeState {
+    pub const ALL: [OutcomeState; 4] = [
+        OutcomeState::Completed,
+        OutcomeState::Failed,
+        OutcomeState::Aborted,
+        OutcomeState::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeState::Completed => "completed",
+            OutcomeState::Failed => "failed",
+            OutcomeState::Aborted => "aborted",
+            OutcomeState::Unknown => "unknown",
+        }
     }
 }
 
@@ -189,6 +230,28 @@ pub struct NewRecord {
     /// Request path without the query string (queries can carry secrets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_path: Option<String>,
+    /// `outcome` records: the seq of the decision this outcome completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_seq: Option<u64>,
+    /// `outcome` records: how the exchange ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<OutcomeState>,
+    /// `outcome` records: microseconds from forwarding to the upstream's response head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb_us: Option<u64>,
+    /// `outcome` records: the connection, TLS or stream error that ended the exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `outcome` records of LLM calls: tokens the API reported, and their priced cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_out: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// `outcome` records of MCP calls: whether the tool result was an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_error: Option<bool>,
 }
 
 impl NewRecord {
@@ -224,6 +287,14 @@ impl NewRecord {
             dst_port: None,
             http_method: None,
             http_path: None,
+            decision_seq: None,
+            outcome: None,
+            ttfb_us: None,
+            error: None,
+            tokens_in: None,
+            tokens_out: None,
+            cost_usd: None,
+            mcp_error: None,
         }
     }
 }

@@ -128,6 +128,7 @@ impl NewRecord {
             &mut self.dst_ip,
             &mut self.http_method,
             &mut self.http_path,
+            &mut self.error,
         ] {
             changed += redact_opt(field, &secrets);
         }

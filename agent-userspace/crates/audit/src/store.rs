@@ -20,6 +20,10 @@ pub(crate) const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("au
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_meta");
 pub(crate) const META_HEAD: &str = "head";
 pub(crate) const META_CHECKPOINT: &str = "checkpoint";
+/// `{seq}`: the head when the writer last stopped on request (a clean daemon stop).
+pub(crate) const META_CLEAN_STOP: &str = "clean_stop";
+/// `{seq}`: decisions up to here have their outcome (or were given one at a start).
+pub(crate) const META_OUTCOMES: &str = "outcomes";
 
 /// A position in the chain: a record's seq and hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,4 +191,50 @@ fn read_tip(db: &Database, check: bool) -> Result<ChainPoint, AuditError> {
         });
     }
     Ok(ChainPoint::genesis())
+}
+
+/// A seq kept under an `audit_meta` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SeqMark {
+    pub seq: u64,
+}
+
+pub(crate) fn read_mark(db: &Database, key: &'static str) -> Result<Option<SeqMark>, AuditError> {
+    let txn = db.begin_read().ctx("begin read")?;
+    match open_meta(&txn)? {
+        Some(meta) => get_meta(&meta, key),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn write_mark(db: &Database, key: &'static str, seq: u64) -> Result<(), AuditError> {
+    let txn = db.begin_write().ctx("begin audit meta write")?;
+    {
+        let mut meta = txn.open_table(META).ctx("open audit_meta")?;
+        meta.insert(key, meta_bytes(&SeqMark { seq })?.as_slice())
+            .ctx("write audit meta mark")?;
+    }
+    txn.commit().ctx("commit audit meta mark")
+}
+
+pub(crate) fn mark_clean_stop(db: &Database, head: &ChainPoint) -> Result<(), AuditError> {
+    write_mark(db, META_CLEAN_STOP, head.seq)
+}
+
+/// Up to `max` stored records from `seq` on, as their JSON objects, oldest first.
+pub(crate) fn stored_from(
+    db: &Database,
+    seq: u64,
+    max: usize,
+) -> Result<Vec<(u64, Map<String, Value>)>, AuditError> {
+    let txn = db.begin_read().ctx("begin read")?;
+    let Some(records) = open_records(&txn)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(max.min(1024));
+    for entry in records.range(seq..).ctx("range audit records")?.take(max) {
+        let (key, value) = entry.ctx("read audit record")?;
+        out.push((key.value(), decode_map(key.value(), value.value())?));
+    }
+    Ok(out)
 }

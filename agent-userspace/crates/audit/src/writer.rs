@@ -58,13 +58,13 @@ impl Writer {
     pub fn run(mut self) -> Result<(), AuditError> {
         loop {
             let Some(first) = self.next_blocking() else {
-                return self.checkpoint();
+                return self.finish();
             };
             let mut batch = vec![first];
             let stop = self.fill(&mut batch);
             self.commit_with_retry(batch)?;
             if stop {
-                return self.checkpoint();
+                return self.finish();
             }
             if self.unindexed.due_in().is_some_and(|left| left.is_zero()) {
                 self.index();
@@ -104,6 +104,14 @@ impl Writer {
                 );
             }
         }
+    }
+
+    /// The last act of a writer that stops on request: everything durable, then the mark that
+    /// says this run ended cleanly (so a decision it left without an outcome was cut by the
+    /// stop, not lost in a crash; see `reconcile`).
+    fn finish(&mut self) -> Result<(), AuditError> {
+        self.checkpoint()?;
+        crate::store::mark_clean_stop(&self.db, &self.head)
     }
 
     /// Makes everything in redb durable and lets the write-ahead log start over.

@@ -5,6 +5,10 @@
 //! - everything else (HTTP actions, approvals, limits, control-plane events) -> API Activity
 //!   (6003); the CRUD activity comes from the HTTP method, else from the action's verb.
 //!
+//! - `outcome` -> the class of its decision (Network Activity, activity Close, for a
+//!   `tcp.connect` flow; API Activity otherwise), `status_id` Success/Failure by the upstream
+//!   status and the outcome state, `metadata.correlation_uid` = the decision's seq.
+//!
 //! Cordon-specific fields (rule, policy version, params, chain hashes) go under
 //! `unmapped.cordon`, so an exported event can still be traced back to its record.
 
@@ -13,7 +17,7 @@ mod objects;
 use serde_json::{Map, Value, json};
 
 use crate::query::format_line;
-use crate::record::{AuditRecord, Decision, EventKind};
+use crate::record::{AuditRecord, Decision, EventKind, OutcomeState};
 use objects::{
     actor, api_fields, dst_endpoint, metadata, network_fields, param_str, src_endpoint, unmapped,
 };
@@ -26,7 +30,14 @@ pub const CLASS_API_ACTIVITY: u64 = 6003;
 
 /// The OCSF event for one record.
 pub fn to_ocsf(r: &AuditRecord) -> Value {
+    let tcp_outcome = r.kind == EventKind::Outcome && r.action.as_deref() == Some("tcp.connect");
     let (class_uid, class_name, category_uid, category_name) = match r.kind {
+        _ if tcp_outcome => (
+            CLASS_NETWORK_ACTIVITY,
+            "Network Activity",
+            4,
+            "Network Activity",
+        ),
         EventKind::TcpConnect => (
             CLASS_NETWORK_ACTIVITY,
             "Network Activity",
@@ -62,8 +73,16 @@ pub fn to_ocsf(r: &AuditRecord) -> Value {
     ev.insert("severity".into(), json!(severity));
     ev.insert("status_id".into(), json!(status_id));
     ev.insert("status".into(), json!(status));
-    if let Some(reason) = &r.reason {
-        ev.insert("status_detail".into(), json!(reason));
+    if let Some(detail) = r.reason.as_ref().or(r.error.as_ref()) {
+        ev.insert("status_detail".into(), json!(detail));
+    }
+    if r.kind == EventKind::Outcome {
+        if let Some(code) = r.upstream_status {
+            ev.insert("status_code".into(), json!(code.to_string()));
+        }
+        if let Some(us) = r.total_latency_us {
+            ev.insert("duration".into(), json!(us / 1000));
+        }
     }
     ev.insert("message".into(), json!(format_line(r)));
     ev.insert("metadata".into(), metadata(r));
@@ -97,6 +116,7 @@ pub fn to_ocsf(r: &AuditRecord) -> Value {
 
 fn activity(r: &AuditRecord, class_uid: u64) -> (u64, &'static str) {
     match class_uid {
+        CLASS_NETWORK_ACTIVITY if r.kind == EventKind::Outcome => (2, "Close"),
         CLASS_NETWORK_ACTIVITY => match r.decision {
             Some(Decision::Deny) => (5, "Refuse"),
             _ => (1, "Open"),
@@ -135,11 +155,28 @@ fn severity(r: &AuditRecord) -> (u64, &'static str) {
         (EventKind::ControlRefused | EventKind::EnvelopeExceeded, _) => (3, "Medium"),
         (_, Some(Decision::Deny)) => (3, "Medium"),
         (_, Some(Decision::Pending)) => (2, "Low"),
+        (EventKind::Outcome, _) if outcome_failed(r) != Some(false) => (2, "Low"),
         _ => (1, "Informational"),
     }
 }
 
+/// For an outcome: whether it failed (`None` when it cannot be told).
+fn outcome_failed(r: &AuditRecord) -> Option<bool> {
+    match r.outcome {
+        Some(OutcomeState::Unknown) | None => None,
+        Some(OutcomeState::Failed | OutcomeState::Aborted) => Some(true),
+        Some(OutcomeState::Completed) => Some(r.upstream_status.is_some_and(|s| s >= 400)),
+    }
+}
+
 fn status(r: &AuditRecord) -> (u64, &'static str) {
+    if r.kind == EventKind::Outcome {
+        return match outcome_failed(r) {
+            Some(true) => (2, "Failure"),
+            Some(false) => (1, "Success"),
+            None => (0, "Unknown"),
+        };
+    }
     match r.decision {
         Some(Decision::Deny) => (2, "Failure"),
         Some(Decision::Pending) => (0, "Unknown"),

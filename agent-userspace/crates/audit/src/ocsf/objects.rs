@@ -6,7 +6,10 @@ use super::OCSF_VERSION;
 use crate::record::{AuditRecord, format_ts};
 
 pub(super) fn metadata(r: &AuditRecord) -> Value {
+    // A decision and its outcome share one correlation id: the decision's seq.
+    let correlation = r.decision_seq.unwrap_or(r.seq);
     json!({
+        "correlation_uid": correlation.to_string(),
         "version": OCSF_VERSION,
         "product": {
             "name": "Cordon",
@@ -92,9 +95,16 @@ pub(super) fn api_fields(r: &AuditRecord, ev: &mut Map<String, Value>) {
         json!({ "name": r.connector.as_deref().unwrap_or("cordon") }),
     );
     api.insert("request".into(), json!({ "uid": r.seq.to_string() }));
-    if let Some(code) = r.upstream_status {
-        api.insert("response".into(), json!({ "code": code }));
-        ev.insert("http_response".into(), json!({ "code": code }));
+    if r.upstream_status.is_some() || r.error.is_some() {
+        let mut response = Map::new();
+        if let Some(code) = r.upstream_status {
+            response.insert("code".into(), json!(code));
+            ev.insert("http_response".into(), json!({ "code": code }));
+        }
+        if let Some(e) = &r.error {
+            response.insert("error_message".into(), json!(e));
+        }
+        api.insert("response".into(), Value::Object(response));
     }
     ev.insert("api".into(), Value::Object(api));
     if r.http_method.is_some() || r.http_path.is_some() {
@@ -172,6 +182,10 @@ pub(super) fn unmapped(r: &AuditRecord) -> Value {
         ("bytes_down", rec.bytes_down),
         ("decision_latency_us", rec.decision_latency_us),
         ("total_latency_us", rec.total_latency_us),
+        ("decision_seq", rec.decision_seq),
+        ("ttfb_us", rec.ttfb_us),
+        ("tokens_in", rec.tokens_in),
+        ("tokens_out", rec.tokens_out),
     ];
     for (k, v) in numbers {
         if let Some(v) = v {
@@ -180,6 +194,15 @@ pub(super) fn unmapped(r: &AuditRecord) -> Value {
     }
     if let Some(d) = rec.decision {
         m.insert("decision".into(), json!(d.as_str()));
+    }
+    if let Some(o) = rec.outcome {
+        m.insert("outcome".into(), json!(o.as_str()));
+    }
+    if let Some(c) = rec.cost_usd {
+        m.insert("cost_usd".into(), json!(c));
+    }
+    if let Some(e) = rec.mcp_error {
+        m.insert("mcp_error".into(), json!(e));
     }
     if !rec.params.is_empty() {
         m.insert("params".into(), Value::Object(rec.params.clone()));

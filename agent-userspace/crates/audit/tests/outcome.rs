@@ -1,0 +1,310 @@
+//! Outcome records: chained after their decision, linked by `decision_seq`, and at start every
+//! decision left without one gets `aborted` (the last run stopped cleanly) or `unknown` (it
+//! crashed, or the decision predates outcomes).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{open_db, open_log, temp_db};
+use cordon_audit::{
+    AuditConfig, AuditLog, AuditRecord, Decision, EventKind, ExportFormat, LlmUsage, NewRecord,
+    Outcome, OutcomeState, export, iter_from, reconcile_outcomes, record_hash, verify,
+};
+use redb::Database;
+use serde_json::Value;
+
+fn forwarded(agent: &str, i: u64) -> NewRecord {
+    NewRecord {
+        agent: Some(agent.into()),
+        instance: Some("inst-1".into()),
+        chain: Some(format!("orch/{agent}")),
+        connector: Some("github".into()),
+        action: Some("github.pr.create".into()),
+        decision: Some(Decision::Allow),
+        http_method: Some("POST".into()),
+        http_path: Some(format!("/repos/acme/site/pulls/{i}")),
+        ..NewRecord::new(EventKind::Request)
+    }
+}
+
+fn denied() -> NewRecord {
+    NewRecord {
+        decision: Some(Decision::Deny),
+        ..forwarded("bot", 0)
+    }
+}
+
+fn records(db: &Database) -> Vec<AuditRecord> {
+    iter_from(db, 1).unwrap().map(Result::unwrap).collect()
+}
+
+fn outcomes(db: &Database) -> Vec<AuditRecord> {
+    records(db)
+        .into_iter()
+        .filter(|r| r.kind == EventKind::Outcome)
+        .collect()
+}
+
+/// Waits until the writer has everything queued so far in redb (outcomes are not acked).
+async fn settle(log: &AuditLog, seq: u64) {
+    let mut committed = log.subscribe();
+    tokio::time::timeout(Duration::from_secs(5), committed.wait_for(|&c| c >= seq))
+        .await
+        .expect("outcome written")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_outcome_is_chained_after_its_decision_with_every_field() {
+    let t = temp_db();
+    let db = open_db(&t.path);
+    let log = open_log(&db, AuditConfig::default());
+    let seq = log.append(forwarded("bot", 1)).await.unwrap();
+    log.append_outcome(Outcome {
+        status: Some(201),
+        bytes_up: Some(120),
+        bytes_down: Some(2048),
+        ttfb: Some(Duration::from_millis(40)),
+        duration: Some(Duration::from_millis(84)),
+        llm: Some(LlmUsage {
+            tokens_in: Some(1200),
+            tokens_out: Some(345),
+            cost_usd: Some(0.012_34),
+        }),
+        mcp_error: Some(false),
+        ..Outcome::of(seq, &forwarded("bot", 1), OutcomeState::Completed)
+    });
+    settle(&log, seq + 1).await;
+    log.shutdown().unwrap();
+
+    let all = records(&db);
+    assert_eq!(all.len(), 2);
+    let o = &all[1];
+    assert_eq!(o.kind, EventKind::Outcome);
+    assert_eq!(o.decision_seq, Some(seq));
+    assert_eq!(o.prev_hash, all[0].hash, "chained right after its decision");
+    assert_eq!(o.outcome, Some(OutcomeState::Completed));
+    assert_eq!(o.upstream_status, Some(201));
+    assert_eq!((o.bytes_up, o.bytes_down), (Some(120), Some(2048)));
+    assert_eq!(
+        (o.ttfb_us, o.total_latency_us),
+        (Some(40_000), Some(84_000))
+    );
+    assert_eq!((o.tokens_in, o.tokens_out), (Some(1200), Some(345)));
+    assert_eq!(o.cost_usd, Some(0.012_34));
+    assert_eq!(o.mcp_error, Some(false));
+    assert_eq!(o.agent.as_deref(), Some("bot"));
+    assert!(verify(&db).unwrap().is_ok());
+
+    // The exported line re-hashes on its own, float cost included.
+    let mut out = Vec::new();
+    export(&db, None, None, ExportFormat::Jsonl, &mut out).unwrap();
+    let line = String::from_utf8(out).unwrap();
+    let last: Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+    let map = last.as_object().unwrap();
+    assert_eq!(record_hash(map), map["hash"].as_str().unwrap());
+    assert_eq!(map["cost_usd"], 0.012_34);
+}
+
+/// Opens, reconciles, appends `decisions` (outcomes for those in `answered`), and returns the
+/// log still open.
+async fn run_with(
+    db: &Arc<Database>,
+    decisions: &[NewRecord],
+    answered: &[usize],
+) -> (AuditLog, Vec<u64>) {
+    let log = open_log(db, AuditConfig::default());
+    reconcile_outcomes(&log).await.unwrap();
+    let mut seqs = Vec::new();
+    for d in decisions {
+        seqs.push(log.append(d.clone()).await.unwrap());
+    }
+    for &i in answered {
+        log.append_outcome(Outcome {
+            status: Some(200),
+            ..Outcome::of(seqs[i], &decisions[i], OutcomeState::Completed)
+        });
+    }
+    let head = seqs.last().copied().unwrap_or(0) + answered.len() as u64;
+    settle(&log, head).await;
+    (log, seqs)
+}
+
+#[tokio::test]
+async fn after_a_clean_stop_open_decisions_are_aborted_once() {
+    let t = temp_db();
+    let db = open_db(&t.path);
+    let decisions = [
+        forwarded("a", 1),
+        forwarded("b", 2),
+        denied(),
+        forwarded("c", 3),
+    ];
+    let (log, seqs) = run_with(&db, &decisions, &[1]).await;
+    log.shutdown().unwrap();
+    drop(log);
+
+    let log = open_log(&db, AuditConfig::default());
+    let report = reconcile_outcomes(&log).await.unwrap();
+    assert_eq!(
+        report.marked,
+        [seqs[0], seqs[3]],
+        "answered and denied ones are left alone"
+    );
+    assert_eq!(report.state, Some(OutcomeState::Aborted));
+    let again = reconcile_outcomes(&log).await.unwrap();
+    assert!(
+        again.marked.is_empty(),
+        "a second start marks nothing: {again:?}"
+    );
+    log.shutdown().unwrap();
+
+    let given: Vec<(Option<u64>, Option<OutcomeState>, Option<String>)> = outcomes(&db)
+        .into_iter()
+        .filter(|o| o.upstream_status.is_none())
+        .map(|o| (o.decision_seq, o.outcome, o.agent.clone()))
+        .collect();
+    assert_eq!(
+        given,
+        [
+            (Some(seqs[0]), Some(OutcomeState::Aborted), Some("a".into())),
+            (Some(seqs[3]), Some(OutcomeState::Aborted), Some("c".into())),
+        ]
+    );
+    assert!(verify(&db).unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn after_a_crash_open_decisions_are_unknown() {
+    let t = temp_db();
+    let db = open_db(&t.path);
+    let (log, seqs) = run_with(&db, &[forwarded("a", 1), forwarded("b", 2)], &[0]).await;
+    // A crash: the writer never gets to stop, so it never marks a clean stop.
+    std::mem::forget(log);
+
+    let log = open_log(&db, AuditConfig::default());
+    let report = reconcile_outcomes(&log).await.unwrap();
+    assert_eq!(report.marked, [seqs[1]]);
+    assert_eq!(report.state, Some(OutcomeState::Unknown));
+    log.shutdown().unwrap();
+    let last = outcomes(&db).pop().unwrap();
+    assert_eq!(last.decision_seq, Some(seqs[1]));
+    assert!(
+        last.error
+            .as_deref()
+            .unwrap()
+            .contains("without a clean stop")
+    );
+}
+
+#[tokio::test]
+async fn decisions_from_before_outcomes_are_unknown_and_marked_once() {
+    let t = temp_db();
+    let db = open_db(&t.path);
+    // An older Cordon: decisions, no outcomes, never reconciled.
+    let old = open_log(&db, AuditConfig::default());
+    for i in 0..3 {
+        old.append(forwarded("old", i)).await.unwrap();
+    }
+    old.shutdown().unwrap();
+    drop(old);
+
+    let log = open_log(&db, AuditConfig::default());
+    let report = reconcile_outcomes(&log).await.unwrap();
+    assert_eq!(report.marked, [1, 2, 3]);
+    assert_eq!(report.state, Some(OutcomeState::Unknown));
+    log.shutdown().unwrap();
+    drop(log);
+    let log = open_log(&db, AuditConfig::default());
+    assert!(reconcile_outcomes(&log).await.unwrap().marked.is_empty());
+    log.shutdown().unwrap();
+    assert!(
+        outcomes(&db)
+            .iter()
+            .all(|o| o.error.as_deref() == Some("decided before Cordon recorded outcomes"))
+    );
+}
+
+fn stored(seq: u64, rec: NewRecord) -> AuditRecord {
+    AuditRecord {
+        seq,
+        ts: chrono::Utc::now(),
+        record: rec,
+        prev_hash: "0".repeat(64),
+        hash: "1".repeat(64),
+    }
+}
+
+#[test]
+fn ocsf_marks_outcomes_success_or_failure_by_status_and_state() {
+    let dec = forwarded("bot", 1);
+    let with = |status: Option<u16>, state| {
+        let o = Outcome {
+            status,
+            duration: Some(Duration::from_millis(84)),
+            ..Outcome::of(42, &dec, state)
+        };
+        cordon_audit::to_ocsf(&stored(43, o.into_record()))
+    };
+    let ok = with(Some(201), OutcomeState::Completed);
+    assert_eq!(
+        (ok["status_id"].as_u64(), ok["status"].as_str()),
+        (Some(1), Some("Success"))
+    );
+    assert_eq!(ok["class_uid"], cordon_audit::CLASS_API_ACTIVITY);
+    assert_eq!(ok["http_response"]["code"], 201);
+    assert_eq!(ok["duration"], 84);
+    assert_eq!(
+        ok["metadata"]["correlation_uid"], "42",
+        "correlated with its decision"
+    );
+    let not_found = with(Some(404), OutcomeState::Completed);
+    assert_eq!(not_found["status_id"], 2);
+    assert_eq!(with(None, OutcomeState::Failed)["status_id"], 2);
+    assert_eq!(with(None, OutcomeState::Aborted)["status"], "Failure");
+    assert_eq!(with(None, OutcomeState::Unknown)["status"], "Unknown");
+
+    let flow = NewRecord {
+        action: Some("tcp.connect".into()),
+        ..NewRecord::new(EventKind::TcpConnect)
+    };
+    let closed = cordon_audit::to_ocsf(&stored(
+        9,
+        Outcome {
+            bytes_up: Some(10),
+            bytes_down: Some(20),
+            ..Outcome::of(8, &flow, OutcomeState::Completed)
+        }
+        .into_record(),
+    ));
+    assert_eq!(closed["class_uid"], cordon_audit::CLASS_NETWORK_ACTIVITY);
+    assert_eq!(closed["activity_name"], "Close");
+    assert_eq!(closed["traffic"]["bytes_out"], 10);
+    assert_eq!(closed["status"], "Success");
+}
+
+#[test]
+fn tail_lines_show_the_outcome_inline() {
+    let dec = stored(42, forwarded("bot", 1));
+    let out = stored(
+        43,
+        Outcome {
+            status: Some(201),
+            duration: Some(Duration::from_millis(84)),
+            ..Outcome::of(42, &dec.record, OutcomeState::Completed)
+        }
+        .into_record(),
+    );
+    let line = cordon_audit::format_line_with_outcome(&dec, Some(&out));
+    assert!(
+        line.starts_with("#42 ") && line.ends_with(" → 201 in 84 ms"),
+        "{line}"
+    );
+    let own = cordon_audit::format_line(&out);
+    assert!(
+        own.contains("OUTCOME bot[orch/bot] github.pr.create of=#42 → 201 in 84 ms"),
+        "{own}"
+    );
+}
