@@ -145,7 +145,18 @@ fn glob_hosts_match_and_exact_hosts_win_over_them() {
 fn list_reports_every_shipped_connector() {
     let list = shipped().list();
     let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["anthropic", "github", "openai", "slack", "stripe"]);
+    assert_eq!(
+        names,
+        [
+            "anthropic",
+            "git",
+            "github-mcp",
+            "github",
+            "openai",
+            "slack",
+            "stripe"
+        ]
+    );
     let gh = list.iter().find(|c| c.name == "github").unwrap();
     assert_eq!(gh.hosts, ["api.github.com", "github.com"]);
     assert!(gh.routes > 30);

@@ -55,9 +55,11 @@ pub enum PackStop {
 }
 
 /// The commits of a pack: id → parent ids.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PackCommits {
     pub parents: HashMap<ObjectId, Vec<ObjectId>>,
+    /// Deltas rebuilt into commits from a base earlier in the pack.
+    pub resolved_deltas: usize,
     /// Deltas whose base was not in the pack (or not resolvable within the limits).
     pub unresolved_deltas: usize,
 }
@@ -168,8 +170,9 @@ impl Scanner<'_> {
         let resolved = base_offset
             .and_then(|o| self.kept.get(&o))
             .and_then(|b| delta::apply(b, delta, self.limits.max_commit_size).ok());
-        if resolved.is_none() {
-            found.unresolved_deltas += 1;
+        match resolved {
+            Some(_) => found.resolved_deltas += 1,
+            None => found.unresolved_deltas += 1,
         }
         resolved
     }
@@ -307,6 +310,70 @@ mod tests {
         assert_eq!(ofs_base(&[0x81, 0x00], 0).unwrap(), (256, 2));
         assert_eq!(ofs_base(&[0x05], 0).unwrap(), (5, 1));
         assert_eq!(entry_header(&[0x95], 0), Err(PackStop::Truncated));
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn pack(entries: &[Vec<u8>]) -> Vec<u8> {
+        let mut p = b"PACK\0\0\0\x02".to_vec();
+        p.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        for e in entries {
+            p.extend_from_slice(e);
+        }
+        p
+    }
+
+    /// A one-byte header (sizes under 16) for an entry of `kind`.
+    fn entry(kind: u8, size: usize, rest: &[u8]) -> Vec<u8> {
+        assert!(size < 16);
+        let mut e = vec![(kind << 4) | size as u8];
+        e.extend_from_slice(rest);
+        e
+    }
+
+    #[test]
+    fn a_commit_entry_is_hashed_and_its_parents_read() {
+        let parent = "a".repeat(40);
+        let body = format!("tree {}\nparent {parent}\n\nm\n", "b".repeat(40));
+        let data = zlib(body.as_bytes());
+        let mut e = vec![0x90 | (body.len() & 0x0f) as u8, (body.len() >> 4) as u8];
+        e.extend_from_slice(&data);
+        let (found, stop) = scan(&pack(&[e]), HashKind::Sha1, &PackLimits::default());
+        assert_eq!(stop, PackStop::Complete);
+        let id = HashKind::Sha1.object_id("commit", body.as_bytes());
+        assert_eq!(found.parents[&id][0].to_hex(), parent);
+    }
+
+    #[test]
+    fn a_delta_against_a_base_outside_the_pack_stays_unknown() {
+        // REF_DELTA to an object the server has (a thin pack): nothing to rebuild it from.
+        let delta = [3u8, 3, 3, b'a', b'b', b'c'];
+        let mut rest = vec![0x11; 20];
+        rest.extend_from_slice(&zlib(&delta));
+        let e = entry(REF_DELTA, delta.len(), &rest);
+        let (found, stop) = scan(&pack(&[e]), HashKind::Sha1, &PackLimits::default());
+        assert_eq!(stop, PackStop::Complete);
+        assert_eq!(found.unresolved_deltas, 1);
+        assert!(found.parents.is_empty());
+    }
+
+    #[test]
+    fn inflating_more_than_declared_or_an_unknown_type_is_corrupt() {
+        let e = entry(BLOB, 2, &zlib(b"abc"));
+        assert_eq!(
+            scan(&pack(&[e]), HashKind::Sha1, &PackLimits::default()).1,
+            PackStop::Corrupt
+        );
+        let e = entry(5, 1, &zlib(b"a"));
+        assert_eq!(
+            scan(&pack(&[e]), HashKind::Sha1, &PackLimits::default()).1,
+            PackStop::Corrupt
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::GitPushError;
 use super::ancestry::reaches;
 use super::commands::{PushCommands, RefCommand, parse_commands};
-use super::pack::{PackLimits, PackStop, scan};
+use super::pack::{PackCommits, PackLimits, PackStop, scan};
 use serde_json::{Map, Value};
 
 /// A parsed push: its commands, what each one does, and how far the pack was read.
@@ -14,6 +14,8 @@ pub struct Push {
     pub updates: Vec<RefUpdate>,
     /// Why reading the pack stopped (`Complete` when it was read to the end).
     pub pack: PackStop,
+    /// What the pack held (commits and delta counts), for diagnostics and audit.
+    pub commits: PackCommits,
 }
 
 /// One ref update and what Cordon could establish about it.
@@ -72,5 +74,6 @@ pub fn parse_push(body: &[u8], limits: &PackLimits) -> Result<Push, GitPushError
         commands,
         updates,
         pack,
+        commits,
     })
 }
