@@ -1,0 +1,95 @@
+//! AssumeRole sessions per agent instance, refreshed before they expire.
+//!
+//! STS sessions cannot be revoked one by one; they never leave Cordon
+//! (the agent only signs with its placeholder), so when the instance ends
+//! its session is dropped and lapses at its expiry, at most
+//! `session_duration_secs` later.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use cordon_vault::AwsRoleEntry;
+
+use super::credentials::SessionCredentials;
+use super::sts::{StsClient, StsError};
+use crate::cache::{Expiring, RefreshCache};
+use crate::instance::InstanceId;
+
+/// Refresh a session when less than this is left.
+pub const SESSION_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+impl Expiring for SessionCredentials {
+    fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+}
+
+#[derive(Debug)]
+pub struct AwsSessions {
+    sts: StsClient,
+    cache: RefreshCache<String, SessionCredentials>,
+}
+
+impl AwsSessions {
+    pub fn new(sts: StsClient) -> AwsSessions {
+        AwsSessions {
+            sts,
+            cache: RefreshCache::new(SESSION_REFRESH_MARGIN),
+        }
+    }
+
+    /// The instance's session for vault entry `entry_name`, assumed on
+    /// first use and again when it is within the margin of expiring.
+    pub async fn session(
+        &self,
+        instance: &InstanceId,
+        entry_name: &str,
+        entry: &AwsRoleEntry,
+        now: SystemTime,
+    ) -> Result<Arc<SessionCredentials>, StsError> {
+        let name = session_name(instance);
+        let got = self
+            .cache
+            .get_or_mint(instance, &entry_name.to_string(), now, || {
+                self.sts.assume_role(entry, &name, now)
+            })
+            .await?;
+        if got.minted {
+            tracing::info!(%instance, entry = entry_name, role = %entry.role_arn, "assumed AWS role for agent instance");
+        }
+        Ok(got.value)
+    }
+
+    /// Drops the instance's sessions (it has ended).
+    pub fn forget_instance(&self, instance: &InstanceId) -> usize {
+        self.cache.take_instance(instance).len()
+    }
+}
+
+/// `cordon-<agent>-<instance>`, in the characters and length STS allows
+/// (`[\w+=,.@-]{2,64}`), so CloudTrail shows which run acted.
+pub fn session_name(instance: &InstanceId) -> String {
+    let raw = format!("cordon-{}-{}", instance.agent, instance.instance);
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_fit_sts_rules() {
+        let n = session_name(&InstanceId::new("deploy bot", &"x".repeat(100)));
+        assert!(n.starts_with("cordon-deploy-bot-"));
+        assert_eq!(n.len(), 64);
+    }
+}

@@ -1,0 +1,262 @@
+//! Checking an agent's SigV4 signature against its instance's placeholder.
+//!
+//! A request that verifies was signed by the holder of this instance's
+//! placeholder secret and was not altered after signing in anything the
+//! signature covers (method, path, query, signed headers and, when the
+//! payload is hashed, the body). Everything else is refused.
+
+use std::time::{Duration, SystemTime};
+
+use aws_lc_rs::hmac;
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::auth::{self, SigForm, SigInput};
+use super::canonical::{
+    self, CanonicalParts, CredentialScope, STREAMING_SIGNED, STREAMING_UNSIGNED_TRAILER,
+    UNSIGNED_PAYLOAD,
+};
+use super::encode::{canonical_query, canonical_uri};
+use super::error::SigError;
+use super::head::RequestHead;
+use super::placeholder::{AwsPlaceholder, is_placeholder_key};
+
+/// How far a header-signed request's date may be from now (AWS's own
+/// window).
+pub const CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// What the signature says about the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadMode {
+    /// `x-amz-content-sha256` (or the body's own hash): the body must hash
+    /// to this hex value. [`Verified::body_checked`] says whether it was
+    /// already checked; otherwise the body adapter checks it.
+    Hashed(String),
+    /// `UNSIGNED-PAYLOAD` (S3 over TLS, presigned URLs): the body is not
+    /// covered.
+    Unsigned,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: every aws-chunked chunk
+    /// carries a signature chained from the seed signature; each is checked
+    /// and re-signed on the way through.
+    StreamingSigned,
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: aws-chunked without chunk
+    /// signatures, a checksum trailer at the end; the body is not covered.
+    StreamingUnsignedTrailer,
+}
+
+impl PayloadMode {
+    /// The payload hash as it appears in the canonical request.
+    pub(crate) fn canonical(&self) -> &str {
+        match self {
+            PayloadMode::Hashed(h) => h,
+            PayloadMode::Unsigned => UNSIGNED_PAYLOAD,
+            PayloadMode::StreamingSigned => STREAMING_SIGNED,
+            PayloadMode::StreamingUnsignedTrailer => STREAMING_UNSIGNED_TRAILER,
+        }
+    }
+}
+
+/// A request whose signature checked out, with what re-signing needs.
+#[derive(Debug)]
+pub struct Verified {
+    pub access_key_id: String,
+    pub scope: CredentialScope,
+    pub form: SigForm,
+    pub payload: PayloadMode,
+    /// True when [`PayloadMode::Hashed`] was checked against a body given
+    /// to [`verify`]; false when the body adapter must check it.
+    pub body_checked: bool,
+    pub(crate) signed_headers: Vec<String>,
+    pub(crate) amz_date: String,
+    pub(crate) seed_signature: String,
+    /// The placeholder's key for the agent's scope: chunk signatures are
+    /// checked with it.
+    pub(crate) agent_key: hmac::Key,
+}
+
+/// Checks the agent's signature on `head` with `placeholder`'s secret.
+///
+/// `body` is the complete body when the caller has it. It is required when
+/// the request does not declare `x-amz-content-sha256` (the signature then
+/// covers the body's hash, as for STS, DynamoDB and Bedrock), and when it
+/// does declare a hash the body is checked against it here.
+pub fn verify(
+    head: &RequestHead<'_>,
+    placeholder: &AwsPlaceholder,
+    body: Option<&[u8]>,
+    now: SystemTime,
+) -> Result<Verified, SigError> {
+    let input = auth::read(head)?;
+    check_key(&input, placeholder)?;
+    check_time(&input, now)?;
+    check_headers(head, &input)?;
+    let payload = payload_of(head, &input, body)?;
+    let headers = canonical_headers(head, &input.signed_headers)?;
+    let skip: &[&str] = match input.form {
+        SigForm::Query { .. } => &["X-Amz-Signature"],
+        SigForm::Header => &[],
+    };
+    let uri = canonical_uri(&input.scope.service, head.path);
+    let query = canonical_query(head.query, skip);
+    let parts = CanonicalParts {
+        method: head.method.as_str(),
+        uri: &uri,
+        query: &query,
+        headers: &headers,
+        payload_hash: payload.canonical(),
+    };
+    let to_sign = canonical::string_to_sign(&input.amz_date, &input.scope, &parts.render());
+    let key = canonical::signing_key(placeholder.secret(), &input.scope);
+    if !canonical::signature_matches(&key, &to_sign, &input.signature) {
+        return Err(SigError::SignatureMismatch);
+    }
+    let body_checked = match (&payload, body) {
+        (PayloadMode::Hashed(expected), Some(b)) => {
+            if canonical::sha256_hex(b) != expected.to_ascii_lowercase() {
+                return Err(SigError::PayloadHashMismatch);
+            }
+            true
+        }
+        _ => false,
+    };
+    Ok(Verified {
+        access_key_id: input.access_key_id,
+        scope: input.scope,
+        form: input.form,
+        payload,
+        body_checked,
+        signed_headers: input.signed_headers,
+        amz_date: input.amz_date,
+        seed_signature: input.signature,
+        agent_key: key,
+    })
+}
+
+fn check_key(input: &SigInput, placeholder: &AwsPlaceholder) -> Result<(), SigError> {
+    if input.access_key_id != placeholder.access_key_id {
+        let access_key_id = input.access_key_id.clone();
+        return Err(if is_placeholder_key(&access_key_id) {
+            SigError::ForeignPlaceholder { access_key_id }
+        } else {
+            SigError::ForeignCredential { access_key_id }
+        });
+    }
+    match &input.session_token {
+        Some(t) if t != &placeholder.session_token => Err(SigError::SessionTokenMismatch),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn parse_amz_date(text: &str) -> Result<DateTime<Utc>, SigError> {
+    NaiveDateTime::parse_from_str(text, "%Y%m%dT%H%M%SZ")
+        .map(|n| n.and_utc())
+        .map_err(|_| SigError::Malformed(format!("X-Amz-Date {text:?} is not YYYYMMDDTHHMMSSZ")))
+}
+
+pub(crate) fn amz_date(at: SystemTime) -> String {
+    DateTime::<Utc>::from(at)
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string()
+}
+
+fn check_time(input: &SigInput, now: SystemTime) -> Result<(), SigError> {
+    let signed_at = parse_amz_date(&input.amz_date)?;
+    if !input.amz_date.starts_with(&input.scope.date) {
+        return Err(SigError::ScopeDateMismatch {
+            scope: input.scope.date.clone(),
+            date: input.amz_date.clone(),
+        });
+    }
+    let now_utc = DateTime::<Utc>::from(now);
+    let skew = chrono::Duration::from_std(CLOCK_SKEW).unwrap_or(chrono::Duration::zero());
+    let (earliest, latest) = match input.form {
+        SigForm::Header => (signed_at - skew, signed_at + skew),
+        SigForm::Query { expires } => (
+            signed_at - skew,
+            signed_at + chrono::Duration::seconds(expires as i64),
+        ),
+    };
+    if now_utc < earliest || now_utc > latest {
+        return Err(SigError::OutsideWindow {
+            signed_at: input.amz_date.clone(),
+            now: amz_date(now),
+        });
+    }
+    Ok(())
+}
+
+/// `host` must be signed, every signed header present, and no `x-amz-*`
+/// header may ride along unsigned (S3 acts on many of them).
+fn check_headers(head: &RequestHead<'_>, input: &SigInput) -> Result<(), SigError> {
+    if !input.signed_headers.iter().any(|h| h == "host") {
+        return Err(SigError::HostNotSigned);
+    }
+    for name in &input.signed_headers {
+        if head.values(name).is_empty() {
+            return Err(SigError::SignedHeaderMissing(name.clone()));
+        }
+    }
+    for name in head.headers.keys() {
+        let n = name.as_str();
+        if n.starts_with("x-amz-") && !input.signed_headers.iter().any(|s| s == n) {
+            // The presigned form carries its date and token in the query;
+            // a header of the same name would be unsigned.
+            return Err(SigError::UnsignedHeader(n.to_string()));
+        }
+    }
+    Ok(())
+}
+
+fn payload_of(
+    head: &RequestHead<'_>,
+    input: &SigInput,
+    body: Option<&[u8]>,
+) -> Result<PayloadMode, SigError> {
+    if let SigForm::Query { .. } = input.form {
+        return Ok(PayloadMode::Unsigned);
+    }
+    let declared = head
+        .headers
+        .get("x-amz-content-sha256")
+        .map(|v| {
+            v.to_str()
+                .map(|s| s.trim().to_string())
+                .map_err(|_| SigError::Malformed("x-amz-content-sha256 is not ASCII".into()))
+        })
+        .transpose()?;
+    let mode = match declared.as_deref() {
+        None => {
+            let body = body.ok_or(SigError::BodyRequired)?;
+            return Ok(PayloadMode::Hashed(canonical::sha256_hex(body)));
+        }
+        Some(UNSIGNED_PAYLOAD) => PayloadMode::Unsigned,
+        Some(STREAMING_SIGNED) => PayloadMode::StreamingSigned,
+        Some(STREAMING_UNSIGNED_TRAILER) => PayloadMode::StreamingUnsignedTrailer,
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            PayloadMode::Hashed(h.to_ascii_lowercase())
+        }
+        // Includes STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, whose signed
+        // trailer is not handled.
+        Some(other) => return Err(SigError::UnsupportedPayload(other.to_string())),
+    };
+    Ok(mode)
+}
+
+/// `(name, canonical value)` of each signed header, in the signed order.
+pub(crate) fn canonical_headers(
+    head: &RequestHead<'_>,
+    signed: &[String],
+) -> Result<Vec<(String, String)>, SigError> {
+    signed
+        .iter()
+        .map(|name| {
+            let values = head.values(name);
+            if values.is_empty() {
+                return Err(SigError::SignedHeaderMissing(name.clone()));
+            }
+            Ok((
+                name.clone(),
+                canonical::canonical_header_value(values.into_iter()),
+            ))
+        })
+        .collect()
+}
