@@ -138,19 +138,68 @@ pub struct RunArgs {
 #[derive(Subcommand, Debug)]
 pub enum ConnectorsCmd {
     /// The connectors installed.
-    List {
-        #[arg(long, default_value = crate::paths::HOST_POLICIES)]
-        policies: PathBuf,
-    },
-    /// Which action and params a request would become.
-    Match {
-        method: String,
-        url: String,
-        #[arg(long)]
-        body: Option<String>,
-        #[arg(long, default_value = crate::paths::HOST_POLICIES)]
-        policies: PathBuf,
-    },
+    List(PolicyDirArg),
+    /// Which action(s) and params a request would become.
+    Match(MatchArgs),
+}
+
+/// The policy directory of an offline command, as an argument or as `--policies` (every
+/// offline command takes both forms; default /etc/cordon/policies).
+#[derive(Args, Debug, Clone)]
+pub struct PolicyDirArg {
+    /// Policy directory (the same as --policies).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Policy directory.
+    #[arg(long = "policies", value_name = "DIR", conflicts_with = "dir")]
+    pub policies: Option<PathBuf>,
+}
+
+impl PolicyDirArg {
+    pub fn path(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .or_else(|| self.policies.clone())
+            .unwrap_or_else(|| PathBuf::from(crate::paths::HOST_POLICIES))
+    }
+}
+
+/// A request described on the command line, read the way the proxy reads it.
+#[derive(Args, Debug, Clone)]
+pub struct RequestArgs {
+    pub method: String,
+    pub url: String,
+    /// Request body. Its type comes from a `content-type` header if given, else it is sniffed
+    /// as the proxy does (`{` or `[` first: JSON, otherwise a form).
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the body from a file (binary bodies such as a git push).
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// A request header, `'name: value'`; repeatable.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MatchArgs {
+    #[command(flatten)]
+    pub request: RequestArgs,
+    #[command(flatten)]
+    pub policies: PolicyDirArg,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PolicyTestArgs {
+    #[arg(long)]
+    pub agent: String,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Show every rule considered.
+    #[arg(long)]
+    pub explain: bool,
+    #[command(flatten)]
+    pub policies: PolicyDirArg,
 }
 
 #[derive(Subcommand, Debug)]
@@ -244,19 +293,7 @@ pub enum PolicyCmd {
     /// Reload the policy directory in the running daemon.
     Reload(Client),
     /// Validate a policy directory offline.
-    Check { dir: PathBuf },
-    /// Show the action, params and decision for a request, offline.
-    Test {
-        #[arg(long)]
-        agent: String,
-        method: String,
-        url: String,
-        #[arg(long)]
-        body: Option<String>,
-        /// Show every rule considered.
-        #[arg(long)]
-        explain: bool,
-        #[arg(long, default_value = crate::paths::HOST_POLICIES)]
-        policies: PathBuf,
-    },
+    Check(PolicyDirArg),
+    /// Show the action(s), params and decision for a request, offline.
+    Test(PolicyTestArgs),
 }

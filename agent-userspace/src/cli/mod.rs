@@ -27,31 +27,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ps(c) => admin::ps(&c),
         Command::Cleanup(c) => admin::cleanup(&c),
         Command::Policy(PolicyCmd::Reload(c)) => admin::policy_reload(&c),
-        Command::Policy(PolicyCmd::Check { dir }) => admin::policy_check(&dir),
-        Command::Policy(PolicyCmd::Test {
-            agent,
-            method,
-            url,
-            body,
-            explain,
-            policies,
-        }) => offline::policy_test(&offline::PolicyTest {
-            policies: &policies,
-            agent: &agent,
-            method: &method,
-            url: &url,
-            body: body.as_deref(),
-            explain,
-        }),
-        Command::Connectors(ConnectorsCmd::List { policies }) => {
-            offline::connectors_list(&policies)
-        }
-        Command::Connectors(ConnectorsCmd::Match {
-            method,
-            url,
-            body,
-            policies,
-        }) => offline::connectors_match(&policies, &method, &url, body.as_deref()),
+        Command::Policy(PolicyCmd::Check(d)) => admin::policy_check(&d.path()),
+        Command::Policy(PolicyCmd::Test(t)) => offline::policy_test(&t),
+        Command::Connectors(ConnectorsCmd::List(d)) => offline::connectors_list(&d.path()),
+        Command::Connectors(ConnectorsCmd::Match(m)) => offline::connectors_match(&m),
         Command::Kill(a) => ops::kill(&a),
         Command::Resume(a) => ops::resume(&a),
         Command::Terminate(a) => ops::terminate(&a),
