@@ -55,6 +55,109 @@ pub struct AuditSection {
     /// ...or beyond this many megabytes of records (a checkpoint of the
     /// chain head keeps verification working).
     pub max_size_mb: Option<u64>,
+    /// `[audit.forward]`: stream the trail to a syslog collector.
+    pub forward: Option<ForwardSection>,
+}
+
+/// `[audit.forward]` in cordon.toml: RFC 5424 syslog over TCP (octet
+/// counting), optionally TLS, to a collector. See docs/config.md.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardSection {
+    /// `host:port` of the collector.
+    pub address: String,
+    #[serde(default)]
+    pub tls: bool,
+    /// PEM CA(s) the collector's certificate must chain to; default: the
+    /// system roots.
+    pub ca_file: Option<PathBuf>,
+    /// The name verified in the collector's certificate; default: the host
+    /// part of `address`.
+    pub server_name: Option<String>,
+    /// Message body: `jsonl` (default) or `ocsf`, as `cordon audit export`.
+    pub format: Option<String>,
+    /// Syslog facility name; default `audit` (13).
+    pub facility: Option<String>,
+    /// HOSTNAME of the messages; default: this host's name.
+    pub hostname: Option<String>,
+    /// How long a record the collector's TCP stack acknowledged must stay
+    /// unchallenged before it counts as delivered; default 2000.
+    pub ack_grace_ms: Option<u64>,
+}
+
+impl ForwardSection {
+    /// The forwarder's settings; `state_dir` holds its cursor.
+    pub fn to_config(
+        &self,
+        state_dir: &Path,
+    ) -> Result<cordon_audit::forward::ForwardConfig, String> {
+        use cordon_audit::forward::{Facility, Header, TlsSettings};
+        let host = forward_host(&self.address)?;
+        if self.ca_file.is_some() && !self.tls {
+            return Err("audit.forward.ca_file needs tls = true".into());
+        }
+        let tls = if self.tls {
+            Some(
+                TlsSettings::new(self.ca_file.as_deref())
+                    .map_err(|e| format!("audit.forward: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let format = match self.format.as_deref() {
+            None | Some("jsonl") => cordon_audit::ExportFormat::Jsonl,
+            Some("ocsf") => cordon_audit::ExportFormat::Ocsf,
+            Some(other) => {
+                return Err(format!(
+                    "audit.forward.format = {other:?}: use \"jsonl\" or \"ocsf\""
+                ));
+            }
+        };
+        let facility = match self.facility.as_deref() {
+            None => Facility::AUDIT,
+            Some(name) => Facility::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = Facility::names().collect();
+                format!(
+                    "audit.forward.facility = {name:?}: use one of {}",
+                    known.join(", ")
+                )
+            })?,
+        };
+        let hostname = match &self.hostname {
+            Some(h) => h.clone(),
+            // Empty (unreadable) becomes the NILVALUE `-` in the header.
+            None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default(),
+        };
+        Ok(cordon_audit::forward::ForwardConfig {
+            address: self.address.clone(),
+            tls,
+            server_name: self.server_name.clone().unwrap_or_else(|| host.to_string()),
+            format,
+            header: Header::new(
+                facility,
+                &hostname,
+                "cordon",
+                &std::process::id().to_string(),
+            ),
+            cursor_file: state_dir.join("audit-forward.cursor"),
+            ack_grace: std::time::Duration::from_millis(self.ack_grace_ms.unwrap_or(2000)),
+            batch: 512,
+        })
+    }
+}
+
+/// The host of `host:port` / `[v6]:port`; a missing or bad port is an error.
+fn forward_host(address: &str) -> Result<&str, String> {
+    let bad = || format!("audit.forward.address = {address:?}: expected host:port");
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(host)
 }
 
 impl AuditSection {
@@ -157,6 +260,8 @@ pub struct DaemonConfig {
     pub approval_webhook: Option<String>,
     pub foreign_credentials: ForeignCredentials,
     pub audit: cordon_audit::AuditConfig,
+    /// `[audit.forward]`, when configured.
+    pub audit_forward: Option<cordon_audit::forward::ForwardConfig>,
 }
 
 /// Flags given on the command line; they override the file.
@@ -206,6 +311,17 @@ impl DaemonConfig {
         };
         let mut upstream_ca = file.upstream_ca.unwrap_or_default();
         upstream_ca.extend(flags.upstream_ca);
+        let invalid = |message| ConfigError::Invalid {
+            path: flags
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(paths::HOST_CONFIG)),
+            message,
+        };
+        let audit_forward = match &file.audit.forward {
+            Some(f) => Some(f.to_config(&paths.state_dir).map_err(invalid)?),
+            None => None,
+        };
         Ok(DaemonConfig {
             paths,
             config_file,
@@ -229,6 +345,7 @@ impl DaemonConfig {
                         .unwrap_or_else(|| PathBuf::from(paths::HOST_CONFIG)),
                     message,
                 })?,
+            audit_forward,
         })
     }
 }
@@ -287,6 +404,64 @@ mod tests {
             err.contains("audit.durability") && err.contains("eventually"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn audit_forward_resolves_defaults_and_keeps_its_cursor_in_the_state_dir() {
+        let f: ConfigFile = toml::from_str(
+            "[audit.forward]\naddress = \"logs.example.com:6514\"\nfacility = \"local3\"\nhostname = \"h1\"\n",
+        )
+        .unwrap();
+        let c = f
+            .audit
+            .forward
+            .unwrap()
+            .to_config(Path::new("/var/lib/cordon"))
+            .unwrap();
+        assert_eq!(c.address, "logs.example.com:6514");
+        assert_eq!(c.server_name, "logs.example.com");
+        assert!(c.tls.is_none());
+        assert_eq!(c.format, cordon_audit::ExportFormat::Jsonl);
+        assert_eq!(c.header.facility.code(), 19);
+        assert_eq!(c.header.hostname, "h1");
+        assert_eq!(
+            c.cursor_file,
+            Path::new("/var/lib/cordon/audit-forward.cursor")
+        );
+        assert_eq!(c.ack_grace, std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn bad_audit_forward_settings_are_refused_by_name() {
+        let cases = [
+            ("address = \"logs.example.com\"", "audit.forward.address"),
+            ("address = \"h:99999\"", "audit.forward.address"),
+            (
+                "address = \"h:514\"\nformat = \"cef\"",
+                "audit.forward.format",
+            ),
+            (
+                "address = \"h:514\"\nfacility = \"mail2\"",
+                "audit.forward.facility",
+            ),
+            (
+                "address = \"h:514\"\nca_file = \"/x.pem\"",
+                "audit.forward.ca_file",
+            ),
+        ];
+        for (body, field) in cases {
+            let f: ConfigFile = toml::from_str(&format!("[audit.forward]\n{body}\n")).unwrap();
+            let err = f
+                .audit
+                .forward
+                .unwrap()
+                .to_config(Path::new("/s"))
+                .unwrap_err();
+            assert!(err.contains(field), "{body}: {err}");
+        }
+        let unknown =
+            toml::from_str::<ConfigFile>("[audit.forward]\naddress = \"h:1\"\nport = 2\n");
+        assert!(unknown.is_err(), "unknown keys are refused");
     }
 
     #[test]

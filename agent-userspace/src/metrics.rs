@@ -6,12 +6,14 @@
 //! m.record_request(agent, action, cordon_audit::Decision::Deny); // cordon_requests_total
 //! m.observe_decision(decided_at - started);                       // policy time
 //! m.observe_upstream(upstream_elapsed);                           // upstream round trip
+//! m.record_outcome(&outcome);  // an exchange ended: cordon_outcomes_total{connector,status_class}
 //! ```
 //!
 //! Gauges (pending approvals, agents by state, audit queue and health) are
 //! read from the daemon at scrape time; `serve::spawn` starts the HTTP
 //! endpoint when `metrics_addr` is configured.
 mod histogram;
+mod outcomes;
 pub mod serve;
 pub mod text;
 
@@ -54,6 +56,9 @@ pub struct Metrics {
     series: AtomicU64,
     decision_latency: Histogram,
     upstream_latency: Histogram,
+    outcomes: outcomes::OutcomeCounts,
+    /// The `[audit.forward]` forwarder's counters, once it runs.
+    forward: OnceLock<Arc<cordon_audit::forward::ForwardStats>>,
 }
 
 impl Default for Metrics {
@@ -63,6 +68,8 @@ impl Default for Metrics {
             series: AtomicU64::new(0),
             decision_latency: Histogram::new(&DECISION_BUCKETS),
             upstream_latency: Histogram::new(&UPSTREAM_BUCKETS),
+            outcomes: Default::default(),
+            forward: OnceLock::new(),
         }
     }
 }
@@ -99,6 +106,30 @@ impl Metrics {
     /// Time the upstream took to answer (connect to response head).
     pub fn observe_upstream(&self, d: Duration) {
         self.upstream_latency.observe(d.as_secs_f64());
+    }
+
+    /// One ended exchange: `cordon_outcomes_total{connector,status_class}`
+    /// (`2xx`..`5xx` by the upstream status, else `failed`/`aborted`/
+    /// `unknown`, or `none` for a completed flow without one).
+    #[allow(
+        dead_code,
+        reason = "the proxy calls it when an exchange ends; remove once it does"
+    )]
+    pub fn record_outcome(&self, outcome: &cordon_audit::Outcome) {
+        self.outcomes
+            .count(outcome.connector.as_deref(), outcome.status_class());
+    }
+
+    /// Publishes the forwarder's counters (`cordon_audit_forward_*`).
+    pub fn watch_forwarder(&self, stats: Arc<cordon_audit::forward::ForwardStats>) {
+        if self.forward.set(stats).is_err() {
+            tracing::warn!("a second audit forwarder's metrics are not published");
+        }
+    }
+
+    /// The forwarder's counters now, when one runs.
+    pub fn forwarder(&self) -> Option<cordon_audit::forward::ForwardSnapshot> {
+        self.forward.get().map(|s| s.snapshot())
     }
 
     fn counts(&self, agent: &str, action: &str) -> DecisionCounts {
@@ -166,6 +197,7 @@ impl Metrics {
             "cordon_upstream_latency_seconds",
             "Time the upstream took to answer a forwarded request.",
         );
+        self.outcomes.render(e);
     }
 }
 

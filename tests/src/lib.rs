@@ -19,6 +19,7 @@ pub mod operator;
 pub mod probes;
 pub mod process;
 mod root;
+pub mod rsyslog;
 pub mod secrets;
 mod server_thread;
 pub mod tcp_echo;

@@ -21,6 +21,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("python3", "python3"),
     ("node", "nodejs"),
     ("systemd-analyze", "systemd"),
+    // The collector audit_forward_e2e ships the trail to.
+    ("rsyslogd", "rsyslog"),
 ];
 
 pub fn setup() -> anyhow::Result<()> {

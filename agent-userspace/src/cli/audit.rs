@@ -151,9 +151,10 @@ fn tail(a: TailArgs) -> anyhow::Result<ExitCode> {
     }
     let db = open_offline(&p)?;
     let filter = audit_read::filter(a.agent, a.decision.as_deref()).map_err(anyhow::Error::msg)?;
-    let (recs, _) = audit_read::tail(&db, &filter, a.lines)?;
-    for r in &recs {
-        match print(&audit_read::render(r, a.json)?) {
+    let (recs, head) = audit_read::tail(&db, &filter, a.lines)?;
+    let outcomes = audit_read::outcomes_for(&db, &recs, head)?;
+    for line in audit_read::lines(&recs, &outcomes, a.json)? {
+        match print(&line) {
             Err(e) if e.kind() == ErrorKind::BrokenPipe => break,
             other => other?,
         }

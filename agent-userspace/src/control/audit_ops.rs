@@ -83,13 +83,21 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| format!("reading the audit log: {e}"))
 }
 
+/// Sends `recs` as `tail` prints them, outcomes (read up to `upto`) inline.
 async fn send_records(
+    d: &Shared,
     w: &mut OwnedWriteHalf,
-    recs: &[cordon_audit::AuditRecord],
+    recs: Vec<cordon_audit::AuditRecord>,
+    upto: u64,
     json: bool,
 ) -> Result<(), String> {
-    for r in recs {
-        let line = audit_read::render(r, json).map_err(|e| e.to_string())?;
+    let db = d.audit.database().clone();
+    let lines = blocking(move || {
+        let outcomes = audit_read::outcomes_for(&db, &recs, upto)?;
+        audit_read::lines(&recs, &outcomes, json)
+    })
+    .await?;
+    for line in lines {
         send(w, &Frame::line(line))
             .await
             .map_err(|e| format!("client gone: {e}"))?;
@@ -111,7 +119,7 @@ async fn tail(
     let db = d.audit.database().clone();
     let f = filter.clone();
     let (recs, mut seen) = blocking(move || audit_read::tail(&db, &f, lines)).await?;
-    send_records(w, &recs, json).await?;
+    send_records(d, w, recs, seen, json).await?;
     if !follow {
         return Ok(json!({ "head": seen }));
     }
@@ -127,7 +135,7 @@ async fn tail(
                 }
                 let (db, f) = (d.audit.database().clone(), filter.clone());
                 let recs = blocking(move || audit_read::committed_between(&db, seen, upto, &f)).await?;
-                send_records(w, &recs, json).await?;
+                send_records(d, w, recs, upto, json).await?;
                 seen = upto;
             }
             _ = tokio::time::sleep(KEEPALIVE) => {

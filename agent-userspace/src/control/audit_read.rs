@@ -2,9 +2,12 @@
 //! records, records committed after a point, and their rendering. Used by
 //! the daemon (over the control socket) and by the CLI on a stopped host,
 //! so both show the same thing.
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use cordon_audit::{
-    AuditError, AuditRecord, Decision, Filter, format_line, iter_from, to_json_line,
+    AuditError, AuditRecord, Decision, EventKind, Filter, expects_outcome,
+    format_line_with_outcome, iter_from, to_json_line,
 };
 use redb::Database;
 
@@ -39,13 +42,58 @@ pub fn parse_time(flag: &str, text: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
-/// One record as `tail` prints it: the human line, or the stored JSON.
-pub fn render(rec: &AuditRecord, json: bool) -> Result<String, AuditError> {
-    if json {
-        to_json_line(rec)
-    } else {
-        Ok(format_line(rec))
+/// The outcomes (by decision seq) of the decisions in `recs`, read up to
+/// `upto`: an outcome always follows its decision, so the scan starts at the
+/// first decision that expects one.
+pub fn outcomes_for(
+    db: &Database,
+    recs: &[AuditRecord],
+    upto: u64,
+) -> Result<HashMap<u64, AuditRecord>, AuditError> {
+    let mut found = HashMap::new();
+    let Some(first) = recs.iter().find(|r| expects_outcome(r)).map(|r| r.seq) else {
+        return Ok(found);
+    };
+    for r in iter_from(db, first + 1)? {
+        let r = r?;
+        if r.seq > upto {
+            break;
+        }
+        if r.kind == EventKind::Outcome
+            && let Some(of) = r.decision_seq
+        {
+            found.insert(of, r);
+        }
     }
+    found.retain(|of, _| recs.iter().any(|r| r.seq == *of));
+    Ok(found)
+}
+
+/// What `tail` prints for `recs`. Human lines carry a decision's outcome
+/// inline (`… → 201 in 84 ms`) and leave out the outcome record that says
+/// so; an outcome whose decision is not among `recs` (it came earlier, or
+/// arrives later while following) gets its own line. `--json` prints every
+/// record as stored.
+pub fn lines(
+    recs: &[AuditRecord],
+    outcomes: &HashMap<u64, AuditRecord>,
+    json: bool,
+) -> Result<Vec<String>, AuditError> {
+    if json {
+        return recs.iter().map(to_json_line).collect();
+    }
+    let folded = |r: &AuditRecord| {
+        r.kind == EventKind::Outcome
+            && r.decision_seq.is_some_and(|of| {
+                outcomes.get(&of).is_some_and(|o| o.seq == r.seq)
+                    && recs.iter().any(|d| d.seq == of)
+            })
+    };
+    Ok(recs
+        .iter()
+        .filter(|r| !folded(r))
+        .map(|r| format_line_with_outcome(r, outcomes.get(&r.seq)))
+        .collect())
 }
 
 fn has_record_at_or_after(db: &Database, seq: u64) -> Result<bool, AuditError> {
@@ -213,11 +261,65 @@ mod tests {
     fn rendering_gives_the_human_line_or_the_stored_json() {
         let (_d, db) = log_of(1);
         let (recs, _) = tail(&db, &Filter::default(), 1).unwrap();
-        assert!(render(&recs[0], false).unwrap().starts_with("#1 "));
+        let none = HashMap::new();
+        assert!(lines(&recs, &none, false).unwrap()[0].starts_with("#1 "));
         let json: serde_json::Value =
-            serde_json::from_str(&render(&recs[0], true).unwrap()).unwrap();
+            serde_json::from_str(&lines(&recs, &none, true).unwrap()[0]).unwrap();
         assert_eq!(json["seq"], 1);
         assert_eq!(json["hash"].as_str().map(str::len), Some(64));
+    }
+
+    #[test]
+    fn a_decision_shows_its_outcome_inline_and_the_outcome_line_is_folded() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("a.redb")).unwrap());
+        let log = AuditLog::open(db.clone(), AuditConfig::default()).unwrap();
+        let forwarded = |n: u64| NewRecord {
+            agent: Some("bot".into()),
+            action: Some(format!("github.pr.op{n}")),
+            decision: Some(Decision::Allow),
+            http_method: Some("POST".into()),
+            ..NewRecord::new(EventKind::Request)
+        };
+        let early = log.append_blocking(forwarded(1)).unwrap();
+        let late = log.append_blocking(forwarded(2)).unwrap();
+        for (of, status) in [(early, 201), (late, 502)] {
+            let o = cordon_audit::Outcome {
+                status: Some(status),
+                duration: Some(std::time::Duration::from_millis(84)),
+                ..cordon_audit::Outcome::of(
+                    of,
+                    &forwarded(of),
+                    cordon_audit::OutcomeState::Completed,
+                )
+            };
+            log.append_blocking(o.into_record()).unwrap();
+        }
+        log.shutdown().unwrap();
+        // The window shows the second decision and both outcomes: the first
+        // decision is outside it.
+        let (recs, head) = tail(&db, &Filter::default(), 3).unwrap();
+        assert_eq!(seqs(&recs), [2, 3, 4]);
+        let outcomes = outcomes_for(&db, &recs, head).unwrap();
+        let shown = lines(&recs, &outcomes, false).unwrap();
+        assert_eq!(shown.len(), 2, "{shown:#?}");
+        assert!(
+            shown[0].starts_with("#2 ") && shown[0].ends_with("→ 502 in 84 ms"),
+            "{}",
+            shown[0]
+        );
+        assert!(
+            shown[1].starts_with("#3 ")
+                && shown[1].contains("OUTCOME")
+                && shown[1].contains("of=#1 → 201"),
+            "{}",
+            shown[1]
+        );
+        assert_eq!(
+            lines(&recs, &outcomes, true).unwrap().len(),
+            3,
+            "json keeps every record"
+        );
     }
 
     #[test]

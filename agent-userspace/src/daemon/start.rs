@@ -130,6 +130,10 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     };
     let audit =
         cordon_audit::AuditLog::open(db.clone(), audit_cfg).context("opening the audit log")?;
+    cordon_audit::reconcile_outcomes(&audit)
+        .await
+        .context("recording the outcome of decisions the last run left open")?;
+    let _forwarder = start_forwarder(&audit, cfg.audit_forward.as_ref())?;
     let vault =
         Arc::new(cordon_vault::Vault::open(db.clone(), vault_key).context("opening the vault")?);
     let kills = open_kill_marks(&paths, &store::Store::new(db.clone()))?;
@@ -228,6 +232,19 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     tracing::info!("cordon daemon stopped; enforcement stays pinned");
     Ok(())
+}
+
+/// `[audit.forward]`: ships the trail to a syslog collector for as long as
+/// the returned handle lives.
+fn start_forwarder(
+    audit: &cordon_audit::AuditLog,
+    cfg: Option<&cordon_audit::forward::ForwardConfig>,
+) -> anyhow::Result<Option<cordon_audit::forward::Forwarder>> {
+    let Some(cfg) = cfg else { return Ok(None) };
+    let f = cordon_audit::forward::Forwarder::start(audit.clone(), cfg.clone())
+        .context("starting [audit.forward]")?;
+    crate::metrics::global().watch_forwarder(f.stats());
+    Ok(Some(f))
 }
 
 /// Loads the kill marks, moving any an older daemon kept in the database

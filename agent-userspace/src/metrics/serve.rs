@@ -81,6 +81,8 @@ pub struct Snapshot {
     pub agents_frozen: usize,
     pub audit: AuditMetrics,
     pub audit_health: Health,
+    /// The `[audit.forward]` forwarder, when one runs.
+    pub forward: Option<cordon_audit::forward::ForwardSnapshot>,
 }
 
 impl Snapshot {
@@ -107,6 +109,7 @@ impl Snapshot {
             agents_frozen: frozen,
             audit: d.audit.metrics(),
             audit_health: d.audit.health(),
+            forward: super::global().forwarder(),
         }
     }
 }
@@ -209,7 +212,69 @@ pub fn render(m: &super::Metrics, s: &Snapshot) -> String {
         Kind::Gauge,
         a.last_committed_seq as f64,
     );
+    e.single(
+        "cordon_audit_outcomes_unrecorded_total",
+        "Outcome records that could not be queued (their decisions are marked at the next start).",
+        Kind::Counter,
+        a.outcomes_unrecorded_total as f64,
+    );
+    if let Some(f) = &s.forward {
+        render_forward(&mut e, f, a.last_committed_seq);
+    }
     e.finish()
+}
+
+/// `cordon_audit_forward_*`: where the syslog forwarder stands.
+fn render_forward(
+    e: &mut Exposition,
+    f: &cordon_audit::forward::ForwardSnapshot,
+    last_committed_seq: u64,
+) {
+    let gauges = [
+        (
+            "cordon_audit_forward_connected",
+            "1 while connected to the audit collector.",
+            u64::from(f.connected),
+        ),
+        (
+            "cordon_audit_forward_lag_records",
+            "Records committed locally but not yet delivered to the collector.",
+            f.lag(last_committed_seq),
+        ),
+        (
+            "cordon_audit_forward_delivered_seq",
+            "Newest record the collector is taken to have (the persisted cursor).",
+            f.delivered_seq,
+        ),
+        (
+            "cordon_audit_forward_sent_seq",
+            "Newest record written to the collector.",
+            f.sent_seq,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        e.single(name, help, Kind::Gauge, v as f64);
+    }
+    let counters = [
+        (
+            "cordon_audit_forward_records_total",
+            "Records written to the collector (resends included).",
+            f.records_sent_total,
+        ),
+        (
+            "cordon_audit_forward_reconnects_total",
+            "Connections to the collector after the first.",
+            f.reconnects_total,
+        ),
+        (
+            "cordon_audit_forward_skipped_total",
+            "Records pruned by retention before they could be forwarded.",
+            f.skipped_total,
+        ),
+    ];
+    for (name, help, v) in counters {
+        e.single(name, help, Kind::Counter, v as f64);
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +293,7 @@ mod tests {
                 ..Default::default()
             },
             audit_health: health,
+            forward: None,
         }
     }
 
@@ -250,6 +316,36 @@ mod tests {
         ] {
             assert!(t.contains(line), "missing {line:?} in\n{t}");
         }
+    }
+
+    #[test]
+    fn forwarder_lag_is_committed_minus_delivered() {
+        let mut s = snapshot(Health::Healthy);
+        s.audit.last_committed_seq = 120;
+        s.forward = Some(cordon_audit::forward::ForwardSnapshot {
+            connected: true,
+            sent_seq: 110,
+            delivered_seq: 100,
+            records_sent_total: 130,
+            ..Default::default()
+        });
+        let t = render(&super::super::Metrics::default(), &s);
+        for line in [
+            "cordon_audit_forward_connected 1\n",
+            "cordon_audit_forward_lag_records 20\n",
+            "cordon_audit_forward_sent_seq 110\n",
+            "cordon_audit_forward_records_total 130\n",
+        ] {
+            assert!(t.contains(line), "missing {line:?} in\n{t}");
+        }
+        let without = render(
+            &super::super::Metrics::default(),
+            &snapshot(Health::Healthy),
+        );
+        assert!(
+            !without.contains("cordon_audit_forward_"),
+            "no forwarder, no series"
+        );
     }
 
     #[test]

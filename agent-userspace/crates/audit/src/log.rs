@@ -161,27 +161,27 @@ impl AuditLog {
     /// exchange: decisions stay fail-closed, outcomes report.
     pub fn append_outcome(&self, outcome: crate::outcome::Outcome) {
         let decision_seq = outcome.decision_seq;
-        match self.try_queue(outcome.into_record()) {
-            Ok(()) => {}
-            Err((e, Some(rec))) => match tokio::runtime::Handle::try_current() {
+        match self.submit(outcome.into_record(), false) {
+            Ok(_) => {}
+            Err(Rejected::Full(e, rec)) => match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
                     let log = self.clone();
                     rt.spawn(async move { log.retry_outcome(decision_seq, rec).await });
                 }
                 Err(_) => self.outcome_lost(decision_seq, &e),
             },
-            Err((e, None)) => self.outcome_lost(decision_seq, &e),
+            Err(Rejected::Other(e)) => self.outcome_lost(decision_seq, &e),
         }
     }
 
-    async fn retry_outcome(&self, decision_seq: u64, mut rec: NewRecord) {
+    async fn retry_outcome(&self, decision_seq: u64, mut rec: Box<NewRecord>) {
         let started = Instant::now();
         let mut wait = Duration::from_millis(5);
         loop {
             tokio::time::sleep(wait).await;
-            match self.try_queue(rec) {
-                Ok(()) => return,
-                Err((e, Some(back))) if started.elapsed() < OUTCOME_RETRY_FOR => {
+            match self.submit(*rec, false) {
+                Ok(_) => return,
+                Err(Rejected::Full(e, back)) if started.elapsed() < OUTCOME_RETRY_FOR => {
                     rec = back;
                     wait = (wait * 2).min(Duration::from_millis(200));
                     tracing::debug!(
@@ -189,17 +189,10 @@ impl AuditLog {
                         "outcome waits for room in the audit queue: {e}"
                     );
                 }
-                Err((e, _)) => return self.outcome_lost(decision_seq, &e),
+                Err(Rejected::Full(e, _) | Rejected::Other(e)) => {
+                    return self.outcome_lost(decision_seq, &e);
+                }
             }
-        }
-    }
-
-    /// Queues without an acknowledgement; a full queue hands the record back for a retry.
-    fn try_queue(&self, rec: NewRecord) -> Result<(), (AuditError, Option<NewRecord>)> {
-        match self.submit(rec, false) {
-            Ok(_) => Ok(()),
-            Err(Rejected::Full(e, rec)) => Err((e, Some(*rec))),
-            Err(Rejected::Other(e)) => Err((e, None)),
         }
     }
 

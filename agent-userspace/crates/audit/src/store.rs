@@ -221,12 +221,11 @@ pub(crate) fn mark_clean_stop(db: &Database, head: &ChainPoint) -> Result<(), Au
     write_mark(db, META_CLEAN_STOP, head.seq)
 }
 
-/// Up to `max` stored records from `seq` on, as their JSON objects, oldest first.
-pub(crate) fn stored_from(
-    db: &Database,
-    seq: u64,
-    max: usize,
-) -> Result<Vec<(u64, Map<String, Value>)>, AuditError> {
+/// A stored record: its seq and its JSON object.
+pub(crate) type Stored = (u64, Map<String, Value>);
+
+/// Up to `max` stored records from `seq` on, oldest first.
+pub(crate) fn stored_from(db: &Database, seq: u64, max: usize) -> Result<Vec<Stored>, AuditError> {
     let txn = db.begin_read().ctx("begin read")?;
     let Some(records) = open_records(&txn)? else {
         return Ok(Vec::new());

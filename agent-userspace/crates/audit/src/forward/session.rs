@@ -16,7 +16,7 @@ use super::{ForwardConfig, ForwardError, ForwardStats};
 use crate::error::AuditError;
 use crate::export::write_line;
 use crate::log::AuditLog;
-use crate::store::stored_from;
+use crate::store::{Stored, stored_from};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -150,11 +150,7 @@ async fn session(
     }
 }
 
-async fn read_batch(
-    log: &AuditLog,
-    from: u64,
-    max: usize,
-) -> Result<Vec<(u64, serde_json::Map<String, serde_json::Value>)>, ForwardError> {
+async fn read_batch(log: &AuditLog, from: u64, max: usize) -> Result<Vec<Stored>, ForwardError> {
     let db = Arc::clone(log.database());
     tokio::task::spawn_blocking(move || stored_from(&db, from, max))
         .await
@@ -163,11 +159,7 @@ async fn read_batch(
 }
 
 /// The frames of `batch`, appended to `out`.
-fn encode(
-    cfg: &ForwardConfig,
-    batch: Vec<(u64, serde_json::Map<String, serde_json::Value>)>,
-    out: &mut Vec<u8>,
-) -> Result<(), ForwardError> {
+fn encode(cfg: &ForwardConfig, batch: Vec<Stored>, out: &mut Vec<u8>) -> Result<(), ForwardError> {
     let mut body = Vec::with_capacity(1024);
     for (seq, map) in batch {
         body.clear();
