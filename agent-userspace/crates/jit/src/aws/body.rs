@@ -4,7 +4,9 @@
 //!
 //! A mismatch ends the body with an error instead of its last bytes, so the
 //! upstream sees a truncated request (a short Content-Length or a missing
-//! final chunk) and never acts on the altered one.
+//! final chunk) and never acts on the altered one: with a declared hash the
+//! last data frame is held back until the hash has checked out, and a
+//! signed chunk is only passed on once its signature has.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -38,6 +40,9 @@ enum Check {
     Hash {
         expected: String,
         context: Box<digest::Context>,
+        /// The latest data frame, passed on when the next one arrives or,
+        /// for the last, once the hash matches.
+        held: Option<Bytes>,
     },
     Chunks(Box<ChunkResigner>),
     Finished,
@@ -57,6 +62,7 @@ impl Resigned {
             BodyPlan::CheckHash(expected) => Check::Hash {
                 expected,
                 context: Box::new(digest::Context::new(&digest::SHA256)),
+                held: None,
             },
             BodyPlan::Chunks(r) => Check::Chunks(r),
         };
@@ -86,11 +92,11 @@ where
             let frame = match this.inner.as_mut().poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
-                    return Poll::Ready(
-                        this.finish()
-                            .err()
-                            .map(|e| Err(SignedBodyError::Signature(e))),
-                    );
+                    return Poll::Ready(match this.finish() {
+                        Ok(Some(last)) => Some(Ok(Frame::data(last))),
+                        Ok(None) => None,
+                        Err(e) => Some(Err(SignedBodyError::Signature(e))),
+                    });
                 }
                 Poll::Ready(Some(Err(e))) => {
                     return Poll::Ready(Some(Err(SignedBodyError::Inner(e))));
@@ -105,9 +111,15 @@ where
             };
             match &mut this.check {
                 Check::Pass => return Poll::Ready(Some(Ok(Frame::data(data)))),
-                Check::Hash { context, .. } => {
+                Check::Hash { context, held, .. } => {
+                    if data.is_empty() {
+                        continue;
+                    }
                     context.update(&data);
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                    match held.replace(data) {
+                        Some(previous) => return Poll::Ready(Some(Ok(Frame::data(previous)))),
+                        None => continue,
+                    }
                 }
                 Check::Chunks(r) => match r.feed(&data) {
                     Ok(out) if out.is_empty() => continue,
@@ -129,18 +141,24 @@ where
 }
 
 impl<B> SignedBody<B> {
-    fn finish(&mut self) -> Result<(), SigError> {
+    /// At the end of the agent's body: the held-back last frame, if the
+    /// body checked out.
+    fn finish(&mut self) -> Result<Option<Bytes>, SigError> {
         let check = std::mem::replace(&mut self.check, Check::Finished);
         match check {
-            Check::Pass | Check::Finished => Ok(()),
-            Check::Hash { expected, context } => {
+            Check::Pass | Check::Finished => Ok(None),
+            Check::Hash {
+                expected,
+                context,
+                held,
+            } => {
                 if hex::encode(context.finish()) == expected {
-                    Ok(())
+                    Ok(held)
                 } else {
                     Err(SigError::PayloadHashMismatch)
                 }
             }
-            Check::Chunks(r) => r.finish(),
+            Check::Chunks(r) => r.finish().map(|()| None),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the request is not forwarded.
 
 /// A refused signature. Messages name headers and key ids, never secrets.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SigError {
     #[error("the request carries no AWS SigV4 signature (Authorization header or X-Amz-Signature)")]
     Unsigned,

@@ -1,0 +1,4 @@
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod moto;
+pub mod proxy;
