@@ -18,6 +18,7 @@ mod metrics;
 mod notify;
 mod paths;
 mod proxy;
+mod request;
 
 // Why mimalloc, and how it is tuned: `daemon/memory.rs`.
 #[global_allocator]

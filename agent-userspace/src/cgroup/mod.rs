@@ -63,6 +63,11 @@ pub fn validate_agent_name(name: &str) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// One run of an agent: its place in the tree is unique while it lives.
+pub fn run_id(agent: &AgentPath) -> String {
+    agent.rel_path().display().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::validate_agent_name;

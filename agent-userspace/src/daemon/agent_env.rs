@@ -9,7 +9,7 @@ pub fn agent_env(d: &Shared, agent: &str) -> std::collections::BTreeMap<String, 
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned()))
         .collect();
-    env.extend(crate::proxy::credentials::placeholders(d, agent));
+    env.extend(placeholders(d, agent));
     // Sub-agents launched from inside find this daemon, not the host one.
     if d.cfg.paths != crate::paths::Paths::host() {
         env.insert(
@@ -18,4 +18,22 @@ pub fn agent_env(d: &Shared, agent: &str) -> std::collections::BTreeMap<String, 
         );
     }
     env
+}
+
+/// Placeholder variables for the connectors the agent's policy binds a
+/// credential to, so SDKs that insist on a key start normally.
+fn placeholders(d: &Shared, agent: &str) -> Vec<(String, String)> {
+    let Some(set) = d.policy.engine().snapshot() else {
+        return vec![];
+    };
+    let connectors = d.connectors.load();
+    let mut out = Vec::new();
+    for cname in set.bindings_for(agent).keys() {
+        if let Some(c) = connectors.connector(cname) {
+            for var in c.placeholder_env() {
+                out.push((var.clone(), c.placeholder_value()));
+            }
+        }
+    }
+    out
 }

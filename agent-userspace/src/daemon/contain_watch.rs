@@ -2,7 +2,8 @@
 //! reaped instance's profile and private temp dir down.
 use std::time::Duration;
 
-use super::{Shared, audit::exe_of, repeats::Repeats};
+use super::{Shared, repeats::Repeats};
+use crate::request::actor::exe_of;
 use crate::{
     bpf::contain::{ContainEvent, ContainEventKind, ContainEvents},
     contain::events::{self, Enrichment},

@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use cordon_policy::{ActionRequest, HttpInfo, Outcome, PolicyEngine, PolicyError, RunContext};
 use serde_json::{Map, Value};
 
-use crate::cgroup::AgentPath;
+use arc_swap::ArcSwap;
+use cordon_connectors::ConnectorSet;
+
+use crate::{cgroup::AgentPath, request::Pinned};
 
 pub struct PolicyHandle {
     engine: PolicyEngine,
@@ -45,8 +48,16 @@ impl PolicyHandle {
         &self.engine
     }
 
-    pub fn decide(
+    /// The snapshot one request is decided under: the policy set and the
+    /// connectors in force now.
+    pub fn pin(&self, connectors: &ArcSwap<ConnectorSet>) -> Pinned {
+        Pinned::new(self.engine.snapshot(), connectors.load_full())
+    }
+
+    /// The full decision under the request's pinned snapshot.
+    pub fn decide_pinned(
         &self,
+        pinned: &Pinned,
         agent: &AgentPath,
         started_at: DateTime<Utc>,
         action: &str,
@@ -58,7 +69,8 @@ impl PolicyHandle {
             agent: agent.agent().to_string(),
             started_at,
         };
-        self.engine.decide(
+        self.engine.decide_pinned(
+            pinned.policy.as_deref(),
             &run,
             &ActionRequest {
                 chain: &agent.chain,
@@ -71,7 +83,4 @@ impl PolicyHandle {
     }
 }
 
-/// One run of an agent: its place in the tree is unique while it lives.
-pub fn run_id(agent: &AgentPath) -> String {
-    agent.rel_path().display().to_string()
-}
+pub use crate::cgroup::run_id;

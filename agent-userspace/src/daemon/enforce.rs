@@ -1,75 +1,43 @@
-//! One place that turns a policy outcome into what happens: the decision
-//! record, approval waits, grants, automatic containment. The proxy and the
-//! resolver call `decide_and_record` and act only on its answer.
-use std::{sync::Arc, time::Instant};
+//! The daemon's answer to `Decider`: policy under the request's pinned
+//! snapshot, then the decision record, approval waits, grants and automatic
+//! kills. The proxy and the resolver ask through the trait and act only on
+//! its answer.
+use std::sync::Arc;
 
 use cordon_audit::{Decision as AuditDecision, EventKind, NewRecord};
 use cordon_policy::{Decision, Enforcement, HttpInfo, Verdict};
-use serde_json::{Map, Value};
+use futures::future::BoxFuture;
+use serde_json::Value;
 
-use super::{
-    Shared,
-    approvals::Answer,
-    audit::{Actor, DecisionRecord, append, append_refusal},
-};
-use crate::killswitch::Scope;
-
-/// What the caller must do.
-pub enum Verdicted {
-    /// Forward; `audit_id` is the committed decision record.
-    Allow { audit_id: u64 },
-    /// Refuse with this decision (rule, reason); `audit_id` when recorded.
-    Refuse {
-        decision: Decision,
-        audit_id: Option<u64>,
-        cause: RefusalCause,
+use super::{Shared, approvals::Answer as Human};
+use crate::{
+    killswitch::Scope,
+    request::{
+        Answer, Ask, Attribution, Decider, Kind, Pinned, Recorded, Refusal,
+        record::{DecisionRecord, append, record_refusal},
     },
+};
+
+/// The daemon as the request path's decider.
+pub struct DaemonDecider(pub Shared);
+
+impl Decider for DaemonDecider {
+    fn decide<'a>(&'a self, pinned: &'a Pinned, ask: Ask<'a>) -> BoxFuture<'a, Answer> {
+        Box::pin(decide_and_record(&self.0, pinned, ask))
+    }
 }
 
-/// Why a request is refused, for the answer's status: a decision is a 403,
-/// a record that could not be written a 503 (the same request may pass
-/// once the audit trail works again).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefusalCause {
-    Decided,
-    AuditUnavailable,
-}
-
-/// A refusal reached while waiting for a human.
-#[derive(Debug)]
-pub struct Refusal {
-    pub decision: Decision,
-    pub cause: RefusalCause,
-}
-
-pub struct Ask<'a> {
-    pub kind: EventKind,
-    pub actor: &'a Actor,
-    pub connector: Option<&'a str>,
-    pub action: &'a str,
-    pub params: &'a Map<String, Value>,
-    pub host: Option<&'a str>,
-    pub http: Option<(&'a str, &'a str)>,
-    pub started: Instant,
-}
-
-pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
+pub async fn decide_and_record(d: &Shared, pinned: &Pinned, ask: Ask<'_>) -> Answer {
     let agent = &ask.actor.agent;
     if let Some(c) = ask.connector
         && super::kill::connector_blocked(d, agent, c)
     {
-        let decision = refusal(
-            d,
-            "kill:connector",
-            &format!("connector {c} is cut off for this agent (cordon kill --connector)"),
+        let cut = Refusal::new(
+            Kind::ConnectorCut,
+            format!("connector {c} is cut off for this agent (cordon kill --connector)"),
+            Attribution::cordon(pinned.version().clone()),
         );
-        let rec = build(&ask, &decision, EventKind::Request, None);
-        let audit_id = append_refusal(&d.audit, rec).await;
-        return Verdicted::Refuse {
-            decision,
-            audit_id,
-            cause: RefusalCause::Decided,
-        };
+        return Answer::Refuse(record_refusal(&d.audit, &ask, Some(EventKind::Request), cut).await);
     }
     let started_at = d.registry.started_at(agent);
     let http = ask.http.map(|(method, path)| HttpInfo {
@@ -79,7 +47,7 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
     });
     let outcome = d
         .policy
-        .decide(agent, started_at, ask.action, ask.params, http);
+        .decide_pinned(pinned, agent, started_at, ask.action, ask.params, http);
     let kind = if outcome.envelope.is_some() {
         EventKind::EnvelopeExceeded
     } else if outcome.limit.is_some() && outcome.enforcement != Enforcement::Allow {
@@ -89,9 +57,9 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
     };
     d.stats
         .count(agent, outcome.enforcement == Enforcement::Allow);
-    let shown_params = Value::Object(ask.params.clone());
     // Every decision is in the audit trail; the log line is for debugging
     // (at info level it was one line per request under load).
+    let shown_params = Value::Object(ask.params.clone());
     tracing::debug!(
         agent = %agent.chain_display(),
         instance = agent.instance(),
@@ -114,23 +82,16 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
             _ => AuditDecision::Deny,
         },
     );
-    let audit_id = match record(d, &ask, &outcome.decision, kind, None).await {
+    let audit_id = match append(&d.audit, build(&ask, &outcome.decision, kind, None)).await {
         Ok(id) => id,
-        Err(e) => {
-            return Verdicted::Refuse {
-                decision: audit_unavailable(&d.policy.version(), &e).decision,
-                audit_id: None,
-                cause: RefusalCause::AuditUnavailable,
-            };
-        }
+        Err(e) => return Answer::Refuse(audit_unavailable(pinned, &e)),
+    };
+    let refused = |decision: &Decision| {
+        Answer::Refuse(Refusal::of_policy(decision).recorded(Recorded::Yes(audit_id)))
     };
     match outcome.enforcement {
-        Enforcement::Allow => Verdicted::Allow { audit_id },
-        Enforcement::Deny => Verdicted::Refuse {
-            decision: outcome.decision,
-            audit_id: Some(audit_id),
-            cause: RefusalCause::Decided,
-        },
+        Enforcement::Allow => Answer::Allow { audit_id },
+        Enforcement::Deny => refused(&outcome.decision),
         Enforcement::Kill { reason } => {
             // Contain the run before answering, through the same path as
             // `cordon kill AGENT/ID`: once the agent reads this refusal it
@@ -140,20 +101,12 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
             {
                 tracing::error!("automatic kill failed: {e}");
             }
-            Verdicted::Refuse {
-                decision: outcome.decision,
-                audit_id: Some(audit_id),
-                cause: RefusalCause::Decided,
-            }
+            refused(&outcome.decision)
         }
         Enforcement::Approve { timeout } => {
-            match wait_for_human(d, &ask, &outcome.decision, timeout).await {
-                Ok(()) => Verdicted::Allow { audit_id },
-                Err(Refusal { decision, cause }) => Verdicted::Refuse {
-                    decision,
-                    audit_id: Some(audit_id),
-                    cause,
-                },
+            match wait_for_human(d, pinned, &ask, &outcome.decision, timeout).await {
+                Ok(()) => Answer::Allow { audit_id },
+                Err(r) => Answer::Refuse(r),
             }
         }
     }
@@ -161,11 +114,13 @@ pub async fn decide_and_record(d: &Shared, ask: Ask<'_>) -> Verdicted {
 
 async fn wait_for_human(
     d: &Shared,
+    pinned: &Pinned,
     ask: &Ask<'_>,
     decision: &Decision,
     timeout: std::time::Duration,
 ) -> Result<(), Refusal> {
     let agent = &ask.actor.agent;
+    let cordon = || Attribution::cordon(pinned.version().clone());
     let (info, rx) = d
         .approvals
         .open(
@@ -176,13 +131,12 @@ async fn wait_for_human(
             &decision.reason,
             timeout,
         )
-        .map_err(|e| Refusal {
-            decision: refusal(
-                d,
-                "approval-unavailable",
-                &format!("cannot record the approval request: {e}"),
-            ),
-            cause: RefusalCause::Decided,
+        .map_err(|e| {
+            Refusal::new(
+                Kind::ApprovalUnavailable,
+                format!("cannot record the approval request: {e}"),
+                cordon(),
+            )
         })?;
     // An approval a human could answer but the trail never asked for
     // would leave a grant without its question: withdraw it instead.
@@ -194,12 +148,24 @@ async fn wait_for_human(
     );
     if let Err(e) = append(&d.audit, requested).await {
         d.approvals.expire(&info.id);
-        return Err(audit_unavailable(&d.policy.version(), &e));
+        return Err(audit_unavailable(pinned, &e));
     }
     super::webhook::notify(d, &info);
     tracing::info!(id = %info.id, agent = %info.chain, action = %info.action, "waiting for approval");
+    // A human's "no", a lost request and a timeout are refusals under the
+    // rule that asked, attributed to the agent whose policy asked.
+    let policy_refusal = |reason: String| {
+        Refusal::new(
+            Kind::Policy {
+                rule: decision.rule_id.clone(),
+                source: decision.source,
+            },
+            reason,
+            Attribution::of(decision),
+        )
+    };
     match tokio::time::timeout(timeout, rx).await {
-        Ok(Ok(Answer::Approved { by, grant_for })) => {
+        Ok(Ok(Human::Approved { by, grant_for })) => {
             let granted = Decision {
                 verdict: Verdict::Allow,
                 rule_id: decision.rule_id.clone(),
@@ -215,7 +181,7 @@ async fn wait_for_human(
                 Some(AuditDecision::Allow),
             );
             rec.approver = Some(by);
-            granted_outcome(append(&d.audit, rec).await, &d.policy.version())?;
+            granted_outcome(append(&d.audit, rec).await, pinned)?;
             if let Some(dur) = grant_for {
                 let now = chrono::Utc::now();
                 let until = now + chrono::Duration::from_std(dur).unwrap_or_default();
@@ -229,34 +195,29 @@ async fn wait_for_human(
             }
             Ok(())
         }
-        Ok(Ok(Answer::Denied { by, reason })) => {
-            let denied = refusal(d, &decision.rule_id, &format!("denied by {by}: {reason}"));
+        Ok(Ok(Human::Denied { by, reason })) => {
+            let denied = policy_refusal(format!("denied by {by}: {reason}"));
             let mut rec = build(
                 ask,
-                &denied,
+                denied.decision(),
                 EventKind::ApprovalDenied,
                 Some(AuditDecision::Deny),
             );
             rec.approver = Some(by);
-            append_refusal(&d.audit, rec).await;
-            Err(decided(denied))
+            let recorded = match crate::request::record::append_refusal(&d.audit, rec).await {
+                Some(id) => Recorded::Yes(id),
+                None => Recorded::Failed,
+            };
+            Err(denied.recorded(recorded))
         }
-        Ok(Err(_)) => Err(decided(refusal(
-            d,
-            &decision.rule_id,
-            "approval lost: the daemon dropped the request",
-        ))),
+        Ok(Err(_)) => {
+            let lost = policy_refusal("approval lost: the daemon dropped the request".into());
+            Err(record_refusal(&d.audit, ask, Some(EventKind::ApprovalExpired), lost).await)
+        }
         Err(_) => {
             d.approvals.expire(&info.id);
-            let expired = refusal(d, &decision.rule_id, "approval timed out");
-            let rec = build(
-                ask,
-                &expired,
-                EventKind::ApprovalExpired,
-                Some(AuditDecision::Deny),
-            );
-            append_refusal(&d.audit, rec).await;
-            Err(decided(expired))
+            let expired = policy_refusal("approval timed out".into());
+            Err(record_refusal(&d.audit, ask, Some(EventKind::ApprovalExpired), expired).await)
         }
     }
 }
@@ -265,42 +226,19 @@ async fn wait_for_human(
 /// failed record is a refusal like any other unwritable decision (503).
 fn granted_outcome(
     recorded: Result<u64, cordon_audit::AuditError>,
-    policy_version: &str,
+    pinned: &Pinned,
 ) -> Result<u64, Refusal> {
-    recorded.map_err(|e| audit_unavailable(policy_version, &e))
+    recorded.map_err(|e| audit_unavailable(pinned, &e))
 }
 
 /// The refusal every unwritable decision record gets.
-fn audit_unavailable(policy_version: &str, e: &cordon_audit::AuditError) -> Refusal {
-    Refusal {
-        decision: Decision {
-            verdict: Verdict::Deny,
-            rule_id: Arc::from("audit-unavailable"),
-            reason: Arc::from(format!(
-                "Cordon cannot write its audit trail, so it refuses every action: {e}"
-            )),
-            decided_by: Arc::from(""),
-            policy_version: Arc::from(policy_version),
-        },
-        cause: RefusalCause::AuditUnavailable,
-    }
-}
-
-fn decided(decision: Decision) -> Refusal {
-    Refusal {
-        decision,
-        cause: RefusalCause::Decided,
-    }
-}
-
-async fn record(
-    d: &Shared,
-    ask: &Ask<'_>,
-    decision: &Decision,
-    kind: EventKind,
-    outcome: Option<AuditDecision>,
-) -> Result<u64, cordon_audit::AuditError> {
-    append(&d.audit, build(ask, decision, kind, outcome)).await
+fn audit_unavailable(pinned: &Pinned, e: &cordon_audit::AuditError) -> Refusal {
+    Refusal::new(
+        Kind::AuditUnavailable,
+        format!("Cordon cannot write its audit trail, so it refuses every action: {e}"),
+        Attribution::cordon(pinned.version().clone()),
+    )
+    .recorded(Recorded::Failed)
 }
 
 fn build(
@@ -309,54 +247,33 @@ fn build(
     kind: EventKind,
     outcome: Option<AuditDecision>,
 ) -> NewRecord {
-    DecisionRecord {
-        kind,
-        actor: ask.actor,
-        connector: ask.connector,
-        action: ask.action,
-        params: ask.params,
-        decision,
-        outcome,
-        host: ask.host,
-        dst: ask.actor.origin.dst,
-        http: ask.http,
-        started: ask.started,
-    }
-    .build()
-}
-
-pub fn refusal(d: &Shared, rule: &str, reason: &str) -> Decision {
-    Decision {
-        verdict: Verdict::Deny,
-        rule_id: Arc::from(rule),
-        reason: Arc::from(reason),
-        decided_by: Arc::from(""),
-        policy_version: Arc::from(d.policy.version()),
-    }
+    let mut rec = DecisionRecord::of(ask, decision, kind);
+    rec.outcome = outcome;
+    rec.build()
 }
 
 #[cfg(test)]
 mod tests {
     use cordon_audit::AuditError;
+    use cordon_connectors::ConnectorSet;
+    use http::StatusCode;
 
     use super::*;
 
     #[test]
     fn a_grant_whose_record_failed_is_refused_as_audit_unavailable() {
+        let none = ConnectorSet::from_sources(Vec::new()).unwrap();
+        let pinned = Pinned::new(None, Arc::new(none));
         let failed = Err(AuditError::CommitFailed {
             seq: 7,
             reason: "disk gone".into(),
         });
-        let r = granted_outcome(failed, "v3").unwrap_err();
-        assert_eq!(r.cause, RefusalCause::AuditUnavailable);
-        assert_eq!(r.decision.verdict, Verdict::Deny);
-        assert_eq!(&*r.decision.rule_id, "audit-unavailable");
-        assert_eq!(&*r.decision.policy_version, "v3");
-        assert!(
-            r.decision.reason.contains("disk gone"),
-            "{}",
-            r.decision.reason
-        );
-        assert_eq!(granted_outcome(Ok(8), "v3").unwrap(), 8);
+        let r = granted_outcome(failed, &pinned).unwrap_err();
+        assert_eq!(r.kind(), &Kind::AuditUnavailable);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.decision().verdict, Verdict::Deny);
+        assert_eq!(&*r.decision().policy_version, "none");
+        assert!(r.reason().contains("disk gone"), "{}", r.reason());
+        assert_eq!(granted_outcome(Ok(8), &pinned).unwrap(), 8);
     }
 }

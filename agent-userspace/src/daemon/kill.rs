@@ -73,7 +73,7 @@ pub async fn kill(
         tokio::task::spawn_blocking(move || d2.kills.put(&key, &value))
     };
     let rec = record(cordon_audit::EventKind::Kill, &scope, reason, by);
-    let (audited, persisted) = tokio::join!(super::audit::append(&d.audit, rec), persist);
+    let (audited, persisted) = tokio::join!(crate::request::record::append(&d.audit, rec), persist);
     tracing::warn!(scope = %scope.key(), %reason, %by, frozen = ?report.frozen, connections_cut, "agent killed");
     let missing = unrecorded(audited, persisted);
     if !missing.is_empty() {
@@ -114,7 +114,7 @@ fn unrecorded(
 /// not take), never under-reports.
 pub async fn resume(d: &Shared, scope: Scope, by: &str) -> Result<KillReport, KillFailed> {
     let rec = record(cordon_audit::EventKind::Resume, &scope, "", by);
-    if let Err(source) = super::audit::append(&d.audit, rec).await {
+    if let Err(source) = crate::request::record::append(&d.audit, rec).await {
         return Err(KillFailed::ResumeUnaudited {
             scope: scope.key(),
             source: Box::new(source),

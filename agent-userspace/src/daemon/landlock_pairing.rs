@@ -150,7 +150,7 @@ async fn record(d: &Shared, r: &Refused, known: Option<&Known>, repeats: &mut Re
         Refusal::Process {
             target_pid: Some(t),
             ..
-        } => super::audit::exe_of(*t),
+        } => crate::request::actor::exe_of(*t),
         _ => None,
     };
     let mut rec = crate::contain::events::landlock_record(

@@ -3,13 +3,12 @@
 pub mod agent_env;
 pub mod agents;
 pub mod approvals;
-pub mod audit;
-pub mod conns;
 pub mod contain_watch;
 pub mod contained;
 pub mod contained_store;
 pub mod decide;
 pub mod enforce;
+pub mod env;
 pub mod kill;
 pub mod kill_marks;
 pub mod landlock_audit;
@@ -46,14 +45,13 @@ pub struct Daemon {
     pub names: NameCache,
     pub ca: CertAuthority,
     pub upstream_tls: Arc<UpstreamTls>,
-    pub pools: Pools,
+    pub pools: Arc<Pools>,
     pub audit: cordon_audit::AuditLog,
     pub kills: kill_marks::KillMarks,
     pub approvals: approvals::Approvals,
-    pub conns: conns::Connections,
+    pub conns: Arc<crate::proxy::live::Connections>,
     pub stats: stats::Stats,
     pub vault: Arc<cordon_vault::Vault>,
-    pub enrich_cache: crate::proxy::enrich::EnrichCache,
     pub proxy_port: u16,
     pub dns_port: u16,
     /// The kernel half of host containment, or why it is unavailable

@@ -145,14 +145,13 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         names: dns::NameCache::default(),
         ca,
         upstream_tls,
-        pools: Default::default(),
+        pools: Arc::default(),
         audit,
         kills,
         approvals: approvals::Approvals::new(store::Store::new(db.clone())),
-        conns: Default::default(),
+        conns: Arc::default(),
         stats: Default::default(),
         vault,
-        enrich_cache: crate::proxy::enrich::cache(),
         proxy_port,
         dns_port,
         contain_kernel,
@@ -173,9 +172,10 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         udp4,
         udp6,
     } = listeners;
+    let proxy_env = super::env::proxy_env(&daemon);
     for l in [tcp4, tcp6] {
         tokio::spawn(proxy::serve(
-            daemon.clone(),
+            proxy_env.clone(),
             tokio::net::TcpListener::from_std(l)?,
         ));
     }

@@ -7,10 +7,9 @@ use tokio::net::UdpSocket;
 
 use cordon_audit::EventKind;
 
-use crate::daemon::{
-    Shared,
-    audit::Actor,
-    enforce::{Ask, Verdicted, decide_and_record},
+use crate::{
+    daemon::{Shared, enforce::decide_and_record},
+    request::{Actor, Answer, Ask},
 };
 
 pub async fn serve(d: Shared, sock: UdpSocket) {
@@ -57,8 +56,10 @@ pub async fn answer(d: &Shared, datagram: &[u8], peer: SocketAddr) -> Option<Vec
     params.insert("name".into(), json!(name));
     params.insert("type".into(), json!(qtype));
     let actor = Actor::new(agent.clone(), origin);
+    let pinned = d.policy.pin(&d.connectors);
     let verdict = decide_and_record(
         d,
+        &pinned,
         Ask {
             kind: EventKind::DnsQuery,
             actor: &actor,
@@ -71,7 +72,7 @@ pub async fn answer(d: &Shared, datagram: &[u8], peer: SocketAddr) -> Option<Vec
         },
     )
     .await;
-    if !matches!(verdict, Verdicted::Allow { .. }) {
+    if !matches!(verdict, Answer::Allow { .. }) {
         return query.refused();
     }
     let Some(reply) = super::upstream::forward(&d.cfg.dns_upstream, datagram).await else {

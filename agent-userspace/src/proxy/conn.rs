@@ -4,35 +4,34 @@
 //! `tcp.connect`.
 use std::{
     net::SocketAddr,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use cordon_audit::EventKind;
-use cordon_policy::Verdict;
+use cordon_policy::{Decision, Source, Verdict};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpStream;
 
 use super::{
     detect::{Detected, FIRST_BYTE_WAIT, FIRST_BYTE_WAIT_RAW_ALLOWED, detect},
-    http::{HttpCtx, serve},
+    env::Env,
+    serve_http::{HttpCtx, serve},
 };
-use crate::daemon::{
-    Shared,
-    audit::{Actor, DecisionRecord, append_refusal},
-    enforce::{Ask, Verdicted, decide_and_record},
+use crate::request::{
+    Actor, Answer, Ask, Attribution, Kind, Pinned, Refusal,
+    record::{DecisionRecord, append_refusal, record_refusal},
 };
 
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
+pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
     // Enters: the kernel's record of the flow, taken by the client's port.
-    let Some(origin) = d.maps.take_tcp_origin(&peer) else {
+    let Some(origin) = env.flows.origin(&peer) else {
         tracing::warn!(%peer, "connection without a redirect record (not from an agent): refused");
         return reset(client);
     };
-    let Some(agent) = d.registry.lookup(origin.cgroup_id) else {
+    let Some(agent) = env.flows.agent(origin.cgroup_id) else {
         tracing::warn!(
             cgroup_id = origin.cgroup_id,
             "connection from an unknown cgroup: refused"
@@ -41,15 +40,29 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
     };
     let actor = Actor::new(agent, origin);
     let started = Instant::now();
-    let host = d
-        .names
-        .lookup(&actor.agent.chain_display(), origin.dst.ip())
+    let host = env
+        .flows
+        .resolved(&actor.agent, origin.dst.ip())
         .unwrap_or_default();
     let params = tcp_params(&actor, &host);
+    // The flow's snapshot: its address is decided under it, and so is its
+    // tcp.connect when it turns out not to be HTTP.
+    let pinned = env.snapshots.pin();
+    let flow = Flow {
+        env: &env,
+        pinned: &pinned,
+        actor: &actor,
+        params: &params,
+        host: &host,
+        started,
+    };
 
-    if is_cordon_itself(&d, &actor) {
-        let decision = own_listener_decision(&d);
-        record_unforwarded(&d, &actor, &params, &decision, &host, started).await;
+    if is_cordon_itself(&env, &actor) {
+        flow.refuse(
+            Kind::CordonListener,
+            "agents may not connect to Cordon's own listeners",
+        )
+        .await;
         return reset(client);
     }
 
@@ -58,7 +71,7 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
     // then decided as an action; others are decided as tcp.connect alone.
     // The static answer only: limits and approvals apply to the decision
     // that is recorded below, not to this look at the address.
-    let net = d.policy.engine().snapshot().map(|s| {
+    let net = pinned.policy.as_ref().map(|s| {
         s.decide(&cordon_policy::ActionRequest {
             chain: &actor.agent.chain,
             action: "tcp.connect",
@@ -69,7 +82,7 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
     });
     let guarded = net
         .as_ref()
-        .is_none_or(|n| n.verdict == Verdict::Deny && &*n.rule_id == "ssrf-guard");
+        .is_none_or(|n| n.source == Source::AddressGuard);
     let raw_allowed = net.as_ref().is_some_and(|n| n.verdict == Verdict::Allow);
     let wait = if raw_allowed {
         FIRST_BYTE_WAIT_RAW_ALLOWED
@@ -83,20 +96,21 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
     };
     match detected {
         Detected::Tls { sni } => {
-            intercept_tls(d, actor, client, sni, host).await;
+            intercept_tls(&flow, client, sni).await;
         }
         Detected::Http => {
             let ctx = HttpCtx {
-                d: d.clone(),
-                actor,
+                env: env.clone(),
+                actor: actor.clone(),
                 sni: None,
                 tls: false,
-                resolved: (!host.is_empty()).then_some(host),
+                resolved: (!host.is_empty()).then(|| host.clone()),
                 h2: false,
+                upgrades: None,
             };
-            let guard = d.conns.register(&ctx.actor.agent);
+            let guard = env.conns.register(&ctx.actor.agent);
             tokio::select! {
-                _ = serve(Arc::new(ctx), client) => {}
+                _ = serve(ctx, client) => {}
                 _ = guard.token.cancelled() => {}
             }
         }
@@ -104,39 +118,35 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
             // Recorded, so an agent probing destinations leaves a trail, but
             // with the static answer: no approval is asked for a client that
             // is gone, and nothing is connected.
-            let decision =
-                net.unwrap_or_else(|| refusal(&d, "no-policy-loaded", "no policy is loaded"));
-            record_unforwarded(&d, &actor, &params, &decision, &host, started).await;
+            match net {
+                Some(decision) => flow.record_static(&decision).await,
+                None => {
+                    flow.refuse(
+                        Kind::Policy {
+                            rule: "no-policy-loaded".into(),
+                            source: Source::NoPolicyLoaded,
+                        },
+                        "no policy is loaded",
+                    )
+                    .await
+                }
+            }
             reset(client);
         }
         Detected::Stalled => {
-            let decision = refusal(
-                &d,
-                "tls-handshake",
+            flow.refuse(
+                Kind::TlsHandshake,
                 "the client never finished its TLS ClientHello",
-            );
-            record_unforwarded(&d, &actor, &params, &decision, &host, started).await;
+            )
+            .await;
             reset(client);
         }
         Detected::Other => {
-            let verdict = decide_and_record(
-                &d,
-                Ask {
-                    kind: EventKind::TcpConnect,
-                    actor: &actor,
-                    connector: None,
-                    action: "tcp.connect",
-                    params: &params,
-                    host: Some(&host),
-                    http: None,
-                    started,
-                },
-            )
-            .await;
-            if !matches!(verdict, Verdicted::Allow { .. }) {
+            let answer = env.decider.decide(&pinned, flow.ask()).await;
+            if !matches!(answer, Answer::Allow { .. }) {
                 return reset(client);
             }
-            let guard = d.conns.register(&actor.agent);
+            let guard = env.conns.register(&actor.agent);
             tokio::select! {
                 _ = connect_and_splice(&actor, client) => {}
                 _ = guard.token.cancelled() => tracing::info!(agent = %actor.agent.chain_display(), "connection cut by the kill switch"),
@@ -145,49 +155,27 @@ pub async fn handle(d: Shared, client: TcpStream, peer: SocketAddr) {
     }
 }
 
-async fn intercept_tls(
-    d: Shared,
-    actor: Actor,
-    client: TcpStream,
-    sni: Option<String>,
-    host: String,
-) {
-    let fallback = if host.is_empty() {
-        actor.origin.dst.ip().to_string()
+async fn intercept_tls(flow: &Flow<'_>, client: TcpStream, sni: Option<String>) {
+    let env = flow.env;
+    let fallback = if flow.host.is_empty() {
+        flow.actor.origin.dst.ip().to_string()
     } else {
-        host.clone()
+        flow.host.to_string()
     };
     let accepted =
-        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, d.ca.accept(client, &fallback)).await;
+        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, env.ca.accept(client, &fallback)).await;
     let intercepted = match accepted {
         Ok(Ok(i)) => i,
         Ok(Err(e)) => {
-            tracing::info!(agent = %actor.agent.chain_display(), "TLS handshake with the agent failed: {e}");
-            let decision = refusal(&d, "tls-handshake", &format!("TLS handshake failed: {e}"));
-            record_unforwarded(
-                &d,
-                &actor,
-                &tcp_params(&actor, &host),
-                &decision,
-                &host,
-                Instant::now(),
-            )
-            .await;
+            tracing::info!(agent = %flow.actor.agent.chain_display(), "TLS handshake with the agent failed: {e}");
+            flow.refuse(Kind::TlsHandshake, &format!("TLS handshake failed: {e}"))
+                .await;
             return;
         }
         Err(_) => {
-            let decision = refusal(
-                &d,
-                "tls-handshake",
+            flow.refuse(
+                Kind::TlsHandshake,
                 "the client never finished its TLS handshake",
-            );
-            record_unforwarded(
-                &d,
-                &actor,
-                &tcp_params(&actor, &host),
-                &decision,
-                &host,
-                Instant::now(),
             )
             .await;
             return;
@@ -195,16 +183,17 @@ async fn intercept_tls(
     };
     let h2 = intercepted.alpn() == cordon_tls::Alpn::H2;
     let ctx = HttpCtx {
-        d: d.clone(),
-        actor,
+        env: env.clone(),
+        actor: flow.actor.clone(),
         sni: sni.or(intercepted.from_sni.then(|| intercepted.name.clone())),
         tls: true,
-        resolved: (!host.is_empty()).then_some(host),
+        resolved: (!flow.host.is_empty()).then(|| flow.host.to_string()),
         h2,
+        upgrades: None,
     };
-    let guard = d.conns.register(&ctx.actor.agent);
+    let guard = env.conns.register(&ctx.actor.agent);
     tokio::select! {
-        _ = serve(Arc::new(ctx), intercepted.stream) => {}
+        _ = serve(ctx, intercepted.stream) => {}
         _ = guard.token.cancelled() => {}
     }
 }
@@ -229,33 +218,48 @@ async fn connect_and_splice(actor: &Actor, client: TcpStream) {
     }
 }
 
-/// Records a flow that is closed without being forwarded (refused, or the
-/// client is gone). Nothing leaves, so a record that cannot be written is
-/// logged at error level (by `append_refusal`, naming the flow) and the
-/// flow is closed all the same; a flow that is forwarded is recorded by
-/// `decide_and_record`, which refuses it when its record fails.
-async fn record_unforwarded(
-    d: &Shared,
-    actor: &Actor,
-    params: &Map<String, Value>,
-    decision: &cordon_policy::Decision,
-    host: &str,
+/// One flow being classified, and how its refusals are recorded.
+struct Flow<'a> {
+    env: &'a Env,
+    pinned: &'a Pinned,
+    actor: &'a Actor,
+    params: &'a Map<String, Value>,
+    host: &'a str,
     started: Instant,
-) {
-    let rec = DecisionRecord {
-        kind: EventKind::TcpConnect,
-        actor,
-        connector: None,
-        action: "tcp.connect",
-        params,
-        decision,
-        outcome: None,
-        host: Some(host),
-        dst: actor.origin.dst,
-        http: None,
-        started,
-    };
-    append_refusal(&d.audit, rec.build()).await;
+}
+
+impl Flow<'_> {
+    fn ask(&self) -> Ask<'_> {
+        Ask {
+            kind: EventKind::TcpConnect,
+            actor: self.actor,
+            connector: None,
+            action: "tcp.connect",
+            params: self.params,
+            host: Some(self.host),
+            http: None,
+            started: self.started,
+        }
+    }
+
+    /// Records a flow Cordon closes without forwarding. Nothing leaves, so
+    /// a record that cannot be written is logged at error level (naming the
+    /// flow) and the flow is closed all the same; a flow that is forwarded
+    /// is recorded by the decider, which refuses it when its record fails.
+    async fn refuse(&self, kind: Kind, reason: &str) {
+        let attribution = Attribution::cordon(self.pinned.version().clone());
+        let refusal = Refusal::new(kind, reason, attribution);
+        record_refusal(&self.env.audit, &self.ask(), None, refusal).await;
+    }
+
+    /// Records the static answer for a client that left before it could be
+    /// classified: an agent probing destinations leaves a trail, but no
+    /// approval is asked for and nothing is connected.
+    async fn record_static(&self, decision: &Decision) {
+        let ask = self.ask();
+        let rec = DecisionRecord::of(&ask, decision, EventKind::TcpConnect);
+        append_refusal(&self.env.audit, rec.build()).await;
+    }
 }
 
 fn tcp_params(actor: &Actor, host: &str) -> Map<String, Value> {
@@ -266,27 +270,10 @@ fn tcp_params(actor: &Actor, host: &str) -> Map<String, Value> {
     m
 }
 
-fn is_cordon_itself(d: &Shared, actor: &Actor) -> bool {
+fn is_cordon_itself(env: &Env, actor: &Actor) -> bool {
     let dst = actor.origin.dst;
-    dst.ip().is_loopback() && (dst.port() == d.proxy_port || dst.port() == d.dns_port)
-}
-
-fn own_listener_decision(d: &Shared) -> cordon_policy::Decision {
-    refusal(
-        d,
-        "cordon-listener",
-        "agents may not connect to Cordon's own listeners",
-    )
-}
-
-fn refusal(d: &Shared, rule: &str, reason: &str) -> cordon_policy::Decision {
-    cordon_policy::Decision {
-        verdict: Verdict::Deny,
-        rule_id: Arc::from(rule),
-        reason: Arc::from(reason),
-        decided_by: Arc::from(""),
-        policy_version: Arc::from(d.policy.version()),
-    }
+    let s = env.settings;
+    dst.ip().is_loopback() && (dst.port() == s.proxy_port || dst.port() == s.dns_port)
 }
 
 /// Refuse with a RST so the client fails at once instead of waiting.

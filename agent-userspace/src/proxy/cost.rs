@@ -11,14 +11,29 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 
-use super::body::{BoxError, ProxyBody};
-use crate::{cgroup::AgentPath, daemon::Shared};
+use std::sync::Arc;
+
+use cordon_connectors::ConnectorSet;
+
+use super::{
+    body::{BoxError, ProxyBody},
+    env::Env,
+};
+use crate::{cgroup::AgentPath, request::Pinned};
 
 /// Usage sits at the end of streamed (SSE) answers, so keep the last part.
 const KEEP: usize = 256 * 1024;
 
-pub fn metered(d: &Shared, agent: &AgentPath, connector: &str, body: ProxyBody) -> ProxyBody {
-    let connectors = d.connectors.load();
+/// Priced by the request's pinned connectors, so the price list that
+/// applies is the one the request was decided under.
+pub fn metered(
+    env: &Env,
+    pinned: &Pinned,
+    agent: &AgentPath,
+    connector: &str,
+    body: ProxyBody,
+) -> ProxyBody {
+    let connectors = &pinned.connectors;
     if !connectors
         .connector(connector)
         .is_some_and(|c| c.has_pricing())
@@ -28,8 +43,9 @@ pub fn metered(d: &Shared, agent: &AgentPath, connector: &str, body: ProxyBody) 
     Meter {
         inner: body,
         seen: BytesMut::new(),
-        d: d.clone(),
-        run: crate::daemon::decide::run_id(agent),
+        env: env.clone(),
+        connectors: connectors.clone(),
+        run: crate::cgroup::run_id(agent),
         connector: connector.to_string(),
         done: false,
     }
@@ -39,7 +55,8 @@ pub fn metered(d: &Shared, agent: &AgentPath, connector: &str, body: ProxyBody) 
 struct Meter {
     inner: ProxyBody,
     seen: BytesMut,
-    d: Shared,
+    env: Env,
+    connectors: Arc<ConnectorSet>,
     run: String,
     connector: String,
     done: bool,
@@ -47,10 +64,9 @@ struct Meter {
 
 impl Meter {
     fn settle(&mut self) {
-        let connectors = self.d.connectors.load();
-        if let Some(usd) = connectors.usage_cost(&self.connector, &self.seen) {
-            let usage = self.d.policy.engine().add_cost(&self.run, usd);
-            tracing::info!(run = %self.run, usd, total = usage.cost_usd, "model spend recorded");
+        if let Some(usd) = self.connectors.usage_cost(&self.connector, &self.seen) {
+            self.env.snapshots.add_cost(&self.run, usd);
+            tracing::info!(run = %self.run, usd, "model spend recorded");
         }
         self.seen.clear();
     }

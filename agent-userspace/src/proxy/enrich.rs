@@ -9,9 +9,14 @@ use cordon_connectors::Action;
 use http::{Request, header};
 use http_body_util::BodyExt;
 
-use super::{body, credentials, upstream::Target};
-use crate::cgroup::AgentPath;
-use crate::daemon::Shared;
+use super::{
+    body,
+    env::Env,
+    inject,
+    pipeline::{credential_plan, head::Head},
+    upstream::Target,
+};
+use crate::{cgroup::AgentPath, request::Pinned};
 
 const MAX_BODY: usize = 256 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,13 +30,19 @@ pub fn cache() -> EnrichCache {
         .build()
 }
 
+/// Looks up what the action's connector says it lacks, with the credential
+/// the agent's binding would choose for the action as parsed so far.
 pub async fn enrich(
-    d: &Shared,
+    env: &Env,
+    pinned: &Pinned,
     agent: &AgentPath,
     target: &Target,
-    authority: &str,
+    head: &Head,
     action: &mut Action,
 ) {
+    let authority =
+        super::headers::authority_for_uri(&head.host, head.port, target.tls_name.is_some());
+    let authority = authority.as_str();
     let specs = std::mem::take(&mut action.enrich);
     for spec in &specs {
         let scheme = if target.tls_name.is_some() {
@@ -40,21 +51,29 @@ pub async fn enrich(
             "http"
         };
         let key = format!("{}|{}|{}", agent.chain_display(), authority, spec.path);
-        let body = match d.enrich_cache.get(&key) {
+        let chosen = credential_plan::choose(
+            pinned,
+            agent.agent(),
+            action.connector.as_deref(),
+            &head.host,
+            &action.name,
+            &action.params,
+        );
+        let body = match env.enrich_cache.get(&key) {
             Some(b) => b,
             None => match fetch(
-                d,
+                env,
                 agent,
                 target,
                 scheme,
                 authority,
                 &spec.path,
-                action.connector.as_deref(),
+                chosen.as_ref(),
             )
             .await
             {
                 Ok(b) => {
-                    d.enrich_cache.insert(key, b.clone());
+                    env.enrich_cache.insert(key, b.clone());
                     b
                 }
                 Err(e) => {
@@ -73,13 +92,13 @@ pub async fn enrich(
 }
 
 async fn fetch(
-    d: &Shared,
+    env: &Env,
     agent: &AgentPath,
     target: &Target,
     scheme: &str,
     authority: &str,
     path: &str,
-    connector: Option<&str>,
+    chosen: Option<&credential_plan::Chosen<'_>>,
 ) -> Result<Bytes, String> {
     let mut uri: http::Uri = format!("{scheme}://{authority}{path}")
         .parse()
@@ -93,8 +112,7 @@ async fn fetch(
         header::USER_AGENT,
         http::HeaderValue::from_static("cordon-enrich"),
     );
-    let host = authority.split(':').next().unwrap_or(authority);
-    credentials::inject(d, agent, connector, host, &mut headers, &mut uri).await?;
+    inject::inject(env, agent.agent(), chosen, &mut headers, &mut uri).await?;
     let mut req = Request::get(uri)
         .body(body::empty())
         .map_err(|e| e.to_string())?;
@@ -104,7 +122,7 @@ async fn fetch(
     {
         req.headers_mut().insert(header::HOST, v);
     }
-    let client = d.pools.client(target, &d.upstream_tls);
+    let client = env.pools.client(target, &env.upstream_tls);
     let resp = tokio::time::timeout(TIMEOUT, client.request(req))
         .await
         .map_err(|_| "timed out".to_string())?

@@ -1,33 +1,42 @@
 //! The transparent proxy. Every TCP connection an agent makes arrives here
 //! (the eBPF connect hooks rewrote its destination):
-//! - `conn`: where a connection enters and is classified,
-//! - `http`: where each request becomes an action and is decided,
+//! - `conn`: where a connection enters and is classified;
+//! - `serve_http`: hyper's server for what Cordon can read (HTTP/1 behind
+//!   the framing gate `h1guard`, HTTP/2);
+//! - `pipeline`: where each request becomes an action, is decided and
+//!   leaves (`pipeline/mod.rs` lists the stages);
 //! - `upstream`: where it leaves, pooled and verified.
+//!
+//! The proxy sees the rest of Cordon only through `env::ProxyEnv`.
 mod answer;
 mod body;
-mod checks;
 mod conn;
 mod cost;
-pub mod credentials;
 mod detect;
 pub mod enrich;
+pub mod env;
 mod h1guard;
 mod headers;
-mod http;
+mod inject;
+pub mod live;
+mod pipeline;
 mod redact;
+mod serve_http;
 mod splice;
 pub mod upstream;
 
 use tokio::net::TcpListener;
 
-use crate::daemon::Shared;
+pub use env::{Env, ProxyEnv};
 
-pub async fn serve(d: Shared, listener: TcpListener) {
+pub async fn serve(env: Env, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(conn::handle(d.clone(), stream, peer));
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, "TCP_NODELAY: {e}");
+                }
+                tokio::spawn(conn::handle(env.clone(), stream, peer));
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.

@@ -83,17 +83,32 @@ impl Framer {
                     Err(p) => return self.refuse(p),
                 },
                 State::Head => {
+                    // The usual case, a whole head in one read: parsed where
+                    // it lies, without copying it aside first.
+                    if self.held.is_empty() {
+                        match self.parse_head(data)? {
+                            Some(end) => {
+                                self.pass_head(&data[..end], out)?;
+                                data = &data[end..];
+                                continue;
+                            }
+                            None => {
+                                self.held.extend_from_slice(data);
+                                return Ok(());
+                            }
+                        }
+                    }
                     let before = self.held.len();
                     self.held.extend_from_slice(data);
-                    let Some(end) = self.head_end()? else {
+                    let held = std::mem::take(&mut self.held);
+                    let Some(end) = self.parse_head(&held)? else {
+                        self.held = held;
                         return Ok(());
                     };
                     // The head ends inside this read; what follows it is
                     // framed by what the head says.
-                    let rest_start = end - before;
-                    let head: Vec<u8> = self.held.drain(..).collect();
-                    self.pass_head(&head[..end], out)?;
-                    data = &data[rest_start..];
+                    self.pass_head(&held[..end], out)?;
+                    data = &data[end - before..];
                 }
             }
         }
@@ -131,17 +146,18 @@ impl Framer {
         Err(p)
     }
 
-    /// Where the head in `held` ends, by the same parse hyper makes.
-    fn head_end(&mut self) -> Result<Option<usize>, Problem> {
+    /// Where the head at the start of `buf` ends, by the same parse hyper
+    /// makes; `None` while it is incomplete.
+    fn parse_head(&mut self, buf: &[u8]) -> Result<Option<usize>, Problem> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&self.held) {
+        match req.parse(buf) {
             Ok(httparse::Status::Complete(end)) if end > self.limit => {
                 self.refuse(Problem::Oversized { limit: self.limit })?;
                 Ok(None)
             }
             Ok(httparse::Status::Complete(end)) => Ok(Some(end)),
-            Ok(httparse::Status::Partial) if self.held.len() > self.limit => {
+            Ok(httparse::Status::Partial) if buf.len() > self.limit => {
                 self.refuse(Problem::Oversized { limit: self.limit })?;
                 Ok(None)
             }

@@ -74,6 +74,36 @@ pub struct Decision {
     /// The agent of the chain whose policy gave this verdict.
     pub decided_by: Arc<str>,
     pub policy_version: Arc<str>,
+    /// What kind of thing decided, so callers act on a type rather than on
+    /// the text of `rule_id`.
+    #[serde(skip)]
+    pub source: Source,
+}
+
+/// Where a decision came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// A rule of a policy file.
+    #[default]
+    Rule,
+    /// The agent's `default`: no rule matched.
+    Default,
+    /// The private/metadata address guard refused a destination no rule
+    /// opened; it holds whatever the protocol on top turns out to be.
+    AddressGuard,
+    /// No policy file names the agent.
+    NoPolicy,
+    /// No valid policy set is loaded at all.
+    NoPolicyLoaded,
+    /// A standing grant lifted an approval.
+    Grant,
+    /// A rate limit.
+    Limit,
+    /// The run's execution envelope.
+    Envelope,
+    /// Cordon itself, not policy (a malformed request, a record that could
+    /// not be written, a kill switch…).
+    Cordon,
 }
 
 /// One rule looked at while explaining a request.

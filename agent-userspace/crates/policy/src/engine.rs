@@ -3,7 +3,7 @@
 //! and run envelopes.
 
 use crate::compile::OnExceed;
-use crate::decision::{ActionRequest, Decision, Verdict};
+use crate::decision::{ActionRequest, Decision, Source, Verdict};
 use crate::error::PolicyError;
 use crate::grants::{GrantInfo, Grants};
 use crate::limits::RateLimiter;
@@ -178,8 +178,20 @@ impl PolicyEngine {
     /// The full decision: the static verdict of the set in force, then
     /// grants, rate limits and the run envelope.
     pub fn decide(&self, run: &RunContext, req: &ActionRequest<'_>) -> Outcome {
-        let guard = self.current.load();
-        let Some(set) = guard.as_ref() else {
+        self.decide_pinned(self.current.load().as_deref(), run, req)
+    }
+
+    /// The full decision under `set`, a snapshot the caller pinned (the
+    /// proxy pins one per request, so the decision, the credential choice
+    /// and the record all see one generation). Grants, limits and the run
+    /// envelope are the engine's live state.
+    pub fn decide_pinned(
+        &self,
+        set: Option<&PolicySet>,
+        run: &RunContext,
+        req: &ActionRequest<'_>,
+    ) -> Outcome {
+        let Some(set) = set else {
             return fail_closed(req);
         };
         let static_decision = set.decide(req);
@@ -191,6 +203,7 @@ impl PolicyEngine {
             decision.verdict = Verdict::Allow;
             decision.rule_id = Arc::from(format!("grant:{id}"));
             decision.reason = Arc::from(format!("approved earlier for a while (grant {id})"));
+            decision.source = Source::Grant;
             grant = Some(id);
         }
         let mut enforcement = match decision.verdict {
@@ -230,12 +243,14 @@ impl PolicyEngine {
                     decision.rule_id = rule_id;
                     decision.reason = Arc::from(why);
                     decision.decided_by = refusal.agent.clone();
+                    decision.source = Source::Limit;
                 }
                 OnExceed::Approve => {}
                 OnExceed::Deny | OnExceed::Kill => {
                     if decision.verdict != Verdict::Deny || l.on_exceed == OnExceed::Kill {
                         decision.rule_id = rule_id;
                         decision.decided_by = refusal.agent.clone();
+                        decision.source = Source::Limit;
                     }
                     decision.verdict = Verdict::Deny;
                     let reason: Arc<str> = Arc::from(why);
@@ -273,6 +288,7 @@ impl PolicyEngine {
             decision.rule_id = Arc::from(format!("envelope:{}", breach.bound.name()));
             decision.reason = reason.clone();
             decision.decided_by = Arc::from(run.agent.as_str());
+            decision.source = Source::Envelope;
             enforcement = Enforcement::Kill { reason };
         }
         Outcome {
@@ -293,6 +309,7 @@ fn fail_closed(req: &ActionRequest<'_>) -> Outcome {
         reason: Arc::from("no valid policy set has been loaded; everything is denied"),
         decided_by: Arc::from(req.chain.last().map_or("", String::as_str)),
         policy_version: Arc::from("none"),
+        source: Source::NoPolicyLoaded,
     };
     Outcome {
         enforcement: Enforcement::Deny,

@@ -28,7 +28,7 @@ mod source;
 pub use bindings::{Binding, BindingOutcome, BindingTrace, Bindings, choose, explain_choice};
 pub use compile::{Envelope, Limit, OnExceed};
 pub use contain::{ContainMode, ContainPolicy, PathPattern};
-pub use decision::{ActionRequest, Decision, HttpInfo, RuleTrace, Verdict};
+pub use decision::{ActionRequest, Decision, HttpInfo, RuleTrace, Source, Verdict};
 pub use engine::{Enforcement, LimitHit, Outcome, PolicyEngine, RunContext};
 pub use error::PolicyError;
 pub use grants::GrantInfo;

@@ -4,7 +4,7 @@ use crate::agent::{self, AgentPolicy};
 use crate::cel_env::{self, request_scope};
 use crate::compile::{Compiled, Envelope, Limit, Rule};
 use crate::contain::ContainPolicy;
-use crate::decision::{ActionRequest, Decision, RuleTrace, Verdict};
+use crate::decision::{ActionRequest, Decision, RuleTrace, Source, Verdict};
 use crate::error::PolicyError;
 use crate::load::read_dir;
 use crate::network::{NetFacts, special_category};
@@ -92,6 +92,11 @@ impl PolicySet {
     /// Short hex of SHA-256 over the names and contents of every file.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The version, shared rather than copied (one per pinned request).
+    pub fn version_shared(&self) -> Arc<str> {
+        self.version.clone()
     }
 
     /// Every file in force, relative to the policy directory.
@@ -200,6 +205,7 @@ impl PolicySet {
         rule: &Arc<str>,
         reason: &Arc<str>,
         by: &Arc<str>,
+        source: Source,
     ) -> Decision {
         Decision {
             verdict,
@@ -207,16 +213,18 @@ impl PolicySet {
             reason: reason.clone(),
             decided_by: by.clone(),
             policy_version: self.version.clone(),
+            source,
         }
     }
 
-    fn deny_with(&self, rule: &str, reason: String, by: &str) -> Decision {
+    fn deny_with(&self, source: Source, rule: &str, reason: String, by: &str) -> Decision {
         Decision {
             verdict: Verdict::Deny,
             rule_id: Arc::from(rule),
             reason: Arc::from(reason),
             decided_by: Arc::from(by),
             policy_version: self.version.clone(),
+            source,
         }
     }
 
@@ -225,7 +233,12 @@ impl PolicySet {
     /// loosen what the delegator may do.
     pub fn decide(&self, req: &ActionRequest<'_>) -> Decision {
         if req.chain.is_empty() {
-            return self.deny_with("no-policy", "the request names no agent".into(), "");
+            return self.deny_with(
+                Source::NoPolicy,
+                "no-policy",
+                "the request names no agent".into(),
+                "",
+            );
         }
         let facts = NetFacts::from_params(req.action, req.params);
         let guard = guard_for(req.action, &facts);
@@ -244,8 +257,14 @@ impl PolicySet {
                 break;
             }
         }
-        worst
-            .unwrap_or_else(|| self.deny_with("no-policy", "the request names no agent".into(), ""))
+        worst.unwrap_or_else(|| {
+            self.deny_with(
+                Source::NoPolicy,
+                "no-policy",
+                "the request names no agent".into(),
+                "",
+            )
+        })
     }
 
     fn decide_one<'s, 'q>(
@@ -258,6 +277,7 @@ impl PolicySet {
     ) -> Decision {
         let Some((name, policy)) = self.policy_for(agent) else {
             return self.deny_with(
+                Source::NoPolicy,
                 "no-policy",
                 format!("no policy file names agent `{agent}`"),
                 agent,
@@ -265,6 +285,7 @@ impl PolicySet {
         };
         if let Guard::NoIp = guard {
             return self.deny_with(
+                Source::AddressGuard,
                 "ssrf-guard",
                 "tcp.connect without a valid `ip` parameter".into(),
                 agent,
@@ -299,12 +320,14 @@ impl PolicySet {
                     )),
                     decided_by: name,
                     policy_version: self.version.clone(),
+                    source: Source::Rule,
                 };
             }
-            return self.decision(rule.verdict, &rule.id, &rule.reason, &name);
+            return self.decision(rule.verdict, &rule.id, &rule.reason, &name, Source::Rule);
         }
         if let Guard::Guarded(ip, what) = guard {
             return self.deny_with(
+                Source::AddressGuard,
                 "ssrf-guard",
                 format!("{ip} is a {what} address; only an allow rule whose `cidrs` names it may open it"),
                 agent,
@@ -315,6 +338,7 @@ impl PolicySet {
             &policy.default_rule,
             &policy.default_reason,
             &name,
+            Source::Default,
         )
     }
 

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::KillFailed;
-use crate::daemon::{Shared, audit::append};
+use crate::{daemon::Shared, request::record::append};
 
 pub fn connector_key(agent: &str, connector: &str) -> String {
     format!("connector:{agent}:{connector}")

@@ -111,7 +111,7 @@ fn no_audit_result_is_discarded_in_the_daemon_sources() {
     assert!(
         bad.is_empty(),
         "security records must never be dropped (act on the error, or use \
-         daemon::audit::append_refusal for something already refused):\n{}",
+         request::record::append_refusal for something already refused):\n{}",
         bad.join("\n")
     );
 }

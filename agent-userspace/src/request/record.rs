@@ -1,38 +1,17 @@
-//! Turning decisions into audit records. In strict mode a request is
+//! Decision records and how they are appended. In strict mode a request is
 //! forwarded only after its record has committed; any audit failure is a
 //! denial (fail closed), never a silent pass.
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{net::SocketAddr, time::Instant};
 
 use cordon_audit::{AuditError, Decision as AuditDecision, EventKind, NewRecord};
 use cordon_policy::{Decision, Verdict};
 use serde_json::{Map, Value};
 
-use crate::{bpf::maps::FlowOrigin, cgroup::AgentPath};
-
-/// Who acted, as the kernel attested it.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    pub agent: AgentPath,
-    pub origin: FlowOrigin,
-    /// The executable of the process that opened the flow, read once when the
-    /// flow arrives (closest to the connect the kernel recorded) rather than
-    /// per request on a kept-alive connection.
-    pub exe: Option<Arc<str>>,
-}
-
-impl Actor {
-    pub fn new(agent: AgentPath, origin: FlowOrigin) -> Actor {
-        let exe = exe_of(origin.pid).map(Arc::from);
-        Actor { agent, origin, exe }
-    }
-}
-
-/// The executable of a process, as /proc says now (`None` once it is gone).
-pub fn exe_of(pid: u32) -> Option<String> {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|p| p.display().to_string())
-}
+use super::{
+    actor::Actor,
+    decider::Ask,
+    refusal::{Recorded, Refusal},
+};
 
 /// A record describing one decision, ready to append.
 pub struct DecisionRecord<'a> {
@@ -82,6 +61,47 @@ impl DecisionRecord<'_> {
             ..NewRecord::new(self.kind)
         }
     }
+}
+
+impl<'a> DecisionRecord<'a> {
+    /// The record of `decision` on `ask`.
+    pub fn of(ask: &'a Ask<'a>, decision: &'a Decision, kind: EventKind) -> DecisionRecord<'a> {
+        DecisionRecord {
+            kind,
+            actor: ask.actor,
+            connector: ask.connector,
+            action: ask.action,
+            params: ask.params,
+            decision,
+            outcome: None,
+            host: ask.host,
+            dst: ask.actor.origin.dst,
+            http: ask.http,
+            started: ask.started,
+        }
+    }
+}
+
+/// Records a refusal that is not yet in the trail (the one place a
+/// refusal's record is built). The refusal stands either way; it comes back
+/// marked with how its record went. `kind` overrides the ask's event kind
+/// (approval answers, limits).
+pub async fn record_refusal(
+    log: &cordon_audit::AuditLog,
+    ask: &Ask<'_>,
+    kind: Option<EventKind>,
+    refusal: Refusal,
+) -> Refusal {
+    if refusal.audit() != Recorded::No {
+        return refusal;
+    }
+    let mut rec = DecisionRecord::of(ask, refusal.decision(), kind.unwrap_or(ask.kind));
+    rec.outcome = Some(AuditDecision::Deny);
+    let recorded = match append_refusal(log, rec.build()).await {
+        Some(id) => Recorded::Yes(id),
+        None => Recorded::Failed,
+    };
+    refusal.recorded(recorded)
 }
 
 /// Appends and waits for the commit (strict) or the queue (batched). A

@@ -1,0 +1,66 @@
+//! The daemon as the proxy sees it: the narrow interfaces of
+//! `proxy::env`, implemented over the daemon's state. This is the only
+//! place the two meet; the proxy never names the daemon.
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
+
+use super::{Shared, enforce::DaemonDecider};
+use crate::{
+    bpf::maps::FlowOrigin,
+    cgroup::AgentPath,
+    proxy::{
+        self,
+        env::{Flows, Settings, Snapshots},
+    },
+    request::Pinned,
+};
+
+struct DaemonFlows(Shared);
+
+impl Flows for DaemonFlows {
+    fn origin(&self, peer: &SocketAddr) -> Option<FlowOrigin> {
+        self.0.maps.take_tcp_origin(peer)
+    }
+
+    fn agent(&self, cgroup_id: u64) -> Option<AgentPath> {
+        self.0.registry.lookup(cgroup_id)
+    }
+
+    fn resolved(&self, agent: &AgentPath, ip: IpAddr) -> Option<String> {
+        self.0.names.lookup(&agent.chain_display(), ip)
+    }
+}
+
+struct DaemonSnapshots(Shared);
+
+impl Snapshots for DaemonSnapshots {
+    fn pin(&self) -> Pinned {
+        self.0.policy.pin(&self.0.connectors)
+    }
+
+    fn add_cost(&self, run: &str, usd: f64) {
+        self.0.policy.engine().add_cost(run, usd);
+    }
+}
+
+pub fn proxy_env(d: &Shared) -> proxy::Env {
+    Arc::new(proxy::ProxyEnv {
+        flows: Arc::new(DaemonFlows(d.clone())),
+        snapshots: Arc::new(DaemonSnapshots(d.clone())),
+        decider: Arc::new(DaemonDecider(d.clone())),
+        audit: d.audit.clone(),
+        vault: d.vault.clone(),
+        ca: d.ca.clone(),
+        upstream_tls: d.upstream_tls.clone(),
+        pools: d.pools.clone(),
+        conns: d.conns.clone(),
+        enrich_cache: proxy::enrich::cache(),
+        settings: Settings {
+            proxy_port: d.proxy_port,
+            dns_port: d.dns_port,
+            foreign_credentials: d.cfg.foreign_credentials,
+        },
+    })
+}

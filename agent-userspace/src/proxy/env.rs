@@ -1,0 +1,62 @@
+//! What the proxy needs from the rest of Cordon, as narrow interfaces. The
+//! daemon implements them and hands the proxy a `ProxyEnv` when it starts
+//! it; the proxy never reaches into the daemon.
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
+
+use cordon_audit::AuditLog;
+use cordon_tls::{CertAuthority, UpstreamTls};
+use cordon_vault::Vault;
+
+use super::{enrich::EnrichCache, live::Connections, upstream::Pools};
+use crate::{
+    bpf::maps::FlowOrigin,
+    cgroup::AgentPath,
+    config::ForeignCredentials,
+    request::{Decider, Pinned},
+};
+
+/// Who a redirected flow belongs to.
+pub trait Flows: Send + Sync {
+    /// The kernel's record of a redirected flow, by the client's address.
+    /// Taken once: a second call for the same flow finds nothing.
+    fn origin(&self, peer: &SocketAddr) -> Option<FlowOrigin>;
+    /// The agent instance a cgroup belongs to.
+    fn agent(&self, cgroup_id: u64) -> Option<AgentPath>;
+    /// The name the agent resolved, through Cordon, to `ip`.
+    fn resolved(&self, agent: &AgentPath, ip: IpAddr) -> Option<String>;
+}
+
+/// The policy and connectors in force, and the run state they feed.
+pub trait Snapshots: Send + Sync {
+    /// The snapshot a request is decided under.
+    fn pin(&self) -> Pinned;
+    /// Adds metered model spend to a run, for its envelope.
+    fn add_cost(&self, run: &str, usd: f64);
+}
+
+/// Settings the proxy reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    pub proxy_port: u16,
+    pub dns_port: u16,
+    pub foreign_credentials: ForeignCredentials,
+}
+
+pub struct ProxyEnv {
+    pub flows: Arc<dyn Flows>,
+    pub snapshots: Arc<dyn Snapshots>,
+    pub decider: Arc<dyn Decider>,
+    pub audit: AuditLog,
+    pub vault: Arc<Vault>,
+    pub ca: CertAuthority,
+    pub upstream_tls: Arc<UpstreamTls>,
+    pub pools: Arc<Pools>,
+    pub conns: Arc<Connections>,
+    pub enrich_cache: EnrichCache,
+    pub settings: Settings,
+}
+
+pub type Env = Arc<ProxyEnv>;

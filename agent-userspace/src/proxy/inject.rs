@@ -1,0 +1,60 @@
+//! Stage 6 (after the decision): the chosen credential goes in. The
+//! agent's own auth is replaced by the real secret from the vault; agents
+//! only ever hold placeholders.
+use std::sync::Arc;
+
+use cordon_connectors::CredentialScheme;
+use cordon_vault::Secret;
+use http::{HeaderMap, Uri};
+
+use super::{env::Env, pipeline::credential_plan::Chosen};
+
+/// The secret that went upstream, kept only to redact echoes of it.
+pub type Injected = Option<Arc<Secret>>;
+
+/// Applies `chosen` (none: nothing to inject). The error is why the bound
+/// credential could not be applied; the request is then refused.
+pub async fn inject(
+    env: &Env,
+    agent: &str,
+    chosen: Option<&Chosen<'_>>,
+    headers: &mut HeaderMap,
+    uri: &mut Uri,
+) -> Result<Injected, String> {
+    let Some(chosen) = chosen else {
+        return Ok(None);
+    };
+    let vault = env.vault.clone();
+    let entry = chosen.entry.clone();
+    let secret = tokio::task::spawn_blocking(move || vault.get(&entry))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| {
+            format!(
+                "credential {} for {} is unavailable: {e}",
+                chosen.entry, chosen.connector
+            )
+        })?;
+    chosen
+        .spec
+        .apply(headers, uri, secret.expose())
+        .map_err(|e| format!("applying the {} credential: {e}", chosen.connector))?;
+    let vault = env.vault.clone();
+    let entry = chosen.entry.clone();
+    let who = agent.to_string();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = vault.mark_used(&entry, &who) {
+            tracing::debug!("vault usage not recorded: {e}");
+        }
+    });
+    Ok(Some(Arc::new(secret)))
+}
+
+/// Removes the agent's own credential for a connector (the headers its
+/// scheme uses), for `foreign_credentials = "strip"`.
+pub fn strip(scheme: Option<&CredentialScheme>, headers: &mut HeaderMap) {
+    headers.remove(http::header::AUTHORIZATION);
+    if let Some(CredentialScheme::Header { name }) = scheme {
+        headers.remove(name.as_str());
+    }
+}

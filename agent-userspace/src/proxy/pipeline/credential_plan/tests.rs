@@ -1,0 +1,121 @@
+//! The credential stage over a real policy directory and connector file,
+//! without sockets or a daemon.
+use std::sync::Arc;
+
+use cordon_connectors::ConnectorSet;
+use cordon_policy::PolicySet;
+use http::{HeaderMap, HeaderValue, Uri, header};
+use serde_json::{Map, Value, json};
+
+use super::*;
+
+const CONNECTOR: &str = r#"
+name = "github"
+hosts = ["api.github.com"]
+[credential]
+scheme = "bearer"
+placeholder_env = ["GITHUB_TOKEN"]
+"#;
+
+const POLICY: &str = r#"
+agents = ["bot"]
+default = "allow"
+
+[[credentials.github]]
+entry = "gh-write"
+when = 'action == "github.pr.merge" && params.owner == "acme"'
+
+[[credentials.github]]
+entry = "gh-read"
+when = 'action.endsWith(".read")'
+"#;
+
+fn pinned() -> Pinned {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bot.toml"), POLICY).unwrap();
+    let policy = PolicySet::load_dir(dir.path()).unwrap();
+    let connectors =
+        ConnectorSet::from_sources(vec![("github.toml".into(), CONNECTOR.to_string())]).unwrap();
+    Pinned::new(Some(Arc::new(policy)), Arc::new(connectors))
+}
+
+fn params(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn entry(p: &Pinned, agent: &str, action: &str, v: Value) -> Option<String> {
+    choose(
+        p,
+        agent,
+        Some("github"),
+        "api.github.com",
+        action,
+        &params(v),
+    )
+    .map(|c| c.entry)
+}
+
+#[test]
+fn the_first_binding_whose_when_holds_names_the_entry() {
+    let p = pinned();
+    let merge = json!({"owner": "acme"});
+    assert_eq!(
+        entry(&p, "bot", "github.pr.merge", merge).as_deref(),
+        Some("gh-write")
+    );
+    assert_eq!(
+        entry(&p, "bot", "github.issue.read", json!({})).as_deref(),
+        Some("gh-read")
+    );
+}
+
+#[test]
+fn no_binding_that_holds_means_no_credential() {
+    let p = pinned();
+    assert_eq!(
+        entry(&p, "bot", "github.pr.merge", json!({"owner": "evil"})),
+        None
+    );
+    assert_eq!(entry(&p, "bot", "github.branch.delete", json!({})), None);
+}
+
+#[test]
+fn an_agent_without_bindings_and_a_request_without_a_connector_get_nothing() {
+    let p = pinned();
+    assert_eq!(entry(&p, "other", "github.issue.read", json!({})), None);
+    let none = choose(
+        &p,
+        "bot",
+        None,
+        "api.github.com",
+        "http.request",
+        &Map::new(),
+    );
+    assert!(none.is_none());
+}
+
+#[test]
+fn a_credential_cordon_did_not_issue_is_refused_or_stripped_as_configured() {
+    let p = pinned();
+    let uri: Uri = "https://api.github.com/user".parse().unwrap();
+    let mut real = HeaderMap::new();
+    real.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"),
+    );
+    let host = "api.github.com";
+    let c = Some("github");
+    use ForeignCredentials as F;
+    assert_eq!(
+        presence(&p, c, host, &real, &uri, F::default()),
+        Presence::Refuse
+    );
+    assert_eq!(
+        presence(&p, c, host, &real, &uri, F::Strip),
+        Presence::Strip
+    );
+    assert_eq!(
+        presence(&p, c, host, &HeaderMap::new(), &uri, F::default()),
+        Presence::Clean
+    );
+}

@@ -1,0 +1,156 @@
+//! Stage 6: the request leaves, to the address the agent dialled, with the
+//! chosen credential in it; the response comes back with echoes of the
+//! secret redacted, its cost metered and the decision's record id on it.
+use std::time::Instant;
+
+use cordon_connectors::Action;
+use http::{Request, Response, StatusCode, header, request::Parts};
+use hyper::upgrade::OnUpgrade;
+
+use super::{ask, credential_plan::Chosen, head::Head};
+use crate::{
+    proxy::{
+        answer,
+        body::{self, ProxyBody},
+        h1guard::Ticket,
+        headers::{authority_for_uri, splice_upgrade, strip_hop_by_hop},
+        inject,
+        serve_http::HttpCtx,
+        upstream::{Target, tls_verify_failure},
+    },
+    request::{Attribution, Kind, Pinned, Recorded, Refusal},
+};
+
+pub struct Forward<'a> {
+    pub ctx: &'a HttpCtx,
+    pub pinned: &'a Pinned,
+    pub head: &'a Head,
+    pub action: &'a Action,
+    pub chosen: Option<&'a Chosen<'a>>,
+    pub target: Target,
+    /// The allow record this request goes out under.
+    pub audit_id: u64,
+    pub started: Instant,
+}
+
+pub async fn forward(
+    f: Forward<'_>,
+    mut parts: Parts,
+    body: ProxyBody,
+    upgrade: Option<OnUpgrade>,
+    ticket: Option<Ticket>,
+) -> Response<ProxyBody> {
+    let Forward {
+        ctx,
+        pinned,
+        head,
+        action,
+        ..
+    } = f;
+    let cordon = || Attribution::cordon(pinned.version().clone());
+    let refuse = |refusal: Refusal| async move {
+        let ask = ask(
+            ctx,
+            head,
+            action.connector.as_deref(),
+            &action.name,
+            &action.params,
+            f.started,
+        );
+        answer::refuse(&ctx.env, &ask, refusal).await
+    };
+
+    strip_hop_by_hop(&mut parts.headers, upgrade.is_some());
+    parts.uri = match rebuilt_uri(ctx.tls, head) {
+        Ok(u) => u,
+        Err(why) => {
+            let refusal =
+                Refusal::new(Kind::Malformed, why, cordon()).recorded(Recorded::Yes(f.audit_id));
+            return refuse(refusal).await;
+        }
+    };
+    if ctx.h2 {
+        parts.headers.remove(header::HOST);
+    }
+    let injected = match inject::inject(
+        &ctx.env,
+        ctx.actor.agent.agent(),
+        f.chosen,
+        &mut parts.headers,
+        &mut parts.uri,
+    )
+    .await
+    {
+        Ok(i) => i,
+        Err(reason) => {
+            // Allowed by policy but no credential could be applied (vault
+            // unavailable): refused, and recorded as such beside the allow.
+            tracing::info!(agent = %ctx.actor.agent.chain_display(), "credential refused: {reason}");
+            return refuse(Refusal::new(Kind::CredentialUnavailable, reason, cordon())).await;
+        }
+    };
+    let client = ctx.env.pools.client(&f.target, &ctx.env.upstream_tls);
+    let upstream_started = Instant::now();
+    let result = client.request(Request::from_parts(parts, body)).await;
+    crate::metrics::global().observe_upstream(upstream_started.elapsed());
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            let (kind, reason) = match tls_verify_failure(&e) {
+                Some(why) => (
+                    Kind::UpstreamTls,
+                    format!("upstream TLS verification failed: {why}"),
+                ),
+                None => (
+                    Kind::UpstreamFailed,
+                    format!("upstream request failed: {e}"),
+                ),
+            };
+            tracing::info!(agent = %ctx.actor.agent.chain_display(), host = %head.host, "{reason}");
+            let refusal = Refusal::new(kind, reason, cordon()).recorded(Recorded::Yes(f.audit_id));
+            return refuse(refusal).await;
+        }
+    };
+    let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switched && let Some(client_side) = upgrade {
+        splice_upgrade(client_side, hyper::upgrade::on(&mut resp));
+        if let Some(t) = ticket {
+            t.upgraded();
+        }
+    }
+    let (mut rparts, rbody) = resp.into_parts();
+    if !switched {
+        strip_hop_by_hop(&mut rparts.headers, false);
+    }
+    rparts
+        .headers
+        .insert("x-cordon-audit-id", f.audit_id.into());
+    let mut rbody = body::boxed(rbody);
+    if let Some(secret) = injected {
+        crate::proxy::redact::headers(&mut rparts.headers, &secret);
+        rparts.headers.remove(header::CONTENT_LENGTH);
+        rbody =
+            http_body_util::BodyExt::boxed(crate::proxy::redact::RedactBody::new(rbody, secret));
+    }
+    if let Some(connector) = action.connector.as_deref() {
+        rbody = crate::proxy::cost::metered(&ctx.env, pinned, &ctx.actor.agent, connector, rbody);
+    }
+    Response::from_parts(rparts, rbody)
+}
+
+/// The upstream URI: the agent's path and query on the authority it named.
+fn rebuilt_uri(tls: bool, head: &Head) -> Result<http::Uri, String> {
+    let scheme = if tls { "https" } else { "http" };
+    let query = head
+        .query
+        .as_deref()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    format!(
+        "{scheme}://{}{}{query}",
+        authority_for_uri(&head.host, head.port, tls),
+        head.path
+    )
+    .parse()
+    .map_err(|e| format!("bad request target: {e}"))
+}

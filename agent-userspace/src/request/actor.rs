@@ -1,0 +1,29 @@
+//! Who is asking: the agent the kernel attributed the flow to.
+use std::sync::Arc;
+
+use crate::{bpf::maps::FlowOrigin, cgroup::AgentPath};
+
+/// Who acted, as the kernel attested it.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub agent: AgentPath,
+    pub origin: FlowOrigin,
+    /// The executable of the process that opened the flow, read once when the
+    /// flow arrives (closest to the connect the kernel recorded) rather than
+    /// per request on a kept-alive connection.
+    pub exe: Option<Arc<str>>,
+}
+
+impl Actor {
+    pub fn new(agent: AgentPath, origin: FlowOrigin) -> Actor {
+        let exe = exe_of(origin.pid).map(Arc::from);
+        Actor { agent, origin, exe }
+    }
+}
+
+/// The executable of a process, as /proc says now (`None` once it is gone).
+pub fn exe_of(pid: u32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.display().to_string())
+}

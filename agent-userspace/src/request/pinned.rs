@@ -1,0 +1,35 @@
+//! The one snapshot a request is decided under. It is taken when the
+//! request's head is complete, and every later stage (action matching, the
+//! decision, the credential choice, enrichment, cost accounting and the
+//! record) reads it, so a reload in the middle of a request cannot decide
+//! under one generation and pick credentials under another.
+use std::sync::Arc;
+
+use cordon_connectors::ConnectorSet;
+use cordon_policy::PolicySet;
+
+#[derive(Clone)]
+pub struct Pinned {
+    /// `None` until a valid policy has loaded (then everything is denied).
+    pub policy: Option<Arc<PolicySet>>,
+    pub connectors: Arc<ConnectorSet>,
+    version: Arc<str>,
+}
+
+impl Pinned {
+    pub fn new(policy: Option<Arc<PolicySet>>, connectors: Arc<ConnectorSet>) -> Pinned {
+        let version = policy
+            .as_ref()
+            .map_or_else(|| Arc::from("none"), |p| p.version_shared());
+        Pinned {
+            policy,
+            connectors,
+            version,
+        }
+    }
+
+    /// The policy generation, as records name it.
+    pub fn version(&self) -> &Arc<str> {
+        &self.version
+    }
+}
