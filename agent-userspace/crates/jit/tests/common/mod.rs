@@ -1,4 +1,5 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod github;
 pub mod moto;
 pub mod proxy;
