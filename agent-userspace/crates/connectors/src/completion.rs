@@ -6,7 +6,7 @@
 use crate::action::Action;
 use crate::git::{GitPushError, PackLimits, Push, parse_push};
 use crate::matcher::RouteMatch;
-use crate::mcp::{MCP_BODY_LIMIT, McpError, McpRequest, parse_request};
+use crate::mcp::{MCP_BODY_LIMIT, McpError, McpRequest, RoutingHeaders, parse_request};
 use serde_json::Value;
 
 /// Largest push body read (command list and pack); a pack cut here proves less, never more.
@@ -16,8 +16,8 @@ pub const GIT_PUSH_BODY_LIMIT: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Protocol {
     Http,
-    /// A POST of JSON-RPC messages to the MCP server of this name.
-    Mcp(String),
+    /// A POST of JSON-RPC messages to the MCP server of this name, with its routing headers.
+    Mcp(String, RoutingHeaders),
     /// A GET stream or DELETE on the MCP server of this name (action known from the head).
     McpStream(String),
     GitPush,
@@ -39,12 +39,12 @@ pub enum ProtocolKind {
 
 impl Protocol {
     pub(crate) fn reads_body(&self) -> bool {
-        matches!(self, Protocol::Mcp(_) | Protocol::GitPush)
+        matches!(self, Protocol::Mcp(..) | Protocol::GitPush)
     }
 
     pub(crate) fn body_limit(&self) -> Option<usize> {
         match self {
-            Protocol::Mcp(_) => Some(MCP_BODY_LIMIT),
+            Protocol::Mcp(..) => Some(MCP_BODY_LIMIT),
             Protocol::GitPush => Some(GIT_PUSH_BODY_LIMIT),
             Protocol::Http | Protocol::McpStream(_) => None,
         }
@@ -97,7 +97,7 @@ impl RouteMatch {
     pub fn protocol(&self) -> ProtocolKind {
         match self.protocol {
             Protocol::Http => ProtocolKind::Http,
-            Protocol::Mcp(_) => ProtocolKind::McpMessages,
+            Protocol::Mcp(..) => ProtocolKind::McpMessages,
             Protocol::McpStream(_) => ProtocolKind::McpStream,
             Protocol::GitPush => ProtocolKind::GitPush,
         }
@@ -106,7 +106,7 @@ impl RouteMatch {
     /// The configured MCP server name, for requests to an MCP endpoint.
     pub fn mcp_server(&self) -> Option<&str> {
         match &self.protocol {
-            Protocol::Mcp(s) | Protocol::McpStream(s) => Some(s),
+            Protocol::Mcp(s, _) | Protocol::McpStream(s) => Some(s),
             _ => None,
         }
     }
@@ -126,15 +126,13 @@ impl RouteMatch {
             Protocol::Http | Protocol::McpStream(_) => {
                 Ok(Completion::Http(self.complete(body_prefix, content_type)))
             }
-            Protocol::Mcp(server) => {
+            Protocol::Mcp(server, routing) => {
                 if body_prefix.len() >= limit {
                     return Err(McpError::TooLarge { limit }.into());
                 }
-                Ok(Completion::Mcp(parse_request(
-                    &server,
-                    self.connector(),
-                    body_prefix,
-                )?))
+                let request = parse_request(&server, self.connector(), body_prefix)?;
+                routing.check(&request)?;
+                Ok(Completion::Mcp(request))
             }
             Protocol::GitPush => {
                 let prefix = &body_prefix[..body_prefix.len().min(limit)];
@@ -160,6 +158,7 @@ impl RouteMatch {
 /// names a policy written for tool calls does not allow by accident.
 pub(crate) fn mcp_summary(
     server: &str,
+    routing: &RoutingHeaders,
     connector: Option<&str>,
     body: &[u8],
     limit: usize,
@@ -167,7 +166,7 @@ pub(crate) fn mcp_summary(
     let parsed = if body.len() >= limit {
         Err(McpError::TooLarge { limit })
     } else {
-        parse_request(server, connector, body)
+        parse_request(server, connector, body).and_then(|r| routing.check(&r).map(|()| r))
     };
     let mut params = serde_json::Map::new();
     params.insert("server".into(), Value::String(server.into()));

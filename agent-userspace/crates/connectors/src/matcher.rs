@@ -5,7 +5,7 @@ use crate::body::Body;
 use crate::completion::Protocol;
 use crate::connector::{Connector, ConnectorSet, Route};
 use crate::host::normalize_host;
-use crate::mcp::McpExchange;
+use crate::mcp::{McpExchange, RoutingHeaders};
 use crate::param::{Inputs, Source};
 use crate::{git, grpc, path};
 use http::{HeaderMap, Method};
@@ -63,7 +63,7 @@ impl ConnectorSet {
             for c in &candidates {
                 for endpoint in &c.mcp {
                     if let Some(exchange) = endpoint.exchange(head.method, &host, segs) {
-                        return self.mcp_match(c, &endpoint.server, exchange);
+                        return self.mcp_match(c, &endpoint.server, exchange, head.headers);
                     }
                 }
             }
@@ -129,12 +129,21 @@ impl ConnectorSet {
         }
     }
 
-    fn mcp_match(&self, connector: &Connector, server: &str, exchange: McpExchange) -> RouteMatch {
+    fn mcp_match(
+        &self,
+        connector: &Connector,
+        server: &str,
+        exchange: McpExchange,
+        headers: &HeaderMap,
+    ) -> RouteMatch {
         let mut params = Map::new();
         params.insert("server".into(), Value::String(server.into()));
         let (action, protocol) = match exchange.action() {
             Some(name) => (name, Protocol::McpStream(server.into())),
-            None => ("mcp.request", Protocol::Mcp(server.into())),
+            None => (
+                "mcp.request",
+                Protocol::Mcp(server.into(), RoutingHeaders::from_headers(headers)),
+            ),
         };
         RouteMatch {
             connector: Some(connector.name.clone()),
@@ -267,14 +276,14 @@ impl RouteMatch {
     /// For MCP messages and git pushes, whose bodies hold several actions, this gives one
     /// summary action (see [`Self::complete_all`], which the proxy should use for them).
     pub fn complete(mut self, body_prefix: &[u8], content_type: Option<&str>) -> Action {
-        if let Protocol::Mcp(server) = &self.protocol {
-            let summary = crate::completion::mcp_summary(
+        if let Protocol::Mcp(server, routing) = &self.protocol {
+            return crate::completion::mcp_summary(
                 server,
+                routing,
                 self.connector.as_deref(),
                 body_prefix,
                 self.body_limit(),
             );
-            return summary;
         }
         let Some(route) = self.route.take() else {
             return self.finish(Vec::new());

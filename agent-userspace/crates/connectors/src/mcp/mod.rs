@@ -13,6 +13,7 @@ mod deny;
 mod endpoint;
 mod filter_json;
 mod filter_sse;
+mod headers;
 mod names;
 mod request;
 mod sse;
@@ -24,6 +25,7 @@ pub(crate) use endpoint::McpEndpoint;
 pub use endpoint::McpExchange;
 pub use filter_json::{JsonToolsFilter, MAX_JSON_RESPONSE};
 pub use filter_sse::{MAX_SSE_EVENT, SseToolsFilter};
+pub(crate) use headers::RoutingHeaders;
 pub use request::{InvalidMessage, MAX_BATCH, McpCall, McpRequest, MessageKind, parse_request};
 pub use tools_list::{KeepTool, ToolsTarget, UNFILTERABLE_MESSAGE};
 
@@ -45,6 +47,8 @@ pub enum McpError {
     BatchTooLarge(usize),
     #[error("two messages of the batch share one id")]
     DuplicateId,
+    #[error("the {header} header does not match the request body")]
+    HeaderMismatch { header: &'static str },
     #[error("JSON-RPC message {index}: {reason}")]
     Invalid {
         index: usize,

@@ -3,7 +3,8 @@
 //! Four methods have their own actions with the params policy needs: `tools/call` →
 //! `mcp.tool.call {server, tool, arguments}`, `resources/read` → `mcp.resource.read
 //! {server, uri}`, `prompts/get` → `mcp.prompt.get {server, name, arguments}` and
-//! `initialize` → `mcp.initialize {server, client_name, client_version, protocol_version}`.
+//! `initialize` (or `server/discover`, its 2026-07-28 counterpart) → `mcp.initialize {server,
+//! client_name, client_version, protocol_version}`.
 //! Every other method is `mcp.` + its path in snake case (`tools/list` → `mcp.tools.list`,
 //! `notifications/initialized` → `mcp.notifications.initialized`) with `{server, method}`;
 //! a method that would spell one of the four names above, or no valid name at all, is
@@ -50,8 +51,19 @@ pub(crate) fn action_for(
             );
             "mcp.resource.read".to_string()
         }
-        "initialize" => {
-            let info = params.get("clientInfo").and_then(Value::as_object);
+        "initialize" | "server/discover" => {
+            // Handshake-era clients put these in the params; 2026-07-28 clients send them
+            // in `_meta` of every request and open with `server/discover` instead.
+            let meta = params.get("_meta").and_then(Value::as_object);
+            let from_meta =
+                |key: &str| meta.and_then(|m| m.get(&format!("io.modelcontextprotocol/{key}")));
+            let info = params
+                .get("clientInfo")
+                .or_else(|| from_meta("clientInfo"))
+                .and_then(Value::as_object);
+            let version = params
+                .get("protocolVersion")
+                .or_else(|| from_meta("protocolVersion"));
             let text = |v: Option<&Value>| {
                 Value::String(v.and_then(Value::as_str).unwrap_or("").to_string())
             };
@@ -60,10 +72,7 @@ pub(crate) fn action_for(
                 "client_version".into(),
                 text(info.and_then(|i| i.get("version"))),
             );
-            out.insert(
-                "protocol_version".into(),
-                text(params.get("protocolVersion")),
-            );
+            out.insert("protocol_version".into(), text(version));
             "mcp.initialize".to_string()
         }
         other => {
@@ -160,6 +169,20 @@ mod tests {
             (
                 "mcp.prompt.get".into(),
                 json!({"server":"s","name":"review","arguments":{}})
+            )
+        );
+    }
+
+    #[test]
+    fn a_modern_discover_is_the_handshake_with_client_info_from_meta() {
+        let meta = json!({"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientInfo":{"name":"mcp","version":"0.1.0"},
+            "io.modelcontextprotocol/clientCapabilities":{}}});
+        assert_eq!(
+            act("server/discover", meta),
+            (
+                "mcp.initialize".into(),
+                json!({"server":"s","client_name":"mcp","client_version":"0.1.0","protocol_version":"2026-07-28"})
             )
         );
     }
