@@ -241,8 +241,9 @@ pub fn summary(report: &Value) -> String {
         None => "none".into(),
     };
     let checked = report["checked"].as_u64().unwrap_or(0);
+    let outcomes = outcome_summary(report);
     match report.get("problem").filter(|p| !p.is_null()) {
-        None => format!("ok: {checked} records verified ({start}; head {last})"),
+        None => format!("ok: {checked} records verified ({start}; head {last}){outcomes}"),
         Some(p) => format!(
             "FAILED at seq {}: {}: {} ({checked} records verified before it; last good {last}; {start})",
             p["seq"],
@@ -250,6 +251,36 @@ pub fn summary(report: &Value) -> String {
             p["detail"].as_str().unwrap_or("")
         ),
     }
+}
+
+/// `; outcomes: 40 completed, 1 failed, 2 aborted, 0 unknown; 3 open (#51, #52, #53)`:
+/// every gap between what was allowed and what is known to have happened.
+fn outcome_summary(report: &Value) -> String {
+    let Some(o) = report.get("outcomes").filter(|o| o.is_object()) else {
+        return String::new();
+    };
+    let n = |k: &str| o[k].as_u64().unwrap_or(0);
+    let mut s = format!(
+        "; outcomes: {} completed, {} failed, {} aborted, {} unknown; {} open",
+        n("completed"),
+        n("failed"),
+        n("aborted"),
+        n("unknown"),
+        n("open")
+    );
+    let listed: Vec<String> = o["open_seqs"]
+        .as_array()
+        .map(|a| a.iter().map(|v| format!("#{v}")).collect())
+        .unwrap_or_default();
+    if !listed.is_empty() {
+        let more = if n("open") > listed.len() as u64 {
+            ", …"
+        } else {
+            ""
+        };
+        s.push_str(&format!(" ({}{more})", listed.join(", ")));
+    }
+    s
 }
 
 #[cfg(test)]
@@ -268,6 +299,18 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("head seq 42 hash abababababababab"), "{s}");
+    }
+
+    #[test]
+    fn the_summary_counts_outcomes_and_names_open_decisions() {
+        let r = json!({"checked": 9, "checkpoint": null, "last_good": null, "problem": null,
+            "outcomes": {"completed": 3, "failed": 1, "aborted": 1, "unknown": 0,
+                "open": 2, "open_seqs": [7, 9]}});
+        let s = summary(&r);
+        assert!(
+            s.ends_with("; outcomes: 3 completed, 1 failed, 1 aborted, 0 unknown; 2 open (#7, #9)"),
+            "{s}"
+        );
     }
 
     #[test]

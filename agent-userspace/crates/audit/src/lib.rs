@@ -47,7 +47,7 @@ pub use record::{AuditRecord, Decision, EventKind, NewRecord, OutcomeState};
 pub use redact::{REDACTED, redact_json};
 pub use retention::{PruneReport, prune};
 pub use store::{ChainPoint, Checkpoint};
-pub use verify::{Problem, ProblemKind, VerifyReport, verify};
+pub use verify::{OutcomeTally, Problem, ProblemKind, VerifyReport, verify};
 pub use wal::{Replayed, WAL_BYTES, replay as replay_wal};
 
 /// Table names this crate owns inside the shared database (for the vault's and operators'

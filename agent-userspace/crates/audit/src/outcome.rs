@@ -145,16 +145,31 @@ pub fn status_class(status: Option<u16>, state: OutcomeState) -> &'static str {
 /// grant expects the outcome), denials forward nothing, and `dns.query` answers are not
 /// tracked.
 pub fn expects_outcome(rec: &NewRecord) -> bool {
-    let forwarding_kind = matches!(
+    promises_outcome(
         rec.kind,
+        rec.decision,
+        rec.http_method.is_some(),
+        rec.action.as_deref(),
+    )
+}
+
+/// [`expects_outcome`] over the fields it reads (for callers holding stored JSON).
+pub(crate) fn promises_outcome(
+    kind: EventKind,
+    decision: Option<Decision>,
+    has_http_method: bool,
+    action: Option<&str>,
+) -> bool {
+    let forwarding_kind = matches!(
+        kind,
         EventKind::Request
             | EventKind::LimitHit
             | EventKind::EnvelopeExceeded
             | EventKind::ApprovalGranted
             | EventKind::TcpConnect
     );
-    let forwarded_thing = rec.http_method.is_some() || rec.action.as_deref() == Some("tcp.connect");
-    rec.decision == Some(Decision::Allow) && forwarding_kind && forwarded_thing
+    let forwarded_thing = has_http_method || action == Some("tcp.connect");
+    decision == Some(Decision::Allow) && forwarding_kind && forwarded_thing
 }
 
 /// The inline form `audit tail` appends to a decision and prints for an outcome:

@@ -4,8 +4,12 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use serde::Serialize;
 use serde_json::Value;
 
+use std::collections::BTreeSet;
+
 use crate::canonical::{GENESIS_HASH, record_hash};
 use crate::error::{AuditError, DbContext};
+use crate::outcome::promises_outcome;
+use crate::record::{Decision, EventKind};
 use crate::store::{
     ChainPoint, Checkpoint, META_CHECKPOINT, META_HEAD, decode_map, get_meta, open_meta,
     open_records,
@@ -40,6 +44,57 @@ pub struct Problem {
     pub detail: String,
 }
 
+/// How the forwarded exchanges in the verified records ended: outcome records by state, and
+/// decisions that promised one and have none yet (in flight now, or left by a run whose
+/// successor has not started).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OutcomeTally {
+    pub completed: u64,
+    pub failed: u64,
+    pub aborted: u64,
+    pub unknown: u64,
+    /// Decisions still without an outcome, oldest first (at most `OPEN_LISTED` named).
+    pub open: u64,
+    pub open_seqs: Vec<u64>,
+}
+
+const OPEN_LISTED: usize = 20;
+
+impl OutcomeTally {
+    fn add(&mut self, map: &serde_json::Map<String, Value>, seq: u64, open: &mut BTreeSet<u64>) {
+        let text = |k: &str| map.get(k).and_then(Value::as_str);
+        let Some(kind) = text("kind").and_then(EventKind::parse) else {
+            return;
+        };
+        if kind == EventKind::Outcome {
+            if let Some(of) = map.get("decision_seq").and_then(Value::as_u64) {
+                open.remove(&of);
+            }
+            match text("outcome") {
+                Some("completed") => self.completed += 1,
+                Some("failed") => self.failed += 1,
+                Some("aborted") => self.aborted += 1,
+                _ => self.unknown += 1,
+            }
+            return;
+        }
+        let decision = text("decision").and_then(Decision::parse);
+        if promises_outcome(
+            kind,
+            decision,
+            map.contains_key("http_method"),
+            text("action"),
+        ) {
+            open.insert(seq);
+        }
+    }
+
+    fn close(&mut self, open: BTreeSet<u64>) {
+        self.open = open.len() as u64;
+        self.open_seqs = open.into_iter().take(OPEN_LISTED).collect();
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     /// Records checked (stops at the first problem).
@@ -49,6 +104,8 @@ pub struct VerifyReport {
     /// Last good position reached.
     pub last_good: Option<ChainPoint>,
     pub problem: Option<Problem>,
+    /// Outcomes of the records verified (see [`OutcomeTally`]).
+    pub outcomes: OutcomeTally,
 }
 
 impl VerifyReport {
@@ -78,7 +135,9 @@ pub fn verify(db: &Database) -> Result<VerifyReport, AuditError> {
             hash: c.hash.clone(),
         }),
         problem: None,
+        outcomes: OutcomeTally::default(),
     };
+    let mut open = BTreeSet::new();
     let mut expected_seq = checkpoint.as_ref().map_or(1, |c| c.seq + 1);
     let mut expected_prev = checkpoint
         .as_ref()
@@ -90,9 +149,11 @@ pub fn verify(db: &Database) -> Result<VerifyReport, AuditError> {
             let key = key.value();
             if let Some(problem) = check_one(key, value.value(), expected_seq, &expected_prev) {
                 report.problem = Some(problem);
+                report.outcomes.close(open);
                 return Ok(report);
             }
             let map = decode_map(key, value.value())?;
+            report.outcomes.add(&map, key, &mut open);
             let hash = map
                 .get("hash")
                 .and_then(Value::as_str)
@@ -105,6 +166,7 @@ pub fn verify(db: &Database) -> Result<VerifyReport, AuditError> {
         }
     }
     report.problem = check_head(head.as_ref(), report.last_good.as_ref(), expected_seq);
+    report.outcomes.close(open);
     Ok(report)
 }
 

@@ -308,3 +308,28 @@ fn tail_lines_show_the_outcome_inline() {
         "{own}"
     );
 }
+
+#[tokio::test]
+async fn verify_tallies_outcomes_and_names_decisions_still_open() {
+    let t = temp_db();
+    let db = open_db(&t.path);
+    let decisions = [
+        forwarded("a", 1),
+        forwarded("b", 2),
+        denied(),
+        forwarded("c", 3),
+    ];
+    let (log, seqs) = run_with(&db, &decisions, &[0]).await;
+    log.shutdown().unwrap();
+    let report = verify(&db).unwrap();
+    assert!(report.is_ok());
+    assert_eq!(report.outcomes.completed, 1);
+    assert_eq!(report.outcomes.open, 2);
+    assert_eq!(report.outcomes.open_seqs, [seqs[1], seqs[3]]);
+
+    let log = open_log(&db, AuditConfig::default());
+    reconcile_outcomes(&log).await.unwrap();
+    log.shutdown().unwrap();
+    let after = verify(&db).unwrap().outcomes;
+    assert_eq!((after.aborted, after.open), (2, 0), "{after:?}");
+}
