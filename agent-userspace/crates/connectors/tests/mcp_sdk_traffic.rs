@@ -71,9 +71,11 @@ fn content_type(ex: &Value) -> Option<&str> {
 fn filtered(ex: &Value, target: ToolsTarget, size: usize) -> String {
     let mut f = tools_filter(
         content_type(ex),
+        ex["response_headers"]["content-encoding"].as_str(),
         target,
         Box::new(|name: &str| name != "delete_repository"),
-    );
+    )
+    .unwrap();
     let body = ex["response_body"].as_str().unwrap().as_bytes();
     let mut out = Vec::new();
     for chunk in body.chunks(size) {

@@ -56,11 +56,16 @@ pub enum McpError {
     },
 }
 
-/// Why a filtered response stream must be ended.
+/// Why a filtered response stream must be ended (or not started).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
     #[error("a server-sent event exceeded {MAX_SSE_EVENT} bytes before it ended")]
     EventTooLarge,
+    /// A compressed answer cannot be read, so it cannot be filtered. The proxy should not
+    /// offer compression upstream on MCP requests (drop `Accept-Encoding`), and refuse an
+    /// answer that is compressed anyway.
+    #[error("the answer is encoded ({0}); a tools/list answer must be read to be filtered")]
+    Encoded(String),
 }
 
 /// A response body rewriter: feed it every chunk in order, send what it returns, then send
@@ -74,17 +79,49 @@ pub trait ToolsFilter: Send {
 
 /// The filter for a response of `content_type`: SSE for `text/event-stream`, otherwise a
 /// JSON body (which turns anything unreadable into an error, never the unfiltered list).
+/// A `content_encoding` other than `identity` is refused: compressed bytes cannot be read.
 pub fn tools_filter<'a>(
     content_type: Option<&str>,
+    content_encoding: Option<&str>,
     target: ToolsTarget,
     keep: Box<KeepTool<'a>>,
-) -> Box<dyn ToolsFilter + 'a> {
+) -> Result<Box<dyn ToolsFilter + 'a>, FilterError> {
+    if let Some(enc) = content_encoding
+        && !enc.trim().eq_ignore_ascii_case("identity")
+    {
+        return Err(FilterError::Encoded(enc.to_string()));
+    }
     let media = content_type
         .and_then(|ct| ct.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase());
-    if media.as_deref() == Some("text/event-stream") {
+    Ok(if media.as_deref() == Some("text/event-stream") {
         Box::new(SseToolsFilter::new(target, keep))
     } else {
         Box::new(JsonToolsFilter::new(target, keep))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_compressed_answer_cannot_be_filtered() {
+        let keep = || Box::new(|_: &str| true) as Box<KeepTool<'static>>;
+        let target = || ToolsTarget::AnyToolsResult;
+        assert!(matches!(
+            tools_filter(Some("application/json"), Some("gzip"), target(), keep()),
+            Err(FilterError::Encoded(_))
+        ));
+        assert!(
+            tools_filter(
+                Some("text/event-stream"),
+                Some("identity"),
+                target(),
+                keep()
+            )
+            .is_ok()
+        );
+        assert!(tools_filter(None, None, target(), keep()).is_ok());
     }
 }
