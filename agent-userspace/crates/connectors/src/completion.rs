@@ -4,9 +4,13 @@
 //! [`RouteMatch::complete`].
 
 use crate::action::Action;
+use crate::connector::{Connector, ConnectorSet};
 use crate::git::{GitPushError, PackLimits, Push, parse_push};
 use crate::matcher::RouteMatch;
+use crate::mcp::McpExchange;
 use crate::mcp::{MCP_BODY_LIMIT, McpError, McpRequest, RoutingHeaders, parse_request};
+use http::HeaderMap;
+use serde_json::Map;
 use serde_json::Value;
 
 /// Largest push body read (command list and pack); a pack cut here proves less, never more.
@@ -90,6 +94,33 @@ pub enum ProtocolError {
     Mcp(#[from] McpError),
     #[error("git push: {0}")]
     GitPush(#[from] GitPushError),
+}
+
+impl ConnectorSet {
+    pub(crate) fn mcp_match(
+        &self,
+        connector: &Connector,
+        server: &str,
+        exchange: McpExchange,
+        headers: &HeaderMap,
+    ) -> RouteMatch {
+        let mut params = Map::new();
+        params.insert("server".into(), Value::String(server.into()));
+        let (action, protocol) = match exchange.action() {
+            Some(name) => (name, Protocol::McpStream(server.into())),
+            None => (
+                "mcp.request",
+                Protocol::Mcp(server.into(), RoutingHeaders::from_headers(headers)),
+            ),
+        };
+        RouteMatch::headless(
+            Some(connector.name.clone()),
+            action,
+            params,
+            self.body_limit,
+            protocol,
+        )
+    }
 }
 
 impl RouteMatch {

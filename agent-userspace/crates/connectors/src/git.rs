@@ -6,6 +6,7 @@
 mod ancestry;
 mod commands;
 mod delta;
+mod inflate;
 mod oid;
 mod pack;
 mod pktline;

@@ -5,7 +5,6 @@ use crate::body::Body;
 use crate::completion::Protocol;
 use crate::connector::{Connector, ConnectorSet, Route};
 use crate::host::normalize_host;
-use crate::mcp::{McpExchange, RoutingHeaders};
 use crate::param::{Inputs, Source};
 use crate::{git, grpc, path};
 use http::{HeaderMap, Method};
@@ -116,46 +115,7 @@ impl ConnectorSet {
             );
             "http.request"
         };
-        RouteMatch {
-            connector,
-            action: action.into(),
-            params,
-            route: None,
-            captures: Vec::new(),
-            query: None,
-            headers: HeaderMap::new(),
-            body_limit: self.body_limit,
-            protocol,
-        }
-    }
-
-    fn mcp_match(
-        &self,
-        connector: &Connector,
-        server: &str,
-        exchange: McpExchange,
-        headers: &HeaderMap,
-    ) -> RouteMatch {
-        let mut params = Map::new();
-        params.insert("server".into(), Value::String(server.into()));
-        let (action, protocol) = match exchange.action() {
-            Some(name) => (name, Protocol::McpStream(server.into())),
-            None => (
-                "mcp.request",
-                Protocol::Mcp(server.into(), RoutingHeaders::from_headers(headers)),
-            ),
-        };
-        RouteMatch {
-            connector: Some(connector.name.clone()),
-            action: action.into(),
-            params,
-            route: None,
-            captures: Vec::new(),
-            query: None,
-            headers: HeaderMap::new(),
-            body_limit: self.body_limit,
-            protocol,
-        }
+        RouteMatch::headless(connector, action, params, self.body_limit, protocol)
     }
 
     fn route_match(
@@ -235,6 +195,27 @@ fn route_matches(
 }
 
 impl RouteMatch {
+    /// A match whose action is known from the head alone (no route).
+    pub(crate) fn headless(
+        connector: Option<String>,
+        action: &str,
+        params: Map<String, Value>,
+        body_limit: usize,
+        protocol: Protocol,
+    ) -> RouteMatch {
+        RouteMatch {
+            connector,
+            action: action.into(),
+            params,
+            route: None,
+            captures: Vec::new(),
+            query: None,
+            headers: HeaderMap::new(),
+            body_limit,
+            protocol,
+        }
+    }
+
     /// The connector that matched, or that serves the host of an unmatched request.
     pub fn connector(&self) -> Option<&str> {
         self.connector.as_deref()

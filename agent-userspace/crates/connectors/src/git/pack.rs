@@ -11,8 +11,8 @@
 //! is exactly what the server will store, whatever the client claims.
 
 use super::delta;
+use super::inflate::inflate;
 use super::oid::{HashKind, ObjectId};
-use flate2::{Decompress, FlushDecompress, Status};
 use std::collections::HashMap;
 
 /// Bounds on the work one pack may cause.
@@ -146,7 +146,9 @@ impl Scanner<'_> {
         };
         // Deltas are kept when small, since until resolved their type is unknown.
         let keep = (kind == COMMIT || base.is_some()) && size <= self.limits.max_commit_size;
-        let (data, used) = self.inflate(&self.pack[pos..], size, keep)?;
+        let pack = self.pack;
+        let budget = self.limits.max_inflated;
+        let (data, used) = inflate(&pack[pos..], size, keep, &mut self.inflated, budget)?;
         let next = pos + used;
         let Some(data) = data else {
             return Ok(next);
@@ -186,48 +188,6 @@ impl Scanner<'_> {
             self.offset_of.insert(id, offset);
             self.kept.insert(offset, data);
         }
-    }
-
-    /// Inflate one zlib stream that must produce exactly `size` bytes; return the bytes (when
-    /// `keep`) and how much input the stream used.
-    fn inflate(
-        &mut self,
-        input: &[u8],
-        size: usize,
-        keep: bool,
-    ) -> Result<(Option<Vec<u8>>, usize), PackStop> {
-        let mut z = Decompress::new(true);
-        let mut scratch = vec![0u8; 32 * 1024];
-        let mut kept = keep.then(|| Vec::with_capacity(size));
-        loop {
-            let (in_before, out_before) = (z.total_in(), z.total_out());
-            let rest = input.get(in_before as usize..).ok_or(PackStop::Corrupt)?;
-            let status = z
-                .decompress(rest, &mut scratch, FlushDecompress::None)
-                .map_err(|_| PackStop::Corrupt)?;
-            let produced = (z.total_out() - out_before) as usize;
-            self.inflated += produced;
-            if self.inflated > self.limits.max_inflated {
-                return Err(PackStop::LimitReached);
-            }
-            if z.total_out() as usize > size {
-                return Err(PackStop::Corrupt);
-            }
-            if let Some(k) = kept.as_mut() {
-                k.extend_from_slice(&scratch[..produced]);
-            }
-            match status {
-                Status::StreamEnd => break,
-                _ if z.total_in() == in_before && produced == 0 => {
-                    return Err(PackStop::Truncated);
-                }
-                _ => {}
-            }
-        }
-        if z.total_out() as usize != size {
-            return Err(PackStop::Corrupt);
-        }
-        Ok((kept, z.total_in() as usize))
     }
 }
 
