@@ -37,8 +37,9 @@ impl<'a> SseToolsFilter<'a> {
         let Some(data) = data(&raw) else {
             return raw;
         };
-        // Most events are not answers at all; skip parsing them.
-        if !contains(&data, b"\"result\"") {
+        // Most events are not answers at all; skip parsing them. A key spelled with escapes
+        // (`\u0072esult`) still has to be parsed.
+        if !contains(&data, b"result") && !contains(&data, b"\\u") {
             return raw;
         }
         let mut doc = match super::strict_json::parse(&data) {
@@ -155,6 +156,14 @@ mod tests {
         let doc: Value = serde_json::from_str(data).unwrap();
         assert_eq!(doc["result"]["tools"], json!([{"name":"search_issues"}]));
         assert_eq!(f.removed(), ["delete_repository"]);
+    }
+
+    #[test]
+    fn a_list_under_an_escaped_key_is_still_filtered() {
+        let mut f = filter(ToolsTarget::Ids(vec![json!(1)]));
+        let ev = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"\\u0072esult\":{\"tools\":[{\"name\":\"delete_repository\"}]}}\n\n";
+        let out = String::from_utf8(f.push(ev.as_bytes()).unwrap().to_vec()).unwrap();
+        assert!(!out.contains("delete_repository"), "{out}");
     }
 
     #[test]

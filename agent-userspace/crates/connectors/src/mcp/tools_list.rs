@@ -21,13 +21,16 @@ pub type KeepTool<'a> = dyn FnMut(&str) -> bool + Send + 'a;
 pub const UNFILTERABLE_MESSAGE: &str = "tools/list result withheld: Cordon could not filter it";
 
 impl ToolsTarget {
+    /// Whether a response is filtered. A response with a `result.tools` array always is, also
+    /// in `Ids` mode: a server answering with an unexpected id must not slip a list through.
     fn wants(&self, response: &serde_json::Map<String, Value>) -> bool {
+        let tools = response.get("result").and_then(|r| r.get("tools"));
         match self {
-            ToolsTarget::Ids(ids) => response.get("id").is_some_and(|id| ids.contains(id)),
-            ToolsTarget::AnyToolsResult => response
-                .get("result")
-                .and_then(|r| r.get("tools"))
-                .is_some(),
+            ToolsTarget::Ids(ids) => {
+                tools.is_some_and(Value::is_array)
+                    || response.get("id").is_some_and(|id| ids.contains(id))
+            }
+            ToolsTarget::AnyToolsResult => tools.is_some(),
         }
     }
 
@@ -123,21 +126,21 @@ mod tests {
     }
 
     #[test]
-    fn denied_tools_are_removed_from_the_targeted_response_only() {
+    fn denied_tools_are_removed_from_every_tools_list_answer() {
         let doc = json!([
             {"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"search_issues"},{"name":"delete_repository"}],"nextCursor":"c"}},
-            {"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"delete_repository"}]}}
+            {"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"delete_repository"}]}},
+            {"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"tools"}]}}
         ]);
-        let (out, removed) = run(doc, ToolsTarget::Ids(vec![json!(1)]));
+        let (out, removed) = run(doc.clone(), ToolsTarget::Ids(vec![json!(1)]));
+        assert_eq!(out[2], doc[2], "other answers are untouched");
         assert_eq!(
             out[0]["result"],
             json!({"tools":[{"name":"search_issues"}],"nextCursor":"c"})
         );
-        assert_eq!(
-            out[1]["result"]["tools"][0]["name"],
-            json!("delete_repository")
-        );
-        assert_eq!(removed, vec!["delete_repository"]);
+        // A list under another id is filtered too.
+        assert_eq!(out[1]["result"]["tools"], json!([]));
+        assert_eq!(removed, vec!["delete_repository", "delete_repository"]);
     }
 
     #[test]
