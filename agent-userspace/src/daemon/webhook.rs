@@ -52,7 +52,7 @@ async fn post(d: &Shared, url: &str, body: String) -> Result<(), String> {
         chain: "cordon-webhook".into(),
         dst,
         tls_name: tls.then(|| host.clone()),
-        h2: false,
+        offer_h2: false,
     };
     let client = d.pools.client(&target, &d.upstream_tls);
     let req = http::Request::post(uri)

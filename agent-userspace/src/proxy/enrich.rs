@@ -117,11 +117,6 @@ async fn fetch(
         .body(body::empty())
         .map_err(|e| e.to_string())?;
     *req.headers_mut() = headers;
-    if !target.h2
-        && let Ok(v) = http::HeaderValue::from_str(authority)
-    {
-        req.headers_mut().insert(header::HOST, v);
-    }
     let client = env.pools.client(target, &env.upstream_tls);
     let resp = tokio::time::timeout(TIMEOUT, client.request(req))
         .await

@@ -42,7 +42,11 @@ pub struct Target {
     pub dst: SocketAddr,
     /// TLS server name; None for plain HTTP.
     pub tls_name: Option<String>,
-    pub h2: bool,
+    /// Offer HTTP/2 as well as HTTP/1.1 (TLS only). The upstream's ALPN
+    /// answer picks the protocol per connection, whatever the agent spoke:
+    /// hyper translates between the two. Off for protocol upgrades, which
+    /// only HTTP/1.1 carries here.
+    pub offer_h2: bool,
 }
 
 pub type UpstreamClient = Client<Connector, ProxyBody>;
@@ -67,7 +71,7 @@ impl Pools {
                 (
                     tls.clone(),
                     name,
-                    if target.h2 {
+                    if target.offer_h2 {
                         UpstreamAlpn::H2OrHttp1
                     } else {
                         UpstreamAlpn::Http1Only
@@ -78,7 +82,6 @@ impl Pools {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
-            .http2_only(target.h2)
             .http1_max_buf_size(UPSTREAM_READ_BUF)
             .build(connector);
         map.insert(target.clone(), client.clone());

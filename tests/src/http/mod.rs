@@ -130,6 +130,14 @@ impl HttpServer {
     }
 }
 
+/// Which HTTP versions an HTTPS test server offers in ALPN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speaks {
+    Both,
+    Http1Only,
+    Http2Only,
+}
+
 /// The same recording server over TLS 1.3/1.2 with `h2` and `http/1.1` ALPN.
 #[derive(Debug)]
 pub struct HttpsServer {
@@ -154,7 +162,24 @@ impl HttpsServer {
         names: &[&str],
         addrs: &[(IpAddr, u16)],
     ) -> Result<Self> {
-        let acceptor = TlsAcceptor::from(ca.server_config(names, SERVER_ALPN)?);
+        Self::start_speaking(ns, ca, names, addrs, Speaks::Both)
+    }
+
+    /// HTTPS that offers only the HTTP versions `speaks` names in ALPN; a
+    /// client that offers none of them fails the handshake.
+    pub fn start_speaking(
+        ns: &NetNs,
+        ca: &TestCa,
+        names: &[&str],
+        addrs: &[(IpAddr, u16)],
+        speaks: Speaks,
+    ) -> Result<Self> {
+        let alpn: &[&[u8]] = match speaks {
+            Speaks::Both => SERVER_ALPN,
+            Speaks::Http1Only => &[b"http/1.1"],
+            Speaks::Http2Only => &[b"h2"],
+        };
+        let acceptor = TlsAcceptor::from(ca.server_config(names, alpn)?);
         Ok(Self {
             inner: HttpServer::spawn("https", ns, addrs, Some(acceptor))?,
             names: names.iter().map(|n| (*n).to_owned()).collect(),

@@ -69,9 +69,11 @@ pub async fn forward(
             return refuse(refusal).await;
         }
     };
-    if ctx.h2 {
-        parts.headers.remove(header::HOST);
-    }
+    // The upstream may speak another HTTP version than the agent did: the
+    // authority travels in the URI, and hyper writes `Host` (HTTP/1.1) or
+    // `:authority` (HTTP/2) for the connection it gets.
+    parts.headers.remove(header::HOST);
+    parts.version = http::Version::HTTP_11;
     let injected = match inject::inject(
         &ctx.env,
         ctx.actor.agent.agent(),

@@ -107,7 +107,7 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
         }
     }
 
-    let target = target(&ctx, &head);
+    let target = target(&ctx, &head, upgrade.is_some());
     if !action.enrich.is_empty() {
         super::enrich::enrich(
             &ctx.env,
@@ -195,11 +195,11 @@ pub(super) fn ask<'a>(
 
 /// Where the request leaves for: the address the agent dialled, verified
 /// against the name it asked for.
-fn target(ctx: &HttpCtx, head: &Head) -> Target {
+fn target(ctx: &HttpCtx, head: &Head, upgrade: bool) -> Target {
     Target {
         chain: ctx.actor.agent.chain_display(),
         dst: ctx.actor.origin.dst,
         tls_name: ctx.tls.then(|| head.host.clone()),
-        h2: ctx.h2,
+        offer_h2: ctx.tls && !upgrade,
     }
 }
