@@ -271,3 +271,155 @@ pub(crate) fn canonical_headers(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::canonical::{CanonicalParts, string_to_sign};
+    use crate::instance::InstanceId;
+    use http::{HeaderMap, HeaderValue, Method};
+
+    const HOST: &str = "dynamodb.us-east-1.amazonaws.com";
+
+    fn placeholder() -> AwsPlaceholder {
+        AwsPlaceholder::from_parts(
+            InstanceId::new("bot", "1"),
+            "ASIACRDNAAAAAAAAAAAA".into(),
+            "placeholder-secret".into(),
+            "cordon-placeholder-token".into(),
+        )
+    }
+
+    /// Signs as an SDK would: every header of `headers` (plus host).
+    fn signed(headers: &mut HeaderMap, body: &[u8], secret: &str, key_id: &str, at: SystemTime) {
+        let date = amz_date(at);
+        headers.insert("x-amz-date", HeaderValue::from_str(&date).unwrap());
+        headers.insert("host", HeaderValue::from_static(HOST));
+        let mut names: Vec<String> = headers.keys().map(|k| k.as_str().to_string()).collect();
+        names.sort();
+        let head = RequestHead::new(&Method::POST, HOST, "/", None, headers);
+        let canon = canonical_headers(&head, &names).unwrap();
+        let scope = CredentialScope {
+            date: date[..8].into(),
+            region: "us-east-1".into(),
+            service: "dynamodb".into(),
+        };
+        let hash = canonical::sha256_hex(body);
+        let parts = CanonicalParts {
+            method: "POST",
+            uri: "/",
+            query: "",
+            headers: &canon,
+            payload_hash: &hash,
+        };
+        let sig = canonical::sign(
+            &canonical::signing_key(secret, &scope),
+            &string_to_sign(&date, &scope, &parts.render()),
+        );
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential={key_id}/{}, SignedHeaders={}, Signature={sig}",
+            scope.to_scope_string(),
+            parts.signed_headers()
+        );
+        headers.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+    }
+
+    fn request(at: SystemTime) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-amz-target",
+            HeaderValue::from_static("DynamoDB_20120810.GetItem"),
+        );
+        h.insert(
+            "x-amz-security-token",
+            HeaderValue::from_static("cordon-placeholder-token"),
+        );
+        let p = placeholder();
+        signed(&mut h, BODY, "placeholder-secret", &p.access_key_id, at);
+        h
+    }
+
+    const BODY: &[u8] = br#"{"TableName":"orders"}"#;
+
+    fn check(h: &HeaderMap, body: Option<&[u8]>, now: SystemTime) -> Result<Verified, SigError> {
+        verify(
+            &RequestHead::new(&Method::POST, HOST, "/", None, h),
+            &placeholder(),
+            body,
+            now,
+        )
+    }
+
+    #[test]
+    fn a_body_signed_request_verifies_only_with_its_body() {
+        let now = SystemTime::now();
+        let h = request(now);
+        let v = check(&h, Some(BODY), now).unwrap();
+        assert!(v.body_checked);
+        assert_eq!(check(&h, None, now).unwrap_err(), SigError::BodyRequired);
+        assert_eq!(
+            check(&h, Some(br#"{"TableName":"secrets"}"#), now).unwrap_err(),
+            SigError::SignatureMismatch
+        );
+    }
+
+    #[test]
+    fn signatures_older_or_newer_than_fifteen_minutes_are_refused() {
+        let now = SystemTime::now();
+        let h = request(now - Duration::from_secs(16 * 60));
+        assert!(matches!(
+            check(&h, Some(BODY), now).unwrap_err(),
+            SigError::OutsideWindow { .. }
+        ));
+        let h = request(now + Duration::from_secs(16 * 60));
+        assert!(matches!(
+            check(&h, Some(BODY), now).unwrap_err(),
+            SigError::OutsideWindow { .. }
+        ));
+    }
+
+    #[test]
+    fn an_unsigned_amz_header_is_refused() {
+        let now = SystemTime::now();
+        let mut h = request(now);
+        h.insert("x-amz-copy-source", HeaderValue::from_static("/other/key"));
+        assert_eq!(
+            check(&h, Some(BODY), now).unwrap_err(),
+            SigError::UnsignedHeader("x-amz-copy-source".into())
+        );
+    }
+
+    #[test]
+    fn another_session_token_is_refused() {
+        let now = SystemTime::now();
+        let mut h = request(now);
+        h.insert("x-amz-security-token", HeaderValue::from_static("stolen"));
+        assert_eq!(
+            check(&h, Some(BODY), now).unwrap_err(),
+            SigError::SessionTokenMismatch
+        );
+    }
+
+    #[test]
+    fn signed_with_the_right_key_id_but_another_secret_is_a_mismatch() {
+        let now = SystemTime::now();
+        let mut h = HeaderMap::new();
+        signed(&mut h, BODY, "guessed", "ASIACRDNAAAAAAAAAAAA", now);
+        assert_eq!(
+            check(&h, Some(BODY), now).unwrap_err(),
+            SigError::SignatureMismatch
+        );
+    }
+
+    #[test]
+    fn host_must_be_signed() {
+        let now = SystemTime::now();
+        let mut h = request(now);
+        let auth = h["authorization"].to_str().unwrap().replace("host;", "");
+        h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+        assert_eq!(
+            check(&h, Some(BODY), now).unwrap_err(),
+            SigError::HostNotSigned
+        );
+    }
+}

@@ -11,8 +11,11 @@ from botocore.config import Config
 
 endpoint, scenario = sys.argv[1], sys.argv[2]
 # Path-style addressing: the endpoint is an IP and port, not a bucket host.
-cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", config=cfg)
+# SigV4 for presigned URLs too (botocore's default there is the legacy
+# SigV2, which Cordon refuses as unsigned).
+s3cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, signature_version="s3v4")
+cfg = Config(retries={"max_attempts": 1})
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", config=s3cfg)
 
 
 def attempt(fn):

@@ -246,7 +246,9 @@ fn check_jwt(jwt: &str, key: &[u8], clock_offset: i64) -> Result<(), String> {
         claims["iat"].as_i64().ok_or("no iat")?,
         claims["exp"].as_i64().ok_or("no exp")?,
     );
-    if claims["iss"] != APP_ID.to_string() && claims["iss"] != APP_ID {
+    let iss_matches =
+        claims["iss"].as_str() == Some(APP_ID.to_string().as_str()) || claims["iss"] == APP_ID;
+    if !iss_matches {
         return Err(format!("iss {} is not the app", claims["iss"]));
     }
     if exp - iat > 600 {
