@@ -333,3 +333,81 @@ async fn verify_tallies_outcomes_and_names_decisions_still_open() {
     let after = verify(&db).unwrap().outcomes;
     assert_eq!((after.aborted, after.open), (2, 0), "{after:?}");
 }
+
+/// Holds redb's write lock so the writer stalls on its next commit and the queue fills.
+async fn stall_writer(db: &Arc<Database>, log: &AuditLog) -> redb::WriteTransaction {
+    let blocker = db.begin_write().unwrap();
+    let taken = log.append(forwarded("a", 1));
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while log.queue_depth() > 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the writer never took the record"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let queued = log.append(forwarded("b", 2));
+    assert_eq!(log.queue_depth(), 1, "the queue is full");
+    tokio::spawn(async move {
+        taken.await.unwrap();
+        queued.await.unwrap();
+    });
+    blocker
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_that_meets_a_full_queue_is_written_once_there_is_room() {
+    let t = temp_db();
+    let db = open_db(&t.path);
+    let small = AuditConfig {
+        queue_capacity: 1,
+        ..AuditConfig::default()
+    };
+    let log = open_log(&db, small);
+    let blocker = stall_writer(&db, &log).await;
+    log.append_outcome(Outcome::of(1, &forwarded("a", 1), OutcomeState::Completed));
+    assert_eq!(
+        log.metrics().rejected_queue_full_total,
+        1,
+        "it met the full queue"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(blocker);
+    settle(&log, 3).await;
+    log.shutdown().unwrap();
+    let o = outcomes(&db);
+    assert_eq!(o.len(), 1);
+    assert_eq!((o[0].seq, o[0].decision_seq), (3, Some(1)));
+    assert_eq!(log.metrics().outcomes_unrecorded_total, 0);
+    assert!(verify(&db).unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_that_never_finds_room_is_counted_not_waited_for() {
+    let t = temp_db();
+    let db = open_db(&t.path);
+    let small = AuditConfig {
+        queue_capacity: 1,
+        ..AuditConfig::default()
+    };
+    let log = open_log(&db, small);
+    let blocker = stall_writer(&db, &log).await;
+    let started = std::time::Instant::now();
+    log.append_outcome(Outcome::new(1, OutcomeState::Completed));
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "append_outcome returns at once"
+    );
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while log.metrics().outcomes_unrecorded_total == 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the lost outcome was never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(blocker);
+    settle(&log, 2).await;
+    log.shutdown().unwrap();
+    assert!(outcomes(&db).is_empty());
+}
