@@ -29,6 +29,7 @@ pub fn setup() -> anyhow::Result<()> {
     rust_toolchains()?;
     bpf_linker()?;
     packages()?;
+    aws_tools()?;
     Ok(())
 }
 
@@ -38,6 +39,50 @@ pub fn is_ready() -> bool {
         && has_toolchain(EBPF_TOOLCHAIN)
         && workspace_root().join(".tools/bin/bpf-linker").exists()
         && rust_src_installed()
+        && aws_tools_installed()
+}
+
+/// What cordon-jit's AWS tests run against and as: moto's server (a local
+/// AWS that checks SigV4 signatures and IAM policy), and boto3 and the AWS
+/// CLI as agents, from PyPI, pinned.
+const AWS_PYTHON_PACKAGES: &[&str] = &["moto[server]==5.2.6", "boto3==1.44.18", "awscli==1.46.3"];
+const MOTO_VERSION: &str = "5.2.6";
+
+fn aws_venv() -> std::path::PathBuf {
+    workspace_root().join(".tools/aws-venv")
+}
+
+fn aws_tools_installed() -> bool {
+    let venv = aws_venv();
+    venv.join("bin/aws").exists()
+        && venv.join("bin/moto_server").exists()
+        && output(
+            Command::new(venv.join("bin/python"))
+                .args(["-c", "import moto, boto3; print(moto.__version__)"]),
+        )
+        .is_some_and(|v| v.trim() == MOTO_VERSION)
+}
+
+/// moto, boto3 and the AWS CLI into a virtualenv under .tools/ (nothing
+/// system-wide; the tests find it there).
+fn aws_tools() -> anyhow::Result<()> {
+    if aws_tools_installed() {
+        return Ok(());
+    }
+    let venv = aws_venv();
+    if !venv.join("bin/pip").exists() {
+        eprintln!("xtask: creating {}", venv.display());
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).context(
+            "creating the AWS test virtualenv (on Debian: apt-get install python3-venv)",
+        )?;
+    }
+    eprintln!(
+        "xtask: installing {} from PyPI",
+        AWS_PYTHON_PACKAGES.join(" ")
+    );
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(AWS_PYTHON_PACKAGES))
 }
 
 fn has_toolchain(tc: &str) -> bool {
