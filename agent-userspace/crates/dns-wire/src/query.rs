@@ -1,6 +1,9 @@
 //! An agent's DNS query: the question Cordon decides on, and the answers
 //! that refuse it without asking upstream.
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::{
+    op::{Message, MessageType, ResponseCode},
+    rr::Name,
+};
 
 /// A datagram that parsed as a DNS query (not a response).
 #[derive(Debug, Clone)]
@@ -24,16 +27,24 @@ impl Query {
         (msg.message_type() == MessageType::Query).then_some(Query { msg })
     }
 
-    /// The question to decide on; `None` when the query asks nothing, which
-    /// is refused.
+    /// The question to decide on. `None`, which is refused, when the query
+    /// does not ask exactly one question (the whole datagram is forwarded,
+    /// so a second question would be answered without being decided), or
+    /// when the name's text is not plainly the name the upstream is asked
+    /// for: hickory shows `xn--` labels decoded (some decode to another
+    /// label's text) and escapes bytes no host name has (`\.` inside a
+    /// label, which also defeats stripping the root dot).
     pub fn question(&self) -> Option<Question> {
-        let q = self.msg.queries().first()?;
+        let [q] = self.msg.queries() else {
+            return None;
+        };
+        let text = q.name().to_utf8();
+        let name = text.strip_suffix('.').unwrap_or(&text);
+        if name.contains('\\') || Name::from_utf8(format!("{name}.")).ok()? != *q.name() {
+            return None;
+        }
         Some(Question {
-            name: q
-                .name()
-                .to_utf8()
-                .trim_end_matches('.')
-                .to_ascii_lowercase(),
+            name: name.to_ascii_lowercase(),
             qtype: q.query_type().to_string(),
         })
     }
@@ -66,7 +77,7 @@ mod tests {
     use super::*;
     use hickory_proto::{
         op::{OpCode, Query as HQuery},
-        rr::{Name, RecordType},
+        rr::RecordType,
     };
 
     fn query_bytes(name: &str, rtype: RecordType, id: u16) -> Vec<u8> {
@@ -106,6 +117,51 @@ mod tests {
         m.set_id(9).set_message_type(MessageType::Query);
         let q = Query::parse(&m.to_vec().unwrap()).unwrap();
         assert_eq!(q.question(), None);
+    }
+
+    #[test]
+    fn a_query_asking_two_questions_is_not_decided() {
+        let mut m = Message::from_vec(&query_bytes("allowed.test.", RecordType::A, 5)).unwrap();
+        m.add_query(HQuery::query(
+            Name::from_ascii("other.test.").unwrap(),
+            RecordType::A,
+        ));
+        let q = Query::parse(&m.to_vec().unwrap()).unwrap();
+        assert_eq!(q.question(), None);
+        let r = Message::from_vec(&q.refused().unwrap()).unwrap();
+        assert_eq!(r.queries().len(), 2, "the refusal still echoes both");
+    }
+
+    #[test]
+    fn a_name_whose_text_reads_back_as_another_is_not_decided() {
+        // `xn--github-` is shown as `github`, which names another label.
+        let q = Query::parse(&query_bytes("xn--github-.com.", RecordType::A, 6)).unwrap();
+        assert_eq!(q.question(), None);
+        // A well-formed IDN is decided on in its Unicode form.
+        let q = Query::parse(&query_bytes("xn--bcher-kva.test.", RecordType::A, 6)).unwrap();
+        assert_eq!(q.question().unwrap().name, "bücher.test");
+    }
+
+    #[test]
+    fn a_name_with_bytes_no_host_name_has_is_not_decided() {
+        let mut m = Message::new();
+        m.set_id(8)
+            .set_message_type(MessageType::Query)
+            .add_query(HQuery::query(
+                Name::from_labels(vec![b"a.".to_vec(), b"test".to_vec()]).unwrap(),
+                RecordType::A,
+            ));
+        let q = Query::parse(&m.to_vec().unwrap()).unwrap();
+        assert_eq!(q.question(), None);
+        m.queries_mut()[0].set_name(Name::from_labels(vec![b".".to_vec()]).unwrap());
+        let q = Query::parse(&m.to_vec().unwrap()).unwrap();
+        assert_eq!(q.question(), None);
+    }
+
+    #[test]
+    fn the_root_name_is_decided_as_empty() {
+        let q = Query::parse(&query_bytes(".", RecordType::NS, 2)).unwrap();
+        assert_eq!(q.question().unwrap().name, "");
     }
 
     #[test]
