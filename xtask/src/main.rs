@@ -1,9 +1,10 @@
-//! Developer tasks: `cargo xtask setup | test | demo | bench`.
+//! Developer tasks: `cargo xtask setup | test | demo | bench | fuzz`.
 //! Everything a fresh machine needs (pinned toolchains, rust-src,
-//! bpf-linker, test packages) is installed by `setup`, which `test`, `demo`
-//! and `bench` run first.
+//! bpf-linker, cargo-fuzz, test packages) is installed by `setup`, which
+//! `test`, `demo` and `bench` run first (`fuzz` installs what it needs).
 mod bench;
 mod demo;
+mod fuzz;
 mod sys;
 mod test;
 mod toolchain;
@@ -19,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install the pinned toolchains, rust-src, bpf-linker and test packages.
+    /// Install the pinned toolchains, rust-src, bpf-linker, cargo-fuzz and test packages.
     Setup,
     /// Run the whole test suite (unit tests, lints, privileged end-to-end tests).
     Test(test::TestArgs),
@@ -27,6 +28,8 @@ enum Cmd {
     Demo,
     /// Run the criterion benchmarks of the hot paths.
     Bench(bench::BenchArgs),
+    /// Run the cargo-fuzz targets (every one in turn, or TARGET) on the pinned nightly.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +39,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Test(a) => test::run(a),
         Cmd::Demo => demo::run(),
         Cmd::Bench(a) => bench::run(a),
+        Cmd::Fuzz(a) => fuzz::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,10 +1,12 @@
 //! `cargo xtask test`: lints, unit tests, then the privileged end-to-end
-//! suite (real daemon, real eBPF, real cgroups). The end-to-end tests need
-//! root; without it they are reported as SKIPPED, loudly, never as passed.
+//! suite (real daemon, real eBPF, real cgroups), then a short run of every
+//! fuzz target. The end-to-end tests need root; without it they are
+//! reported as SKIPPED, loudly, never as passed.
 use anyhow::bail;
 use clap::Args;
 
 use crate::{
+    fuzz,
     sys::{self, cargo, run as exec, workspace_root},
     toolchain,
 };
@@ -17,6 +19,9 @@ pub struct TestArgs {
     /// Skip fmt and clippy (quicker local iterations).
     #[arg(long)]
     pub no_lint: bool,
+    /// Skip the fuzz smoke run (quicker local iterations).
+    #[arg(long)]
+    pub no_fuzz: bool,
 }
 
 pub fn run(args: TestArgs) -> anyhow::Result<()> {
@@ -56,6 +61,17 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         .env("CORDON_E2E_SKIP_LOG", &skip_log)
         .env("RUST_BACKTRACE", "1");
     exec(&mut tests)?;
+
+    if !args.no_fuzz {
+        // Every target briefly, on its committed corpus and regression
+        // inputs: a finding fails the run like a failing test.
+        let started = std::time::Instant::now();
+        fuzz::smoke()?;
+        eprintln!(
+            "xtask: fuzz smoke run (build included) took {}s",
+            started.elapsed().as_secs()
+        );
+    }
 
     let skipped = std::fs::read_to_string(&skip_log).unwrap_or_default();
     let skipped: Vec<&str> = skipped.lines().filter(|l| !l.is_empty()).collect();

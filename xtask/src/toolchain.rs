@@ -12,6 +12,9 @@ pub const USERSPACE_TOOLCHAIN: &str = "1.99.1";
 /// agent-userspace/build.rs.
 pub const EBPF_TOOLCHAIN: &str = "nightly-2026-10-29";
 pub const BPF_LINKER_VERSION: &str = "0.13.0";
+/// Builds and runs the fuzz targets (`cargo xtask fuzz`) on EBPF_TOOLCHAIN,
+/// the one nightly the project pins.
+pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
 /// Debian packages the end-to-end tests and the demo use.
 const PACKAGES: &[(&str, &str)] = &[
@@ -28,9 +31,16 @@ const PACKAGES: &[(&str, &str)] = &[
 pub fn setup() -> anyhow::Result<()> {
     rust_toolchains()?;
     bpf_linker()?;
+    cargo_fuzz()?;
     packages()?;
     aws_tools()?;
     Ok(())
+}
+
+/// What `cargo xtask fuzz` needs: the nightly and cargo-fuzz.
+pub fn ensure_fuzz_tools() -> anyhow::Result<()> {
+    rust_toolchains()?;
+    cargo_fuzz()
 }
 
 /// True when nothing needs installing, so `test` and `demo` can skip setup.
@@ -38,6 +48,7 @@ pub fn is_ready() -> bool {
     has_toolchain(USERSPACE_TOOLCHAIN)
         && has_toolchain(EBPF_TOOLCHAIN)
         && workspace_root().join(".tools/bin/bpf-linker").exists()
+        && cargo_fuzz_installed()
         && rust_src_installed()
         && aws_tools_installed()
 }
@@ -182,6 +193,30 @@ fn bpf_linker() -> anyhow::Result<()> {
         ])
         .arg(&prefix)
         .env("LLVM_PREFIX", prefix.join("llvm")))
+}
+
+fn cargo_fuzz_installed() -> bool {
+    let bin = workspace_root().join(".tools/bin/cargo-fuzz");
+    output(Command::new(bin).arg("--version")).is_some_and(|v| v.contains(CARGO_FUZZ_VERSION))
+}
+
+/// cargo-fuzz from crates.io into .tools/bin, like bpf-linker, built with
+/// the userspace toolchain (it is a plain binary; only what it builds needs
+/// the nightly).
+fn cargo_fuzz() -> anyhow::Result<()> {
+    if cargo_fuzz_installed() {
+        return Ok(());
+    }
+    eprintln!("xtask: building cargo-fuzz {CARGO_FUZZ_VERSION} (about two minutes)");
+    run(Command::new("cargo")
+        .args([
+            &format!("+{USERSPACE_TOOLCHAIN}"),
+            "install",
+            &format!("cargo-fuzz@{CARGO_FUZZ_VERSION}"),
+            "--locked",
+            "--root",
+        ])
+        .arg(workspace_root().join(".tools")))
 }
 
 /// Installs missing Debian packages when running as root; otherwise says

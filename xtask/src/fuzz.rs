@@ -1,0 +1,320 @@
+//! `cargo xtask fuzz [TARGET] [--time 10m]`: builds the cargo-fuzz targets
+//! of `fuzz/` on the pinned nightly and runs each in turn (or one), niced,
+//! one process at a time, on its committed corpus plus its regression
+//! inputs. A crash, panic, hang or differential mismatch fails the command
+//! and leaves the input in `fuzz/artifacts/<target>/`. `cargo xtask test`
+//! runs every target for [`SMOKE_SECONDS`] the same way.
+use std::{path::Path, process::Command, time::Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::{
+    sys::{output, path_with_tools, run as exec, workspace_root},
+    toolchain::{self, EBPF_TOOLCHAIN},
+};
+
+/// How long the test suite runs each target.
+pub const SMOKE_SECONDS: u64 = 20;
+/// One input taking longer than this is reported as a hang.
+const HANG_SECONDS: u64 = 10;
+
+#[derive(Args)]
+pub struct FuzzArgs {
+    /// Only this target (`cargo xtask fuzz --list` names them).
+    pub target: Option<String>,
+    /// How long each target runs: `90s`, `10m`, `1h` (plain numbers are seconds).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub time: u64,
+    /// Rebuild the seed corpora from the test fixtures into every corpus
+    /// directory (an empty one is seeded on any run).
+    #[arg(long)]
+    pub seed: bool,
+    /// Minimise each corpus after its run (`cargo fuzz cmin`), so what is
+    /// committed stays small.
+    #[arg(long)]
+    pub cmin: bool,
+    /// List the targets and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// What one run reported in its last status line.
+#[derive(Debug, Default)]
+struct Figures {
+    runs: u64,
+    exec_per_sec: u64,
+    cov: u64,
+    features: u64,
+    corpus: u64,
+}
+
+pub fn run(args: FuzzArgs) -> anyhow::Result<()> {
+    toolchain::ensure_fuzz_tools()?;
+    let targets = targets()?;
+    if args.list {
+        targets.iter().for_each(|t| println!("{t}"));
+        return Ok(());
+    }
+    let selected: Vec<&String> = match &args.target {
+        Some(name) => match targets.iter().find(|t| *t == name) {
+            Some(t) => vec![t],
+            None => bail!("no fuzz target `{name}`; there are: {}", targets.join(", ")),
+        },
+        None => targets.iter().collect(),
+    };
+    fuzz(&selected, args.time, args.seed, args.cmin)
+}
+
+/// The test suite's smoke run: every target, briefly.
+pub fn smoke() -> anyhow::Result<()> {
+    toolchain::ensure_fuzz_tools()?;
+    let targets = targets()?;
+    fuzz(
+        &targets.iter().collect::<Vec<_>>(),
+        SMOKE_SECONDS,
+        false,
+        false,
+    )
+}
+
+fn fuzz(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    exec(cargo_fuzz().args(["build", "-O"]))?;
+    eprintln!(
+        "xtask: fuzz targets built in {}s",
+        started.elapsed().as_secs()
+    );
+    seed(targets, reseed)?;
+    let mut table = Vec::new();
+    for target in targets {
+        let figures = run_one(target, seconds)?;
+        if cmin {
+            exec(cargo_fuzz().args(["cmin", "-O", target.as_str()]))?;
+        }
+        table.push((target.as_str(), figures));
+    }
+    eprintln!(
+        "xtask: fuzzing done in {}s, no findings",
+        started.elapsed().as_secs()
+    );
+    eprintln!(
+        "{:<18} {:>11} {:>8} {:>7} {:>9} {:>7}",
+        "target", "runs", "exec/s", "cov", "features", "corpus"
+    );
+    for (t, f) in table {
+        eprintln!(
+            "{t:<18} {:>11} {:>8} {:>7} {:>9} {:>7}",
+            f.runs, f.exec_per_sec, f.cov, f.features, f.corpus
+        );
+    }
+    Ok(())
+}
+
+/// Runs one target for `seconds`, relaying libFuzzer's output and keeping
+/// its figures; any finding is an error naming the reproducer.
+fn run_one(target: &str, seconds: u64) -> anyhow::Result<Figures> {
+    let root = workspace_root();
+    let corpus = root.join("fuzz/corpus").join(target);
+    let regressions = root.join("fuzz/regressions").join(target);
+    let mut cmd = Command::new("nice");
+    cmd.args([
+        "-n",
+        "19",
+        "cargo",
+        &toolchain_arg(),
+        "fuzz",
+        "run",
+        "-O",
+        "--fuzz-dir",
+    ])
+    .arg(root.join("fuzz"))
+    .arg(target)
+    .arg(&corpus);
+    if regressions.is_dir() {
+        // Read, never written: the fixed findings run first every time.
+        cmd.arg(&regressions);
+    }
+    cmd.arg("--").args([
+        format!("-max_total_time={seconds}"),
+        format!("-timeout={HANG_SECONDS}"),
+        "-rss_limit_mb=2048".into(),
+        "-jobs=1".into(),
+        "-workers=1".into(),
+        "-print_final_stats=1".into(),
+    ]);
+    eprintln!("xtask: fuzzing {target} for {seconds}s");
+    // With -jobs, libFuzzer writes the run's output to fuzz-0.log in the
+    // working directory, which is therefore one of the target's own.
+    let logs = root.join("fuzz/target/logs").join(target);
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let log = logs.join("fuzz-0.log");
+    let _stale_log_may_be_absent = std::fs::remove_file(&log);
+    let status = fuzz_env(&mut cmd)
+        .current_dir(&logs)
+        .status()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    if !status.success() {
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        for line in tail.iter().rev() {
+            eprintln!("  {target}: {line}");
+        }
+        bail!(
+            "fuzz target {target} found a crash, panic, hang or mismatch ({status}); the input is in {}, the log in {}",
+            root.join("fuzz/artifacts").join(target).display(),
+            log.display()
+        );
+    }
+    Ok(figures(&text))
+}
+
+/// The last `DONE` (or pulse) line: `#N DONE cov: C ft: F corp: K/.. exec/s: E`.
+fn figures(log: &str) -> Figures {
+    let Some(line) = log
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('#') && l.contains(" cov: "))
+    else {
+        return Figures::default();
+    };
+    let field = |name: &str| -> u64 {
+        line.split_whitespace()
+            .skip_while(|w| *w != name)
+            .nth(1)
+            .and_then(|v| v.split('/').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Figures {
+        runs: line
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.trim_start_matches('#').parse().ok())
+            .unwrap_or(0),
+        exec_per_sec: field("exec/s:"),
+        cov: field("cov:"),
+        features: field("ft:"),
+        corpus: field("corp:"),
+    }
+}
+
+/// Seeds every empty corpus (all of them with `reseed`) from the fixtures.
+fn seed(targets: &[&String], reseed: bool) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let corpus = |t: &str| root.join("fuzz/corpus").join(t);
+    let empty = |dir: &Path| std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
+    let wanted: Vec<&String> = targets
+        .iter()
+        .copied()
+        .filter(|t| reseed || empty(&corpus(t)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let seeds = root.join("fuzz/target/seeds");
+    exec(
+        fuzz_env(&mut Command::new("cargo"))
+            .args([&toolchain_arg(), "run", "--release", "--manifest-path"])
+            .arg(root.join("fuzz/Cargo.toml"))
+            .args(["-p", "cordon-fuzz-seed", "--"])
+            .arg(&root)
+            .arg(&seeds),
+    )?;
+    for t in wanted {
+        copy_dir(&seeds.join(t.as_str()), &corpus(t))?;
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok(()); // the seeder has nothing for this target
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, to.join(name))
+                .with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn targets() -> anyhow::Result<Vec<String>> {
+    let listed = output(cargo_fuzz().arg("list")).context("`cargo fuzz list` failed")?;
+    Ok(listed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// `+nightly-…` for rustup's `cargo` proxy: the fuzz build needs the
+/// nightly's sanitizer support; it is the pinned one the eBPF build uses.
+fn toolchain_arg() -> String {
+    format!("+{EBPF_TOOLCHAIN}")
+}
+
+fn cargo_fuzz() -> Command {
+    let mut c = Command::new("cargo");
+    c.args([&toolchain_arg(), "fuzz"]);
+    fuzz_env(&mut c);
+    c
+}
+
+/// Run from the workspace root (cargo-fuzz finds `fuzz/` there), with the
+/// project's tools on PATH and nothing of the outer cargo's toolchain choice.
+fn fuzz_env(c: &mut Command) -> &mut Command {
+    c.current_dir(workspace_root())
+        .env("PATH", path_with_tools())
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .env_remove("RUSTFLAGS")
+}
+
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, ""), |i| text.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a number with s, m or h"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        other => return Err(format!("`{text}`: unknown unit `{other}` (s, m or h)")),
+    };
+    Ok(n * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_seconds_minutes_and_hours() {
+        assert_eq!(parse_duration("20"), Ok(20));
+        assert_eq!(parse_duration("20s"), Ok(20));
+        assert_eq!(parse_duration("10m"), Ok(600));
+        assert_eq!(parse_duration("1h"), Ok(3600));
+        assert!(parse_duration("10 minutes").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn figures_come_from_the_last_status_line() {
+        let log = "#2 INITED cov: 5 ft: 6 corp: 1/1b exec/s: 0 rss: 30Mb\n\
+                   #600\tDONE   cov: 1864 ft: 4562 corp: 433/22Kb lim: 116 exec/s: 2172 rss: 95Mb\n\
+                   Done 600 runs in 1 second(s)\n";
+        let f = figures(log);
+        assert_eq!(
+            (f.runs, f.cov, f.features, f.corpus, f.exec_per_sec),
+            (600, 1864, 4562, 433, 2172)
+        );
+    }
+}
