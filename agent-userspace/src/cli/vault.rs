@@ -1,5 +1,7 @@
 //! `cordon vault`: secrets go in from stdin or a file, never from argv
 //! (shell history, `ps`), and never come back out.
+mod entry;
+
 use std::{io::Read, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
@@ -27,6 +29,7 @@ pub fn run(cmd: VaultCmd) -> anyhow::Result<ExitCode> {
         } => {
             cordon_vault::validate_name("name", &name)?;
             let value = read_value(from_stdin, from_file.as_deref())?;
+            let value = entry::structured_value(&kind, value)?;
             let req = Request::VaultSet {
                 name: name.clone(),
                 kind,
