@@ -14,7 +14,7 @@ use crate::{
         client::{self, ClientError},
         proto::Request,
     },
-    daemon::{kill::KillMark, kill_marks::KillMarks},
+    daemon::kill_marks::{KillMark, KillMarks, Mark},
     killswitch::{self, Scope},
     paths::Paths,
 };
@@ -105,7 +105,7 @@ fn record_offline(p: &Paths, scope: &Scope, reason: &str) -> anyhow::Result<()> 
         by: format!("{who} (cli, daemon down)"),
         at: chrono::Utc::now(),
     };
-    marks.put(&scope.key(), &serde_json::to_string(&mark)?)?;
+    marks.put(&scope.key(), Mark::Kill(mark))?;
     Ok(())
 }
 

@@ -11,15 +11,9 @@ pub use self::{
     error::{KillFailed, Unrecorded},
 };
 use super::Shared;
+pub use super::kill_marks::KillMark;
+use super::kill_marks::Mark;
 use crate::killswitch::{self, KillReport, Scope};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KillMark {
-    pub scope: Scope,
-    pub reason: String,
-    pub by: String,
-    pub at: chrono::DateTime<chrono::Utc>,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KillOutcome {
@@ -69,8 +63,7 @@ pub async fn kill(
     let persist = {
         let d2 = d.clone();
         let key = scope.key();
-        let value = serde_json::to_string(&mark).unwrap_or_default();
-        tokio::task::spawn_blocking(move || d2.kills.put(&key, &value))
+        tokio::task::spawn_blocking(move || d2.kills.put(&key, Mark::Kill(mark)))
     };
     let rec = record(cordon_audit::EventKind::Kill, &scope, reason, by);
     let (audited, persisted) = tokio::join!(crate::request::record::append(&d.audit, rec), persist);
@@ -131,8 +124,8 @@ pub async fn resume(d: &Shared, scope: Scope, by: &str) -> Result<KillReport, Ki
     // left on disk re-kills at the next start (the safe direction), but the
     // operator is told: the command did not fully do what it said.
     let mut kept = None;
-    for (key, _) in d.kills.list() {
-        if lifted_by(&scope, &key)
+    for (key, mark) in d.kills.list() {
+        if lifted_by(&scope, &key, &mark)
             && let Err(source) = d.kills.del(&key)
         {
             tracing::error!("resumed {key}, but lifting its mark failed: {source}");
@@ -146,7 +139,17 @@ pub async fn resume(d: &Shared, scope: Scope, by: &str) -> Result<KillReport, Ki
 }
 
 /// Whether resuming `scope` lifts the mark stored under `key`.
-fn lifted_by(scope: &Scope, key: &str) -> bool {
+fn lifted_by(scope: &Scope, key: &str, mark: &Mark) -> bool {
+    match (scope, mark) {
+        // `resume --all` lifts connector cuts too; naming an agent lifts
+        // its kills, and a cut only by `resume --connector`.
+        (Scope::All, _) => true,
+        (_, Mark::ConnectorCut(_)) => false,
+        (scope, Mark::Kill(_)) => lifted_kill(scope, key),
+    }
+}
+
+fn lifted_kill(scope: &Scope, key: &str) -> bool {
     match scope {
         Scope::All => true,
         Scope::Agent(a) => key == a || key.starts_with(&format!("{a}/")),
@@ -156,13 +159,9 @@ fn lifted_by(scope: &Scope, key: &str) -> bool {
 
 /// Re-applies persisted kills at start: a restart never un-kills an agent.
 pub async fn reapply(d: &Shared) {
-    for (key, value) in d.kills.list() {
-        let Ok(mark) = serde_json::from_str::<KillMark>(&value) else {
-            tracing::error!(
-                "unreadable kill mark for {key}: it stays recorded, re-kill it by hand"
-            );
-            continue;
-        };
+    for (key, mark) in d.kills.list() {
+        // Connector cuts need nothing re-applied: every request checks them.
+        let Mark::Kill(mark) = mark else { continue };
         let d2 = d.clone();
         let scope = mark.scope.clone();
         let r = tokio::task::spawn_blocking(move || {
@@ -184,10 +183,9 @@ pub async fn reapply(d: &Shared) {
 
 /// Is this agent (or an ancestor run) under a kill mark?
 pub fn is_killed(d: &Shared, agent: &crate::cgroup::AgentPath) -> bool {
-    d.kills.list().iter().any(|(_, v)| {
-        serde_json::from_str::<KillMark>(v)
-            .is_ok_and(|m| m.scope.covers(&agent.chain, &agent.instances))
-    })
+    d.kills.list().iter().any(
+        |(_, mark)| matches!(mark, Mark::Kill(m) if m.scope.covers(&agent.chain, &agent.instances)),
+    )
 }
 
 /// The `agent.kill` / `agent.resume` record of a scope; `by` is kept as the

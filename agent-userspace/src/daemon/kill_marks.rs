@@ -13,7 +13,66 @@ use std::{
     sync::{Mutex, RwLock},
 };
 
-use crate::install::{error::InstallError, fsops::write_atomic};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    install::{error::InstallError, fsops::write_atomic},
+    killswitch::Scope,
+};
+
+/// One mark: what is cut off, why, by whom, since when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mark {
+    /// `cordon kill SCOPE`: frozen and cut off.
+    Kill(KillMark),
+    /// `cordon kill --connector C AGENT`: one connector refused.
+    ConnectorCut(ConnectorCut),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillMark {
+    pub scope: Scope,
+    pub reason: String,
+    pub by: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorCut {
+    pub agent: String,
+    pub connector: String,
+    pub reason: String,
+    pub by: String,
+    /// Absent in marks written before cuts carried a time.
+    #[serde(default)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How the file stores a mark: typed, or (files written before marks were
+/// typed) the mark's JSON as a string, read once and rewritten typed.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    Typed(Mark),
+    Legacy(String),
+}
+
+/// A mark an older daemon kept as JSON text (in its database).
+pub fn parse_legacy(text: &str) -> Result<Mark, serde_json::Error> {
+    Stored::Legacy(text.to_string()).into_mark()
+}
+
+impl Stored {
+    fn into_mark(self) -> Result<Mark, serde_json::Error> {
+        match self {
+            Stored::Typed(m) => Ok(m),
+            Stored::Legacy(text) => serde_json::from_str::<KillMark>(&text)
+                .map(Mark::Kill)
+                .or_else(|_| serde_json::from_str::<ConnectorCut>(&text).map(Mark::ConnectorCut)),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KillMarksError {
@@ -43,7 +102,7 @@ pub enum KillMarksError {
 
 pub struct KillMarks {
     path: PathBuf,
-    marks: RwLock<BTreeMap<String, String>>,
+    marks: RwLock<BTreeMap<String, Mark>>,
     /// One writer at a time, so the file always holds a whole map.
     write: Mutex<()>,
 }
@@ -51,13 +110,28 @@ pub struct KillMarks {
 impl KillMarks {
     /// Loads `path`; a missing file is no marks.
     pub fn open(path: &Path) -> Result<KillMarks, KillMarksError> {
+        let parse_error = |e: serde_json::Error| KillMarksError::Parse {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        };
         let marks = match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| KillMarksError::Parse {
-                path: path.to_path_buf(),
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            })?,
+            Ok(text) => {
+                let stored: BTreeMap<String, Stored> =
+                    serde_json::from_str(&text).map_err(parse_error)?;
+                let mut marks = BTreeMap::new();
+                for (key, value) in stored {
+                    let mark = value.into_mark().map_err(|e| KillMarksError::Parse {
+                        path: path.to_path_buf(),
+                        line: e.line(),
+                        column: e.column(),
+                        message: format!("the mark for {key}: {e}"),
+                    })?;
+                    marks.insert(key, mark);
+                }
+                marks
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(source) => {
                 return Err(KillMarksError::Read {
@@ -76,9 +150,9 @@ impl KillMarks {
     /// Records a mark. It is in force in memory before the write, so a
     /// failed write still leaves the agent killed until the daemon stops;
     /// the error says it will not survive a restart.
-    pub fn put(&self, key: &str, value: &str) -> Result<(), KillMarksError> {
+    pub fn put(&self, key: &str, mark: Mark) -> Result<(), KillMarksError> {
         self.change(|m| {
-            m.insert(key.to_string(), value.to_string());
+            m.insert(key.to_string(), mark);
         })
     }
 
@@ -90,7 +164,7 @@ impl KillMarks {
     }
 
     /// Every mark, by key.
-    pub fn list(&self) -> Vec<(String, String)> {
+    pub fn list(&self) -> Vec<(String, Mark)> {
         self.read()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -101,11 +175,11 @@ impl KillMarks {
         self.read().contains_key(key)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, String>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Mark>> {
         self.marks.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn change(&self, f: impl FnOnce(&mut BTreeMap<String, String>)) -> Result<(), KillMarksError> {
+    fn change(&self, f: impl FnOnce(&mut BTreeMap<String, Mark>)) -> Result<(), KillMarksError> {
         let _one_writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let snapshot = {
             let mut marks = self.marks.write().unwrap_or_else(|e| e.into_inner());
@@ -122,7 +196,7 @@ impl KillMarks {
     /// The install's atomic replace (temporary file, exact mode, fsync,
     /// rename), then an fsync of the directory so the rename itself survives
     /// a power loss before `cordon kill` returns.
-    fn persist(&self, marks: &BTreeMap<String, String>) -> Result<(), InstallError> {
+    fn persist(&self, marks: &BTreeMap<String, Mark>) -> Result<(), InstallError> {
         let text = serde_json::to_vec_pretty(marks)
             .map_err(|e| InstallError::io("encoding", &self.path)(std::io::Error::other(e)))?;
         write_atomic(&self.path, &text, 0o600)?;
@@ -134,50 +208,4 @@ impl KillMarks {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn marks_survive_reopening_and_deletes_stick() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kills.json");
-        let marks = KillMarks::open(&path).unwrap();
-        assert!(marks.list().is_empty());
-        marks.put("bot", r#"{"reason":"r"}"#).unwrap();
-        marks.put("other", "{}").unwrap();
-        marks.del("other").unwrap();
-        let again = KillMarks::open(&path).unwrap();
-        assert_eq!(
-            again.list(),
-            vec![("bot".into(), r#"{"reason":"r"}"#.into())]
-        );
-        assert!(again.contains("bot") && !again.contains("other"));
-        // No temporary file is left beside it.
-        let names: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names, ["kills.json"]);
-    }
-
-    #[test]
-    fn a_broken_file_is_an_error_naming_it_and_the_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kills.json");
-        std::fs::write(&path, "{\n  \"bot\": \n").unwrap();
-        let e = KillMarks::open(&path).err().unwrap().to_string();
-        assert!(e.contains("kills.json") && e.contains("line 3"), "{e}");
-        // And it is left as it was, for the operator to look at.
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\n  \"bot\": \n");
-    }
-
-    #[test]
-    fn a_failed_write_keeps_the_mark_in_force_and_says_so() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gone").join("kills.json");
-        let marks = KillMarks::open(&path).unwrap();
-        let e = marks.put("bot", "{}").unwrap_err().to_string();
-        assert!(e.contains("writing the kill marks"), "{e}");
-        assert!(marks.contains("bot"));
-    }
-}
+mod tests;

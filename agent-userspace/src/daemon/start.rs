@@ -256,7 +256,10 @@ fn open_kill_marks(
     let marks = super::kill_marks::KillMarks::open(&paths.kill_marks)?;
     for (key, value) in legacy.legacy_kills()? {
         if !marks.contains(&key) {
-            marks.put(&key, &value)?;
+            let mark = super::kill_marks::parse_legacy(&value).with_context(|| {
+                format!("the kill mark for {key} kept in the database is unreadable")
+            })?;
+            marks.put(&key, mark)?;
         }
         legacy.del_legacy_kill(&key)?;
     }
@@ -470,7 +473,10 @@ mod tests {
         let db = Arc::new(open_database(&paths.db).unwrap());
         let legacy = store::Store::new(db);
         legacy
-            .put_legacy_kill("old-bot", r#"{"reason":"r"}"#)
+            .put_legacy_kill(
+                "old-bot",
+                r#"{"scope":{"Agent":"old-bot"},"reason":"r","by":"root","at":"2026-01-01T00:00:00Z"}"#,
+            )
             .unwrap();
         let marks = open_kill_marks(&paths, &legacy).unwrap();
         assert!(marks.contains("old-bot"));

@@ -2,10 +2,16 @@
 //! for the agent, which keeps running. Recorded like any kill: a mark on
 //! disk (so a restart keeps the cut) and an `agent.kill` record naming the
 //! connector; `resume --connector` writes `agent.resume` the same way.
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::KillFailed;
-use crate::{daemon::Shared, request::record::append};
+use crate::{
+    daemon::{
+        Shared,
+        kill_marks::{ConnectorCut, Mark},
+    },
+    request::record::append,
+};
 
 pub fn connector_key(agent: &str, connector: &str) -> String {
     format!("connector:{agent}:{connector}")
@@ -28,10 +34,16 @@ pub async fn cut_connector(
     by: &str,
 ) -> Result<(), KillFailed> {
     let key = connector_key(agent, connector);
-    let mark = json!({"agent": agent, "connector": connector, "reason": reason, "by": by});
+    let mark = Mark::ConnectorCut(ConnectorCut {
+        agent: agent.to_string(),
+        connector: connector.to_string(),
+        reason: reason.to_string(),
+        by: by.to_string(),
+        at: Some(chrono::Utc::now()),
+    });
     let persist = {
         let d2 = d.clone();
-        tokio::task::spawn_blocking(move || d2.kills.put(&key, &mark.to_string()))
+        tokio::task::spawn_blocking(move || d2.kills.put(&key, mark))
     };
     let rec = record(cordon_audit::EventKind::Kill, agent, connector, reason, by);
     let (audited, persisted) = tokio::join!(append(&d.audit, rec), persist);
