@@ -149,6 +149,10 @@ fn list_reports_every_shipped_connector() {
         names,
         [
             "anthropic",
+            "aws-bedrock-runtime",
+            "aws-dynamodb",
+            "aws-s3",
+            "aws-sts",
             "git",
             "github-mcp",
             "github",
