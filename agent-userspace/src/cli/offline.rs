@@ -199,6 +199,53 @@ fn print_decision(action: &Action, d: &cordon_policy::Decision) {
     println!("policy:   {}", d.policy_version);
 }
 
+// ---- Credential choice (per-action bindings, docs/credentials.md) --------
+
+/// Which of the acting agent's credential bindings for the action's
+/// connector the proxy would use: the first whose `when` holds, or none
+/// (then the request goes out without a credential).
+fn print_credential_choice(set: &PolicySet, chain: &[String], action: &Action) {
+    use cordon_policy::BindingOutcome;
+    let (Some(connector), Some(agent)) = (action.connector.as_deref(), chain.last()) else {
+        return;
+    };
+    let bindings = set.bindings_for(agent);
+    let Some(list) = bindings.get(connector) else {
+        println!(
+            "
+credential: none (`{agent}` binds no vault entry to {connector})"
+        );
+        return;
+    };
+    println!(
+        "
+credential bindings for {connector}:"
+    );
+    let traces = cordon_policy::explain_choice(list, &action.name, &action.params);
+    for t in &traces {
+        let (mark, note) = match &t.outcome {
+            BindingOutcome::Chosen => ("*", "used".to_string()),
+            BindingOutcome::Shadowed => (" ", "holds, but an earlier binding is used".into()),
+            BindingOutcome::NotMatched => (" ", "`when` is false".into()),
+            BindingOutcome::Failed(e) => (" ", format!("`when` failed ({e}); not used")),
+        };
+        println!(
+            "  {mark} {:<24} {:<44} {note} ({})",
+            t.entry,
+            t.when.as_deref().unwrap_or("(every request)"),
+            t.location
+        );
+    }
+    match cordon_policy::choose(list, &action.name, &action.params) {
+        Some(b) if !b.repositories.is_empty() || !b.permissions.is_empty() => println!(
+            "  scope: repositories {:?}, permissions {:?}",
+            b.repositories, b.permissions
+        ),
+        Some(_) => {}
+        None => println!("  no binding holds: the request goes out without a credential"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,52 +380,5 @@ mod tests {
                 "{both:?} must be refused"
             );
         }
-    }
-}
-
-// ---- Credential choice (per-action bindings, docs/credentials.md) --------
-
-/// Which of the acting agent's credential bindings for the action's
-/// connector the proxy would use: the first whose `when` holds, or none
-/// (then the request goes out without a credential).
-fn print_credential_choice(set: &PolicySet, chain: &[String], action: &Action) {
-    use cordon_policy::BindingOutcome;
-    let (Some(connector), Some(agent)) = (action.connector.as_deref(), chain.last()) else {
-        return;
-    };
-    let bindings = set.bindings_for(agent);
-    let Some(list) = bindings.get(connector) else {
-        println!(
-            "
-credential: none (`{agent}` binds no vault entry to {connector})"
-        );
-        return;
-    };
-    println!(
-        "
-credential bindings for {connector}:"
-    );
-    let traces = cordon_policy::explain_choice(list, &action.name, &action.params);
-    for t in &traces {
-        let (mark, note) = match &t.outcome {
-            BindingOutcome::Chosen => ("*", "used".to_string()),
-            BindingOutcome::Shadowed => (" ", "holds, but an earlier binding is used".into()),
-            BindingOutcome::NotMatched => (" ", "`when` is false".into()),
-            BindingOutcome::Failed(e) => (" ", format!("`when` failed ({e}); not used")),
-        };
-        println!(
-            "  {mark} {:<24} {:<44} {note} ({})",
-            t.entry,
-            t.when.as_deref().unwrap_or("(every request)"),
-            t.location
-        );
-    }
-    match cordon_policy::choose(list, &action.name, &action.params) {
-        Some(b) if !b.repositories.is_empty() || !b.permissions.is_empty() => println!(
-            "  scope: repositories {:?}, permissions {:?}",
-            b.repositories, b.permissions
-        ),
-        Some(_) => {}
-        None => println!("  no binding holds: the request goes out without a credential"),
     }
 }
