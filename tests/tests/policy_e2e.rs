@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use cordon_audit::AuditRecord;
 use cordon_e2e::operator::{Background, Pending, ps, wait_for_pending};
+use cordon_e2e::secrets::vault_set_stdin;
 use cordon_e2e::trail::{rule, verdict};
 use cordon_e2e::world::{POLICY_FILE, PYTHON, show, stdout};
 use cordon_e2e::{
@@ -925,4 +926,73 @@ fn policy_test_cli_explains_a_decision_offline() {
     assert_eq!(field(&text, "action"), "github.issue.create", "{text}");
     assert_eq!(field(&text, "decision"), "allow", "{text}");
     assert_eq!(field(&text, "rule"), "gh-work", "{text}");
+}
+
+#[test]
+fn a_request_held_across_a_reload_is_decided_and_recorded_under_the_generation_it_started_in() {
+    require_root_or_skip!();
+    // Generation one binds GitHub to one vault entry; generation two forbids
+    // merges and binds another entry.
+    let v1 = format!("{POLICY}\n[credentials]\ngithub = \"gh-old\"\n");
+    let w = world(&v1);
+    for (name, value) in [
+        ("gh-old", "old-secret-0123456789"),
+        ("gh-new", "new-secret-0123456789"),
+    ] {
+        let set = vault_set_stdin(&w.daemon, name, "token", value).unwrap();
+        assert!(set.status.success(), "{}", show(&set));
+    }
+    let agent = curl_in_background(&w, "deployer", 30, &merge_args(PR_TO_MAIN));
+    let p = held_merge(&w, PR_TO_MAIN);
+
+    let v2 = v1
+        .replace(
+            "[[rule]]\nid = \"merge-main-approval\"",
+            "[[rule]]\nid = \"merges-forbidden\"\naction = \"github.pr.merge\"\ndecision = \"deny\"\n\n\
+             [[rule]]\nid = \"merge-main-approval\"",
+        )
+        .replace("github = \"gh-old\"", "github = \"gh-new\"");
+    assert_ne!(v2, v1);
+    w.policies.write(POLICY_FILE, &v2).unwrap();
+    let reload = w.daemon.cordon(&["policy", "reload"]).unwrap();
+    assert!(reload.status.success(), "{}", show(&reload));
+
+    // The held request was decided when its head was complete: the human's
+    // answer completes that decision, and the credential is the one that
+    // generation binds, not the one in force when it leaves.
+    approve(&w, &[&p.id]);
+    let out = agent.join().unwrap();
+    assert_eq!(split_code(&out).1, 200, "{}", show(&out));
+    let merges: Vec<_> = w
+        .https
+        .received()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path == merge_path(PR_TO_MAIN))
+        .collect();
+    assert_eq!(merges.len(), 1);
+    assert_eq!(
+        merges[0].header("authorization"),
+        Some("Bearer old-secret-0123456789")
+    );
+
+    // A merge asked after the reload is decided under the new generation.
+    let (code, body, out) = curl_in(&w, "deployer", 10, &merge_args(PR_TO_MAIN));
+    assert_eq!(code, 403, "{}", show(&out));
+    assert_eq!(refusal(&body, &out)["rule"], "merges-forbidden");
+
+    let t = w.trail().unwrap().of_chain("deployer");
+    let asked = kinds(&t, "approval.requested", "github.pr.merge");
+    let granted = kinds(&t, "approval.granted", "github.pr.merge");
+    assert_eq!((asked.len(), granted.len()), (1, 1), "{t}");
+    assert_eq!(granted[0].policy_version, asked[0].policy_version, "{t}");
+    let denied: Vec<_> = t
+        .matching("github.pr.merge", &[])
+        .into_iter()
+        .filter(|r| rule(r) == "merges-forbidden")
+        .collect();
+    assert_eq!(denied.len(), 1, "{t}");
+    assert_ne!(
+        denied[0].policy_version, granted[0].policy_version,
+        "the reload did not change the generation:\n{t}"
+    );
 }
