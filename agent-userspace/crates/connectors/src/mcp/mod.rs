@@ -27,7 +27,7 @@ pub use filter_json::{JsonToolsFilter, MAX_JSON_RESPONSE};
 pub use filter_sse::{MAX_SSE_EVENT, SseToolsFilter};
 pub(crate) use headers::RoutingHeaders;
 pub use request::{InvalidMessage, MAX_BATCH, McpCall, McpRequest, MessageKind, parse_request};
-pub use tools_list::{KeepTool, ToolsTarget, UNFILTERABLE_MESSAGE};
+pub use tools_list::{KeepTool, ToolsTarget, UNFILTERABLE_MESSAGE, tool_offer_action};
 
 use bytes::Bytes;
 

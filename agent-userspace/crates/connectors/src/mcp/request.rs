@@ -24,7 +24,8 @@ pub enum MessageKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct McpCall {
     pub kind: MessageKind,
-    /// The JSON-RPC id, exactly as sent (string or number); `None` for notifications.
+    /// The JSON-RPC id of a request, exactly as sent (string or integer); `None` for
+    /// notifications and for responses, which are never answered.
     pub id: Option<Value>,
     /// The JSON-RPC method (`tools/call`), `None` for responses.
     pub method: Option<String>,

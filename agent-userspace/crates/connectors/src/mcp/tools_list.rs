@@ -17,6 +17,23 @@ pub enum ToolsTarget {
 /// The decision callback: `true` keeps the tool.
 pub type KeepTool<'a> = dyn FnMut(&str) -> bool + Send + 'a;
 
+/// The action to decide whether a listed tool is offered: `mcp.tool.call {server, tool,
+/// arguments: {}}`, as a call with no arguments. A tool whose allow rule tests its arguments
+/// (`params.arguments.repo == "sandbox"`) is therefore not offered, since that rule cannot
+/// match an empty call; whether it is still callable is decided per call as usual.
+pub fn tool_offer_action(connector: Option<&str>, server: &str, tool: &str) -> crate::Action {
+    let mut params = serde_json::Map::new();
+    params.insert("server".into(), Value::String(server.into()));
+    params.insert("tool".into(), Value::String(tool.into()));
+    params.insert("arguments".into(), Value::Object(serde_json::Map::new()));
+    crate::Action {
+        connector: connector.map(String::from),
+        name: "mcp.tool.call".into(),
+        params,
+        enrich: Vec::new(),
+    }
+}
+
 /// The message of the error that replaces a `tools/list` result Cordon could not filter.
 pub const UNFILTERABLE_MESSAGE: &str = "tools/list result withheld: Cordon could not filter it";
 
@@ -141,6 +158,18 @@ mod tests {
         // A list under another id is filtered too.
         assert_eq!(out[1]["result"]["tools"], json!([]));
         assert_eq!(removed, vec!["delete_repository", "delete_repository"]);
+    }
+
+    #[test]
+    fn the_offer_action_is_a_tool_call_without_arguments() {
+        let a = tool_offer_action(Some("gh-mcp"), "github", "search_issues");
+        let call = crate::mcp::parse_request(
+            "github",
+            Some("gh-mcp"),
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_issues"}}"#,
+        )
+        .unwrap();
+        assert_eq!(a, call.calls[0].action);
     }
 
     #[test]
