@@ -60,13 +60,12 @@ impl ConnectorSet {
         let segments = path::normalize(head.path);
         if let Some(segs) = &segments {
             for c in &candidates {
+                // A connector's MCP endpoints (exact paths) before its routes.
                 for endpoint in &c.mcp {
                     if let Some(exchange) = endpoint.exchange(head.method, &host, segs) {
                         return self.mcp_match(c, &endpoint.server, exchange, head.headers);
                     }
                 }
-            }
-            for c in &candidates {
                 for route in &c.routes {
                     if let Some(captures) = route_matches(route, &host, head, segs) {
                         let mut m = self.route_match(c, route, captures, head);
