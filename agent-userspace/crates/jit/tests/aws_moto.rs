@@ -5,49 +5,72 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::moto::{Moto, run_aws_cli, run_python};
 use common::proxy::{Outcome, Proxy, Tamper};
 use cordon_jit::InstanceId;
-use cordon_jit::aws::{AwsPlaceholders, SigError};
+use cordon_jit::aws::{AwsPlaceholders, PayloadMode, SigError};
 use serde_json::Value;
 
 struct World {
     _moto: Moto,
     proxy: Proxy,
-    placeholders: Arc<AwsPlaceholders>,
     instance: InstanceId,
+    /// The CA of the TLS proxy's certificate, when it serves TLS.
+    ca_dir: Option<tempfile::TempDir>,
 }
 
 async fn world() -> World {
+    world_with(false).await
+}
+
+async fn world_with(tls: bool) -> World {
     let moto = tokio::task::spawn_blocking(Moto::start)
         .await
         .expect("moto");
-    let placeholders = Arc::new(AwsPlaceholders::default());
     let instance = InstanceId::new("researcher", "i-1");
-    placeholders.issue(&instance).expect("placeholder");
-    let proxy = Proxy::start(
-        instance.clone(),
-        placeholders.clone(),
-        moto.entry.clone(),
-        moto.addr,
-    )
-    .await;
+    let (server, ca_dir) = if tls {
+        let ca = cordon_tls::testing::TestCa::new("jit proxy CA").expect("CA");
+        let cert = ca.server_cert(&["localhost"]).expect("cert");
+        let dir = tempfile::tempdir().expect("tempdir");
+        ca.write_pem(dir.path()).expect("CA PEM");
+        (
+            Some(cert.server_config(&[b"http/1.1"]).expect("config")),
+            Some(dir),
+        )
+    } else {
+        (None, None)
+    };
+    let proxy = Proxy::start(instance.clone(), moto.entry.clone(), moto.addr, server).await;
+    proxy
+        .state
+        .jit
+        .aws_placeholders
+        .issue(&instance)
+        .expect("placeholder");
     World {
         _moto: moto,
         proxy,
-        placeholders,
         instance,
+        ca_dir,
     }
 }
 
 impl World {
+    fn placeholders(&self) -> &AwsPlaceholders {
+        &self.proxy.state.jit.aws_placeholders
+    }
+
     fn env(&self) -> Vec<(String, String)> {
-        self.placeholders
+        let mut env = self
+            .placeholders()
             .for_instance(&self.instance)
             .expect("placeholder")
-            .env()
+            .env();
+        if let Some(dir) = &self.ca_dir {
+            let pem = dir.path().join("test-ca.pem");
+            env.push(("AWS_CA_BUNDLE".into(), pem.display().to_string()));
+        }
+        env
     }
 
     async fn agent(&self, args: &[&str], env: Vec<(String, String)>) -> Value {
@@ -82,6 +105,14 @@ async fn boto3_s3_put_list_get_are_resigned_and_moto_accepts_them() {
     // not delete, so moto refuses the correctly re-signed request.
     assert_eq!(out["delete"]["error"], "AccessDenied", "{out}");
     let events = w.proxy.events();
+    // Over plain HTTP boto3 hashes every payload it sends.
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.action.as_deref() == Some("aws.s3.put_object"))
+            .all(|e| matches!(e.payload, Some(PayloadMode::Hashed(_)))),
+        "{events:?}"
+    );
     let actions: Vec<&str> = events.iter().filter_map(|e| e.action.as_deref()).collect();
     for a in [
         "aws.s3.put_object",
@@ -218,7 +249,7 @@ async fn an_altered_body_is_cut_off_and_the_object_never_stored() {
 async fn another_instances_placeholder_and_a_real_key_are_foreign() {
     let w = world().await;
     let other = InstanceId::new("researcher", "i-2");
-    let theirs = w.placeholders.issue(&other).expect("placeholder");
+    let theirs = w.placeholders().issue(&other).expect("placeholder");
     let out = w.agent(&["get", "k"], theirs.env()).await;
     assert_eq!(out["get"]["error"], "CordonRefused", "{out}");
     let mut real = w.env();
@@ -232,7 +263,10 @@ async fn another_instances_placeholder_and_a_real_key_are_foreign() {
             access_key_id: theirs.access_key_id.clone()
         })
     );
-    assert_eq!(w.placeholders.owner_of(&theirs.access_key_id), Some(other));
+    assert_eq!(
+        w.placeholders().owner_of(&theirs.access_key_id),
+        Some(other)
+    );
     assert_eq!(
         events[1].outcome_error(),
         Some(&SigError::ForeignCredential {
@@ -244,10 +278,54 @@ async fn another_instances_placeholder_and_a_real_key_are_foreign() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_placeholder_dies_with_its_instance() {
     let w = world().await;
-    let env = w.env();
-    w.placeholders.revoke(&w.instance);
-    let out = w.agent(&["get", "k"], env).await;
+    let old = w.env();
+    let out = w.agent(&["who"], old.clone()).await;
+    assert!(out["arn"]["ok"].is_string(), "{out}");
+    let ended = w.proxy.state.jit.revoke_instance(&w.instance).await;
+    assert_eq!(ended.aws_sessions_dropped, 1);
+    assert_eq!(ended.github.revoked, 0);
+    // The same instance name starts again: it gets a new placeholder, and
+    // the dead one is foreign to it.
+    w.placeholders().issue(&w.instance).expect("placeholder");
+    let out = w.agent(&["get", "k"], old.clone()).await;
     assert_eq!(out["get"]["error"], "CordonRefused", "{out}");
+    let events = w.proxy.events();
+    assert_eq!(
+        events.last().and_then(|e| e.outcome_error()),
+        Some(&SigError::ForeignPlaceholder {
+            access_key_id: old[0].1.clone()
+        })
+    );
+    let out = w.agent(&["who"], w.env()).await;
+    assert!(out["arn"]["ok"].is_string(), "{out}");
+}
+
+/// What boto3 does against real AWS, over TLS (Cordon has terminated the
+/// agent's TLS): S3 uploads go UNSIGNED-PAYLOAD, streams as aws-chunked
+/// with an unsigned checksum trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_over_tls_with_unsigned_and_trailer_payloads_is_resigned() {
+    let w = world_with(true).await;
+    let out = w.agent(&["s3"], w.env()).await;
+    assert!(out["put"]["ok"].is_string(), "{out}");
+    assert_eq!(out["upload"]["ok"], "done", "{out}");
+    assert_eq!(out["get"]["ok"], "hello from the agent", "{out}");
+    assert_eq!(out["get_big"]["ok"], 300000, "{out}");
+    assert_eq!(out["delete"]["error"], "AccessDenied", "{out}");
+    let puts: Vec<PayloadMode> = w
+        .proxy
+        .events()
+        .into_iter()
+        .filter(|e| e.action.as_deref() == Some("aws.s3.put_object"))
+        .filter_map(|e| e.payload)
+        .collect();
+    assert!(
+        puts.iter().any(|p| matches!(
+            p,
+            PayloadMode::Unsigned | PayloadMode::StreamingUnsignedTrailer
+        )),
+        "{puts:?}"
+    );
 }
 
 /// What the streaming agent uploads (printable, so `get` can return it).

@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use cordon_jit::InstanceId;
 use cordon_jit::aws::{
-    AwsPlaceholders, AwsSessions, RequestHead, SigError, SignedBodyError, StsClient, aws_action,
-    resign, verify,
+    AwsPlaceholders, AwsSessions, PayloadMode, RequestHead, SigError, SignedBodyError, StsClient,
+    aws_action, resign, verify,
 };
+use cordon_jit::github::{api::GithubApi, tokens::GithubTokens};
 use cordon_jit::https::HttpClient;
+use cordon_jit::{InstanceId, JitCredentials};
 use cordon_vault::AwsRoleEntry;
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
@@ -39,6 +40,8 @@ pub enum Tamper {
 #[derive(Debug)]
 pub struct Event {
     pub action: Option<String>,
+    /// What the verified signature said about the body.
+    pub payload: Option<PayloadMode>,
     pub outcome: Outcome,
 }
 
@@ -53,8 +56,7 @@ pub enum Outcome {
 
 pub struct State {
     pub instance: InstanceId,
-    pub placeholders: Arc<AwsPlaceholders>,
-    sessions: AwsSessions,
+    pub jit: JitCredentials,
     entry: AwsRoleEntry,
     upstream: SocketAddr,
     pub events: Mutex<Vec<Event>>,
@@ -65,6 +67,7 @@ pub struct Proxy {
     pub addr: SocketAddr,
     pub state: Arc<State>,
     task: tokio::task::JoinHandle<()>,
+    tls: bool,
 }
 
 impl Drop for Proxy {
@@ -74,11 +77,13 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
+    /// Serves plain HTTP, or HTTPS with `tls` (as Cordon does once it has
+    /// terminated the agent's TLS).
     pub async fn start(
         instance: InstanceId,
-        placeholders: Arc<AwsPlaceholders>,
         entry: AwsRoleEntry,
         moto: SocketAddr,
+        tls_server: Option<Arc<rustls::ServerConfig>>,
     ) -> Proxy {
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
@@ -88,11 +93,16 @@ impl Proxy {
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth();
         let http = HttpClient::new(&tls, Duration::from_secs(30));
-        let sts = StsClient::new(http, &format!("http://{moto}")).expect("STS endpoint");
+        let sts = StsClient::new(http.clone(), &format!("http://{moto}")).expect("STS endpoint");
+        // GitHub is not used here; its tokens are part of the same state.
+        let github = GithubApi::new(http, "https://api.github.com").expect("GitHub base");
         let state = Arc::new(State {
             instance,
-            placeholders,
-            sessions: AwsSessions::new(sts),
+            jit: JitCredentials {
+                github: GithubTokens::new(github),
+                aws_sessions: AwsSessions::new(sts),
+                aws_placeholders: AwsPlaceholders::default(),
+            },
             entry,
             upstream: moto,
             events: Mutex::new(Vec::new()),
@@ -101,31 +111,52 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let st = state.clone();
+        let is_tls = tls_server.is_some();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 let st = st.clone();
+                let tls = tls_server.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         let st = st.clone();
                         async move { Ok::<_, Infallible>(handle(&st, req).await) }
                     });
-                    if let Err(e) = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await
-                    {
+                    let builder = hyper::server::conn::http1::Builder::new();
+                    let served = match tls {
+                        Some(config) => {
+                            match tokio_rustls::TlsAcceptor::from(config).accept(stream).await {
+                                Ok(s) => builder.serve_connection(TokioIo::new(s), svc).await,
+                                Err(e) => {
+                                    eprintln!("proxy TLS: {e}");
+                                    return;
+                                }
+                            }
+                        }
+                        None => builder.serve_connection(TokioIo::new(stream), svc).await,
+                    };
+                    if let Err(e) = served {
                         eprintln!("proxy connection: {e}");
                     }
                 });
             }
         });
-        Proxy { addr, state, task }
+        Proxy {
+            addr,
+            state,
+            task,
+            tls: is_tls,
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     pub fn events(&self) -> Vec<Event> {
@@ -184,13 +215,15 @@ async fn handle(st: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         &parts.headers,
     );
     let action = aws_action(&head, buffered.as_deref()).map(|a| a.name);
+    let payload: Mutex<Option<PayloadMode>> = Mutex::new(None);
     let record = |outcome: Outcome| {
         st.events.lock().expect("events").push(Event {
             action: action.clone(),
+            payload: payload.lock().expect("payload").clone(),
             outcome,
         });
     };
-    let Some(placeholder) = st.placeholders.for_instance(&st.instance) else {
+    let Some(placeholder) = st.jit.aws_placeholders.for_instance(&st.instance) else {
         return refusal(StatusCode::FORBIDDEN, "instance has no placeholder");
     };
     let now = SystemTime::now();
@@ -202,8 +235,10 @@ async fn handle(st: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
             return refusal(StatusCode::FORBIDDEN, &msg);
         }
     };
+    *payload.lock().expect("payload") = Some(verified.payload.clone());
     let session = match st
-        .sessions
+        .jit
+        .aws_sessions
         .session(&st.instance, "aws", &st.entry, now)
         .await
     {
