@@ -4,17 +4,19 @@
 use std::{
     net::{IpAddr, SocketAddr},
     sync::Arc,
+    time::Duration,
 };
 
 use super::{Shared, enforce::DaemonDecider};
 use crate::{
     bpf::maps::FlowOrigin,
     cgroup::AgentPath,
+    dns,
     proxy::{
         self,
-        env::{Flows, Settings, Snapshots},
+        env::{Flows, Settings},
     },
-    request::Pinned,
+    request::{Pinned, Snapshots},
 };
 
 struct DaemonFlows(Shared);
@@ -62,5 +64,30 @@ pub fn proxy_env(d: &Shared) -> proxy::Env {
             dns_port: d.dns_port,
             foreign_credentials: d.cfg.foreign_credentials,
         },
+    })
+}
+
+struct DaemonDnsClients(Shared);
+
+impl dns::Clients for DaemonDnsClients {
+    fn origin(&self, peer: &SocketAddr) -> Option<FlowOrigin> {
+        self.0.maps.dns_client(peer)
+    }
+
+    fn agent(&self, cgroup_id: u64) -> Option<AgentPath> {
+        self.0.registry.lookup(cgroup_id)
+    }
+
+    fn remember(&self, agent: &AgentPath, name: &str, ip: IpAddr, ttl: Duration) {
+        self.0.names.remember(&agent.chain_display(), name, ip, ttl);
+    }
+}
+
+pub fn dns_env(d: &Shared) -> dns::Env {
+    Arc::new(dns::DnsEnv {
+        clients: Arc::new(DaemonDnsClients(d.clone())),
+        snapshots: Arc::new(DaemonSnapshots(d.clone())),
+        decider: Arc::new(DaemonDecider(d.clone())),
+        upstreams: d.cfg.dns_upstream.clone(),
     })
 }

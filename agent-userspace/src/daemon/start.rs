@@ -179,9 +179,10 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
             tokio::net::TcpListener::from_std(l)?,
         ));
     }
+    let dns_env = super::env::dns_env(&daemon);
     for s in [udp4, udp6] {
         tokio::spawn(dns::serve(
-            daemon.clone(),
+            dns_env.clone(),
             tokio::net::UdpSocket::from_std(s)?,
         ));
     }

@@ -7,12 +7,10 @@ use tokio::net::UdpSocket;
 
 use cordon_audit::EventKind;
 
-use crate::{
-    daemon::{Shared, enforce::decide_and_record},
-    request::{Actor, Answer, Ask},
-};
+use super::Env;
+use crate::request::{Actor, Answer, Ask};
 
-pub async fn serve(d: Shared, sock: UdpSocket) {
+pub async fn serve(d: Env, sock: UdpSocket) {
     let sock = Arc::new(sock);
     let mut buf = vec![0u8; 4096];
     loop {
@@ -35,14 +33,14 @@ pub async fn serve(d: Shared, sock: UdpSocket) {
 }
 
 /// Decides one query and returns the bytes to send back.
-pub async fn answer(d: &Shared, datagram: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
+pub async fn answer(d: &Env, datagram: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
     let started = std::time::Instant::now();
     let query = Query::parse(datagram)?;
-    let Some(origin) = d.maps.dns_client(&peer) else {
+    let Some(origin) = d.clients.origin(&peer) else {
         tracing::warn!(%peer, "DNS query without a kernel record (not from an agent): refused");
         return query.refused();
     };
-    let Some(agent) = d.registry.lookup(origin.cgroup_id) else {
+    let Some(agent) = d.clients.agent(origin.cgroup_id) else {
         tracing::warn!(
             cgroup_id = origin.cgroup_id,
             "DNS query from an unknown cgroup: refused"
@@ -56,31 +54,31 @@ pub async fn answer(d: &Shared, datagram: &[u8], peer: SocketAddr) -> Option<Vec
     params.insert("name".into(), json!(name));
     params.insert("type".into(), json!(qtype));
     let actor = Actor::new(agent.clone(), origin);
-    let pinned = d.policy.pin(&d.connectors);
-    let verdict = decide_and_record(
-        d,
-        &pinned,
-        Ask {
-            kind: EventKind::DnsQuery,
-            actor: &actor,
-            connector: None,
-            action: "dns.query",
-            params: &params,
-            host: Some(&name),
-            http: None,
-            started,
-        },
-    )
-    .await;
+    let pinned = d.snapshots.pin();
+    let verdict = d
+        .decider
+        .decide(
+            &pinned,
+            Ask {
+                kind: EventKind::DnsQuery,
+                actor: &actor,
+                connector: None,
+                action: "dns.query",
+                params: &params,
+                host: Some(&name),
+                http: None,
+                started,
+            },
+        )
+        .await;
     if !matches!(verdict, Answer::Allow { .. }) {
         return query.refused();
     }
-    let Some(reply) = super::upstream::forward(&d.cfg.dns_upstream, datagram).await else {
+    let Some(reply) = super::upstream::forward(&d.upstreams, datagram).await else {
         return query.servfail();
     };
-    let chain = agent.chain_display();
     for Answered { ip, ttl } in answered_addresses(&reply) {
-        d.names.remember(&chain, &name, ip, ttl);
+        d.clients.remember(&agent, &name, ip, ttl);
     }
     Some(reply)
 }

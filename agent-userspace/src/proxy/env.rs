@@ -15,7 +15,7 @@ use crate::{
     bpf::maps::FlowOrigin,
     cgroup::AgentPath,
     config::ForeignCredentials,
-    request::{Decider, Pinned},
+    request::{Decider, Snapshots},
 };
 
 /// Who a redirected flow belongs to.
@@ -27,14 +27,6 @@ pub trait Flows: Send + Sync {
     fn agent(&self, cgroup_id: u64) -> Option<AgentPath>;
     /// The name the agent resolved, through Cordon, to `ip`.
     fn resolved(&self, agent: &AgentPath, ip: IpAddr) -> Option<String>;
-}
-
-/// The policy and connectors in force, and the run state they feed.
-pub trait Snapshots: Send + Sync {
-    /// The snapshot a request is decided under.
-    fn pin(&self) -> Pinned;
-    /// Adds metered model spend to a run, for its envelope.
-    fn add_cost(&self, run: &str, usd: f64);
 }
 
 /// Settings the proxy reads.

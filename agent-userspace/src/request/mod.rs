@@ -17,5 +17,5 @@ pub mod refusal;
 
 pub use actor::Actor;
 pub use decider::{Answer, Ask, Decider};
-pub use pinned::Pinned;
+pub use pinned::{Pinned, Snapshots};
 pub use refusal::{Attribution, Kind, Recorded, Refusal};

@@ -8,6 +8,15 @@ use std::sync::Arc;
 use cordon_connectors::ConnectorSet;
 use cordon_policy::PolicySet;
 
+/// Where snapshots come from: the policy and connectors in force, and the
+/// run state their decisions feed.
+pub trait Snapshots: Send + Sync {
+    /// The snapshot a request is decided under.
+    fn pin(&self) -> Pinned;
+    /// Adds metered model spend to a run, for its envelope.
+    fn add_cost(&self, run: &str, usd: f64);
+}
+
 #[derive(Clone)]
 pub struct Pinned {
     /// `None` until a valid policy has loaded (then everything is denied).
