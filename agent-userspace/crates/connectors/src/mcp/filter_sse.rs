@@ -3,7 +3,7 @@
 //! data is a targeted `tools/list` result: that one is released with its data rewritten. The
 //! stream is never held beyond the event being read.
 
-use super::sse::{content, data, data_value, event_end, lines};
+use super::sse::{Scan, content, data, data_value, event_end, lines};
 use super::tools_list::{KeepTool, ToolsTarget, rewrite, targets_any, unfilterable};
 use super::{FilterError, ToolsFilter};
 use bytes::Bytes;
@@ -17,7 +17,7 @@ pub struct SseToolsFilter<'a> {
     target: ToolsTarget,
     keep: Box<KeepTool<'a>>,
     pending: Vec<u8>,
-    line_start: usize,
+    scan: Scan,
     removed: Vec<String>,
 }
 
@@ -27,7 +27,7 @@ impl<'a> SseToolsFilter<'a> {
             target,
             keep,
             pending: Vec::new(),
-            line_start: 0,
+            scan: Scan::default(),
             removed: Vec::new(),
         }
     }
@@ -89,11 +89,19 @@ impl ToolsFilter for SseToolsFilter<'_> {
     fn push(&mut self, chunk: &[u8]) -> Result<Bytes, FilterError> {
         self.pending.extend_from_slice(chunk);
         let mut out = Vec::new();
-        while let Some(end) = event_end(&self.pending, &mut self.line_start) {
-            let raw: Vec<u8> = self.pending.drain(..end).collect();
-            self.line_start = 0;
+        // Events are cut from `start` on and the buffer is shifted once at the end, so a chunk
+        // holding many small events costs time linear in its length.
+        let mut start = 0;
+        loop {
+            let Some(end) = event_end(&self.pending[start..], &mut self.scan) else {
+                break;
+            };
+            let raw = self.pending[start..start + end].to_vec();
+            start += end;
+            self.scan = Scan::default();
             out.extend_from_slice(&self.event(raw));
         }
+        self.pending.drain(..start);
         if self.pending.len() > MAX_SSE_EVENT {
             return Err(FilterError::EventTooLarge);
         }
@@ -156,6 +164,32 @@ mod tests {
         let doc: Value = serde_json::from_str(data).unwrap();
         assert_eq!(doc["result"]["tools"], json!([{"name":"search_issues"}]));
         assert_eq!(f.removed(), ["delete_repository"]);
+    }
+
+    #[test]
+    fn many_events_in_one_chunk_are_released_in_linear_time() {
+        let mut f = filter(ToolsTarget::AnyToolsResult);
+        let stream =
+            "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n".repeat(100_000);
+        let started = std::time::Instant::now();
+        let out = f.push(stream.as_bytes()).unwrap();
+        assert_eq!(out.len(), stream.len());
+        // Quadratic shifting of a 6 MB buffer would take minutes.
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
+    fn one_long_event_in_small_chunks_is_scanned_once() {
+        let mut f = filter(ToolsTarget::AnyToolsResult);
+        let event = format!("data: \"{}\"\n\n", "x".repeat(4_000_000));
+        let started = std::time::Instant::now();
+        let mut out = Vec::new();
+        for chunk in event.as_bytes().chunks(1024) {
+            out.extend_from_slice(&f.push(chunk).unwrap());
+        }
+        assert_eq!(out, event.as_bytes());
+        // Rescanning the held line on every chunk would read ~8 GB.
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 
     #[test]

@@ -1,28 +1,43 @@
 //! Incremental splitting of a server-sent-events stream into raw events (a run of lines ended
 //! by an empty line; lines end in CRLF, LF or CR), and reading an event's `data`.
 
-/// Where the first complete event of `buf` ends, scanning lines from `*line_start` (kept
-/// between calls so bytes are examined once). `None` until a blank line arrives.
-pub(crate) fn event_end(buf: &[u8], line_start: &mut usize) -> Option<usize> {
+/// How far [`event_end`] has looked into a buffer, kept between calls so every byte is
+/// examined once however the stream is chunked.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Scan {
+    /// Start of the first line not yet known to be complete.
+    pub line_start: usize,
+    /// Bytes before this hold no line terminator past `line_start`.
+    pub searched: usize,
+}
+
+/// Where the first complete event of `buf` ends. `None` until a blank line arrives.
+pub(crate) fn event_end(buf: &[u8], scan: &mut Scan) -> Option<usize> {
     loop {
-        let rel = buf[*line_start..]
-            .iter()
-            .position(|&b| b == b'\r' || b == b'\n')?;
-        let j = *line_start + rel;
+        let from = scan.line_start.max(scan.searched);
+        let Some(rel) = buf[from..].iter().position(|&b| b == b'\r' || b == b'\n') else {
+            scan.searched = buf.len();
+            return None;
+        };
+        let j = from + rel;
         let term = if buf[j] == b'\r' {
             // A CR at the very end may be the first half of CRLF.
             match buf.get(j + 1) {
-                None => return None,
+                None => {
+                    scan.searched = j;
+                    return None;
+                }
                 Some(b'\n') => 2,
                 Some(_) => 1,
             }
         } else {
             1
         };
-        let empty = j == *line_start;
-        *line_start = j + term;
+        let empty = j == scan.line_start;
+        scan.line_start = j + term;
+        scan.searched = scan.line_start;
         if empty {
-            return Some(*line_start);
+            return Some(scan.line_start);
         }
     }
 }
@@ -90,8 +105,8 @@ mod tests {
             b"data: a\r\n\r\nrest",
             b"data: a\r\rrest",
         ] {
-            let mut pos = 0;
-            let end = event_end(stream, &mut pos).unwrap();
+            let mut scan = Scan::default();
+            let end = event_end(stream, &mut scan).unwrap();
             assert_eq!(&stream[end..], b"rest");
         }
     }
@@ -100,10 +115,14 @@ mod tests {
     fn an_event_split_anywhere_is_found_once_complete() {
         let stream = b"event: message\r\ndata: {\"a\":1}\r\n\r\n";
         for cut in 0..stream.len() {
-            let mut pos = 0;
-            assert_eq!(event_end(&stream[..cut], &mut pos), None, "cut {cut}");
+            let mut scan = Scan::default();
+            assert_eq!(event_end(&stream[..cut], &mut scan), None, "cut {cut}");
             // resume with the whole stream from the kept position
-            assert_eq!(event_end(stream, &mut pos), Some(stream.len()), "cut {cut}");
+            assert_eq!(
+                event_end(stream, &mut scan),
+                Some(stream.len()),
+                "cut {cut}"
+            );
         }
     }
 
