@@ -92,10 +92,7 @@ impl ToolsFilter for SseToolsFilter<'_> {
         // Events are cut from `start` on and the buffer is shifted once at the end, so a chunk
         // holding many small events costs time linear in its length.
         let mut start = 0;
-        loop {
-            let Some(end) = event_end(&self.pending[start..], &mut self.scan) else {
-                break;
-            };
+        while let Some(end) = event_end(&self.pending[start..], &mut self.scan) {
             let raw = self.pending[start..start + end].to_vec();
             start += end;
             self.scan = Scan::default();
