@@ -1,7 +1,7 @@
 //! A real rsyslog (Debian's `rsyslogd`) as the audit collector: in the foreground, with its own
 //! config in a temporary directory, listening with imtcp on a loopback port and writing each
-//! message's MSG part (nothing else) as one line of a file. Stop and start it to play a
-//! collector outage; Drop stops it.
+//! message's MSG part (nothing else) as one line of a file. Stop (or crash) and start it to
+//! play a collector outage; Drop stops it.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -124,6 +124,22 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="cordon")
             child.kill().ctx(|| "SIGKILL rsyslogd".into())?;
             child.wait().ctx(|| "reap rsyslogd".into())?;
         }
+        Ok(())
+    }
+
+    /// A collector crash with data in flight: SIGSTOP (it stops reading; the kernel keeps
+    /// acknowledging into its socket buffer), `frozen` later SIGKILL, so whatever it had
+    /// buffered or queued is gone.
+    pub fn crash(&mut self, frozen: Duration) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP)
+            .map_err(|e| Error::Setup(format!("SIGSTOP rsyslogd: {e}")))?;
+        std::thread::sleep(frozen);
+        child.kill().ctx(|| "SIGKILL rsyslogd".into())?;
+        child.wait().ctx(|| "reap rsyslogd".into())?;
         Ok(())
     }
 
