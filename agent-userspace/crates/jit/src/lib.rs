@@ -26,4 +26,4 @@ mod revoke;
 
 pub use cache::{Expiring, Got, RefreshCache};
 pub use instance::InstanceId;
-pub use revoke::{InstanceRevoked, JitCredentials};
+pub use revoke::{ISSUER_TIMEOUT, InstanceRevoked, JitCredentials, SetupError};

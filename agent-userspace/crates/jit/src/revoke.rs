@@ -1,9 +1,26 @@
 //! The credential state of all running instances, and what happens to it
 //! when an instance ends.
 
-use crate::aws::{AwsPlaceholders, AwsSessions};
+use std::time::Duration;
+
+use crate::aws::{AwsPlaceholders, AwsSessions, StsClient, StsError};
+use crate::github::api::GithubApi;
+use crate::github::error::GithubError;
 use crate::github::tokens::{GithubTokens, Revoked};
+use crate::https::HttpClient;
 use crate::instance::InstanceId;
+
+/// How long a call to GitHub or STS may take.
+pub const ISSUER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A bad issuer URL at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    #[error(transparent)]
+    Sts(#[from] StsError),
+}
 
 /// Everything the proxy needs for JIT credentials, shared by all requests.
 #[derive(Debug)]
@@ -22,6 +39,22 @@ pub struct InstanceRevoked {
 }
 
 impl JitCredentials {
+    /// `tls` carries the roots the daemon trusts upstream; `github_api` is
+    /// `https://api.github.com` (or `https://HOST/api/v3`), `sts_endpoint`
+    /// `https://sts.amazonaws.com` (or a regional / VPC endpoint).
+    pub fn new(
+        tls: &rustls::ClientConfig,
+        github_api: &str,
+        sts_endpoint: &str,
+    ) -> Result<JitCredentials, SetupError> {
+        let http = HttpClient::new(tls, ISSUER_TIMEOUT);
+        Ok(JitCredentials {
+            github: GithubTokens::new(GithubApi::new(http.clone(), github_api)?),
+            aws_sessions: AwsSessions::new(StsClient::new(http, sts_endpoint)?),
+            aws_placeholders: AwsPlaceholders::default(),
+        })
+    }
+
     /// Call when `instance` exits, is terminated or killed: its GitHub
     /// tokens are revoked, its AWS sessions dropped and its placeholder
     /// forgotten, so a replay of that placeholder from anywhere is foreign.

@@ -9,15 +9,12 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use cordon_jit::aws::{
-    AwsPlaceholders, AwsSessions, PayloadMode, RequestHead, SigError, SignedBodyError, StsClient,
-    aws_action, resign, verify,
+    PayloadMode, RequestHead, SigError, SignedBodyError, aws_action, resign, verify,
 };
-use cordon_jit::github::{api::GithubApi, tokens::GithubTokens};
-use cordon_jit::https::HttpClient;
 use cordon_jit::{InstanceId, JitCredentials};
 use cordon_vault::AwsRoleEntry;
 use http::{Request, Response, StatusCode, Uri};
@@ -92,17 +89,12 @@ impl Proxy {
         .expect("TLS versions")
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth();
-        let http = HttpClient::new(&tls, Duration::from_secs(30));
-        let sts = StsClient::new(http.clone(), &format!("http://{moto}")).expect("STS endpoint");
         // GitHub is not used here; its tokens are part of the same state.
-        let github = GithubApi::new(http, "https://api.github.com").expect("GitHub base");
+        let jit = JitCredentials::new(&tls, "https://api.github.com", &format!("http://{moto}"))
+            .expect("issuer URLs");
         let state = Arc::new(State {
             instance,
-            jit: JitCredentials {
-                github: GithubTokens::new(github),
-                aws_sessions: AwsSessions::new(sts),
-                aws_placeholders: AwsPlaceholders::default(),
-            },
+            jit,
             entry,
             upstream: moto,
             events: Mutex::new(Vec::new()),
