@@ -23,34 +23,10 @@
 //! gets no credential. A `when` that fails to evaluate counts as not holding,
 //! so an error can only withhold a credential, never hand one out.
 
-use crate::cel_env::{TYPE_NAMES, collect_bound, json_object_val};
-use crate::error::PolicyError;
-use crate::source::SourceText;
+use crate::cel_env::json_object_val;
 use cel::{Context, Program, Value};
-use serde::Deserialize;
 use serde_json::Map;
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-use toml::Spanned;
-
-/// The TOML shape of one `[credentials]` value.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum RawCredential {
-    Entry(String),
-    Bindings(Vec<RawBinding>),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawBinding {
-    entry: String,
-    when: Option<String>,
-    #[serde(default)]
-    repositories: Vec<String>,
-    #[serde(default)]
-    permissions: BTreeMap<String, String>,
-}
+use std::collections::BTreeMap;
 
 /// One compiled binding.
 pub struct Binding {
@@ -63,12 +39,11 @@ pub struct Binding {
     /// For `github-app`: permission -> `read` / `write` / `admin`; empty
     /// means the installation's own permissions.
     pub permissions: BTreeMap<String, String>,
-    /// `file:line` of the connector's `[credentials]` value, and the
-    /// binding's position in it (1-based), for explanations.
+    /// `file:line` of the binding, for explanations.
     pub location: String,
     /// The `when` as written, if any.
     pub when_source: Option<String>,
-    when: Option<Program>,
+    pub(crate) when: Option<Program>,
 }
 
 impl std::fmt::Debug for Binding {
@@ -112,6 +87,10 @@ pub struct Bindings {
 }
 
 impl Bindings {
+    pub(crate) fn new(list: Vec<Binding>) -> Bindings {
+        Bindings { list }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Binding> {
         self.list.iter()
     }
@@ -209,158 +188,12 @@ fn evaluate(binding: &Binding, scope: &Context<'_, '_>) -> Result<bool, String> 
     }
 }
 
-const BINDING_VARIABLES: [&str; 2] = ["action", "params"];
-
-/// Compiles one file's `[credentials]`, with errors at the value's line.
-pub(crate) fn compile(
-    src: &SourceText<'_>,
-    raw: &BTreeMap<String, Spanned<RawCredential>>,
-) -> Result<BTreeMap<String, Arc<Bindings>>, PolicyError> {
-    let mut out = BTreeMap::new();
-    for (connector, value) in raw {
-        let span = value.span();
-        let (line, _) = src.line_col(span.start);
-        let at = |n: usize| format!("{}:{line}#{n}", src.name);
-        let list = match value.get_ref() {
-            RawCredential::Entry(entry) => {
-                check_entry(src, span.clone(), connector, entry)?;
-                vec![Binding {
-                    entry: entry.clone(),
-                    repositories: Vec::new(),
-                    permissions: BTreeMap::new(),
-                    location: at(1),
-                    when_source: None,
-                    when: None,
-                }]
-            }
-            RawCredential::Bindings(raws) => {
-                if raws.is_empty() {
-                    return Err(src.invalid(
-                        span,
-                        format!("credentials.{connector}: an empty list binds nothing; remove it"),
-                    ));
-                }
-                let mut list = Vec::with_capacity(raws.len());
-                for (i, b) in raws.iter().enumerate() {
-                    list.push(compile_binding(src, span.clone(), connector, b, at(i + 1))?);
-                }
-                list
-            }
-        };
-        out.insert(connector.clone(), Arc::new(Bindings { list }));
-    }
-    Ok(out)
-}
-
-fn compile_binding(
-    src: &SourceText<'_>,
-    span: std::ops::Range<usize>,
-    connector: &str,
-    raw: &RawBinding,
-    location: String,
-) -> Result<Binding, PolicyError> {
-    check_entry(src, span.clone(), connector, &raw.entry)?;
-    for repo in &raw.repositories {
-        if repo.is_empty() || repo.split('/').count() > 2 || repo.split('/').any(str::is_empty) {
-            return Err(src.invalid(
-                span,
-                format!(
-                    "credentials.{connector}: repository `{repo}` is not `owner/repo` or `repo`"
-                ),
-            ));
-        }
-    }
-    for (perm, level) in &raw.permissions {
-        if !matches!(level.as_str(), "read" | "write" | "admin") {
-            return Err(src.invalid(
-                span,
-                format!(
-                    "credentials.{connector}: permission `{perm}` is `{level}`; use read, write or admin"
-                ),
-            ));
-        }
-    }
-    let when = match &raw.when {
-        None => None,
-        Some(text) => Some(compile_when(text).map_err(|m| {
-            src.invalid(
-                span.clone(),
-                format!("credentials.{connector} ({location}): `when` does not compile: {m}"),
-            )
-        })?),
-    };
-    Ok(Binding {
-        entry: raw.entry.clone(),
-        repositories: raw.repositories.clone(),
-        permissions: raw.permissions.clone(),
-        location,
-        when_source: raw.when.clone(),
-        when,
-    })
-}
-
-fn check_entry(
-    src: &SourceText<'_>,
-    span: std::ops::Range<usize>,
-    connector: &str,
-    entry: &str,
-) -> Result<(), PolicyError> {
-    let valid = entry
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric())
-        && entry.len() <= 128
-        && entry
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if valid {
-        Ok(())
-    } else {
-        Err(src.invalid(
-            span,
-            format!("credentials.{connector}: `{entry}` is not a vault entry name ([A-Za-z0-9][A-Za-z0-9._-]*)"),
-        ))
-    }
-}
-
-/// Compiles a binding's `when`; only `action` and `params` are in scope.
-fn compile_when(source: &str) -> Result<Program, String> {
-    let program = Program::compile(source).map_err(|e| e.to_string().replace('\n', "; "))?;
-    let mut bound = HashSet::new();
-    collect_bound(program.expression(), &mut bound);
-    let references = program.references();
-    let mut names = references.variables();
-    names.sort_unstable();
-    for name in names {
-        if !BINDING_VARIABLES.contains(&name)
-            && !bound.contains(name)
-            && !TYPE_NAMES.contains(&name)
-        {
-            return Err(format!(
-                "unknown variable `{name}` (a binding's `when` sees action and params)"
-            ));
-        }
-    }
-    Ok(program)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn load(text: &str) -> Result<BTreeMap<String, Arc<Bindings>>, PolicyError> {
-        #[derive(Deserialize)]
-        struct File {
-            credentials: BTreeMap<String, Spanned<RawCredential>>,
-        }
-        let src = SourceText {
-            name: "p.toml",
-            text,
-        };
-        let file: File = toml::from_str(text).expect("test TOML parses");
-        compile(&src, &file.credentials)
-    }
+    use crate::bindings_load::tests::load;
 
     fn params(v: serde_json::Value) -> Map<String, serde_json::Value> {
         v.as_object().cloned().unwrap_or_default()
@@ -459,51 +292,6 @@ entry = "b"
         let trace = explain_choice(&set["github"], "stripe.x", &params(json!({})));
         assert_eq!(trace[0].outcome, BindingOutcome::NotMatched);
         assert_eq!(trace[1].outcome, BindingOutcome::Chosen);
-        assert_eq!(trace[1].location, "p.toml:2#2");
-    }
-
-    #[test]
-    fn bad_bindings_are_load_errors_with_the_line() {
-        let unknown_var = load(
-            r#"
-[[credentials.github]]
-entry = "a"
-when = 'agent == "x"'
-"#,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            unknown_var.starts_with("p.toml:2:")
-                && unknown_var.contains("unknown variable `agent`"),
-            "{unknown_var}"
-        );
-        let bad_level = load(
-            r#"
-[[credentials.github]]
-entry = "a"
-permissions = { contents = "everything" }
-"#,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            bad_level.contains("use read, write or admin"),
-            "{bad_level}"
-        );
-        let bad_entry = load(r#"credentials = { github = "../etc" }"#)
-            .unwrap_err()
-            .to_string();
-        assert!(bad_entry.contains("not a vault entry name"), "{bad_entry}");
-        let bad_repo = load(
-            r#"
-[[credentials.github]]
-entry = "a"
-repositories = ["a/b/c"]
-"#,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(bad_repo.contains("`a/b/c`"), "{bad_repo}");
+        assert_eq!(trace[1].location, "p.toml:5");
     }
 }

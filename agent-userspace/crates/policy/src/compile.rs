@@ -275,7 +275,7 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
         rules,
         limits,
         envelope,
-        credentials: crate::bindings::compile(&src, &raw.credentials)?,
+        credentials: crate::bindings_load::compile(&src, &raw.credentials)?,
         contain: raw
             .contain
             .as_ref()

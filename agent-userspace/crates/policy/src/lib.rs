@@ -8,6 +8,7 @@
 
 mod agent;
 mod bindings;
+mod bindings_load;
 mod cel_env;
 mod compile;
 mod contain;

@@ -23,7 +23,7 @@ pub(crate) struct RawFile {
     pub(crate) envelope: Option<RawEnvelope>,
     /// Connector -> vault entry, or a list of bindings (see `bindings.rs`).
     #[serde(default)]
-    pub(crate) credentials: BTreeMap<String, Spanned<crate::bindings::RawCredential>>,
+    pub(crate) credentials: BTreeMap<String, Spanned<crate::bindings_load::RawCredential>>,
     /// `"on"`, `"off"` or a `[contain]` table (see `contain.rs`).
     pub(crate) contain: Option<Spanned<toml::Value>>,
 }
