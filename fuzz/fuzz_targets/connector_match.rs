@@ -3,6 +3,9 @@
 //! query and header params) over the shipped connectors, with the agent's
 //! request as the input.
 //!
+//! `RouteMatch::complete_all` runs too, which reads MCP JSON-RPC bodies
+//! and git pushes for the endpoints that speak those.
+//!
 //! Checks: it never panics; every request gets an action name; a route
 //! that reads no body gives the same action whatever the body; and a param
 //! read from a body cut at the body limit is never a different value from
@@ -44,6 +47,14 @@ fuzz_target!(|data: &[u8]| {
             full.params, bodiless.params,
             "a body changed a route that reads none"
         );
+    }
+    if let Ok(completion) = WHOLE.match_head(&head).complete_all(req.body, content_type) {
+        for action in completion.actions() {
+            assert!(
+                !action.name.is_empty(),
+                "a protocol message without an action"
+            );
+        }
     }
     let prefix = &req.body[..req.body.len().min(CUT_AT)];
     let cut = CUT.match_head(&head).complete(prefix, content_type);

@@ -10,6 +10,30 @@ pub const CONNECTOR_FILES: &[(&str, &str)] = &[
         include_str!("../../policies/connectors/anthropic.toml"),
     ),
     (
+        "aws-bedrock-runtime.toml",
+        include_str!("../../policies/connectors/aws-bedrock-runtime.toml"),
+    ),
+    (
+        "aws-dynamodb.toml",
+        include_str!("../../policies/connectors/aws-dynamodb.toml"),
+    ),
+    (
+        "aws-s3.toml",
+        include_str!("../../policies/connectors/aws-s3.toml"),
+    ),
+    (
+        "aws-sts.toml",
+        include_str!("../../policies/connectors/aws-sts.toml"),
+    ),
+    (
+        "git.toml",
+        include_str!("../../policies/connectors/git.toml"),
+    ),
+    (
+        "github-mcp.toml",
+        include_str!("../../policies/connectors/github-mcp.toml"),
+    ),
+    (
         "github.toml",
         include_str!("../../policies/connectors/github.toml"),
     ),

@@ -2,11 +2,14 @@
 //! OUT/<target>/, from the fixtures the tests already use:
 //! the shipped-route table of the connector tests (requests), real rustls
 //! ClientHellos for those hosts, DNS queries and answers for them as the
-//! end-to-end DNS server would send, and the policy and connector files in
-//! `policies/`.
+//! end-to-end DNS server would send, the policy and connector files in
+//! `policies/`, the MCP traffic the connector tests replay, and git pushes
+//! made by git itself.
 mod dns;
 mod files;
+mod git;
 mod hello;
+mod mcp;
 mod requests;
 
 use std::{
@@ -30,7 +33,8 @@ fn main() {
         .filter_map(|h| hello::client_hello(h))
         .collect();
     peek.extend(raw.iter().take(8).cloned());
-    let seeds: [(&str, Vec<Vec<u8>>); 6] = [
+    let mcp = mcp::traffic(&repo.join("agent-userspace/crates/connectors/tests/fixtures/mcp_sdk"));
+    let seeds: [(&str, Vec<Vec<u8>>); 9] = [
         ("tls_peek", peek),
         ("connector_match", raw.clone()),
         ("h1_head", raw),
@@ -43,6 +47,9 @@ fn main() {
             "connector_load",
             files::toml_under(&repo.join("policies/connectors"), true),
         ),
+        ("mcp_request", mcp.requests),
+        ("mcp_tools_filter", mcp.answers),
+        ("git_push", git::pushes(out)),
     ];
     for (target, inputs) in seeds {
         write_all(&out.join(target), &inputs);
