@@ -104,8 +104,10 @@ pub async fn decide_and_record(d: &Shared, pinned: &Pinned, ask: Ask<'_>) -> Ans
             refused(&outcome.decision)
         }
         Enforcement::Approve { timeout } => {
+            // The grant's record is the decision the request goes out
+            // under: its outcome links to it.
             match wait_for_human(d, pinned, &ask, &outcome.decision, timeout).await {
-                Ok(()) => Answer::Allow { audit_id },
+                Ok(granted) => Answer::Allow { audit_id: granted },
                 Err(r) => Answer::Refuse(r),
             }
         }
@@ -118,7 +120,7 @@ async fn wait_for_human(
     ask: &Ask<'_>,
     decision: &Decision,
     timeout: std::time::Duration,
-) -> Result<(), Refusal> {
+) -> Result<u64, Refusal> {
     let agent = &ask.actor.agent;
     let cordon = || Attribution::cordon(pinned.version().clone());
     let (info, rx) = d
@@ -181,7 +183,7 @@ async fn wait_for_human(
                 Some(AuditDecision::Allow),
             );
             rec.approver = Some(by);
-            granted_outcome(append(&d.audit, rec).await, pinned)?;
+            let granted_seq = granted_outcome(append(&d.audit, rec).await, pinned)?;
             if let Some(dur) = grant_for {
                 let now = chrono::Utc::now();
                 let until = now + chrono::Duration::from_std(dur).unwrap_or_default();
@@ -193,7 +195,7 @@ async fn wait_for_human(
                     tracing::warn!("grant not recorded: {e}");
                 }
             }
-            Ok(())
+            Ok(granted_seq)
         }
         Ok(Ok(Human::Denied { by, reason })) => {
             let denied = policy_refusal(format!("denied by {by}: {reason}"));

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cordon_audit::EventKind;
+use cordon_audit::{EventKind, Outcome, OutcomeState};
 use cordon_policy::{Decision, Source, Verdict};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpStream;
@@ -142,15 +142,19 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
             reset(client);
         }
         Detected::Other => {
-            let answer = env.decider.decide(&pinned, flow.ask()).await;
-            if !matches!(answer, Answer::Allow { .. }) {
+            let Answer::Allow { audit_id } = env.decider.decide(&pinned, flow.ask()).await else {
                 return reset(client);
-            }
+            };
+            let started = Instant::now();
             let guard = env.conns.register(&actor.agent);
-            tokio::select! {
-                _ = connect_and_splice(&actor, client) => {}
-                _ = guard.token.cancelled() => tracing::info!(agent = %actor.agent.chain_display(), "connection cut by the kill switch"),
-            }
+            let ended = tokio::select! {
+                ended = connect_and_splice(&actor, client) => ended,
+                _ = guard.token.cancelled() => {
+                    tracing::info!(agent = %actor.agent.chain_display(), "connection cut by the kill switch");
+                    Err((OutcomeState::Aborted, "cut by the kill switch".to_string()))
+                }
+            };
+            record_flow_outcome(&env, &actor, audit_id, started, ended);
         }
     }
 }
@@ -198,24 +202,62 @@ async fn intercept_tls(flow: &Flow<'_>, client: TcpStream, sni: Option<String>) 
     }
 }
 
+/// How a spliced flow ended: its byte counts, or why it failed.
+type FlowEnd = Result<super::splice::SpliceStats, (OutcomeState, String)>;
+
 /// Leaves: to the original destination, bytes both ways.
-async fn connect_and_splice(actor: &Actor, client: TcpStream) {
+async fn connect_and_splice(actor: &Actor, client: TcpStream) -> FlowEnd {
     let dst = actor.origin.dst;
     match tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, TcpStream::connect(dst)).await {
         Ok(Ok(upstream)) => {
-            let _ = upstream.set_nodelay(true);
+            if let Err(e) = upstream.set_nodelay(true) {
+                tracing::debug!(%dst, "TCP_NODELAY: {e}");
+            }
             let stats = super::splice::splice(client, upstream).await;
             tracing::debug!(agent = %actor.agent.chain_display(), %dst, up = stats.up, down = stats.down, "tcp flow ended");
+            Ok(stats)
         }
         Ok(Err(e)) => {
             tracing::info!(agent = %actor.agent.chain_display(), %dst, "upstream connect failed: {e}");
             reset(client);
+            Err((
+                OutcomeState::Failed,
+                format!("upstream connect failed: {e}"),
+            ))
         }
         Err(_) => {
             tracing::info!(agent = %actor.agent.chain_display(), %dst, "upstream connect timed out");
             reset(client);
+            Err((OutcomeState::Failed, "upstream connect timed out".into()))
         }
     }
+}
+
+/// The outcome record of an allowed `tcp.connect` flow, when it ends.
+fn record_flow_outcome(env: &Env, actor: &Actor, audit_id: u64, started: Instant, ended: FlowEnd) {
+    let a = &actor.agent;
+    let base = Outcome {
+        agent: Some(a.agent().to_string()),
+        instance: Some(a.instance().to_string()),
+        chain: Some(a.chain_display()),
+        action: Some("tcp.connect".into()),
+        duration: Some(started.elapsed()),
+        ..Outcome::new(audit_id, OutcomeState::Completed)
+    };
+    let outcome = match ended {
+        Ok(stats) => Outcome {
+            bytes_up: Some(stats.up),
+            bytes_down: Some(stats.down),
+            ..base
+        },
+        Err((state, error)) => Outcome {
+            state,
+            error: Some(error),
+            ..base
+        },
+    };
+    crate::metrics::global().record_outcome(&outcome);
+    env.audit.append_outcome(outcome);
 }
 
 /// One flow being classified, and how its refusals are recorded.

@@ -18,6 +18,7 @@ use cordon_connectors::ConnectorSet;
 use super::{
     body::{BoxError, ProxyBody},
     env::Env,
+    pipeline::outcome::Spend,
 };
 use crate::{cgroup::AgentPath, request::Pinned};
 
@@ -32,15 +33,16 @@ pub fn metered(
     agent: &AgentPath,
     connector: &str,
     body: ProxyBody,
-) -> ProxyBody {
+) -> (ProxyBody, Option<Spend>) {
     let connectors = &pinned.connectors;
     if !connectors
         .connector(connector)
         .is_some_and(|c| c.has_pricing())
     {
-        return body;
+        return (body, None);
     }
-    Meter {
+    let spend = Spend::default();
+    let body = Meter {
         inner: body,
         seen: BytesMut::new(),
         env: env.clone(),
@@ -48,8 +50,10 @@ pub fn metered(
         run: crate::cgroup::run_id(agent),
         connector: connector.to_string(),
         done: false,
+        spend: spend.clone(),
     }
-    .boxed()
+    .boxed();
+    (body, Some(spend))
 }
 
 struct Meter {
@@ -60,12 +64,17 @@ struct Meter {
     run: String,
     connector: String,
     done: bool,
+    /// Where the priced spend goes, for the request's outcome record.
+    spend: Spend,
 }
 
 impl Meter {
     fn settle(&mut self) {
         if let Some(usd) = self.connectors.usage_cost(&self.connector, &self.seen) {
             self.env.snapshots.add_cost(&self.run, usd);
+            if self.spend.set(usd).is_err() {
+                tracing::debug!(run = %self.run, "spend already recorded for this answer");
+            }
             tracing::info!(run = %self.run, usd, "model spend recorded");
         }
         self.seen.clear();

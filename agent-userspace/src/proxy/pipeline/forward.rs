@@ -7,7 +7,7 @@ use cordon_connectors::Action;
 use http::{Request, Response, StatusCode, header, request::Parts};
 use hyper::upgrade::OnUpgrade;
 
-use super::{ask, credential_plan::Chosen, head::Head};
+use super::{ask, credential_plan::Chosen, head::Head, outcome::Tracker};
 use crate::{
     proxy::{
         answer,
@@ -28,8 +28,9 @@ pub struct Forward<'a> {
     pub action: &'a Action,
     pub chosen: Option<&'a Chosen<'a>>,
     pub target: Target,
-    /// The allow record this request goes out under.
-    pub audit_id: u64,
+    /// The allowing decision records this request goes out under (one per
+    /// action it holds); each gets an outcome record.
+    pub decisions: Vec<u64>,
     pub started: Instant,
 }
 
@@ -48,6 +49,14 @@ pub async fn forward(
         ..
     } = f;
     let cordon = || Attribution::cordon(pinned.version().clone());
+    let audit_id = f.decisions.first().copied().unwrap_or_default();
+    let tracker = Tracker::new(
+        &ctx.env,
+        &ctx.actor,
+        action.connector.as_deref(),
+        &action.name,
+        &f.decisions,
+    );
     let refuse = |refusal: Refusal| async move {
         let ask = ask(
             ctx,
@@ -64,8 +73,9 @@ pub async fn forward(
     parts.uri = match rebuilt_uri(ctx.tls, head) {
         Ok(u) => u,
         Err(why) => {
+            tracker.failed(why.clone());
             let refusal =
-                Refusal::new(Kind::Malformed, why, cordon()).recorded(Recorded::Yes(f.audit_id));
+                Refusal::new(Kind::Malformed, why, cordon()).recorded(Recorded::Yes(audit_id));
             return refuse(refusal).await;
         }
     };
@@ -88,11 +98,13 @@ pub async fn forward(
             // Allowed by policy but no credential could be applied (vault
             // unavailable): refused, and recorded as such beside the allow.
             tracing::info!(agent = %ctx.actor.agent.chain_display(), "credential refused: {reason}");
+            tracker.failed(reason.clone());
             return refuse(Refusal::new(Kind::CredentialUnavailable, reason, cordon())).await;
         }
     };
     let client = ctx.env.pools.client(&f.target, &ctx.env.upstream_tls);
     let upstream_started = Instant::now();
+    let body = tracker.count_up(body);
     let result = client.request(Request::from_parts(parts, body)).await;
     crate::metrics::global().observe_upstream(upstream_started.elapsed());
     let mut resp = match result {
@@ -109,7 +121,8 @@ pub async fn forward(
                 ),
             };
             tracing::info!(agent = %ctx.actor.agent.chain_display(), host = %head.host, "{reason}");
-            let refusal = Refusal::new(kind, reason, cordon()).recorded(Recorded::Yes(f.audit_id));
+            tracker.failed(reason.clone());
+            let refusal = Refusal::new(kind, reason, cordon()).recorded(Recorded::Yes(audit_id));
             return refuse(refusal).await;
         }
     };
@@ -124,9 +137,7 @@ pub async fn forward(
     if !switched {
         strip_hop_by_hop(&mut rparts.headers, false);
     }
-    rparts
-        .headers
-        .insert("x-cordon-audit-id", f.audit_id.into());
+    rparts.headers.insert("x-cordon-audit-id", audit_id.into());
     let mut rbody = body::boxed(rbody);
     if let Some(secret) = injected {
         crate::proxy::redact::headers(&mut rparts.headers, &secret);
@@ -134,9 +145,13 @@ pub async fn forward(
         rbody =
             http_body_util::BodyExt::boxed(crate::proxy::redact::RedactBody::new(rbody, secret));
     }
+    let mut spend = None;
     if let Some(connector) = action.connector.as_deref() {
-        rbody = crate::proxy::cost::metered(&ctx.env, pinned, &ctx.actor.agent, connector, rbody);
+        let metered =
+            crate::proxy::cost::metered(&ctx.env, pinned, &ctx.actor.agent, connector, rbody);
+        (rbody, spend) = metered;
     }
+    let rbody = tracker.answered(rparts.status.as_u16(), rbody, spend);
     Response::from_parts(rparts, rbody)
 }
 

@@ -18,6 +18,7 @@ pub mod checks;
 pub mod credential_plan;
 pub mod forward;
 pub mod head;
+pub mod outcome;
 
 use std::{sync::Arc, time::Instant};
 
@@ -161,7 +162,7 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
             action: &action,
             chosen: chosen.as_ref(),
             target,
-            audit_id,
+            decisions: vec![audit_id],
             started,
         },
         parts,
