@@ -162,3 +162,74 @@ impl<B> SignedBody<B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A body that yields the given frames, as a socket would.
+    struct Frames(VecDeque<Bytes>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    fn hash_checked(expected: &str, parts: &[&[u8]]) -> SignedBody<Frames> {
+        SignedBody {
+            inner: Box::pin(Frames(
+                parts.iter().map(|p| Bytes::copy_from_slice(p)).collect(),
+            )),
+            check: Check::Hash {
+                expected: expected.to_string(),
+                context: Box::new(digest::Context::new(&digest::SHA256)),
+                held: None,
+            },
+        }
+    }
+
+    /// Everything the body yields before it ends or fails.
+    fn drain(mut body: SignedBody<Frames>) -> (Vec<u8>, Option<SigError>) {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut out = Vec::new();
+        loop {
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(f))) => {
+                    out.extend_from_slice(&f.into_data().unwrap_or_default())
+                }
+                Poll::Ready(Some(Err(SignedBodyError::Signature(e)))) => return (out, Some(e)),
+                Poll::Ready(Some(Err(SignedBodyError::Inner(never)))) => match never {},
+                Poll::Ready(None) => return (out, None),
+                Poll::Pending => unreachable!("the test body is always ready"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_matching_body_passes_whole() {
+        let expected = crate::aws::canonical::sha256_hex(b"hello world");
+        let (out, err) = drain(hash_checked(&expected, &[b"hello", b" ", b"world"]));
+        assert_eq!(out, b"hello world");
+        assert!(err.is_none());
+    }
+
+    #[test]
+    fn a_mismatching_body_never_yields_its_last_frame() {
+        let expected = crate::aws::canonical::sha256_hex(b"hello world");
+        let (out, err) = drain(hash_checked(&expected, &[b"hello", b" ", b"WORLD"]));
+        assert_eq!(out, b"hello ");
+        assert_eq!(err, Some(SigError::PayloadHashMismatch));
+        // One frame: nothing at all goes out.
+        let (out, err) = drain(hash_checked(&expected, &[b"hello_world"]));
+        assert!(out.is_empty());
+        assert_eq!(err, Some(SigError::PayloadHashMismatch));
+    }
+}

@@ -5,6 +5,7 @@ pub mod action;
 mod auth;
 pub mod body;
 mod canonical;
+mod checks;
 pub mod chunked;
 pub mod credentials;
 mod encode;
