@@ -2,11 +2,13 @@
 //! without the write-ahead log. Each
 //! appender awaits its own durable commit before submitting the next record, as the proxy does,
 //! so higher concurrency measures how well group commit amortizes the fsync.
+//! `strict_append_wal_with_outcomes` adds, after each decision, the outcome record the proxy
+//! queues when the exchange ends (not awaited): the decision rate with outcomes in the log.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cordon_audit::{AuditConfig, AuditLog, Decision, EventKind, NewRecord};
+use cordon_audit::{AuditConfig, AuditLog, Decision, EventKind, NewRecord, Outcome, OutcomeState};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 
@@ -23,15 +25,31 @@ fn record(task: u64, i: u64) -> NewRecord {
 }
 
 fn strict_append(c: &mut Criterion) {
-    run_group(c, "strict_append", false);
+    run_group(c, "strict_append", false, false);
 }
 
 /// As the daemon runs it: strict, through the write-ahead log.
 fn strict_append_wal(c: &mut Criterion) {
-    run_group(c, "strict_append_wal", true);
+    run_group(c, "strict_append_wal", true, false);
 }
 
-fn run_group(c: &mut Criterion, name: &str, wal: bool) {
+/// As the daemon runs it once the proxy records outcomes.
+fn strict_append_wal_with_outcomes(c: &mut Criterion) {
+    run_group(c, "strict_append_wal_with_outcomes", true, true);
+}
+
+fn outcome(seq: u64, decision: &NewRecord) -> Outcome {
+    Outcome {
+        status: Some(201),
+        bytes_up: Some(312),
+        bytes_down: Some(5120),
+        ttfb: Some(Duration::from_millis(80)),
+        duration: Some(Duration::from_millis(84)),
+        ..Outcome::of(seq, decision, OutcomeState::Completed)
+    }
+}
+
+fn run_group(c: &mut Criterion, name: &str, wal: bool, outcomes: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Arc::new(redb::Database::create(dir.path().join("bench.redb")).expect("db"));
     let cfg = AuditConfig {
@@ -64,7 +82,12 @@ fn run_group(c: &mut Criterion, name: &str, wal: bool) {
                             let log = log.clone();
                             set.spawn(async move {
                                 for i in 0..per_task {
-                                    log.append(record(t, i)).await.expect("append");
+                                    let rec = record(t, i);
+                                    let done = outcomes.then(|| rec.clone());
+                                    let seq = log.append(rec).await.expect("append");
+                                    if let Some(decision) = done {
+                                        log.append_outcome(outcome(seq, &decision));
+                                    }
                                 }
                             });
                         }
@@ -84,5 +107,10 @@ fn run_group(c: &mut Criterion, name: &str, wal: bool) {
     log.shutdown().expect("shutdown");
 }
 
-criterion_group!(benches, strict_append, strict_append_wal);
+criterion_group!(
+    benches,
+    strict_append,
+    strict_append_wal,
+    strict_append_wal_with_outcomes
+);
 criterion_main!(benches);
