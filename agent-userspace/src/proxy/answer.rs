@@ -12,8 +12,19 @@ use super::env::Env;
 
 /// Records the refusal if it is not in the trail yet, then answers it.
 pub async fn refuse(env: &Env, ask: &Ask<'_>, refusal: Refusal) -> Response<ProxyBody> {
-    let refusal = record_refusal(&env.audit, ask, None, refusal).await;
+    let refusal = record(env, ask, refusal).await;
     response(&refusal, ask.action, ask.params)
+}
+
+/// Records the refusal if it is not in the trail yet, for a caller that
+/// answers it itself (in the request's protocol, with other refusals).
+pub async fn record(env: &Env, ask: &Ask<'_>, refusal: Refusal) -> Refusal {
+    record_refusal(&env.audit, ask, None, refusal).await
+}
+
+/// `deny` or `error` (see `decision_header`), for answers built elsewhere.
+pub fn decision_value(refusal: &Refusal) -> http::HeaderValue {
+    http::HeaderValue::from_static(decision_header(refusal))
 }
 
 fn body(refusal: &Refusal, action: &str, params: &Map<String, Value>) -> String {

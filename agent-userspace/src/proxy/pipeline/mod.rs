@@ -4,38 +4,51 @@
 //!
 //! 1. `head`: where the request says it goes (pure);
 //! 2. `checks`: host, framing headers, domain fronting (pure);
-//! 3. `action`: the connectors name the action and its params;
+//! 3. `action`: the connectors name the request's actions (one, or one per
+//!    MCP message or pushed ref) and their params;
 //! 4. `credential_plan::presence`: a credential Cordon did not issue is
 //!    refused (or stripped) before anything is decided (pure);
-//! 5. enrichment, then the decision (`Decider`, the daemon): policy,
-//!    approvals, the decision record;
-//! 6. `credential_plan::choose` (pure) and `forward`: the binding's
-//!    credential goes in, the request leaves, the response comes back.
+//! 5. enrichment, then `decide_all`: every action through the `Decider`
+//!    (the daemon: policy, approvals, the decision record); any refusal
+//!    refuses the request, answered in its protocol (`refused`);
+//! 6. `credential_one` (pure): the one binding every action chose;
+//! 7. `forward`: the credential goes in, the request leaves, the response
+//!    comes back; MCP `tools/list` answers are filtered
+//!    (`tools_filter_body`).
 //!
-//! Any refusal goes to `answer::refuse`, which records it if no stage has.
+//! Any refusal goes to `answer::refuse` (or `refused::answer` once recorded),
+//! which records it if no stage has.
 pub mod action;
 pub mod checks;
+pub mod credential_one;
 pub mod credential_plan;
+pub mod decide_all;
 pub mod forward;
+pub mod git_answer;
 pub mod head;
+pub mod mcp_answer;
 pub mod outcome;
+pub mod refused;
+pub mod tools_filter_body;
 
 use std::{sync::Arc, time::Instant};
 
 use cordon_audit::EventKind;
-use http::{Request, Response};
+use cordon_connectors::ProtocolKind;
+use http::{Request, Response, header, request::Parts};
 use hyper::body::Incoming;
 use serde_json::Map;
 
 use self::{
     checks::ConnFacts,
     credential_plan::{Presence, foreign_reason},
+    decide_all::Refused,
     head::Head,
 };
 use super::{
     answer, body::ProxyBody, headers::is_upgrade, inject, serve_http::HttpCtx, upstream::Target,
 };
-use crate::request::{Answer, Ask, Attribution, Kind, Refusal};
+use crate::request::{Ask, Attribution, Kind, Pinned, Refusal};
 
 pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<ProxyBody> {
     let started = Instant::now();
@@ -68,109 +81,147 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
     let (mut parts, incoming) = req.into_parts();
     let read = match action::read(&pinned, &head, &parts.headers, incoming).await {
         Ok(r) => r,
-        Err(why) => {
-            let ask = ask(&ctx, &head, None, "http.request", &no_params, started);
-            let refusal = Refusal::new(Kind::Malformed, why, cordon);
+        Err(unread) => {
+            let ask = ask(
+                &ctx,
+                &head,
+                unread.connector.as_deref(),
+                &unread.action,
+                &unread.params,
+                started,
+            );
+            let refusal = Refusal::new(Kind::Malformed, unread.why.to_string(), cordon);
             return answer::refuse(&ctx.env, &ask, refusal).await;
         }
     };
-    let mut action = read.action;
-    let connector = action.connector.clone();
+    let action::Read {
+        mut completion,
+        protocol,
+        mcp_server,
+        body,
+    } = read;
+    let connector = action::primary(&completion).connector.clone();
 
+    if let Err(refusal) =
+        credential_presence(&ctx, &pinned, &head, &mut parts, connector.as_deref())
+    {
+        let a = action::primary(&completion);
+        let ask = ask(&ctx, &head, None, &a.name, &a.params, started);
+        return answer::refuse(&ctx.env, &ask, refusal).await;
+    }
+
+    let target = target(&ctx, &head, upgrade.is_some());
+    for action in action::actions_mut(&mut completion) {
+        if !action.enrich.is_empty() {
+            super::enrich::enrich(&ctx.env, &pinned, &ctx.actor.agent, &target, &head, action)
+                .await;
+        }
+    }
+    let actions = completion.actions();
+    let decisions = match decide_all::decide_all(&ctx, &pinned, &head, &actions, started).await {
+        Ok(ids) => ids,
+        Err(refused) => return refused::answer(&completion, &refused, body).await,
+    };
+
+    let chosen =
+        match credential_one::choose_one(&pinned, ctx.actor.agent.agent(), &head.host, &actions) {
+            Ok(chosen) => chosen,
+            Err(mismatch) => {
+                // Allowed, but no one credential serves every action.
+                let reason = mismatch.reason(&actions);
+                decide_all::unforwarded(&ctx, &actions, &decisions, &reason);
+                let refusal = Refusal::new(Kind::CredentialUnavailable, reason, cordon);
+                let a = actions[mismatch.other];
+                let ask = ask(
+                    &ctx,
+                    &head,
+                    a.connector.as_deref(),
+                    &a.name,
+                    &a.params,
+                    started,
+                );
+                let refused = Refused::one(
+                    mismatch.other,
+                    answer::record(&ctx.env, &ask, refusal).await,
+                );
+                return refused::answer(&completion, &refused, body).await;
+            }
+        };
+    let mcp = matches!(
+        protocol,
+        ProtocolKind::McpMessages | ProtocolKind::McpStream
+    );
+    if mcp {
+        // A compressed answer could not be read, so not filtered.
+        parts.headers.remove(header::ACCEPT_ENCODING);
+    }
+    let primary = actions[0];
+    let resp = forward::forward(
+        forward::Forward {
+            ctx: &ctx,
+            pinned: &pinned,
+            head: &head,
+            action: primary,
+            chosen: chosen.as_ref(),
+            target,
+            decisions: decisions.clone(),
+            started,
+        },
+        parts,
+        body,
+        upgrade,
+        ticket,
+    )
+    .await;
+    let Some(server) = mcp_server.filter(|_| mcp) else {
+        return resp;
+    };
+    let offer = tools_filter_body::Offer {
+        pinned: pinned.clone(),
+        chain: ctx.actor.agent.chain.clone(),
+        connector,
+        server,
+        method: head.method.as_str().to_string(),
+        host: head.host.clone(),
+        path: head.path.clone(),
+    };
+    tools_filter_body::respond(resp, &completion, protocol, offer, decisions[0], primary)
+}
+
+/// Stage 4: a credential the agent presented that Cordon did not issue is
+/// refused, or stripped when configured (Cordon's, if one is bound, is
+/// injected after the decision).
+fn credential_presence(
+    ctx: &HttpCtx,
+    pinned: &Pinned,
+    head: &Head,
+    parts: &mut Parts,
+    connector: Option<&str>,
+) -> Result<(), Refusal> {
     match credential_plan::presence(
-        &pinned,
-        connector.as_deref(),
+        pinned,
+        connector,
         &head.host,
         &parts.headers,
         &parts.uri,
         ctx.env.settings.foreign_credentials,
     ) {
-        Presence::Clean => {}
+        Presence::Clean => Ok(()),
         Presence::Strip => {
-            // Configured to strip: the agent's own credential never leaves;
-            // Cordon's (if one is bound) is injected after the decision.
             tracing::info!(agent = %ctx.actor.agent.chain_display(), "stripped a credential Cordon did not issue");
             let scheme = connector
-                .as_deref()
                 .and_then(|c| pinned.connectors.connector(c))
                 .and_then(|c| c.credential_for_host(&head.host))
                 .map(|s| s.scheme());
             inject::strip(scheme, &mut parts.headers);
+            Ok(())
         }
-        Presence::Refuse => {
-            let refusal = Refusal::new(
-                Kind::ForeignCredential,
-                foreign_reason(connector.as_deref()),
-                cordon,
-            );
-            let ask = ask(&ctx, &head, None, &action.name, &action.params, started);
-            return answer::refuse(&ctx.env, &ask, refusal).await;
-        }
+        Presence::Refuse => Err(Refusal::new(
+            Kind::ForeignCredential,
+            foreign_reason(connector),
+            Attribution::cordon(pinned.version().clone()),
+        )),
     }
-
-    let target = target(&ctx, &head, upgrade.is_some());
-    if !action.enrich.is_empty() {
-        super::enrich::enrich(
-            &ctx.env,
-            &pinned,
-            &ctx.actor.agent,
-            &target,
-            &head,
-            &mut action,
-        )
-        .await;
-    }
-    let decided = {
-        let ask = ask(
-            &ctx,
-            &head,
-            connector.as_deref(),
-            &action.name,
-            &action.params,
-            started,
-        );
-        ctx.env.decider.decide(&pinned, ask).await
-    };
-    let audit_id = match decided {
-        Answer::Allow { audit_id } => audit_id,
-        Answer::Refuse(refusal) => {
-            let ask = ask(
-                &ctx,
-                &head,
-                connector.as_deref(),
-                &action.name,
-                &action.params,
-                started,
-            );
-            return answer::refuse(&ctx.env, &ask, refusal).await;
-        }
-    };
-
-    let chosen = credential_plan::choose(
-        &pinned,
-        ctx.actor.agent.agent(),
-        connector.as_deref(),
-        &head.host,
-        &action.name,
-        &action.params,
-    );
-    forward::forward(
-        forward::Forward {
-            ctx: &ctx,
-            pinned: &pinned,
-            head: &head,
-            action: &action,
-            chosen: chosen.as_ref(),
-            target,
-            decisions: vec![audit_id],
-            started,
-        },
-        parts,
-        read.body,
-        upgrade,
-        ticket,
-    )
-    .await
 }
 
 /// The question a request asks, for the decision and for refusal records.

@@ -27,6 +27,9 @@ fn case(method: &'static str, url: &'static str, action: &'static str, params: V
         "api.openai.com" => Some("openai"),
         "api.anthropic.com" => Some("anthropic"),
         "slack.com" => Some("slack"),
+        h if h.starts_with("bedrock-runtime.") && h.ends_with(".amazonaws.com") => {
+            Some("aws-bedrock-runtime")
+        }
         _ => None,
     });
     Case {
@@ -311,6 +314,26 @@ fn llm_cases() -> Vec<Case> {
     ]
 }
 
+/// Bedrock's REST paths name the operation; the model id (with its `:`
+/// version suffix, percent-encoded as the AWS SDKs send it) is the param.
+fn bedrock_cases() -> Vec<Case> {
+    const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+    vec![
+        case("POST", "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke",
+            "aws.bedrock.invoke_model", json!({"model": HAIKU}))
+            .json(r#"{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": []}"#),
+        case("POST", "https://bedrock-runtime.us-west-2.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke-with-response-stream",
+            "aws.bedrock.invoke_model_with_response_stream", json!({"model": HAIKU}))
+            .json(r#"{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": []}"#),
+        case("POST", "https://bedrock-runtime.eu-west-1.amazonaws.com/model/amazon.nova-lite-v1:0/converse",
+            "aws.bedrock.converse", json!({"model": "amazon.nova-lite-v1:0"}))
+            .json(r#"{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}"#),
+        case("POST", "https://bedrock-runtime.us-east-1.amazonaws.com/model/amazon.nova-lite-v1%3A0/converse-stream",
+            "aws.bedrock.converse_stream", json!({"model": "amazon.nova-lite-v1:0"}))
+            .json(r#"{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}"#),
+    ]
+}
+
 fn slack_cases() -> Vec<Case> {
     vec![
         case("POST", "https://slack.com/api/chat.postMessage", "slack.message.post", json!({"channel": "C1"}))
@@ -384,6 +407,7 @@ pub fn all_cases() -> Vec<Case> {
         github_cases(),
         stripe_cases(),
         llm_cases(),
+        bedrock_cases(),
         slack_cases(),
         generic_cases(),
     ]
