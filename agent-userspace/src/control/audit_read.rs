@@ -2,7 +2,7 @@
 //! records, records committed after a point, and their rendering. Used by
 //! the daemon (over the control socket) and by the CLI on a stopped host,
 //! so both show the same thing.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use cordon_audit::{
@@ -51,7 +51,12 @@ pub fn outcomes_for(
     upto: u64,
 ) -> Result<HashMap<u64, AuditRecord>, AuditError> {
     let mut found = HashMap::new();
-    let Some(first) = recs.iter().find(|r| expects_outcome(r)).map(|r| r.seq) else {
+    let waiting: HashSet<u64> = recs
+        .iter()
+        .filter(|r| expects_outcome(r))
+        .map(|r| r.seq)
+        .collect();
+    let Some(&first) = waiting.iter().min() else {
         return Ok(found);
     };
     for r in iter_from(db, first + 1)? {
@@ -60,12 +65,11 @@ pub fn outcomes_for(
             break;
         }
         if r.kind == EventKind::Outcome
-            && let Some(of) = r.decision_seq
+            && let Some(of) = r.decision_seq.filter(|of| waiting.contains(of))
         {
             found.insert(of, r);
         }
     }
-    found.retain(|of, _| recs.iter().any(|r| r.seq == *of));
     Ok(found)
 }
 
@@ -82,11 +86,12 @@ pub fn lines(
     if json {
         return recs.iter().map(to_json_line).collect();
     }
+    let shown: HashSet<u64> = recs.iter().map(|r| r.seq).collect();
+    // Left out: an outcome whose decision is shown, with this outcome on its line.
     let folded = |r: &AuditRecord| {
         r.kind == EventKind::Outcome
             && r.decision_seq.is_some_and(|of| {
-                outcomes.get(&of).is_some_and(|o| o.seq == r.seq)
-                    && recs.iter().any(|d| d.seq == of)
+                shown.contains(&of) && outcomes.get(&of).is_some_and(|o| o.seq == r.seq)
             })
     };
     Ok(recs

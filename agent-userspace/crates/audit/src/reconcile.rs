@@ -15,7 +15,7 @@ use crate::error::AuditError;
 use crate::log::AuditLog;
 use crate::outcome::{Outcome, expects_outcome};
 use crate::query::iter_from;
-use crate::record::{EventKind, NewRecord, OutcomeState};
+use crate::record::{EventKind, OutcomeState};
 use crate::store::{META_CLEAN_STOP, META_OUTCOMES, read_claimed_head, read_mark, write_mark};
 
 /// Written as the `error` of an outcome given at start.
@@ -43,7 +43,8 @@ pub(crate) struct Plan {
     pub head: u64,
     pub state: OutcomeState,
     pub reason: &'static str,
-    pub missing: Vec<(u64, NewRecord)>,
+    /// The outcomes to write, with the who and what of their decisions.
+    pub missing: Vec<Outcome>,
 }
 
 /// How an unanswered decision ended, from what the last run left behind.
@@ -76,10 +77,14 @@ pub(crate) fn plan(db: &Database) -> Result<Plan, AuditError> {
         if r.kind == EventKind::Outcome {
             answered.extend(r.decision_seq);
         } else if expects_outcome(&r) {
-            promised.push((r.seq, r.record));
+            let o = Outcome {
+                error: Some(reason.to_string()),
+                ..Outcome::of(r.seq, &r.record, state)
+            };
+            promised.push(o);
         }
     }
-    promised.retain(|(seq, _)| !answered.contains(seq));
+    promised.retain(|o| !answered.contains(&o.decision_seq));
     Ok(Plan {
         after,
         head,
@@ -103,13 +108,7 @@ pub async fn reconcile_outcomes(log: &AuditLog) -> Result<ReconcileReport, Audit
     for part in plan.missing.chunks(slice) {
         let waits: Vec<_> = part
             .iter()
-            .map(|(seq, decision)| {
-                let o = Outcome {
-                    error: Some(plan.reason.to_string()),
-                    ..Outcome::of(*seq, decision, plan.state)
-                };
-                log.append(o.into_record())
-            })
+            .map(|o| log.append(o.clone().into_record()))
             .collect();
         for w in waits {
             w.await?;
@@ -131,7 +130,7 @@ pub async fn reconcile_outcomes(log: &AuditLog) -> Result<ReconcileReport, Audit
     Ok(ReconcileReport {
         after_seq: plan.after,
         head_seq: plan.head,
-        marked: plan.missing.iter().map(|(s, _)| *s).collect(),
+        marked: plan.missing.iter().map(|o| o.decision_seq).collect(),
         state: (!plan.missing.is_empty()).then_some(plan.state),
     })
 }
