@@ -79,10 +79,12 @@ impl Trail {
         )
     }
 
-    /// Records of `action` whose params contain every `(key, value)` of `params`.
+    /// Records of `action` whose params contain every `(key, value)` of `params`. Outcome
+    /// records name their action too but are not decisions: see [`Trail::outcome_of`].
     pub fn matching(&self, action: &str, params: &[(&str, Value)]) -> Vec<&AuditRecord> {
         self.0
             .iter()
+            .filter(|r| r.kind != cordon_audit::EventKind::Outcome)
             .filter(|r| r.action.as_deref() == Some(action))
             .filter(|r| params.iter().all(|(k, v)| r.params.get(*k) == Some(v)))
             .collect()
@@ -102,6 +104,14 @@ impl Trail {
     /// Whether any record has `action` with these params.
     pub fn has(&self, action: &str, params: &[(&str, Value)]) -> bool {
         !self.matching(action, params).is_empty()
+    }
+
+    /// The outcome records of decision `seq`.
+    pub fn outcome_of(&self, seq: u64) -> Vec<&AuditRecord> {
+        self.0
+            .iter()
+            .filter(|r| r.kind == cordon_audit::EventKind::Outcome && r.decision_seq == Some(seq))
+            .collect()
     }
 
     /// Records whose destination IP is `ip`.
