@@ -34,13 +34,16 @@ pub fn setup() -> anyhow::Result<()> {
     cargo_fuzz()?;
     packages()?;
     aws_tools()?;
+    proto_tools()?;
     Ok(())
 }
 
-/// What `cargo xtask fuzz` needs: the nightly and cargo-fuzz.
+/// What `cargo xtask fuzz` needs: the nightly, cargo-fuzz, a C++ compiler
+/// for libFuzzer (and git, which the seeder drives).
 pub fn ensure_fuzz_tools() -> anyhow::Result<()> {
     rust_toolchains()?;
-    cargo_fuzz()
+    cargo_fuzz()?;
+    packages()
 }
 
 /// True when nothing needs installing, so `test` and `demo` can skip setup.
@@ -51,6 +54,7 @@ pub fn is_ready() -> bool {
         && cargo_fuzz_installed()
         && rust_src_installed()
         && aws_tools_installed()
+        && proto_tools_installed()
 }
 
 /// What cordon-jit's AWS tests run against and as: moto's server (a local
@@ -94,6 +98,45 @@ fn aws_tools() -> anyhow::Result<()> {
     run(Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
         .args(AWS_PYTHON_PACKAGES))
+}
+
+/// What the MCP and gRPC end-to-end tests and the demo run as agents and
+/// upstreams: the official MCP Python SDK (server and client) and gRPC's
+/// Python server, client and protobuf compiler, from PyPI, pinned. The
+/// MCP version is the one the connectors' recorded traffic came from.
+const PROTO_PYTHON_PACKAGES: &[&str] = &["mcp==2.3.0", "grpcio==1.85.1", "grpcio-tools==1.85.1"];
+const PROTO_CHECK: &str = "import mcp, grpc, grpc_tools; from importlib.metadata import version as v; print(v('mcp'), grpc.__version__)";
+const PROTO_VERSIONS: &str = "2.3.0 1.85.1";
+
+/// Where the tests find it (`cordon_e2e::proto_venv`).
+fn proto_venv() -> std::path::PathBuf {
+    workspace_root().join(".tools/proto-venv")
+}
+
+fn proto_tools_installed() -> bool {
+    output(Command::new(proto_venv().join("bin/python")).args(["-c", PROTO_CHECK]))
+        .is_some_and(|v| v.trim() == PROTO_VERSIONS)
+}
+
+/// The MCP SDK and gRPC into a virtualenv under .tools/.
+fn proto_tools() -> anyhow::Result<()> {
+    if proto_tools_installed() {
+        return Ok(());
+    }
+    let venv = proto_venv();
+    if !venv.join("bin/pip").exists() {
+        eprintln!("xtask: creating {}", venv.display());
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).context(
+            "creating the MCP/gRPC test virtualenv (on Debian: apt-get install python3-venv)",
+        )?;
+    }
+    eprintln!(
+        "xtask: installing {} from PyPI",
+        PROTO_PYTHON_PACKAGES.join(" ")
+    );
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(PROTO_PYTHON_PACKAGES))
 }
 
 fn has_toolchain(tc: &str) -> bool {
