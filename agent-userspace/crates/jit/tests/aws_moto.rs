@@ -167,6 +167,14 @@ async fn dynamodb_json_requests_verify_over_their_body_and_are_resigned() {
             "aws.dynamodb.get_item"
         ]
     );
+    // One AssumeRole served all three: the session is cached per instance.
+    assert_eq!(
+        w.proxy
+            .state
+            .entry_loads
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -225,6 +225,43 @@ async fn tokens_are_cached_per_instance_and_scope() {
 }
 
 #[tokio::test]
+async fn a_cache_hit_reads_no_vault_entry() {
+    let a = app().await;
+    let scope = TokenScope::new("gh-app", &[], &BTreeMap::new());
+    let i = InstanceId::new("bot", "1");
+    let loads = std::sync::atomic::AtomicUsize::new(0);
+    let load = || async {
+        loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(a.entry.clone())
+    };
+    let now = SystemTime::now();
+    let t1 = a
+        .tokens
+        .token_lazy(&i, &scope, now, load)
+        .await
+        .expect("mint");
+    let t2 = a
+        .tokens
+        .token_lazy(&i, &scope, now, load)
+        .await
+        .expect("hit");
+    assert_eq!(t1.expose(), t2.expose());
+    assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A vault failure is the caller's typed error, and nothing is cached.
+    let other = InstanceId::new("bot", "2");
+    let err = a
+        .tokens
+        .token_lazy(&other, &scope, now, || async {
+            Err(GithubError::Vault(cordon_vault::VaultError::NotFound(
+                "gh-app".into(),
+            )))
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GithubError::Vault(_)), "{err}");
+}
+
+#[tokio::test]
 async fn a_token_near_expiry_is_replaced_and_the_old_one_revoked() {
     let a = app().await;
     let scope = TokenScope::new("gh-app", &[], &BTreeMap::new());

@@ -5,6 +5,7 @@
 //! its session is dropped and lapses at its expiry, at most
 //! `session_duration_secs` later.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -47,16 +48,33 @@ impl AwsSessions {
         entry: &AwsRoleEntry,
         now: SystemTime,
     ) -> Result<Arc<SessionCredentials>, StsError> {
+        self.session_lazy(instance, entry_name, now, || async { Ok(entry.clone()) })
+            .await
+    }
+
+    /// As [`session`](AwsSessions::session), reading the `aws-role` entry
+    /// only when a session must be assumed: a cache hit costs no vault read.
+    pub async fn session_lazy<F, Fut>(
+        &self,
+        instance: &InstanceId,
+        entry_name: &str,
+        now: SystemTime,
+        load_entry: F,
+    ) -> Result<Arc<SessionCredentials>, StsError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<AwsRoleEntry, StsError>>,
+    {
         let name = session_name(instance);
         let got = self
             .cache
-            .get_or_mint(instance, &entry_name.to_string(), now, || {
-                self.sts.assume_role(entry, &name, now)
+            .get_or_mint(instance, &entry_name.to_string(), now, || async {
+                let entry = load_entry().await?;
+                let session = self.sts.assume_role(&entry, &name, now).await?;
+                tracing::info!(%instance, entry = entry_name, role = %entry.role_arn, "assumed AWS role for agent instance");
+                Ok::<_, StsError>(session)
             })
             .await?;
-        if got.minted {
-            tracing::info!(%instance, entry = entry_name, role = %entry.role_arn, "assumed AWS role for agent instance");
-        }
         Ok(got.value)
     }
 

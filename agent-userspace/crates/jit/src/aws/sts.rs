@@ -34,6 +34,9 @@ pub enum StsError {
     Xml(String),
     #[error("STS's answer has no {0}")]
     Missing(&'static str),
+    /// The `aws-role` entry could not be read from the vault.
+    #[error(transparent)]
+    Vault(#[from] cordon_vault::VaultError),
 }
 
 /// Calls STS at one endpoint (`https://sts.amazonaws.com`, a regional or

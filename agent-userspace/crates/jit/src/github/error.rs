@@ -21,4 +21,7 @@ pub enum GithubError {
     },
     #[error("GitHub's token answer is unreadable: {0}")]
     Answer(String),
+    /// The `github-app` entry could not be read from the vault.
+    #[error(transparent)]
+    Vault(#[from] cordon_vault::VaultError),
 }

@@ -2,6 +2,7 @@
 //! reused while they have more than the margin left, replaced (and the old
 //! one revoked) before they expire, and all revoked when the instance ends.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -51,10 +52,28 @@ impl GithubTokens {
         entry: &GithubAppEntry,
         now: SystemTime,
     ) -> Result<Arc<InstallationToken>, GithubError> {
+        self.token_lazy(instance, scope, now, || async { Ok(entry.clone()) })
+            .await
+    }
+
+    /// As [`token`](GithubTokens::token), reading the `github-app` entry
+    /// only when a token must be minted: a cache hit costs no vault read.
+    pub async fn token_lazy<F, Fut>(
+        &self,
+        instance: &InstanceId,
+        scope: &TokenScope,
+        now: SystemTime,
+        load_entry: F,
+    ) -> Result<Arc<InstallationToken>, GithubError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<GithubAppEntry, GithubError>>,
+    {
         let got = self
             .cache
-            .get_or_mint(instance, scope, now, || {
-                self.api.create_token(entry, scope, now)
+            .get_or_mint(instance, scope, now, || async {
+                let entry = load_entry().await?;
+                self.api.create_token(&entry, scope, now).await
             })
             .await?;
         if got.minted {

@@ -53,6 +53,8 @@ pub enum Outcome {
 
 pub struct State {
     pub instance: InstanceId,
+    /// How often the `aws-role` entry was read (only to assume a role).
+    pub entry_loads: std::sync::atomic::AtomicUsize,
     pub jit: JitCredentials,
     entry: AwsRoleEntry,
     upstream: SocketAddr,
@@ -94,6 +96,7 @@ impl Proxy {
             .expect("issuer URLs");
         let state = Arc::new(State {
             instance,
+            entry_loads: std::sync::atomic::AtomicUsize::new(0),
             jit,
             entry,
             upstream: moto,
@@ -228,12 +231,16 @@ async fn handle(st: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         }
     };
     *payload.lock().expect("payload") = Some(verified.payload.clone());
-    let session = match st
+    let session = st
         .jit
         .aws_sessions
-        .session(&st.instance, "aws", &st.entry, now)
-        .await
-    {
+        .session_lazy(&st.instance, "aws", now, || async {
+            st.entry_loads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(st.entry.clone())
+        })
+        .await;
+    let session = match session {
         Ok(s) => s,
         Err(e) => return refusal(StatusCode::BAD_GATEWAY, &e.to_string()),
     };
