@@ -111,13 +111,17 @@ impl Metrics {
     /// One ended exchange: `cordon_outcomes_total{connector,status_class}`
     /// (`2xx`..`5xx` by the upstream status, else `failed`/`aborted`/
     /// `unknown`, or `none` for a completed flow without one).
-    #[allow(
-        dead_code,
-        reason = "the proxy calls it when an exchange ends; remove once it does"
-    )]
     pub fn record_outcome(&self, outcome: &cordon_audit::Outcome) {
         self.outcomes
             .count(outcome.connector.as_deref(), outcome.status_class());
+    }
+
+    /// Several at once: the `aborted`/`unknown` outcomes a start gave the
+    /// decisions the last run left open.
+    pub fn record_outcomes(&self, outcomes: &[cordon_audit::Outcome]) {
+        for o in outcomes {
+            self.record_outcome(o);
+        }
     }
 
     /// Publishes the forwarder's counters (`cordon_audit_forward_*`).

@@ -151,6 +151,53 @@ fn a_flow_cut_by_a_crash_is_unknown_and_by_a_clean_stop_aborted() {
     assert_eq!(given.len(), 1, "exactly one outcome: {given:?}");
     assert_eq!(given[0].outcome, Some(OutcomeState::Aborted));
 
+    // `audit tail` shows each decision with its outcome inline.
+    let tail = w
+        .daemon
+        .cordon(&["audit", "tail", "--agent", AGENT, "-n", "50"])
+        .unwrap();
+    let tail = String::from_utf8_lossy(&tail.stdout).into_owned();
+    for (seq, inline) in [(crashed.seq, "→ unknown"), (stopped.seq, "→ aborted")] {
+        let line = tail
+            .lines()
+            .find(|l| l.starts_with(&format!("#{seq} ")))
+            .unwrap_or_else(|| panic!("decision #{seq} not in the tail:\n{tail}"));
+        assert!(
+            line.contains("ALLOW tcp.connect") && line.contains(inline),
+            "{line}"
+        );
+    }
+    assert!(
+        !tail.contains("OUTCOME"),
+        "outcomes are folded into their decisions:\n{tail}"
+    );
+
+    // OCSF: a flow's outcome closes its Network Activity; unknown is Unknown, aborted Failure.
+    let ocsf = w
+        .daemon
+        .cordon(&["audit", "export", "--format", "ocsf"])
+        .unwrap();
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&ocsf.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |seq: u64| {
+        events
+            .iter()
+            .find(|e| {
+                e["unmapped"]["cordon"]["kind"] == "outcome"
+                    && e["unmapped"]["cordon"]["decision_seq"] == seq
+            })
+            .unwrap_or_else(|| panic!("no OCSF outcome for #{seq}"))
+    };
+    assert_eq!(of(crashed.seq)["status"], "Unknown");
+    assert_eq!(of(stopped.seq)["status"], "Failure");
+    assert_eq!(of(stopped.seq)["activity_name"], "Close");
+    assert_eq!(
+        of(stopped.seq)["metadata"]["correlation_uid"],
+        stopped.seq.to_string()
+    );
+
     let v = verify_line(&w);
     assert!(v.starts_with("ok: "), "{v}");
     assert!(v.contains("0 open"), "every gap has its outcome: {v}");

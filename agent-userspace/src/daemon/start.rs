@@ -130,9 +130,10 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     };
     let audit =
         cordon_audit::AuditLog::open(db.clone(), audit_cfg).context("opening the audit log")?;
-    cordon_audit::reconcile_outcomes(&audit)
+    let reconciled = cordon_audit::reconcile_outcomes(&audit)
         .await
         .context("recording the outcome of decisions the last run left open")?;
+    crate::metrics::global().record_outcomes(&reconciled.written);
     let _forwarder = start_forwarder(&audit, cfg.audit_forward.as_ref())?;
     let vault =
         Arc::new(cordon_vault::Vault::open(db.clone(), vault_key).context("opening the vault")?);

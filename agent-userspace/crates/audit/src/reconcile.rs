@@ -25,7 +25,7 @@ pub const REASON_CRASHED: &str = "the daemon ended without a clean stop (crash o
 pub const REASON_LEGACY: &str = "decided before Cordon recorded outcomes";
 
 /// What a start found and wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReconcileReport {
     /// Records after this seq were read.
     pub after_seq: u64,
@@ -34,6 +34,8 @@ pub struct ReconcileReport {
     /// Decisions given an outcome now, and which.
     pub marked: Vec<u64>,
     pub state: Option<OutcomeState>,
+    /// The outcomes written (for metrics: they are outcomes like any other).
+    pub written: Vec<Outcome>,
 }
 
 /// The outcomes to write: decisions after `after` that expect one and have none.
@@ -132,6 +134,7 @@ pub async fn reconcile_outcomes(log: &AuditLog) -> Result<ReconcileReport, Audit
         head_seq: plan.head,
         marked: plan.missing.iter().map(|o| o.decision_seq).collect(),
         state: (!plan.missing.is_empty()).then_some(plan.state),
+        written: plan.missing,
     })
 }
 
