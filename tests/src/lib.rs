@@ -18,6 +18,7 @@ pub mod netns;
 pub mod operator;
 pub mod probes;
 pub mod process;
+pub mod py_upstream;
 mod root;
 pub mod rsyslog;
 pub mod secrets;
