@@ -6,8 +6,10 @@ mod audit;
 mod contain;
 mod credentials;
 mod egress;
+mod git_push;
 mod kill;
 mod limit;
+mod mcp;
 mod root;
 pub(super) mod setup;
 
@@ -26,4 +28,6 @@ pub(super) const ALL: &[(&str, Step)] = &[
     ("8. Credentials", credentials::run),
     ("9. Host containment", contain::run),
     ("10. Root agents", root::run),
+    ("11. MCP tool calls", mcp::run),
+    ("12. git push by ref", git_push::run),
 ];
