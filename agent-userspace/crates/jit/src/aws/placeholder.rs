@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
@@ -40,21 +41,49 @@ impl std::fmt::Debug for AwsPlaceholder {
 #[error("the system random generator failed")]
 pub struct RandomError;
 
+/// Bytes a placeholder is made of: 12 for the key id, 30 for the secret,
+/// 24 for the session token.
+const MATERIAL: usize = 12 + 30 + 24;
+
 impl AwsPlaceholder {
+    /// Fresh random placeholder keys.
     pub fn generate(instance: InstanceId) -> Result<AwsPlaceholder, RandomError> {
         let rng = SystemRandom::new();
-        let mut bytes = Zeroizing::new([0u8; 12 + 30 + 24]);
+        let mut bytes = Zeroizing::new([0u8; MATERIAL]);
         rng.fill(&mut bytes[..]).map_err(|_| RandomError)?;
+        Ok(AwsPlaceholder::from_material(instance, &bytes))
+    }
+
+    /// Placeholder keys derived from `key` and the instance (HMAC-SHA256),
+    /// so a daemon that restarts with the same key gives running instances
+    /// the keys they already hold.
+    pub fn derive(key: &hmac::Key, instance: InstanceId) -> AwsPlaceholder {
+        let mut bytes = Zeroizing::new([0u8; MATERIAL]);
+        for (block, chunk) in bytes.chunks_mut(32).enumerate() {
+            let mut ctx = hmac::Context::with_key(key);
+            ctx.update(b"cordon-aws-placeholder/v1\0");
+            ctx.update(&[block as u8]);
+            for part in [instance.agent.as_bytes(), instance.instance.as_bytes()] {
+                ctx.update(&(part.len() as u64).to_be_bytes());
+                ctx.update(part);
+            }
+            let tag = ctx.sign();
+            chunk.copy_from_slice(&tag.as_ref()[..chunk.len()]);
+        }
+        AwsPlaceholder::from_material(instance, &bytes)
+    }
+
+    fn from_material(instance: InstanceId, bytes: &[u8; MATERIAL]) -> AwsPlaceholder {
         let key: String = bytes[..12]
             .iter()
             .map(|b| BASE32[(b & 31) as usize] as char)
             .collect();
-        Ok(AwsPlaceholder {
+        AwsPlaceholder {
             instance,
             access_key_id: format!("{PLACEHOLDER_KEY_PREFIX}{key}"),
             secret_access_key: Zeroizing::new(hex::encode(&bytes[12..42])),
             session_token: format!("{SESSION_TOKEN_PREFIX}{}", hex::encode(&bytes[42..])),
-        })
+        }
     }
 
     /// Built from known parts (tests, and a daemon restoring an instance).
@@ -97,9 +126,20 @@ pub fn is_placeholder_key(access_key_id: &str) -> bool {
 }
 
 /// The placeholders of the running instances.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct AwsPlaceholders {
     inner: Mutex<Registry>,
+    /// When set, placeholders are derived from it instead of drawn at
+    /// random (see [`AwsPlaceholders::derived`]).
+    key: Option<hmac::Key>,
+}
+
+impl std::fmt::Debug for AwsPlaceholders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsPlaceholders")
+            .field("derived", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -109,13 +149,28 @@ struct Registry {
 }
 
 impl AwsPlaceholders {
+    /// Placeholders derived from `key` (32 random bytes the daemon keeps,
+    /// e.g. in the vault): after a restart, issuing again for an instance
+    /// that is still running gives it back the keys it holds. Instance ids
+    /// are random, so a new instance gets new keys; an id reused by chance
+    /// (1 in 2^32 per agent) would get its predecessor's.
+    pub fn derived(key: &[u8; 32]) -> AwsPlaceholders {
+        AwsPlaceholders {
+            inner: Mutex::default(),
+            key: Some(hmac::Key::new(hmac::HMAC_SHA256, key)),
+        }
+    }
+
     /// The instance's placeholder, made on first use.
     pub fn issue(&self, instance: &InstanceId) -> Result<Arc<AwsPlaceholder>, RandomError> {
         let mut reg = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = reg.by_instance.get(instance) {
             return Ok(p.clone());
         }
-        let p = Arc::new(AwsPlaceholder::generate(instance.clone())?);
+        let p = Arc::new(match &self.key {
+            Some(key) => AwsPlaceholder::derive(key, instance.clone()),
+            None => AwsPlaceholder::generate(instance.clone())?,
+        });
         reg.by_key.insert(p.access_key_id.clone(), instance.clone());
         reg.by_instance.insert(instance.clone(), p.clone());
         Ok(p)
@@ -163,6 +218,30 @@ mod tests {
         assert!(reg.owner_of(&pb.access_key_id).is_none());
         assert!(reg.for_instance(&b).is_none());
         assert!(reg.for_instance(&a).is_some());
+    }
+
+    #[test]
+    fn derived_placeholders_survive_a_restart_and_differ_per_instance() {
+        let key = [7u8; 32];
+        let a = InstanceId::new("bot", "0badf00d");
+        let before = AwsPlaceholders::derived(&key).issue(&a).unwrap();
+        let after = AwsPlaceholders::derived(&key).issue(&a).unwrap();
+        assert_eq!(before.access_key_id, after.access_key_id);
+        assert_eq!(before.secret(), after.secret());
+        assert_eq!(before.session_token, after.session_token);
+        let b = InstanceId::new("bot", "0badf00e");
+        let other = AwsPlaceholders::derived(&key).issue(&b).unwrap();
+        assert_ne!(other.access_key_id, before.access_key_id);
+        assert_ne!(other.secret(), before.secret());
+        let other_key = AwsPlaceholders::derived(&[8u8; 32]).issue(&a).unwrap();
+        assert_ne!(other_key.secret(), before.secret());
+        assert!(is_placeholder_key(&before.access_key_id));
+        assert_eq!(before.access_key_id.len(), 20);
+        // The agent/instance boundary is unambiguous.
+        let shifted = AwsPlaceholders::derived(&key)
+            .issue(&InstanceId::new("bot0", "badf00d"))
+            .unwrap();
+        assert_ne!(shifted.secret(), before.secret());
     }
 
     #[test]
