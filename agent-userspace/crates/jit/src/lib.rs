@@ -22,8 +22,8 @@ mod cache;
 pub mod github;
 pub mod https;
 mod instance;
-mod revoke;
+mod state;
 
 pub use cache::{Expiring, Got, RefreshCache};
 pub use instance::InstanceId;
-pub use revoke::{ISSUER_TIMEOUT, InstanceRevoked, JitCredentials, SetupError};
+pub use state::{ISSUER_TIMEOUT, InstanceRevoked, JitCredentials, SetupError};

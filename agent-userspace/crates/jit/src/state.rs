@@ -1,4 +1,5 @@
-//! The credential state of all running instances, and what happens to it
+//! The credential state of all running instances (tokens, sessions,
+//! placeholders), how it is set up, and what happens to it
 //! when an instance ends.
 
 use std::time::Duration;
