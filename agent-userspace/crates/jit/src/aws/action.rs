@@ -100,12 +100,17 @@ fn form_or_query(head: &RequestHead<'_>, body: Option<&str>, name: &str) -> Opti
     if let Some((_, v)) = query_pairs(head.query).into_iter().find(|(n, _)| n == name) {
         return Some(v);
     }
-    let form = header(head, "content-type")
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let body = body?;
+    // As the connectors read bodies: the declared type, or without one a
+    // body that does not start like JSON is a form.
+    let form = match header(head, "content-type") {
+        Some(ct) => ct.starts_with("application/x-www-form-urlencoded"),
+        None => !body.trim_start().starts_with(['{', '[']),
+    };
     if !form {
         return None;
     }
-    body?.split('&').find_map(|pair| {
+    body.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
         (decode(k) == name).then(|| decode(&v.replace('+', " ")))
     })
@@ -247,6 +252,21 @@ mod tests {
             "/",
             Some("Action=GetCallerIdentity&Version=2011-06-15"),
             &h,
+        );
+        let mut untyped = signed("sts");
+        untyped.remove("content-type");
+        let post = RequestHead::new(&Method::POST, "sts.amazonaws.com", "/", None, &untyped);
+        assert_eq!(
+            aws_action(&post, Some(b"Action=AssumeRole&Version=2011-06-15"))
+                .unwrap()
+                .name,
+            "aws.sts.assume_role"
+        );
+        assert_eq!(
+            aws_action(&post, Some(br#"{"Action":"AssumeRole"}"#))
+                .unwrap()
+                .name,
+            "aws.sts.unknown"
         );
         assert_eq!(
             aws_action(&head, None).unwrap().name,
