@@ -32,7 +32,25 @@ pub struct ConfigFile {
     pub foreign_credentials: Option<ForeignCredentials>,
     #[serde(default)]
     pub audit: AuditSection,
+    #[serde(default)]
+    pub credentials: CredentialsSection,
 }
+
+/// `[credentials]` in cordon.toml: where just-in-time credentials are
+/// minted (GitHub App installation tokens, AWS STS role sessions).
+/// Overridable for GitHub Enterprise, a regional STS endpoint, or a test
+/// upstream; trust is the daemon's upstream TLS roots.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsSection {
+    pub github_api: Option<String>,
+    pub sts_endpoint: Option<String>,
+}
+
+/// GitHub's REST API, where installation tokens are minted and revoked.
+pub const DEFAULT_GITHUB_API: &str = "https://api.github.com";
+/// The global STS endpoint, where role sessions are assumed.
+pub const DEFAULT_STS_ENDPOINT: &str = "https://sts.amazonaws.com";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -262,6 +280,10 @@ pub struct DaemonConfig {
     pub audit: cordon_audit::AuditConfig,
     /// `[audit.forward]`, when configured.
     pub audit_forward: Option<cordon_audit::forward::ForwardConfig>,
+    /// `[credentials] github_api`: the GitHub API base URL.
+    pub github_api: String,
+    /// `[credentials] sts_endpoint`: the STS endpoint URL.
+    pub sts_endpoint: String,
 }
 
 /// Flags given on the command line; they override the file.
@@ -346,6 +368,14 @@ impl DaemonConfig {
                     message,
                 })?,
             audit_forward,
+            github_api: file
+                .credentials
+                .github_api
+                .unwrap_or_else(|| DEFAULT_GITHUB_API.to_string()),
+            sts_endpoint: file
+                .credentials
+                .sts_endpoint
+                .unwrap_or_else(|| DEFAULT_STS_ENDPOINT.to_string()),
         })
     }
 }
@@ -363,6 +393,24 @@ fn system_resolvers() -> Result<Vec<SocketAddr>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_section_names_the_issuers_and_rejects_unknown_keys() {
+        let f: ConfigFile = toml::from_str(
+            "[credentials]\ngithub_api = \"https://ghe.example/api/v3\"\nsts_endpoint = \"https://sts.eu-west-1.amazonaws.com\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.credentials.github_api.as_deref(),
+            Some("https://ghe.example/api/v3")
+        );
+        assert_eq!(
+            f.credentials.sts_endpoint.as_deref(),
+            Some("https://sts.eu-west-1.amazonaws.com")
+        );
+        assert!(toml::from_str::<ConfigFile>("[credentials]\ngithub = \"x\"\n").is_err());
+        assert!(ConfigFile::default().credentials.github_api.is_none());
+    }
 
     #[test]
     fn unknown_config_key_is_reported_with_file_line_and_column() {

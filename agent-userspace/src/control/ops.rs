@@ -88,7 +88,14 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 Err(e) => return Reply::err(e),
             };
             match killswitch::terminate(d.registry.tree(), &scope) {
-                Ok(r) => Reply::ok(r),
+                Ok(r) => {
+                    // Revoked now, not when the reaper notices the cgroup
+                    // is empty: a terminated agent's tokens die with it.
+                    let covers =
+                        |a: &crate::cgroup::AgentPath| scope.covers(&a.chain, &a.instances);
+                    crate::daemon::jit::revoke_where(d, covers, "terminated");
+                    Reply::ok(r)
+                }
                 Err(e) => Reply::err(e.to_string()),
             }
         }

@@ -54,6 +54,7 @@ pub fn proxy_env(d: &Shared) -> proxy::Env {
         decider: Arc::new(DaemonDecider(d.clone())),
         audit: d.audit.clone(),
         vault: d.vault.clone(),
+        jit: d.jit.clone(),
         ca: d.ca.clone(),
         upstream_tls: d.upstream_tls.clone(),
         pools: d.pools.clone(),

@@ -44,6 +44,7 @@ pub async fn kill(
     };
     let covers = |a: &crate::cgroup::AgentPath| scope.covers(&a.chain, &a.instances);
     let connections_cut = d.conns.cancel_where(covers);
+    super::jit::revoke_where(d, covers, "killed");
     if let Scope::Agent(a) = &scope {
         d.pools.forget_chain(a);
     }

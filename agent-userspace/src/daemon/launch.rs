@@ -133,6 +133,11 @@ pub async fn launch(d: &Shared, caller: &Caller, req: RunRequest) -> Result<RunR
     tracing::info!(agent = %path.chain_display(), instance = path.instance(), pid = caller.pid, uid, "agent started");
 
     let mut env = super::agent_env::agent_env(d, &req.agent);
+    match super::jit::aws_env(d, &path) {
+        Ok(vars) => env.extend(vars),
+        // The agent starts without AWS keys; its AWS requests are refused.
+        Err(e) => tracing::error!(agent = %path.chain_display(), "{e:#}"),
+    }
     if let Some(tmp) = tmp {
         for var in ["TMPDIR", "TMP", "TEMP"] {
             env.insert(var.into(), tmp.clone());

@@ -9,6 +9,7 @@ pub mod contained_store;
 pub mod decide;
 pub mod enforce;
 pub mod env;
+pub mod jit;
 pub mod kill;
 pub mod kill_marks;
 pub mod landlock_audit;
@@ -52,6 +53,9 @@ pub struct Daemon {
     pub conns: Arc<crate::proxy::live::Connections>,
     pub stats: stats::Stats,
     pub vault: Arc<cordon_vault::Vault>,
+    /// Just-in-time credentials: AWS placeholders issued at `cordon run`,
+    /// minted tokens and sessions, revoked when the instance ends.
+    pub jit: Arc<cordon_jit::JitCredentials>,
     pub proxy_port: u16,
     pub dns_port: u16,
     /// The kernel half of host containment, or why it is unavailable

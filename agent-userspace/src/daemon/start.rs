@@ -138,6 +138,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     let vault =
         Arc::new(cordon_vault::Vault::open(db.clone(), vault_key).context("opening the vault")?);
     let kills = open_kill_marks(&paths, &store::Store::new(db.clone()))?;
+    let jit = super::jit::build(&cfg, &upstream_tls)?;
     let daemon: Shared = Arc::new(Daemon {
         registry: Registry::new(tree),
         maps,
@@ -153,6 +154,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         conns: Arc::default(),
         stats: Default::default(),
         vault,
+        jit,
         proxy_port,
         dns_port,
         contain_kernel,
@@ -456,6 +458,7 @@ async fn reap_loop(d: Shared) {
                 .unwrap_or_default();
         for p in &removed {
             tracing::debug!(agent = %p.chain_display(), instance = p.instance(), "instance exited; cgroup removed");
+            super::jit::revoke(&d, p, "exited");
         }
         if !removed.is_empty() {
             d.registry.rescan();

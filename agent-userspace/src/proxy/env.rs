@@ -43,6 +43,8 @@ pub struct ProxyEnv {
     pub decider: Arc<dyn Decider>,
     pub audit: AuditLog,
     pub vault: Arc<Vault>,
+    /// Just-in-time credentials: minted tokens, AWS sessions, placeholders.
+    pub jit: Arc<cordon_jit::JitCredentials>,
     pub ca: CertAuthority,
     pub upstream_tls: Arc<UpstreamTls>,
     pub pools: Arc<Pools>,
@@ -52,3 +54,9 @@ pub struct ProxyEnv {
 }
 
 pub type Env = Arc<ProxyEnv>;
+
+/// The key minted credentials are cached and revoked under: the agent's
+/// chain and its instance. The proxy mints under it, the daemon revokes.
+pub fn instance_of(path: &AgentPath) -> cordon_jit::InstanceId {
+    cordon_jit::InstanceId::new(&path.chain_display(), path.instance())
+}

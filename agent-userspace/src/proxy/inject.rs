@@ -35,19 +35,39 @@ pub async fn inject(
                 chosen.entry, chosen.connector
             )
         })?;
-    chosen
-        .spec
-        .apply(headers, uri, secret.expose())
-        .map_err(|e| format!("applying the {} credential: {e}", chosen.connector))?;
+    apply(chosen, headers, uri, secret.expose())?;
+    mark_used(env, &chosen.entry, agent);
+    Ok(Some(Arc::new(secret)))
+}
+
+/// Puts `secret` where the connector's scheme carries it (replacing the
+/// agent's placeholder).
+pub fn apply(
+    chosen: &Chosen<'_>,
+    headers: &mut HeaderMap,
+    uri: &mut Uri,
+    secret: &[u8],
+) -> Result<(), String> {
+    let spec = chosen.spec.ok_or_else(|| {
+        format!(
+            "connector {} has no credential scheme to carry entry {}",
+            chosen.connector, chosen.entry
+        )
+    })?;
+    spec.apply(headers, uri, secret)
+        .map_err(|e| format!("applying the {} credential: {e}", chosen.connector))
+}
+
+/// Records that `agent` used `entry` (best effort: usage is informational).
+pub fn mark_used(env: &Env, entry: &str, agent: &str) {
     let vault = env.vault.clone();
-    let entry = chosen.entry.clone();
+    let entry = entry.to_string();
     let who = agent.to_string();
     tokio::task::spawn_blocking(move || {
         if let Err(e) = vault.mark_used(&entry, &who) {
             tracing::debug!("vault usage not recorded: {e}");
         }
     });
-    Ok(Some(Arc::new(secret)))
 }
 
 /// Removes the agent's own credential for a connector (the headers its

@@ -27,6 +27,10 @@ pub enum Kind {
     ForeignCredential,
     /// Allowed, but the bound credential could not be applied.
     CredentialUnavailable,
+    /// The agent's AWS SigV4 signature did not verify with its instance's
+    /// placeholder: altered after signing, another instance's placeholder,
+    /// outside the time window, or unsigned.
+    SignatureRefused,
     /// A policy decision (a rule, a default, a limit, the envelope, the
     /// address guard, a human's denial or an approval that timed out).
     Policy { rule: Arc<str>, source: Source },
@@ -55,6 +59,7 @@ impl Kind {
             Kind::HeaderLimit => "header-limit",
             Kind::DomainFronting => "domain-fronting",
             Kind::ForeignCredential | Kind::CredentialUnavailable => "credential",
+            Kind::SignatureRefused => "aws-signature",
             Kind::Policy { rule, .. } => rule,
             Kind::ConnectorCut => "kill:connector",
             Kind::AuditUnavailable => "audit-unavailable",
@@ -73,6 +78,7 @@ impl Kind {
             Kind::DomainFronting
             | Kind::ForeignCredential
             | Kind::CredentialUnavailable
+            | Kind::SignatureRefused
             | Kind::Policy { .. }
             | Kind::ConnectorCut
             | Kind::ApprovalUnavailable
@@ -86,7 +92,9 @@ impl Kind {
     /// The short error the agent reads.
     pub fn error(&self) -> &'static str {
         match self {
-            Kind::ForeignCredential | Kind::CredentialUnavailable => "credential refused",
+            Kind::ForeignCredential | Kind::CredentialUnavailable | Kind::SignatureRefused => {
+                "credential refused"
+            }
             Kind::AuditUnavailable => "audit unavailable",
             Kind::UpstreamFailed | Kind::UpstreamTls => "upstream failed",
             Kind::Malformed | Kind::Smuggling | Kind::HeaderLimit | Kind::TlsHandshake => {

@@ -31,7 +31,9 @@ pub enum Presence {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chosen<'p> {
     pub connector: &'p str,
-    pub spec: &'p CredentialSpec,
+    /// How the connector carries a credential; `None` for AWS connectors,
+    /// whose requests are re-signed instead (`jit_inject`).
+    pub spec: Option<&'p CredentialSpec>,
     /// The vault entry.
     pub entry: String,
     /// For entries that mint scoped tokens: repositories and permissions.
@@ -84,7 +86,10 @@ pub fn choose<'p>(
     params: &Map<String, Value>,
 ) -> Option<Chosen<'p>> {
     let connector = connector?;
-    let spec = spec(pinned, connector, host)?;
+    let spec = spec(pinned, connector, host);
+    if spec.is_none() && !super::aws_sign::is_aws(connector) {
+        return None;
+    }
     let bindings = pinned.policy.as_ref()?.bindings_for(agent);
     let binding = cordon_policy::choose(bindings.get(connector)?, action, params)?;
     Some(Chosen {

@@ -7,14 +7,15 @@ use cordon_connectors::Action;
 use http::{Request, Response, StatusCode, header, request::Parts};
 use hyper::upgrade::OnUpgrade;
 
-use super::{ask, credential_plan::Chosen, head::Head, outcome::Tracker};
+use super::{
+    ask, aws_sign::AwsSigned, credential_plan::Chosen, head::Head, jit_inject, outcome::Tracker,
+};
 use crate::{
     proxy::{
         answer,
         body::{self, ProxyBody},
         h1guard::Ticket,
         headers::{authority_for_uri, splice_upgrade, strip_hop_by_hop},
-        inject,
         serve_http::HttpCtx,
         upstream::{Target, tls_verify_failure},
     },
@@ -27,6 +28,8 @@ pub struct Forward<'a> {
     pub head: &'a Head,
     pub action: &'a Action,
     pub chosen: Option<&'a Chosen<'a>>,
+    /// An AWS request whose placeholder signature verified: re-signed.
+    pub aws: Option<AwsSigned>,
     pub target: Target,
     /// The allowing decision records this request goes out under (one per
     /// action it holds); each gets an outcome record.
@@ -84,16 +87,17 @@ pub async fn forward(
     // `:authority` (HTTP/2) for the connection it gets.
     parts.headers.remove(header::HOST);
     parts.version = http::Version::HTTP_11;
-    let injected = match inject::inject(
+    let applied = jit_inject::apply(
         &ctx.env,
-        ctx.actor.agent.agent(),
+        &ctx.actor.agent,
         f.chosen,
-        &mut parts.headers,
-        &mut parts.uri,
+        f.aws,
+        &mut parts,
+        body,
     )
-    .await
-    {
-        Ok(i) => i,
+    .await;
+    let (injected, body) = match applied {
+        Ok(a) => (a.injected, a.body),
         Err(reason) => {
             // Allowed by policy but no credential could be applied (vault
             // unavailable): refused, and recorded as such beside the allow.

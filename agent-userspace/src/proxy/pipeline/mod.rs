@@ -8,17 +8,21 @@
 //!    MCP message or pushed ref) and their params;
 //! 4. `credential_plan::presence`: a credential Cordon did not issue is
 //!    refused (or stripped) before anything is decided (pure);
+//!    `aws_sign`: AWS requests named and their placeholder signature
+//!    verified;
 //! 5. enrichment, then `decide_all`: every action through the `Decider`
 //!    (the daemon: policy, approvals, the decision record); any refusal
 //!    refuses the request, answered in its protocol (`refused`);
 //! 6. `credential_one` (pure): the one binding every action chose;
-//! 7. `forward`: the credential goes in, the request leaves, the response
+//! 7. `forward`: the credential goes in (`jit_inject`: plain, a minted
+//!    GitHub token, or the AWS request re-signed), the request leaves, the response
 //!    comes back; MCP `tools/list` answers are filtered
 //!    (`tools_filter_body`).
 //!
 //! Any refusal goes to `answer::refuse` (or `refused::answer` once recorded),
 //! which records it if no stage has.
 pub mod action;
+pub mod aws_sign;
 pub mod checks;
 pub mod credential_one;
 pub mod credential_plan;
@@ -26,6 +30,7 @@ pub mod decide_all;
 pub mod forward;
 pub mod git_answer;
 pub mod head;
+pub mod jit_inject;
 pub mod mcp_answer;
 pub mod outcome;
 pub mod refused;
@@ -110,6 +115,24 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
         return answer::refuse(&ctx.env, &ask, refusal).await;
     }
 
+    // AWS: named, and the placeholder signature verified, before deciding.
+    let (aws, body) =
+        match aws_sign::stage(&ctx, &pinned, &head, &parts, &mut completion, body).await {
+            Ok(verified) => verified,
+            Err(refusal) => {
+                let a = action::primary(&completion);
+                let ask = ask(
+                    &ctx,
+                    &head,
+                    a.connector.as_deref(),
+                    &a.name,
+                    &a.params,
+                    started,
+                );
+                return answer::refuse(&ctx.env, &ask, refusal).await;
+            }
+        };
+
     let target = target(&ctx, &head, upgrade.is_some());
     for action in action::actions_mut(&mut completion) {
         if !action.enrich.is_empty() {
@@ -163,6 +186,7 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
             head: &head,
             action: primary,
             chosen: chosen.as_ref(),
+            aws,
             target,
             decisions: decisions.clone(),
             started,

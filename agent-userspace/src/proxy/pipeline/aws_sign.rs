@@ -1,0 +1,268 @@
+//! Stage 4b: AWS requests, before the decision. An AWS connector's request
+//! is named `aws.<service>.<operation>` (`cordon_jit::aws::aws_action`,
+//! when no route named it), and, when the agent's policy binds a credential
+//! for the connector, its SigV4 signature is verified with the placeholder
+//! Cordon issued to this instance. A request signed with a real key, with
+//! another instance's placeholder, or altered after signing is refused
+//! here, before anything is decided or minted; after an allow `jit_inject`
+//! re-signs it with the instance's role session.
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use cordon_connectors::{Action, Completion};
+use cordon_jit::aws::{self, RequestHead, SigError, Verified};
+use http::{HeaderMap, request::Parts};
+use http_body_util::{BodyExt, Full};
+
+use super::head::Head;
+use crate::{
+    proxy::body::ProxyBody,
+    proxy::env::instance_of,
+    proxy::serve_http::HttpCtx,
+    request::{Attribution, Kind, Pinned, Refusal},
+};
+
+/// A body the signature covers without declaring its hash (DynamoDB, STS
+/// and other JSON/query services) is read whole to verify; this bounds it.
+pub const MAX_VERIFIED_BODY: usize = 1024 * 1024;
+
+/// A verified AWS request, carried to `jit_inject` for re-signing.
+#[derive(Debug)]
+pub struct AwsSigned {
+    pub verified: Verified,
+    /// The authority the agent signed as its `Host`.
+    pub authority: String,
+}
+
+/// Whether `connector` serves AWS: its requests are SigV4-signed and
+/// named by `aws_action` (the shipped `aws-*` connectors).
+pub fn is_aws(connector: &str) -> bool {
+    connector.starts_with("aws-")
+}
+
+/// The authority the request was addressed to, as the agent signed it
+/// (`:authority` for HTTP/2, `Host` for HTTP/1.1).
+pub fn authority(parts: &Parts) -> String {
+    parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+/// Names an AWS request no route named (pure). A request `aws_action`
+/// cannot read keeps `http.request`, which policy decides like any other.
+pub fn name(action: &mut Action, head: &RequestHead<'_>, body: Option<&[u8]>) {
+    if action.name != "http.request" {
+        return;
+    }
+    if let Some(named) = aws::aws_action(head, body) {
+        action.name = named.name;
+        action.params = named.params;
+    }
+}
+
+/// The refusal kind of a signature that did not verify: a real key is a
+/// foreign credential; everything else is a refused signature.
+pub fn refusal_kind(e: &SigError) -> Kind {
+    match e {
+        SigError::ForeignCredential { .. } => Kind::ForeignCredential,
+        _ => Kind::SignatureRefused,
+    }
+}
+
+/// Whether the agent's policy binds a credential for `connector`.
+fn bound(pinned: &Pinned, agent: &str, connector: &str) -> bool {
+    pinned
+        .policy
+        .as_ref()
+        .is_some_and(|p| p.bindings_for(agent).contains_key(connector))
+}
+
+/// Names the request, and verifies its signature when the connector is
+/// bound. Returns the body (whole again if it had to be read).
+pub async fn stage(
+    ctx: &HttpCtx,
+    pinned: &Pinned,
+    head: &Head,
+    parts: &Parts,
+    completion: &mut Completion,
+    body: ProxyBody,
+) -> Result<(Option<AwsSigned>, ProxyBody), Refusal> {
+    // AWS requests are plain HTTP: one action each.
+    let Completion::Http(action) = completion else {
+        return Ok((None, body));
+    };
+    let Some(connector) = action.connector.clone().filter(|c| is_aws(c)) else {
+        return Ok((None, body));
+    };
+    let authority = authority(parts);
+    name(action, &jit_head(head, &authority, &parts.headers), None);
+    if !bound(pinned, ctx.actor.agent.agent(), &connector) {
+        return Ok((None, body));
+    }
+    let cordon = Attribution::cordon(pinned.version().clone());
+    let instance = instance_of(&ctx.actor.agent);
+    let Some(placeholder) = ctx.env.jit.aws_placeholders.for_instance(&instance) else {
+        let why = format!(
+            "no AWS placeholder was issued to this instance, so its {connector} request cannot be verified"
+        );
+        return Err(Refusal::new(Kind::SignatureRefused, why, cordon.clone()));
+    };
+    let now = SystemTime::now();
+    let first = aws::verify(
+        &jit_head(head, &authority, &parts.headers),
+        &placeholder,
+        None,
+        now,
+    );
+    let (verified, body) = match first {
+        Ok(verified) => (verified, body),
+        Err(SigError::BodyRequired) => {
+            let whole = match read_whole(body).await {
+                Ok(w) => w,
+                Err(why) => return Err(Refusal::new(Kind::Malformed, why, cordon.clone())),
+            };
+            let jhead = jit_head(head, &authority, &parts.headers);
+            let verified = aws::verify(&jhead, &placeholder, Some(&whole), now)
+                .map_err(|e| Refusal::new(refusal_kind(&e), e.to_string(), cordon.clone()))?;
+            name(action, &jhead, Some(&whole));
+            (verified, Full::new(whole).map_err(|e| match e {}).boxed())
+        }
+        Err(e) => {
+            return Err(Refusal::new(
+                refusal_kind(&e),
+                e.to_string(),
+                cordon.clone(),
+            ));
+        }
+    };
+    Ok((
+        Some(AwsSigned {
+            verified,
+            authority,
+        }),
+        body,
+    ))
+}
+
+/// The request as `cordon-jit` reads it.
+pub fn jit_head<'a>(head: &'a Head, authority: &'a str, headers: &'a HeaderMap) -> RequestHead<'a> {
+    RequestHead::new(
+        &head.method,
+        authority,
+        &head.path,
+        head.query.as_deref(),
+        headers,
+    )
+}
+
+/// Reads a body the signature covers, up to `MAX_VERIFIED_BODY`.
+async fn read_whole(mut body: ProxyBody) -> Result<Bytes, String> {
+    let mut whole = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("reading the signed AWS request body: {e}"))?;
+        if let Some(data) = frame.data_ref() {
+            whole.extend_from_slice(data);
+        }
+        if whole.len() > MAX_VERIFIED_BODY {
+            return Err(format!(
+                "a signed AWS request body over {MAX_VERIFIED_BODY} bytes without a declared hash cannot be verified"
+            ));
+        }
+    }
+    Ok(whole.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderValue, Method};
+
+    fn action(name: &str) -> Action {
+        Action {
+            connector: Some("aws-s3".into()),
+            name: name.into(),
+            params: Default::default(),
+            enrich: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_the_aws_connectors_are_signed() {
+        assert!(is_aws("aws-s3"));
+        assert!(is_aws("aws-bedrock-runtime"));
+        assert!(!is_aws("github"));
+        assert!(!is_aws("openai"));
+    }
+
+    #[test]
+    fn an_unrouted_s3_request_is_named_by_its_operation() {
+        let headers = HeaderMap::new();
+        let head = RequestHead::new(
+            &Method::DELETE,
+            "reports.s3.us-east-1.amazonaws.com",
+            "/q3.csv",
+            None,
+            &headers,
+        );
+        let mut a = action("http.request");
+        name(&mut a, &head, None);
+        assert_eq!(a.name, "aws.s3.delete_object");
+        assert_eq!(a.params["bucket"], "reports");
+        assert_eq!(a.params["key"], "q3.csv");
+    }
+
+    #[test]
+    fn a_route_named_action_is_kept() {
+        let headers = HeaderMap::new();
+        let head = RequestHead::new(&Method::GET, "s3.amazonaws.com", "/b/k", None, &headers);
+        let mut a = action("aws.custom.read");
+        name(&mut a, &head, None);
+        assert_eq!(a.name, "aws.custom.read");
+    }
+
+    #[test]
+    fn a_real_key_is_a_foreign_credential_and_the_rest_refused_signatures() {
+        let foreign = SigError::ForeignCredential {
+            access_key_id: "AKIAREALKEY".into(),
+        };
+        assert_eq!(refusal_kind(&foreign), Kind::ForeignCredential);
+        for e in [
+            SigError::SignatureMismatch,
+            SigError::ForeignPlaceholder {
+                access_key_id: "ASIACRDNX".into(),
+            },
+            SigError::Unsigned,
+        ] {
+            assert_eq!(refusal_kind(&e), Kind::SignatureRefused);
+        }
+    }
+
+    #[test]
+    fn the_signed_authority_is_the_h2_authority_or_the_host_header() {
+        let (parts, ()) = http::Request::builder()
+            .uri("https://b.s3.amazonaws.com/k")
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert_eq!(authority(&parts), "b.s3.amazonaws.com");
+        let (mut parts, ()) = http::Request::builder()
+            .uri("/k")
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts.headers.insert(
+            http::header::HOST,
+            HeaderValue::from_static("b.s3.amazonaws.com:8443"),
+        );
+        assert_eq!(authority(&parts), "b.s3.amazonaws.com:8443");
+    }
+}
