@@ -55,6 +55,19 @@ impl Cordon {
             Audit::Strict => "cordon",
             Audit::Batched => "cordon-batched",
         };
+        Self::start_named(name, bin, dir, certs, audit)
+    }
+
+    /// A daemon whose state dir is `<dir>/<name>-state`: `--baseline-cordon`
+    /// runs another build beside this one's under its own name. The policy
+    /// file is shared (every daemon reads the same one).
+    pub fn start_named(
+        name: &str,
+        bin: &Path,
+        dir: &Path,
+        certs: &Certs,
+        audit: Audit,
+    ) -> anyhow::Result<Self> {
         let state = dir.join(format!("{name}-state"));
         let policies = dir.join("cordon-policies");
         std::fs::create_dir_all(&state)?;

@@ -51,6 +51,67 @@ fn round_ratio(
     (!v.is_empty()).then(|| median(v))
 }
 
+/// Per round, the proxy's CPU per request through `a` over `b`'s; the median.
+fn cpu_per_req_ratio(r: &Results, scenario: &str, a: Via, b: Via) -> Option<f64> {
+    let s = r.http.iter().find(|s| s.id == scenario)?;
+    let (ra, rb) = (s.via(a)?, s.via(b)?);
+    let v: Vec<f64> = ra
+        .runs
+        .iter()
+        .filter_map(|x| {
+            let y = rb.runs.iter().find(|y| y.round == x.round)?;
+            Some(x.cpu_us_per_req? / y.cpu_us_per_req?)
+        })
+        .collect();
+    (!v.is_empty()).then(|| median(v))
+}
+
+/// Issue 18's goals against the bare forwarder, all from the same rounds.
+fn against_bare(r: &Results) -> Vec<Goal> {
+    let x = |v: Option<f64>| v.map(|v| (v, format!("{v:.3}x")));
+    let ka = r.http.iter().find(|s| s.id == "https-keepalive");
+    let us = |via| {
+        ka.and_then(|s| s.via(via))
+            .and_then(|v| v.cpu_us_per_req)
+            .unwrap_or(f64::NAN)
+    };
+    let cpu = cpu_per_req_ratio(r, "https-keepalive", Via::Cordon, Via::Bare).map(|v| {
+        (
+            v,
+            format!(
+                "{v:.3}x ({:.1} us cordon, {:.1} us bare forwarder)",
+                us(Via::Cordon),
+                us(Via::Bare)
+            ),
+        )
+    });
+    vec![
+        goal(
+            "(issue 18) HTTPS keep-alive, 64 connections >= 0.8x bare forwarder",
+            x(round_ratio(
+                r,
+                "https-keepalive",
+                Via::Cordon,
+                Via::Bare,
+                |f| f.rps,
+            )),
+            |v| v >= 0.8,
+        ),
+        goal(
+            "(issue 18) daemon CPU per keep-alive request <= 1.3x the bare forwarder's",
+            cpu,
+            |v| v <= 1.3,
+        ),
+        goal(
+            "(issue 18) HTTP/2 8x8 streams >= 0.8x bare forwarder",
+            x(round_ratio(r, "https-h2", Via::Cordon, Via::Bare, |f| {
+                f.rps
+            })),
+            |v| v >= 0.8,
+        ),
+    ]
+}
+
 fn added_p50_us(r: &Results, scenario: &str, via: Via) -> Option<f64> {
     let s = r.http.iter().find(|s| s.id == scenario)?;
     let (c, d) = (s.via(via)?, s.via(Via::Direct)?);
@@ -138,6 +199,7 @@ pub fn judge(r: &Results) -> Vec<Goal> {
             |v| v <= 130.0,
         ),
     ];
+    g.extend(against_bare(r));
     let policy = r
         .criterion
         .policy

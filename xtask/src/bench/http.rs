@@ -1,8 +1,9 @@
-//! The HTTP load scenarios (1-6): the same oha load sent direct, through
-//! Cordon (oha inside an agent cgroup, no proxy setting) and through the
-//! peers (explicit proxy). Runs are interleaved (direct, cordon, squid,
-//! mitmproxy, then again) and each figure is compared with the direct run
-//! of the same round, because direct itself moves 15-25% between rounds.
+//! The HTTP load scenarios (`specs`): the same oha load sent direct,
+//! through the bare forwarder (`oha --connect-to`), through Cordon (oha
+//! inside an agent cgroup, no proxy setting) and through the peers
+//! (explicit proxy). Runs are interleaved (direct, bare, cordon, ..., then
+//! again) and each figure is compared with the direct and the bare run of
+//! the same round, because direct itself moves 15-25% between rounds.
 use std::process::Command;
 
 use serde::Serialize;
@@ -12,101 +13,9 @@ use super::{
     oha::{self, Figures, Load, Target},
     proc::{Meter, Usage},
     rig::{Rig, Via},
+    specs::{Scheme, Spec},
     upstream::BIG_PATH,
 };
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scheme {
-    Https,
-    Http,
-}
-
-pub struct Spec {
-    pub id: &'static str,
-    pub title: &'static str,
-    pub scheme: Scheme,
-    pub big: bool,
-    pub load: Load,
-    pub vias: &'static [Via],
-    /// Why a peer is left out of this scenario.
-    pub note: &'static str,
-}
-
-const ALL: &[Via] = &[Via::Direct, Via::Cordon, Via::Squid, Via::Mitmproxy];
-/// Where the audit's fsync decides the figure: also with batched audit.
-const WITH_BATCHED: &[Via] = &[
-    Via::Direct,
-    Via::Cordon,
-    Via::CordonBatched,
-    Via::Squid,
-    Via::Mitmproxy,
-];
-
-pub fn specs(secs: u32) -> Vec<Spec> {
-    let load = |connections, keepalive, h2_streams| Load {
-        connections,
-        keepalive,
-        h2_streams,
-        secs,
-    };
-    vec![
-        Spec {
-            id: "https-keepalive",
-            title: "HTTPS keep-alive, small GET, 64 connections",
-            scheme: Scheme::Https,
-            big: false,
-            load: load(64, true, None),
-            vias: WITH_BATCHED,
-            note: "",
-        },
-        Spec {
-            id: "https-new-conn",
-            title: "HTTPS, a new connection per request, 64 concurrent",
-            scheme: Scheme::Https,
-            big: false,
-            load: load(64, false, None),
-            vias: ALL,
-            note: "",
-        },
-        Spec {
-            id: "http-keepalive",
-            title: "Plain HTTP keep-alive, small GET, 64 connections",
-            scheme: Scheme::Http,
-            big: false,
-            load: load(64, true, None),
-            vias: ALL,
-            note: "",
-        },
-        Spec {
-            id: "https-h2",
-            title: "HTTPS h2, 8 connections x 8 streams",
-            scheme: Scheme::Https,
-            big: false,
-            load: load(8, true, Some(8)),
-            vias: &[Via::Direct, Via::Cordon, Via::Mitmproxy],
-            note: "Squid does not speak h2 to clients: not run.",
-        },
-        Spec {
-            id: "https-1conn",
-            title: "HTTPS keep-alive, 1 connection (latency)",
-            scheme: Scheme::Https,
-            big: false,
-            load: load(1, true, None),
-            vias: WITH_BATCHED,
-            note: "",
-        },
-        Spec {
-            id: "https-1mib",
-            title: "HTTPS keep-alive, 1 MiB downloads, 16 connections",
-            scheme: Scheme::Https,
-            big: true,
-            load: load(16, true, None),
-            vias: ALL,
-            note: "",
-        },
-    ]
-}
 
 #[derive(Serialize)]
 pub struct RunResult {
@@ -114,6 +23,8 @@ pub struct RunResult {
     pub figures: Figures,
     /// The proxy's CPU and peak RSS during this run (none for direct).
     pub usage: Option<Usage>,
+    /// The proxy's CPU seconds over the run / successful requests, in us.
+    pub cpu_us_per_req: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -123,8 +34,11 @@ pub struct ViaResult {
     /// Per figure, the median over rounds.
     pub median: Option<Figures>,
     pub usage: Option<Usage>,
+    pub cpu_us_per_req: Option<f64>,
     /// Per figure, the median over rounds of (this run / direct in the same round).
     pub ratio: Option<Figures>,
+    /// The same against the bare forwarder's run of the same round.
+    pub ratio_bare: Option<Figures>,
     pub errors: Vec<String>,
 }
 
@@ -145,16 +59,18 @@ impl ScenarioResult {
 }
 
 pub fn run(rig: &Rig, spec: &Spec, rounds: u32) -> ScenarioResult {
-    let url = url(rig, spec);
     let mut results: Vec<ViaResult> = spec
         .vias
         .iter()
+        .filter(|v| rig.has(**v))
         .map(|&via| ViaResult {
             via,
             runs: vec![],
             median: None,
             usage: None,
+            cpu_us_per_req: None,
             ratio: None,
+            ratio_bare: None,
             errors: vec![],
         })
         .collect();
@@ -173,23 +89,31 @@ pub fn run(rig: &Rig, spec: &Spec, rounds: u32) -> ScenarioResult {
                 round + 1,
                 r.via.name()
             );
-            match run_one(rig, spec, &url, r.via) {
+            match run_one(rig, spec, r.via) {
                 Ok((figures, usage)) => r.runs.push(RunResult {
                     round,
                     figures,
                     usage,
+                    cpu_us_per_req: usage
+                        .filter(|_| figures.ok > 0)
+                        .map(|u| u.cpu_secs / figures.ok as f64 * 1e6),
                 }),
                 Err(e) => r.errors.push(format!("round {}: {e:#}", round + 1)),
             }
         }
     }
-    let direct: Vec<(u32, Figures)> = results
-        .iter()
-        .find(|r| r.via == Via::Direct)
-        .map(|r| r.runs.iter().map(|x| (x.round, x.figures)).collect())
-        .unwrap_or_default();
+    let by_round = |via: Via| -> Vec<(u32, Figures)> {
+        results
+            .iter()
+            .find(|r| r.via == via)
+            .map(|r| r.runs.iter().map(|x| (x.round, x.figures)).collect())
+            .unwrap_or_default()
+    };
+    let (direct, bare) = (by_round(Via::Direct), by_round(Via::Bare));
     for r in results.iter_mut() {
-        summarize(r, &direct);
+        summarize(r);
+        r.ratio = ratios(&r.runs, &direct);
+        r.ratio_bare = ratios(&r.runs, &bare);
     }
     if spec.big {
         note.push_str(" Cordon's daemon RSS before/after is in the memory section.");
@@ -197,20 +121,38 @@ pub fn run(rig: &Rig, spec: &Spec, rounds: u32) -> ScenarioResult {
     ScenarioResult {
         id: spec.id,
         title: spec.title,
-        url,
+        url: url(rig, spec, Via::Cordon),
         load: describe(&spec.load),
         note: note.trim().to_string(),
         vias: results,
     }
 }
 
-fn url(rig: &Rig, spec: &Spec) -> String {
-    let path = if spec.big { BIG_PATH } else { "/" };
+/// The upstream port a via sends this scenario to: direct cannot send h2
+/// to the HTTP/1.1-only port (see the scenario's note).
+fn port(rig: &Rig, spec: &Spec, via: Via) -> u16 {
     match spec.scheme {
-        Scheme::Https => format!("https://localhost:{}{path}", rig.upstream.https),
-        // A plain-HTTP Host name would have to be resolved through Cordon's DNS.
-        Scheme::Http => format!("http://127.0.0.1:{}{path}", rig.upstream.http),
+        Scheme::Http => rig.upstream.http,
+        Scheme::Https if spec.h1_only && via != Via::Direct => rig.upstream.https_h1,
+        Scheme::Https => rig.upstream.https,
     }
+}
+
+fn host(spec: &Spec) -> &'static str {
+    match spec.scheme {
+        Scheme::Https => "localhost",
+        // A plain-HTTP Host name would have to be resolved through Cordon's DNS.
+        Scheme::Http => "127.0.0.1",
+    }
+}
+
+fn url(rig: &Rig, spec: &Spec, via: Via) -> String {
+    let path = if spec.big { BIG_PATH } else { "/" };
+    let scheme = match spec.scheme {
+        Scheme::Https => "https",
+        Scheme::Http => "http",
+    };
+    format!("{scheme}://{}:{}{path}", host(spec), port(rig, spec, via))
 }
 
 fn describe(l: &Load) -> String {
@@ -224,23 +166,22 @@ fn describe(l: &Load) -> String {
     s
 }
 
-fn run_one(
-    rig: &Rig,
-    spec: &Spec,
-    url: &str,
-    via: Via,
-) -> anyhow::Result<(Figures, Option<Usage>)> {
+fn run_one(rig: &Rig, spec: &Spec, via: Via) -> anyhow::Result<(Figures, Option<Usage>)> {
+    let url = url(rig, spec, via);
     let agent_ca = rig.cordon(via).map(|c| c.agent_ca());
+    let bare = rig.bare.as_ref().ok().filter(|_| via == Via::Bare);
     let ca = match (via, spec.scheme) {
         (_, Scheme::Http) => None,
         (Via::Direct, _) => Some(rig.certs.upstream_ca.as_path()),
-        (Via::Cordon | Via::CordonBatched, _) => agent_ca.as_deref(),
+        (Via::Bare, _) => bare.map(|b| b.ca.as_path()),
+        (Via::Cordon | Via::CordonBatched | Via::CordonBaseline, _) => agent_ca.as_deref(),
         _ => rig.peer(via).map(|p| p.client_ca.as_path()),
     };
     let target = Target {
-        url,
+        url: &url,
         proxy: rig.peer(via).map(|p| p.port),
         ca,
+        connect_to: bare.and_then(|b| b.connect_to(host(spec), port(rig, spec, via))),
     };
     let args = oha::args(&spec.load, &target);
     let mut cmd = match rig.cordon(via) {
@@ -254,7 +195,7 @@ fn run_one(
     Ok((result?, usage))
 }
 
-fn summarize(r: &mut ViaResult, direct: &[(u32, Figures)]) {
+fn summarize(r: &mut ViaResult) {
     if r.runs.is_empty() {
         return;
     }
@@ -270,28 +211,35 @@ fn summarize(r: &mut ViaResult, direct: &[(u32, Figures)]) {
     if !usages.is_empty() {
         r.usage = Some(Usage {
             cores: median(usages.iter().map(|u| u.cores).collect()),
+            cpu_secs: median(usages.iter().map(|u| u.cpu_secs).collect()),
             peak_rss_mib: usages.iter().map(|u| u.peak_rss_mib).fold(0.0, f64::max),
         });
     }
-    let pairs: Vec<(&Figures, &Figures)> = r
-        .runs
+    let per_req: Vec<f64> = r.runs.iter().filter_map(|x| x.cpu_us_per_req).collect();
+    r.cpu_us_per_req = (!per_req.is_empty()).then(|| median(per_req));
+}
+
+/// Per figure, the median over rounds of (run / reference run of the same
+/// round); None when no round has both.
+fn ratios(runs: &[RunResult], reference: &[(u32, Figures)]) -> Option<Figures> {
+    let pairs: Vec<(&Figures, &Figures)> = runs
         .iter()
         .filter_map(|x| {
-            direct
+            reference
                 .iter()
                 .find(|(round, _)| *round == x.round)
                 .map(|(_, d)| (&x.figures, d))
         })
         .collect();
-    if !pairs.is_empty() {
-        let ratio =
-            |f: fn(&Figures) -> f64| median(pairs.iter().map(|(a, d)| f(a) / f(d)).collect());
-        r.ratio = Some(Figures {
-            rps: ratio(|f| f.rps),
-            p50_ms: ratio(|f| f.p50_ms),
-            p99_ms: ratio(|f| f.p99_ms),
-            failed: 0,
-            ok: 0,
-        });
+    if pairs.is_empty() {
+        return None;
     }
+    let ratio = |f: fn(&Figures) -> f64| median(pairs.iter().map(|(a, d)| f(a) / f(d)).collect());
+    Some(Figures {
+        rps: ratio(|f| f.rps),
+        p50_ms: ratio(|f| f.p50_ms),
+        p99_ms: ratio(|f| f.p99_ms),
+        failed: 0,
+        ok: 0,
+    })
 }

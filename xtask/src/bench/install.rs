@@ -16,6 +16,8 @@ pub struct Tools {
     pub oha: PathBuf,
     pub cordon: PathBuf,
     pub probe: PathBuf,
+    /// The bare forwarder; a failed build is reported, not fatal.
+    pub forwarder: Result<PathBuf, String>,
     pub mitmdump: Result<PathBuf, String>,
     pub squid: Result<(), String>,
 }
@@ -60,10 +62,23 @@ pub fn all() -> anyhow::Result<Tools> {
     ]))?;
     run(cargo().args(["build", "--release", "-p", "xtask", "--bin", "bench-probe"]))?;
     let release = target_dir().join("release");
+    let forwarder = run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "xtask",
+        "--features",
+        "forwarder",
+        "--bin",
+        "bench-forwarder",
+    ]))
+    .map(|()| release.join("bench-forwarder"))
+    .map_err(|e| format!("building bench-forwarder: {e:#}"));
     Ok(Tools {
         oha,
         cordon: release.join("cordon"),
         probe: release.join("bench-probe"),
+        forwarder,
         mitmdump,
         squid,
     })

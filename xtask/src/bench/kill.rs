@@ -72,6 +72,7 @@ fn round(rig: &Rig, k: u32) -> anyhow::Result<KillRound> {
             url: &url,
             proxy: None,
             ca: Some(&ca),
+            connect_to: None,
         },
     ))
     .stdin(Stdio::null())

@@ -3,6 +3,8 @@
 //! written to bench/REPORT.md and bench/results.json. Installs what it
 //! needs first (see `install`); needs root (eBPF, cgroups, apt-get). Every
 //! process it starts is stopped when the bench ends, however it ends.
+mod bare;
+mod baseline;
 mod certs;
 mod connect;
 mod contain;
@@ -22,6 +24,7 @@ mod report_more;
 mod results;
 mod rig;
 mod rlimit;
+mod specs;
 mod upstream;
 mod util;
 
@@ -52,6 +55,12 @@ pub struct BenchArgs {
     /// With `--rig`: the daemon runs with `[audit] durability = "batched"`.
     #[arg(long, requires = "rig")]
     pub batched: bool,
+    /// Another build's `cordon` binary, run as a third daemon (strict
+    /// durability, the same config) in the HTTPS keep-alive and
+    /// 1-connection scenarios: the report then gives CPU per request and
+    /// req/s for this build and that one, from the same run.
+    #[arg(long, value_name = "PATH", conflicts_with = "rig")]
+    pub baseline_cordon: Option<PathBuf>,
 }
 
 /// How long the daemon is left idle before an "after" RSS reading: it
@@ -140,7 +149,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         machine,
         ..Results::default()
     };
-    measure(&tools, dir, certs, &plan, &mut r, setup_started)?;
+    if let Some(b) = &args.baseline_cordon {
+        r.baseline = Some(baseline::describe(b)?);
+    }
+    measure(
+        &tools,
+        dir,
+        certs,
+        &plan,
+        &mut r,
+        setup_started,
+        args.baseline_cordon.as_deref(),
+    )?;
     let out = sys::workspace_root().join("bench");
     std::fs::create_dir_all(out.join("configs"))?;
     for (from, to) in [
@@ -175,10 +195,20 @@ fn measure(
     plan: &Plan,
     r: &mut Results,
     setup_started: Instant,
+    baseline_bin: Option<&Path>,
 ) -> anyhow::Result<()> {
     let upstream = upstream::start(dir, &certs)?;
     let cordon = cordon::Cordon::start(&tools.cordon, dir, &certs, cordon::Audit::Strict)?;
     let cordon_batched = cordon::Cordon::start(&tools.cordon, dir, &certs, cordon::Audit::Batched)?;
+    let cordon_baseline = baseline_bin
+        .map(|b| {
+            cordon::Cordon::start_named("cordon-baseline", b, dir, &certs, cordon::Audit::Strict)
+        })
+        .transpose()?;
+    let bare = match &tools.forwarder {
+        Ok(bin) => bare::Bare::start(bin, dir, &certs, &upstream).map_err(|e| format!("{e:#}")),
+        Err(e) => Err(e.clone()),
+    };
     let squid = tools
         .squid
         .clone()
@@ -194,14 +224,23 @@ fn measure(
         };
         r.peers.insert(name.into(), status);
     }
+    r.peers.insert(
+        "bare-forwarder".into(),
+        match &bare {
+            Ok(b) => format!("running (pid {})", b.guard.pid()),
+            Err(e) => format!("**not part of this run**: {e}"),
+        },
+    );
     let rig = rig::Rig {
         oha: tools.oha.clone(),
         probe: tools.probe.clone(),
         certs,
         squid,
         mitmproxy,
+        bare,
         cordon,
         cordon_batched,
+        cordon_baseline,
         upstream,
     };
     let pid = rig.cordon.pid();
@@ -216,7 +255,7 @@ fn measure(
     r.setup_secs = setup_started.elapsed().as_secs_f64();
     let started = Instant::now();
 
-    for spec in http::specs(plan.secs) {
+    for spec in specs::specs(plan.secs) {
         let before = idle::rss_mib(pid);
         let res = http::run(&rig, &spec, plan.rounds);
         if spec.big {
@@ -262,6 +301,7 @@ fn measure(
         r.notes.push("--quick: one round of 2 s runs, 1,000 idle connections only (not 10,000), one audit concurrency level; figures are indicative only.".into());
     }
     r.notes.push("The goal figures compare Cordon with direct in the same round; direct itself varies between rounds and machines.".into());
+    baseline::compare(r);
     r.goals = goals::judge(r);
     Ok(())
 }

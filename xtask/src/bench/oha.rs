@@ -15,11 +15,15 @@ pub struct Load {
     pub secs: u32,
 }
 
-/// Where it is sent: the URL, an explicit proxy, the CA to trust.
+/// Where it is sent: the URL, an explicit proxy, the CA to trust, and
+/// `--connect-to HOST:PORT:TARGET_HOST:TARGET_PORT` (the bare forwarder:
+/// the URL's name and port stay what the client sends, the TCP connection
+/// goes elsewhere).
 pub struct Target<'a> {
     pub url: &'a str,
     pub proxy: Option<u16>,
     pub ca: Option<&'a Path>,
+    pub connect_to: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -54,6 +58,9 @@ pub fn args(load: &Load, t: &Target) -> Vec<String> {
     }
     if let Some(ca) = t.ca {
         a.extend(["--cacert".into(), ca.display().to_string()]);
+    }
+    if let Some(c) = &t.connect_to {
+        a.extend(["--connect-to".into(), c.clone()]);
     }
     a.push(t.url.to_string());
     a

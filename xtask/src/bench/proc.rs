@@ -178,6 +178,8 @@ pub struct Meter {
 pub struct Usage {
     /// CPU seconds used per wall second.
     pub cores: f64,
+    /// CPU seconds used over the window.
+    pub cpu_secs: f64,
     pub peak_rss_mib: f64,
 }
 
@@ -213,8 +215,10 @@ impl Meter {
             let _ = h.join();
         }
         self.peak.fetch_max(rss_kib(&self.pids), Ordering::Relaxed);
+        let cpu_secs = ticks as f64 / clk_tck();
         Usage {
-            cores: ticks as f64 / clk_tck() / secs,
+            cores: cpu_secs / secs,
+            cpu_secs,
             peak_rss_mib: self.peak.load(Ordering::Relaxed) as f64 / 1024.0,
         }
     }

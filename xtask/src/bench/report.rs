@@ -66,13 +66,19 @@ pub fn markdown(r: &Results) -> String {
          programs redirect it. `cordon` is the default configuration: a request is forwarded once its audit record is \
          on disk (fsync). `cordon-batched` is a second daemon with `[audit] durability = \"batched\"`: forwarded \
          once the record is written to the audit log file (it survives a daemon crash), on disk within 50 ms; \
-         neither peer syncs its log. Squid and mitmproxy: explicit proxies (`oha -x`). CPU is the proxy's utime+stime over \
-         the run divided by its wall time (cores); RSS is the proxy's peak VmRSS sampled every 50 ms (summed over \
-         its processes).\n"
+         neither peer syncs its log. Squid and mitmproxy: explicit proxies (`oha -x`). `bare-forwarder` is the \
+         bench's own forwarder on Cordon's stack (tokio, hyper, rustls, cordon-tls's leaf cache, hyper-util's pooled \
+         client) with no policy, no audit, no eBPF and no connectors: the ceiling for an intercepting proxy. oha \
+         reaches it with `--connect-to` (same URL, SNI and Host), and it forwards to the port the URL names. \
+         `x direct` and `x bare` are ratios to the direct and the bare-forwarder run of the same round (median over \
+         rounds). CPU is the proxy's utime+stime over the run divided by its wall time (cores); CPU us/req is that \
+         CPU time divided by the successful requests; RSS is the proxy's peak VmRSS sampled every 50 ms (summed \
+         over its processes).\n"
     );
     for sc in &r.http {
         scenario(&mut s, sc);
     }
+    s.push_str(&super::baseline::section(r));
     s.push_str(&super::report_more::sections(r));
     s
 }
@@ -93,42 +99,52 @@ fn scenario(s: &mut String, sc: &ScenarioResult) {
     );
     let _ = writeln!(
         s,
-        "| via | req/s | x direct | p50 ms | x direct | p99 ms | x direct | proxy CPU (cores) | proxy peak RSS (MiB) | failed requests |"
+        "| via | req/s | x direct | x bare | p50 ms | x direct | x bare | p99 ms | x direct | x bare | proxy CPU (cores) | CPU us/req | proxy peak RSS (MiB) | failed requests |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for v in &sc.vias {
         let Some(m) = v.median else {
             let why = v.errors.first().cloned().unwrap_or_else(|| "no run".into());
             let _ = writeln!(
                 s,
-                "| {} | not run: {} | | | | | | | | |",
+                "| {} | not run: {} | | | | | | | | | | | | |",
                 v.via.name(),
                 why.replace('|', "/")
             );
             continue;
         };
-        let ratio = v.ratio.unwrap_or_default();
-        let rt = |x: f64| {
-            if v.via == Via::Direct {
+        // The reference's own ratio is 1 by definition; a missing
+        // reference run leaves "-".
+        let rt = |reference: Via, r: Option<f64>| {
+            if v.via == reference {
                 "1".into()
             } else {
-                f(x, 3)
+                r.map_or("-".into(), |x| f(x, 3))
             }
         };
+        let (d, b) = (v.ratio, v.ratio_bare);
         let (cpu, rss) = v.usage.map_or(("-".into(), "-".into()), |u| {
             (f(u.cores, 2), f(u.peak_rss_mib, 1))
         });
+        let per_req = v.cpu_us_per_req.map_or("-".into(), |x| f(x, 1));
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             v.via.name(),
             f(m.rps, 0),
-            rt(ratio.rps),
+            rt(Via::Direct, d.map(|x| x.rps)),
+            rt(Via::Bare, b.map(|x| x.rps)),
             f(m.p50_ms, 3),
-            rt(ratio.p50_ms),
+            rt(Via::Direct, d.map(|x| x.p50_ms)),
+            rt(Via::Bare, b.map(|x| x.p50_ms)),
             f(m.p99_ms, 3),
-            rt(ratio.p99_ms),
+            rt(Via::Direct, d.map(|x| x.p99_ms)),
+            rt(Via::Bare, b.map(|x| x.p99_ms)),
             cpu,
+            per_req,
             rss,
             m.failed
         );

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{connect, contain, criterion, goals, http, idle, kill, machine};
+use super::{baseline, connect, contain, criterion, goals, http, idle, kill, machine};
 
 #[derive(Serialize, Default)]
 pub struct BigRss {
@@ -33,6 +33,8 @@ pub struct Results {
     pub measure_secs: f64,
     pub machine: machine::Machine,
     pub peers: BTreeMap<String, String>,
+    /// `--baseline-cordon`: the other build and this one against it.
+    pub baseline: Option<baseline::Baseline>,
     pub goals: Vec<goals::Goal>,
     pub http: Vec<http::ScenarioResult>,
     pub connect: connect::ConnectResult,

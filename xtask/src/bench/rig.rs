@@ -3,7 +3,7 @@
 //! them all (each holds a [`Guard`](super::proc::Guard)).
 use std::path::PathBuf;
 
-use super::{certs::Certs, cordon::Cordon, peers::Peer, upstream::Upstream};
+use super::{bare::Bare, certs::Certs, cordon::Cordon, peers::Peer, upstream::Upstream};
 
 pub struct Rig {
     pub oha: PathBuf,
@@ -12,9 +12,14 @@ pub struct Rig {
     /// Peers first: they are stopped before the upstream they talk to.
     pub squid: Result<Peer, String>,
     pub mitmproxy: Result<Peer, String>,
+    /// The bare forwarder (issue 18's ceiling).
+    pub bare: Result<Bare, String>,
     pub cordon: Cordon,
     /// The same daemon with `[audit] durability = "batched"`.
     pub cordon_batched: Cordon,
+    /// `--baseline-cordon PATH`: another build's daemon, strict durability
+    /// and the same config, for before/after figures from one run.
+    pub cordon_baseline: Option<Cordon>,
     pub upstream: Upstream,
 }
 
@@ -23,9 +28,13 @@ pub struct Rig {
 #[serde(rename_all = "lowercase")]
 pub enum Via {
     Direct,
+    /// The bare forwarder.
+    Bare,
     Cordon,
     #[serde(rename = "cordon-batched")]
     CordonBatched,
+    #[serde(rename = "cordon-baseline")]
+    CordonBaseline,
     Squid,
     Mitmproxy,
 }
@@ -34,8 +43,10 @@ impl Via {
     pub fn name(self) -> &'static str {
         match self {
             Via::Direct => "direct",
+            Via::Bare => "bare-forwarder",
             Via::Cordon => "cordon",
             Via::CordonBatched => "cordon-batched",
+            Via::CordonBaseline => "cordon-baseline",
             Via::Squid => "squid",
             Via::Mitmproxy => "mitmproxy",
         }
@@ -48,8 +59,15 @@ impl Rig {
         match via {
             Via::Cordon => Some(&self.cordon),
             Via::CordonBatched => Some(&self.cordon_batched),
+            Via::CordonBaseline => self.cordon_baseline.as_ref(),
             _ => None,
         }
+    }
+
+    /// Whether this run has the via at all: the baseline daemon exists only
+    /// with `--baseline-cordon`, and without it the report stays as it was.
+    pub fn has(&self, via: Via) -> bool {
+        via != Via::CordonBaseline || self.cordon_baseline.is_some()
     }
 
     pub fn peer(&self, via: Via) -> Option<&Peer> {
@@ -65,14 +83,19 @@ impl Rig {
         match via {
             Via::Squid => self.squid.as_ref().err().map(String::as_str),
             Via::Mitmproxy => self.mitmproxy.as_ref().err().map(String::as_str),
+            Via::Bare => self.bare.as_ref().err().map(String::as_str),
             _ => None,
         }
     }
 
     /// The process whose CPU and memory count as the proxy's.
     pub fn proxy_pid(&self, via: Via) -> Option<u32> {
-        self.cordon(via)
-            .map(Cordon::pid)
-            .or_else(|| self.peer(via).map(|p| p.guard.pid()))
+        match via {
+            Via::Bare => self.bare.as_ref().ok().map(|b| b.guard.pid()),
+            _ => self
+                .cordon(via)
+                .map(Cordon::pid)
+                .or_else(|| self.peer(via).map(|p| p.guard.pid())),
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The upstream every scenario talks to: nginx (Debian nginx-light) on
 //! loopback. One HTTPS port (h1 and h2, the ECDSA `localhost` certificate),
+//! one HTTPS port that speaks HTTP/1.1 only (no `http2` on its listen, so
+//! its ALPN offers http/1.1 alone: the h2-client scenario of issue 15),
 //! one plain HTTP port, and one HTTPS port with an access log that records
 //! when each request arrived (the kill-switch scenario counts requests that
 //! reach it after `cordon kill` returned).
@@ -20,6 +22,8 @@ pub const BIG_PATH: &str = "/1m";
 
 pub struct Upstream {
     pub https: u16,
+    /// HTTPS, HTTP/1.1 only.
+    pub https_h1: u16,
     pub http: u16,
     /// HTTPS with the arrival log (`kill_log`).
     pub https_logged: u16,
@@ -30,6 +34,7 @@ pub struct Upstream {
 
 pub fn start(dir: &Path, certs: &Certs) -> anyhow::Result<Upstream> {
     let (https, http, https_logged) = (free_port()?, free_port()?, free_port()?);
+    let https_h1 = free_port()?;
     let www = dir.join("www");
     std::fs::create_dir_all(&www)?;
     std::fs::create_dir_all(dir.join("tmp"))?;
@@ -38,15 +43,16 @@ pub fn start(dir: &Path, certs: &Certs) -> anyhow::Result<Upstream> {
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
-        config(dir, certs, https, http, https_logged, &kill_log),
+        config(dir, certs, [https, https_h1, http, https_logged], &kill_log),
     )?;
     let mut cmd = Command::new("nginx");
     cmd.arg("-c").arg(&conf).arg("-p").arg(dir);
     super::proc::quiet(&mut cmd);
     let mut guard = Guard::spawn("nginx", &mut cmd)?;
-    wait_listening(&mut guard, &[https, http, https_logged])?;
+    wait_listening(&mut guard, &[https, https_h1, http, https_logged])?;
     Ok(Upstream {
         https,
+        https_h1,
         http,
         https_logged,
         kill_log,
@@ -74,14 +80,10 @@ pub fn wait_listening(guard: &mut Guard, ports: &[u16]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn config(
-    dir: &Path,
-    certs: &Certs,
-    https: u16,
-    http: u16,
-    https_logged: u16,
-    kill_log: &Path,
-) -> String {
+/// `ports`: HTTPS (h1+h2), HTTPS (h1 only), plain HTTP, HTTPS with the
+/// arrival log.
+fn config(dir: &Path, certs: &Certs, ports: [u16; 4], kill_log: &Path) -> String {
+    let [https, https_h1, http, https_logged] = ports;
     let d = dir.display();
     let (cert, key) = (certs.leaf_cert.display(), certs.leaf_key.display());
     let log = kill_log.display();
@@ -110,6 +112,12 @@ http {{
     log_format arrival '$msec $request_time $status';
     server {{
         listen 127.0.0.1:{https} ssl http2;
+        server_name localhost;
+        location / {{ return 200 "{SMALL_BODY}"; }}
+        location = {BIG_PATH} {{ root {d}/www; try_files /1m =404; }}
+    }}
+    server {{
+        listen 127.0.0.1:{https_h1} ssl;
         server_name localhost;
         location / {{ return 200 "{SMALL_BODY}"; }}
         location = {BIG_PATH} {{ root {d}/www; try_files /1m =404; }}
