@@ -86,7 +86,10 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<Figures> {
     let f = parse(&v)?;
     if f.ok == 0 {
         bail!(
-            "no request succeeded; oha errors: {}",
+            "no request succeeded; status codes: {}; oha errors: {}",
+            v.get("statusCodeDistribution")
+                .map(Value::to_string)
+                .unwrap_or_default(),
             v.get("errorDistribution")
                 .map(Value::to_string)
                 .unwrap_or_default()

@@ -109,7 +109,11 @@ pub fn specs(secs: u32) -> Vec<Spec> {
                  an HTTP/1.1-only server, so *direct* here is the same h2 load (8 x 8) against the dual-protocol port \
                  of the same nginx, run in the same round: `x direct` is what interception plus h2-to-h1 translation \
                  leaves of a native h2 path, not the cost of translation alone (compare with `https-h2`, where \
-                 the upstream speaks h2). Squid does not speak h2 to clients: not run.",
+                 the upstream speaks h2); `x bare` compares like with like, the forwarder translates too. \
+                 mitmproxy 12 offers the upstream the ALPN list the client offered (h2 alone), which an \
+                 HTTP/1.1-only nginx refuses with a `no application protocol` alert, and then answers 502: the \
+                 failure issue 15 describes, shown in its row as this run saw it. Squid does not speak h2 to \
+                 clients: not run.",
             )
         },
         spec(
