@@ -111,8 +111,8 @@ fn fuzz(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::
     Ok(())
 }
 
-/// Runs one target for `seconds`, relaying libFuzzer's output and keeping
-/// its figures; any finding is an error naming the reproducer.
+/// Runs one target for `seconds` and reads its figures from the log; any
+/// finding is an error naming the reproducer and showing the log's end.
 fn run_one(target: &str, seconds: u64) -> anyhow::Result<Figures> {
     let root = workspace_root();
     let corpus = root.join("fuzz/corpus").join(target);
