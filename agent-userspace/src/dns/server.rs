@@ -48,6 +48,7 @@ pub async fn answer(d: &Env, datagram: &[u8], peer: SocketAddr) -> Option<Vec<u8
         return query.refused();
     };
     let Some(Question { name, qtype }) = query.question() else {
+        tracing::debug!(%peer, "DNS query without exactly one plainly named question: refused");
         return query.refused();
     };
     let mut params = Map::new();

@@ -11,8 +11,8 @@ pub struct Query {
     msg: Message,
 }
 
-/// What the policy decides on: the first question's name, lowercased and
-/// without the root dot, and its record type (`A`, `AAAA`, ...).
+/// What the policy decides on: the query's one question, its name
+/// lowercased and without the root dot, and its record type (`A`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
     pub name: String,
