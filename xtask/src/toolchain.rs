@@ -107,15 +107,24 @@ fn aws_tools() -> anyhow::Result<()> {
 const PROTO_PYTHON_PACKAGES: &[&str] = &["mcp==2.3.0", "grpcio==1.85.1", "grpcio-tools==1.85.1"];
 const PROTO_CHECK: &str = "import mcp, grpc, grpc_tools; from importlib.metadata import version as v; print(v('mcp'), grpc.__version__)";
 const PROTO_VERSIONS: &str = "2.3.0 1.85.1";
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
 /// Where the tests find it (`cordon_e2e::proto_venv`).
 fn proto_venv() -> std::path::PathBuf {
     workspace_root().join(".tools/proto-venv")
 }
 
+/// Whether the venv runs the system interpreter (see `proto_tools`).
+fn proto_venv_on_system_python() -> bool {
+    let python = proto_venv().join("bin/python3");
+    std::fs::canonicalize(python)
+        .is_ok_and(|p| std::fs::canonicalize(SYSTEM_PYTHON).is_ok_and(|s| s == p))
+}
+
 fn proto_tools_installed() -> bool {
-    output(Command::new(proto_venv().join("bin/python")).args(["-c", PROTO_CHECK]))
-        .is_some_and(|v| v.trim() == PROTO_VERSIONS)
+    proto_venv_on_system_python()
+        && output(Command::new(proto_venv().join("bin/python")).args(["-c", PROTO_CHECK]))
+            .is_some_and(|v| v.trim() == PROTO_VERSIONS)
 }
 
 /// The MCP SDK and gRPC into a virtualenv under .tools/.
@@ -124,9 +133,18 @@ fn proto_tools() -> anyhow::Result<()> {
         return Ok(());
     }
     let venv = proto_venv();
+    if venv.exists() && !proto_venv_on_system_python() {
+        eprintln!(
+            "xtask: {} is not on {SYSTEM_PYTHON}: recreating it",
+            venv.display()
+        );
+        std::fs::remove_dir_all(&venv).with_context(|| format!("removing {}", venv.display()))?;
+    }
     if !venv.join("bin/pip").exists() {
         eprintln!("xtask: creating {}", venv.display());
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).context(
+        // The system interpreter, not whichever `python3` is first on PATH: agents run this
+        // venv as `nobody`, and an interpreter under a private home (pyenv) is not theirs to run.
+        run(Command::new(SYSTEM_PYTHON).args(["-m", "venv"]).arg(&venv)).context(
             "creating the MCP/gRPC test virtualenv (on Debian: apt-get install python3-venv)",
         )?;
     }
