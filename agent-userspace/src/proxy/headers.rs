@@ -61,6 +61,15 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
         h.remove(header::CONNECTION);
         h.remove(header::UPGRADE);
     }
+    // `te: trailers` says the sender takes trailers, which Cordon forwards both ways; it is the
+    // one TE HTTP/2 allows, and gRPC servers reset a call that lacks it. Any other TE
+    // (transfer codings) is for this hop only.
+    let trailers = h.get_all(header::TE).iter().any(|v| {
+        v.to_str().is_ok_and(|t| {
+            t.split(',')
+                .any(|c| c.trim().eq_ignore_ascii_case("trailers"))
+        })
+    });
     for name in [
         &KEEP_ALIVE,
         &PROXY_CONNECTION,
@@ -71,6 +80,9 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
         &header::TRANSFER_ENCODING,
     ] {
         h.remove(name);
+    }
+    if trailers {
+        h.insert(header::TE, header::HeaderValue::from_static("trailers"));
     }
 }
 
@@ -115,7 +127,7 @@ mod tests {
             ("x-trace-hop", "1"),
             ("keep-alive", "timeout=5"),
             ("proxy-authorization", "Basic eA=="),
-            ("te", "trailers"),
+            ("te", "gzip"),
             ("x-kept", "yes"),
         ] {
             h.insert(
@@ -126,6 +138,20 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["x-kept"]);
+    }
+
+    #[test]
+    fn te_trailers_reaches_the_next_hop_without_the_transfer_codings() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::TE,
+            header::HeaderValue::from_static("gzip, Trailers"),
+        );
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(
+            h.get_all(header::TE).iter().collect::<Vec<_>>(),
+            ["trailers"]
+        );
     }
 
     #[test]
