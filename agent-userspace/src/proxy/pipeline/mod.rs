@@ -150,23 +150,10 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
         match credential_one::choose_one(&pinned, ctx.actor.agent.agent(), &head.host, &actions) {
             Ok(chosen) => chosen,
             Err(mismatch) => {
-                // Allowed, but no one credential serves every action.
-                let reason = mismatch.reason(&actions);
-                decide_all::unforwarded(&ctx, &actions, &decisions, &reason);
-                let refusal = Refusal::new(Kind::CredentialUnavailable, reason, cordon);
-                let a = actions[mismatch.other];
-                let ask = ask(
-                    &ctx,
-                    &head,
-                    a.connector.as_deref(),
-                    &a.name,
-                    &a.params,
-                    started,
-                );
-                let refused = Refused::one(
-                    mismatch.other,
-                    answer::record(&ctx.env, &ask, refusal).await,
-                );
+                let refused = credential_mismatch(
+                    &ctx, &head, &actions, &decisions, &mismatch, cordon, started,
+                )
+                .await;
                 return refused::answer(&completion, &refused, body).await;
             }
         };
@@ -210,6 +197,36 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
         path: head.path.clone(),
     };
     tools_filter_body::respond(resp, &completion, protocol, offer, decisions[0], primary)
+}
+
+/// Allowed, but no one credential serves every action: the request is
+/// refused (recorded against the action that chose differently) and the
+/// allowed actions get `failed` outcomes.
+async fn credential_mismatch(
+    ctx: &HttpCtx,
+    head: &Head,
+    actions: &[&cordon_connectors::Action],
+    decisions: &[u64],
+    mismatch: &credential_one::Mismatch,
+    cordon: Attribution,
+    started: Instant,
+) -> Refused {
+    let reason = mismatch.reason(actions);
+    decide_all::unforwarded(ctx, actions, decisions, &reason);
+    let refusal = Refusal::new(Kind::CredentialUnavailable, reason, cordon);
+    let a = actions[mismatch.other];
+    let ask = ask(
+        ctx,
+        head,
+        a.connector.as_deref(),
+        &a.name,
+        &a.params,
+        started,
+    );
+    Refused::one(
+        mismatch.other,
+        answer::record(&ctx.env, &ask, refusal).await,
+    )
 }
 
 /// Stage 4: a credential the agent presented that Cordon did not issue is
