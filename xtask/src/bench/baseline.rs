@@ -55,11 +55,29 @@ pub fn describe(bin: &Path) -> anyhow::Result<Baseline> {
     if !out.status.success() {
         bail!("{} --version failed ({})", bin.display(), out.status);
     }
+    let mut version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if let Some(rev) = checkout_rev(bin) {
+        version.push_str(&format!(", built in a checkout at {rev}"));
+    }
     Ok(Baseline {
         binary: bin.display().to_string(),
-        version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        version,
         compared: vec![],
     })
+}
+
+/// `cordon --version` names no commit: when the binary sits in a git
+/// checkout (its `target/`), that checkout's HEAD says which build it is.
+fn checkout_rev(bin: &Path) -> Option<String> {
+    let dir = bin.parent()?;
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["log", "-1", "--format=%h"])
+        .output()
+        .ok()?;
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !line.is_empty()).then_some(line)
 }
 
 /// Fills `compared` from the HTTP results.
