@@ -243,3 +243,34 @@ fn ratios(runs: &[RunResult], reference: &[(u32, Figures)]) -> Option<Figures> {
         ok: 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(round: u32, rps: f64) -> RunResult {
+        RunResult {
+            round,
+            figures: Figures {
+                rps,
+                p50_ms: 1.0,
+                p99_ms: 2.0,
+                failed: 0,
+                ok: 1,
+            },
+            usage: None,
+            cpu_us_per_req: None,
+        }
+    }
+
+    #[test]
+    fn ratios_pair_runs_with_the_reference_of_the_same_round_only() {
+        let runs = [run(0, 10.0), run(1, 30.0), run(2, 99.0)];
+        let reference = [(0, run(0, 20.0).figures), (1, run(1, 30.0).figures)];
+        // Round 2 has no reference run: left out, not compared with another round.
+        let r = ratios(&runs, &reference).unwrap();
+        assert_eq!(r.rps, 0.75);
+        assert_eq!(r.p50_ms, 1.0);
+        assert!(ratios(&runs, &[]).is_none());
+    }
+}

@@ -188,3 +188,35 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     h.remove("keep-alive");
     h.remove("proxy-connection");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_name_mode_listen_port_and_upstream() {
+        let r = Route::parse("tls:4443:localhost:8443").unwrap();
+        assert!(r.tls);
+        assert_eq!(
+            (r.listen, r.host.as_str(), r.port),
+            (4443, "localhost", 8443)
+        );
+        assert!(!Route::parse("plain:80:127.0.0.1:8080").unwrap().tls);
+        for bad in ["udp:1:h:2", "tls:1:h", "tls:x:h:2", "tls:1:h:99999"] {
+            assert!(Route::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_fields_and_those_connection_names_are_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, "keep-alive, X-Trace".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("x-trace", "1".parse().unwrap());
+        h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["content-type"]);
+    }
+}
