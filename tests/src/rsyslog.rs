@@ -1,5 +1,6 @@
 //! A real rsyslog (Debian's `rsyslogd`) as the audit collector: in the foreground, with its own
-//! config in a temporary directory, listening with imtcp on a loopback port and writing each
+//! config in a temporary directory, listening with imtcp on a loopback port (optionally TLS
+//! through rsyslog-gnutls, with a certificate from its own throwaway CA) and writing each
 //! message's MSG part (nothing else) as one line of a file. Stop (or crash) and start it to
 //! play a collector outage; Drop stops it.
 
@@ -12,18 +13,39 @@ use crate::error::{Error, IoContext, Result};
 use crate::process::{wait_child, wait_until};
 
 const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
+/// Shipped by rsyslog-gnutls, which carries rsyslog's TLS driver.
+const GNUTLS_MARKER: &str = "/usr/share/doc/rsyslog-gnutls/copyright";
 const READY: Duration = Duration::from_secs(15);
+/// The name the TLS collector's certificate is issued for.
+pub const TLS_NAME: &str = "collector.test";
 
 #[derive(Debug)]
 pub struct Rsyslog {
     dir: tempfile::TempDir,
     port: u16,
+    tls: bool,
     child: Option<Child>,
 }
 
 impl Rsyslog {
-    /// Starts rsyslogd on a free loopback port.
+    /// Starts rsyslogd on a free loopback port, plain TCP.
     pub fn start() -> Result<Rsyslog> {
+        Self::start_with(false)
+    }
+
+    /// Starts rsyslogd with TLS: its certificate names [`TLS_NAME`] and chains to
+    /// [`Rsyslog::ca_path`].
+    pub fn start_tls() -> Result<Rsyslog> {
+        if !Path::new(GNUTLS_MARKER).exists() {
+            return Err(Error::Setup(
+                "rsyslog's TLS driver is missing: install rsyslog-gnutls (cargo xtask setup does)"
+                    .into(),
+            ));
+        }
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Result<Rsyslog> {
         if !Path::new(RSYSLOGD).is_file() {
             return Err(Error::Setup(format!(
                 "{RSYSLOGD} not found: install the rsyslog package (cargo xtask setup does)"
@@ -37,8 +59,12 @@ impl Rsyslog {
         let mut r = Rsyslog {
             dir,
             port,
+            tls,
             child: None,
         };
+        if tls {
+            r.write_certificates()?;
+        }
         r.write_config()?;
         r.resume()?;
         Ok(r)
@@ -65,15 +91,68 @@ impl Rsyslog {
             .collect()
     }
 
+    /// The CA the TLS collector's certificate chains to (PEM).
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A throwaway CA and a server certificate for [`TLS_NAME`], as PEM files.
+    fn write_certificates(&self) -> Result<()> {
+        let bad = |e: rcgen::Error| Error::Setup(format!("collector certificate: {e}"));
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(bad)?;
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Cordon e2e collector CA");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca_key = rcgen::KeyPair::generate().map_err(bad)?;
+        let ca_cert = ca.self_signed(&ca_key).map_err(bad)?;
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let mut leaf = rcgen::CertificateParams::new(vec![TLS_NAME.to_string()]).map_err(bad)?;
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, TLS_NAME);
+        leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        leaf.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        let key = rcgen::KeyPair::generate().map_err(bad)?;
+        let cert = leaf.signed_by(&key, &issuer).map_err(bad)?;
+        let d = self.dir.path();
+        for (name, pem) in [
+            ("ca.pem", ca_cert.pem()),
+            ("cert.pem", cert.pem()),
+            ("key.pem", key.serialize_pem()),
+        ] {
+            let path = d.join(name);
+            std::fs::write(&path, pem).ctx(|| format!("write {}", path.display()))?;
+        }
+        Ok(())
+    }
+
     fn write_config(&self) -> Result<()> {
         let d = self.dir.path();
         let work = d.join("work");
         std::fs::create_dir_all(&work).ctx(|| format!("create {}", work.display()))?;
+        // TLS through the gtls driver: server authentication only (the daemon verifies the
+        // collector; the collector takes any client).
+        let (driver, module) = if self.tls {
+            (
+                format!(
+                    r#" defaultNetstreamDriver="gtls" defaultNetstreamDriverCAFile="{}" defaultNetstreamDriverCertFile="{}" defaultNetstreamDriverKeyFile="{}""#,
+                    self.ca_path().display(),
+                    d.join("cert.pem").display(),
+                    d.join("key.pem").display()
+                ),
+                r#"module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")"#,
+            )
+        } else {
+            (String::new(), r#"module(load="imtcp")"#)
+        };
         // %msg% of an RFC 5424 message is what follows the structured data: the record's
         // export line. Nothing is escaped (JSON lines hold no control characters).
         let conf = format!(
-            r#"global(workDirectory="{work}" maxMessageSize="256k")
-module(load="imtcp")
+            r#"global(workDirectory="{work}" maxMessageSize="256k"{driver})
+{module}
 template(name="body" type="string" string="%msg%\n")
 ruleset(name="cordon") {{
     action(type="omfile" file="{out}" template="body")

@@ -15,14 +15,14 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cordon_e2e::rsyslog::Rsyslog;
+use cordon_e2e::rsyslog::{Rsyslog, TLS_NAME};
 use cordon_e2e::{
     Daemon, DaemonOpts, HttpServer, NetNs, PolicyDir, Reply, TestDns, require_root_or_skip,
 };
 use serde_json::Value;
 
 const AGENT: &str = "shipper";
-const REQUESTS: usize = 2400;
+const REQUESTS: usize = 3000;
 /// Paced, so the stream outlasts the collector's outage.
 const RATE: &str = "200/s";
 const T: Duration = Duration::from_secs(120);
@@ -53,16 +53,91 @@ decision = "allow"
     p
 }
 
-/// `cordon.toml` with `[audit.forward]` to `address`, in a root-only temporary directory.
-fn config(address: &str) -> (tempfile::TempDir, PathBuf) {
+/// `cordon.toml` with `[audit.forward]` to `address` (plus `extra` lines), in a root-only
+/// temporary directory.
+fn config(address: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cordon.toml");
     std::fs::write(
         &path,
-        format!("[audit.forward]\naddress = \"{address}\"\nhostname = \"e2e-host\"\n"),
+        format!("[audit.forward]\naddress = \"{address}\"\nhostname = \"e2e-host\"\n{extra}"),
     )
     .unwrap();
     (dir, path)
+}
+
+/// The fake internet, the agent's policy and a daemon forwarding to `address`.
+struct Setup {
+    ns: NetNs,
+    http: HttpServer,
+    _dns: TestDns,
+    _policies: PolicyDir,
+    _conf: tempfile::TempDir,
+    daemon: Daemon,
+}
+
+fn setup(address: &str, extra: &str) -> Setup {
+    let ns = NetNs::new().unwrap();
+    let http = HttpServer::start(&ns).unwrap();
+    http.route(
+        None,
+        "/ok",
+        Reply::json(200, &serde_json::json!({"ok": true})),
+    );
+    let dns = TestDns::start().unwrap();
+    let policies = policies();
+    let (conf_dir, conf) = config(address, extra);
+    let opts = DaemonOpts::new(&policies.path(), dns.addr())
+        .arg("--config")
+        .arg(conf.to_str().unwrap());
+    let daemon = Daemon::start(opts).unwrap();
+    Setup {
+        ns,
+        http,
+        _dns: dns,
+        _policies: policies,
+        _conf: conf_dir,
+        daemon,
+    }
+}
+
+/// One curl, `n` paced requests on one kept-alive connection: one decision record each.
+fn stream(s: &Setup, n: usize) -> std::process::Child {
+    let url = format!("http://{}/ok?i=[1-{n}]", s.ns.v4());
+    s.daemon
+        .agent(
+            AGENT,
+            &[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "--rate",
+                RATE,
+                "--max-time",
+                "100",
+                &url,
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until rsyslog holds every record the daemon exports; returns what it received, the
+/// export, and the resend runs.
+fn all_arrived(rsyslog: &Rsyslog, daemon: &Daemon) -> (Vec<String>, Vec<String>, Vec<usize>) {
+    let mut exported = export(daemon);
+    wait_for("rsyslog to hold every exported record", T, || {
+        exported = export(daemon);
+        let (folded, _) = fold(&rsyslog.received(), &exported);
+        folded.len() == exported.len()
+    });
+    let received = rsyslog.received();
+    let (folded, resends) = fold(&received, &exported);
+    assert_eq!(folded, exported, "every record, as exported, in order");
+    (received, exported, resends)
 }
 
 fn export(d: &Daemon) -> Vec<String> {
@@ -124,43 +199,10 @@ fn fold(received: &[String], exported: &[String]) -> (Vec<String>, Vec<usize>) {
 #[test]
 fn every_record_reaches_rsyslog_in_order_across_a_collector_restart() {
     require_root_or_skip!();
-    let ns = NetNs::new().unwrap();
-    let http = HttpServer::start(&ns).unwrap();
-    http.route(
-        None,
-        "/ok",
-        Reply::json(200, &serde_json::json!({"ok": true})),
-    );
-    let dns = TestDns::start().unwrap();
-    let policies = policies();
     let mut rsyslog = Rsyslog::start().unwrap();
-    let (_conf_dir, conf) = config(&rsyslog.address());
-    let opts = DaemonOpts::new(&policies.path(), dns.addr())
-        .arg("--config")
-        .arg(conf.to_str().unwrap());
-    let daemon = Daemon::start(opts).unwrap();
-
-    // One curl, many requests on one kept-alive connection: one decision record each.
-    let url = format!("http://{}/ok?i=[1-{REQUESTS}]", ns.v4());
-    let mut agent = daemon
-        .agent(
-            AGENT,
-            &[
-                "curl",
-                "-s",
-                "-o",
-                "/dev/null",
-                "--rate",
-                RATE,
-                "--max-time",
-                "100",
-                &url,
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let w = setup(&rsyslog.address(), "");
+    let (http, daemon) = (&w.http, &w.daemon);
+    let mut agent = stream(&w, REQUESTS);
 
     // Mid-stream: rsyslog has some records, the agent is still making more.
     wait_for("rsyslog to receive the first records", T, || {
@@ -177,8 +219,10 @@ fn every_record_reaches_rsyslog_in_order_across_a_collector_restart() {
 
     // Later in the stream: a crash, with what it was sent while frozen still unread.
     wait_for("rsyslog to catch up after the restart", T, || {
-        rsyslog.received().len() >= at_stop + 1000
+        rsyslog.received().len() >= at_stop + 300
     });
+    // Long enough past the grace that the cursor moved on this connection.
+    std::thread::sleep(Duration::from_secs(4));
     rsyslog.crash(Duration::from_millis(800)).unwrap();
     let at_crash = rsyslog.received().len();
     std::thread::sleep(Duration::from_secs(1));
@@ -196,15 +240,7 @@ fn every_record_reaches_rsyslog_in_order_across_a_collector_restart() {
         "every request was allowed and served"
     );
 
-    let mut exported = export(&daemon);
-    wait_for("rsyslog to hold every exported record", T, || {
-        exported = export(&daemon);
-        let (folded, _) = fold(&rsyslog.received(), &exported);
-        folded.len() == exported.len()
-    });
-    let received = rsyslog.received();
-    let (folded, resends) = fold(&received, &exported);
-    assert_eq!(folded, exported, "every record, as exported, in order");
+    let (received, exported, resends) = all_arrived(&rsyslog, daemon);
     assert!(
         exported.len() > REQUESTS,
         "the stream covered the outage: {} records",
@@ -228,7 +264,7 @@ fn every_record_reaches_rsyslog_in_order_across_a_collector_restart() {
             at_crash - at_stop
         );
     }
-    let dups = received.len() - folded.len();
+    let dups = received.len() - exported.len();
     eprintln!(
         "forwarded {} records, {} lines received ({dups} resent: {resends:?}), \
          {at_stop} before the stop, {at_crash} before the crash",
@@ -254,4 +290,34 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < until, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn records_reach_rsyslog_over_tls_verified_against_its_ca() {
+    require_root_or_skip!();
+    let mut rsyslog = Rsyslog::start_tls().unwrap();
+    let extra = format!(
+        "tls = true\nca_file = \"{}\"\nserver_name = \"{TLS_NAME}\"\n",
+        rsyslog.ca_path().display()
+    );
+    let w = setup(&rsyslog.address(), &extra);
+    let mut agent = stream(&w, 400);
+    wait_for("rsyslog to receive records over TLS", T, || {
+        rsyslog.received().len() >= 50
+    });
+    rsyslog.stop().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    rsyslog.resume().unwrap();
+    assert!(agent.wait().unwrap().success());
+    let (received, exported, resends) = all_arrived(&rsyslog, &w.daemon);
+    assert!(exported.len() > 400, "{} records", exported.len());
+    assert!(
+        resends.len() <= 1,
+        "one outage, at most one resend: {resends:?}"
+    );
+    eprintln!(
+        "over TLS: {} records, {} lines received",
+        exported.len(),
+        received.len()
+    );
 }

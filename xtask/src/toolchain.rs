@@ -24,8 +24,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("python3", "python3"),
     ("node", "nodejs"),
     ("systemd-analyze", "systemd"),
-    // The collector audit_forward_e2e ships the trail to.
+    // The collector audit_forward_e2e ships the trail to, and its TLS driver
+    // (no program of its own: checked by a file the package ships).
     ("rsyslogd", "rsyslog"),
+    ("/usr/share/doc/rsyslog-gnutls/copyright", "rsyslog-gnutls"),
 ];
 
 pub fn setup() -> anyhow::Result<()> {
