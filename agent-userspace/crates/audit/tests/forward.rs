@@ -263,3 +263,18 @@ async fn tls_forwarding_verifies_the_collector() {
     wait_for("5 records over TLS", || got.lock().unwrap().len() >= 5).await;
     assert_eq!(*got.lock().unwrap(), exported(&log));
 }
+
+#[tokio::test]
+async fn a_cursor_past_the_end_of_the_trail_forwards_it_from_the_start() {
+    let t = temp_db();
+    let log = open_log(&open_db(&t.path), AuditConfig::default());
+    append(&log, 0, 3).await;
+    let cursor = t.dir.path().join("audit-forward.cursor");
+    CursorFile::new(&cursor)
+        .store(500, "elsewhere:514")
+        .unwrap();
+    let collector = Collector::start(None).await;
+    let _fwd = Forwarder::start(log.clone(), config(&collector.addr, &cursor)).unwrap();
+    wait_for("3 records", || collector.got().len() >= 3).await;
+    assert_eq!(collector.got(), exported(&log));
+}

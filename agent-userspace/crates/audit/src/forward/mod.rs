@@ -172,7 +172,19 @@ impl Forwarder {
     /// on a task of the current runtime. The task runs until the `Forwarder` is dropped.
     pub fn start(log: AuditLog, cfg: ForwardConfig) -> Result<Forwarder, ForwardError> {
         let cursor = CursorFile::new(&cfg.cursor_file);
-        let from = cursor.load()?.unwrap_or(0);
+        let mut from = cursor.load()?.unwrap_or(0);
+        let head = log.metrics().last_committed_seq;
+        if from > head {
+            // The cursor belongs to another trail (the database was replaced): waiting for
+            // seqs past it would hold back every record of this one.
+            tracing::warn!(
+                cursor = %cursor.path().display(),
+                cursor_seq = from,
+                head_seq = head,
+                "the forward cursor is past the end of the audit trail; forwarding it from the start"
+            );
+            from = 0;
+        }
         let stats = Arc::new(ForwardStats::default());
         stats.delivered_seq.store(from, Ordering::Relaxed);
         tracing::info!(
