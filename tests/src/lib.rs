@@ -14,6 +14,7 @@ pub mod error;
 pub mod git_http;
 pub mod host;
 pub mod http;
+pub mod jit;
 pub mod netns;
 pub mod operator;
 pub mod probes;

@@ -1,0 +1,81 @@
+//! A test world for just-in-time credentials: a namespace, the test CA and
+//! DNS, the issuers (a local GitHub, moto as S3 and STS) started before the
+//! daemon, and the daemon configured to mint at them (`[credentials]` in
+//! its config file) and to trust the test CA upstream.
+
+pub mod github;
+pub mod moto;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use crate::daemon::{Daemon, DaemonOpts, PolicyDir};
+use crate::dns::TestDns;
+use crate::error::{IoContext, Result};
+use crate::netns::NetNs;
+use crate::tls::TestCa;
+use crate::world::POLICY_FILE;
+
+/// The network the issuers and upstreams live in, before the daemon.
+#[derive(Debug)]
+pub struct Net {
+    pub ns: NetNs,
+    pub ca: TestCa,
+    pub dns: TestDns,
+}
+
+impl Net {
+    pub fn new() -> Result<Net> {
+        Ok(Net {
+            ns: NetNs::new()?,
+            ca: TestCa::new()?,
+            dns: TestDns::start()?,
+        })
+    }
+
+    /// Resolves each of `names` to `ip` for agents (through Cordon's DNS).
+    pub fn resolve(&self, names: &[&str], ip: IpAddr) {
+        for name in names {
+            self.dns.set(name, &[ip]);
+        }
+    }
+}
+
+/// A daemon whose config file names the issuers.
+#[derive(Debug)]
+pub struct JitDaemon {
+    pub policies: PolicyDir,
+    pub daemon: Daemon,
+    _config: tempfile::TempDir,
+}
+
+impl JitDaemon {
+    /// Starts the daemon on `policy`, minting GitHub tokens at `github_api`
+    /// and assuming roles at `sts_endpoint`.
+    pub fn start(net: &Net, policy: &str, github_api: &str, sts_endpoint: &str) -> Result<Self> {
+        let config = tempfile::Builder::new()
+            .prefix("cordon-e2e-config-")
+            .tempdir()
+            .ctx(|| "config dir".into())?;
+        let path: PathBuf = config.path().join("cordon.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[credentials]\ngithub_api = {github_api:?}\nsts_endpoint = {sts_endpoint:?}\n"
+            ),
+        )
+        .ctx(|| "write cordon.toml".into())?;
+        let policies = PolicyDir::new()?;
+        policies.write(POLICY_FILE, policy)?;
+        let opts = DaemonOpts::new(&policies.path(), net.dns.addr())
+            .upstream_ca(&net.ca.pem_path())
+            .arg("--config")
+            .arg(&path.display().to_string());
+        let daemon = Daemon::start(opts)?;
+        Ok(JitDaemon {
+            policies,
+            daemon,
+            _config: config,
+        })
+    }
+}
