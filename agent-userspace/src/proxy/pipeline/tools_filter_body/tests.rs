@@ -143,3 +143,49 @@ fn a_compressed_answer_cannot_be_filtered() {
         Err(FilterError::Encoded(_))
     ));
 }
+
+fn headers(ctype: &str, cordon: bool) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, ctype.parse().unwrap());
+    if cordon {
+        h.insert("x-cordon-decision", "error".parse().unwrap());
+    }
+    h
+}
+
+fn post(body: &str) -> Completion {
+    Completion::Mcp(mcp::parse_request("tools", Some("tools"), body.as_bytes()).unwrap())
+}
+
+#[test]
+fn lists_are_looked_for_where_they_can_be_and_plain_call_answers_pass_unheld() {
+    let list = post(r#"{"jsonrpc":"2.0","id":"l","method":"tools/list"}"#);
+    let call = post(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x"}}"#);
+    let json = headers("application/json", false);
+    let sse = headers("text/event-stream", false);
+    assert_eq!(
+        target(&list, ProtocolKind::McpMessages, &json),
+        Some(ToolsTarget::Ids(vec![json!("l")]))
+    );
+    // A call's JSON answer is not held; its SSE answer is watched for a smuggled list.
+    assert_eq!(target(&call, ProtocolKind::McpMessages, &json), None);
+    assert_eq!(
+        target(&call, ProtocolKind::McpMessages, &sse),
+        Some(ToolsTarget::Ids(vec![]))
+    );
+    let stream = Completion::Http(mcp::tool_offer_action(None, "tools", "x"));
+    assert_eq!(
+        target(&stream, ProtocolKind::McpStream, &sse),
+        Some(ToolsTarget::AnyToolsResult)
+    );
+    // Cordon's own refusal is not the server's answer.
+    assert_eq!(
+        target(
+            &list,
+            ProtocolKind::McpMessages,
+            &headers("application/json", true)
+        ),
+        None
+    );
+    assert_eq!(target(&list, ProtocolKind::Http, &json), None);
+}
