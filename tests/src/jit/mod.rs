@@ -46,13 +46,29 @@ impl Net {
 pub struct JitDaemon {
     pub policies: PolicyDir,
     pub daemon: Daemon,
-    _config: tempfile::TempDir,
+    config: tempfile::TempDir,
 }
 
 impl JitDaemon {
+    /// The config file the daemon was started with.
+    pub fn config_file(&self) -> PathBuf {
+        self.config.path().join("cordon.toml")
+    }
+
     /// Starts the daemon on `policy`, minting GitHub tokens at `github_api`
     /// and assuming roles at `sts_endpoint`.
     pub fn start(net: &Net, policy: &str, github_api: &str, sts_endpoint: &str) -> Result<Self> {
+        Self::start_bin(net, policy, github_api, sts_endpoint, None)
+    }
+
+    /// As [`JitDaemon::start`], running `bin` instead of the built `cordon`.
+    pub fn start_bin(
+        net: &Net,
+        policy: &str,
+        github_api: &str,
+        sts_endpoint: &str,
+        bin: Option<&std::path::Path>,
+    ) -> Result<Self> {
         let config = tempfile::Builder::new()
             .prefix("cordon-e2e-config-")
             .tempdir()
@@ -67,15 +83,18 @@ impl JitDaemon {
         .ctx(|| "write cordon.toml".into())?;
         let policies = PolicyDir::new()?;
         policies.write(POLICY_FILE, policy)?;
-        let opts = DaemonOpts::new(&policies.path(), net.dns.addr())
+        let mut opts = DaemonOpts::new(&policies.path(), net.dns.addr())
             .upstream_ca(&net.ca.pem_path())
             .arg("--config")
             .arg(&path.display().to_string());
+        if let Some(bin) = bin {
+            opts = opts.bin(bin);
+        }
         let daemon = Daemon::start(opts)?;
         Ok(JitDaemon {
             policies,
             daemon,
-            _config: config,
+            config,
         })
     }
 }

@@ -7,6 +7,7 @@ mod contain;
 mod credentials;
 mod egress;
 mod git_push;
+mod jit;
 mod kill;
 mod limit;
 mod mcp;
@@ -30,4 +31,5 @@ pub(super) const ALL: &[(&str, Step)] = &[
     ("10. Root agents", root::run),
     ("11. MCP tool calls", mcp::run),
     ("12. git push by ref", git_push::run),
+    ("13. Just-in-time credentials", jit::run),
 ];
