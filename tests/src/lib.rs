@@ -29,6 +29,7 @@ pub mod tls;
 pub mod trail;
 pub mod udp_sink;
 pub mod world;
+pub mod ws_echo;
 
 /// Re-exported for [`HttpServer::route`].
 pub use ::http::Method;

@@ -45,6 +45,8 @@ where
         let ctx = Arc::new(ctx);
         let result = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .max_header_list_size(MAX_HEADER_BYTES as u32)
+            // WebSockets over HTTP/2 (RFC 8441): see `pipeline::ws_h2`.
+            .enable_connect_protocol()
             .serve_connection(TokioIo::new(io), service(&ctx))
             .await;
         if let Err(e) = result {

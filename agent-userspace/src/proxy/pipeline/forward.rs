@@ -9,6 +9,7 @@ use hyper::upgrade::OnUpgrade;
 
 use super::{
     ask, aws_sign::AwsSigned, credential_plan::Chosen, head::Head, jit_inject, outcome::Tracker,
+    ws_h2,
 };
 use crate::{
     proxy::{
@@ -87,6 +88,10 @@ pub async fn forward(
     // `:authority` (HTTP/2) for the connection it gets.
     parts.headers.remove(header::HOST);
     parts.version = http::Version::HTTP_11;
+    // An HTTP/2 WebSocket goes upstream as an HTTP/1.1 upgrade.
+    let websocket = head
+        .websocket_h2
+        .then(|| ws_h2::to_h1(&mut parts, rand::random()));
     let applied = jit_inject::apply(
         &ctx.env,
         &ctx.actor.agent,
@@ -130,7 +135,19 @@ pub async fn forward(
             return refuse(refusal).await;
         }
     };
-    let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let switched = match &websocket {
+        Some(hs) => hs.accepted(resp.status(), resp.headers()),
+        None => resp.status() == StatusCode::SWITCHING_PROTOCOLS,
+    };
+    if websocket.is_some() && !switched && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // Switched without echoing the key: not the socket that was asked
+        // for, and an HTTP/2 client cannot be handed a 101.
+        let reason = "the upstream's WebSocket handshake did not echo the key".to_string();
+        tracker.failed(reason.clone());
+        let refusal =
+            Refusal::new(Kind::UpstreamFailed, reason, cordon()).recorded(Recorded::Yes(audit_id));
+        return refuse(refusal).await;
+    }
     if switched && let Some(client_side) = upgrade {
         splice_upgrade(client_side, hyper::upgrade::on(&mut resp));
         if let Some(t) = ticket {
@@ -140,6 +157,8 @@ pub async fn forward(
     let (mut rparts, rbody) = resp.into_parts();
     if !switched {
         strip_hop_by_hop(&mut rparts.headers, false);
+    } else if websocket.is_some() {
+        ws_h2::client_head(&mut rparts);
     }
     rparts.headers.insert("x-cordon-audit-id", audit_id.into());
     let mut rbody = body::boxed(rbody);

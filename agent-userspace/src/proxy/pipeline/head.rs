@@ -13,6 +13,9 @@ pub struct Head {
     pub method: Method,
     pub path: String,
     pub query: Option<String>,
+    /// An HTTP/2 extended CONNECT opening a WebSocket (RFC 8441): read as
+    /// the GET upgrade it becomes upstream (`ws_h2`).
+    pub websocket_h2: bool,
 }
 
 impl Head {
@@ -30,7 +33,17 @@ impl Head {
             method: method.clone(),
             path: uri.path().to_string(),
             query: uri.query().map(str::to_string),
+            websocket_h2: false,
         }
+    }
+
+    /// Marks an RFC 8441 WebSocket: matched and decided as a GET.
+    pub fn websocket_over_h2(mut self, yes: bool) -> Head {
+        if yes {
+            self.method = Method::GET;
+            self.websocket_h2 = true;
+        }
+        self
     }
 }
 
@@ -59,6 +72,17 @@ mod tests {
         assert_eq!((h.host.as_str(), h.port), ("::1", 8080));
         let h = head("/x", Some("example.com"));
         assert_eq!(h.port, 443, "the dialled port");
+    }
+
+    #[test]
+    fn an_h2_websocket_connect_reads_as_the_get_it_becomes() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "chat.test".parse().unwrap());
+        let uri = "https://chat.test/socket".parse().unwrap();
+        let head = Head::read(&Method::CONNECT, &uri, &h, 443).websocket_over_h2(true);
+        assert_eq!((head.method, head.websocket_h2), (Method::GET, true));
+        let plain = Head::read(&Method::CONNECT, &uri, &h, 443).websocket_over_h2(false);
+        assert_eq!(plain.method, Method::CONNECT);
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod mcp_answer;
 pub mod outcome;
 pub mod refused;
 pub mod tools_filter_body;
+pub mod ws_h2;
 
 use std::{sync::Arc, time::Instant};
 
@@ -65,12 +66,14 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
     let cordon = Attribution::cordon(pinned.version().clone());
     let no_params = Map::new();
 
+    let websocket_h2 = ws_h2::is_websocket_connect(req.method(), req.extensions());
     let head = Head::read(
         req.method(),
         req.uri(),
         req.headers(),
         ctx.actor.origin.dst.port(),
-    );
+    )
+    .websocket_over_h2(websocket_h2);
     let conn = ConnFacts {
         sni: ctx.sni.as_deref(),
         resolved: ctx.resolved.as_deref(),
@@ -82,7 +85,7 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
         return answer::refuse(&ctx.env, &ask, refusal).await;
     }
 
-    let upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let upgrade = (is_upgrade(req.headers()) || websocket_h2).then(|| hyper::upgrade::on(&mut req));
     let (mut parts, incoming) = req.into_parts();
     let read = match action::read(&pinned, &head, &parts.headers, incoming).await {
         Ok(r) => r,
