@@ -210,7 +210,19 @@ fn github_app_token_is_minted_for_the_upstream_hidden_from_the_agent_and_revoked
         gh.ledger().deletes.contains(token)
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", d.daemon.log()));
+    // And the trail says so, without the token.
+    wait_until("the revocation recorded", Duration::from_secs(15), || {
+        read_trail(d.daemon.state_dir()).is_ok_and(|t| {
+            t.has(
+                "vault.revoke",
+                &[("github_tokens_revoked", serde_json::json!(1))],
+            )
+        })
+    })
+    .unwrap();
     let trail = read_trail(d.daemon.state_dir()).unwrap();
+    let revoked = trail.one("vault.revoke", &[]);
+    assert_eq!(revoked.params["ended"], "exited", "{revoked:?}");
     let reads = trail.matching("github.repo.read", &[]);
     assert_eq!(reads.len(), 2, "{reads:?}");
     assert!(reads.iter().all(|r| verdict(r) == "allow"));
@@ -311,6 +323,18 @@ fn boto3_and_the_aws_cli_use_s3_through_re_signing_and_delete_is_refused_by_poli
             "{action}: {got:?}"
         );
     }
+    // Each instance's STS session was dropped when it exited, and recorded.
+    wait_until("the sessions dropped", Duration::from_secs(15), || {
+        read_trail(a.d.daemon.state_dir()).is_ok_and(|t| {
+            t.matching(
+                "vault.revoke",
+                &[("aws_sessions_dropped", serde_json::json!(1))],
+            )
+            .len()
+                == 3
+        })
+    })
+    .unwrap();
     let deletes = trail.matching("aws.s3.delete_object", &[]);
     assert_eq!(deletes.len(), 1, "{deletes:?}");
     assert_eq!(
@@ -365,7 +389,24 @@ fn an_altered_request_and_another_instances_placeholder_are_refused_and_audited(
     let v = json_of(&out);
     assert_eq!(v["list"]["status"], 403, "{v}");
 
+    // A real AWS key (one Cordon did not issue) is a foreign credential.
+    let real_file = dir.path().join("real.env");
+    std::fs::write(
+        &real_file,
+        "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\nAWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+    )
+    .unwrap();
+    set_readable(&real_file);
+    let out = python_agent(&a, "s3-bot", &["as-other", real_file.to_str().unwrap()]);
+    assert_eq!(json_of(&out)["list"]["status"], 403, "{}", show(&out));
+
     let trail = read_trail(a.d.daemon.state_dir()).unwrap();
+    let foreign: Vec<_> = trail
+        .records()
+        .iter()
+        .filter(|r| rule(r) == "credential" && format!("{r:?}").contains("AKIAIOSFODNN7EXAMPLE"))
+        .collect();
+    assert_eq!(foreign.len(), 1, "{foreign:?}");
     let refused: Vec<_> = trail
         .records()
         .iter()

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use cordon_audit::{EventKind, NewRecord};
 use cordon_jit::{InstanceRevoked, JitCredentials};
 use cordon_tls::{UpstreamAlpn, UpstreamTls};
+use serde_json::json;
 
 use super::Shared;
 use crate::{cgroup::AgentPath, config::DaemonConfig, proxy::env::instance_of};
@@ -63,11 +65,19 @@ fn binds_aws_role(d: &Shared, agent: &str) -> bool {
 
 /// Revokes `path`'s credentials in the background; `why` is how it ended.
 pub fn revoke(d: &Shared, path: &AgentPath, why: &'static str) {
-    let jit = d.jit.clone();
-    let instance = instance_of(path);
+    let d = d.clone();
+    let path = path.clone();
     tokio::spawn(async move {
-        let done = jit.revoke_instance(&instance).await;
-        log(&instance, why, &done);
+        let instance = instance_of(&path);
+        let done = d.jit.revoke_instance(&instance).await;
+        if let Some(rec) = record(&path, why, &done) {
+            tracing::info!(%instance, why, "instance credentials revoked");
+            // The revocation happened either way; a failed append is
+            // logged by `append` and leaves only the record missing.
+            if crate::request::record::append(&d.audit, rec).await.is_err() {
+                tracing::warn!(%instance, "the revocation is not in the trail");
+            }
+        }
     });
 }
 
@@ -80,16 +90,67 @@ pub fn revoke_where(d: &Shared, covers: impl Fn(&AgentPath) -> bool, why: &'stat
     }
 }
 
-fn log(instance: &cordon_jit::InstanceId, why: &str, done: &InstanceRevoked) {
+/// The trail's record of a revocation (a `vault.change`: credentials minted
+/// from vault entries ended), or `None` when the instance held none.
+pub fn record(path: &AgentPath, why: &str, done: &InstanceRevoked) -> Option<NewRecord> {
     if done.github.revoked == 0 && done.github.failed.is_empty() && done.aws_sessions_dropped == 0 {
-        return;
+        return None;
     }
-    tracing::info!(
-        %instance,
-        why,
-        github_tokens_revoked = done.github.revoked,
-        github_revocations_failed = done.github.failed.len(),
-        aws_sessions_dropped = done.aws_sessions_dropped,
-        "instance credentials revoked"
+    let mut params = serde_json::Map::new();
+    params.insert("ended".into(), json!(why));
+    params.insert("github_tokens_revoked".into(), json!(done.github.revoked));
+    params.insert(
+        "github_revocations_failed".into(),
+        json!(done.github.failed.len()),
     );
+    params.insert(
+        "aws_sessions_dropped".into(),
+        json!(done.aws_sessions_dropped),
+    );
+    Some(NewRecord {
+        agent: Some(path.agent().to_string()),
+        instance: Some(path.instance().to_string()),
+        chain: Some(path.chain_display()),
+        action: Some("vault.revoke".into()),
+        params,
+        ..NewRecord::new(EventKind::VaultChange)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path() -> AgentPath {
+        AgentPath {
+            chain: vec!["bot".into()],
+            instances: vec!["7".into()],
+        }
+    }
+
+    fn revoked(tokens: usize, sessions: usize) -> InstanceRevoked {
+        InstanceRevoked {
+            github: cordon_jit::github::tokens::Revoked {
+                revoked: tokens,
+                ..Default::default()
+            },
+            aws_sessions_dropped: sessions,
+        }
+    }
+
+    #[test]
+    fn an_instance_that_held_nothing_leaves_no_record() {
+        assert!(record(&path(), "exited", &revoked(0, 0)).is_none());
+    }
+
+    #[test]
+    fn a_revocation_is_recorded_with_its_counts_and_how_the_instance_ended() {
+        let rec = record(&path(), "killed", &revoked(2, 1)).unwrap();
+        assert_eq!(rec.kind, EventKind::VaultChange);
+        assert_eq!(rec.action.as_deref(), Some("vault.revoke"));
+        assert_eq!(rec.instance.as_deref(), Some("7"));
+        assert_eq!(rec.params["ended"], "killed");
+        assert_eq!(rec.params["github_tokens_revoked"], 2);
+        assert_eq!(rec.params["aws_sessions_dropped"], 1);
+    }
 }

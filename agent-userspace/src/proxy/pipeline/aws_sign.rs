@@ -105,10 +105,19 @@ pub async fn stage(
     };
     let authority = authority(parts);
     name(action, &jit_head(head, &authority, &parts.headers), None);
+    let cordon = Attribution::cordon(pinned.version().clone());
     if !bound(pinned, ctx.actor.agent.agent(), &connector) {
+        // Nothing to re-sign with, so nothing to verify; but a real key is
+        // refused as for any connector. (Not stripped even when configured:
+        // a SigV4 request without its signature is not the same request.)
+        if let Some(key) = signing_key(&parts.headers, head.query.as_deref())
+            && !aws::is_placeholder_key(&key)
+        {
+            let e = SigError::ForeignCredential { access_key_id: key };
+            return Err(Refusal::new(Kind::ForeignCredential, e.to_string(), cordon));
+        }
         return Ok((None, body));
     }
-    let cordon = Attribution::cordon(pinned.version().clone());
     let instance = instance_of(&ctx.actor.agent);
     let Some(placeholder) = ctx.env.jit.aws_placeholders.for_instance(&instance) else {
         let why = format!(
@@ -151,6 +160,32 @@ pub async fn stage(
         }),
         body,
     ))
+}
+
+/// The access key id a SigV4 request is signed with (pure): from the
+/// `Authorization` header's `Credential=` or a presigned URL's
+/// `X-Amz-Credential`.
+pub fn signing_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let from_header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .map(str::to_string);
+    let from_query = || {
+        query?.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            name.eq_ignore_ascii_case("X-Amz-Credential")
+                .then(|| percent_decode(value))
+        })
+    };
+    let credential = from_header.or_else(from_query)?;
+    let key = credential.split('/').next()?.trim();
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+/// Only the scope separator matters here: key ids are letters and digits.
+fn percent_decode(s: &str) -> String {
+    s.replace("%2F", "/").replace("%2f", "/")
 }
 
 /// The request as `cordon-jit` reads it.
@@ -244,6 +279,25 @@ mod tests {
         ] {
             assert_eq!(refusal_kind(&e), Kind::SignatureRefused);
         }
+    }
+
+    #[test]
+    fn the_signing_key_is_read_from_the_header_or_a_presigned_query() {
+        let mut h = HeaderMap::new();
+        assert_eq!(signing_key(&h, None), None);
+        h.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AKIAREALKEY123/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+            ),
+        );
+        assert_eq!(signing_key(&h, None).as_deref(), Some("AKIAREALKEY123"));
+        let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIACRDNAAAA%2F20260101%2Fus-east-1%2Fs3%2Faws4_request";
+        assert_eq!(
+            signing_key(&HeaderMap::new(), Some(q)).as_deref(),
+            Some("ASIACRDNAAAA")
+        );
+        assert_eq!(signing_key(&HeaderMap::new(), Some("prefix=a")), None);
     }
 
     #[test]

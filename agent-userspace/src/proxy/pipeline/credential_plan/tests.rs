@@ -119,3 +119,49 @@ fn a_credential_cordon_did_not_issue_is_refused_or_stripped_as_configured() {
         Presence::Clean
     );
 }
+
+#[test]
+fn an_aws_connector_is_bound_without_a_scheme_and_other_connectors_need_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bot.toml"),
+        "agents = [\"bot\"]\ndefault = \"allow\"\n[credentials]\naws-s3 = \"aws-role-entry\"\nplain = \"tok\"\n",
+    )
+    .unwrap();
+    let policy = PolicySet::load_dir(dir.path()).unwrap();
+    let connectors = ConnectorSet::from_sources(vec![
+        (
+            "aws-s3.toml".into(),
+            "name = \"aws-s3\"\nhosts = [\"s3.amazonaws.com\"]\n".to_string(),
+        ),
+        (
+            "plain.toml".into(),
+            "name = \"plain\"\nhosts = [\"plain.test\"]\n".to_string(),
+        ),
+    ])
+    .unwrap();
+    let p = Pinned::new(Some(Arc::new(policy)), Arc::new(connectors));
+    let none = Map::new();
+    let aws = choose(
+        &p,
+        "bot",
+        Some("aws-s3"),
+        "s3.amazonaws.com",
+        "aws.s3.get_object",
+        &none,
+    )
+    .expect("the aws-role binding is chosen");
+    assert_eq!(aws.entry, "aws-role-entry");
+    assert!(aws.spec.is_none(), "re-signed, not injected");
+    assert!(
+        choose(
+            &p,
+            "bot",
+            Some("plain"),
+            "plain.test",
+            "http.request",
+            &none
+        )
+        .is_none()
+    );
+}
