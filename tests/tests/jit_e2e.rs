@@ -428,3 +428,99 @@ fn an_altered_request_and_another_instances_placeholder_are_refused_and_audited(
         "{reasons:?}"
     );
 }
+
+/// Starts agent `name` calling the GitHub API once, then staying up.
+fn gh_holder(d: &JitDaemon, name: &str) -> std::process::Child {
+    let script = "curl -sS -o /dev/null -H \"Authorization: Bearer $GITHUB_TOKEN\" \
+                  https://api.github.com/repos/acme/api; sleep 60";
+    agent_command(&d.daemon, name, &["/bin/sh", "-c", script])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn revocation_of(d: &JitDaemon, agent: &str) -> Option<Value> {
+    let trail = read_trail(d.daemon.state_dir()).ok()?;
+    trail
+        .matching("vault.revoke", &[])
+        .into_iter()
+        .find(|r| r.agent.as_deref() == Some(agent))
+        .map(|r| r.params["ended"].clone())
+}
+
+#[test]
+fn killing_or_terminating_an_agent_revokes_its_github_token_at_once() {
+    require_root_or_skip!();
+    let net = Net::new().unwrap();
+    let (pem, public) = github::app_key().unwrap();
+    let ip = IpAddr::V4(net.ns.v4_at(3));
+    let gh = FakeGithub::start(&net.ns, &net.ca, ip, &["api.github.com"], public).unwrap();
+    net.resolve(&["api.github.com"], ip);
+    let d = JitDaemon::start(&net, GITHUB_POLICY, &gh.base_url(), UNUSED_ISSUER).unwrap();
+    let set =
+        vault_set_stdin(&d.daemon, "gh-app", "github-app", &github::entry_json(&pem)).unwrap();
+    assert!(set.status.success(), "{}", show(&set));
+
+    let mut killed = gh_holder(&d, "gh-killed");
+    wait_until("the first token minted", Duration::from_secs(20), || {
+        gh.ledger().tokens.len() == 1
+    })
+    .unwrap();
+    let first = gh.ledger().tokens.keys().next().cloned().unwrap();
+    let mut terminated = gh_holder(&d, "gh-terminated");
+    wait_until("the second token minted", Duration::from_secs(20), || {
+        gh.ledger().tokens.len() == 2
+    })
+    .unwrap();
+    let second = gh
+        .ledger()
+        .tokens
+        .keys()
+        .find(|t| **t != first)
+        .cloned()
+        .unwrap();
+
+    // Killed: frozen, not ended; its token is revoked all the same.
+    let out = d.daemon.cordon(&["kill", "gh-killed"]).unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    wait_until(
+        "the killed agent's token revoked",
+        Duration::from_secs(10),
+        || gh.ledger().deletes.contains(&first),
+    )
+    .unwrap();
+    assert!(
+        !gh.ledger().deletes.contains(&second),
+        "only the killed agent's token"
+    );
+    wait_until(
+        "the kill's revocation recorded",
+        Duration::from_secs(10),
+        || revocation_of(&d, "gh-killed") == Some(Value::from("killed")),
+    )
+    .unwrap();
+
+    let out = d.daemon.cordon(&["terminate", "gh-terminated"]).unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    wait_until(
+        "the terminated agent's token revoked",
+        Duration::from_secs(10),
+        || gh.ledger().deletes.contains(&second),
+    )
+    .unwrap();
+    wait_until("the termination recorded", Duration::from_secs(10), || {
+        revocation_of(&d, "gh-terminated") == Some(Value::from("terminated"))
+    })
+    .unwrap();
+
+    let out = d.daemon.cordon(&["terminate", "gh-killed"]).unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    // Our own children, by their handles (ended by `cordon terminate`).
+    for child in [&mut killed, &mut terminated] {
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+        }
+        child.wait().unwrap();
+    }
+    assert_eq!(gh.ledger().deletes.len(), 2, "each token revoked once");
+}
