@@ -524,3 +524,52 @@ fn killing_or_terminating_an_agent_revokes_its_github_token_at_once() {
     }
     assert_eq!(gh.ledger().deletes.len(), 2, "each token revoked once");
 }
+
+#[test]
+fn a_running_agent_keeps_its_aws_placeholder_across_a_daemon_restart() {
+    require_root_or_skip!();
+    let mut a = aws();
+    let dir = world_writable_dir().unwrap();
+    let go = dir.path().join("go");
+    let script = workspace_root().join("tests/src/py/aws_agent.py");
+    let python = agent_python().unwrap().join(" ");
+    // Up before the restart, signing only after it.
+    let body = format!(
+        "echo ready; while [ ! -e {go} ]; do sleep 0.1; done; {python} {script} work",
+        go = go.display(),
+        script = script.display()
+    );
+    let mut agent = agent_command(&a.d.daemon, "s3-long", &["/bin/sh", "-c", &body])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = agent.stdout.take().unwrap();
+    let ready = first_lines_with_ref(&mut out, "ready");
+    assert!(ready.contains("ready"), "{ready}");
+    a.d.daemon.restart().unwrap();
+    std::fs::write(&go, b"").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    // Our own child, by its handle.
+    agent.wait().unwrap();
+    let v: Value = rest
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON from the agent: {rest}\n{}", a.d.daemon.log()));
+    assert_eq!(v["list"], serde_json::json!(["report.txt"]), "{v}");
+    assert_eq!(v["get"], "q3 numbers", "{v}");
+}
+
+/// Reads `out` up to the line containing `marker`, leaving the rest.
+fn first_lines_with_ref(out: &mut std::process::ChildStdout, marker: &str) -> String {
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while std::io::Read::read(out, &mut byte).unwrap_or(0) == 1 {
+        seen.push(byte[0]);
+        if byte[0] == b'\n' && String::from_utf8_lossy(&seen).contains(marker) {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}

@@ -2,13 +2,19 @@
 //! built at start, AWS placeholders issued at `cordon run`, and every
 //! instance's tokens revoked (placeholders and sessions dropped) when it
 //! exits, is terminated or is killed.
-use std::sync::Arc;
+use std::{
+    io::{Read, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::Path,
+    sync::Arc,
+};
 
 use anyhow::Context;
 use cordon_audit::{EventKind, NewRecord};
-use cordon_jit::{InstanceRevoked, JitCredentials};
+use cordon_jit::{InstanceRevoked, JitCredentials, aws::AwsPlaceholders};
 use cordon_tls::{UpstreamAlpn, UpstreamTls};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use super::Shared;
 use crate::{cgroup::AgentPath, config::DaemonConfig, proxy::env::instance_of};
@@ -17,9 +23,61 @@ use crate::{cgroup::AgentPath, config::DaemonConfig, proxy::env::instance_of};
 /// roots as every upstream.
 pub fn build(cfg: &DaemonConfig, upstream: &UpstreamTls) -> anyhow::Result<Arc<JitCredentials>> {
     let tls = upstream.client_config(UpstreamAlpn::Http1Only);
-    let jit = JitCredentials::new(&tls, &cfg.github_api, &cfg.sts_endpoint)
+    let mut jit = JitCredentials::new(&tls, &cfg.github_api, &cfg.sts_endpoint)
         .context("configuring just-in-time credentials ([credentials] in cordon.toml)")?;
+    let key = placeholder_key(&cfg.paths.state_dir.join(PLACEHOLDER_KEY_FILE))?;
+    jit.aws_placeholders = AwsPlaceholders::derived(&key);
     Ok(Arc::new(jit))
+}
+
+/// The key AWS placeholders are derived from, beside the vault key.
+pub const PLACEHOLDER_KEY_FILE: &str = "jit-placeholder.key";
+
+/// Reads the placeholder key, or makes one (32 bytes from the kernel,
+/// 0600): kept so a restarted daemon gives running instances back the
+/// keys they hold.
+fn placeholder_key(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    match std::fs::File::open(path) {
+        Ok(mut f) => {
+            let len = f.metadata()?.len();
+            anyhow::ensure!(
+                len == 32,
+                "{} holds {len} bytes, not 32: remove it to make a new one (running agents then need a restart for AWS)",
+                path.display()
+            );
+            f.read_exact(&mut key[..])
+                .with_context(|| format!("reading {}", path.display()))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut r| r.read_exact(&mut key[..]))
+                .context("reading the kernel's random generator")?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            f.write_all(&key[..])
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+    }
+    Ok(key)
+}
+
+/// After a restart: the placeholders of the instances still running, so
+/// their AWS requests verify again (the keys are derived, so the same).
+pub fn restore(d: &Shared) {
+    for (_, path) in d.registry.snapshot() {
+        if binds_aws_role(d, path.agent())
+            && let Err(e) = d.jit.aws_placeholders.issue(&instance_of(&path))
+        {
+            tracing::error!(agent = %path.chain_display(), "restoring AWS placeholder keys: {e}");
+        }
+    }
 }
 
 /// The AWS placeholder variables for a new instance, when its policy binds
@@ -136,6 +194,24 @@ mod tests {
             },
             aws_sessions_dropped: sessions,
         }
+    }
+
+    #[test]
+    fn the_placeholder_key_is_made_once_private_and_then_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(PLACEHOLDER_KEY_FILE);
+        let first = placeholder_key(&p).unwrap();
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(*placeholder_key(&p).unwrap(), *first);
+        std::fs::write(&p, b"short").unwrap();
+        assert!(
+            placeholder_key(&p).is_err(),
+            "a damaged key is an error, not replaced"
+        );
     }
 
     #[test]

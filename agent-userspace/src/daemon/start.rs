@@ -166,6 +166,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
 
     super::kill::reapply(&daemon).await;
     super::contain_watch::restore(&daemon);
+    super::jit::restore(&daemon);
     expire_orphaned_approvals(&daemon).await;
     crate::metrics::spawn(&daemon)?;
     let control = control::server::bind(&daemon)?;
