@@ -526,7 +526,7 @@ fn killing_or_terminating_an_agent_revokes_its_github_token_at_once() {
 }
 
 #[test]
-fn a_running_agent_keeps_its_aws_placeholder_across_a_daemon_restart() {
+fn a_running_agent_keeps_its_aws_placeholder_across_a_daemon_restart_and_kill_resume() {
     require_root_or_skip!();
     let mut a = aws();
     let dir = world_writable_dir().unwrap();
@@ -547,6 +547,13 @@ fn a_running_agent_keeps_its_aws_placeholder_across_a_daemon_restart() {
     let ready = first_lines_with_ref(&mut out, "ready");
     assert!(ready.contains("ready"), "{ready}");
     a.d.daemon.restart().unwrap();
+    // A kill revokes its placeholder with everything else; resuming gives
+    // the same keys back (checked after the restart, whose own restore
+    // would otherwise hide a missing one).
+    for op in ["kill", "resume"] {
+        let out = a.d.daemon.cordon(&[op, "s3-long"]).unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+    }
     std::fs::write(&go, b"").unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();

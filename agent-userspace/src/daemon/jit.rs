@@ -71,8 +71,15 @@ fn placeholder_key(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
 /// After a restart: the placeholders of the instances still running, so
 /// their AWS requests verify again (the keys are derived, so the same).
 pub fn restore(d: &Shared) {
+    restore_where(d, |_| true);
+}
+
+/// The placeholders of the running instances `covers` selects (resumed
+/// after a kill, or all of them after a restart).
+pub fn restore_where(d: &Shared, covers: impl Fn(&AgentPath) -> bool) {
     for (_, path) in d.registry.snapshot() {
-        if binds_aws_role(d, path.agent())
+        if covers(&path)
+            && binds_aws_role(d, path.agent())
             && let Err(e) = d.jit.aws_placeholders.issue(&instance_of(&path))
         {
             tracing::error!(agent = %path.chain_display(), "restoring AWS placeholder keys: {e}");

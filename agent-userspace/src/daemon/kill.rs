@@ -121,6 +121,10 @@ pub async fn resume(d: &Shared, scope: Scope, by: &str) -> Result<KillReport, Ki
             .with_kill_map(|m| killswitch::resume(d2.registry.tree(), m, &s2))
     })
     .await??;
+    // The kill revoked their credentials; the placeholders are derived, so
+    // the resumed instances get back the very keys they hold.
+    let covers = |a: &crate::cgroup::AgentPath| scope.covers(&a.chain, &a.instances);
+    super::jit::restore_where(d, covers);
     // Resuming an agent also lifts kills recorded for its instances. A mark
     // left on disk re-kills at the next start (the safe direction), but the
     // operator is told: the command did not fully do what it said.
