@@ -52,7 +52,14 @@ decision = "allow"
 "#;
 
 /// Hosts of the generic (connector-less) cases, served by an extra upstream on a third address.
-const GENERIC_NAMES: &[&str] = &["gitlab.example.com", "git.example.org", "example.com"];
+const GENERIC_NAMES: &[&str] = &[
+    "gitlab.example.com",
+    "git.example.org",
+    "example.com",
+    "bedrock-runtime.us-east-1.amazonaws.com",
+    "bedrock-runtime.us-west-2.amazonaws.com",
+    "bedrock-runtime.eu-west-1.amazonaws.com",
+];
 
 /// Sends every case of `argv[1]` (JSON) in order, one keep-alive connection per host and port,
 /// and prints one JSON line per case: its index, status and the audit id of its decision.
@@ -124,13 +131,47 @@ fn start_world() -> (World, HttpsServer) {
     (w, generic)
 }
 
+/// A push's actions come from its command list, so its cases carry one: deleting a branch
+/// (no pack needed). The route names the action and its head params; the command adds the
+/// per-ref params (`push_params`).
+fn push_body(c: &Case) -> Option<(&'static str, String)> {
+    if !c.action.ends_with("git.push") {
+        return None;
+    }
+    let line = format!("{OLD} {ZERO} {PUSHED_REF}\0report-status\n");
+    let body = format!("{:04x}{line}0000", line.len() + 4);
+    Some(("application/x-git-receive-pack-request", body))
+}
+
+const OLD: &str = "1111111111111111111111111111111111111111";
+const ZERO: &str = "0000000000000000000000000000000000000000";
+const PUSHED_REF: &str = "refs/heads/gone";
+
+/// What a push case's action holds: the route's params and the deleted ref's.
+fn push_params(c: &Case) -> Value {
+    let mut p = c.params.as_object().cloned().unwrap_or_default();
+    for (k, v) in [
+        ("ref", json!(PUSHED_REF)),
+        ("branch", json!("gone")),
+        ("tag", json!("")),
+        ("old", json!(OLD)),
+        ("new", json!(ZERO)),
+        ("create", json!(false)),
+        ("delete", json!(true)),
+        ("force", json!(false)),
+    ] {
+        p.insert(k.into(), v);
+    }
+    Value::Object(p)
+}
+
 fn case_json(i: usize, c: &Case) -> Value {
     json!({
         "i": i,
         "method": c.method,
         "url": c.url,
         "headers": c.headers,
-        "body": c.body,
+        "body": push_body(c).or(c.body.map(|(t, b)| (t, b.to_string()))),
     })
 }
 
@@ -198,7 +239,11 @@ fn mismatches(
             Some(AGENT),
             c.connector,
             Some(c.action),
-            c.params.clone(),
+            if push_body(c).is_some() {
+                push_params(c)
+            } else {
+                c.params.clone()
+            },
             "allow",
         );
         if got != want {

@@ -86,7 +86,7 @@ fn tail(c: &mut Ctx, help: &str) -> anyhow::Result<()> {
     if filtered {
         let mut mine = vec!["audit", "tail", "--agent", "deployer"];
         if let Some(flag) = lines_flag {
-            mine.extend([flag, "6"]);
+            mine.extend([flag, "20"]);
         }
         let out = c.cordon(&mine)?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -71,7 +71,7 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
         &got,
     );
     std::thread::sleep(Duration::from_millis(500));
-    let out = c.cordon(&["audit", "tail", "--agent", "deployer", "-n", "6"])?;
+    let out = c.cordon(&["audit", "tail", "--agent", "deployer", "-n", "20"])?;
     let tail = String::from_utf8_lossy(&out.stdout);
     c.n.shows("both refusals are in the trail, with the rule that refused them.");
     c.n.check(
