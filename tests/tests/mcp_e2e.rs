@@ -236,3 +236,53 @@ fn a_tool_call_that_needs_approval_is_held_and_runs_once_approved() {
         "{t}"
     );
 }
+
+/// POSTs one JSON-RPC batch to `argv[1]` and prints the status and the answer.
+const BATCH_CLIENT: &str = r#"
+import http.client, json, os, ssl, sys
+ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+conn = http.client.HTTPSConnection("mcp.test", 443, context=ctx, timeout=15)
+batch = [
+    {"jsonrpc": "2.0", "id": "a", "method": "tools/call",
+     "params": {"name": "search_issues", "arguments": {"q": "x"}}},
+    {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+     "params": {"name": "delete_repository", "arguments": {"owner": "o", "repo": "r"}}},
+]
+conn.request("POST", "/mcp", body=json.dumps(batch),
+              headers={"content-type": "application/json",
+                       "accept": "application/json, text/event-stream"})
+r = conn.getresponse()
+print(json.dumps({"status": r.status, "body": json.loads(r.read())}))
+"#;
+
+#[test]
+fn a_batch_with_one_denied_call_is_refused_whole_with_an_error_for_each_id() {
+    require_root_or_skip!();
+    let m = start();
+    let out = m.w.python(AGENT, BATCH_CLIENT, &[]).unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["status"], 200, "{v}");
+    let answers = v["body"].as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{v}");
+    assert_eq!(answers[0]["id"], "a");
+    assert_eq!(
+        answers[0]["error"]["message"],
+        "not run: another call in this batch was denied by policy"
+    );
+    assert_eq!(answers[1]["id"], 7);
+    assert_eq!(answers[1]["error"]["code"], -32001);
+    assert_eq!(
+        answers[1]["error"]["message"],
+        "denied by policy: agents never delete repositories"
+    );
+    assert!(m.server.lines("calls.log").is_empty(), "a call ran");
+    // The denied call is decided (first) and recorded; the other is never decided.
+    let t = m.w.trail().unwrap().of_chain(AGENT);
+    let delete = t.one("mcp.tool.call", &[("tool", json!("delete_repository"))]);
+    assert_eq!((verdict(delete), rule(delete)), ("deny", "no-repo-delete"));
+    assert!(
+        !t.has("mcp.tool.call", &[("tool", json!("search_issues"))]),
+        "{t}"
+    );
+}
