@@ -88,7 +88,80 @@ pub fn same<T: PartialEq>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use cordon_connectors::{ConnectorSet, mcp::parse_request};
+    use cordon_policy::PolicySet;
+
     use super::*;
+
+    const CONNECTOR: &str = r#"
+name = "tools"
+hosts = ["mcp.test"]
+[credential]
+scheme = "bearer"
+[[mcp]]
+server = "tools"
+path = "/mcp"
+"#;
+
+    const POLICY: &str = r#"
+agents = ["bot"]
+default = "allow"
+
+[[credentials.tools]]
+entry = "tools-write"
+when = 'params.tool == "merge_pr"'
+
+[[credentials.tools]]
+entry = "tools-read"
+when = 'action == "mcp.tool.call"'
+"#;
+
+    fn pinned() -> Pinned {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bot.toml"), POLICY).unwrap();
+        let policy = PolicySet::load_dir(dir.path()).unwrap();
+        let connectors =
+            ConnectorSet::from_sources(vec![("tools.toml".into(), CONNECTOR.to_string())]).unwrap();
+        Pinned::new(Some(Arc::new(policy)), Arc::new(connectors))
+    }
+
+    fn calls(tools: &[&str]) -> Vec<Action> {
+        let batch: Vec<String> = tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"{t}"}}}}"#
+                )
+            })
+            .collect();
+        let body = format!("[{}]", batch.join(","));
+        parse_request("tools", Some("tools"), body.as_bytes())
+            .unwrap()
+            .calls
+            .into_iter()
+            .map(|c| c.action)
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_whose_calls_bind_one_entry_uses_it_and_a_mixed_one_is_refused() {
+        let p = pinned();
+        let reads = calls(&["search_issues", "list_prs"]);
+        let refs: Vec<&Action> = reads.iter().collect();
+        let chosen = choose_one(&p, "bot", "mcp.test", &refs).unwrap();
+        assert_eq!(chosen.map(|c| c.entry), Some("tools-read".to_string()));
+
+        let mixed = calls(&["search_issues", "merge_pr"]);
+        let refs: Vec<&Action> = mixed.iter().collect();
+        let m = choose_one(&p, "bot", "mcp.test", &refs).unwrap_err();
+        assert_eq!(
+            (m.first_entry.as_deref(), m.other_entry.as_deref()),
+            (Some("tools-read"), Some("tools-write"))
+        );
+    }
 
     fn name(s: &&str) -> String {
         s.to_string()
