@@ -37,6 +37,13 @@ impl<'a> SseToolsFilter<'a> {
         let Some(data) = data(&raw) else {
             return raw;
         };
+        // Data that is not UTF-8 is what a client decodes lossily (U+FFFD for each bad byte)
+        // and then reads: judge that text, or a list hidden behind one bad byte would pass
+        // (fuzz finding, mcp_tools_filter).
+        let data = match std::str::from_utf8(&data) {
+            Ok(_) => data,
+            Err(_) => String::from_utf8_lossy(&data).into_owned().into_bytes(),
+        };
         // Most events are not answers at all; skip parsing them. A key spelled with escapes
         // (`\u0072esult`) still has to be parsed.
         if !contains(&data, b"result") && !contains(&data, b"\\u") {
@@ -119,6 +126,19 @@ impl ToolsFilter for SseToolsFilter<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_tools_list_behind_a_byte_that_is_not_utf8_is_still_filtered() {
+        let mut f = SseToolsFilter::new(
+            ToolsTarget::AnyToolsResult,
+            Box::new(|tool: &str| tool != "delete_repository"),
+        );
+        let ev = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"search\",\"description\":\"\xff\"},{\"name\":\"delete_repository\"}]}}\n\n".to_vec();
+        let out = f.push(&ev).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("delete_repository"), "{text}");
+        assert!(text.contains("search"), "{text}");
+    }
+
     use super::*;
     use serde_json::json;
 
