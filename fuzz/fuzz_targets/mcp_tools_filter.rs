@@ -87,16 +87,18 @@ fn tools_of(response: &Value) -> Vec<&str> {
 
 /// The `data` of each event of a server-sent event stream (WHATWG: lines
 /// end in CR, LF or CRLF; an empty line ends an event; `data:` lines join
-/// with LF, one leading space dropped). Events that are not UTF-8 are left
-/// out: an EventSource decodes them lossily, and the filter passes such an
-/// event unfiltered (open finding, fuzz/findings/mcp_tools_filter/).
+/// with LF, one leading space dropped), decoded as an EventSource does:
+/// bytes that are not UTF-8 become U+FFFD.
 fn sse_data(stream: &[u8]) -> Vec<String> {
     let mut events = Vec::new();
     let mut data: Option<Vec<u8>> = None;
     let normalised = normalise_line_ends(stream);
     for line in normalised.split(|b| *b == b'\n') {
         if line.is_empty() {
-            events.extend(data.take().and_then(|d| String::from_utf8(d).ok()));
+            events.extend(
+                data.take()
+                    .map(|d| String::from_utf8_lossy(&d).into_owned()),
+            );
             continue;
         }
         let (field, value) = match line.iter().position(|b| *b == b':') {
