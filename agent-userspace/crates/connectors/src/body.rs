@@ -158,7 +158,10 @@ mod tests {
         // `amount` may come again after the cut, where policy cannot see it.
         for (body, ctype) in [
             (&b"currency=usd&amount=50"[..], None),
-            (br#"{"amount": 50, "currency": "usd""#, Some("application/json")),
+            (
+                br#"{"amount": 50, "currency": "usd""#,
+                Some("application/json"),
+            ),
         ] {
             assert!(matches!(Body::parse(body, ctype, true), Body::Opaque));
         }
