@@ -112,7 +112,7 @@ pub async fn decide_all(
 pub fn unforwarded(ctx: &HttpCtx, actions: &[&Action], audit_ids: &[u64], why: &str) {
     let agent = &ctx.actor.agent;
     for (action, id) in actions.iter().zip(audit_ids) {
-        ctx.env.audit.append_outcome(Outcome {
+        let outcome = Outcome {
             agent: Some(agent.agent().to_string()),
             instance: Some(agent.instance().to_string()),
             chain: Some(agent.chain_display()),
@@ -120,7 +120,9 @@ pub fn unforwarded(ctx: &HttpCtx, actions: &[&Action], audit_ids: &[u64], why: &
             action: Some(action.name.clone()),
             error: Some(why.to_string()),
             ..Outcome::new(*id, OutcomeState::Failed)
-        });
+        };
+        crate::metrics::global().record_outcome(&outcome);
+        ctx.env.audit.append_outcome(outcome);
     }
 }
 
