@@ -72,9 +72,9 @@ pub fn mark_used(env: &Env, entry: &str, agent: &str) {
 
 /// Removes the agent's own credential for a connector (the headers its
 /// scheme uses), for `foreign_credentials = "strip"`.
-pub fn strip(scheme: Option<&CredentialScheme>, headers: &mut HeaderMap) {
+pub fn strip(scheme: &CredentialScheme, headers: &mut HeaderMap) {
     headers.remove(http::header::AUTHORIZATION);
-    if let Some(CredentialScheme::Header { name }) = scheme {
+    if let CredentialScheme::Header { name } = scheme {
         headers.remove(name.as_str());
     }
 }

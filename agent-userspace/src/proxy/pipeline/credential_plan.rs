@@ -10,7 +10,7 @@
 //! own bindings count (delegation must not widen what a child can sign as).
 use std::collections::BTreeMap;
 
-use cordon_connectors::{CredentialSpec, Presented};
+use cordon_connectors::{CredentialScheme, CredentialSpec, Presented};
 use http::{HeaderMap, Uri};
 use serde_json::{Map, Value};
 
@@ -18,11 +18,12 @@ use crate::{config::ForeignCredentials, request::Pinned};
 
 /// What to do with a credential the agent itself presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Presence {
+pub enum Presence<'p> {
     /// Nothing Cordon did not issue.
     Clean,
-    /// A foreign credential, to be removed before forwarding.
-    Strip,
+    /// A foreign credential, to be removed before forwarding: the scheme
+    /// says which headers carry it.
+    Strip(&'p CredentialScheme),
     /// A foreign credential: the request is refused.
     Refuse,
 }
@@ -50,19 +51,19 @@ fn spec<'p>(pinned: &'p Pinned, connector: &str, host: &str) -> Option<&'p Crede
 }
 
 /// Whether the agent presented a credential Cordon did not issue.
-pub fn presence(
-    pinned: &Pinned,
+pub fn presence<'p>(
+    pinned: &'p Pinned,
     connector: Option<&str>,
     host: &str,
     headers: &HeaderMap,
     uri: &Uri,
     mode: ForeignCredentials,
-) -> Presence {
+) -> Presence<'p> {
     let Some(spec) = connector.and_then(|c| spec(pinned, c, host)) else {
         return Presence::Clean;
     };
     match (spec.inspect(headers, uri), mode) {
-        (Presented::Foreign, ForeignCredentials::Strip) => Presence::Strip,
+        (Presented::Foreign, ForeignCredentials::Strip) => Presence::Strip(spec.scheme()),
         (Presented::Foreign, _) => Presence::Refuse,
         _ => Presence::Clean,
     }

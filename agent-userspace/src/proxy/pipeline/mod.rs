@@ -251,12 +251,8 @@ fn credential_presence(
         ctx.env.settings.foreign_credentials,
     ) {
         Presence::Clean => Ok(()),
-        Presence::Strip => {
+        Presence::Strip(scheme) => {
             tracing::info!(agent = %ctx.actor.agent.chain_display(), "stripped a credential Cordon did not issue");
-            let scheme = connector
-                .and_then(|c| pinned.connectors.connector(c))
-                .and_then(|c| c.credential_for_host(&head.host))
-                .map(|s| s.scheme());
             inject::strip(scheme, &mut parts.headers);
             Ok(())
         }

@@ -112,7 +112,7 @@ fn a_credential_cordon_did_not_issue_is_refused_or_stripped_as_configured() {
     );
     assert_eq!(
         presence(&p, c, host, &real, &uri, F::Strip),
-        Presence::Strip
+        Presence::Strip(&cordon_connectors::CredentialScheme::Bearer)
     );
     assert_eq!(
         presence(&p, c, host, &HeaderMap::new(), &uri, F::default()),
