@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use super::{
     detect::{Detected, FIRST_BYTE_WAIT, FIRST_BYTE_WAIT_RAW_ALLOWED, detect},
     env::Env,
+    pipeline::outcome,
     serve_http::{HttpCtx, serve},
 };
 use crate::request::{
@@ -235,14 +236,15 @@ async fn connect_and_splice(actor: &Actor, client: TcpStream) -> FlowEnd {
 
 /// The outcome record of an allowed `tcp.connect` flow, when it ends.
 fn record_flow_outcome(env: &Env, actor: &Actor, audit_id: u64, started: Instant, ended: FlowEnd) {
-    let a = &actor.agent;
     let base = Outcome {
-        agent: Some(a.agent().to_string()),
-        instance: Some(a.instance().to_string()),
-        chain: Some(a.chain_display()),
-        action: Some("tcp.connect".into()),
         duration: Some(started.elapsed()),
-        ..Outcome::new(audit_id, OutcomeState::Completed)
+        ..outcome::of(
+            actor,
+            None,
+            "tcp.connect",
+            audit_id,
+            OutcomeState::Completed,
+        )
     };
     let outcome = match ended {
         Ok(stats) => Outcome {
@@ -256,8 +258,7 @@ fn record_flow_outcome(env: &Env, actor: &Actor, audit_id: u64, started: Instant
             ..base
         },
     };
-    crate::metrics::global().record_outcome(&outcome);
-    env.audit.append_outcome(outcome);
+    outcome::write(env, outcome);
 }
 
 /// One flow being classified, and how its refusals are recorded.

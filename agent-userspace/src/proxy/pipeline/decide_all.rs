@@ -17,7 +17,7 @@ use cordon_audit::{Outcome, OutcomeState};
 use cordon_connectors::Action;
 use cordon_policy::{ActionRequest, HttpInfo, Verdict};
 
-use super::{ask, head::Head};
+use super::{ask, head::Head, outcome};
 use crate::{
     proxy::{answer, serve_http::HttpCtx},
     request::{Answer, Pinned, Refusal},
@@ -110,19 +110,19 @@ pub async fn decide_all(
 /// `failed` outcomes for allowed actions (`audit_ids[i]` is `actions[i]`'s
 /// allow record) whose request was not forwarded after all.
 pub fn unforwarded(ctx: &HttpCtx, actions: &[&Action], audit_ids: &[u64], why: &str) {
-    let agent = &ctx.actor.agent;
     for (action, id) in actions.iter().zip(audit_ids) {
+        let connector = action.connector.as_deref();
         let outcome = Outcome {
-            agent: Some(agent.agent().to_string()),
-            instance: Some(agent.instance().to_string()),
-            chain: Some(agent.chain_display()),
-            connector: action.connector.clone(),
-            action: Some(action.name.clone()),
             error: Some(why.to_string()),
-            ..Outcome::new(*id, OutcomeState::Failed)
+            ..outcome::of(
+                &ctx.actor,
+                connector,
+                &action.name,
+                *id,
+                OutcomeState::Failed,
+            )
         };
-        crate::metrics::global().record_outcome(&outcome);
-        ctx.env.audit.append_outcome(outcome);
+        outcome::write(&ctx.env, outcome);
     }
 }
 

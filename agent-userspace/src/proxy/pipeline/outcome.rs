@@ -40,6 +40,32 @@ pub struct Tracker {
     up: Arc<AtomicU64>,
 }
 
+/// An outcome naming who acted and what, in `state`, for decision `seq`.
+pub fn of(
+    actor: &Actor,
+    connector: Option<&str>,
+    action: &str,
+    seq: u64,
+    state: OutcomeState,
+) -> Outcome {
+    let a = &actor.agent;
+    Outcome {
+        agent: Some(a.agent().to_string()),
+        instance: Some(a.instance().to_string()),
+        chain: Some(a.chain_display()),
+        connector: connector.map(str::to_string),
+        action: Some(action.to_string()),
+        ..Outcome::new(seq, state)
+    }
+}
+
+/// Counts the outcome in the metrics and hands it to the audit writer
+/// (which never blocks: see `AuditLog::append_outcome`).
+pub fn write(env: &Env, outcome: Outcome) {
+    crate::metrics::global().record_outcome(&outcome);
+    env.audit.append_outcome(outcome);
+}
+
 impl Tracker {
     /// For the allowed decisions `seqs` (one per action the request held).
     pub fn new(
@@ -49,15 +75,7 @@ impl Tracker {
         action: &str,
         seqs: &[u64],
     ) -> Tracker {
-        let a = &actor.agent;
-        let template = Outcome {
-            agent: Some(a.agent().to_string()),
-            instance: Some(a.instance().to_string()),
-            chain: Some(a.chain_display()),
-            connector: connector.map(str::to_string),
-            action: Some(action.to_string()),
-            ..Outcome::new(0, OutcomeState::Unknown)
-        };
+        let template = of(actor, connector, action, 0, OutcomeState::Unknown);
         Tracker {
             env: env.clone(),
             template,
@@ -103,15 +121,13 @@ impl Tracker {
     }
 
     fn write(&self, state: OutcomeState, outcome: Outcome) {
-        let metrics = crate::metrics::global();
         for &seq in &self.seqs {
             let o = Outcome {
                 decision_seq: seq,
                 state,
                 ..outcome.clone()
             };
-            metrics.record_outcome(&o);
-            self.env.audit.append_outcome(o);
+            write(&self.env, o);
         }
     }
 }
