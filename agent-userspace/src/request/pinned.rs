@@ -42,3 +42,19 @@ impl Pinned {
         &self.version
     }
 }
+
+#[cfg(test)]
+impl Pinned {
+    /// A snapshot of one policy file (`bot.toml`) and one connector file
+    /// (`<name>.toml`), loaded the way the daemon loads them, for unit tests
+    /// of the stages that read a snapshot.
+    pub fn from_texts(policy: &str, connector_name: &str, connector: &str) -> Pinned {
+        let dir = tempfile::tempdir().expect("a temporary policy directory");
+        std::fs::write(dir.path().join("bot.toml"), policy).expect("the policy file written");
+        let policy = PolicySet::load_dir(dir.path()).expect("the test policy loads");
+        let file = format!("{connector_name}.toml").into();
+        let connectors = ConnectorSet::from_sources(vec![(file, connector.to_string())])
+            .expect("the test connector loads");
+        Pinned::new(Some(Arc::new(policy)), Arc::new(connectors))
+    }
+}

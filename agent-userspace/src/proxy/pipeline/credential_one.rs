@@ -88,10 +88,7 @@ pub fn same<T: PartialEq>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use cordon_connectors::{ConnectorSet, mcp::parse_request};
-    use cordon_policy::PolicySet;
+    use cordon_connectors::mcp::parse_request;
 
     use super::*;
 
@@ -119,12 +116,7 @@ when = 'action == "mcp.tool.call"'
 "#;
 
     fn pinned() -> Pinned {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("bot.toml"), POLICY).unwrap();
-        let policy = PolicySet::load_dir(dir.path()).unwrap();
-        let connectors =
-            ConnectorSet::from_sources(vec![("tools.toml".into(), CONNECTOR.to_string())]).unwrap();
-        Pinned::new(Some(Arc::new(policy)), Arc::new(connectors))
+        Pinned::from_texts(POLICY, "tools", CONNECTOR)
     }
 
     fn calls(tools: &[&str]) -> Vec<Action> {

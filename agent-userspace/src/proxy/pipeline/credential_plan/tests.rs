@@ -31,12 +31,7 @@ when = 'action.endsWith(".read")'
 "#;
 
 fn pinned() -> Pinned {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bot.toml"), POLICY).unwrap();
-    let policy = PolicySet::load_dir(dir.path()).unwrap();
-    let connectors =
-        ConnectorSet::from_sources(vec![("github.toml".into(), CONNECTOR.to_string())]).unwrap();
-    Pinned::new(Some(Arc::new(policy)), Arc::new(connectors))
+    Pinned::from_texts(POLICY, "github", CONNECTOR)
 }
 
 fn params(v: Value) -> Map<String, Value> {
