@@ -193,6 +193,11 @@ pub fn render(m: &super::Metrics, s: &Snapshot) -> String {
             a.commits_total,
         ),
         (
+            "cordon_audit_wal_syncs_total",
+            "fdatasyncs of the audit write-ahead log.",
+            a.wal_syncs_total,
+        ),
+        (
             "cordon_audit_commit_failures_total",
             "Audit commits that failed.",
             a.commit_failures_total,

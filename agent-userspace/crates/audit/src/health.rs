@@ -42,6 +42,8 @@ pub struct AuditMetrics {
     pub committed_total: u64,
     /// Transactions committed (committed_total / commits_total = mean group size).
     pub commits_total: u64,
+    /// `fdatasync`s of the write-ahead log (outcome-only groups share the next one).
+    pub wal_syncs_total: u64,
     pub commit_failures_total: u64,
     pub rejected_queue_full_total: u64,
     pub rejected_unavailable_total: u64,
@@ -58,6 +60,7 @@ pub(crate) struct Counters {
     pub appended: AtomicU64,
     pub committed: AtomicU64,
     pub commits: AtomicU64,
+    pub wal_syncs: AtomicU64,
     pub commit_failures: AtomicU64,
     pub rejected_full: AtomicU64,
     pub rejected_unavailable: AtomicU64,
@@ -150,6 +153,7 @@ impl Shared {
             appended_total: c.appended.load(Ordering::Relaxed),
             committed_total: c.committed.load(Ordering::Relaxed),
             commits_total: c.commits.load(Ordering::Relaxed),
+            wal_syncs_total: c.wal_syncs.load(Ordering::Relaxed),
             commit_failures_total: c.commit_failures.load(Ordering::Relaxed),
             rejected_queue_full_total: c.rejected_full.load(Ordering::Relaxed),
             rejected_unavailable_total: c.rejected_unavailable.load(Ordering::Relaxed),

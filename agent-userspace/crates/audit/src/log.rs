@@ -103,6 +103,7 @@ impl AuditLog {
             last_prune: Instant::now(),
             wal,
             last_checkpoint: Instant::now(),
+            unsynced: false,
         };
         let handle = std::thread::Builder::new()
             .name("cordon-audit-writer".into())
@@ -239,6 +240,7 @@ impl AuditLog {
             ts: now_micros(),
             rec,
             ack,
+            awaited: acked,
         });
         // Count before sending so the writer's decrement can never run first.
         shared.depth.fetch_add(1, Ordering::Relaxed);

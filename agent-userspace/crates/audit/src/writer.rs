@@ -30,6 +30,9 @@ pub(crate) struct Pending {
     pub rec: NewRecord,
     /// Present in strict mode: resolved once the record is durable (or its commit failed).
     pub ack: Option<Ack>,
+    /// An appender waits for this record to be durable (kept when `ack` is taken, so a
+    /// retried group still syncs). Outcomes are not awaited: see `Writer::commit`.
+    pub awaited: bool,
 }
 
 pub(crate) enum Msg {
@@ -52,6 +55,8 @@ pub(crate) struct Writer {
     pub last_checkpoint: Instant,
     /// Logged groups waiting for their redb insert.
     pub unindexed: Unindexed,
+    /// The log holds groups written but not yet synced (strict mode, nothing awaited them).
+    pub unsynced: bool,
 }
 
 impl Writer {
@@ -73,12 +78,30 @@ impl Writer {
     }
 
     /// Inserts what the log holds and redb lacks, and tells readers how far redb goes.
+    /// A deferred group is synced first: nothing becomes readable (queried, exported,
+    /// forwarded) before it is durable, so no reader ever sees a record a crash could take
+    /// back and a later record could reuse the seq of.
     fn insert_unindexed(&mut self) -> Result<Option<u64>, AuditError> {
+        self.sync_deferred()?;
         let tip = self.unindexed.insert(&self.db)?;
         if let Some(tip) = &tip {
             self.shared.committed_seq.send_replace(tip.seq);
         }
         Ok(tip.map(|t| t.seq))
+    }
+
+    fn sync_deferred(&mut self) -> Result<(), AuditError> {
+        if let Some(wal) = &self.wal
+            && self.unsynced
+        {
+            wal.sync()?;
+            self.unsynced = false;
+            self.shared
+                .counters
+                .wal_syncs
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Moves what the log holds into redb; a failure refuses new records until it works.
@@ -287,9 +310,14 @@ impl Writer {
         }
     }
 
-    /// Writes one group: to the log (synced in strict mode), where its appenders are
-    /// acknowledged (replay recovers it from there) and it waits for its redb insert; or,
-    /// without a log, in one durable redb transaction. Encoding happens here so a retry
+    /// Writes one group: to the log, where its appenders are acknowledged (replay recovers
+    /// it from there) and it waits for its redb insert; or, without a log, in one durable
+    /// redb transaction. In strict mode the log is synced when an appender waits on the
+    /// group. A group nobody waits on (outcomes, written after their exchange ended) is
+    /// synced by the next group that is awaited or before its redb insert (`MAX_DELAY`,
+    /// 20 ms), whichever comes first: one `fdatasync` per request, not two, when requests
+    /// arrive one at a time. A crash in between loses at most those outcomes, and
+    /// `reconcile` gives their decisions `unknown`. Encoding happens here so a retry
     /// after a failed attempt chains from the same tip and produces the same bytes.
     fn commit(&mut self, batch: &mut [Pending]) -> Result<ChainPoint, AuditError> {
         let mut prev = self.head.hash.clone();
@@ -311,7 +339,16 @@ impl Writer {
         if let Some(wal) = &mut self.wal {
             wal.append(&encoded)?;
             if self.cfg.durability == Durability::Strict {
-                wal.sync()?;
+                if batch.iter().any(|p| p.awaited) {
+                    wal.sync()?;
+                    self.unsynced = false;
+                    self.shared
+                        .counters
+                        .wal_syncs
+                        .fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.unsynced = true;
+                }
             }
             self.unindexed.push(encoded);
             self.acknowledge(batch);

@@ -121,3 +121,60 @@ fn with_a_log_a_failing_index_write_refuses_new_records_and_loses_none() {
     assert!(verify(&db).expect("verify").is_ok());
     log.shutdown().expect("clean shutdown");
 }
+
+fn outcome_of(seq: u64) -> cordon_audit::Outcome {
+    cordon_audit::Outcome {
+        status: Some(200),
+        ..cordon_audit::Outcome::new(seq, cordon_audit::OutcomeState::Completed)
+    }
+}
+
+#[test]
+fn an_outcome_nobody_waits_on_shares_the_next_awaited_records_sync() {
+    let tmp = temp_db();
+    let db = common::open_db(&tmp.path);
+    let log = open_log(&db, with_wal(tmp.dir.path()));
+    let rounds = 40;
+    for i in 0..rounds {
+        let seq = log
+            .append_blocking(action_record("bot", i, Decision::Allow))
+            .expect("decision");
+        log.append_outcome(outcome_of(seq));
+        // The writer takes the outcome before the next decision is queued: its own group.
+        wait_for("the writer to take the outcome", || log.queue_depth() == 0);
+    }
+    log.append_blocking(action_record("bot", rounds, Decision::Allow))
+        .expect("last decision");
+    let syncs = log.metrics().wal_syncs_total;
+    // One sync per awaited decision; an outcome's own sync happens only when the index
+    // insert (every 20 ms at most) finds it still unsynced, which a slow machine may see a
+    // few times. Syncing every group would be twice the rounds.
+    assert!(
+        syncs > rounds && syncs <= rounds + 1 + rounds / 4,
+        "{syncs} syncs for {} awaited records",
+        rounds + 1
+    );
+    log.shutdown().expect("shutdown");
+    verify(&db).expect("chain verifies");
+    assert_eq!(stored_seqs(&db).len() as u64, 2 * rounds + 1);
+}
+
+#[test]
+fn an_unawaited_record_is_synced_before_any_reader_can_see_it() {
+    let tmp = temp_db();
+    let db = common::open_db(&tmp.path);
+    let log = open_log(&db, with_wal(tmp.dir.path()));
+    let seq = log
+        .append_blocking(action_record("bot", 1, Decision::Allow))
+        .expect("decision");
+    settle(&log);
+    let before = log.metrics().wal_syncs_total;
+    log.append_outcome(outcome_of(seq));
+    let committed = log.subscribe();
+    wait_for("the outcome to reach redb", || *committed.borrow() > seq);
+    assert_eq!(
+        log.metrics().wal_syncs_total,
+        before + 1,
+        "the outcome became readable without its own sync"
+    );
+}
