@@ -73,6 +73,9 @@ pub struct AuditSection {
     /// ...or beyond this many megabytes of records (a checkpoint of the
     /// chain head keeps verification working).
     pub max_size_mb: Option<u64>,
+    /// `outcomes = false`: no `outcome` record per forwarded exchange (the
+    /// trail holds decisions only). Default true.
+    pub outcomes: Option<bool>,
     /// `[audit.forward]`: stream the trail to a syslog collector.
     pub forward: Option<ForwardSection>,
 }
@@ -206,6 +209,7 @@ impl AuditSection {
         Ok(cordon_audit::AuditConfig {
             durability,
             retention,
+            outcomes: self.outcomes.unwrap_or(true),
             ..cordon_audit::AuditConfig::default()
         })
     }
@@ -442,6 +446,13 @@ mod tests {
             AuditSection::default().to_config().unwrap().durability,
             cordon_audit::Durability::Strict
         );
+    }
+
+    #[test]
+    fn audit_outcomes_default_on_and_can_be_turned_off() {
+        assert!(AuditSection::default().to_config().unwrap().outcomes);
+        let f: ConfigFile = toml::from_str("[audit]\noutcomes = false\n").unwrap();
+        assert!(!f.audit.to_config().unwrap().outcomes);
     }
 
     #[test]

@@ -69,20 +69,27 @@ pub struct World {
     pub git: GitServer,
     pub policies: PolicyDir,
     pub daemon: Daemon,
+    /// Holds the `--config` file of [`World::start_configured`].
+    _config: Option<tempfile::TempDir>,
 }
 
 impl World {
     /// A world whose daemon trusts the test CA for upstream TLS.
     pub fn start(policy: &str) -> Result<Self> {
-        Self::build(policy, true)
+        Self::build(policy, true, None)
+    }
+
+    /// [`World::start`] with `config` as the daemon's `cordon.toml`.
+    pub fn start_configured(policy: &str, config: &str) -> Result<Self> {
+        Self::build(policy, true, Some(config))
     }
 
     /// A world whose daemon is started without `--upstream-ca`: upstream TLS cannot verify.
     pub fn start_untrusted_upstream(policy: &str) -> Result<Self> {
-        Self::build(policy, false)
+        Self::build(policy, false, None)
     }
 
-    fn build(policy: &str, trust_upstream: bool) -> Result<Self> {
+    fn build(policy: &str, trust_upstream: bool, config: Option<&str>) -> Result<Self> {
         let ns = NetNs::new()?;
         let ca = TestCa::new()?;
         let http = HttpServer::start(&ns)?;
@@ -97,7 +104,21 @@ impl World {
             };
             dns.set(name, &[IpAddr::V4(v4), IpAddr::V6(v6)]);
         }
-        let (policies, daemon) = start_daemon(&dns, trust_upstream.then_some(&ca), policy)?;
+        let conf_dir = config
+            .map(|text| -> Result<tempfile::TempDir> {
+                let io = |what: &str, source| Error::Io {
+                    what: what.into(),
+                    source,
+                };
+                let dir = tempfile::tempdir().map_err(|e| io("config tempdir", e))?;
+                std::fs::write(dir.path().join("cordon.toml"), text)
+                    .map_err(|e| io("write cordon.toml", e))?;
+                Ok(dir)
+            })
+            .transpose()?;
+        let conf = conf_dir.as_ref().map(|d| d.path().join("cordon.toml"));
+        let (policies, daemon) =
+            start_daemon_with(&dns, trust_upstream.then_some(&ca), policy, conf.as_deref())?;
         Ok(Self {
             ns,
             dns,
@@ -107,6 +128,7 @@ impl World {
             git,
             policies,
             daemon,
+            _config: conf_dir,
         })
     }
 
@@ -145,9 +167,22 @@ pub fn start_daemon(
     ca: Option<&TestCa>,
     policy: &str,
 ) -> Result<(PolicyDir, Daemon)> {
+    start_daemon_with(dns, ca, policy, None)
+}
+
+/// [`start_daemon`] reading `config` as its `cordon.toml` when given.
+fn start_daemon_with(
+    dns: &TestDns,
+    ca: Option<&TestCa>,
+    policy: &str,
+    config: Option<&std::path::Path>,
+) -> Result<(PolicyDir, Daemon)> {
     let policies = PolicyDir::new()?;
     policies.write(POLICY_FILE, policy)?;
     let mut opts = DaemonOpts::new(&policies.path(), dns.addr());
+    if let Some(config) = config {
+        opts = opts.arg("--config").arg(&config.to_string_lossy());
+    }
     if let Some(ca) = ca {
         opts = opts.upstream_ca(&ca.pem_path());
     }

@@ -162,3 +162,45 @@ fn a_raw_tcp_flow_gets_an_outcome_with_its_byte_counts() {
     assert_eq!(o.outcome, Some(OutcomeState::Completed), "{o:?}");
     assert_eq!((o.bytes_up, o.bytes_down), (Some(10), Some(10)), "{o:?}");
 }
+
+#[test]
+fn with_outcomes_off_forwarded_requests_leave_their_decisions_and_no_outcome() {
+    require_root_or_skip!();
+    let w = World::start_configured(POLICY, "[audit]\noutcomes = false\n").unwrap();
+    // Two agents one after the other: the first exchange ended (its outcome, were there one,
+    // queued) before the second decision was written, so the second decision in the trail
+    // shows the first outcome had its chance to be recorded.
+    for (agent, url) in [
+        ("bot", "https://api.github.com/repos/o/r/issues"),
+        ("bot2", "https://api.github.com/repos/o/r/pulls"),
+    ] {
+        let out = w
+            .run(
+                agent,
+                &[
+                    "/usr/bin/curl",
+                    "-sS",
+                    "--max-time",
+                    "10",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "-d",
+                    BODY,
+                    url,
+                ],
+            )
+            .unwrap();
+        assert_eq!(stdout(&out).trim(), "200", "{}", show(&out));
+    }
+    decision(&w, "github.issue.create");
+    decision(&w, "github.pr.create");
+    let trail = w.trail().unwrap();
+    let outcomes: Vec<&AuditRecord> = trail
+        .records()
+        .iter()
+        .filter(|r| r.kind == EventKind::Outcome)
+        .collect();
+    assert!(outcomes.is_empty(), "{outcomes:?}");
+}

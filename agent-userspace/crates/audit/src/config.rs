@@ -41,6 +41,9 @@ pub struct AuditConfig {
     /// With a write-ahead log in strict mode: how often the records are also committed durably
     /// to redb, which lets the log start over.
     pub checkpoint_every: Duration,
+    /// Whether forwarded exchanges get `outcome` records (`append_outcome`). Off, the trail
+    /// holds decisions only; `reconcile_outcomes` then leaves this run's decisions alone.
+    pub outcomes: bool,
 }
 
 impl Default for AuditConfig {
@@ -52,6 +55,7 @@ impl Default for AuditConfig {
             retention: None,
             wal: None,
             checkpoint_every: Duration::from_secs(1),
+            outcomes: true,
         }
     }
 }

@@ -56,6 +56,8 @@ struct Inner {
     shared: Arc<Shared>,
     /// Whether `append` waits for the writer (see `AuditConfig::acked`).
     acked: bool,
+    /// `AuditConfig::outcomes`.
+    outcomes: bool,
     db: Arc<Database>,
     writer: Mutex<Option<JoinHandle<Result<(), AuditError>>>>,
 }
@@ -115,6 +117,7 @@ impl AuditLog {
                 tx,
                 shared,
                 acked: cfg.acked(),
+                outcomes: cfg.outcomes,
                 db,
                 writer: Mutex::new(Some(handle)),
             }),
@@ -161,6 +164,9 @@ impl AuditLog {
     /// its decision gets an `aborted`/`unknown` outcome at the next start. It never fails the
     /// exchange: decisions stay fail-closed, outcomes report.
     pub fn append_outcome(&self, outcome: crate::outcome::Outcome) {
+        if !self.inner.outcomes {
+            return;
+        }
         let decision_seq = outcome.decision_seq;
         match self.submit(outcome.into_record(), false) {
             Ok(_) => {}
@@ -277,6 +283,11 @@ impl AuditLog {
                 Err(Rejected::Other(AuditError::WriterGone))
             }
         }
+    }
+
+    /// Whether this log records outcomes (`AuditConfig::outcomes`).
+    pub fn records_outcomes(&self) -> bool {
+        self.inner.outcomes
     }
 
     pub fn health(&self) -> Health {

@@ -3,6 +3,9 @@
 //! flight, or before its outcome was written. A clean stop (the writer's `clean_stop` mark is
 //! the newest record) cut the exchange: `aborted`. Anything else cannot be told: `unknown`.
 //!
+//! A run with outcomes off (`AuditConfig::outcomes`) says so on the mark it writes at its
+//! start, and the next start gives the decisions after it nothing: they never expected one.
+//!
 //! Only records after the `outcomes` mark are read, so a start does not rescan the whole log;
 //! the mark moves once the new outcome records are written. Outcomes always follow their
 //! decisions, so the records after the mark hold every outcome a decision after it can have.
@@ -16,7 +19,9 @@ use crate::log::AuditLog;
 use crate::outcome::{Outcome, expects_outcome};
 use crate::query::iter_from;
 use crate::record::{EventKind, OutcomeState};
-use crate::store::{META_CLEAN_STOP, META_OUTCOMES, read_claimed_head, read_mark, write_mark};
+use crate::store::{
+    META_CLEAN_STOP, META_OUTCOMES, SeqMark, read_claimed_head, read_mark, write_seq_mark,
+};
 
 /// Written as the `error` of an outcome given at start.
 pub const REASON_ABORTED: &str =
@@ -64,11 +69,22 @@ pub(crate) fn state_for(
 
 /// Reads what a start needs to decide (blocking: redb reads).
 pub(crate) fn plan(db: &Database) -> Result<Plan, AuditError> {
-    let mark = read_mark(db, META_OUTCOMES)?.map(|m| m.seq);
+    let outcomes_mark = read_mark(db, META_OUTCOMES)?;
+    let mark = outcomes_mark.map(|m| m.seq);
     let clean = read_mark(db, META_CLEAN_STOP)?.map(|m| m.seq);
     let head = read_claimed_head(db)?.seq;
     let (state, reason) = state_for(mark, clean, head);
     let after = mark.unwrap_or(0);
+    if outcomes_mark.is_some_and(|m| m.off) {
+        // The last run recorded no outcomes: its decisions expect none.
+        return Ok(Plan {
+            after,
+            head,
+            state,
+            reason,
+            missing: Vec::new(),
+        });
+    }
     let mut answered = HashSet::new();
     let mut promised = Vec::new();
     for r in iter_from(db, after + 1)? {
@@ -117,8 +133,11 @@ pub async fn reconcile_outcomes(log: &AuditLog) -> Result<ReconcileReport, Audit
         }
     }
     let db = log.database().clone();
-    let head = plan.head;
-    tokio::task::spawn_blocking(move || write_mark(&db, META_OUTCOMES, head))
+    let mark = SeqMark {
+        seq: plan.head,
+        off: !log.records_outcomes(),
+    };
+    tokio::task::spawn_blocking(move || write_seq_mark(&db, META_OUTCOMES, mark))
         .await
         .map_err(|_| AuditError::WriterGone)??;
     if !plan.missing.is_empty() {

@@ -22,7 +22,8 @@ pub(crate) const META_HEAD: &str = "head";
 pub(crate) const META_CHECKPOINT: &str = "checkpoint";
 /// `{seq}`: the head when the writer last stopped on request (a clean daemon stop).
 pub(crate) const META_CLEAN_STOP: &str = "clean_stop";
-/// `{seq}`: decisions up to here have their outcome (or were given one at a start).
+/// `{seq, off}`: decisions up to here have their outcome (or were given one at a start);
+/// `off`: the run that started there records no outcomes, so its decisions expect none.
 pub(crate) const META_OUTCOMES: &str = "outcomes";
 
 /// A position in the chain: a record's seq and hash.
@@ -197,6 +198,9 @@ fn read_tip(db: &Database, check: bool) -> Result<ChainPoint, AuditError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SeqMark {
     pub seq: u64,
+    /// Only on the `outcomes` mark: see `META_OUTCOMES`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub off: bool,
 }
 
 pub(crate) fn read_mark(db: &Database, key: &'static str) -> Result<Option<SeqMark>, AuditError> {
@@ -208,10 +212,18 @@ pub(crate) fn read_mark(db: &Database, key: &'static str) -> Result<Option<SeqMa
 }
 
 pub(crate) fn write_mark(db: &Database, key: &'static str, seq: u64) -> Result<(), AuditError> {
+    write_seq_mark(db, key, SeqMark { seq, off: false })
+}
+
+pub(crate) fn write_seq_mark(
+    db: &Database,
+    key: &'static str,
+    mark: SeqMark,
+) -> Result<(), AuditError> {
     let txn = db.begin_write().ctx("begin audit meta write")?;
     {
         let mut meta = txn.open_table(META).ctx("open audit_meta")?;
-        meta.insert(key, meta_bytes(&SeqMark { seq })?.as_slice())
+        meta.insert(key, meta_bytes(&mark)?.as_slice())
             .ctx("write audit meta mark")?;
     }
     txn.commit().ctx("commit audit meta mark")

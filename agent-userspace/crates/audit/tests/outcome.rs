@@ -227,6 +227,48 @@ async fn decisions_from_before_outcomes_are_unknown_and_marked_once() {
     );
 }
 
+#[tokio::test]
+async fn a_run_with_outcomes_off_writes_none_and_the_next_start_leaves_its_decisions_alone() {
+    let t = temp_db();
+    let db = open_db(&t.path);
+    // A run that records outcomes crashes with one exchange open...
+    let (log, on_seqs) = run_with(&db, &[forwarded("a", 1), forwarded("a", 2)], &[0]).await;
+    std::mem::forget(log);
+
+    // ...the next, with outcomes off, still closes that gap, and then records none.
+    let off = AuditConfig {
+        outcomes: false,
+        ..AuditConfig::default()
+    };
+    let log = open_log(&db, off);
+    assert!(!log.records_outcomes());
+    let report = reconcile_outcomes(&log).await.unwrap();
+    assert_eq!(report.marked, [on_seqs[1]]);
+    let d = log.append(forwarded("b", 3)).await.unwrap();
+    log.append_outcome(Outcome {
+        status: Some(200),
+        ..Outcome::new(d, OutcomeState::Completed)
+    });
+    log.shutdown().unwrap();
+    drop(log);
+    let written = outcomes(&db);
+    assert!(
+        written.iter().all(|o| o.decision_seq != Some(d)),
+        "{written:?}"
+    );
+
+    // A start with outcomes on gives the off run's decision nothing: it never expected one.
+    let log = open_log(&db, AuditConfig::default());
+    assert!(reconcile_outcomes(&log).await.unwrap().marked.is_empty());
+    let d2 = log.append(forwarded("c", 4)).await.unwrap();
+    std::mem::forget(log);
+    // ...while that run's own open decisions are reconciled as before.
+    let log = open_log(&db, AuditConfig::default());
+    assert_eq!(reconcile_outcomes(&log).await.unwrap().marked, [d2]);
+    log.shutdown().unwrap();
+    assert!(verify(&db).unwrap().is_ok());
+}
+
 fn stored(seq: u64, rec: NewRecord) -> AuditRecord {
     AuditRecord {
         seq,

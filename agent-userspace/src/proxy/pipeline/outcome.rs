@@ -60,8 +60,12 @@ pub fn of(
 }
 
 /// Counts the outcome in the metrics and hands it to the audit writer
-/// (which never blocks: see `AuditLog::append_outcome`).
+/// (which never blocks: see `AuditLog::append_outcome`). Nothing with
+/// `[audit] outcomes = false`.
 pub fn write(env: &Env, outcome: Outcome) {
+    if !env.audit.records_outcomes() {
+        return;
+    }
     crate::metrics::global().record_outcome(&outcome);
     env.audit.append_outcome(outcome);
 }
