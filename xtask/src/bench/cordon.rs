@@ -47,6 +47,20 @@ pub enum Audit {
     /// `[audit] durability = "batched"`: once the record is written to the
     /// log file (survives a daemon crash), on disk within 50 ms.
     Batched,
+    /// Strict, with `[audit] outcomes = false`: no per-request `outcome`
+    /// record, so its runs beside `Strict` price those records.
+    StrictNoOutcomes,
+}
+
+impl Audit {
+    /// The daemon's `[audit]` table.
+    pub fn toml(self) -> &'static str {
+        match self {
+            Audit::Strict => "[audit]\ndurability = \"strict\"\n",
+            Audit::Batched => "[audit]\ndurability = \"batched\"\n",
+            Audit::StrictNoOutcomes => "[audit]\ndurability = \"strict\"\noutcomes = false\n",
+        }
+    }
 }
 
 impl Cordon {
@@ -54,6 +68,7 @@ impl Cordon {
         let name = match audit {
             Audit::Strict => "cordon",
             Audit::Batched => "cordon-batched",
+            Audit::StrictNoOutcomes => "cordon-no-outcomes",
         };
         Self::start_named(name, bin, dir, certs, audit)
     }
@@ -68,27 +83,33 @@ impl Cordon {
         certs: &Certs,
         audit: Audit,
     ) -> anyhow::Result<Self> {
-        let state = dir.join(format!("{name}-state"));
         let policies = dir.join("cordon-policies");
-        std::fs::create_dir_all(&state)?;
         std::fs::create_dir_all(&policies)?;
         std::fs::write(policies.join("bench.toml"), POLICY)?;
+        Self::start_with(name, bin, dir, certs, &policies, audit.toml())
+    }
+
+    /// A daemon with its own policies directory (policy files, and
+    /// connectors under `connectors/`) and cordon.toml text: the JIT
+    /// scenario's daemon, whose connector must not touch the others' traffic.
+    pub fn start_with(
+        name: &str,
+        bin: &Path,
+        dir: &Path,
+        certs: &Certs,
+        policies: &Path,
+        toml: &str,
+    ) -> anyhow::Result<Self> {
+        let state = dir.join(format!("{name}-state"));
+        std::fs::create_dir_all(&state)?;
         let config = state.join("cordon.toml");
-        let durability = match audit {
-            Audit::Strict => "strict",
-            Audit::Batched => "batched",
-        };
-        std::fs::write(&config, format!("[audit]\ndurability = \"{durability}\"\n"))?;
+        std::fs::write(&config, toml)?;
         // Strict modes: the daemon loads policy and config only when no one
         // but root can write them, whatever umask the bench runs under. The
         // directories stay searchable: root agents run as nobody and read
         // the CA bundle under the state dir.
-        for (path, mode) in [
-            (&policies, 0o755),
-            (&policies.join("bench.toml"), 0o644),
-            (&state, 0o755),
-            (&config, 0o644),
-        ] {
+        lock_down(policies)?;
+        for (path, mode) in [(&state, 0o755), (&config, 0o644)] {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         }
         // Nothing listens there: the bench uses no names Cordon resolves.
@@ -101,7 +122,7 @@ impl Cordon {
             .arg("--state-dir")
             .arg(&state)
             .arg("--policies")
-            .arg(&policies)
+            .arg(policies)
             .arg("--dns-upstream")
             .arg(&dns)
             .arg("--upstream-ca")
@@ -126,6 +147,19 @@ impl Cordon {
         };
         c.wait_ready()?;
         Ok(c)
+    }
+
+    /// `cordon vault set NAME --kind KIND --from-file FILE`.
+    pub fn vault_set(&self, name: &str, kind: &str, file: &Path) -> anyhow::Result<()> {
+        let file = file.to_string_lossy();
+        let out = self.cli(&["vault", "set", name, "--kind", kind, "--from-file", &file])?;
+        if !out.status.success() {
+            bail!(
+                "cordon vault set {name} --kind {kind}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
@@ -201,4 +235,18 @@ impl Cordon {
             .arg(program);
         cmd
     }
+}
+
+/// Directories 0755, files 0644, all the way down.
+fn lock_down(dir: &Path) -> anyhow::Result<()> {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    for e in std::fs::read_dir(dir)? {
+        let path = e?.path();
+        if path.is_dir() {
+            lock_down(&path)?;
+        } else {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ pub struct Goal {
     pub met: Option<bool>,
 }
 
-fn goal(goal: &str, measured: Option<(f64, String)>, ok: impl Fn(f64) -> bool) -> Goal {
+pub fn goal(goal: &str, measured: Option<(f64, String)>, ok: impl Fn(f64) -> bool) -> Goal {
     match measured {
         Some((v, text)) => Goal {
             goal: goal.into(),
@@ -200,6 +200,9 @@ pub fn judge(r: &Results) -> Vec<Goal> {
         ),
     ];
     g.extend(against_bare(r));
+    // Each against a baseline from the same rounds.
+    g.push(super::outcomes::goal(r));
+    g.push(super::jit_report::goal(r));
     let policy = r
         .criterion
         .policy

@@ -174,7 +174,9 @@ fn run_one(rig: &Rig, spec: &Spec, via: Via) -> anyhow::Result<(Figures, Option<
         (_, Scheme::Http) => None,
         (Via::Direct, _) => Some(rig.certs.upstream_ca.as_path()),
         (Via::Bare, _) => bare.map(|b| b.ca.as_path()),
-        (Via::Cordon | Via::CordonBatched | Via::CordonBaseline, _) => agent_ca.as_deref(),
+        (Via::Cordon | Via::CordonBatched | Via::CordonBaseline | Via::CordonNoOutcomes, _) => {
+            agent_ca.as_deref()
+        }
         _ => rig.peer(via).map(|p| p.client_ca.as_path()),
     };
     let target = Target {

@@ -14,9 +14,13 @@ mod goals;
 mod http;
 mod idle;
 mod install;
+mod jit;
+mod jit_report;
+mod jit_run;
 mod kill;
 mod machine;
 mod oha;
+mod outcomes;
 mod peers;
 mod proc;
 mod report;
@@ -205,6 +209,12 @@ fn measure(
             cordon::Cordon::start_named("cordon-baseline", b, dir, &certs, cordon::Audit::Strict)
         })
         .transpose()?;
+    // Optional: a build whose config refuses `outcomes` still benches the rest.
+    let cordon_no_outcomes =
+        cordon::Cordon::start(&tools.cordon, dir, &certs, cordon::Audit::StrictNoOutcomes)
+            .map_err(|e| format!("{e:#}"));
+    let cordon_jit =
+        jit::start(&tools.cordon, dir, &certs, upstream.https_jit).map_err(|e| format!("{e:#}"));
     let bare = match &tools.forwarder {
         Ok(bin) => bare::Bare::start(bin, dir, &certs, &upstream).map_err(|e| format!("{e:#}")),
         Err(e) => Err(e.clone()),
@@ -231,6 +241,16 @@ fn measure(
             Err(e) => format!("**not part of this run**: {e}"),
         },
     );
+    for (name, d) in [
+        ("cordon-no-outcomes", &cordon_no_outcomes),
+        ("cordon-jit", &cordon_jit),
+    ] {
+        let status = match d {
+            Ok(c) => format!("running (pid {})", c.pid()),
+            Err(e) => format!("**not part of this run**: {}", e.replace('\n', " ")),
+        };
+        r.peers.insert(name.into(), status);
+    }
     let rig = rig::Rig {
         oha: tools.oha.clone(),
         probe: tools.probe.clone(),
@@ -241,8 +261,10 @@ fn measure(
         cordon,
         cordon_batched,
         cordon_baseline,
+        cordon_no_outcomes,
         upstream,
     };
+    let no_outcomes_missing = rig.cordon_no_outcomes.as_ref().err().cloned();
     let pid = rig.cordon.pid();
     if let Some(limit) = open_file_limit(pid) {
         r.notes.push(format!(
@@ -272,6 +294,13 @@ fn measure(
         }
         r.http.push(res);
     }
+    r.jit = jit_run::run(
+        &rig,
+        cordon_jit.as_ref().map_err(String::as_str),
+        plan.rounds,
+        plan.secs,
+    );
+    drop(cordon_jit);
     r.connect = connect::run(&rig, dir, plan.rounds, plan.connect_n, plan.connect_secs);
     r.contain = contain::run(
         &rig,
@@ -302,6 +331,7 @@ fn measure(
     }
     r.notes.push("The goal figures compare Cordon with direct in the same round; direct itself varies between rounds and machines.".into());
     baseline::compare(r);
+    r.outcomes = outcomes::compare(r, no_outcomes_missing);
     r.goals = goals::judge(r);
     Ok(())
 }

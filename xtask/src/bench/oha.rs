@@ -70,6 +70,11 @@ pub fn args(load: &Load, t: &Target) -> Vec<String> {
 /// its figures. A run where nothing succeeded is an error naming the
 /// failures oha saw.
 pub fn run(cmd: &mut Command) -> anyhow::Result<Figures> {
+    run_json(cmd).map(|(f, _)| f)
+}
+
+/// [`run`], also handing back oha's whole JSON (the mean latency, say).
+pub fn run_json(cmd: &mut Command) -> anyhow::Result<(Figures, Value)> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(stdout.trim()).with_context(|| {
@@ -95,7 +100,7 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<Figures> {
                 .unwrap_or_default()
         );
     }
-    Ok(f)
+    Ok((f, v))
 }
 
 pub fn parse(v: &Value) -> anyhow::Result<Figures> {

@@ -79,6 +79,8 @@ pub fn markdown(r: &Results) -> String {
         scenario(&mut s, sc);
     }
     s.push_str(&super::baseline::section(r));
+    s.push_str(&super::outcomes::section(r));
+    s.push_str(&super::jit_report::section(r));
     s.push_str(&super::report_more::sections(r));
     s
 }

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{baseline, connect, contain, criterion, goals, http, idle, kill, machine};
+use super::{
+    baseline, connect, contain, criterion, goals, http, idle, jit_run, kill, machine, outcomes,
+};
 
 #[derive(Serialize, Default)]
 pub struct BigRss {
@@ -35,6 +37,10 @@ pub struct Results {
     pub peers: BTreeMap<String, String>,
     /// `--baseline-cordon`: the other build and this one against it.
     pub baseline: Option<baseline::Baseline>,
+    /// `cordon` against `cordon-no-outcomes`: what outcome records cost.
+    pub outcomes: outcomes::Outcomes,
+    /// The JIT-token scenario: a minted token's cache hit against a static token.
+    pub jit: jit_run::JitResult,
     pub goals: Vec<goals::Goal>,
     pub http: Vec<http::ScenarioResult>,
     pub connect: connect::ConnectResult,

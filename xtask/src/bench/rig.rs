@@ -20,6 +20,10 @@ pub struct Rig {
     /// `--baseline-cordon PATH`: another build's daemon, strict durability
     /// and the same config, for before/after figures from one run.
     pub cordon_baseline: Option<Cordon>,
+    /// Strict durability with `[audit] outcomes = false`: what the
+    /// per-request outcome records cost. An error says why it did not start
+    /// (a build whose config does not know the key).
+    pub cordon_no_outcomes: Result<Cordon, String>,
     pub upstream: Upstream,
 }
 
@@ -35,6 +39,8 @@ pub enum Via {
     CordonBatched,
     #[serde(rename = "cordon-baseline")]
     CordonBaseline,
+    #[serde(rename = "cordon-no-outcomes")]
+    CordonNoOutcomes,
     Squid,
     Mitmproxy,
 }
@@ -47,6 +53,7 @@ impl Via {
             Via::Cordon => "cordon",
             Via::CordonBatched => "cordon-batched",
             Via::CordonBaseline => "cordon-baseline",
+            Via::CordonNoOutcomes => "cordon-no-outcomes",
             Via::Squid => "squid",
             Via::Mitmproxy => "mitmproxy",
         }
@@ -60,6 +67,7 @@ impl Rig {
             Via::Cordon => Some(&self.cordon),
             Via::CordonBatched => Some(&self.cordon_batched),
             Via::CordonBaseline => self.cordon_baseline.as_ref(),
+            Via::CordonNoOutcomes => self.cordon_no_outcomes.as_ref().ok(),
             _ => None,
         }
     }
@@ -84,6 +92,7 @@ impl Rig {
             Via::Squid => self.squid.as_ref().err().map(String::as_str),
             Via::Mitmproxy => self.mitmproxy.as_ref().err().map(String::as_str),
             Via::Bare => self.bare.as_ref().err().map(String::as_str),
+            Via::CordonNoOutcomes => self.cordon_no_outcomes.as_ref().err().map(String::as_str),
             _ => None,
         }
     }

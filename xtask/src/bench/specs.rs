@@ -33,12 +33,14 @@ const ALL: &[Via] = &[
     Via::Mitmproxy,
 ];
 /// Where the audit's fsync decides the figure: also with batched audit,
-/// and the `--baseline-cordon` daemon (dropped when there is none).
+/// without outcome records, and the `--baseline-cordon` daemon (dropped
+/// when there is none).
 const WITH_BATCHED: &[Via] = &[
     Via::Direct,
     Via::Bare,
     Via::Cordon,
     Via::CordonBatched,
+    Via::CordonNoOutcomes,
     Via::CordonBaseline,
     Via::Squid,
     Via::Mitmproxy,

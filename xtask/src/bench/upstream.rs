@@ -4,7 +4,9 @@
 //! its ALPN offers http/1.1 alone: the h2-client scenario of issue 15),
 //! one plain HTTP port, and one HTTPS port with an access log that records
 //! when each request arrived (the kill-switch scenario counts requests that
-//! reach it after `cordon kill` returned).
+//! reach it after `cordon kill` returned), and the JIT-token scenario's
+//! HTTPS port (`jit::nginx`: a fake GitHub mint endpoint and a path that
+//! answers only requests carrying a bench token).
 use std::{
     net::TcpStream,
     path::{Path, PathBuf},
@@ -28,13 +30,17 @@ pub struct Upstream {
     /// HTTPS with the arrival log (`kill_log`).
     pub https_logged: u16,
     pub kill_log: PathBuf,
+    /// HTTPS, the JIT-token scenario's (see `jit`).
+    pub https_jit: u16,
+    /// The bench's work dir (nginx's prefix; the JIT logs are there).
+    pub dir: PathBuf,
     /// Holds nginx for as long as the value lives.
     pub _guard: Guard,
 }
 
 pub fn start(dir: &Path, certs: &Certs) -> anyhow::Result<Upstream> {
     let (https, http, https_logged) = (free_port()?, free_port()?, free_port()?);
-    let https_h1 = free_port()?;
+    let (https_h1, https_jit) = (free_port()?, free_port()?);
     let www = dir.join("www");
     std::fs::create_dir_all(&www)?;
     std::fs::create_dir_all(dir.join("tmp"))?;
@@ -43,19 +49,26 @@ pub fn start(dir: &Path, certs: &Certs) -> anyhow::Result<Upstream> {
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
-        config(dir, certs, [https, https_h1, http, https_logged], &kill_log),
+        config(dir, certs, [https, https_h1, http, https_logged], &kill_log)
+            + &super::jit::nginx(dir, https_jit)
+            + "}\n",
     )?;
     let mut cmd = Command::new("nginx");
     cmd.arg("-c").arg(&conf).arg("-p").arg(dir);
     super::proc::quiet(&mut cmd);
     let mut guard = Guard::spawn("nginx", &mut cmd)?;
-    wait_listening(&mut guard, &[https, https_h1, http, https_logged])?;
+    wait_listening(
+        &mut guard,
+        &[https, https_h1, http, https_logged, https_jit],
+    )?;
     Ok(Upstream {
         https,
         https_h1,
         http,
         https_logged,
         kill_log,
+        https_jit,
+        dir: dir.to_path_buf(),
         _guard: guard,
     })
 }
@@ -81,7 +94,7 @@ pub fn wait_listening(guard: &mut Guard, ports: &[u16]) -> anyhow::Result<()> {
 }
 
 /// `ports`: HTTPS (h1+h2), HTTPS (h1 only), plain HTTP, HTTPS with the
-/// arrival log.
+/// arrival log. The `http` block is left open for the JIT server.
 fn config(dir: &Path, certs: &Certs, ports: [u16; 4], kill_log: &Path) -> String {
     let [https, https_h1, http, https_logged] = ports;
     let d = dir.display();
@@ -133,7 +146,6 @@ http {{
         access_log {log} arrival;
         location / {{ return 200 "{SMALL_BODY}"; }}
     }}
-}}
 "#
     )
 }
