@@ -141,6 +141,7 @@ pub fn run(rig: &Rig, cordon: Result<&Cordon, &str>, rounds: u32, secs: u32) -> 
 
 /// A result without figures, saying why.
 fn missing(url: String, why: String) -> JitResult {
+    eprintln!("xtask: bench: jit-token: {why}");
     JitResult {
         missing: Some(why),
         url,
