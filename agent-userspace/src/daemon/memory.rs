@@ -5,7 +5,11 @@
 //! keep-alive bench that cut the daemon's CPU per request by about a fifth. Two things keep
 //! its memory level after a burst (a full bench with only the first ended at 67 MiB after
 //! the 10,000-connection scenario, where glibc ended at 31 MiB):
-//! - freed pages are purged at once, not after mimalloc v3's default second;
+//! - freed pages are purged after 10 ms, not after mimalloc v3's default second. Not at
+//!   once (0), which this used to be: every request's larger buffers were then handed back
+//!   and faulted in again, and each hand-back (`madvise`) interrupted the other core to
+//!   flush its TLB; 10 ms cut the daemon's CPU per keep-alive request by a tenth. Idle
+//!   threads still purge everything when they collect (`collect_on_park`, forced);
 //! - a connection's task often ends on another worker than the one that allocated its
 //!   buffers, and such frees only become reusable, or returnable, once the owning thread
 //!   collects them; each runtime thread does so when it goes idle (`collect_on_park`).
@@ -23,13 +27,16 @@ const TRIM_EVERY: Duration = Duration::from_secs(10);
 /// a test checks the slot still holds this option's documented default.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// How long freed pages stay committed before mimalloc hands them back.
+const PURGE_DELAY_MS: std::ffi::c_long = 10;
+
 /// Call before any thread is started.
 pub fn tune_allocators() {
     // SAFETY: mallopt only sets an allocator tunable; mi_option_set is not thread safe,
     // which is why this runs before the runtime starts any thread.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
     }
 }
 

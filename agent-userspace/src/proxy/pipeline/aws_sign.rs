@@ -88,6 +88,12 @@ fn bound(pinned: &Pinned, agent: &str, connector: &str) -> bool {
 
 /// Names the request, and verifies its signature when the connector is
 /// bound. Returns the body (whole again if it had to be read).
+/// Whether [`stage`] has anything to do: a plain HTTP action of an AWS
+/// connector (checked first so other requests do not carry its future).
+pub fn applies(completion: &Completion) -> bool {
+    matches!(completion, Completion::Http(a) if a.connector.as_deref().is_some_and(is_aws))
+}
+
 pub async fn stage(
     ctx: &HttpCtx,
     pinned: &Pinned,

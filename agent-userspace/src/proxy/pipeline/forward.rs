@@ -70,7 +70,9 @@ pub async fn forward(
             &action.params,
             f.started,
         );
-        answer::refuse(&ctx.env, &ask, refusal).await
+        // Boxed: a refusal's future stays out of this one's, which every
+        // forwarded request moves (see `pipeline::handle`).
+        Box::pin(answer::refuse(&ctx.env, &ask, refusal)).await
     };
 
     strip_hop_by_hop(&mut parts.headers, upgrade.is_some());
@@ -92,15 +94,25 @@ pub async fn forward(
     let websocket = head
         .websocket_h2
         .then(|| ws_h2::to_h1(&mut parts, rand::random()));
-    let applied = jit_inject::apply(
-        &ctx.env,
-        &ctx.actor.agent,
-        f.chosen,
-        f.aws,
-        &mut parts,
-        body,
-    )
-    .await;
+    // Boxed, and only when there is a credential to apply: minting and
+    // re-signing make the largest future of the path, which a request
+    // without a credential should not carry.
+    let applied = if f.chosen.is_none() && f.aws.is_none() {
+        Ok(jit_inject::Applied {
+            injected: None,
+            body,
+        })
+    } else {
+        Box::pin(jit_inject::apply(
+            &ctx.env,
+            &ctx.actor.agent,
+            f.chosen,
+            f.aws,
+            &mut parts,
+            body,
+        ))
+        .await
+    };
     let (injected, body) = match applied {
         Ok(a) => (a.injected, a.body),
         Err(reason) => {

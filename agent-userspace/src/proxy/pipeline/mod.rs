@@ -56,6 +56,10 @@ use super::{
 };
 use crate::request::{Ask, Attribution, Kind, Pinned, Refusal};
 
+/// Every request moves this future into a box (`serve_http`), so the
+/// stages only some requests reach (refusals, AWS signatures, enrichment,
+/// credentials) are boxed where they are awaited: inline, they made it 20 KB,
+/// copied per request into memory the allocator had just handed back.
 pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<ProxyBody> {
     let started = Instant::now();
     // Answers "not upgraded" unless the upstream switches protocols.
@@ -82,7 +86,7 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
     };
     if let Err(refusal) = checks::check(&conn, &head.host, req.headers(), &cordon) {
         let ask = ask(&ctx, &head, None, "http.request", &no_params, started);
-        return answer::refuse(&ctx.env, &ask, refusal).await;
+        return Box::pin(answer::refuse(&ctx.env, &ask, refusal)).await;
     }
 
     let upgrade = (is_upgrade(req.headers()) || websocket_h2).then(|| hyper::upgrade::on(&mut req));
@@ -99,7 +103,7 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
                 started,
             );
             let refusal = Refusal::new(Kind::Malformed, unread.why.to_string(), cordon);
-            return answer::refuse(&ctx.env, &ask, refusal).await;
+            return Box::pin(answer::refuse(&ctx.env, &ask, refusal)).await;
         }
     };
     let action::Read {
@@ -115,49 +119,68 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
     {
         let a = action::primary(&completion);
         let ask = ask(&ctx, &head, None, &a.name, &a.params, started);
-        return answer::refuse(&ctx.env, &ask, refusal).await;
+        return Box::pin(answer::refuse(&ctx.env, &ask, refusal)).await;
     }
 
     // AWS: named, and the placeholder signature verified, before deciding.
-    let (aws, body) =
-        match aws_sign::stage(&ctx, &pinned, &head, &parts, &mut completion, body).await {
-            Ok(verified) => verified,
-            Err(refusal) => {
-                let a = action::primary(&completion);
-                let ask = ask(
-                    &ctx,
-                    &head,
-                    a.connector.as_deref(),
-                    &a.name,
-                    &a.params,
-                    started,
-                );
-                return answer::refuse(&ctx.env, &ask, refusal).await;
-            }
-        };
+    let staged = if aws_sign::applies(&completion) {
+        Box::pin(aws_sign::stage(
+            &ctx,
+            &pinned,
+            &head,
+            &parts,
+            &mut completion,
+            body,
+        ))
+        .await
+    } else {
+        Ok((None, body))
+    };
+    let (aws, body) = match staged {
+        Ok(verified) => verified,
+        Err(refusal) => {
+            let a = action::primary(&completion);
+            let ask = ask(
+                &ctx,
+                &head,
+                a.connector.as_deref(),
+                &a.name,
+                &a.params,
+                started,
+            );
+            return Box::pin(answer::refuse(&ctx.env, &ask, refusal)).await;
+        }
+    };
 
     let target = target(&ctx, &head, upgrade.is_some());
     for action in action::actions_mut(&mut completion) {
         if !action.enrich.is_empty() {
-            super::enrich::enrich(&ctx.env, &pinned, &ctx.actor.agent, &target, &head, action)
-                .await;
+            Box::pin(super::enrich::enrich(
+                &ctx.env,
+                &pinned,
+                &ctx.actor.agent,
+                &target,
+                &head,
+                action,
+            ))
+            .await;
         }
     }
     let actions = completion.actions();
     let decisions = match decide_all::decide_all(&ctx, &pinned, &head, &actions, started).await {
         Ok(ids) => ids,
-        Err(refused) => return refused::answer(&completion, &refused, body).await,
+        Err(refused) => return Box::pin(refused::answer(&completion, &refused, body)).await,
     };
 
     let chosen =
         match credential_one::choose_one(&pinned, ctx.actor.agent.agent(), &head.host, &actions) {
             Ok(chosen) => chosen,
             Err(mismatch) => {
-                let refused = credential_mismatch(
+                let refused = Box::pin(credential_mismatch(
                     &ctx, &head, &actions, &decisions, &mismatch, cordon, started,
-                )
+                ))
                 .await;
-                return refused::answer(&completion, &refused, body).await;
+                return Box::pin(refused::answer(&completion, &refused, body)).await;
             }
         };
     let mcp = matches!(
