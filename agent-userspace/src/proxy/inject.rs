@@ -24,17 +24,15 @@ pub async fn inject(
     let Some(chosen) = chosen else {
         return Ok(None);
     };
-    let vault = env.vault.clone();
-    let entry = chosen.entry.clone();
-    let secret = tokio::task::spawn_blocking(move || vault.get(&entry))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| {
-            format!(
-                "credential {} for {} is unavailable: {e}",
-                chosen.entry, chosen.connector
-            )
-        })?;
+    // Read here, not on the blocking pool: a read transaction never waits
+    // for redb's writer, and the two AEAD opens take microseconds, less
+    // than the hop to another thread and back.
+    let secret = env.vault.get(&chosen.entry).map_err(|e| {
+        format!(
+            "credential {} for {} is unavailable: {e}",
+            chosen.entry, chosen.connector
+        )
+    })?;
     apply(chosen, headers, uri, secret.expose())?;
     mark_used(env, &chosen.entry, agent);
     Ok(Some(Arc::new(secret)))
@@ -58,8 +56,12 @@ pub fn apply(
         .map_err(|e| format!("applying the {} credential: {e}", chosen.connector))
 }
 
-/// Records that `agent` used `entry` (best effort: usage is informational).
+/// Records that `agent` used `entry` (best effort: usage is informational),
+/// at most once per `USAGE_EVERY` for each pair.
 pub fn mark_used(env: &Env, entry: &str, agent: &str) {
+    if !env.vault.usage_due(entry, agent) {
+        return;
+    }
     let vault = env.vault.clone();
     let entry = entry.to_string();
     let who = agent.to_string();

@@ -1,6 +1,8 @@
 //! Secret operations on an open vault.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
@@ -21,7 +23,14 @@ pub struct Vault {
     /// Write-locked only while a rotation swaps keys, so no reader ever pairs the old key with
     /// records sealed under the new one.
     pub(crate) key: RwLock<MasterKey>,
+    /// When each (entry, agent) was last marked used, to write at most one mark per
+    /// `USAGE_EVERY` (see `usage_due`).
+    marked: Mutex<HashMap<(String, String), Instant>>,
 }
+
+/// How often an entry's use by one agent is written: usage is a "last used" record, and a
+/// write transaction per injected request competed with the audit writer for redb's lock.
+pub const USAGE_EVERY: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -31,7 +40,11 @@ impl std::fmt::Debug for Vault {
 
 impl Vault {
     pub(crate) fn from_parts(db: Arc<Database>, key: RwLock<MasterKey>) -> Vault {
-        Vault { db, key }
+        Vault {
+            db,
+            key,
+            marked: Mutex::default(),
+        }
     }
 
     pub(crate) fn key(&self) -> Result<RwLockReadGuard<'_, MasterKey>> {
@@ -140,6 +153,21 @@ impl Vault {
         Ok((record.header.kind, Secret::new(plain)))
     }
 
+    /// Whether `agent`'s use of `name` is due to be marked (`mark_used`): true at most once
+    /// per `USAGE_EVERY` for each pair, and it counts the mark as made.
+    pub fn usage_due(&self, name: &str, agent: &str) -> bool {
+        let now = Instant::now();
+        let mut marked = self.marked.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (name.to_owned(), agent.to_owned());
+        match marked.get(&key) {
+            Some(at) if now.duration_since(*at) < USAGE_EVERY => false,
+            _ => {
+                marked.insert(key, now);
+                true
+            }
+        }
+    }
+
     /// Notes that `agent` had `name` injected. Commits without fsync: usage is bookkeeping and
     /// becomes durable with the next durable commit to the shared database.
     pub fn mark_used(&self, name: &str, agent: &str) -> Result<()> {
@@ -224,5 +252,29 @@ impl Vault {
         txn.commit()?;
         tracing::info!(secret = name, "vault secret removed");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_due_once_per_interval_for_each_entry_and_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("v.redb")).unwrap());
+        let vault = Vault::open(db, MasterKey::generate().unwrap()).unwrap();
+        assert!(vault.usage_due("gh", "bot"));
+        assert!(!vault.usage_due("gh", "bot"));
+        assert!(vault.usage_due("gh", "other-bot"));
+        assert!(vault.usage_due("stripe", "bot"));
+        // Once the interval has passed, the pair is due again.
+        let back = Instant::now().checked_sub(USAGE_EVERY).unwrap();
+        vault
+            .marked
+            .lock()
+            .unwrap()
+            .insert(("gh".into(), "bot".into()), back);
+        assert!(vault.usage_due("gh", "bot"));
     }
 }

@@ -102,19 +102,15 @@ pub async fn apply(
             body,
         });
     };
-    let kind = entry_kind(env, &chosen.entry).await?;
+    let (kind, secret) = open_entry(env, &chosen.entry)?;
     let instance = instance_of(agent);
     let applied = match plan(kind, aws.is_some())? {
         Plan::Plain => {
-            let injected = inject::inject(
-                env,
-                agent.agent(),
-                Some(chosen),
-                &mut parts.headers,
-                &mut parts.uri,
-            )
-            .await?;
-            return Ok(Applied { injected, body });
+            inject::apply(chosen, &mut parts.headers, &mut parts.uri, secret.expose())?;
+            Applied {
+                injected: Some(Arc::new(secret)),
+                body,
+            }
         }
         Plan::Token => Applied {
             injected: Some(github_token(env, &instance, chosen, parts).await?),
@@ -132,19 +128,18 @@ pub async fn apply(
     Ok(applied)
 }
 
-/// The vault entry's kind, read from the listing (nothing is decrypted).
-async fn entry_kind(env: &Env, entry: &str) -> Result<EntryKind, String> {
-    let vault = env.vault.clone();
-    let name = entry.to_string();
-    let listed = tokio::task::spawn_blocking(move || vault.list())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("reading the vault: {e}"))?;
-    listed
-        .iter()
-        .find(|i| i.name == entry)
-        .map(|i| EntryKind::of(&i.kind))
-        .ok_or_else(|| format!("credential {name} is not in the vault"))
+/// The bound entry, opened: its authenticated kind and its value (for a
+/// plain entry, the secret injected). Read here, not on the blocking pool:
+/// a read transaction never waits for redb's writer, and the two AEAD opens
+/// take microseconds, less than the hop to another thread and back (which
+/// this used to make twice per request, listing the vault for the kind and
+/// then reading the entry).
+fn open_entry(env: &Env, entry: &str) -> Result<(EntryKind, Secret), String> {
+    let (kind, secret) = env
+        .vault
+        .get_with_kind(entry)
+        .map_err(|e| format!("credential {entry} is unavailable: {e}"))?;
+    Ok((EntryKind::of(&kind), secret))
 }
 
 /// A scoped installation token, minted on first use per instance and scope.
