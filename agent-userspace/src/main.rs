@@ -19,6 +19,7 @@ mod notify;
 mod paths;
 mod proxy;
 mod request;
+mod suggest;
 
 // Why mimalloc, and how it is tuned: `daemon/memory.rs`.
 #[global_allocator]

@@ -28,6 +28,8 @@ pub struct PsRow {
     pub instance: String,
     /// `running`, `frozen` or `killed`.
     pub state: String,
+    /// `LEARN` or `enforce`.
+    pub mode: String,
     pub allowed: u64,
     pub denied: u64,
 }
@@ -98,7 +100,7 @@ pub fn parse_approvals(text: &str) -> Vec<Pending> {
         .collect()
 }
 
-/// `AGENT INSTANCE STATE UPTIME ALLOWED DENIED COST [PIDS]` rows after a header line.
+/// `AGENT INSTANCE STATE MODE UPTIME ALLOWED DENIED COST [PIDS]` rows after a header line.
 pub fn parse_ps(text: &str) -> Vec<PsRow> {
     text.lines()
         .skip(1)
@@ -108,8 +110,9 @@ pub fn parse_ps(text: &str) -> Vec<PsRow> {
                 agent: (*cols.first()?).to_owned(),
                 instance: (*cols.get(1)?).to_owned(),
                 state: (*cols.get(2)?).to_owned(),
-                allowed: cols.get(4)?.parse().ok()?,
-                denied: cols.get(5)?.parse().ok()?,
+                mode: (*cols.get(3)?).to_owned(),
+                allowed: cols.get(5)?.parse().ok()?,
+                denied: cols.get(6)?.parse().ok()?,
             })
         })
         .collect()
@@ -163,9 +166,9 @@ mod tests {
 
     #[test]
     fn ps_rows_read_state_and_counters() {
-        let text = "AGENT INSTANCE STATE UPTIME ALLOWED DENIED COST PIDS\n\
-                    bot   874358e6 killed     2s        3       1   $0.0000  41,42\n\
-                    idle  e09543db running    0s        0       0   $0.0000  \n";
+        let text = "AGENT INSTANCE STATE MODE UPTIME ALLOWED DENIED COST PIDS\n\
+                    bot   874358e6 killed  LEARN    2s        3       1   $0.0000  41,42\n\
+                    idle  e09543db running enforce  0s        0       0   $0.0000  \n";
         let rows = parse_ps(text);
         assert_eq!(
             rows[0],
@@ -173,6 +176,7 @@ mod tests {
                 agent: "bot".into(),
                 instance: "874358e6".into(),
                 state: "killed".into(),
+                mode: "LEARN".into(),
                 allowed: 3,
                 denied: 1
             }

@@ -26,8 +26,17 @@ pub fn status(c: &Client) -> anyhow::Result<ExitCode> {
 pub fn ps(c: &Client) -> anyhow::Result<ExitCode> {
     let body = client::call(&paths(c).socket, &Request::Ps, TIMEOUT)?;
     println!(
-        "{:<28} {:<10} {:<8} {:>8} {:>8} {:>7} {:>9} {:<8} {:<14}  PIDS",
-        "AGENT", "INSTANCE", "STATE", "UPTIME", "ALLOWED", "DENIED", "COST", "CONTAIN", "ROOT"
+        "{:<28} {:<10} {:<8} {:<8} {:>8} {:>8} {:>7} {:>9} {:<8} {:<14}  PIDS",
+        "AGENT",
+        "INSTANCE",
+        "STATE",
+        "MODE",
+        "UPTIME",
+        "ALLOWED",
+        "DENIED",
+        "COST",
+        "CONTAIN",
+        "ROOT"
     );
     for row in body.as_array().into_iter().flatten() {
         let pids: Vec<String> = row["pids"]
@@ -39,10 +48,15 @@ pub fn ps(c: &Client) -> anyhow::Result<ExitCode> {
         // serde_json::Value ignores width and alignment: format numbers as numbers.
         let num = |k: &str| row[k].as_i64().unwrap_or(0);
         println!(
-            "{:<28} {:<10} {:<8} {:>7}s {:>8} {:>7} {:>9} {:<8} {:<14}  {}",
+            "{:<28} {:<10} {:<8} {:<8} {:>7}s {:>8} {:>7} {:>9} {:<8} {:<14}  {}",
             row["agent"].as_str().unwrap_or(""),
             row["instance"].as_str().unwrap_or(""),
             row["state"].as_str().unwrap_or(""),
+            // Loud on purpose: a learning agent's refusals are not enforced.
+            match row["mode"].as_str().unwrap_or("?") {
+                "learn" => "LEARN",
+                other => other,
+            },
             num("uptime_s"),
             num("allowed"),
             num("denied"),

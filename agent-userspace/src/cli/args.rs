@@ -296,4 +296,6 @@ pub enum PolicyCmd {
     Check(PolicyDirArg),
     /// Show the action(s), params and decision for a request, offline.
     Test(PolicyTestArgs),
+    /// Propose a least-privilege policy for an agent from its audit trail.
+    Suggest(super::suggest::SuggestArgs),
 }

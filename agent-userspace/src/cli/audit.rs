@@ -120,7 +120,7 @@ fn streamed(p: &Paths, req: &Request) -> anyhow::Result<Option<Value>> {
 /// `--state-dir` must not produce an empty log that "verifies". Records a
 /// crashed daemon left only in the write-ahead log are moved in first, as
 /// the next daemon start would.
-fn open_offline(p: &Paths) -> anyhow::Result<redb::Database> {
+pub(super) fn open_offline(p: &Paths) -> anyhow::Result<redb::Database> {
     if !nix::unistd::geteuid().is_root() {
         bail!("the daemon is not running and reading its database directly needs root");
     }

@@ -7,6 +7,7 @@ pub mod install;
 pub mod offline;
 pub mod ops;
 pub mod run;
+pub mod suggest;
 pub mod userns;
 pub mod vault;
 
@@ -29,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(PolicyCmd::Reload(c)) => admin::policy_reload(&c),
         Command::Policy(PolicyCmd::Check(d)) => admin::policy_check(&d.path()),
         Command::Policy(PolicyCmd::Test(t)) => offline::policy_test(&t),
+        Command::Policy(PolicyCmd::Suggest(s)) => suggest::run(&s),
         Command::Connectors(ConnectorsCmd::List(d)) => offline::connectors_list(&d.path()),
         Command::Connectors(ConnectorsCmd::Match(m)) => offline::connectors_match(&m),
         Command::Kill(a) => ops::kill(&a),

@@ -137,6 +137,7 @@ pub fn ps(d: &Shared) -> Reply {
     d.registry.rescan();
     let tree = d.registry.tree();
     let now = chrono::Utc::now();
+    let policy = d.policy.engine().snapshot();
     let rows: Vec<_> = d
         .registry
         .snapshot()
@@ -159,7 +160,12 @@ pub fn ps(d: &Shared) -> Reply {
                 .run_usage(&crate::daemon::decide::run_id(&p))
                 .unwrap_or_default();
             let contained = d.contained.get(id);
+            // No policy loaded: everything is denied, so nothing learns.
+            let mode = policy
+                .as_ref()
+                .map_or(cordon_policy::Mode::Enforce, |s| s.mode_of_chain(&p.chain));
             json!({
+                "mode": mode.name(),
                 "cgroup_id": id,
                 // Instances started before this daemon: how they were
                 // contained is not known here (the kernel profile stays).

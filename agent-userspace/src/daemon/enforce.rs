@@ -82,7 +82,9 @@ pub async fn decide_and_record(d: &Shared, pinned: &Pinned, ask: Ask<'_>) -> Ans
             _ => AuditDecision::Deny,
         },
     );
-    let audit_id = match append(&d.audit, build(&ask, &outcome.decision, kind, None)).await {
+    let mut rec = build(&ask, &outcome.decision, kind, None);
+    rec.would = outcome.would.as_ref().and_then(|w| would(w.verdict));
+    let audit_id = match append(&d.audit, rec).await {
         Ok(id) => id,
         Err(e) => return Answer::Refuse(audit_unavailable(pinned, &e)),
     };
@@ -241,6 +243,15 @@ fn audit_unavailable(pinned: &Pinned, e: &cordon_audit::AuditError) -> Refusal {
         Attribution::cordon(pinned.version().clone()),
     )
     .recorded(Recorded::Failed)
+}
+
+/// The record's `would` for a verdict learn mode lifted (never an allow).
+fn would(verdict: Verdict) -> Option<cordon_audit::Would> {
+    match verdict {
+        Verdict::Deny => Some(cordon_audit::Would::Deny),
+        Verdict::Approve { .. } => Some(cordon_audit::Would::Approve),
+        Verdict::Allow => None,
+    }
 }
 
 fn build(

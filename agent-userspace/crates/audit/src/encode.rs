@@ -80,6 +80,9 @@ pub(crate) fn stored_bytes(
     if let Some(d) = rec.decision {
         fields.push(("decision", Field::Str(d.as_str())));
     }
+    if let Some(w) = rec.would {
+        fields.push(("would", Field::Str(w.as_str())));
+    }
     if let Some(o) = rec.outcome {
         fields.push(("outcome", Field::Str(o.as_str())));
     }
@@ -181,6 +184,7 @@ mod tests {
             action: Some("github.branch.delete".into()),
             params,
             decision: Some(Decision::Deny),
+            would: Some(crate::record::Would::Approve),
             rule: Some("no-deletes".into()),
             reason: Some("rule `no-deletes` \"denies\"".into()),
             policy_version: Some("78e2956d769f".into()),

@@ -43,7 +43,7 @@ pub use query::{
     Filter, RecordIter, format_line, format_line_with_outcome, iter_from, query, to_json_line,
 };
 pub use reconcile::{ReconcileReport, reconcile_outcomes};
-pub use record::{AuditRecord, Decision, EventKind, NewRecord, OutcomeState};
+pub use record::{AuditRecord, Decision, EventKind, NewRecord, OutcomeState, Would};
 pub use redact::{REDACTED, redact_json};
 pub use retention::{PruneReport, prune};
 pub use store::{ChainPoint, Checkpoint};

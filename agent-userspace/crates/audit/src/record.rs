@@ -165,6 +165,24 @@ impl Decision {
     }
 }
 
+/// Learn mode: what enforcement would have done with an action that was let through (the
+/// `would` field; the rule that would have fired is the record's `rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Would {
+    Deny,
+    Approve,
+}
+
+impl Would {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Would::Deny => "deny",
+            Would::Approve => "approve",
+        }
+    }
+}
+
 /// One decision as the daemon submits it. The caller must have redacted secrets already (see
 /// [`NewRecord::redact_secrets`]). Every `None` / empty field is left out of the stored JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,6 +212,10 @@ pub struct NewRecord {
     pub params: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// Learn mode: the action went ahead, but enforcement would have denied it or asked a
+    /// human (`rule` is the rule that would have fired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub would: Option<Would>,
     /// Id of the policy rule that decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
@@ -271,6 +293,7 @@ impl NewRecord {
             action: None,
             params: Map::new(),
             decision: None,
+            would: None,
             rule: None,
             reason: None,
             policy_version: None,

@@ -20,6 +20,10 @@ pub(crate) struct AgentPolicy {
     pub(crate) envelope: Envelope,
     pub(crate) credentials: BTreeMap<String, Arc<crate::bindings::Bindings>>,
     pub(crate) contain: ContainPolicy,
+    /// Learn only when every top-level file naming the agent says so:
+    /// learning loosens enforcement, so one file cannot turn it on for
+    /// agents other files enforce.
+    pub(crate) mode: crate::learn::Mode,
     /// Whether any `when` in force reads `agent`.
     pub(crate) reads_agent: bool,
 }
@@ -138,7 +142,16 @@ pub(crate) fn build(compiled: &Compiled, tops: &[usize]) -> Option<AgentPolicy> 
         },
         other => other,
     };
+    let mode = if tops
+        .iter()
+        .all(|&u| compiled.units[u].mode == Some(crate::learn::Mode::Learn))
+    {
+        crate::learn::Mode::Learn
+    } else {
+        crate::learn::Mode::Enforce
+    };
     Some(AgentPolicy {
+        mode,
         index: ActionIndex::build(&compiled.rules, &all_rules),
         default_rule: Arc::from(format!("default:{from_name}")),
         default_reason: Arc::from(format!(

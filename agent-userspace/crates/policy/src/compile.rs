@@ -7,6 +7,7 @@ use crate::decision::Verdict;
 use crate::duration::parse_duration;
 use crate::error::PolicyError;
 use crate::glob::Glob;
+use crate::learn::Mode;
 use crate::load::LoadedFile;
 use crate::network::{Cidr, NetMatch, parse_port_range};
 use crate::schedule::Window;
@@ -87,6 +88,8 @@ pub(crate) struct Unit {
     pub(crate) agents: Vec<Glob>,
     pub(crate) top_level: bool,
     pub(crate) default: Option<Verdict>,
+    /// Only top-level files have one; `None` when the file does not say.
+    pub(crate) mode: Option<Mode>,
     pub(crate) rules: Vec<usize>,
     pub(crate) limits: Vec<Arc<Limit>>,
     pub(crate) envelope: Envelope,
@@ -184,6 +187,17 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
         (None, false) => None,
     };
 
+    let mode = match &raw.mode {
+        Some(m) if !file.top_level => {
+            return Err(src.invalid(
+                m.span(),
+                "`mode` has no effect in a file loaded through `extends`; set it in the top-level file",
+            ));
+        }
+        Some(m) => Some(Mode::parse(m.get_ref()).map_err(|msg| src.invalid(m.span(), msg))?),
+        None => None,
+    };
+
     let mut rules = Vec::new();
     for (n, spanned) in raw.rules.iter().enumerate() {
         let rule = compile_rule(&src, n + 1, spanned.get_ref(), spanned.span().start)?;
@@ -272,6 +286,7 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
         agents,
         top_level: file.top_level,
         default,
+        mode,
         rules,
         limits,
         envelope,

@@ -6,6 +6,7 @@ use crate::compile::OnExceed;
 use crate::decision::{ActionRequest, Decision, Source, Verdict};
 use crate::error::PolicyError;
 use crate::grants::{GrantInfo, Grants};
+use crate::learn::{Mode, Would, relax};
 use crate::limits::RateLimiter;
 use crate::runs::{EnvelopeBreach, RunUsage, Runs, check};
 use crate::set::PolicySet;
@@ -67,6 +68,9 @@ pub struct Outcome {
     pub grant: Option<u64>,
     pub limit: Option<LimitHit>,
     pub envelope: Option<EnvelopeBreach>,
+    /// Learn mode: what enforcement would have done with an action that
+    /// went ahead (see `learn.rs`).
+    pub would: Option<Would>,
 }
 
 pub struct PolicyEngine {
@@ -291,13 +295,18 @@ impl PolicyEngine {
             decision.source = Source::Envelope;
             enforcement = Enforcement::Kill { reason };
         }
-        Outcome {
+        let outcome = Outcome {
             enforcement,
             decision,
             static_decision,
             grant,
             limit,
             envelope,
+            would: None,
+        };
+        match set.mode_of_chain(req.chain) {
+            Mode::Learn => relax(outcome),
+            Mode::Enforce => outcome,
         }
     }
 }
@@ -318,6 +327,7 @@ fn fail_closed(req: &ActionRequest<'_>) -> Outcome {
         grant: None,
         limit: None,
         envelope: None,
+        would: None,
     }
 }
 

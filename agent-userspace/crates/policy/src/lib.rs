@@ -18,6 +18,7 @@ mod engine;
 mod error;
 mod glob;
 mod grants;
+mod learn;
 mod limits;
 mod load;
 mod network;
@@ -33,5 +34,6 @@ pub use decision::{ActionRequest, Decision, HttpInfo, RuleTrace, Source, Verdict
 pub use engine::{Enforcement, LimitHit, Outcome, PolicyEngine, RunContext};
 pub use error::PolicyError;
 pub use grants::GrantInfo;
+pub use learn::{Mode, Would, relax};
 pub use runs::{EnvelopeBound, EnvelopeBreach, RunUsage};
 pub use set::PolicySet;

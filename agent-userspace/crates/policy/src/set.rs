@@ -6,6 +6,7 @@ use crate::compile::{Compiled, Envelope, Limit, Rule};
 use crate::contain::ContainPolicy;
 use crate::decision::{ActionRequest, Decision, RuleTrace, Source, Verdict};
 use crate::error::PolicyError;
+use crate::learn::Mode;
 use crate::load::read_dir;
 use crate::network::{NetFacts, special_category};
 use cel::Context;
@@ -190,6 +191,23 @@ impl PolicySet {
             }
         }
         envelope
+    }
+
+    /// How `agent`'s decisions are applied; an agent no file names is
+    /// enforced.
+    pub fn mode_for(&self, agent: &str) -> Mode {
+        self.policy_for(agent)
+            .map_or(Mode::Enforce, |(_, p)| p.mode)
+    }
+
+    /// Learn only when every agent of the chain learns: a learning
+    /// sub-agent of an enforced agent is still held to its parent's policy.
+    pub fn mode_of_chain(&self, chain: &[String]) -> Mode {
+        if !chain.is_empty() && chain.iter().all(|a| self.mode_for(a) == Mode::Learn) {
+            Mode::Learn
+        } else {
+            Mode::Enforce
+        }
     }
 
     /// The rate limits in force for `agent`.

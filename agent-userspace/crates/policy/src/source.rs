@@ -12,6 +12,9 @@ use toml::Spanned;
 pub(crate) struct RawFile {
     pub(crate) agents: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) default: Option<Spanned<RawVerdict>>,
+    /// `"enforce"` (the default) or `"learn"`; checked in `compile.rs` so a
+    /// misspelling names the field.
+    pub(crate) mode: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) extends: Vec<Spanned<String>>,
     #[serde(default, rename = "rule")]

@@ -54,6 +54,11 @@ impl Offer {
         let Some(set) = self.pinned.policy.as_ref() else {
             return false;
         };
+        // A learning agent's calls go ahead, so it is offered what it
+        // could call (its calls are recorded with what would happen).
+        if set.mode_of_chain(&self.chain) == cordon_policy::Mode::Learn {
+            return true;
+        }
         let action = mcp::tool_offer_action(self.connector.as_deref(), &self.server, tool);
         let decision = set.decide(&ActionRequest {
             chain: &self.chain,

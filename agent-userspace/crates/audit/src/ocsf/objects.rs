@@ -195,6 +195,9 @@ pub(super) fn unmapped(r: &AuditRecord) -> Value {
     if let Some(d) = rec.decision {
         m.insert("decision".into(), json!(d.as_str()));
     }
+    if let Some(w) = rec.would {
+        m.insert("would".into(), json!(w.as_str()));
+    }
     if let Some(o) = rec.outcome {
         m.insert("outcome".into(), json!(o.as_str()));
     }
