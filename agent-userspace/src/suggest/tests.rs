@@ -3,7 +3,7 @@
 //! it loads as policy, allows everything that went ahead, nothing that was
 //! refused, and names the new access against the policy in force.
 //! `UPDATE_GOLDEN=1 cargo test -p agent-userspace suggest` rewrites the
-//! golden file after a deliberate change (review its diff).
+//! golden files after a deliberate change (review their diff).
 
 use std::path::{Path, PathBuf};
 
@@ -73,6 +73,31 @@ fn the_proposal_for_the_recorded_trail_is_pinned() {
     }
     let want = std::fs::read_to_string(&golden).unwrap();
     assert_eq!(got, want, "proposal changed; UPDATE_GOLDEN=1 to accept");
+}
+
+/// A trail recorded from the real daemon (`tests/tests/learn_e2e.rs`: a learning agent's branch
+/// delete, fetches and DNS, a kill, a containment refusal) against that test's policy.
+#[test]
+fn the_proposal_for_a_trail_recorded_by_the_daemon_is_pinned() {
+    let text = std::fs::read_to_string(testdata("e2e-trail.jsonl")).unwrap();
+    let records: Vec<AuditRecord> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let set = PolicySet::load_dir(&testdata("e2e-policy")).unwrap();
+    let got = suggest(&Input {
+        agent: "learner",
+        records: &records,
+        since: None,
+        current: Some(&set),
+    })
+    .unwrap();
+    let golden = testdata("e2e-trail.suggested.toml");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &got).unwrap();
+    }
+    assert_eq!(got, std::fs::read_to_string(&golden).unwrap());
+    load(&got);
 }
 
 #[test]
