@@ -80,7 +80,7 @@ pub fn run(args: &Args) -> ExitCode {
     let started = Instant::now();
     let mut n = Narrator::new();
     n.banner(
-        "Cordon demo: forced egress, actions, approvals, limits, kill switch, audit, vault, host containment, root agents, MCP, git push, just-in-time credentials",
+        "Cordon demo: forced egress, actions, approvals, limits, kill switch, audit, vault, host containment, root agents, MCP, git push, just-in-time credentials, learn mode",
         &[
             "Everything below runs for real on this machine: the cordon daemon, its eBPF",
             "programs and TLS interception, against a fake internet in a network namespace",

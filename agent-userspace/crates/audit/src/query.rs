@@ -115,6 +115,10 @@ pub fn format_line(r: &AuditRecord) -> String {
     if let Some(rule) = &rec.rule {
         let _ = write!(line, " rule={rule}");
     }
+    // Learn mode: allowed, but not by the rule shown.
+    if let Some(w) = rec.would {
+        let _ = write!(line, " would={}", w.as_str());
+    }
     if let Some(v) = &rec.policy_version {
         let _ = write!(line, " policy={v}");
     }

@@ -116,4 +116,16 @@ fn one_line_format_names_who_what_and_why() {
         assert!(line.contains(part), "`{part}` missing from {line}");
     }
     assert!(!line.contains('\n'));
+    assert!(!line.contains("would="), "{line}");
+}
+
+#[test]
+fn one_line_format_says_what_learn_mode_would_have_done() {
+    let (_tmp, db) = seeded();
+    let mut rec = collect(iter_from(&db, 1).expect("iter")).remove(0);
+    rec.record.decision = Some(Decision::Allow);
+    rec.record.would = Some(cordon_audit::Would::Deny);
+    let line = format_line(&rec);
+    assert!(line.contains("ALLOW request"), "{line}");
+    assert!(line.contains("rule=protect-main would=deny"), "{line}");
 }

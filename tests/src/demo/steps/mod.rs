@@ -9,6 +9,7 @@ mod egress;
 mod git_push;
 mod jit;
 mod kill;
+mod learn;
 mod limit;
 mod mcp;
 mod root;
@@ -32,4 +33,5 @@ pub(super) const ALL: &[(&str, Step)] = &[
     ("11. MCP tool calls", mcp::run),
     ("12. git push by ref", git_push::run),
     ("13. Just-in-time credentials", jit::run),
+    ("14. Learn mode", learn::run),
 ];
