@@ -8,7 +8,7 @@ use std::{path::Path, process::ExitCode};
 
 use anyhow::{Context, bail};
 use cordon_connectors::{Action, ConnectorSet, RequestHead};
-use cordon_policy::{ActionRequest, HttpInfo, PolicySet};
+use cordon_policy::{ActionRequest, HttpInfo, Mode, PolicySet, Verdict};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
@@ -152,6 +152,12 @@ pub fn policy_test(t: &PolicyTestArgs) -> anyhow::Result<ExitCode> {
             strictest = Some((severity, d.verdict.name()));
         }
         print_decision(action, &d);
+        if set.mode_of_chain(&chain) == Mode::Learn && d.verdict != Verdict::Allow {
+            println!(
+                "mode:     learn: the daemon lets it go ahead and records would = {}",
+                d.verdict.name()
+            );
+        }
         if t.explain {
             println!("\nrules considered:");
             for r in set.explain(&req) {

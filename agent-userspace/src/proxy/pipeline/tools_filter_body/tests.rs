@@ -90,6 +90,17 @@ fn a_tool_is_offered_unless_the_policy_denies_its_call_without_arguments() {
     assert!(!offer(None).keeps("search_issues"));
 }
 
+#[test]
+fn a_learning_agent_is_offered_the_tools_its_policy_would_deny() {
+    let learning = POLICY.replace(
+        "default = \"allow\"",
+        "default = \"allow\"\nmode = \"learn\"",
+    );
+    let o = offer(Some(&learning));
+    assert!(o.keeps("delete_repository"));
+    assert!(o.keeps("write_file"));
+}
+
 #[tokio::test]
 async fn a_json_answer_loses_the_denied_tools_and_its_stale_length() {
     let resp = upstream("application/json", None, vec![&LIST[..40], &LIST[40..]]);
