@@ -44,7 +44,7 @@ pub fn suggest(input: &Input<'_>) -> Result<String, std::fmt::Error> {
     let rules: Vec<RuleText<'_>> = groups
         .iter()
         .map(|g| RuleText {
-            id: unique_id(&mut ids, g.action, g.dest),
+            id: unique_id(&mut ids, g),
             action: g.action,
             scope: scope::scope(g),
             count: g.records.len(),
@@ -73,12 +73,14 @@ pub fn suggest(input: &Input<'_>) -> Result<String, std::fmt::Error> {
     Ok(out)
 }
 
-/// `learned-<action>`, `-by-address` for rules naming addresses, and a
-/// counter if that is taken.
-fn unique_id(taken: &mut BTreeSet<String>, action: &str, dest: Dest) -> String {
-    let base = match dest {
-        Dest::Addressed => format!("learned-{action}-by-address"),
-        Dest::None | Dest::Named => format!("learned-{action}"),
+/// `learned-<action>`, then `-<host>` for a rule per name or `-by-address`
+/// for rules naming addresses, and a counter if that is taken.
+fn unique_id(taken: &mut BTreeSet<String>, g: &observe::Group<'_>) -> String {
+    let action = g.action;
+    let base = match (&g.host, g.dest) {
+        (Some(host), _) => format!("learned-{action}-{host}"),
+        (None, Dest::Addressed) => format!("learned-{action}-by-address"),
+        (None, Dest::None | Dest::Named) => format!("learned-{action}"),
     };
     let mut id = base.clone();
     let mut n = 2;

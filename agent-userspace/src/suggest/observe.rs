@@ -1,6 +1,8 @@
 //! Which audit records are evidence for a proposed policy, and how they are
 //! grouped into rules: one group per action and per way its destination is
-//! named (by DNS name, by address only, or not at all).
+//! named (by DNS name, by address only, or not at all). Requests and flows
+//! to a name are grouped per name, so what was seen at one host (a path, a
+//! port) is not allowed at another; DNS queries share one rule.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,8 @@ pub enum Dest {
 pub struct Group<'a> {
     pub action: &'a str,
     pub dest: Dest,
+    /// The one destination name of the group, when it is grouped per name.
+    pub host: Option<String>,
     pub records: Vec<&'a AuditRecord>,
 }
 
@@ -68,6 +72,11 @@ pub fn dest_name<'a>(action: &str, rec: &'a AuditRecord) -> Option<&'a str> {
         .filter(|h| !h.is_empty())
 }
 
+/// A name as `hosts` matches it: case-folded, without a trailing dot.
+pub fn normal_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
 fn dest_of(action: &str, rec: &AuditRecord) -> Dest {
     if dest_name(action, rec).is_some() {
         Dest::Named
@@ -85,21 +94,25 @@ pub fn groups<'a>(
     agent: &str,
     since: Option<DateTime<Utc>>,
 ) -> Vec<Group<'a>> {
-    let mut by: BTreeMap<(&str, Dest), Vec<&AuditRecord>> = BTreeMap::new();
+    let mut by: BTreeMap<(&str, Dest, Option<String>), Vec<&AuditRecord>> = BTreeMap::new();
     for rec in records.iter().filter(|r| went_ahead(r, agent, since)) {
         let Some(action) = rec.action.as_deref() else {
             continue;
         };
-        by.entry((action, dest_of(action, rec)))
-            .or_default()
-            .push(rec);
+        let dest = dest_of(action, rec);
+        let host = match dest {
+            Dest::Named if action != "dns.query" => dest_name(action, rec).map(normal_name),
+            _ => None,
+        };
+        by.entry((action, dest, host)).or_default().push(rec);
     }
     by.into_iter()
-        .map(|((action, dest), mut records)| {
+        .map(|((action, dest, host), mut records)| {
             records.sort_by_key(|r| r.seq);
             Group {
                 action,
                 dest,
+                host,
                 records,
             }
         })

@@ -80,7 +80,7 @@ fn network(group: &Group<'_>, s: &mut Scope) {
             let mut names = BTreeSet::new();
             for rec in &group.records {
                 if let Some(name) = dest_name(group.action, rec) {
-                    names.insert(name.trim_end_matches('.').to_ascii_lowercase());
+                    names.insert(super::observe::normal_name(name));
                 }
             }
             // `*` and `?` are globs in `hosts`: such a name would allow more

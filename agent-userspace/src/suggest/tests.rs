@@ -232,3 +232,34 @@ fn a_trail_without_evidence_proposes_deny_by_default() {
     assert!(!text.contains("[[rule]]"), "{text}");
     load(&text);
 }
+
+#[test]
+fn what_was_seen_at_one_host_is_not_allowed_at_another() {
+    let mut records = trail();
+    let mut other = records
+        .iter()
+        .find(|r| r.action.as_deref() == Some("http.request"))
+        .unwrap()
+        .clone();
+    other
+        .record
+        .params
+        .insert("host".into(), "other.test".into());
+    other.record.params.insert("path".into(), "/admin".into());
+    records.push(other);
+    let set = load(&proposal(&records));
+    let probe = |host: &str, path: &str| {
+        let mut r = records
+            .iter()
+            .find(|r| r.action.as_deref() == Some("http.request"))
+            .unwrap()
+            .clone();
+        r.record.params.insert("host".into(), host.into());
+        r.record.params.insert("path".into(), path.into());
+        verdict(&set, &r)
+    };
+    assert_eq!(probe("other.test", "/admin"), Verdict::Allow);
+    assert_eq!(probe("example.test", "/v1/items"), Verdict::Allow);
+    assert_eq!(probe("example.test", "/admin"), Verdict::Deny);
+    assert_eq!(probe("other.test", "/v1/items"), Verdict::Deny);
+}
