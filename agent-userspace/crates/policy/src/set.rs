@@ -26,6 +26,9 @@ pub struct PolicySet {
     by_files: RwLock<HashMap<Vec<usize>, Arc<AgentPolicy>>>,
     /// Union of the variables every `when` reads.
     vars: u8,
+    /// Whether any file says `mode = "learn"`; when none does, no decision
+    /// pays for looking up the chain's mode.
+    any_learn: bool,
     root: Context<'static, 'static>,
 }
 
@@ -66,6 +69,7 @@ impl PolicySet {
                 .iter()
                 .filter_map(|r| r.when.as_ref())
                 .fold(0, |acc, c| acc | c.vars),
+            any_learn: compiled.units.iter().any(|u| u.mode == Some(Mode::Learn)),
             compiled,
             named: HashMap::new(),
             by_files: RwLock::new(HashMap::new()),
@@ -203,7 +207,10 @@ impl PolicySet {
     /// Learn only when every agent of the chain learns: a learning
     /// sub-agent of an enforced agent is still held to its parent's policy.
     pub fn mode_of_chain(&self, chain: &[String]) -> Mode {
-        if !chain.is_empty() && chain.iter().all(|a| self.mode_for(a) == Mode::Learn) {
+        if self.any_learn
+            && !chain.is_empty()
+            && chain.iter().all(|a| self.mode_for(a) == Mode::Learn)
+        {
             Mode::Learn
         } else {
             Mode::Enforce
