@@ -20,6 +20,7 @@ mod log;
 mod ocsf;
 mod outcome;
 mod query;
+mod queue;
 mod reconcile;
 mod record;
 mod redact;

@@ -2,11 +2,11 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use chrono::DateTime;
 use redb::Database;
 use tokio::sync::{oneshot, watch};
 
@@ -14,10 +14,11 @@ use crate::config::AuditConfig;
 use crate::error::{AuditError, DbContext};
 use crate::health::{AuditMetrics, Health, Shared};
 use crate::query::{RecordIter, iter_from};
-use crate::record::{NewRecord, now_micros};
+use crate::queue::{Queue, Refused};
+use crate::record::NewRecord;
 use crate::store::{META, RECORDS, read_head};
 use crate::wal::{WAL_BYTES, Wal, replay};
-use crate::writer::{Msg, Pending, Writer};
+use crate::writer::{Pending, Writer};
 
 /// How long `settled` waits for redb to catch up with the log; past it (a failing redb
 /// commit, which also refuses new records) readers see what redb has.
@@ -50,9 +51,8 @@ pub struct AuditLog {
 }
 
 struct Inner {
-    /// Next seq to hand out. Held while a record is queued so queue order == seq order.
-    next_seq: Mutex<u64>,
-    tx: SyncSender<Msg>,
+    /// Hands out seqs and holds records for the writer, in seq order.
+    queue: Arc<Queue>,
     shared: Arc<Shared>,
     /// Whether `append` waits for the writer (see `AuditConfig::acked`).
     acked: bool,
@@ -64,8 +64,9 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Dropping the sender lets the writer drain what is queued and exit on its own.
+        // The writer drains what is queued and exits on its own.
         self.shared.closed.store(true, Ordering::Release);
+        self.queue.close();
     }
 }
 
@@ -92,12 +93,11 @@ impl AuditLog {
             "audit log open"
         );
 
-        let (tx, rx) = sync_channel(cfg.queue_capacity);
+        let queue = Arc::new(Queue::new(cfg.queue_capacity, head.seq + 1));
         let shared = Arc::new(Shared::new(cfg.queue_capacity, head.seq));
-        let next_seq = head.seq + 1;
         let writer = Writer {
             db: Arc::clone(&db),
-            rx,
+            queue: Arc::clone(&queue),
             shared: Arc::clone(&shared),
             unindexed: Default::default(),
             head,
@@ -113,8 +113,7 @@ impl AuditLog {
             .map_err(AuditError::Spawn)?;
         Ok(AuditLog {
             inner: Arc::new(Inner {
-                next_seq: Mutex::new(next_seq),
-                tx,
+                queue,
                 shared,
                 acked: cfg.acked(),
                 outcomes: cfg.outcomes,
@@ -219,11 +218,6 @@ impl AuditLog {
     /// its durability answer arrives on.
     fn submit(&self, rec: NewRecord, acked: bool) -> Result<(u64, Option<Waiter>), Rejected> {
         let shared = &self.inner.shared;
-        let mut next = self
-            .inner
-            .next_seq
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         if shared.closed.load(Ordering::Acquire) {
             return Err(Rejected::Other(AuditError::Closed));
         }
@@ -234,29 +228,28 @@ impl AuditLog {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(Rejected::Other(err));
         }
-        let seq = *next;
         let (ack, waiter) = if acked {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
-        let pending = Box::new(Pending {
-            seq,
-            ts: now_micros(),
+        let pending = Pending {
+            // Both are set by the queue, under the lock that orders records.
+            seq: 0,
+            ts: DateTime::UNIX_EPOCH,
             rec,
             ack,
             awaited: acked,
-        });
-        // Count before sending so the writer's decrement can never run first.
+        };
+        // Count before queuing so the writer's decrement can never run first.
         shared.depth.fetch_add(1, Ordering::Relaxed);
-        match self.inner.tx.try_send(Msg::Append(pending)) {
-            Ok(()) => {
-                *next += 1;
+        match self.inner.queue.push(pending) {
+            Ok(seq) => {
                 shared.counters.appended.fetch_add(1, Ordering::Relaxed);
                 Ok((seq, waiter))
             }
-            Err(TrySendError::Full(msg)) => {
+            Err(Refused::Full(p)) => {
                 shared.depth.fetch_sub(1, Ordering::Relaxed);
                 let n = shared
                     .counters
@@ -273,14 +266,11 @@ impl AuditLog {
                 let full = AuditError::QueueFull {
                     capacity: shared.capacity,
                 };
-                Err(match msg {
-                    Msg::Append(p) => Rejected::Full(full, Box::new(p.rec)),
-                    Msg::Shutdown => Rejected::Other(full),
-                })
+                Err(Rejected::Full(full, Box::new(p.rec)))
             }
-            Err(TrySendError::Disconnected(_)) => {
+            Err(Refused::Closed) => {
                 shared.depth.fetch_sub(1, Ordering::Relaxed);
-                Err(Rejected::Other(AuditError::WriterGone))
+                Err(Rejected::Other(AuditError::Closed))
             }
         }
     }
@@ -330,14 +320,8 @@ impl AuditLog {
     /// Refuses new records, waits for the writer to commit everything it accepted, and stops
     /// it. Blocks: call it from `spawn_blocking` inside a runtime. Later calls return `Ok`.
     pub fn shutdown(&self) -> Result<(), AuditError> {
-        {
-            let _order = self
-                .inner
-                .next_seq
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            self.inner.shared.closed.store(true, Ordering::Release);
-        }
+        self.inner.shared.closed.store(true, Ordering::Release);
+        self.inner.queue.close();
         let handle = self
             .inner
             .writer
@@ -347,8 +331,6 @@ impl AuditLog {
         let Some(handle) = handle else {
             return Ok(());
         };
-        // Fails only if the writer already exited; joining tells us why.
-        let _ = self.inner.tx.send(Msg::Shutdown);
         let result = handle.join().map_err(|_| AuditError::WriterGone)?;
         tracing::info!(ok = result.is_ok(), "audit writer stopped");
         result

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -17,6 +16,7 @@ use crate::config::{AuditConfig, Durability};
 use crate::error::{AuditError, DbContext};
 use crate::health::Shared;
 use crate::index::Unindexed;
+use crate::queue::{Queue, Taken};
 use crate::record::NewRecord;
 use crate::retention;
 use crate::store::{ChainPoint, Encoded, META, META_HEAD, encode, insert_records, meta_bytes};
@@ -35,18 +35,13 @@ pub(crate) struct Pending {
     pub awaited: bool,
 }
 
-pub(crate) enum Msg {
-    Append(Box<Pending>),
-    Shutdown,
-}
-
 /// Retries of a failing group once shutdown has been requested, before giving up.
 const RETRIES_AFTER_SHUTDOWN: u32 = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 pub(crate) struct Writer {
     pub db: Arc<Database>,
-    pub rx: Receiver<Msg>,
+    pub queue: Arc<Queue>,
     pub shared: Arc<Shared>,
     pub head: ChainPoint,
     pub cfg: AuditConfig,
@@ -62,15 +57,11 @@ pub(crate) struct Writer {
 impl Writer {
     pub fn run(mut self) -> Result<(), AuditError> {
         loop {
-            let Some(first) = self.next_blocking() else {
+            let Some(mut batch) = self.next_blocking() else {
                 return self.finish();
             };
-            let mut batch = vec![first];
-            let stop = self.fill(&mut batch);
+            self.fill(&mut batch);
             self.commit_with_retry(batch)?;
-            if stop {
-                return self.finish();
-            }
             if self.unindexed.due_in().is_some_and(|left| left.is_zero()) {
                 self.index();
             }
@@ -172,18 +163,8 @@ impl Writer {
         )
     }
 
-    fn take(&self, msg: Msg) -> Option<Pending> {
-        match msg {
-            Msg::Append(p) => {
-                self.shared.depth.fetch_sub(1, Ordering::Relaxed);
-                Some(*p)
-            }
-            Msg::Shutdown => None,
-        }
-    }
-
-    /// Waits for the next record; runs retention and checkpoints while idle. `None` = shut down.
-    fn next_blocking(&mut self) -> Option<Pending> {
+    /// Waits for the next group; runs retention and checkpoints while idle. `None` = shut down.
+    fn next_blocking(&mut self) -> Option<Vec<Pending>> {
         loop {
             let interval = self.cfg.retention.as_ref().map(|r| r.check_interval);
             if let Some(every) = interval
@@ -202,59 +183,45 @@ impl Writer {
             }
             let floor = |d: Duration| d.max(Duration::from_millis(1));
             let wake = [
-                interval,
+                interval.map(|every| every.saturating_sub(self.last_prune.elapsed())),
                 self.checkpoint_due().map(floor),
                 self.unindexed.due_in().map(floor),
             ]
             .into_iter()
             .flatten()
-            .min();
-            let msg = match wake {
-                None => self.rx.recv().ok()?,
-                Some(every) => match self.rx.recv_timeout(every) {
-                    Ok(msg) => msg,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => return None,
-                },
-            };
-            return self.take(msg);
+            .min()
+            .map(|left| Instant::now() + left);
+            match self.queue.take(self.cfg.max_batch, wake) {
+                Taken::Batch(batch) => {
+                    self.taken(batch.len());
+                    return Some(batch);
+                }
+                Taken::Timer => continue,
+                Taken::Closed => return None,
+            }
         }
     }
 
-    /// Adds whatever else belongs in this group. Returns true when shutdown was requested.
-    fn fill(&mut self, batch: &mut Vec<Pending>) -> bool {
-        // With a log, batched appends wait for their write: take what is there, no delay.
-        let durability = match self.wal {
-            Some(_) => Durability::Strict,
-            None => self.cfg.durability,
+    fn taken(&self, n: usize) {
+        self.shared.depth.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Adds whatever else belongs in this group: with batched durability and no log, what
+    /// arrives within `max_delay_ms`. With a log, batched appends wait for their write, so
+    /// the group is what was queued when it was taken.
+    fn fill(&mut self, batch: &mut Vec<Pending>) {
+        let Durability::Batched { max_delay_ms } = self.cfg.durability else {
+            return;
         };
-        match durability {
-            Durability::Strict => {
-                while batch.len() < self.cfg.max_batch {
-                    match self.rx.try_recv() {
-                        Ok(msg) => match self.take(msg) {
-                            Some(p) => batch.push(p),
-                            None => return true,
-                        },
-                        Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
-                    }
-                }
-            }
-            Durability::Batched { max_delay_ms } => {
-                let deadline = Instant::now() + Duration::from_millis(max_delay_ms);
-                while batch.len() < self.cfg.max_batch {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match self.rx.recv_timeout(left) {
-                        Ok(msg) => match self.take(msg) {
-                            Some(p) => batch.push(p),
-                            None => return true,
-                        },
-                        Err(_) => break,
-                    }
-                }
-            }
+        if self.wal.is_some() || batch.len() >= self.cfg.max_batch {
+            return;
         }
-        false
+        let until = Instant::now() + Duration::from_millis(max_delay_ms);
+        let more = self
+            .queue
+            .take_until(self.cfg.max_batch - batch.len(), until);
+        self.taken(more.len());
+        batch.extend(more);
     }
 
     fn commit_with_retry(&mut self, mut batch: Vec<Pending>) -> Result<(), AuditError> {

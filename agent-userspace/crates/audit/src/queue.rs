@@ -1,0 +1,191 @@
+//! The bounded queue between appenders and the writer thread.
+//!
+//! Appenders push under the one lock that also hands out seqs, so queue order is seq order.
+//! Only a record the writer should start on at once wakes it: a decision (its appender may be
+//! waiting, and in every mode it should reach the log promptly). An outcome wakes nobody: it
+//! rides with the next decision's group, or is taken within [`OUTCOME_DELAY`] when none comes.
+//! Under load that saves a wakeup, a write and a loop of the writer per forwarded request,
+//! which is most of what an outcome record costs (`cargo xtask bench`, `cordon-no-outcomes`).
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::record::{EventKind, now_micros};
+use crate::writer::Pending;
+
+/// The longest an outcome waits in the queue for a decision to ride with. The writer's redb
+/// insert is due as late, so an outcome becomes readable no later than it did before.
+pub(crate) const OUTCOME_DELAY: Duration = Duration::from_millis(20);
+
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+struct State {
+    next_seq: u64,
+    items: VecDeque<Pending>,
+    /// Queued records that wake the writer (see [`wakes`]).
+    urgent: usize,
+    /// When the records that did not wake the writer are due: `OUTCOME_DELAY` after the
+    /// oldest of them was queued.
+    quiet_due: Option<Instant>,
+    /// The writer is waiting on `ready`, and until when (`None`: until woken).
+    parked: bool,
+    parked_until: Option<Instant>,
+    closed: bool,
+}
+
+/// Why a record was not queued; a full queue gives it back.
+pub(crate) enum Refused {
+    Full(Box<Pending>),
+    Closed,
+}
+
+/// What the writer gets from [`Queue::take`].
+pub(crate) enum Taken {
+    /// Records in seq order, at most the asked-for number.
+    Batch(Vec<Pending>),
+    /// The writer's own deadline passed first (maintenance is due).
+    Timer,
+    /// Closed and empty: the writer is done.
+    Closed,
+}
+
+/// Whether queuing `p` wakes the writer: everything but an outcome.
+fn wakes(p: &Pending) -> bool {
+    p.rec.kind != EventKind::Outcome
+}
+
+impl Queue {
+    pub fn new(capacity: usize, next_seq: u64) -> Queue {
+        Queue {
+            state: Mutex::new(State {
+                next_seq,
+                items: VecDeque::new(),
+                urgent: 0,
+                quiet_due: None,
+                parked: false,
+                parked_until: None,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned one still holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gives `p` the next seq and the current time and queues it. Returns its seq.
+    pub fn push(&self, mut p: Pending) -> Result<u64, Refused> {
+        let mut s = self.lock();
+        if s.closed {
+            return Err(Refused::Closed);
+        }
+        if s.items.len() >= self.capacity {
+            return Err(Refused::Full(Box::new(p)));
+        }
+        let seq = s.next_seq;
+        p.seq = seq;
+        p.ts = now_micros();
+        let urgent = wakes(&p);
+        s.items.push_back(p);
+        s.next_seq += 1;
+        // A parked writer sleeping past the new outcome's due time must hear of it.
+        let mut late = false;
+        if urgent {
+            s.urgent += 1;
+        } else if s.quiet_due.is_none() {
+            let due = Instant::now() + OUTCOME_DELAY;
+            s.quiet_due = Some(due);
+            late = s.parked_until.is_none_or(|until| until > due);
+        }
+        // Half full: take it now rather than refuse records later.
+        let crowded = s.items.len() * 2 >= self.capacity;
+        if s.parked && (urgent || late || crowded) {
+            s.parked = false;
+            self.ready.notify_one();
+        }
+        Ok(seq)
+    }
+
+    /// Refuses new records; the writer drains what is queued, then gets `Taken::Closed`.
+    pub fn close(&self) {
+        let mut s = self.lock();
+        s.closed = true;
+        self.ready.notify_all();
+    }
+
+    /// Waits until there is something to write (a record that wakes, an outcome older than
+    /// `OUTCOME_DELAY`, or anything once closed) and takes up to `max` records, or until
+    /// `deadline` passes.
+    pub fn take(&self, max: usize, deadline: Option<Instant>) -> Taken {
+        let mut s = self.lock();
+        loop {
+            let now = Instant::now();
+            let quiet_due = s.quiet_due;
+            let ready = s.urgent > 0 || quiet_due.is_some_and(|d| d <= now);
+            if ready || (s.closed && !s.items.is_empty()) {
+                return Taken::Batch(drain(&mut s, max, now));
+            }
+            if s.closed {
+                return Taken::Closed;
+            }
+            if deadline.is_some_and(|d| d <= now) {
+                return Taken::Timer;
+            }
+            let wake = [deadline, quiet_due].into_iter().flatten().min();
+            s.parked = true;
+            s.parked_until = wake;
+            s = match wake {
+                None => self.ready.wait(s).unwrap_or_else(PoisonError::into_inner),
+                Some(at) => {
+                    self.ready
+                        .wait_timeout(s, at.saturating_duration_since(now))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+            s.parked = false;
+        }
+    }
+
+    /// Batched durability without a log: waits until `until` (or until `max` records are
+    /// queued, or the queue closes) and takes up to `max` more.
+    pub fn take_until(&self, max: usize, until: Instant) -> Vec<Pending> {
+        let mut s = self.lock();
+        loop {
+            let now = Instant::now();
+            if s.items.len() >= max || s.closed || until <= now {
+                return drain(&mut s, max, now);
+            }
+            s.parked = true;
+            s.parked_until = Some(until);
+            s = self
+                .ready
+                .wait_timeout(s, until - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            s.parked = false;
+        }
+    }
+}
+
+fn drain(s: &mut State, max: usize, now: Instant) -> Vec<Pending> {
+    let n = s.items.len().min(max);
+    let mut out = Vec::with_capacity(n);
+    for p in s.items.drain(..n) {
+        if wakes(&p) {
+            s.urgent -= 1;
+        }
+        out.push(p);
+    }
+    // What is left (more than `max` were queued) is due at once.
+    s.quiet_due = (!s.items.is_empty()).then_some(now);
+    out
+}
