@@ -201,47 +201,6 @@ proptest! {
     }
 
     #[test]
-    fn a_grant_lifts_an_approval_but_never_a_deny(
-        p in policy(),
-        (action, n) in request(),
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        write_files(dir.path(), &[("bot.toml", &toml("bot", "r", &p))]);
-        let engine = PolicyEngine::new();
-        engine.reload(dir.path()).unwrap();
-        let now = at(NOON);
-        let chain = chain(&["bot"]);
-        let id = engine
-            .grant(&chain, "*", now + chrono::Duration::hours(1), now)
-            .unwrap();
-        let run = RunContext {
-            instance: "i-1".into(),
-            agent: "bot".into(),
-            started_at: now,
-        };
-        let params = params(n);
-        let outcome = engine.decide(&run, &ActionRequest {
-            chain: &chain,
-            action,
-            params: &params,
-            request: None,
-            now,
-        });
-        let (static_verdict, _) = expected("r", "bot.toml", &p, action, n);
-        prop_assert_eq!(V::of(&outcome.static_decision.verdict), static_verdict);
-        match static_verdict {
-            V::Approve => {
-                prop_assert_eq!(V::of(&outcome.decision.verdict), V::Allow);
-                prop_assert_eq!(outcome.grant, Some(id));
-            }
-            other => {
-                prop_assert_eq!(V::of(&outcome.decision.verdict), other);
-                prop_assert_eq!(outcome.grant, None);
-            }
-        }
-    }
-
-    #[test]
     fn a_delegation_chain_is_decided_at_least_as_strictly_as_each_agent_alone(
         parent in policy(),
         child in policy(),
