@@ -55,7 +55,8 @@ fn world() -> World {
         &format!("/repos/o/r/pulls/{PR}"),
         Reply::json(200, &json!({"number": PR, "base": {"ref": "main"}})),
     );
-    let set = vault_set_stdin(&w.daemon, "deploy-github", "token", "ghp-deploy-0123456789").unwrap();
+    let set =
+        vault_set_stdin(&w.daemon, "deploy-github", "token", "ghp-deploy-0123456789").unwrap();
     assert!(set.status.success(), "{}", show(&set));
     w
 }
@@ -174,10 +175,16 @@ fn an_approval_shows_the_rule_the_credential_name_and_how_long_it_was_held() {
     assert_eq!(row["reason"], "merges to main need a human", "{text}");
     assert_eq!(row["credential"], "deploy-github", "{text}");
     assert!(row["held_secs"].as_i64().unwrap() >= 1, "{text}");
-    assert!(!text.contains("ghp-deploy"), "a credential value is shown: {text}");
+    assert!(
+        !text.contains("ghp-deploy"),
+        "a credential value is shown: {text}"
+    );
     let table = cordon_ok(&w, &["approvals"]);
     assert!(table.contains("rule merge-main-approval"), "{table}");
-    assert!(table.contains("credential: vault entry deploy-github"), "{table}");
+    assert!(
+        table.contains("credential: vault entry deploy-github"),
+        "{table}"
+    );
     cordon_ok(&w, &["deny", &p.id]);
     assert_eq!(code(&agent.join().unwrap()), 403);
 }
@@ -190,7 +197,11 @@ fn three_uses_let_the_approved_merge_and_two_more_through_and_the_fourth_asks_ag
     let listed = grants(&w);
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(
-        (&listed[0]["uses_left"], &listed[0]["uses"], &listed[0]["approval"]),
+        (
+            &listed[0]["uses_left"],
+            &listed[0]["uses"],
+            &listed[0]["approval"]
+        ),
         (&json!(2), &json!(3), &json!(p.id)),
         "{listed:?}"
     );
@@ -209,12 +220,22 @@ fn three_uses_let_the_approved_merge_and_two_more_through_and_the_fourth_asks_ag
     let t = w.trail().unwrap().of_chain(AGENT);
     let given = of_kind(&t, "grant.granted");
     assert_eq!(given.len(), 1, "{t}");
-    assert!(given[0].approver.as_deref().unwrap_or("").starts_with("root"), "{t}");
+    assert!(
+        given[0]
+            .approver
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("root"),
+        "{t}"
+    );
     let id = rule(given[0]).to_string();
     assert!(id.starts_with("grant:"), "{t}");
     let used = of_kind(&t, "grant.used");
     assert_eq!(used.len(), 2, "{t}");
-    assert!(used.iter().all(|r| rule(r) == id && verdict(r) == "allow"), "{t}");
+    assert!(
+        used.iter().all(|r| rule(r) == id && verdict(r) == "allow"),
+        "{t}"
+    );
     let exhausted = of_kind(&t, "grant.exhausted");
     assert_eq!(exhausted.len(), 1, "{t}");
     assert_eq!(rule(exhausted[0]), id, "{t}");
@@ -245,7 +266,14 @@ fn a_revoked_grant_stops_letting_merges_through() {
     let revoked = of_kind(&t, "grant.revoked");
     assert_eq!(revoked.len(), 1, "{t}");
     assert_eq!(rule(revoked[0]), format!("grant:{id}"), "{t}");
-    assert!(revoked[0].approver.as_deref().unwrap_or("").starts_with("root"), "{t}");
+    assert!(
+        revoked[0]
+            .approver
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("root"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -288,7 +316,10 @@ fn always_writes_a_reviewed_policy_file_that_allows_and_that_a_reload_keeps() {
     let name = format!("approved-{}.toml", p.id);
     let path = w.policies.path().join(&name);
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(&format!("cordon approve {} --always", p.id)), "{text}");
+    assert!(
+        text.contains(&format!("cordon approve {} --always", p.id)),
+        "{text}"
+    );
     assert!(text.contains("# Approved by root"), "{text}");
     assert!(text.contains("rule `merge-main-approval`"), "{text}");
     assert!(text.contains("decision = \"approved\""), "{text}");
@@ -318,7 +349,10 @@ fn always_writes_a_reviewed_policy_file_that_allows_and_that_a_reload_keeps() {
         .filter(|r| r.kind.as_str() == "request" && verdict(r) == "allow")
         .collect();
     assert_eq!(merges.len(), 2, "{t}");
-    assert!(merges.iter().all(|r| rule(r) == format!("always-{}", p.id)), "{t}");
+    assert!(
+        merges.iter().all(|r| rule(r) == format!("always-{}", p.id)),
+        "{t}"
+    );
 
     // Taking the file away takes the approval back.
     w.policies.remove(&name).unwrap();

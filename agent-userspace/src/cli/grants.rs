@@ -131,11 +131,7 @@ pub fn approve(a: &ApproveArgs) -> anyhow::Result<ExitCode> {
     );
     let standing = &body["standing"];
     if let Some(g) = standing.get("grant") {
-        println!(
-            "grant {}: {}",
-            g["id"].as_str().unwrap_or("?"),
-            describe(g)
-        );
+        println!("grant {}: {}", g["id"].as_str().unwrap_or("?"), describe(g));
     } else if let Some(f) = standing["file"].as_str() {
         println!("wrote {f} in the policy directory; it is in force");
     }

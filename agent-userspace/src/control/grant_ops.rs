@@ -44,7 +44,9 @@ pub async fn handle(d: &Shared, by: &str, req: Request) -> Reply {
         }
         Request::Grants => Reply::ok(d.grants.list(now)),
         Request::GrantRevoke { id } => match lifecycle::revoke(d, &id, by).await {
-            Ok(g) => Reply::ok(json!({"revoked": g.id, "agent": g.chain_display(), "action": g.action})),
+            Ok(g) => {
+                Reply::ok(json!({"revoked": g.id, "agent": g.chain_display(), "action": g.action}))
+            }
             Err(e) => Reply::err(e),
         },
         other => Reply::err(format!("{} is not an approval operation", other.name())),
@@ -97,7 +99,10 @@ async fn approve(
             standing = json!({"grant": lifecycle::give(d, g).await?});
         }
     }
-    match d.approvals.answer(id, Answer::Approved { by: by.to_string() }) {
+    match d
+        .approvals
+        .answer(id, Answer::Approved { by: by.to_string() })
+    {
         Some(info) => Ok(json!({
             "approved": id,
             "agent": info.chain,
@@ -135,8 +140,10 @@ async fn write_always(
     let version = match crate::daemon::reload::reload_all(d, &trigger).await {
         Ok(v) => v,
         Err(e) => {
-            let removed = std::fs::remove_file(&path)
-                .map_or_else(|r| format!("; removing it failed too: {r}"), |()| String::new());
+            let removed = std::fs::remove_file(&path).map_or_else(
+                |r| format!("; removing it failed too: {r}"),
+                |()| String::new(),
+            );
             return Err(format!(
                 "{name} was not put in force (the request stays held){removed}: {e}"
             ));
@@ -145,6 +152,8 @@ async fn write_always(
     d.audit
         .append(always::record(&a, &name, &version))
         .await
-        .map_err(|e| format!("{name} is in force, but its grant record could not be written: {e}"))?;
+        .map_err(|e| {
+            format!("{name} is in force, but its grant record could not be written: {e}")
+        })?;
     Ok(name)
 }

@@ -16,7 +16,9 @@ use crate::cgroup::AgentPath;
 pub enum Answer {
     /// The held request goes ahead; any standing grant the operator gave
     /// with the answer is already in force.
-    Approved { by: String },
+    Approved {
+        by: String,
+    },
     Denied {
         by: String,
         reason: String,

@@ -73,7 +73,10 @@ fn a_file_of_approved_rules_changes_no_default() {
     // bot's own default is allow; the approvals file must not make it deny.
     let set = set_with(&[("bot.toml", BOT), ("approved-1.toml", ALWAYS)]);
     let d = decide(&set, &["bot"], "slack.post", json!({}));
-    assert_eq!((short(&d.verdict), &*d.rule_id), ("allow", "default:bot.toml"));
+    assert_eq!(
+        (short(&d.verdict), &*d.rule_id),
+        ("allow", "default:bot.toml")
+    );
 
     // Alone, it denies everything it does not name (the built-in default).
     let alone = set_with(&[("approved-1.toml", ALWAYS)]);

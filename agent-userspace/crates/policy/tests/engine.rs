@@ -5,9 +5,7 @@ mod common;
 
 use chrono::{DateTime, Duration as Span, Utc};
 use common::*;
-use cordon_policy::{
-    ActionRequest, Enforcement, EnvelopeBound, Outcome, PolicyEngine, RunContext,
-};
+use cordon_policy::{ActionRequest, Enforcement, EnvelopeBound, Outcome, PolicyEngine, RunContext};
 use serde_json::json;
 use std::time::Duration;
 

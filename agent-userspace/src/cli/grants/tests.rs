@@ -22,7 +22,13 @@ fn an_approval_shows_the_rule_that_asked_the_credential_and_how_long_it_was_held
     let cols: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(
         cols,
-        ["1a2b3c4d", "orch/bot", "github.pr.merge", "12s", r#"{"base":"main"}"#]
+        [
+            "1a2b3c4d",
+            "orch/bot",
+            "github.pr.merge",
+            "12s",
+            r#"{"base":"main"}"#
+        ]
     );
     assert_eq!(
         lines[2].trim(),
@@ -58,10 +64,26 @@ fn a_grant_row_shows_uses_left_expiry_granter_and_scope() {
         .collect();
     assert_eq!(
         rows[0],
-        ["g1", "orch/bot", "github.pr.merge", "2/3", "-", "root", r#"{"number":"7"}"#]
+        [
+            "g1",
+            "orch/bot",
+            "github.pr.merge",
+            "2/3",
+            "-",
+            "root",
+            r#"{"number":"7"}"#
+        ]
     );
     assert_eq!(
         rows[1],
-        ["g2", "bot", "stripe.charge.create", "-", "2026-12-05T08:00:00Z", "alice", "(any)"]
+        [
+            "g2",
+            "bot",
+            "stripe.charge.create",
+            "-",
+            "2026-12-05T08:00:00Z",
+            "alice",
+            "(any)"
+        ]
     );
 }

@@ -99,7 +99,10 @@ pub fn render(a: &Always<'_>) -> Result<String, AlwaysError> {
             action: a.action,
             when,
             decision: "approved",
-            reason: format!("approved always by {} at {at} (approval {})", a.by, a.approval),
+            reason: format!(
+                "approved always by {} at {at} (approval {})",
+                a.by, a.approval
+            ),
         }],
     })
     .map_err(|e| AlwaysError::Render(e.to_string()))?;
@@ -121,9 +124,7 @@ pub fn render(a: &Always<'_>) -> Result<String, AlwaysError> {
             safe(a.action),
             safe(a.rule)
         ),
-        format!(
-            "# From now on that action by that chain, {scope}, goes ahead without asking;"
-        ),
+        format!("# From now on that action by that chain, {scope}, goes ahead without asking;"),
         "# a deny still wins. Delete this file to take the approval back.".to_string(),
     ];
     Ok(format!("{}\n\n{body}", header.join("\n")))

@@ -102,7 +102,10 @@ fn grants_and_their_remaining_uses_survive_a_restart() {
     let again = Grants::load(store(&dir)).unwrap();
     let listed = again.list(t0());
     assert_eq!(listed.len(), 2);
-    assert_eq!((listed[0].id.as_str(), listed[0].uses_left), ("g1", Some(2)));
+    assert_eq!(
+        (listed[0].id.as_str(), listed[0].uses_left),
+        ("g1", Some(2))
+    );
     assert_eq!(listed[1].id, "g2");
 }
 
@@ -110,12 +113,15 @@ fn grants_and_their_remaining_uses_survive_a_restart() {
 fn a_revoked_grant_matches_nothing_and_is_gone_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
-    let grants = Grants::load(store(&dir)).unwrap();
-    grants.add(grant("g1", None, Some(3600))).unwrap();
-    assert_eq!(grants.revoke("g1").unwrap().map(|g| g.id), Some("g1".into()));
-    assert!(grants.revoke("g1").unwrap().is_none());
-    let none = grants.take_use(&chain(), "github.pr.merge", &Map::new(), t0());
-    assert!(none.unwrap().is_none());
+        let grants = Grants::load(store(&dir)).unwrap();
+        grants.add(grant("g1", None, Some(3600))).unwrap();
+        assert_eq!(
+            grants.revoke("g1").unwrap().map(|g| g.id),
+            Some("g1".into())
+        );
+        assert!(grants.revoke("g1").unwrap().is_none());
+        let none = grants.take_use(&chain(), "github.pr.merge", &Map::new(), t0());
+        assert!(none.unwrap().is_none());
     }
     assert!(Grants::load(store(&dir)).unwrap().list(t0()).is_empty());
 }
@@ -142,8 +148,5 @@ fn an_unreadable_stored_grant_stops_the_load() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir);
     s.put_grant("g1", "{not json").unwrap();
-    assert!(matches!(
-        Grants::load(s),
-        Err(GrantsError::Corrupt { .. })
-    ));
+    assert!(matches!(Grants::load(s), Err(GrantsError::Corrupt { .. })));
 }

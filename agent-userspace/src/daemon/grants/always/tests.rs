@@ -116,7 +116,11 @@ fn a_params_scoped_file_matches_those_params_and_no_others() {
     let map = params.as_object().cloned().unwrap();
     let text = render(&always(&c, "github.pr.merge", Some(&map))).unwrap();
     let (v, rule) = decide(&text, &c, "github.pr.merge", params.clone());
-    assert_eq!((v, rule.as_str()), (Verdict::Allow, "always-1a2b3c4d"), "{text}");
+    assert_eq!(
+        (v, rule.as_str()),
+        (Verdict::Allow, "always-1a2b3c4d"),
+        "{text}"
+    );
     let mut other = params.clone();
     other["number"] = json!(8);
     let (v, _) = decide(&text, &c, "github.pr.merge", other);
@@ -162,7 +166,10 @@ fn an_action_that_reads_as_a_pattern_is_refused() {
 fn writing_never_replaces_a_file_and_leaves_no_temporary_behind() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "approved-x.toml", "agents = [\"a\"]\n").unwrap();
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "agents = [\"a\"]\n");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "agents = [\"a\"]\n"
+    );
     assert!(matches!(
         write(dir.path(), "approved-x.toml", "other"),
         Err(AlwaysError::Exists(_))
