@@ -8,10 +8,11 @@ use std::process::Output;
 use std::time::Duration;
 
 use cordon_audit::AuditRecord;
-use cordon_e2e::operator::{Background, Pending, wait_for_pending};
+use cordon_e2e::full_disk::FullDisk;
+use cordon_e2e::operator::{Background, Pending, pending, wait_for_pending};
 use cordon_e2e::secrets::vault_set_stdin;
 use cordon_e2e::trail::{rule, verdict};
-use cordon_e2e::world::{show, stdout};
+use cordon_e2e::world::{PYTHON, show, stdout};
 use cordon_e2e::{Method, Reply, Trail, World, cordon_bin, require_root_or_skip, wait_until};
 use serde_json::{Value, json};
 
@@ -358,4 +359,62 @@ fn always_writes_a_reviewed_policy_file_that_allows_and_that_a_reload_keeps() {
     w.policies.remove(&name).unwrap();
     cordon_ok(&w, &["policy", "reload"]);
     asks_again(&w);
+}
+
+#[test]
+fn a_grant_whose_record_cannot_be_written_is_not_given_and_the_request_stays_held() {
+    require_root_or_skip!();
+    let mut w = world();
+    let disk = FullDisk::under(&mut w).unwrap();
+    let agent = merge_in_background(&w);
+    let p = held(&w);
+    disk.fill().unwrap();
+    let out = w.daemon.cordon(&["approve", &p.id, "--uses", "3"]).unwrap();
+    assert!(!out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("record could not be written"), "{err}");
+    assert!(grants(&w).is_empty(), "an unrecorded grant is in force");
+    let still = pending(&w.daemon).unwrap();
+    assert!(still.iter().any(|q| q.id == p.id), "{still:?}");
+    assert_eq!(merged(&w), 0);
+    // The operator's "no" stands even though it cannot be recorded either.
+    let _ = w.daemon.cordon(&["deny", &p.id]).unwrap();
+    assert_eq!(code(&agent.join().unwrap()), 403);
+    assert_eq!(merged(&w), 0);
+}
+
+/// Two merges on one connection (one name lookup), four seconds apart; one status per line.
+const TWO_MERGES: &str = r#"
+import http.client, time
+c = http.client.HTTPSConnection("api.github.com", timeout=30)
+for i in range(2):
+    c.request("PUT", "/repos/o/r/pulls/7/merge", body=b'{"merge_method":"squash"}',
+              headers={"content-type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    print(r.status, flush=True)
+    if i == 0:
+        time.sleep(4)
+"#;
+
+#[test]
+fn a_grant_use_that_cannot_be_recorded_is_refused_and_stays_spent() {
+    require_root_or_skip!();
+    let mut w = world();
+    let disk = FullDisk::under(&mut w).unwrap();
+    approve_held(&w, &["--uses", "4"]);
+    let agent = Background::start(
+        w.agent(AGENT, &[PYTHON, "-c", TWO_MERGES]),
+        Duration::from_secs(40),
+    );
+    wait_until("the first granted merge", NOTICE, || merged(&w) == 2).unwrap();
+    disk.fill().unwrap();
+    let out = agent.join().unwrap();
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines, ["200", "503"], "{}", show(&out));
+    assert_eq!(merged(&w), 2, "an unrecorded use reached GitHub");
+    // Counted before it was recorded: a failed record never gives a use back.
+    let listed = grants(&w);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["uses_left"], json!(1), "{listed:?}");
 }
