@@ -183,3 +183,28 @@ fn writing_never_replaces_a_file_and_leaves_no_temporary_behind() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o022, 0, "{mode:o}");
 }
+
+#[test]
+fn the_granted_record_names_the_file_the_policy_version_and_the_approver() {
+    let c = chain();
+    let params = json!({"number": "7"}).as_object().cloned().unwrap();
+    let rec = record(
+        &always(&c, "github.pr.merge", Some(&params)),
+        "approved-1a2b3c4d.toml",
+        "abc123",
+    );
+    assert_eq!(rec.kind, cordon_audit::EventKind::GrantGranted);
+    assert_eq!(rec.rule.as_deref(), Some("always-1a2b3c4d"));
+    assert_eq!(rec.chain.as_deref(), Some("orch/bot"));
+    assert_eq!(rec.agent.as_deref(), Some("bot"));
+    assert_eq!(rec.approver.as_deref(), Some("root (uid 0)"));
+    assert_eq!(rec.policy_version.as_deref(), Some("abc123"));
+    assert_eq!(rec.params.get("number"), Some(&json!("7")));
+    assert_eq!(
+        rec.reason.as_deref(),
+        Some(
+            "always: approved-1a2b3c4d.toml in the policy directory (policy version abc123); \
+             answers approval 1a2b3c4d asked by rule ask"
+        )
+    );
+}
