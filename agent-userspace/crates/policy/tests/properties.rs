@@ -1,8 +1,9 @@
 //! Properties of the policy engine over generated policies, checked against
 //! a small model of the documented semantics (docs/policy.md):
 //! - deny beats approve beats allow: the strictest matching rule decides
-//!   (the first in file order among equals), the default only when none
-//!   matches, and a grant lifts an approval but never a deny;
+//!   (the first in file order among equals), and the default only when
+//!   none matches (grants that lift approvals are the daemon's, tested in
+//!   `daemon/grants`);
 //! - delegation: a chain is decided at least as strictly as each of its
 //!   agents alone, i.e. a sub-agent never does more than its parent may;
 //! - reload is atomic: readers deciding while generations are reloaded see

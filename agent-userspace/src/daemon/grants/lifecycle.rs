@@ -159,6 +159,7 @@ mod tests {
             decision: d,
             limit: None,
             envelope: None,
+            would: None,
         }
     }
 
