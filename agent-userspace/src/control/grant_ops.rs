@@ -67,6 +67,10 @@ pub fn listed(i: &PendingInfo, now: chrono::DateTime<chrono::Utc>) -> Value {
     v
 }
 
+/// One approval answered at a time: two operators approving the same
+/// request at once must not each give a grant of N uses.
+static ANSWERING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The standing part of the answer goes into force first; only then is the
 /// held request let go. When that fails, the request stays held and the
 /// operator sees why.
@@ -77,6 +81,7 @@ async fn approve(
     ask: GrantAsk,
     always: bool,
 ) -> Result<Value, String> {
+    let _one_at_a_time = ANSWERING.lock().await;
     let info = d
         .approvals
         .get(id)
