@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod demo;
 pub mod dns;
 pub mod error;
+pub mod full_disk;
 pub mod git_http;
 pub mod host;
 pub mod http;

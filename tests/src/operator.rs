@@ -10,15 +10,20 @@ use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 use crate::process::{describe, run_with_timeout, wait_until};
 
-/// One row of `cordon approvals`.
+/// One approval of `cordon approvals --json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
     pub id: String,
     /// The agent chain, `parent/child` for a sub-agent.
     pub agent: String,
     pub action: String,
-    /// The action's params as printed (compact JSON).
     pub params: serde_json::Value,
+    /// The rule that asked for a human.
+    pub rule: String,
+    /// The vault entry that would be injected, if any.
+    pub credential: Option<String>,
+    /// Seconds the request has been held.
+    pub held_secs: i64,
 }
 
 /// One row of `cordon ps`.
@@ -36,7 +41,7 @@ pub struct PsRow {
 
 /// Every approval the daemon is waiting on.
 pub fn pending(daemon: &Daemon) -> Result<Vec<Pending>> {
-    Ok(parse_approvals(&checked(daemon, &["approvals"])?))
+    Ok(parse_approvals(&checked(daemon, &["approvals", "--json"])?))
 }
 
 /// Wait (bounded) until an approval for `action` is pending, and return it.
@@ -81,21 +86,19 @@ fn checked(daemon: &Daemon, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// `ID AGENT ACTION AGE PARAMS` rows after a header line; params are the rest of the line.
+/// The JSON array `cordon approvals --json` prints; unreadable text is no approvals.
 pub fn parse_approvals(text: &str) -> Vec<Pending> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut cols = line.split_whitespace();
-            let (id, agent, action, _age) =
-                (cols.next()?, cols.next()?, cols.next()?, cols.next()?);
-            let rest = cols.collect::<Vec<_>>().join(" ");
-            Some(Pending {
-                id: id.to_owned(),
-                agent: agent.to_owned(),
-                action: action.to_owned(),
-                params: serde_json::from_str(&rest).unwrap_or(serde_json::Value::String(rest)),
-            })
+    let rows: Vec<serde_json::Value> = serde_json::from_str(text).unwrap_or_default();
+    let s = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("").to_owned();
+    rows.iter()
+        .map(|v| Pending {
+            id: s(v, "id"),
+            agent: s(v, "chain"),
+            action: s(v, "action"),
+            params: v["params"].clone(),
+            rule: s(v, "rule"),
+            credential: v["credential"].as_str().map(str::to_owned),
+            held_secs: v["held_secs"].as_i64().unwrap_or(0),
         })
         .collect()
 }
@@ -150,9 +153,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn approvals_rows_keep_params_as_json() {
-        let text = "ID         AGENT                    ACTION                          AGE  PARAMS\n\
-                    1a2b3c4d   parent/child             github.pr.merge                  3s  {\"base\":\"main\",\"title\":\"a b\"}\n";
+    fn approvals_keep_params_rule_credential_and_time_held() {
+        let text = r#"[{"id":"1a2b3c4d","chain":"parent/child","action":"github.pr.merge",
+            "params":{"base":"main","title":"a b"},"rule":"merge-main","credential":"gh",
+            "held_secs":3}]"#;
         let rows = parse_approvals(text);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].id, "1a2b3c4d");
@@ -162,6 +166,9 @@ mod tests {
             rows[0].params,
             serde_json::json!({"base": "main", "title": "a b"})
         );
+        assert_eq!(rows[0].rule, "merge-main");
+        assert_eq!(rows[0].credential.as_deref(), Some("gh"));
+        assert_eq!(rows[0].held_secs, 3);
     }
 
     #[test]

@@ -39,10 +39,12 @@ pub enum Command {
     Resume(KillArgs),
     /// Kill every process of an agent (they are gone, not frozen).
     Terminate(KillArgs),
-    /// List requests waiting for a human.
-    Approvals(Client),
-    /// Let a pending request through.
-    Approve(ApproveArgs),
+    /// List requests waiting for a human, with what is needed to decide.
+    Approvals(super::grants::ApprovalsArgs),
+    /// Let a pending request through: once, N uses, for a while, or always.
+    Approve(super::grants::ApproveArgs),
+    /// Standing grants from approvals; `cordon grants revoke ID`.
+    Grants(super::grants::GrantsArgs),
     /// Refuse a pending request.
     Deny(DenyArgs),
     /// Connector definitions (how requests become actions).
@@ -249,16 +251,6 @@ pub struct KillArgs {
     /// Only cut this connector's actions for the agent, without freezing.
     #[arg(long)]
     pub connector: Option<String>,
-    #[command(flatten)]
-    pub client: Client,
-}
-
-#[derive(Args, Debug)]
-pub struct ApproveArgs {
-    pub id: String,
-    /// Also allow the same action by the same agent for this long (e.g. 10m).
-    #[arg(long = "for", value_parser = parse_duration)]
-    pub grant_for: Option<std::time::Duration>,
     #[command(flatten)]
     pub client: Client,
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod args;
 pub mod audit;
+pub mod grants;
 pub mod install;
 pub mod offline;
 pub mod ops;
@@ -36,8 +37,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kill(a) => ops::kill(&a),
         Command::Resume(a) => ops::resume(&a),
         Command::Terminate(a) => ops::terminate(&a),
-        Command::Approvals(c) => ops::approvals(&c),
-        Command::Approve(a) => ops::approve(&a),
+        Command::Approvals(a) => grants::approvals(&a),
+        Command::Approve(a) => grants::approve(&a),
+        Command::Grants(a) => grants::run(&a),
         Command::Deny(a) => ops::deny(&a),
         Command::Vault(v) => vault::run(v),
         Command::Audit(a) => audit::run(a),

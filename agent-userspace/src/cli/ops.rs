@@ -6,7 +6,7 @@ use std::{process::ExitCode, time::Duration};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::args::{ApproveArgs, Client, DenyArgs, KillArgs};
+use super::args::{Client, DenyArgs, KillArgs};
 use crate::{
     bpf::EnforcementMaps,
     cgroup::{CgroupTree, mount::cgroup2_mount},
@@ -19,9 +19,9 @@ use crate::{
     paths::Paths,
 };
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn paths(c: &Client) -> Paths {
+pub(super) fn paths(c: &Client) -> Paths {
     Paths::resolve(c.state_dir.as_deref())
 }
 
@@ -144,49 +144,6 @@ pub fn terminate(a: &KillArgs) -> anyhow::Result<ExitCode> {
     println!(
         "terminated {} processes",
         body["pids"].as_array().map_or(0, Vec::len)
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn approvals(c: &Client) -> anyhow::Result<ExitCode> {
-    let body = client::call(&paths(c).socket, &Request::Approvals, TIMEOUT)?;
-    let now = chrono::Utc::now();
-    println!(
-        "{:<10} {:<24} {:<28} {:>6}  PARAMS",
-        "ID", "AGENT", "ACTION", "AGE"
-    );
-    for a in body.as_array().into_iter().flatten() {
-        let age = a["created"]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map_or(0, |t| (now - t.with_timezone(&chrono::Utc)).num_seconds());
-        println!(
-            "{:<10} {:<24} {:<28} {:>5}s  {}",
-            a["id"].as_str().unwrap_or(""),
-            a["chain"].as_str().unwrap_or(""),
-            a["action"].as_str().unwrap_or(""),
-            age,
-            a["params"]
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn approve(a: &ApproveArgs) -> anyhow::Result<ExitCode> {
-    let grant_secs = a.grant_for.map(|d| d.as_secs());
-    let body = client::call(
-        &paths(&a.client).socket,
-        &Request::Approve {
-            id: a.id.clone(),
-            grant_secs,
-        },
-        TIMEOUT,
-    )?;
-    println!(
-        "approved {}: {} {}",
-        a.id,
-        body["agent"].as_str().unwrap_or(""),
-        body["action"].as_str().unwrap_or("")
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 pub mod audit_ops;
 pub mod audit_read;
 pub mod client;
+pub mod grant_ops;
 pub mod ops;
 pub mod proto;
 pub mod server;

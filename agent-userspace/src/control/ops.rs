@@ -1,6 +1,5 @@
 //! Operator operations on the control socket: kill switch, approvals, ps.
 //! `server::dispatch` has already refused callers inside agent cgroups.
-use std::time::Duration;
 
 use serde_json::json;
 
@@ -99,19 +98,10 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 Err(e) => Reply::err(e.to_string()),
             }
         }
-        Request::Approvals => Reply::ok(d.approvals.list()),
-        Request::Approve { id, grant_secs } => {
-            let answer = Answer::Approved {
-                by: who(caller),
-                grant_for: grant_secs.map(Duration::from_secs),
-            };
-            match d.approvals.answer(&id, answer) {
-                Some(info) => {
-                    Reply::ok(json!({"approved": id, "agent": info.chain, "action": info.action}))
-                }
-                None => Reply::err(format!("no pending approval {id} (see `cordon approvals`)")),
-            }
-        }
+        Request::Approvals
+        | Request::Approve { .. }
+        | Request::Grants
+        | Request::GrantRevoke { .. } => super::grant_ops::handle(d, &who(caller), req).await,
         Request::Deny { id, reason } => {
             let answer = Answer::Denied {
                 by: who(caller),

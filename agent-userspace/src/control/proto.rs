@@ -40,9 +40,25 @@ pub enum Request {
         all: bool,
     },
     Approvals,
+    /// Let a held request through; with `uses`, `grant_secs` or `always`,
+    /// also give a standing grant (see `daemon/grants`).
     Approve {
         id: String,
         grant_secs: Option<u64>,
+        /// Uses in all, the held request counting as the first.
+        #[serde(default)]
+        uses: Option<u32>,
+        /// Write the answer into the policy directory as an `approved` rule.
+        #[serde(default)]
+        always: bool,
+        /// Scope the grant or rule to exactly the held request's params.
+        #[serde(default)]
+        same_params: bool,
+    },
+    /// Standing grants in force.
+    Grants,
+    GrantRevoke {
+        id: String,
     },
     Deny {
         id: String,
@@ -89,6 +105,8 @@ impl Request {
                 | Request::Terminate { .. }
                 | Request::Approvals
                 | Request::Approve { .. }
+                | Request::Grants
+                | Request::GrantRevoke { .. }
                 | Request::Deny { .. }
                 | Request::VaultSet { .. }
                 | Request::VaultList
@@ -111,6 +129,8 @@ impl Request {
             Request::Terminate { .. } => "terminate",
             Request::Approvals => "approvals",
             Request::Approve { .. } => "approve",
+            Request::Grants => "grants",
+            Request::GrantRevoke { .. } => "grant_revoke",
             Request::Deny { .. } => "deny",
             Request::VaultSet { .. } => "vault_set",
             Request::VaultList => "vault_list",

@@ -14,9 +14,10 @@ use crate::cgroup::AgentPath;
 /// What the operator said.
 #[derive(Debug, Clone)]
 pub enum Answer {
+    /// The held request goes ahead; any standing grant the operator gave
+    /// with the answer is already in force.
     Approved {
         by: String,
-        grant_for: Option<Duration>,
     },
     Denied {
         by: String,
@@ -24,7 +25,8 @@ pub enum Answer {
     },
 }
 
-/// A pending approval as listed and persisted.
+/// A pending approval as listed and persisted: everything an operator
+/// needs to decide.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingInfo {
     pub id: String,
@@ -32,10 +34,30 @@ pub struct PendingInfo {
     pub chain: String,
     pub action: String,
     pub params: Map<String, Value>,
+    /// The rule that asked for a human, and why.
     pub rule: String,
     pub reason: String,
+    /// The agent of the chain whose policy asked.
+    #[serde(default)]
+    pub decided_by: String,
+    /// The vault entry that will be injected if the request goes ahead
+    /// (its name; a value never leaves the vault).
+    #[serde(default)]
+    pub credential: Option<String>,
     pub created: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
+}
+
+/// What the request asking for a human is about.
+pub struct Question<'a> {
+    pub agent: &'a AgentPath,
+    pub action: &'a str,
+    pub params: &'a Map<String, Value>,
+    pub rule: &'a str,
+    pub reason: &'a str,
+    pub decided_by: &'a str,
+    pub credential: Option<String>,
+    pub timeout: Duration,
 }
 
 pub struct Approvals {
@@ -68,12 +90,7 @@ impl Approvals {
     /// starts waiting; a failure to persist is a refusal (fail closed).
     pub fn open(
         &self,
-        agent: &AgentPath,
-        action: &str,
-        params: &Map<String, Value>,
-        rule: &str,
-        reason: &str,
-        timeout: Duration,
+        q: Question<'_>,
     ) -> Result<(PendingInfo, oneshot::Receiver<Answer>), super::store::StoreError> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let id = loop {
@@ -85,21 +102,32 @@ impl Approvals {
         let now = Utc::now();
         let info = PendingInfo {
             id: id.clone(),
-            agent: agent.clone(),
-            chain: agent.chain_display(),
-            action: action.to_string(),
-            params: params.clone(),
-            rule: rule.to_string(),
-            reason: reason.to_string(),
+            agent: q.agent.clone(),
+            chain: q.agent.chain_display(),
+            action: q.action.to_string(),
+            params: q.params.clone(),
+            rule: q.rule.to_string(),
+            reason: q.reason.to_string(),
+            decided_by: q.decided_by.to_string(),
+            credential: q.credential,
             created: now,
             deadline: now
-                + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::minutes(5)),
+                + chrono::Duration::from_std(q.timeout).unwrap_or(chrono::Duration::minutes(5)),
         };
         self.store
             .put_approval(&id, &serde_json::to_string(&info).unwrap_or_default())?;
         let (tx, rx) = oneshot::channel();
         pending.insert(id, (info.clone(), tx));
         Ok((info, rx))
+    }
+
+    /// The pending approval `id`, still unanswered.
+    pub fn get(&self, id: &str) -> Option<PendingInfo> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .map(|(i, _)| i.clone())
     }
 
     /// Delivers an answer; false when no such approval is pending.

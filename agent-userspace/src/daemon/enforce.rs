@@ -9,7 +9,10 @@ use cordon_policy::{Decision, Enforcement, HttpInfo, Verdict};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::{Shared, approvals::Answer as Human};
+use super::{
+    Shared,
+    approvals::{Answer as Human, Question},
+};
 use crate::{
     killswitch::Scope,
     request::{
@@ -45,9 +48,22 @@ pub async fn decide_and_record(d: &Shared, pinned: &Pinned, ask: Ask<'_>) -> Ans
         host: ask.host.unwrap_or(""),
         path,
     });
-    let outcome = d
+    let mut outcome = d
         .policy
         .decide_pinned(pinned, agent, started_at, ask.action, ask.params, http);
+    // A standing grant answers for the human: its use is counted and
+    // recorded before the decision is.
+    match super::grants::lifecycle::lift(d, pinned, &ask, &outcome).await {
+        Ok(Some(granted)) => {
+            outcome.decision = granted;
+            outcome.enforcement = Enforcement::Allow;
+        }
+        Ok(None) => {}
+        Err(refused) => {
+            let refused = record_refusal(&d.audit, &ask, None, refused).await;
+            return Answer::Refuse(refused);
+        }
+    }
     let kind = if outcome.envelope.is_some() {
         EventKind::EnvelopeExceeded
     } else if outcome.limit.is_some() && outcome.enforcement != Enforcement::Allow {
@@ -125,16 +141,26 @@ async fn wait_for_human(
 ) -> Result<u64, Refusal> {
     let agent = &ask.actor.agent;
     let cordon = || Attribution::cordon(pinned.version().clone());
+    let credential = crate::proxy::credential_entry(
+        pinned,
+        agent.agent(),
+        ask.connector,
+        ask.host.unwrap_or(""),
+        ask.action,
+        ask.params,
+    );
     let (info, rx) = d
         .approvals
-        .open(
+        .open(Question {
             agent,
-            ask.action,
-            ask.params,
-            &decision.rule_id,
-            &decision.reason,
+            action: ask.action,
+            params: ask.params,
+            rule: &decision.rule_id,
+            reason: &decision.reason,
+            decided_by: &decision.decided_by,
+            credential,
             timeout,
-        )
+        })
         .map_err(|e| {
             Refusal::new(
                 Kind::ApprovalUnavailable,
@@ -169,7 +195,7 @@ async fn wait_for_human(
         )
     };
     match tokio::time::timeout(timeout, rx).await {
-        Ok(Ok(Human::Approved { by, grant_for })) => {
+        Ok(Ok(Human::Approved { by })) => {
             let granted = Decision {
                 verdict: Verdict::Allow,
                 rule_id: decision.rule_id.clone(),
@@ -185,19 +211,7 @@ async fn wait_for_human(
                 Some(AuditDecision::Allow),
             );
             rec.approver = Some(by);
-            let granted_seq = granted_outcome(append(&d.audit, rec).await, pinned)?;
-            if let Some(dur) = grant_for {
-                let now = chrono::Utc::now();
-                let until = now + chrono::Duration::from_std(dur).unwrap_or_default();
-                if let Err(e) = d
-                    .policy
-                    .engine()
-                    .grant(&agent.chain, ask.action, until, now)
-                {
-                    tracing::warn!("grant not recorded: {e}");
-                }
-            }
-            Ok(granted_seq)
+            granted_outcome(append(&d.audit, rec).await, pinned)
         }
         Ok(Ok(Human::Denied { by, reason })) => {
             let denied = policy_refusal(format!("denied by {by}: {reason}"));
@@ -236,7 +250,7 @@ fn granted_outcome(
 }
 
 /// The refusal every unwritable decision record gets.
-fn audit_unavailable(pinned: &Pinned, e: &cordon_audit::AuditError) -> Refusal {
+pub(crate) fn audit_unavailable(pinned: &Pinned, e: &cordon_audit::AuditError) -> Refusal {
     Refusal::new(
         Kind::AuditUnavailable,
         format!("Cordon cannot write its audit trail, so it refuses every action: {e}"),

@@ -9,6 +9,7 @@ pub mod contained_store;
 pub mod decide;
 pub mod enforce;
 pub mod env;
+pub mod grants;
 pub mod jit;
 pub mod kill;
 pub mod kill_marks;
@@ -50,6 +51,7 @@ pub struct Daemon {
     pub audit: cordon_audit::AuditLog,
     pub kills: kill_marks::KillMarks,
     pub approvals: approvals::Approvals,
+    pub grants: grants::Grants,
     pub conns: Arc<crate::proxy::live::Connections>,
     pub stats: stats::Stats,
     pub vault: Arc<cordon_vault::Vault>,

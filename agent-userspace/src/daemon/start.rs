@@ -139,6 +139,8 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         Arc::new(cordon_vault::Vault::open(db.clone(), vault_key).context("opening the vault")?);
     let kills = open_kill_marks(&paths, &store::Store::new(db.clone()))?;
     let jit = super::jit::build(&cfg, &upstream_tls)?;
+    let grants = super::grants::Grants::load(store::Store::new(db.clone()))
+        .context("loading the standing grants")?;
     let daemon: Shared = Arc::new(Daemon {
         registry: Registry::new(tree),
         maps,
@@ -151,6 +153,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         audit,
         kills,
         approvals: approvals::Approvals::new(store::Store::new(db.clone())),
+        grants,
         conns: Arc::default(),
         stats: Default::default(),
         vault,
@@ -168,6 +171,9 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     super::contain_watch::restore(&daemon);
     super::jit::restore(&daemon);
     expire_orphaned_approvals(&daemon).await;
+    // Grants whose time ran out while no daemon was running are recorded
+    // before any request can look for one.
+    super::grants::lifecycle::sweep(&daemon, chrono::Utc::now()).await;
     crate::metrics::spawn(&daemon)?;
     let control = control::server::bind(&daemon)?;
     let Listeners {
@@ -204,6 +210,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     tokio::spawn(super::memory::trim_loop());
     tokio::spawn(super::reload::watch(daemon.clone()));
+    tokio::spawn(super::grants::lifecycle::sweep_loop(daemon.clone()));
 
     tracing::info!(
         proxy_port,

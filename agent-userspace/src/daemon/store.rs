@@ -1,6 +1,6 @@
 //! The daemon's own durable state beside the audit log and the vault in the
 //! shared database: pending approvals (so a restart reports them expired,
-//! never loses them). Kill marks lived here too; they now have a file of
+//! never loses them) and standing grants (so their uses survive it). Kill marks lived here too; they now have a file of
 //! their own (`kill_marks.rs`), and the start moves any left here into it.
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 const KILLS: TableDefinition<&str, &str> = TableDefinition::new("cordon_kills");
 const APPROVALS: TableDefinition<&str, &str> = TableDefinition::new("cordon_approvals");
+const GRANTS: TableDefinition<&str, &str> = TableDefinition::new("cordon_grants");
 
 #[derive(Clone)]
 pub struct Store {
@@ -48,6 +49,16 @@ impl Store {
     }
     pub fn approvals(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.list(APPROVALS, "approvals")
+    }
+
+    pub fn put_grant(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.put(GRANTS, "grants", key, value)
+    }
+    pub fn del_grant(&self, key: &str) -> Result<(), StoreError> {
+        self.del(GRANTS, "grants", key)
+    }
+    pub fn grants(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.list(GRANTS, "grants")
     }
 
     fn put(

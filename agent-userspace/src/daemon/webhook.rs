@@ -18,10 +18,19 @@ pub fn notify(d: &Shared, info: &PendingInfo) {
         "params": info.params,
         "rule": info.rule,
         "reason": info.reason,
+        "decided_by": info.decided_by,
+        "credential": info.credential,
         "deadline": info.deadline,
         "text": format!(
-            "Cordon: agent `{}` wants `{}` {} (rule {}). Approve: `cordon approve {}`; deny: `cordon deny {}`",
-            info.chain, info.action, serde_json::Value::Object(info.params.clone()), info.rule, info.id, info.id
+            "Cordon: agent `{}` wants `{}` {} (rule {}; credential {}). Approve: `cordon approve {}` \
+             (once; or --uses N, --for 1h, --always); deny: `cordon deny {}`",
+            info.chain,
+            info.action,
+            serde_json::Value::Object(info.params.clone()),
+            info.rule,
+            info.credential.as_deref().unwrap_or("none"),
+            info.id,
+            info.id
         ),
     });
     let d = d.clone();

@@ -25,6 +25,21 @@ mod serve_http;
 mod splice;
 pub mod upstream;
 
+/// The vault entry whose credential a request would carry if allowed (its
+/// name only), as the pipeline's credential stage would choose it: what an
+/// approval shows the operator.
+pub fn credential_entry(
+    pinned: &crate::request::Pinned,
+    agent: &str,
+    connector: Option<&str>,
+    host: &str,
+    action: &str,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Option<String> {
+    pipeline::credential_plan::choose(pinned, agent, connector, host, action, params)
+        .map(|c| c.entry)
+}
+
 use tokio::net::TcpListener;
 
 pub use env::{Env, ProxyEnv};

@@ -20,6 +20,23 @@ pub enum EventKind {
     ApprovalDenied,
     #[serde(rename = "approval.expired")]
     ApprovalExpired,
+    /// A human's answer became a standing grant (`cordon approve --uses N`,
+    /// `--for`, `--always`): `rule` is `grant:<id>`, `approver` who gave it.
+    #[serde(rename = "grant.granted")]
+    GrantGranted,
+    /// A grant let an action through without asking; `reason` says how many
+    /// uses are left.
+    #[serde(rename = "grant.used")]
+    GrantUsed,
+    /// A grant's last use was taken.
+    #[serde(rename = "grant.exhausted")]
+    GrantExhausted,
+    /// A grant's time ran out.
+    #[serde(rename = "grant.expired")]
+    GrantExpired,
+    /// An operator revoked a grant (`cordon grants revoke`).
+    #[serde(rename = "grant.revoked")]
+    GrantRevoked,
     /// A rate limit, budget or quota was hit.
     #[serde(rename = "limit.hit")]
     LimitHit,
@@ -54,12 +71,17 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::Request,
         EventKind::ApprovalRequested,
         EventKind::ApprovalGranted,
         EventKind::ApprovalDenied,
         EventKind::ApprovalExpired,
+        EventKind::GrantGranted,
+        EventKind::GrantUsed,
+        EventKind::GrantExhausted,
+        EventKind::GrantExpired,
+        EventKind::GrantRevoked,
         EventKind::LimitHit,
         EventKind::EnvelopeExceeded,
         EventKind::Kill,
@@ -81,6 +103,11 @@ impl EventKind {
             EventKind::ApprovalGranted => "approval.granted",
             EventKind::ApprovalDenied => "approval.denied",
             EventKind::ApprovalExpired => "approval.expired",
+            EventKind::GrantGranted => "grant.granted",
+            EventKind::GrantUsed => "grant.used",
+            EventKind::GrantExhausted => "grant.exhausted",
+            EventKind::GrantExpired => "grant.expired",
+            EventKind::GrantRevoked => "grant.revoked",
             EventKind::LimitHit => "limit.hit",
             EventKind::EnvelopeExceeded => "envelope.exceeded",
             EventKind::Kill => "agent.kill",

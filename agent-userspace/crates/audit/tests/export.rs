@@ -208,3 +208,50 @@ fn unknown_export_format_is_an_error() {
         Some(ExportFormat::Ocsf)
     );
 }
+
+#[test]
+fn grant_lifecycle_records_map_to_api_activity_on_the_grant() {
+    let tmp = temp_db();
+    let db = open_db(&tmp.path);
+    let log = open_log(&db, AuditConfig::default());
+    let kinds = [
+        (EventKind::GrantGranted, "Create"),
+        (EventKind::GrantUsed, "Update"),
+        (EventKind::GrantExhausted, "Delete"),
+        (EventKind::GrantExpired, "Delete"),
+        (EventKind::GrantRevoked, "Delete"),
+    ];
+    for (kind, _) in kinds {
+        let mut rec = NewRecord::new(kind);
+        rec.agent = Some("bot".into());
+        rec.action = Some("github.pr.merge".into());
+        // A use is recorded with the request it let through; the activity is
+        // still the grant's, not the HTTP method's.
+        rec.http_method = Some("PUT".into());
+        rec.rule = Some("grant:g1".into());
+        log.append_blocking(rec).expect("grant record");
+    }
+    log.shutdown().expect("shutdown");
+    let events = export_lines(&db, ExportFormat::Ocsf);
+    assert_eq!(events.len(), kinds.len());
+    for (ev, (kind, activity)) in events.iter().zip(kinds) {
+        assert_eq!(ev["class_uid"], json!(6003), "{kind:?}: {ev:?}");
+        assert_eq!(ev["activity_name"], json!(activity), "{kind:?}: {ev:?}");
+        assert_eq!(ev["status"], json!("Success"), "{kind:?}: {ev:?}");
+    }
+}
+
+#[test]
+fn grant_kinds_round_trip_through_their_names() {
+    for (kind, name) in [
+        (EventKind::GrantGranted, "grant.granted"),
+        (EventKind::GrantUsed, "grant.used"),
+        (EventKind::GrantExhausted, "grant.exhausted"),
+        (EventKind::GrantExpired, "grant.expired"),
+        (EventKind::GrantRevoked, "grant.revoked"),
+    ] {
+        assert_eq!(kind.as_str(), name);
+        assert_eq!(EventKind::parse(name), Some(kind));
+        assert_eq!(serde_json::to_value(kind).unwrap(), json!(name));
+    }
+}

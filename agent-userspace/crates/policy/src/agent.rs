@@ -28,8 +28,8 @@ pub(crate) struct AgentPolicy {
     pub(crate) reads_agent: bool,
 }
 
-/// Candidate rules per action, most severe first, then in file order, so
-/// that the first rule that matches decides.
+/// Candidate rules per action by rank (deny, approved, approve, allow),
+/// then in file order, so that the first rule that matches decides.
 #[derive(Debug, Default)]
 pub(crate) struct ActionIndex {
     by_name: HashMap<Box<str>, Vec<usize>>,
@@ -52,7 +52,7 @@ impl ActionIndex {
                 index.globs.push(id);
             }
         }
-        let order = |id: &usize| (Reverse(rules[*id].verdict.severity()), *id);
+        let order = |id: &usize| (Reverse(rules[*id].rank()), *id);
         for (name, list) in index.by_name.iter_mut() {
             list.extend(
                 index

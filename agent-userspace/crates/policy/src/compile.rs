@@ -25,6 +25,9 @@ pub(crate) struct Rule {
     pub(crate) location: Arc<str>,
     pub(crate) action: Glob,
     pub(crate) verdict: Verdict,
+    /// An `approved` rule: its verdict is allow, and it outranks the
+    /// agent's `approve` rules and default (never a deny).
+    pub(crate) approved: bool,
     pub(crate) reason: Arc<str>,
     pub(crate) when: Option<Condition>,
     pub(crate) net: NetMatch,
@@ -148,9 +151,31 @@ fn source(file: &LoadedFile) -> SourceText<'_> {
     }
 }
 
+impl Rule {
+    /// Which matching rule decides: deny, then approved, then approve,
+    /// then allow.
+    pub(crate) fn rank(&self) -> u8 {
+        match self.verdict {
+            Verdict::Deny => 3,
+            Verdict::Approve { .. } => 1,
+            Verdict::Allow if self.approved => 2,
+            Verdict::Allow => 0,
+        }
+    }
+
+    /// The rule's `decision` as written.
+    pub(crate) fn decision_name(&self) -> &'static str {
+        if self.approved {
+            "approved"
+        } else {
+            self.verdict.name()
+        }
+    }
+}
+
 fn verdict(raw: RawVerdict, timeout: Duration) -> Verdict {
     match raw {
-        RawVerdict::Allow => Verdict::Allow,
+        RawVerdict::Allow | RawVerdict::Approved => Verdict::Allow,
         RawVerdict::Deny => Verdict::Deny,
         RawVerdict::Approve => Verdict::Approve { timeout },
     }
@@ -180,9 +205,23 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
         (None, false) => Vec::new(),
     };
     // A top-level file without `default` denies; an extended file only
-    // weighs in when it says so.
+    // weighs in when it says so. A file of standing approvals only (what
+    // `cordon approve --always` writes) lifts approvals and changes
+    // nothing else, so it has no default either.
+    let only_approved = !raw.rules.is_empty()
+        && raw
+            .rules
+            .iter()
+            .all(|r| r.get_ref().decision == RawVerdict::Approved);
     let default = match (&raw.default, file.top_level) {
+        (Some(d), _) if *d.get_ref() == RawVerdict::Approved => {
+            return Err(src.invalid(
+                d.span(),
+                "`approved` is a rule's decision, not a default (allow | deny | approve)",
+            ));
+        }
         (Some(d), _) => Some(verdict(*d.get_ref(), DEFAULT_APPROVAL_TIMEOUT)),
+        (None, true) if only_approved => None,
         (None, true) => Some(Verdict::Deny),
         (None, false) => None,
     };
@@ -226,6 +265,7 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
                 location: Arc::from(format!("{}:{line}", file.name)),
                 action: Glob::new(&pattern),
                 verdict: Verdict::Deny,
+                approved: false,
                 reason: Arc::from(reason.as_str()),
                 when: None,
                 net: NetMatch::default(),
@@ -368,6 +408,7 @@ fn compile_rule(
         id: Arc::from(id),
         action: Glob::new(r.action.get_ref()),
         verdict: verdict(r.decision, timeout),
+        approved: r.decision == RawVerdict::Approved,
         reason: Arc::from(reason),
         when,
         net,
@@ -380,5 +421,6 @@ fn verdict_name(v: RawVerdict) -> &'static str {
         RawVerdict::Allow => "allow",
         RawVerdict::Deny => "deny",
         RawVerdict::Approve => "approve",
+        RawVerdict::Approved => "approved",
     }
 }

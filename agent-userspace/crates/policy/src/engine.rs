@@ -1,11 +1,11 @@
 //! The stateful engine the daemon shares between its tasks: the current
-//! policy set (swapped atomically on reload), approval grants, rate limits
-//! and run envelopes.
+//! policy set (swapped atomically on reload), rate limits and run
+//! envelopes. Grants a human gave (`cordon approve --uses/--for`) are the
+//! daemon's: they are persisted and audited use by use.
 
 use crate::compile::OnExceed;
 use crate::decision::{ActionRequest, Decision, Source, Verdict};
 use crate::error::PolicyError;
-use crate::grants::{GrantInfo, Grants};
 use crate::learn::{Mode, Would, relax};
 use crate::limits::RateLimiter;
 use crate::runs::{EnvelopeBreach, RunUsage, Runs, check};
@@ -60,12 +60,11 @@ pub struct LimitHit {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
     pub enforcement: Enforcement,
-    /// The decision that stands; its rule id is `grant:<id>`, `limit:<id>`
-    /// or `envelope:<bound>` when those changed the static decision.
+    /// The decision that stands; its rule id is `limit:<id>` or
+    /// `envelope:<bound>` when those changed the static decision.
     pub decision: Decision,
     /// What the policy set alone said.
     pub static_decision: Decision,
-    pub grant: Option<u64>,
     pub limit: Option<LimitHit>,
     pub envelope: Option<EnvelopeBreach>,
     /// Learn mode: what enforcement would have done with an action that
@@ -75,7 +74,6 @@ pub struct Outcome {
 
 pub struct PolicyEngine {
     current: ArcSwapOption<PolicySet>,
-    grants: Grants,
     limits: RateLimiter,
     runs: Runs,
 }
@@ -91,7 +89,6 @@ impl PolicyEngine {
     pub fn new() -> PolicyEngine {
         PolicyEngine {
             current: ArcSwapOption::empty(),
-            grants: Grants::default(),
             limits: RateLimiter::default(),
             runs: Runs::default(),
         }
@@ -129,31 +126,6 @@ impl PolicyEngine {
             .map(|s| s.version().to_string())
     }
 
-    /// Allows `action` (a glob) for exactly this `chain` until `until`
-    /// without asking again. Grants only lift `approve`; a deny stays.
-    pub fn grant(
-        &self,
-        chain: &[String],
-        action: &str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<u64, PolicyError> {
-        if chain.is_empty() || action.trim().is_empty() {
-            return Err(PolicyError::Argument(
-                "a grant needs an agent chain and an action".into(),
-            ));
-        }
-        Ok(self.grants.add(chain, action, until, now))
-    }
-
-    pub fn revoke_grant(&self, id: u64) -> bool {
-        self.grants.revoke(id)
-    }
-
-    pub fn grants(&self, now: DateTime<Utc>) -> Vec<GrantInfo> {
-        self.grants.list(now)
-    }
-
     /// Records model spend for a run; returns its usage so far. The next
     /// decision for the run kills it if the spend broke `max_cost_usd`.
     pub fn add_cost(&self, instance: &str, usd: f64) -> RunUsage {
@@ -180,15 +152,15 @@ impl PolicyEngine {
     }
 
     /// The full decision: the static verdict of the set in force, then
-    /// grants, rate limits and the run envelope.
+    /// rate limits and the run envelope.
     pub fn decide(&self, run: &RunContext, req: &ActionRequest<'_>) -> Outcome {
         self.decide_pinned(self.current.load().as_deref(), run, req)
     }
 
     /// The full decision under `set`, a snapshot the caller pinned (the
     /// proxy pins one per request, so the decision, the credential choice
-    /// and the record all see one generation). Grants, limits and the run
-    /// envelope are the engine's live state.
+    /// and the record all see one generation). Limits and the run envelope
+    /// are the engine's live state.
     pub fn decide_pinned(
         &self,
         set: Option<&PolicySet>,
@@ -200,16 +172,6 @@ impl PolicyEngine {
         };
         let static_decision = set.decide(req);
         let mut decision = static_decision.clone();
-        let mut grant = None;
-        if let Verdict::Approve { .. } = decision.verdict
-            && let Some(id) = self.grants.find(req.chain, req.action, req.now)
-        {
-            decision.verdict = Verdict::Allow;
-            decision.rule_id = Arc::from(format!("grant:{id}"));
-            decision.reason = Arc::from(format!("approved earlier for a while (grant {id})"));
-            decision.source = Source::Grant;
-            grant = Some(id);
-        }
         let mut enforcement = match decision.verdict {
             Verdict::Allow => Enforcement::Allow,
             Verdict::Approve { timeout } => Enforcement::Approve { timeout },
@@ -299,7 +261,6 @@ impl PolicyEngine {
             enforcement,
             decision,
             static_decision,
-            grant,
             limit,
             envelope,
             would: None,
@@ -324,7 +285,6 @@ fn fail_closed(req: &ActionRequest<'_>) -> Outcome {
         enforcement: Enforcement::Deny,
         static_decision: decision.clone(),
         decision,
-        grant: None,
         limit: None,
         envelope: None,
         would: None,

@@ -115,7 +115,6 @@ mod tests {
             enforcement,
             static_decision: decision.clone(),
             decision,
-            grant: None,
             limit: None,
             envelope: None,
             would: None,

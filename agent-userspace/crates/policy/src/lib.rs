@@ -3,8 +3,8 @@
 //!
 //! [`PolicySet`] is the static, immutable part (rules, CEL conditions,
 //! schedules, the SSRF guard). [`PolicyEngine`] wraps the current set for the
-//! daemon and adds what needs state: approval grants, rate limits and run
-//! envelopes. The file format and semantics are in docs/policy.md.
+//! daemon and adds what needs state: rate limits and run envelopes. The
+//! file format and semantics are in docs/policy.md.
 
 mod agent;
 mod bindings;
@@ -17,7 +17,6 @@ mod duration;
 mod engine;
 mod error;
 mod glob;
-mod grants;
 mod learn;
 mod limits;
 mod load;
@@ -33,7 +32,6 @@ pub use contain::{ContainMode, ContainPolicy, PathPattern};
 pub use decision::{ActionRequest, Decision, HttpInfo, RuleTrace, Source, Verdict};
 pub use engine::{Enforcement, LimitHit, Outcome, PolicyEngine, RunContext};
 pub use error::PolicyError;
-pub use grants::GrantInfo;
 pub use learn::{Mode, Would, relax};
 pub use runs::{EnvelopeBound, EnvelopeBreach, RunUsage};
 pub use set::PolicySet;

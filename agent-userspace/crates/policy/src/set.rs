@@ -462,7 +462,7 @@ impl PolicySet {
                     rule_id: rule.id.to_string(),
                     location: rule.location.to_string(),
                     action: rule.action.as_str().to_string(),
-                    decision: rule.verdict.name(),
+                    decision: rule.decision_name(),
                     matched,
                     note,
                 });

@@ -37,6 +37,9 @@ pub(crate) enum RawVerdict {
     Allow,
     Deny,
     Approve,
+    /// A standing human approval (`cordon approve --always`): allows where
+    /// an `approve` of the same agent would ask; a `deny` still wins.
+    Approved,
 }
 
 #[derive(Debug, Deserialize)]

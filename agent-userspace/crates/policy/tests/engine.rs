@@ -1,13 +1,11 @@
-//! The stateful engine: fail-closed start, reload, grants, rate limits and
+//! The stateful engine: fail-closed start, reload, rate limits and
 //! run envelopes. Time comes from the requests, so nothing sleeps.
 
 mod common;
 
 use chrono::{DateTime, Duration as Span, Utc};
 use common::*;
-use cordon_policy::{
-    ActionRequest, Enforcement, EnvelopeBound, Outcome, PolicyEngine, RunContext, Verdict,
-};
+use cordon_policy::{ActionRequest, Enforcement, EnvelopeBound, Outcome, PolicyEngine, RunContext};
 use serde_json::json;
 use std::time::Duration;
 
@@ -279,64 +277,6 @@ fn limits_count_per_agent() {
         t0 + Span::seconds(31),
     );
     assert_eq!(out.enforcement, Enforcement::Deny);
-}
-
-#[test]
-fn grants_lift_approval_for_the_same_chain_until_they_expire() {
-    let engine = loaded_engine();
-    let t0 = at(NOON);
-    let r = run("r", t0);
-    let bot = chain(&["bot"]);
-    let out = act(&engine, &r, &["bot"], "github.pr.merge", t0);
-    assert!(matches!(out.enforcement, Enforcement::Approve { .. }));
-    let id = engine
-        .grant(&bot, "github.pr.merge", t0 + Span::minutes(10), t0)
-        .unwrap();
-    let out = act(
-        &engine,
-        &r,
-        &["bot"],
-        "github.pr.merge",
-        t0 + Span::minutes(9),
-    );
-    assert_eq!(out.enforcement, Enforcement::Allow);
-    assert_eq!(out.decision.rule_id.as_ref(), format!("grant:{id}"));
-    assert!(matches!(
-        out.static_decision.verdict,
-        Verdict::Approve { .. }
-    ));
-    // Another chain is not covered.
-    let out = act(
-        &engine,
-        &r,
-        &["root", "bot"],
-        "github.pr.merge",
-        t0 + Span::minutes(9),
-    );
-    assert_ne!(out.enforcement, Enforcement::Allow);
-    // Expired.
-    let out = act(
-        &engine,
-        &r,
-        &["bot"],
-        "github.pr.merge",
-        t0 + Span::minutes(10),
-    );
-    assert!(matches!(out.enforcement, Enforcement::Approve { .. }));
-    // A grant never lifts a deny.
-    engine
-        .grant(&bot, "github.*", t0 + Span::hours(1), t0)
-        .unwrap();
-    let out = act(
-        &engine,
-        &r,
-        &["bot"],
-        "github.branch.delete",
-        t0 + Span::seconds(20),
-    );
-    assert_eq!(out.enforcement, Enforcement::Deny);
-    assert!(engine.revoke_grant(id));
-    assert_eq!(engine.grants(t0).len(), 1);
 }
 
 #[test]

@@ -127,6 +127,16 @@ fn activity(r: &AuditRecord, class_uid: u64) -> (u64, &'static str) {
 }
 
 fn api_activity(r: &AuditRecord) -> (u64, &'static str) {
+    // A grant's lifecycle is an activity on the grant, not on the action it
+    // covers: given (Create), a use taken (Update), gone (Delete).
+    match r.kind {
+        EventKind::GrantGranted => return (1, "Create"),
+        EventKind::GrantUsed => return (3, "Update"),
+        EventKind::GrantExhausted | EventKind::GrantExpired | EventKind::GrantRevoked => {
+            return (4, "Delete");
+        }
+        _ => {}
+    }
     let by_method = r.http_method.as_deref().map(str::to_ascii_uppercase);
     match by_method.as_deref() {
         Some("POST") => return (1, "Create"),
