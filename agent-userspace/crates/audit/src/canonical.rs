@@ -88,6 +88,16 @@ pub(crate) fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
 }
 
 pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
+    // Most of what a record holds needs no escape (names, actions, hosts): copied as is, which
+    // is byte for byte what serde_json writes for it and the writer thread's hottest spot
+    // otherwise. JSON escapes only control characters, `"` and `\`.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // serde_json's string escaping is deterministic; writing a &str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -101,6 +111,30 @@ mod tests {
         match v {
             Value::Object(m) => m,
             _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn strings_are_written_exactly_as_serde_json_writes_them() {
+        let cases = [
+            "",
+            "deploy-bot",
+            "github.branch.delete",
+            "/repos/acme/site?x=1&y=\u{e9}",
+            "caf\u{e9} \u{1f600} \u{7f}",
+            "quote \" inside",
+            "back\\slash",
+            "tab\tnew\nline\r\u{0}\u{1f}",
+        ];
+        for s in cases {
+            let mut ours = vec![];
+            write_string(s, &mut ours);
+            let theirs = serde_json::to_vec(s).expect("serialize a str");
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs),
+                "{s:?}"
+            );
         }
     }
 

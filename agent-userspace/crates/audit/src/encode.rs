@@ -123,16 +123,16 @@ pub(crate) fn stored_bytes(
     out.push(b'}');
     let hash = hex::encode(Sha256::digest(&out));
     let at = split.unwrap_or(out.len() - 1);
-    let entry = format!("\"hash\":\"{hash}\"");
-    let mut stored = Vec::with_capacity(out.len() + entry.len() + 1);
+    let entry = [b"\"hash\":\"".as_slice(), hash.as_bytes(), b"\""];
+    let mut stored = Vec::with_capacity(out.len() + hash.len() + 10);
     stored.extend_from_slice(&out[..at]);
     if at + 1 == out.len() {
         if at > 1 {
             stored.push(b',');
         }
-        stored.extend_from_slice(entry.as_bytes());
+        entry.iter().for_each(|part| stored.extend_from_slice(part));
     } else {
-        stored.extend_from_slice(entry.as_bytes());
+        entry.iter().for_each(|part| stored.extend_from_slice(part));
         stored.push(b',');
     }
     stored.extend_from_slice(&out[at..]);

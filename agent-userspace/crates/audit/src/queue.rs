@@ -128,16 +128,20 @@ impl Queue {
         let mut s = self.lock();
         loop {
             let now = Instant::now();
-            let quiet_due = s.quiet_due;
-            let ready = s.urgent > 0 || quiet_due.is_some_and(|d| d <= now);
-            if ready || (s.closed && !s.items.is_empty()) {
+            if s.urgent > 0 || (s.closed && !s.items.is_empty()) {
                 return Taken::Batch(drain(&mut s, max, now));
             }
             if s.closed {
                 return Taken::Closed;
             }
+            // The writer's own work first: an index insert due now should not find an
+            // outcome group just written and have to sync it.
             if deadline.is_some_and(|d| d <= now) {
                 return Taken::Timer;
+            }
+            let quiet_due = s.quiet_due;
+            if quiet_due.is_some_and(|d| d <= now) {
+                return Taken::Batch(drain(&mut s, max, now));
             }
             let wake = [deadline, quiet_due].into_iter().flatten().min();
             s.parked = true;
@@ -188,4 +192,89 @@ fn drain(s: &mut State, max: usize, now: Instant) -> Vec<Pending> {
     // What is left (more than `max` were queued) is due at once.
     s.quiet_due = (!s.items.is_empty()).then_some(now);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::NewRecord;
+    use chrono::DateTime;
+    use std::sync::Arc;
+
+    fn pending(kind: EventKind) -> Pending {
+        Pending {
+            seq: 0,
+            ts: DateTime::UNIX_EPOCH,
+            rec: NewRecord::new(kind),
+            ack: None,
+            awaited: false,
+        }
+    }
+
+    fn seqs(taken: Taken) -> Vec<u64> {
+        match taken {
+            Taken::Batch(b) => b.iter().map(|p| p.seq).collect(),
+            Taken::Timer => panic!("timer, not a batch"),
+            Taken::Closed => panic!("closed, not a batch"),
+        }
+    }
+
+    #[test]
+    fn an_outcome_waits_for_the_next_decision_and_goes_with_it_in_seq_order() {
+        let q = Queue::new(64, 10);
+        assert!(matches!(q.push(pending(EventKind::Outcome)), Ok(10)));
+        let soon = Instant::now() + Duration::from_millis(2);
+        assert!(matches!(q.take(64, Some(soon)), Taken::Timer));
+        assert!(matches!(q.push(pending(EventKind::Request)), Ok(11)));
+        assert_eq!(seqs(q.take(64, None)), [10, 11]);
+    }
+
+    #[test]
+    fn an_outcome_alone_is_taken_once_it_has_waited_its_delay() {
+        let q = Queue::new(64, 1);
+        let queued = Instant::now();
+        assert!(q.push(pending(EventKind::Outcome)).is_ok());
+        assert_eq!(seqs(q.take(64, None)), [1]);
+        assert!(queued.elapsed() >= OUTCOME_DELAY);
+    }
+
+    #[test]
+    fn a_decision_wakes_a_parked_writer_at_once() {
+        let q = Arc::new(Queue::new(64, 1));
+        let writer = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || seqs(q.take(64, None)))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(q.push(pending(EventKind::Request)).is_ok());
+        assert_eq!(writer.join().expect("writer thread"), [1]);
+    }
+
+    #[test]
+    fn a_full_queue_gives_the_record_back_and_a_closed_one_refuses() {
+        let q = Queue::new(1, 1);
+        assert!(q.push(pending(EventKind::Outcome)).is_ok());
+        assert!(matches!(
+            q.push(pending(EventKind::Request)),
+            Err(Refused::Full(p)) if p.rec.kind == EventKind::Request
+        ));
+        q.close();
+        // What was queued before the close is still handed over, then the end.
+        assert_eq!(seqs(q.take(8, None)), [1]);
+        assert!(matches!(q.take(8, None), Taken::Closed));
+        assert!(matches!(
+            q.push(pending(EventKind::Request)),
+            Err(Refused::Closed)
+        ));
+    }
+
+    #[test]
+    fn more_than_a_batch_is_taken_in_order_over_several_takes() {
+        let q = Queue::new(64, 1);
+        for _ in 0..5 {
+            assert!(q.push(pending(EventKind::Request)).is_ok());
+        }
+        assert_eq!(seqs(q.take(3, None)), [1, 2, 3]);
+        assert_eq!(seqs(q.take(3, None)), [4, 5]);
+    }
 }

@@ -37,6 +37,8 @@ pub(crate) struct Wal {
     path: PathBuf,
     offset: u64,
     capacity: u64,
+    /// Reused for every group's frames: the writer allocates nothing per group here.
+    buf: Vec<u8>,
 }
 
 fn io_err(path: &Path, what: &str, e: std::io::Error) -> AuditError {
@@ -77,6 +79,7 @@ impl Wal {
             path: path.to_path_buf(),
             offset: 0,
             capacity,
+            buf: Vec::new(),
         })
     }
 
@@ -87,14 +90,20 @@ impl Wal {
 
     /// Writes the frames in one `pwrite` (not yet synced).
     pub fn append(&mut self, records: &[Encoded]) -> Result<(), AuditError> {
-        let mut buf = Vec::with_capacity(usize::try_from(framed_len(records)).unwrap_or(0));
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.reserve(usize::try_from(framed_len(records)).unwrap_or(0));
         for r in records {
             frame(r.seq, &r.bytes, &mut buf);
         }
-        self.file
-            .write_all_at(&buf, self.offset)
-            .map_err(|e| io_err(&self.path, "write", e))?;
-        self.offset += buf.len() as u64;
+        let written = self.file.write_all_at(&buf, self.offset);
+        let len = buf.len() as u64;
+        // A burst's buffer is not kept: a quiet daemon holds at most a megabyte here.
+        if buf.capacity() <= 1 << 20 {
+            self.buf = buf;
+        }
+        written.map_err(|e| io_err(&self.path, "write", e))?;
+        self.offset += len;
         Ok(())
     }
 

@@ -105,9 +105,9 @@ impl Tracker {
             bytes_up: Some(self.up.load(Ordering::Relaxed)),
             duration: Some(self.started.elapsed()),
             error: Some(error),
-            ..self.template.clone()
+            ..self.template
         };
-        self.write(OutcomeState::Failed, outcome);
+        write_each(&self.env, &self.seqs, OutcomeState::Failed, outcome);
     }
 
     /// The answer's head came back: its body is tracked to its end.
@@ -123,17 +123,30 @@ impl Tracker {
         }
         .boxed()
     }
+}
 
-    fn write(&self, state: OutcomeState, outcome: Outcome) {
-        for &seq in &self.seqs {
-            let o = Outcome {
-                decision_seq: seq,
-                state,
-                ..outcome.clone()
-            };
-            write(&self.env, o);
-        }
+/// One outcome per decision the exchange carried; the last takes `outcome` itself, so the
+/// usual single action copies nothing.
+fn write_each(env: &Env, seqs: &[u64], state: OutcomeState, outcome: Outcome) {
+    let Some((&last, rest)) = seqs.split_last() else {
+        return;
+    };
+    for &seq in rest {
+        let o = Outcome {
+            decision_seq: seq,
+            state,
+            ..outcome.clone()
+        };
+        write(env, o);
     }
+    write(
+        env,
+        Outcome {
+            decision_seq: last,
+            state,
+            ..outcome
+        },
+    );
 }
 
 /// Counts the bytes of a body as they pass.
@@ -194,9 +207,9 @@ impl Answered {
                 cost_usd: Some(usd),
                 ..LlmUsage::default()
             }),
-            ..t.template.clone()
+            ..t.template
         };
-        t.write(state, outcome);
+        write_each(&t.env, &t.seqs, state, outcome);
     }
 }
 
