@@ -9,13 +9,13 @@
 //! The kill marks are broken by putting a directory where `STATE/kills.json` is renamed to.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cordon_e2e::agent_cgroup::{RunningAgent, is_frozen};
+use cordon_e2e::full_disk::FullDisk;
 use cordon_e2e::operator::{Background, wait_for_pending};
-use cordon_e2e::trail::AUDIT_WAL;
 use cordon_e2e::world::show;
 use cordon_e2e::{World, require_root_or_skip};
 use serde_json::{Value, json};
@@ -37,72 +37,6 @@ approval_timeout = "30s"
 "#;
 
 const T: Duration = Duration::from_secs(10);
-
-/// A tmpfs mounted for one test; lazily detached on drop (the daemon may still hold files).
-struct Tmpfs(tempfile::TempDir);
-
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = format!("size={size},mode=0700");
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &opts, "cordon-e2e-full"])
-            .arg(dir.path())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "mounting a tmpfs on {}", dir.path().display());
-        Tmpfs(dir)
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    /// Writes a filler file until the filesystem is full.
-    fn fill(&self) {
-        let mut f = std::fs::File::create(self.path().join("filler")).unwrap();
-        let chunk = vec![0xa5u8; 64 * 1024];
-        loop {
-            match f.write_all(&chunk) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
-                Err(e) => panic!("filling the tmpfs: {e}"),
-            }
-        }
-        let _ = f.sync_all();
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
-    }
-}
-
-/// Restarts the daemon with its write-ahead log on a 20 MiB tmpfs (the log is 16 MiB).
-fn wal_on_tmpfs(w: &mut World) -> (Tmpfs, PathBuf) {
-    let fs = Tmpfs::mount("20m");
-    w.daemon.stop().unwrap();
-    let wal = w.daemon.state_dir().join(AUDIT_WAL);
-    let moved = fs.path().join(AUDIT_WAL);
-    std::fs::copy(&wal, &moved).unwrap();
-    std::fs::remove_file(&wal).unwrap();
-    std::os::unix::fs::symlink(&moved, &wal).unwrap();
-    w.daemon.restart().unwrap();
-    (fs, moved)
-}
-
-/// Every later write of the audit log fails with ENOSPC.
-fn break_audit_log(fs: &Tmpfs, wal: &Path) {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(wal)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
-    fs.fill();
-}
 
 fn spawn_sleeper(w: &World, name: &str) -> (RunningAgent, PathBuf) {
     let child = w
@@ -152,12 +86,12 @@ fn issue_create(w: &World) -> Background {
 fn an_approval_granted_while_the_audit_log_fails_is_refused_and_not_forwarded() {
     require_root_or_skip!();
     let mut w = World::start(POLICY).unwrap();
-    let (fs, wal) = wal_on_tmpfs(&mut w);
+    let disk = FullDisk::under(&mut w).unwrap();
     let (_sleeper, cg) = spawn_sleeper(&w, "sleeper");
     let asker = issue_create(&w);
     let p = wait_for_pending(&w.daemon, "github.issue.create", T).unwrap();
 
-    break_audit_log(&fs, &wal);
+    disk.fill().unwrap();
     let out = w.daemon.cordon(&["approve", &p.id]).unwrap();
     assert!(out.status.success(), "approve: {}", show(&out));
     let out = asker.join().unwrap();
@@ -196,7 +130,7 @@ fn an_approval_granted_while_the_audit_log_fails_is_refused_and_not_forwarded() 
         "an unaudited resume thawed the agent"
     );
 
-    std::fs::remove_file(fs.path().join("filler")).unwrap();
+    disk.free().unwrap();
     let _ = w.daemon.cordon(&["terminate", "sleeper"]);
 }
 
@@ -267,12 +201,12 @@ fn kill_fails_when_its_mark_cannot_be_written_and_the_agent_stays_killed() {
 fn policy_reloads_and_vault_changes_wait_for_their_records() {
     require_root_or_skip!();
     let mut w = World::start(POLICY).unwrap();
-    let (fs, wal) = wal_on_tmpfs(&mut w);
+    let disk = FullDisk::under(&mut w).unwrap();
     let before = w.status().unwrap()["policy_version"].clone();
     w.policies
         .write("open.toml", "agents = [\"*\"]\ndefault = \"allow\"\n")
         .unwrap();
-    break_audit_log(&fs, &wal);
+    disk.fill().unwrap();
 
     let err = cordon_fails(&w, &["policy", "reload"]);
     assert!(err.contains("audit record could not be written"), "{err}");
