@@ -75,8 +75,10 @@ pub fn run(rig: &Rig, spec: &Spec, rounds: u32) -> ScenarioResult {
         })
         .collect();
     let mut note = spec.note.to_string();
+    let vias: Vec<Via> = results.iter().map(|r| r.via).collect();
     for round in 0..rounds {
-        for r in results.iter_mut() {
+        for i in run_order(&vias, round) {
+            let r = &mut results[i];
             if let Some(why) = rig.missing(r.via) {
                 if round == 0 {
                     r.errors.push(format!("not installed/started: {why}"));
@@ -246,6 +248,28 @@ fn ratios(runs: &[RunResult], reference: &[(u32, Figures)]) -> Option<Figures> {
     })
 }
 
+/// Cordon's daemons are compared with each other in the same round (outcomes, baseline,
+/// batched), so their places in a round rotate: no daemon runs right after the bare forwarder,
+/// or last before the peers, in every round. Direct, the bare forwarder and the peers keep
+/// theirs. Indices into `vias`.
+fn run_order(vias: &[Via], round: u32) -> Vec<usize> {
+    let is_cordon = |v: &Via| {
+        matches!(
+            v,
+            Via::Cordon | Via::CordonBatched | Via::CordonBaseline | Via::CordonNoOutcomes
+        )
+    };
+    let places: Vec<usize> = (0..vias.len()).filter(|&i| is_cordon(&vias[i])).collect();
+    let mut order: Vec<usize> = (0..vias.len()).collect();
+    if !places.is_empty() {
+        let shift = round as usize % places.len();
+        for (k, &place) in places.iter().enumerate() {
+            order[place] = places[(k + shift) % places.len()];
+        }
+    }
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +298,16 @@ mod tests {
         assert_eq!(r.rps, 0.75);
         assert_eq!(r.p50_ms, 1.0);
         assert!(ratios(&runs, &[]).is_none());
+    }
+
+    #[test]
+    fn cordon_daemons_take_turns_at_each_place_and_the_others_keep_theirs() {
+        use Via::*;
+        let vias = [Direct, Bare, Cordon, CordonBatched, CordonNoOutcomes, Squid];
+        assert_eq!(run_order(&vias, 0), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(run_order(&vias, 1), [0, 1, 3, 4, 2, 5]);
+        assert_eq!(run_order(&vias, 2), [0, 1, 4, 2, 3, 5]);
+        assert_eq!(run_order(&vias, 3), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(run_order(&[Direct, Squid], 1), [0, 1]);
     }
 }
