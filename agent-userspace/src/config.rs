@@ -34,6 +34,31 @@ pub struct ConfigFile {
     pub audit: AuditSection,
     #[serde(default)]
     pub credentials: CredentialsSection,
+    /// `[console]`: the web console, off unless configured.
+    pub console: Option<ConsoleSection>,
+}
+
+/// `[console]` in cordon.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// A loopback address and port, e.g. `127.0.0.1:7443`.
+    pub listen: SocketAddr,
+}
+
+/// The console can release held actions, so it listens on loopback only:
+/// reach it from elsewhere through an SSH tunnel or the operator's own
+/// reverse proxy. Loopback is also where the proxy recognises it and
+/// refuses agents (`proxy/conn.rs`).
+pub fn check_console_addr(addr: SocketAddr) -> Result<SocketAddr, String> {
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "console address {addr}: the console listens on loopback only (127.0.0.1 or [::1]); \
+             reach it remotely through an SSH tunnel or a reverse proxy"
+        ))
+    }
 }
 
 /// `[credentials]` in cordon.toml: where just-in-time credentials are
@@ -288,6 +313,8 @@ pub struct DaemonConfig {
     pub github_api: String,
     /// `[credentials] sts_endpoint`: the STS endpoint URL.
     pub sts_endpoint: String,
+    /// `[console] listen` / `--console`: where the web console listens.
+    pub console: Option<SocketAddr>,
 }
 
 /// Flags given on the command line; they override the file.
@@ -301,6 +328,7 @@ pub struct DaemonFlags {
     pub json_logs: bool,
     pub metrics_addr: Option<SocketAddr>,
     pub approval_webhook: Option<String>,
+    pub console: Option<SocketAddr>,
 }
 
 impl DaemonConfig {
@@ -344,6 +372,12 @@ impl DaemonConfig {
                 .unwrap_or_else(|| PathBuf::from(paths::HOST_CONFIG)),
             message,
         };
+        let console = flags
+            .console
+            .or(file.console.as_ref().map(|c| c.listen))
+            .map(check_console_addr)
+            .transpose()
+            .map_err(invalid)?;
         let audit_forward = match &file.audit.forward {
             Some(f) => Some(f.to_config(&paths.state_dir).map_err(invalid)?),
             None => None,
@@ -380,6 +414,7 @@ impl DaemonConfig {
                 .credentials
                 .sts_endpoint
                 .unwrap_or_else(|| DEFAULT_STS_ENDPOINT.to_string()),
+            console,
         })
     }
 }

@@ -8,6 +8,7 @@ mod cgroup;
 mod cli;
 mod config;
 mod contain;
+mod console;
 mod control;
 mod daemon;
 mod dns;

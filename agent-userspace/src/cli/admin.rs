@@ -126,3 +126,24 @@ pub fn cleanup(c: &Client) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// `cordon console token`: a fresh login token for the web console. Only
+/// its hash is written (root-only, in the state directory); the token is
+/// printed once, on stdout, for the operator to paste into the login page.
+pub fn console_token(c: &Client) -> anyhow::Result<ExitCode> {
+    let p = paths(c);
+    if !p.state_dir.is_dir() {
+        bail!(
+            "no state directory at {} (start the daemon once, or pass --state-dir)",
+            p.state_dir.display()
+        );
+    }
+    let token = crate::console::token::generate();
+    crate::console::token::store(&p.state_dir, &token)?;
+    println!("{token}");
+    eprintln!(
+        "cordon: console token stored as a hash in {}; earlier tokens and their sessions no longer work",
+        crate::console::token::hash_path(&p.state_dir).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

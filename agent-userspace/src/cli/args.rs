@@ -60,6 +60,16 @@ pub enum Command {
     Install(super::install::InstallArgs),
     /// Stop and remove the installed service; --purge also removes config and state.
     Uninstall(super::install::UninstallArgs),
+    /// The web console.
+    #[command(subcommand)]
+    Console(ConsoleCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConsoleCmd {
+    /// Make a new login token for the web console and print it (only its
+    /// hash is kept; the previous token and its sessions stop working).
+    Token(Client),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -95,6 +105,9 @@ pub struct DaemonArgs {
     /// POST each pending approval (JSON, Slack-compatible `text`) to this URL.
     #[arg(long)]
     pub approval_webhook: Option<String>,
+    /// Serve the web console on this loopback address (e.g. 127.0.0.1:7443).
+    #[arg(long, value_name = "ADDR")]
+    pub console: Option<SocketAddr>,
 }
 
 impl DaemonArgs {
@@ -108,6 +121,7 @@ impl DaemonArgs {
             json_logs: self.log_json,
             metrics_addr: self.metrics_addr,
             approval_webhook: self.approval_webhook,
+            console: self.console,
         }
     }
 }

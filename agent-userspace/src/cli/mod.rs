@@ -45,5 +45,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(a) => audit::run(a),
         Command::Install(a) => install::run_install(&a),
         Command::Uninstall(a) => install::run_uninstall(&a),
+        Command::Console(args::ConsoleCmd::Token(c)) => admin::console_token(&c),
     }
 }

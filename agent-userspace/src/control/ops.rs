@@ -31,6 +31,14 @@ fn who(caller: &Caller) -> String {
 }
 
 pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
+    operator_as(d, &who(caller), req).await
+}
+
+/// The operator operations for a caller already authorised, named `who` in
+/// the trail: the control socket's peer, or a console session. Both paths
+/// run this one function, so the console decides nothing on its own.
+pub async fn operator_as(d: &Shared, who: &str, req: Request) -> Reply {
+    let who = || who.to_string();
     match req {
         Request::Kill {
             target,
@@ -46,14 +54,14 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 let Scope::Agent(a) = &scope else {
                     return Reply::err("--connector takes one agent name");
                 };
-                return match kill::cut_connector(d, a, &c, &reason, &who(caller)).await {
+                return match kill::cut_connector(d, a, &c, &reason, &who()).await {
                     Ok(()) => Reply::ok(json!({"connector_cut": c, "agent": a})),
                     Err(e) => Reply::err(e.to_string()),
                 };
             }
             // An error may mean "killed, but not recorded": it is reported
             // as a failure, never as success (the message says it is killed).
-            match kill::kill(d, scope, &reason, &who(caller)).await {
+            match kill::kill(d, scope, &reason, &who()).await {
                 Ok(out) => Reply::ok(out),
                 Err(e) => Reply::err(e.to_string()),
             }
@@ -71,12 +79,12 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
                 let Scope::Agent(a) = &scope else {
                     return Reply::err("--connector takes one agent name");
                 };
-                return match kill::restore_connector(d, a, &c, &who(caller)).await {
+                return match kill::restore_connector(d, a, &c, &who()).await {
                     Ok(()) => Reply::ok(json!({"connector_restored": c, "agent": a})),
                     Err(e) => Reply::err(e.to_string()),
                 };
             }
-            match kill::resume(d, scope, &who(caller)).await {
+            match kill::resume(d, scope, &who()).await {
                 Ok(r) => Reply::ok(r),
                 Err(e) => Reply::err(e.to_string()),
             }
@@ -101,10 +109,10 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
         Request::Approvals
         | Request::Approve { .. }
         | Request::Grants
-        | Request::GrantRevoke { .. } => super::grant_ops::handle(d, &who(caller), req).await,
+        | Request::GrantRevoke { .. } => super::grant_ops::handle(d, &who(), req).await,
         Request::Deny { id, reason } => {
             let answer = Answer::Denied {
-                by: who(caller),
+                by: who(),
                 reason,
             };
             match d.approvals.answer(&id, answer) {
@@ -117,7 +125,7 @@ pub async fn operator(d: &Shared, caller: &Caller, req: Request) -> Reply {
         Request::VaultSet { .. }
         | Request::VaultList
         | Request::VaultRm { .. }
-        | Request::VaultRotateKey => super::vault_ops::handle(d, &who(caller), req).await,
+        | Request::VaultRotateKey => super::vault_ops::handle(d, &who(), req).await,
         other => Reply::err(format!("{} is not an operator operation", other.name())),
     }
 }

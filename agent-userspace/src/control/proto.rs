@@ -193,4 +193,7 @@ pub struct StatusReply {
     /// Which containment layers are in force on this host.
     #[serde(default)]
     pub containment: serde_json::Value,
+    /// The web console's address, when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<String>,
 }

@@ -63,6 +63,7 @@ pub fn proxy_env(d: &Shared) -> proxy::Env {
         settings: Settings {
             proxy_port: d.proxy_port,
             dns_port: d.dns_port,
+            console_port: d.console_addr.get().map(|a| a.port()),
             foreign_credentials: d.cfg.foreign_credentials,
         },
     })

@@ -69,6 +69,8 @@ pub struct Daemon {
     /// stream is read), or why not; set once the reader has started.
     pub landlock_records: std::sync::OnceLock<Result<(), String>>,
     pub contained: contained::Contained,
+    /// Where the web console listens, once it does (`[console]`).
+    pub console_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 pub type Shared = Arc<Daemon>;

@@ -164,6 +164,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         contain_lsm,
         landlock_records: std::sync::OnceLock::new(),
         contained: Default::default(),
+        console_addr: std::sync::OnceLock::new(),
         cfg,
     });
 
@@ -175,6 +176,8 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     // before any request can look for one.
     super::grants::lifecycle::sweep(&daemon, chrono::Utc::now()).await;
     crate::metrics::spawn(&daemon)?;
+    // Before the proxy starts: the proxy refuses agents the console's port.
+    crate::console::spawn(&daemon)?;
     let control = control::server::bind(&daemon)?;
     let Listeners {
         tcp4,

@@ -316,7 +316,10 @@ fn tcp_params(actor: &Actor, host: &str) -> Map<String, Value> {
 fn is_cordon_itself(env: &Env, actor: &Actor) -> bool {
     let dst = actor.origin.dst;
     let s = env.settings;
-    dst.ip().is_loopback() && (dst.port() == s.proxy_port || dst.port() == s.dns_port)
+    dst.ip().is_loopback()
+        && (dst.port() == s.proxy_port
+            || dst.port() == s.dns_port
+            || s.console_port == Some(dst.port()))
 }
 
 /// Refuse with a RST so the client fails at once instead of waiting.

@@ -34,6 +34,8 @@ pub trait Flows: Send + Sync {
 pub struct Settings {
     pub proxy_port: u16,
     pub dns_port: u16,
+    /// The web console's port, when it runs: one of Cordon's own listeners.
+    pub console_port: Option<u16>,
     pub foreign_credentials: ForeignCredentials,
 }
 
