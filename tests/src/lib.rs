@@ -6,6 +6,7 @@
 //! and are only routed to the veth of the namespace that owns them.
 
 pub mod agent_cgroup;
+pub mod browser;
 pub mod cgroup;
 pub mod daemon;
 pub mod demo;

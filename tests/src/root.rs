@@ -32,7 +32,7 @@ pub fn require_root(test_name: &str) -> bool {
 }
 
 /// Append one line naming the skipped test; concurrent appends of short lines do not interleave.
-fn record_skip(path: &Path, test_name: &str) -> std::io::Result<()> {
+pub(crate) fn record_skip(path: &Path, test_name: &str) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
