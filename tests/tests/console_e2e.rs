@@ -31,6 +31,17 @@ approval_timeout = "90s"
 reason = "fetches wait for an operator"
 "#;
 
+/// A second file, added while the daemon runs: a reload in the history, and
+/// a credential binding for the vault view.
+const DEPLOYER_POLICY: &str = r#"
+agents = ["deployer"]
+default = "deny"
+
+[credentials]
+github = "deployer-github"
+"#;
+const SECRET: &str = "ghp_consoleTestSecretValue0123456789";
+
 const CONSOLE_CONFIG: &str = "[console]\nlisten = \"127.0.0.1:0\"\n";
 const MARKER: &str = "/console-marker";
 const NOTICE: Duration = Duration::from_secs(15);
@@ -104,7 +115,35 @@ fn in_a_real_browser_the_console_approves_a_held_request_and_kills_an_agent() {
         Duration::from_secs(90),
     );
     let pending = wait_for_pending(&w.daemon, "http.request", NOTICE).unwrap();
+    let timed = Background::start(
+        w.agent(
+            "fetcher2",
+            &[
+                "/usr/bin/curl",
+                "-sS",
+                "--max-time",
+                "80",
+                &format!("http://allowed.test{MARKER}-2"),
+            ],
+        ),
+        Duration::from_secs(90),
+    );
+    cordon_e2e::wait_until("two approvals pending", NOTICE, || {
+        cordon_e2e::operator::pending(&w.daemon).is_ok_and(|p| p.len() == 2)
+    })
+    .unwrap();
     assert_eq!(marker_hits(&w), 0, "forwarded before approval");
+    w.policies.write("deployer.toml", DEPLOYER_POLICY).unwrap();
+    let reload = w.daemon.cordon(&["policy", "reload"]).unwrap();
+    assert!(reload.status.success(), "{}", show(&reload));
+    let mut set = w
+        .daemon
+        .cordon_command(&["vault", "set", "deployer-github", "--from-stdin"]);
+    set.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), SECRET.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
 
     let shots = match std::env::var_os("CORDON_CONSOLE_SCREENSHOTS") {
         Some(dir) => PathBuf::from(dir),
@@ -114,7 +153,13 @@ fn in_a_real_browser_the_console_approves_a_held_request_and_kills_an_agent() {
     let script = workspace_root().join("tests/src/py/console_browser.py");
     let out = Command::new(&browser.python)
         .arg(&script)
-        .args([url.as_str(), token.as_str(), &shots.to_string_lossy(), "sleeper"])
+        .args([
+            url.as_str(),
+            token.as_str(),
+            &shots.to_string_lossy(),
+            "sleeper",
+            SECRET,
+        ])
         .env("CORDON_CHROMIUM", &browser.chromium)
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
         .output()
@@ -126,6 +171,8 @@ fn in_a_real_browser_the_console_approves_a_held_request_and_kills_an_agent() {
     assert!(text.trim_end().ends_with("200"), "{}", show(&fetched));
     assert_eq!(marker_hits(&w), 1, "the approved request reached the upstream once");
     wait_frozen(&sleeper_cg, true, NOTICE).unwrap();
+    let timed = timed.join().unwrap();
+    assert!(timed.status.success(), "{}", show(&timed));
 
     let t = w.trail().unwrap();
     let granted: Vec<_> = t
@@ -133,16 +180,18 @@ fn in_a_real_browser_the_console_approves_a_held_request_and_kills_an_agent() {
         .iter()
         .filter(|r| r.kind.as_str() == "approval.granted")
         .collect();
-    assert_eq!(granted.len(), 1, "{t}");
-    let by = granted[0].approver.as_deref().unwrap_or("");
-    assert!(by.starts_with("console session "), "approver {by:?}: {t}");
+    assert_eq!(granted.len(), 2, "{t}");
+    for g in &granted {
+        let by = g.approver.as_deref().unwrap_or("");
+        assert!(by.starts_with("console session "), "approver {by:?}: {t}");
+    }
     assert!(
         t.records().iter().any(|r| r.kind.as_str() == "agent.kill"
             && r.approver.as_deref().is_some_and(|a| a.starts_with("console session "))),
         "no kill record by the console session: {t}"
     );
     assert!(!pending.id.is_empty());
-    for view in ["audit", "approvals", "agents", "policy", "learn", "vault"] {
+    for view in ["audit", "approvals", "agents", "grants", "policy", "learn", "vault"] {
         assert!(shots.join(format!("{view}.png")).exists(), "no screenshot of {view}");
     }
 }

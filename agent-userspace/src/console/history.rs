@@ -1,7 +1,10 @@
-//! Which policy was in force when: from the trail alone. Every decision
-//! record carries the version it was decided under and every reload
-//! leaves a `policy.reload` record, so "what could this agent do when
-//! this happened?" is answered by the records before that moment.
+//! Which policy was in force when: from the trail alone. Every reload
+//! leaves a `policy.reload` record naming the version it put in force (or
+//! kept), so "what could this agent do when this happened?" is answered by
+//! the last accepted reload before that moment; before any reload, by the
+//! version the first records were decided under. Later decision records
+//! are not used: a request held across a reload is decided under the
+//! version it started in, which is no longer the one in force.
 use chrono::{DateTime, Utc};
 use cordon_audit::{AuditRecord, Decision, EventKind};
 use serde::Serialize;
@@ -26,16 +29,18 @@ pub struct History {
 }
 
 /// Folds records (oldest first) into the reload history and the version
-/// in force at `at`: the version of the last record at or before `at`
-/// that names one.
+/// in force at `at`.
 pub fn fold<'a>(
     records: impl IntoIterator<Item = &'a AuditRecord>,
     at: Option<DateTime<Utc>>,
 ) -> History {
     let mut h = History::default();
     for r in records {
-        if let (Some(at), Some(v)) = (at, &r.policy_version)
-            && r.ts <= at
+        let before_at = at.is_some_and(|at| r.ts <= at);
+        let reloaded = r.kind == EventKind::PolicyReload && r.decision == Some(Decision::Allow);
+        if before_at
+            && let Some(v) = &r.policy_version
+            && (reloaded || h.at.is_none())
         {
             h.at = Some(v.clone());
         }
@@ -79,6 +84,8 @@ mod tests {
             rec(1, 0, EventKind::Request, "v1", true),
             rec(2, 10, EventKind::PolicyReload, "v2", true),
             rec(3, 20, EventKind::Request, "v2", false),
+            // Held across the reload: decided under the version it began in.
+            rec(6, 21, EventKind::Request, "v1", true),
             // Rejected: names the version that stayed.
             rec(4, 30, EventKind::PolicyReload, "v2", false),
             rec(5, 40, EventKind::PolicyReload, "v3", true),
@@ -92,6 +99,7 @@ mod tests {
         };
         assert_eq!(at(5).as_deref(), Some("v1"));
         assert_eq!(at(10).as_deref(), Some("v2"));
+        assert_eq!(at(25).as_deref(), Some("v2"), "a held request says v1");
         assert_eq!(at(35).as_deref(), Some("v2"));
         assert_eq!(at(59).as_deref(), Some("v3"));
         let before = fold(&trail, Some("2025-12-31T00:00:00Z".parse().unwrap()));

@@ -6,6 +6,8 @@ pub enum Asset {
     Index,
     Script,
     Style,
+    /// Browsers ask for one; there is none (204 keeps their logs quiet).
+    Icon,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,7 @@ impl Route {
             ("GET", "/") => Asset(self::Asset::Index),
             ("GET", "/app.js") => Asset(self::Asset::Script),
             ("GET", "/app.css") => Asset(self::Asset::Style),
+            ("GET", "/favicon.ico") => Asset(self::Asset::Icon),
             ("GET", "/api/session") => Session,
             ("POST", "/api/login") => Login,
             ("POST", "/api/logout") => Logout,

@@ -162,6 +162,7 @@ fn asset(a: Asset) -> Response<Body> {
         Asset::Index => respond::with(200, "text/html; charset=utf-8", respond::full(INDEX)),
         Asset::Script => respond::with(200, "text/javascript; charset=utf-8", respond::full(SCRIPT)),
         Asset::Style => respond::with(200, "text/css; charset=utf-8", respond::full(STYLE)),
+        Asset::Icon => respond::with(204, "image/x-icon", respond::full(Bytes::new())),
     }
 }
 

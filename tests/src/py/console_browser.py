@@ -1,21 +1,24 @@
 """Drives the Cordon web console in headless Chromium (the distribution's
 package, never a browser Playwright downloads): logs in with a token,
-approves the held request once, kills an agent, and saves a screenshot of
-each main view. Exits non-zero on any failure.
+approves one held request once and another for ten minutes, kills an
+agent, and saves a screenshot of each main view. No page may show the
+vault secret. Exits non-zero on any failure.
 
-argv: URL TOKEN SHOTS_DIR KILL_AGENT
+argv: URL TOKEN SHOTS_DIR KILL_AGENT SECRET
 """
 import os
 import sys
 
 from playwright.sync_api import expect, sync_playwright
 
-url, token, shots, kill_agent = sys.argv[1:5]
+url, token, shots, kill_agent, secret = sys.argv[1:6]
+seen = []
 chromium = os.environ.get("CORDON_CHROMIUM", "/usr/bin/chromium")
 
 
 def shot(page, name):
     page.wait_for_timeout(150)
+    seen.append((name, page.content()))
     page.screenshot(path=os.path.join(shots, name + ".png"))
 
 
@@ -32,15 +35,23 @@ with sync_playwright() as p:
     page.click("#login-form button")
     page.wait_for_selector("#audit-rows tr", timeout=15000)
     expect(page.locator("#audit-state")).to_have_text("live")
+    # Before login the page asked for a session and got 401, as it should.
+    problems.clear()
     shot(page, "audit")
 
     page.click("nav a[data-view=approvals]")
-    card = page.locator("#approval-list .card").first
-    card.wait_for(timeout=15000)
+    cards = page.locator("#approval-list .card")
+    expect(cards).to_have_count(2, timeout=15000)
     shot(page, "approvals")
-    card.locator("button[data-answer=once]").click()
+    once = cards.filter(has_text="fetcher wants")
+    once.locator("button[data-answer=once]").click()
     page.click("#confirm-ok")
-    page.wait_for_selector("#approval-list .card", state="detached", timeout=15000)
+    expect(cards).to_have_count(1, timeout=15000)
+    timed = cards.filter(has_text="fetcher2 wants")
+    timed.locator("input.minutes").fill("10")
+    timed.locator("button[data-answer=for]").click()
+    page.click("#confirm-ok")
+    expect(cards).to_have_count(0, timeout=15000)
     print("approved", flush=True)
 
     page.click("nav a[data-view=agents]")
@@ -58,9 +69,19 @@ with sync_playwright() as p:
     shot(page, "agents")
 
     page.click("nav a[data-view=grants]")
+    expect(page.locator("#grant-rows tr", has_text="fetcher2")).to_have_count(1, timeout=15000)
     shot(page, "grants")
     page.click("nav a[data-view=policy]")
     page.wait_for_selector("#policy-version:not(:empty)")
+    # The explicit reload, and perhaps the watcher's for the same change.
+    expect(page.locator("#policy-history tr").first).to_be_visible(timeout=15000)
+    page.fill("#policy-at input[name=at]", "2000-01-01T00:00:00Z")
+    page.click("#policy-at button")
+    expect(page.locator("#policy-at-answer")).to_have_text("nothing recorded before then")
+    page.fill("#policy-at input[name=at]", "2100-01-01T00:00:00Z")
+    page.click("#policy-at button")
+    version = page.locator("#policy-version").inner_text()
+    expect(page.locator("#policy-at-answer")).to_have_text("version " + version)
     shot(page, "policy")
     page.click("nav a[data-view=suggest]")
     page.fill("#suggest-form input[name=agent]", "fetcher")
@@ -68,10 +89,14 @@ with sync_playwright() as p:
     expect(page.locator("#suggest-out")).to_contain_text("fetcher", timeout=15000)
     shot(page, "learn")
     page.click("nav a[data-view=vault]")
-    page.wait_for_timeout(500)
+    expect(page.locator("#binding-rows tr", has_text="deployer-github")).to_have_count(1, timeout=15000)
+    expect(page.locator("#vault-rows tr", has_text="deployer-github")).to_have_count(1)
     shot(page, "vault")
 
     browser.close()
+    for name, html in seen:
+        if secret in html:
+            problems.append("the vault secret is in the %s view" % name)
     if problems:
         print("browser errors: %s" % problems, file=sys.stderr)
         sys.exit(1)

@@ -193,16 +193,29 @@ async function loadApprovalCount() {
   if (list) $("pending-count").textContent = list.length ? "(" + list.length + ")" : "";
 }
 
+// Redrawn only when the set of approvals changes, so a duration being
+// typed is not wiped by the next refresh.
+let shownApprovals = null;
+
 async function loadApprovals() {
   const list = await api("/api/approvals").catch((e) => { toast(e.message); return []; });
   $("no-approvals").hidden = list.length > 0;
+  const ids = list.map((p) => p.id).join(",");
+  if (ids === shownApprovals) {
+    for (const p of list) {
+      const held = document.querySelector('.card[data-id="' + p.id + '"] .held');
+      if (held) held.textContent = "held " + p.held_s + " s, until " + p.deadline;
+    }
+    return;
+  }
+  shownApprovals = ids;
   $("approval-list").replaceChildren(...list.map((p) => {
     const minutes = el("input", { type: "number", min: "1", max: "1440", value: "10", class: "minutes" });
     return el("div", { class: "card", "data-id": p.id },
       el("h3", {}, p.agent + " wants " + p.action),
       el("div", {}, "rule ", el("code", {}, p.rule), " — " + (p.reason || "")),
       el("pre", {}, JSON.stringify(p.params, null, 2)),
-      el("div", { class: "muted" }, "held " + p.held_s + " s, until " + p.deadline),
+      el("div", { class: "muted held" }, "held " + p.held_s + " s, until " + p.deadline),
       el("div", { class: "answers" },
         el("button", { class: "primary", "data-answer": "once", onclick: () =>
           confirmThen("Approve this " + p.action + " once?",
