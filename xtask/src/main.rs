@@ -3,6 +3,7 @@
 //! bpf-linker, cargo-fuzz, test packages) is installed by `setup`, which
 //! `test`, `demo` and `bench` run first (`fuzz` installs what it needs).
 mod bench;
+mod browser;
 mod demo;
 mod fuzz;
 mod sys;

@@ -28,6 +28,9 @@ const PACKAGES: &[(&str, &str)] = &[
     // (no program of its own: checked by a file the package ships).
     ("rsyslogd", "rsyslog"),
     ("/usr/share/doc/rsyslog-gnutls/copyright", "rsyslog-gnutls"),
+    // The web console's browser test and first-paint bench (`browser.rs`).
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
 ];
 
 pub fn setup() -> anyhow::Result<()> {
@@ -37,6 +40,7 @@ pub fn setup() -> anyhow::Result<()> {
     packages()?;
     aws_tools()?;
     proto_tools()?;
+    crate::browser::install()?;
     Ok(())
 }
 
@@ -57,6 +61,7 @@ pub fn is_ready() -> bool {
         && rust_src_installed()
         && aws_tools_installed()
         && proto_tools_installed()
+        && crate::browser::installed()
 }
 
 /// What cordon-jit's AWS tests run against and as: moto's server (a local

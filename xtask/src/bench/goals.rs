@@ -203,6 +203,7 @@ pub fn judge(r: &Results) -> Vec<Goal> {
     // Each against a baseline from the same rounds.
     g.push(super::outcomes::goal(r));
     g.push(super::jit_report::goal(r));
+    g.push(super::console_paint::goal(&r.console));
     let policy = r
         .criterion
         .policy

@@ -52,15 +52,7 @@ pub fn all() -> anyhow::Result<Tools> {
     if let Err(e) = &mitmdump {
         eprintln!("xtask: bench: mitmproxy unavailable: {e}");
     }
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "agent-userspace",
-        "--bin",
-        "cordon",
-    ]))?;
-    run(cargo().args(["build", "--release", "-p", "xtask", "--bin", "bench-probe"]))?;
+    let (cordon, probe) = cordon_and_probe()?;
     let release = target_dir().join("release");
     let forwarder = run(cargo().args([
         "build",
@@ -76,8 +68,8 @@ pub fn all() -> anyhow::Result<Tools> {
     .map_err(|e| format!("building bench-forwarder: {e:#}"));
     Ok(Tools {
         oha,
-        cordon: release.join("cordon"),
-        probe: release.join("bench-probe"),
+        cordon,
+        probe,
         forwarder,
         mitmdump,
         squid,
@@ -166,4 +158,19 @@ fn find_python() -> Option<PathBuf> {
     candidates
         .into_iter()
         .find(|p| output(Command::new(p).arg("--version")).is_some())
+}
+
+/// Release builds of `cordon` and `bench-probe`: (cordon, probe).
+pub fn cordon_and_probe() -> anyhow::Result<(PathBuf, PathBuf)> {
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "agent-userspace",
+        "--bin",
+        "cordon",
+    ]))?;
+    run(cargo().args(["build", "--release", "-p", "xtask", "--bin", "bench-probe"]))?;
+    let release = target_dir().join("release");
+    Ok((release.join("cordon"), release.join("bench-probe")))
 }

@@ -7,6 +7,7 @@ mod bare;
 mod baseline;
 mod certs;
 mod connect;
+mod console_paint;
 mod contain;
 mod cordon;
 mod criterion;
@@ -65,6 +66,10 @@ pub struct BenchArgs {
     /// req/s for this build and that one, from the same run.
     #[arg(long, value_name = "PATH", conflicts_with = "rig")]
     pub baseline_cordon: Option<PathBuf>,
+    /// Only the console first-paint scenario (under a minute once built):
+    /// prints its figures and writes no report.
+    #[arg(long, conflicts_with_all = ["rig", "quick", "baseline_cordon"])]
+    pub console_only: bool,
 }
 
 /// How long the daemon is left idle before an "after" RSS reading: it
@@ -121,6 +126,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let setup_started = Instant::now();
     if !toolchain::is_ready() {
         toolchain::setup()?;
+    }
+    if args.console_only {
+        return console_only();
     }
     let tools = install::all()?;
     criterion::build()?;
@@ -310,6 +318,7 @@ fn measure(
         plan.contain_spawn_n,
     );
     r.kill = kill::run(&rig, plan.kill_rounds);
+    r.console = console_paint::run(&tools.cordon, &tools.probe, dir, &rig.certs);
     r.memory.idle_conns = idle::run(&rig, dir, plan.idle_levels);
     std::thread::sleep(SETTLE);
     r.memory.idle_after_load_mib = Some(idle::rss_mib(pid));
@@ -333,6 +342,24 @@ fn measure(
     baseline::compare(r);
     r.outcomes = outcomes::compare(r, no_outcomes_missing);
     r.goals = goals::judge(r);
+    Ok(())
+}
+
+/// `--console-only`: the console scenario alone, on release builds of
+/// Cordon and the probe, without the peers' installs.
+fn console_only() -> anyhow::Result<()> {
+    let (cordon, probe) = install::cordon_and_probe()?;
+    let work = WorkDir::create()?;
+    let dir = work.0.as_path();
+    let certs = certs::make(&dir.join("certs"))?;
+    open_up(dir)?;
+    let r = console_paint::run(&cordon, &probe, dir, &certs);
+    println!("{}", serde_json::to_string_pretty(&r)?);
+    let g = console_paint::goal(&r);
+    eprintln!("  {:<70} {:<40} {:?}", g.goal, g.measured, g.met);
+    if !r.errors.is_empty() {
+        bail!("the console scenario failed: {}", r.errors.join("; "));
+    }
     Ok(())
 }
 

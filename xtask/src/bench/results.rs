@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
+    console_paint,
     baseline, connect, contain, criterion, goals, http, idle, jit_run, kill, machine, outcomes,
 };
 
@@ -47,6 +48,8 @@ pub struct Results {
     pub contain: contain::ContainResult,
     pub criterion: criterion::CriterionResult,
     pub kill: kill::KillResult,
+    /// The web console's live audit view: first paint with 10,000 records.
+    pub console: console_paint::ConsolePaint,
     pub memory: Memory,
     pub notes: Vec<String>,
 }

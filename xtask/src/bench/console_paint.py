@@ -1,0 +1,31 @@
+"""First paint of the Cordon console's live audit view, in headless
+Chromium (the distribution's). Logs in once, then reloads the view N
+times; each figure is the time from navigation start to the frame after
+the audit rows were drawn (the page's `cordon-audit-painted` mark).
+
+argv: URL TOKEN N. Prints one JSON line.
+"""
+import json
+import os
+import sys
+
+from playwright.sync_api import sync_playwright
+
+url, token, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+PAINTED = "performance.getEntriesByName('cordon-audit-painted').length > 0"
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=os.environ["CORDON_CHROMIUM"], args=["--no-sandbox"])
+    page = browser.new_page()
+    page.goto(url + "/")
+    page.fill("#token", token)
+    page.click("#login-form button")
+    page.wait_for_function(PAINTED, timeout=30000)
+    times = []
+    for _ in range(n):
+        page.reload()
+        page.wait_for_function(PAINTED, timeout=30000)
+        times.append(page.evaluate("performance.getEntriesByName('cordon-audit-painted')[0].startTime"))
+    rows = page.locator("#audit-rows tr").count()
+    browser.close()
+    print(json.dumps({"paint_ms": times, "rows": rows}))
