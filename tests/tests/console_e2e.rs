@@ -185,6 +185,14 @@ fn in_a_real_browser_the_console_approves_a_held_request_and_kills_an_agent() {
         let by = g.approver.as_deref().unwrap_or("");
         assert!(by.starts_with("console session "), "approver {by:?}: {t}");
     }
+    for kind in ["grant.granted", "grant.revoked"] {
+        let by_console = |r: &&cordon_audit::AuditRecord| {
+            r.kind.as_str() == kind
+                && r.approver.as_deref().is_some_and(|a| a.starts_with("console session "))
+                && r.chain.as_deref() == Some("fetcher2")
+        };
+        assert_eq!(t.records().iter().filter(by_console).count(), 1, "{kind}: {t}");
+    }
     assert!(
         t.records().iter().any(|r| r.kind.as_str() == "agent.kill"
             && r.approver.as_deref().is_some_and(|a| a.starts_with("console session "))),

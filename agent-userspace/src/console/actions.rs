@@ -8,18 +8,24 @@ use serde_json::Value;
 use super::routes::Route;
 use crate::control::proto::Request;
 
-/// How an approval is answered.
+/// How an approval is answered: the four answers of `cordon approve`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub enum Grant {
     /// This request only.
     Once,
+    /// This request and `n - 1` more of the same action by the same agent.
+    Uses { n: u32 },
     /// This request and the same action by the same agent for `secs`.
     For { secs: u64 },
+    /// A reviewed `approved` rule written into the policy directory.
+    Always,
 }
 
 /// Longest grant the console hands out: a day; longer belongs in policy.
 pub const MAX_GRANT_SECS: u64 = 24 * 3600;
+/// Most uses the console hands out at once.
+pub const MAX_GRANT_USES: u32 = 1000;
 
 #[derive(Debug, Deserialize)]
 struct ApproveForm {
@@ -33,6 +39,11 @@ struct DenyForm {
     id: String,
     #[serde(default)]
     reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct GrantForm {
+    id: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,20 +71,33 @@ pub fn to_request(route: Route, body: &Value) -> Result<Request, String> {
     Ok(match route {
         Route::Approve => {
             let f: ApproveForm = form(body)?;
-            let grant_secs = match f.grant {
-                Grant::Once => None,
-                Grant::For { secs } if (1..=MAX_GRANT_SECS).contains(&secs) => Some(secs),
+            let (grant_secs, uses, always) = match f.grant {
+                Grant::Once => (None, None, false),
+                Grant::Uses { n } if (2..=MAX_GRANT_USES).contains(&n) => (None, Some(n), false),
+                Grant::Uses { n } => {
+                    return Err(format!("a grant gives 2 to {MAX_GRANT_USES} uses, not {n}"));
+                }
+                Grant::For { secs } if (1..=MAX_GRANT_SECS).contains(&secs) => {
+                    (Some(secs), None, false)
+                }
                 Grant::For { secs } => {
                     return Err(format!(
                         "a grant lasts 1 to {MAX_GRANT_SECS} seconds, not {secs}"
                     ));
                 }
+                Grant::Always => (None, None, true),
             };
             Request::Approve {
                 id: f.id,
                 grant_secs,
+                uses,
+                always,
+                same_params: false,
             }
         }
+        Route::GrantRevoke => Request::GrantRevoke {
+            id: form::<GrantForm>(body)?.id,
+        },
         Route::Deny => {
             let f: DenyForm = form(body)?;
             let reason = if f.reason.trim().is_empty() {
@@ -116,16 +140,42 @@ mod tests {
 
     use super::*;
 
+    fn approve(body: serde_json::Value) -> (Option<u64>, Option<u32>, bool) {
+        match to_request(Route::Approve, &body).unwrap() {
+            Request::Approve {
+                id,
+                grant_secs,
+                uses,
+                always,
+                same_params,
+            } => {
+                assert_eq!(id, "ab12");
+                assert!(!same_params);
+                (grant_secs, uses, always)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn approve_once_or_for_a_duration_becomes_the_cli_request() {
-        let once = to_request(Route::Approve, &json!({"id": "ab12", "answer": "once"})).unwrap();
-        assert!(matches!(once, Request::Approve { ref id, grant_secs: None } if id == "ab12"));
-        let timed = to_request(
-            Route::Approve,
-            &json!({"id": "ab12", "answer": "for", "secs": 600}),
-        )
-        .unwrap();
-        assert!(matches!(timed, Request::Approve { grant_secs: Some(600), .. }));
+    fn the_four_answers_become_the_cli_request() {
+        assert_eq!(approve(json!({"id": "ab12", "answer": "once"})), (None, None, false));
+        assert_eq!(
+            approve(json!({"id": "ab12", "answer": "uses", "n": 3})),
+            (None, Some(3), false)
+        );
+        assert_eq!(
+            approve(json!({"id": "ab12", "answer": "for", "secs": 600})),
+            (Some(600), None, false)
+        );
+        assert_eq!(approve(json!({"id": "ab12", "answer": "always"})), (None, None, true));
+    }
+
+    #[test]
+    fn revoking_names_a_grant() {
+        let r = to_request(Route::GrantRevoke, &json!({"id": "g1"})).unwrap();
+        assert!(matches!(r, Request::GrantRevoke { ref id } if id == "g1"));
+        assert!(to_request(Route::GrantRevoke, &json!({})).is_err());
     }
 
     #[test]
@@ -134,6 +184,9 @@ mod tests {
             json!({"id": "a", "answer": "for", "secs": 0}),
             json!({"id": "a", "answer": "for", "secs": MAX_GRANT_SECS + 1}),
             json!({"id": "a", "answer": "for"}),
+            json!({"id": "a", "answer": "uses", "n": 1}),
+            json!({"id": "a", "answer": "uses", "n": MAX_GRANT_USES + 1}),
+            json!({"id": "a", "answer": "uses"}),
             json!({"id": "a", "answer": "forever"}),
             json!({"id": "a"}),
             json!({"answer": "once"}),

@@ -25,6 +25,7 @@ pub enum Route {
     AuditStream,
     Approve,
     Deny,
+    GrantRevoke,
     Kill,
     Resume,
     Terminate,
@@ -50,6 +51,7 @@ impl Route {
             ("GET", "/api/audit/stream") => AuditStream,
             ("POST", "/api/approve") => Approve,
             ("POST", "/api/deny") => Deny,
+            ("POST", "/api/grants/revoke") => GrantRevoke,
             ("POST", "/api/kill") => Kill,
             ("POST", "/api/resume") => Resume,
             ("POST", "/api/terminate") => Terminate,
@@ -72,6 +74,7 @@ impl Route {
                 | Route::Logout
                 | Route::Approve
                 | Route::Deny
+                | Route::GrantRevoke
                 | Route::Kill
                 | Route::Resume
                 | Route::Terminate
@@ -94,6 +97,7 @@ impl Route {
             Route::AuditStream => "audit_stream",
             Route::Approve => "approve",
             Route::Deny => "deny",
+            Route::GrantRevoke => "grant_revoke",
             Route::Kill => "kill",
             Route::Resume => "resume",
             Route::Terminate => "terminate",
@@ -112,6 +116,7 @@ mod tests {
             "/api/logout",
             "/api/approve",
             "/api/deny",
+            "/api/grants/revoke",
             "/api/kill",
             "/api/resume",
             "/api/terminate",

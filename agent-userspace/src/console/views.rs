@@ -49,38 +49,22 @@ pub async fn agents(d: &Shared) -> Result<Value, ViewError> {
     blocking(move || reply_body(control::ops::ps(&d))).await
 }
 
+/// Pending approvals as `cordon approvals` lists them: what is asked, the
+/// rule, the credential that would be injected (its name), how long held.
 pub fn approvals(d: &Shared) -> Value {
     let now = Utc::now();
     let rows: Vec<Value> = d
         .approvals
         .list()
-        .into_iter()
-        .map(|p| {
-            json!({
-                "id": p.id,
-                "agent": p.chain,
-                "action": p.action,
-                "params": p.params,
-                "rule": p.rule,
-                "reason": p.reason,
-                "created": p.created,
-                "deadline": p.deadline,
-                "held_s": (now - p.created).num_seconds(),
-            })
-        })
+        .iter()
+        .map(|i| control::grant_ops::listed(i, now))
         .collect();
     Value::Array(rows)
 }
 
+/// Standing grants in force, as `cordon grants` lists them.
 pub fn grants(d: &Shared) -> Value {
-    let rows: Vec<Value> = d
-        .policy
-        .engine()
-        .grants(Utc::now())
-        .into_iter()
-        .map(|g| json!({"id": g.id, "agent": g.chain.join("/"), "action": g.action, "until": g.until}))
-        .collect();
-    Value::Array(rows)
+    serde_json::to_value(d.grants.list(Utc::now())).unwrap_or(Value::Null)
 }
 
 /// The policy in force, each named agent's mode, and the reload history

@@ -1,7 +1,7 @@
 """Drives the Cordon web console in headless Chromium (the distribution's
 package, never a browser Playwright downloads): logs in with a token,
-approves one held request once and another for ten minutes, kills an
-agent, and saves a screenshot of each main view. No page may show the
+approves one held request once and another for ten minutes, revokes
+that grant, kills an agent, and saves a screenshot of each main view. No page may show the
 vault secret. Exits non-zero on any failure.
 
 argv: URL TOKEN SHOTS_DIR KILL_AGENT SECRET
@@ -69,8 +69,13 @@ with sync_playwright() as p:
     shot(page, "agents")
 
     page.click("nav a[data-view=grants]")
-    expect(page.locator("#grant-rows tr", has_text="fetcher2")).to_have_count(1, timeout=15000)
+    grant = page.locator("#grant-rows tr", has_text="fetcher2")
+    expect(grant).to_have_count(1, timeout=15000)
     shot(page, "grants")
+    grant.locator("button[data-op=revoke]").click()
+    page.click("#confirm-ok")
+    expect(grant).to_have_count(0, timeout=15000)
+    print("revoked", flush=True)
     page.click("nav a[data-view=policy]")
     page.wait_for_selector("#policy-version:not(:empty)")
     # The explicit reload, and perhaps the watcher's for the same change.

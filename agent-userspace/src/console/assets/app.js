@@ -204,36 +204,57 @@ async function loadApprovals() {
   if (ids === shownApprovals) {
     for (const p of list) {
       const held = document.querySelector('.card[data-id="' + p.id + '"] .held');
-      if (held) held.textContent = "held " + p.held_s + " s, until " + p.deadline;
+      if (held) held.textContent = heldText(p);
     }
     return;
   }
   shownApprovals = ids;
-  $("approval-list").replaceChildren(...list.map((p) => {
-    const minutes = el("input", { type: "number", min: "1", max: "1440", value: "10", class: "minutes" });
-    return el("div", { class: "card", "data-id": p.id },
-      el("h3", {}, p.agent + " wants " + p.action),
-      el("div", {}, "rule ", el("code", {}, p.rule), " — " + (p.reason || "")),
-      el("pre", {}, JSON.stringify(p.params, null, 2)),
-      el("div", { class: "muted held" }, "held " + p.held_s + " s, until " + p.deadline),
-      el("div", { class: "answers" },
-        el("button", { class: "primary", "data-answer": "once", onclick: () =>
-          confirmThen("Approve this " + p.action + " once?",
-            () => act("/api/approve", { id: p.id, answer: "once" }, "approved once")) }, "Approve once"),
-        el("button", { class: "primary", "data-answer": "for", onclick: () => {
-          const secs = Math.round(Number(minutes.value) * 60);
-          confirmThen("Approve, and allow " + p.action + " by " + p.agent + " for " + minutes.value + " min?",
-            () => act("/api/approve", { id: p.id, answer: "for", secs }, "approved for " + minutes.value + " min"));
-        } }, "Approve for"), minutes, el("span", {}, "min"),
-        el("button", { class: "danger", "data-answer": "deny", onclick: () =>
-          confirmThen("Deny this " + p.action + "?", () => act("/api/deny", { id: p.id }, "denied")) }, "Deny")));
-  }));
+  $("approval-list").replaceChildren(...list.map(approvalCard));
+}
+
+function heldText(p) {
+  return "held " + p.held_secs + " s; answer within " + p.answer_within_secs + " s";
+}
+
+// The four answers of `cordon approve`: once, N uses, for a duration, always.
+function approvalCard(p) {
+  const uses = el("input", { type: "number", min: "2", max: "1000", value: "3", class: "uses" });
+  const minutes = el("input", { type: "number", min: "1", max: "1440", value: "10", class: "minutes" });
+  const what = p.action + " by " + p.chain;
+  const answer = (label, body, question) => el("button", {
+    class: "primary", "data-answer": body.answer,
+    onclick: () => {
+      const b = Object.assign({ id: p.id }, body);
+      if (b.answer === "uses") b.n = Math.round(Number(uses.value));
+      if (b.answer === "for") b.secs = Math.round(Number(minutes.value) * 60);
+      confirmThen(question(), () => act("/api/approve", b, "approved: " + label));
+    } }, label);
+  return el("div", { class: "card", "data-id": p.id },
+    el("h3", {}, p.chain + " wants " + p.action),
+    el("div", {}, "rule ", el("code", {}, p.rule), " (" + (p.decided_by || p.chain) + "'s policy) — " + (p.reason || "")),
+    el("div", {}, "credential injected: ", el("code", {}, p.credential || "none")),
+    el("pre", {}, JSON.stringify(p.params, null, 2)),
+    el("div", { class: "muted held" }, heldText(p)),
+    el("div", { class: "answers" },
+      answer("Once", { answer: "once" }, () => "Approve this " + what + " once?"),
+      answer("Uses", { answer: "uses" }, () => "Approve, and allow " + uses.value + " uses in all of " + what + "?"), uses,
+      answer("For", { answer: "for" }, () => "Approve, and allow " + what + " for " + minutes.value + " min?"), minutes, el("span", {}, "min"),
+      answer("Always", { answer: "always" }, () => "Approve, and write a rule allowing " + what + " from now on into the policy directory?"),
+      el("button", { class: "danger", "data-answer": "deny", onclick: () =>
+        confirmThen("Deny this " + what + "?", () => act("/api/deny", { id: p.id }, "denied")) }, "Deny")));
 }
 
 async function loadGrants() {
   const list = await api("/api/grants").catch((e) => { toast(e.message); return []; });
-  $("grant-rows").replaceChildren(...list.map((g) =>
-    el("tr", {}, el("td", {}, g.id), el("td", {}, g.agent), el("td", {}, g.action), el("td", {}, g.until))));
+  $("grant-rows").replaceChildren(...list.map((g) => {
+    const left = g.uses == null ? "" : g.uses_left + " of " + g.uses;
+    return el("tr", { "data-grant": g.id },
+      el("td", {}, g.id), el("td", {}, g.chain.join("/")), el("td", {}, g.action),
+      el("td", {}, left), el("td", {}, g.until || ""), el("td", {}, g.granted_by),
+      el("td", {}, el("button", { class: "danger", "data-op": "revoke", onclick: () =>
+        confirmThen("Revoke grant " + g.id + " (" + g.action + " by " + g.chain.join("/") + ")?",
+          () => act("/api/grants/revoke", { id: g.id }, "revoked " + g.id)) }, "Revoke")));
+  }));
 }
 
 async function loadPolicy() {
