@@ -139,7 +139,9 @@ fn in_a_real_browser_the_console_approves_a_held_request_and_kills_an_agent() {
     let mut set = w
         .daemon
         .cordon_command(&["vault", "set", "deployer-github", "--from-stdin"]);
-    set.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    set.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = set.spawn().unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), SECRET.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -169,7 +171,11 @@ fn in_a_real_browser_the_console_approves_a_held_request_and_kills_an_agent() {
     let fetched = fetch.join().unwrap();
     let text = String::from_utf8_lossy(&fetched.stdout).to_string();
     assert!(text.trim_end().ends_with("200"), "{}", show(&fetched));
-    assert_eq!(marker_hits(&w), 1, "the approved request reached the upstream once");
+    assert_eq!(
+        marker_hits(&w),
+        1,
+        "the approved request reached the upstream once"
+    );
     wait_frozen(&sleeper_cg, true, NOTICE).unwrap();
     let timed = timed.join().unwrap();
     assert!(timed.status.success(), "{}", show(&timed));
@@ -188,19 +194,38 @@ fn in_a_real_browser_the_console_approves_a_held_request_and_kills_an_agent() {
     for kind in ["grant.granted", "grant.revoked"] {
         let by_console = |r: &&cordon_audit::AuditRecord| {
             r.kind.as_str() == kind
-                && r.approver.as_deref().is_some_and(|a| a.starts_with("console session "))
+                && r.approver
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("console session "))
                 && r.chain.as_deref() == Some("fetcher2")
         };
-        assert_eq!(t.records().iter().filter(by_console).count(), 1, "{kind}: {t}");
+        assert_eq!(
+            t.records().iter().filter(by_console).count(),
+            1,
+            "{kind}: {t}"
+        );
     }
     assert!(
         t.records().iter().any(|r| r.kind.as_str() == "agent.kill"
-            && r.approver.as_deref().is_some_and(|a| a.starts_with("console session "))),
+            && r.approver
+                .as_deref()
+                .is_some_and(|a| a.starts_with("console session "))),
         "no kill record by the console session: {t}"
     );
     assert!(!pending.id.is_empty());
-    for view in ["audit", "approvals", "agents", "grants", "policy", "learn", "vault"] {
-        assert!(shots.join(format!("{view}.png")).exists(), "no screenshot of {view}");
+    for view in [
+        "audit",
+        "approvals",
+        "agents",
+        "grants",
+        "policy",
+        "learn",
+        "vault",
+    ] {
+        assert!(
+            shots.join(format!("{view}.png")).exists(),
+            "no screenshot of {view}"
+        );
     }
 }
 
@@ -226,7 +251,11 @@ fn http(url: &str, args: &[&str]) -> (u16, String) {
 fn cookie_of(response: &str) -> String {
     response
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie:").then(|| l[11..].trim()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie:")
+                .then(|| l[11..].trim())
+        })
         .and_then(|c| c.split(';').next())
         .unwrap_or_else(|| panic!("no cookie in {response}"))
         .to_string()
@@ -284,14 +313,27 @@ fn the_console_changes_nothing_without_a_session_its_csrf_token_its_origin_and_h
     let kill = format!("{url}/api/kill");
     let host = format!("Host: evil.test:{}", url.rsplit(':').next().unwrap());
     for (args, want, why) in [
-        (vec!["-H", &cookie, "-H", &origin, "-d", kill_body], 403, "no CSRF token"),
+        (
+            vec!["-H", &cookie, "-H", &origin, "-d", kill_body],
+            403,
+            "no CSRF token",
+        ),
         (
             vec!["-H", &cookie, "-H", &csrf, "-d", kill_body],
             403,
             "no Origin",
         ),
         (
-            vec!["-H", &cookie, "-H", &csrf, "-H", "Origin: http://evil.test", "-d", kill_body],
+            vec![
+                "-H",
+                &cookie,
+                "-H",
+                &csrf,
+                "-H",
+                "Origin: http://evil.test",
+                "-d",
+                kill_body,
+            ],
             403,
             "another origin",
         ),
@@ -301,7 +343,9 @@ fn the_console_changes_nothing_without_a_session_its_csrf_token_its_origin_and_h
             "no session",
         ),
         (
-            vec!["-H", &cookie, "-H", &csrf, "-H", &origin, "-H", &host, "-d", kill_body],
+            vec![
+                "-H", &cookie, "-H", &csrf, "-H", &origin, "-H", &host, "-d", kill_body,
+            ],
             421,
             "another host name (DNS rebinding)",
         ),
@@ -338,8 +382,16 @@ fn an_agent_cannot_reach_the_console_and_its_attempt_is_recorded() {
     );
     let out: Output = w.run("intruder", &["/bin/sh", "-c", &script]).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(!text.contains("csrf"), "the agent logged in: {}", show(&out));
-    assert!(!text.contains("rc=0"), "the agent reached the console: {}", show(&out));
+    assert!(
+        !text.contains("csrf"),
+        "the agent logged in: {}",
+        show(&out)
+    );
+    assert!(
+        !text.contains("rc=0"),
+        "the agent reached the console: {}",
+        show(&out)
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert!(!is_frozen(&victim_cg).unwrap());
 
@@ -356,7 +408,10 @@ fn an_agent_cannot_reach_the_console_and_its_attempt_is_recorded() {
     for r in &refused {
         assert_eq!(r.decision.map(|d| d.as_str()), Some("deny"), "{t}");
         assert!(
-            r.reason.as_deref().unwrap_or("").contains("Cordon's own listeners"),
+            r.reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("Cordon's own listeners"),
             "{t}"
         );
     }

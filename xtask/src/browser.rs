@@ -44,6 +44,11 @@ pub fn install() -> anyhow::Result<()> {
     }
     eprintln!("xtask: installing {PLAYWRIGHT} from PyPI (no browser download)");
     run(Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", PLAYWRIGHT])
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            PLAYWRIGHT,
+        ])
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
 }

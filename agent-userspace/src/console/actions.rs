@@ -159,7 +159,10 @@ mod tests {
 
     #[test]
     fn the_four_answers_become_the_cli_request() {
-        assert_eq!(approve(json!({"id": "ab12", "answer": "once"})), (None, None, false));
+        assert_eq!(
+            approve(json!({"id": "ab12", "answer": "once"})),
+            (None, None, false)
+        );
         assert_eq!(
             approve(json!({"id": "ab12", "answer": "uses", "n": 3})),
             (None, Some(3), false)
@@ -168,7 +171,10 @@ mod tests {
             approve(json!({"id": "ab12", "answer": "for", "secs": 600})),
             (Some(600), None, false)
         );
-        assert_eq!(approve(json!({"id": "ab12", "answer": "always"})), (None, None, true));
+        assert_eq!(
+            approve(json!({"id": "ab12", "answer": "always"})),
+            (None, None, true)
+        );
     }
 
     #[test]

@@ -131,7 +131,11 @@ async fn feed(d: Shared, filter: Filter, wanted: Wanted, tx: mpsc::Sender<Bytes>
     if !send_all(&tx, &wanted, &first).await {
         return;
     }
-    if tx.send(Bytes::from_static(b"event: ready\ndata: {}\n\n")).await.is_err() {
+    if tx
+        .send(Bytes::from_static(b"event: ready\ndata: {}\n\n"))
+        .await
+        .is_err()
+    {
         return;
     }
     loop {

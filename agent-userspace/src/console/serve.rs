@@ -145,10 +145,12 @@ async fn answer(c: &Console, req: Request<Incoming>) -> Response<Body> {
             c.sessions.close(&id);
             respond::set_cookie(respond::json(200, &json!({})), &guard::clear_cookie())
         }
-        Route::AuditStream => match audit_feed::open(&c.d, audit_feed::Wanted::from_query(&query)) {
-            Ok(body) => respond::with(200, "text/event-stream", body),
-            Err(e) => respond::error(400, &e),
-        },
+        Route::AuditStream => {
+            match audit_feed::open(&c.d, audit_feed::Wanted::from_query(&query)) {
+                Ok(body) => respond::with(200, "text/event-stream", body),
+                Err(e) => respond::error(400, &e),
+            }
+        }
         r if r.changes_state() => match read_json(req).await {
             Ok(body) => act(c, r, &session.label, &body).await,
             Err(e) => respond::error(400, &e),
@@ -160,7 +162,9 @@ async fn answer(c: &Console, req: Request<Incoming>) -> Response<Body> {
 fn asset(a: Asset) -> Response<Body> {
     match a {
         Asset::Index => respond::with(200, "text/html; charset=utf-8", respond::full(INDEX)),
-        Asset::Script => respond::with(200, "text/javascript; charset=utf-8", respond::full(SCRIPT)),
+        Asset::Script => {
+            respond::with(200, "text/javascript; charset=utf-8", respond::full(SCRIPT))
+        }
         Asset::Style => respond::with(200, "text/css; charset=utf-8", respond::full(STYLE)),
         Asset::Icon => respond::with(204, "image/x-icon", respond::full(Bytes::new())),
     }

@@ -107,7 +107,10 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let stored = load(dir.path()).unwrap();
         assert!(matches(&stored, &token));
-        assert!(matches(&stored, &format!("{token}\n")), "pasted with a newline");
+        assert!(
+            matches(&stored, &format!("{token}\n")),
+            "pasted with a newline"
+        );
         assert!(!matches(&stored, &generate()));
         assert!(!matches(&stored, ""));
     }

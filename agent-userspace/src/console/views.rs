@@ -73,7 +73,10 @@ pub async fn policy(d: &Shared, at: Option<DateTime<Utc>>) -> Result<Value, View
     let snapshot = d.policy.engine().snapshot();
     let (files, agents) = match &snapshot {
         Some(set) => (
-            set.files().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            set.files()
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
             set.agents()
                 .iter()
                 .map(|a| json!({"agent": a, "mode": set.mode_for(a).name()}))
@@ -106,8 +109,8 @@ pub async fn policy(d: &Shared, at: Option<DateTime<Utc>>) -> Result<Value, View
 /// which agent's connector each is bound to.
 pub async fn vault(d: &Shared) -> Result<Value, ViewError> {
     let vault = d.vault.clone();
-    let entries = blocking(move || vault.list().map_err(|e| ViewError::Failed(e.to_string())))
-        .await?;
+    let entries =
+        blocking(move || vault.list().map_err(|e| ViewError::Failed(e.to_string()))).await?;
     let mut bindings: Vec<Value> = Vec::new();
     if let Some(set) = d.policy.engine().snapshot() {
         for agent in set.agents() {

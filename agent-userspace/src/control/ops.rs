@@ -111,10 +111,7 @@ pub async fn operator_as(d: &Shared, who: &str, req: Request) -> Reply {
         | Request::Grants
         | Request::GrantRevoke { .. } => super::grant_ops::handle(d, &who(), req).await,
         Request::Deny { id, reason } => {
-            let answer = Answer::Denied {
-                by: who(),
-                reason,
-            };
+            let answer = Answer::Denied { by: who(), reason };
             match d.approvals.answer(&id, answer) {
                 Some(info) => {
                     Reply::ok(json!({"denied": id, "agent": info.chain, "action": info.action}))

@@ -79,6 +79,8 @@ impl World {
         let daemon = Daemon::start(
             DaemonOpts::new(&policies.path(), dns.addr())
                 .upstream_ca(&ca.pem_path())
+                .arg("--console")
+                .arg("127.0.0.1:0")
                 .bin(cordon),
         )
         .context("start the cordon daemon")?;

@@ -13,9 +13,10 @@ use serde::Serialize;
 
 use super::{
     certs::Certs,
-    goals::{self, Goal},
     cordon::{Audit, Cordon},
-    free_port, median,
+    free_port,
+    goals::{self, Goal},
+    median,
 };
 
 /// The trail the goal names.
@@ -91,7 +92,11 @@ fn measure(cordon: &Path, probe: &Path, dir: &Path, certs: &Certs) -> anyhow::Re
     std::fs::write(&script, SCRIPT)?;
     let out = Command::new(crate::browser::console_venv().join("bin/python"))
         .arg(&script)
-        .args([&format!("http://127.0.0.1:{port}"), &token, &LOADS.to_string()])
+        .args([
+            &format!("http://127.0.0.1:{port}"),
+            &token,
+            &LOADS.to_string(),
+        ])
         .env("CORDON_CHROMIUM", crate::browser::CHROMIUM)
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
         .stdin(Stdio::null())
@@ -121,7 +126,10 @@ pub fn goal(r: &ConsolePaint) -> Goal {
         let max = r.max_ms.unwrap_or(f64::NAN);
         (
             m,
-            format!("{m:.0} ms median, {max:.0} ms max, {} loads", r.paint_ms.len()),
+            format!(
+                "{m:.0} ms median, {max:.0} ms max, {} loads",
+                r.paint_ms.len()
+            ),
         )
     });
     goals::goal(

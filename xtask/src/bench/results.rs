@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
-    console_paint,
-    baseline, connect, contain, criterion, goals, http, idle, jit_run, kill, machine, outcomes,
+    baseline, connect, console_paint, contain, criterion, goals, http, idle, jit_run, kill,
+    machine, outcomes,
 };
 
 #[derive(Serialize, Default)]

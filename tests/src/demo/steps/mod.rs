@@ -3,6 +3,7 @@
 mod actions;
 mod approval;
 mod audit;
+mod console;
 mod contain;
 mod credentials;
 mod egress;
@@ -34,4 +35,5 @@ pub(super) const ALL: &[(&str, Step)] = &[
     ("12. git push by ref", git_push::run),
     ("13. Just-in-time credentials", jit::run),
     ("14. Learn mode", learn::run),
+    ("15. Web console", console::run),
 ];
