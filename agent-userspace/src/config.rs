@@ -563,4 +563,21 @@ mod tests {
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
         assert_eq!(line_col("ab", 0), (1, 1));
     }
+
+    #[test]
+    fn the_console_listens_on_loopback_only() {
+        for ok in ["127.0.0.1:7443", "[::1]:7443", "127.0.0.1:0"] {
+            assert!(check_console_addr(ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        for bad in ["0.0.0.0:7443", "[::]:7443", "192.0.2.1:7443"] {
+            let e = check_console_addr(bad.parse().unwrap()).unwrap_err();
+            assert!(e.contains("loopback only"), "{bad}: {e}");
+        }
+        let file: ConfigFile = toml::from_str("[console]\nlisten = \"127.0.0.1:7443\"\n").unwrap();
+        assert_eq!(
+            file.console.map(|c| c.listen),
+            Some("127.0.0.1:7443".parse().unwrap())
+        );
+        assert!(toml::from_str::<ConfigFile>("[console]\nlisten = \"x\"\n").is_err());
+    }
 }
