@@ -60,6 +60,14 @@ pub enum Command {
     Install(super::install::InstallArgs),
     /// Stop and remove the installed service; --purge also removes config and state.
     Uninstall(super::install::UninstallArgs),
+    /// Check that this host, the daemon and the config can enforce; --attack proves it.
+    Doctor(crate::doctor::DoctorArgs),
+    /// The in-agent side of `doctor --attack` (not for direct use).
+    #[command(hide = true, name = "doctor-probe")]
+    DoctorProbe {
+        /// The battery's configuration, as JSON.
+        config: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -45,5 +45,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(a) => audit::run(a),
         Command::Install(a) => install::run_install(&a),
         Command::Uninstall(a) => install::run_uninstall(&a),
+        Command::Doctor(a) => crate::doctor::run(&a),
+        Command::DoctorProbe { config } => crate::doctor::attack::probe::run(&config),
     }
 }
