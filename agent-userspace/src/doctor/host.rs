@@ -76,8 +76,8 @@ pub fn bpffs(mountinfo: &str) -> Check {
     }
 }
 
-/// Containment needs Landlock (file and socket allowlists) and the BPF LSM
-/// (the kernel deny list); both must be in the active list.
+/// Containment needs Landlock (file and socket allowlists); the BPF LSM
+/// carries the optional second deny list, so its absence only warns.
 pub fn lsms(list: &str) -> Check {
     let missing: Vec<&str> = ["landlock", "bpf"]
         .into_iter()
@@ -88,19 +88,25 @@ pub fn lsms(list: &str) -> Check {
     }
     let mut wanted: Vec<&str> = list.trim().split(',').filter(|s| !s.is_empty()).collect();
     wanted.extend(&missing);
-    Check::fail(
-        SECTION,
-        "lsm",
-        format!(
-            "{} not active (active: {})",
-            missing.join(" and "),
-            list.trim()
-        ),
-        format!(
-            "add lsm={} to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot",
-            wanted.join(",")
-        ),
-    )
+    let detail = format!(
+        "{} not active (active: {})",
+        missing.join(" and "),
+        list.trim()
+    );
+    let fix = format!(
+        "add lsm={} to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot",
+        wanted.join(",")
+    );
+    if missing.contains(&"landlock") {
+        Check::fail(SECTION, "lsm", detail, fix)
+    } else {
+        Check::warn(
+            SECTION,
+            "lsm",
+            format!("{detail}: the optional BPF LSM layer cannot attach"),
+            fix,
+        )
+    }
 }
 
 pub fn landlock_abi(abi: i64) -> Check {
@@ -207,6 +213,7 @@ mod tests {
                 .unwrap()
                 .contains("lsm=lockdown,capability,apparmor,landlock,bpf")
         );
+        assert_eq!(lsms("capability,landlock").status, Status::Warn);
     }
 
     #[test]

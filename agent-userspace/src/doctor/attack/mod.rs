@@ -41,8 +41,16 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
         bail!("doctor --attack needs root: it creates a network namespace and a throwaway daemon");
     }
     let lock_file = std::fs::File::create(LOCK).with_context(|| format!("creating {LOCK}"))?;
-    let _lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
-        .map_err(|_| anyhow::anyhow!("another `cordon doctor --attack` is running"))?;
+    // The battery's addresses are fixed, so runs take turns; each is
+    // bounded (daemon start, agent run), so waiting ends.
+    let _lock = match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((file, _)) => {
+            eprintln!("cordon doctor: waiting for another `cordon doctor --attack` to finish");
+            Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, e)| anyhow::anyhow!("locking {LOCK}: {e}"))?
+        }
+    };
     let exe = std::env::current_exe().context("finding this binary")?;
     let nonce: String = format!("{:012x}", rand::rng().random::<u64>() & 0xffff_ffff_ffff);
 
