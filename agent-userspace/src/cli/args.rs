@@ -68,6 +68,9 @@ pub enum Command {
         /// The battery's configuration, as JSON.
         config: String,
     },
+    /// Man pages, completions and packaged files (`cargo xtask package`).
+    #[command(hide = true, name = "generate-assets")]
+    GenerateAssets(super::assets::AssetsArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -2,6 +2,7 @@
 //! of commands. Each command returns the process exit code.
 pub mod admin;
 pub mod args;
+pub mod assets;
 pub mod audit;
 pub mod grants;
 pub mod install;
@@ -47,5 +48,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Uninstall(a) => install::run_uninstall(&a),
         Command::Doctor(a) => crate::doctor::run(&a),
         Command::DoctorProbe { config } => crate::doctor::attack::probe::run(&config),
+        Command::GenerateAssets(a) => assets::run(&a),
     }
 }
