@@ -105,6 +105,7 @@ pub fn render_for(origin: Origin) -> String {
 # drop-ins instead: `systemctl edit cordon` ({UNIT_DROPIN_DIR}/override.conf).
 [Unit]
 Description=Cordon: policy enforcement for AI agents
+Documentation=man:cordon-daemon(1) man:cordon-doctor(1)
 After=network.target
 
 [Service]

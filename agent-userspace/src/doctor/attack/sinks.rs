@@ -53,7 +53,12 @@ impl Sinks {
 
     /// Everything received so far.
     pub fn received(&self) -> Vec<u8> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        // A poisoned lock still holds every byte recorded: never report an
+        // empty log (which would read as "held") because a thread panicked.
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -166,22 +171,27 @@ fn accept_loop(
     });
 }
 
-/// Reads until the peer closes or the sinks stop.
+/// Reads until the peer closes or the sinks stop. A socket whose timeout
+/// cannot be set is still read (blocking until the probe's side closes,
+/// which its exit does): skipping it would hide an escape.
 fn drain(c: Conn, log: &Mutex<Vec<u8>>, stop: &AtomicBool) {
-    let mut r: Box<dyn Read> = match c {
+    let (mut r, set): (Box<dyn Read>, std::io::Result<()>) = match c {
         Conn::Tcp(s) => {
-            if s.set_nonblocking(false).is_err() || s.set_read_timeout(Some(POLL)).is_err() {
-                return;
-            }
-            Box::new(s)
+            let set = s
+                .set_nonblocking(false)
+                .and_then(|()| s.set_read_timeout(Some(POLL)));
+            (Box::new(s), set)
         }
         Conn::Unix(s) => {
-            if s.set_nonblocking(false).is_err() || s.set_read_timeout(Some(POLL)).is_err() {
-                return;
-            }
-            Box::new(s)
+            let set = s
+                .set_nonblocking(false)
+                .and_then(|()| s.set_read_timeout(Some(POLL)));
+            (Box::new(s), set)
         }
     };
+    if let Err(e) = set {
+        eprintln!("cordon doctor: a sink connection stays blocking: {e}");
+    }
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
         match r.read(&mut buf) {
@@ -198,7 +208,7 @@ fn drain(c: Conn, log: &Mutex<Vec<u8>>, stop: &AtomicBool) {
 }
 
 fn record(log: &Mutex<Vec<u8>>, bytes: &[u8]) {
-    if let Ok(mut l) = log.lock() {
-        l.extend_from_slice(bytes);
-    }
+    log.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .extend_from_slice(bytes);
 }

@@ -5,6 +5,7 @@ mod approval;
 mod audit;
 mod contain;
 mod credentials;
+mod doctor;
 mod egress;
 mod git_push;
 mod jit;
@@ -34,4 +35,5 @@ pub(super) const ALL: &[(&str, Step)] = &[
     ("12. git push by ref", git_push::run),
     ("13. Just-in-time credentials", jit::run),
     ("14. Learn mode", learn::run),
+    ("15. Doctor", doctor::run),
 ];
