@@ -68,8 +68,8 @@ fn lint(deb: &std::path::Path) -> anyhow::Result<()> {
             "--fail-on",
             "error,warning",
             "--display-info",
-            "--info",
-            "--no-tag-display-limit",
+            "--tag-display-limit",
+            "0",
         ])
         .arg(deb))
     .context("lintian found problems in the package (see above)")
