@@ -39,7 +39,16 @@ pub fn build() -> anyhow::Result<PathBuf> {
     let out_dir = root.join("target/debian");
     std::fs::create_dir_all(&out_dir)?;
     let out = cargo()
-        .args(["deb", "-p", "agent-userspace", "--no-build", "--output"])
+        // The release profile keeps line tables for backtraces; the
+        // packaged binary is stripped (lintian: unstripped-binary-or-object).
+        .args([
+            "deb",
+            "-p",
+            "agent-userspace",
+            "--no-build",
+            "--strip",
+            "--output",
+        ])
         .arg(&out_dir)
         .output()
         .context("running cargo deb (cargo xtask setup installs it)")?;
