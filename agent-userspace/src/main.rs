@@ -12,6 +12,7 @@ mod contain;
 mod control;
 mod daemon;
 mod dns;
+mod doctor;
 mod install;
 mod killswitch;
 mod logging;

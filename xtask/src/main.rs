@@ -1,4 +1,4 @@
-//! Developer tasks: `cargo xtask setup | test | demo | bench | fuzz`.
+//! Developer tasks: `cargo xtask setup | test | demo | bench | fuzz | package`.
 //! Everything a fresh machine needs (pinned toolchains, rust-src,
 //! bpf-linker, cargo-fuzz, test packages) is installed by `setup`, which
 //! `test`, `demo` and `bench` run first (`fuzz` installs what it needs).
@@ -6,6 +6,7 @@ mod bench;
 mod browser;
 mod demo;
 mod fuzz;
+mod package;
 mod sys;
 mod test;
 mod toolchain;
@@ -31,6 +32,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Run the cargo-fuzz targets (every one in turn, or TARGET) on the pinned nightly.
     Fuzz(fuzz::FuzzArgs),
+    /// Build the Debian package (cargo-deb) and check it with lintian.
+    Package,
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Demo => demo::run(),
         Cmd::Bench(a) => bench::run(a),
         Cmd::Fuzz(a) => fuzz::run(a),
+        Cmd::Package => package::build().map(|_| ()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

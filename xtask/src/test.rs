@@ -44,6 +44,14 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     // The end-to-end tests drive the real `cordon` binary, so it is built first.
     exec(cargo().arg("build").args(SELECTION).arg("--bins"))?;
 
+    // The package test (tests/tests/package_e2e.rs) installs this with
+    // dpkg; it needs root like the rest of the privileged suite.
+    let deb = if sys::is_root() {
+        Some(crate::package::build()?)
+    } else {
+        None
+    };
+
     let skip_log = root.join("target/e2e-skipped.txt");
     let _ = std::fs::remove_file(&skip_log);
     if !sys::is_root() {
@@ -59,6 +67,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         .arg("--test-threads=2")
         .env("CORDON_BIN", root.join("target/debug/cordon"))
         .env("CORDON_E2E_SKIP_LOG", &skip_log)
+        .envs(deb.iter().map(|d| ("CORDON_DEB", d)))
         .env("RUST_BACKTRACE", "1");
     exec(&mut tests)?;
 

@@ -15,6 +15,8 @@ pub const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Builds and runs the fuzz targets (`cargo xtask fuzz`) on EBPF_TOOLCHAIN,
 /// the one nightly the project pins.
 pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
+/// Builds the Debian package (`cargo xtask package`).
+pub const CARGO_DEB_VERSION: &str = "3.6.0";
 
 /// Debian packages the end-to-end tests and the demo use.
 const PACKAGES: &[(&str, &str)] = &[
@@ -31,12 +33,18 @@ const PACKAGES: &[(&str, &str)] = &[
     // The web console's browser test and first-paint bench (`browser.rs`).
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
+    // `cargo xtask package` checks the package with lintian; the package
+    // test installs it with dpkg, and its maintainer scripts use these.
+    ("lintian", "lintian"),
+    ("addgroup", "adduser"),
+    ("deb-systemd-helper", "init-system-helpers"),
 ];
 
 pub fn setup() -> anyhow::Result<()> {
     rust_toolchains()?;
     bpf_linker()?;
     cargo_fuzz()?;
+    cargo_deb()?;
     packages()?;
     aws_tools()?;
     proto_tools()?;
@@ -58,6 +66,8 @@ pub fn is_ready() -> bool {
         && has_toolchain(EBPF_TOOLCHAIN)
         && workspace_root().join(".tools/bin/bpf-linker").exists()
         && cargo_fuzz_installed()
+        && cargo_deb_installed()
+        && PACKAGES.iter().all(|(bin, _)| have(bin))
         && rust_src_installed()
         && aws_tools_installed()
         && proto_tools_installed()
@@ -281,6 +291,34 @@ fn cargo_fuzz() -> anyhow::Result<()> {
             &format!("+{USERSPACE_TOOLCHAIN}"),
             "install",
             &format!("cargo-fuzz@{CARGO_FUZZ_VERSION}"),
+            "--locked",
+            "--root",
+        ])
+        .arg(workspace_root().join(".tools")))
+}
+
+/// What `cargo xtask package` needs: cargo-deb and lintian.
+pub fn ensure_package_tools() -> anyhow::Result<()> {
+    cargo_deb()?;
+    packages()
+}
+
+fn cargo_deb_installed() -> bool {
+    let bin = workspace_root().join(".tools/bin/cargo-deb");
+    output(Command::new(bin).arg("--version")).is_some_and(|v| v.contains(CARGO_DEB_VERSION))
+}
+
+/// cargo-deb from crates.io into .tools/bin, like cargo-fuzz.
+fn cargo_deb() -> anyhow::Result<()> {
+    if cargo_deb_installed() {
+        return Ok(());
+    }
+    eprintln!("xtask: building cargo-deb {CARGO_DEB_VERSION} (about two minutes)");
+    run(Command::new("cargo")
+        .args([
+            &format!("+{USERSPACE_TOOLCHAIN}"),
+            "install",
+            &format!("cargo-deb@{CARGO_DEB_VERSION}"),
             "--locked",
             "--root",
         ])

@@ -70,6 +70,20 @@ const OBSERVERS: [(&str, &str); 7] = [
 ];
 const SECURITYFS: &str = "/sys/kernel/security";
 
+/// The link pins a daemon leaves in its pin directory: forced egress
+/// always, plus the LSM and observer links when `lsm` (the optional layer
+/// attached). `cordon doctor` checks each is there.
+pub fn pinned_links(lsm: bool) -> Vec<String> {
+    let mut names: Vec<&str> = SOCK_ADDR_PROGRAMS.to_vec();
+    names.extend([SOCK_CREATE, SOCK_OPS, EGRESS]);
+    names.extend(super::unix_hooks::UNIX_HOOKS.iter().map(|(n, _)| *n));
+    if lsm {
+        names.extend(LSM_PROGRAMS.iter().map(|(n, _)| *n));
+        names.extend(OBSERVERS.iter().map(|(n, _)| *n));
+    }
+    names.into_iter().map(|n| format!("link_{n}")).collect()
+}
+
 /// Loads one program, attaches it, and pins its link.
 macro_rules! attach_pinned {
     ($ebpf:expr, $ty:ty, $name:expr, $pin_dir:expr, |$p:ident| $attach:expr) => {{

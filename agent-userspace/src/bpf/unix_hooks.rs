@@ -21,7 +21,7 @@ use super::{
 /// (program, attach type). The functions sit in cgroup/connect4 and
 /// cgroup/sendmsg4 sections only for aya-obj's parser; aya never loads
 /// them (it loads programs only by the names load.rs asks for).
-const UNIX_HOOKS: [(&str, u32); 2] = [
+pub(super) const UNIX_HOOKS: [(&str, u32); 2] = [
     ("cordon_uds_connect", BPF_CGROUP_UNIX_CONNECT),
     ("cordon_uds_sendmsg", BPF_CGROUP_UNIX_SENDMSG),
 ];

@@ -63,6 +63,17 @@ pub enum Command {
     /// The web console.
     #[command(subcommand)]
     Console(ConsoleCmd),
+    /// Check that this host, the daemon and the config can enforce; --attack proves it.
+    Doctor(crate::doctor::DoctorArgs),
+    /// The in-agent side of `doctor --attack` (not for direct use).
+    #[command(hide = true, name = "doctor-probe")]
+    DoctorProbe {
+        /// The battery's configuration, as JSON.
+        config: String,
+    },
+    /// Man pages, completions and packaged files (`cargo xtask package`).
+    #[command(hide = true, name = "generate-assets")]
+    GenerateAssets(super::assets::AssetsArgs),
 }
 
 #[derive(Subcommand, Debug)]

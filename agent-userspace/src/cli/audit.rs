@@ -209,11 +209,16 @@ fn verify(c: &Client, json: bool) -> ExitCode {
 }
 
 fn verify_report(c: &Client) -> anyhow::Result<Value> {
-    let p = Paths::resolve(c.state_dir.as_deref());
+    verify_report_at(&Paths::resolve(c.state_dir.as_deref()))
+}
+
+/// The verification report from the daemon at `p`, or read offline when
+/// none is serving (`cordon doctor` reuses it).
+pub fn verify_report_at(p: &Paths) -> anyhow::Result<Value> {
     match client::call(&p.socket, &Request::AuditVerify, VERIFY_TIMEOUT) {
         Ok(v) => Ok(v),
         Err(ClientError::NoSocket(_) | ClientError::Stale(_)) => {
-            let db = open_offline(&p)?;
+            let db = open_offline(p)?;
             Ok(serde_json::to_value(cordon_audit::verify(&db)?)?)
         }
         Err(e) => Err(e.into()),

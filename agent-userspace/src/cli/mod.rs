@@ -2,6 +2,7 @@
 //! of commands. Each command returns the process exit code.
 pub mod admin;
 pub mod args;
+pub mod assets;
 pub mod audit;
 pub mod grants;
 pub mod install;
@@ -46,5 +47,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Install(a) => install::run_install(&a),
         Command::Uninstall(a) => install::run_uninstall(&a),
         Command::Console(args::ConsoleCmd::Token(c)) => admin::console_token(&c),
+        Command::Doctor(a) => crate::doctor::run(&a),
+        Command::DoctorProbe { config } => crate::doctor::attack::probe::run(&config),
+        Command::GenerateAssets(a) => assets::run(&a),
     }
 }

@@ -7,6 +7,8 @@ use crate::paths::{self, Paths};
 
 /// The installed `cordon` binary, as the unit's ExecStart names it.
 pub const BINARY: &str = "/usr/local/bin/cordon";
+/// Where the Debian package puts it.
+pub const PACKAGE_BINARY: &str = "/usr/bin/cordon";
 pub const UNIT_NAME: &str = "cordon.service";
 pub const UNIT_FILE: &str = "/etc/systemd/system/cordon.service";
 /// Operators override the unit here (`systemctl edit cordon`), never by

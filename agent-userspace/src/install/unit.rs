@@ -1,7 +1,7 @@
 //! The systemd unit for the host daemon. The daemon runs as root but keeps
 //! only the capabilities listed here; the rest of the sandbox keeps a
 //! compromised daemon away from homes, /tmp and the read-only system.
-use super::layout::{BINARY, UNIT_DROPIN_DIR};
+use super::layout::{BINARY, PACKAGE_BINARY, UNIT_DROPIN_DIR};
 use crate::paths::{HOST_CONFIG, HOST_RUN_DIR, HOST_STATE_DIR};
 
 /// Each capability the daemon keeps, and what fails without it.
@@ -64,9 +64,33 @@ pub fn capability_list() -> String {
         .join(" ")
 }
 
+/// Who wrote the unit, which decides where an operator's changes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `cordon install`: binary in /usr/local/bin, unit in /etc/systemd/system.
+    Install,
+    /// The Debian package: binary in /usr/bin, unit in /usr/lib/systemd/system.
+    Package,
+}
+
+/// The unit `cordon install` writes.
+pub fn render() -> String {
+    render_for(Origin::Install)
+}
+
 /// The unit file's text. Paths are the installed system's, whatever the
 /// prefix the files are written under.
-pub fn render() -> String {
+pub fn render_for(origin: Origin) -> String {
+    let (binary, header) = match origin {
+        Origin::Install => (
+            BINARY,
+            "Written by `cordon install`; a reinstall rewrites it.",
+        ),
+        Origin::Package => (
+            PACKAGE_BINARY,
+            "Shipped by the cordon package; an upgrade replaces it.",
+        ),
+    };
     let caps = capability_list();
     let why: String = CAPABILITIES
         .iter()
@@ -77,16 +101,17 @@ pub fn render() -> String {
     let run_name = dir_name(HOST_RUN_DIR);
     format!(
         "\
-# Written by `cordon install`; a reinstall rewrites it. Change settings in
+# {header} Change settings in
 # drop-ins instead: `systemctl edit cordon` ({UNIT_DROPIN_DIR}/override.conf).
 [Unit]
 Description=Cordon: policy enforcement for AI agents
+Documentation=man:cordon-daemon(1) man:cordon-doctor(1)
 After=network.target
 
 [Service]
 Type=notify
 NotifyAccess=main
-ExecStart={BINARY} daemon --config {HOST_CONFIG}
+ExecStart={binary} daemon --config {HOST_CONFIG}
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=2
@@ -150,6 +175,26 @@ mod tests {
         has("Restart=on-failure");
         has("WatchdogSec=30");
         has("WantedBy=multi-user.target");
+    }
+
+    #[test]
+    fn the_packaged_unit_runs_the_packaged_binary_with_the_same_hardening() {
+        let pkg = render_for(Origin::Package);
+        assert!(
+            pkg.contains("\nExecStart=/usr/bin/cordon daemon --config /etc/cordon/cordon.toml\n")
+        );
+        assert!(pkg.contains("Shipped by the cordon package"));
+        let strip = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| {
+                    !l.starts_with("ExecStart=")
+                        && !l.starts_with("# Written")
+                        && !l.starts_with("# Shipped")
+                })
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(strip(&pkg), strip(&render()));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod audit;
 mod console;
 mod contain;
 mod credentials;
+mod doctor;
 mod egress;
 mod git_push;
 mod jit;
@@ -36,4 +37,5 @@ pub(super) const ALL: &[(&str, Step)] = &[
     ("13. Just-in-time credentials", jit::run),
     ("14. Learn mode", learn::run),
     ("15. Web console", console::run),
+    ("16. Doctor", doctor::run),
 ];
