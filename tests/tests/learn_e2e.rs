@@ -57,6 +57,17 @@ fn sh(w: &World, script: &str) -> Output {
     w.run("learner", &["/bin/sh", "-c", script]).unwrap()
 }
 
+/// A branch delete the policy denies, then a plain fetch its default denies: their statuses.
+fn delete_then_fetch(w: &World) -> Output {
+    sh(
+        w,
+        &format!(
+            "{CURL} -X DELETE https://api.github.com/repos/o/r/git/refs/heads/feature; \
+             {CURL} http://allowed.test/learn/1"
+        ),
+    )
+}
+
 fn cordon_ok(w: &World, args: &[&str]) -> String {
     let out = w.daemon.cordon(args).unwrap();
     assert!(out.status.success(), "cordon {args:?}: {}", show(&out));
@@ -84,14 +95,7 @@ fn a_learning_agent_reaches_what_policy_denies_is_still_killed_and_its_trail_bec
     let w = World::start(POLICY).unwrap();
     store(&w.daemon, "gh-learner", &github_token()).unwrap();
 
-    // A branch delete the policy denies, and a plain fetch its default denies.
-    let out = sh(
-        &w,
-        &format!(
-            "{CURL} -X DELETE https://api.github.com/repos/o/r/git/refs/heads/feature; \
-             {CURL} http://allowed.test/learn/1"
-        ),
-    );
+    let out = delete_then_fetch(&w);
     assert_eq!(
         stdout(&out).lines().collect::<Vec<_>>(),
         ["200", "200"],
@@ -237,13 +241,7 @@ fn a_learning_agent_reaches_what_policy_denies_is_still_killed_and_its_trail_bec
     // refused (a deny rule beats the learned allow) while the learned fetch is allowed.
     w.policies.write("learned.toml", &proposal).unwrap();
     cordon_ok(&w, &["policy", "reload"]);
-    let out = sh(
-        &w,
-        &format!(
-            "{CURL} -X DELETE https://api.github.com/repos/o/r/git/refs/heads/feature; \
-             {CURL} http://allowed.test/learn/1"
-        ),
-    );
+    let out = delete_then_fetch(&w);
     assert_eq!(
         stdout(&out).lines().collect::<Vec<_>>(),
         ["403", "200"],
