@@ -6,16 +6,28 @@
 //! The output is byte-for-byte what `canonical` produces from the serialized record (hash, then
 //! the record with its hash written canonically); the tests hold the two paths to that.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 use crate::canonical::{write_object, write_string};
+use crate::encoded::Hash;
 use crate::record::{NewRecord, format_ts};
+
+/// What encoding reuses from one record to the next: the record's bytes before its hash is
+/// known (the hash entry is then spliced in at its place in key order).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    body: Vec<u8>,
+}
+
+/// Every key a record can have, with room to spare: the field list lives on the stack.
+const MAX_FIELDS: usize = 64;
 
 enum Field<'a> {
     Str(&'a str),
-    Owned(String),
+    Ts(&'a DateTime<Utc>),
     Int(u64),
     /// A finite float (non-finite ones are left out: JSON has no text for them).
     Float(serde_json::Number),
@@ -23,14 +35,17 @@ enum Field<'a> {
     Params(&'a Map<String, Value>),
 }
 
-/// The stored bytes (hash included) and the hash of `rec` at `seq`, chained to `prev_hash`.
-pub(crate) fn stored_bytes(
+/// Appends the stored bytes (hash included) of `rec` at `seq`, chained to `prev_hash`, to
+/// `out`, and returns its hash.
+pub(crate) fn stored_bytes_into(
     seq: u64,
     ts: &DateTime<Utc>,
     rec: &NewRecord,
     prev_hash: &str,
-) -> (Vec<u8>, String) {
-    let mut fields: Vec<(&'static str, Field<'_>)> = Vec::with_capacity(32);
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+) -> Hash {
+    let mut fields: SmallVec<[(&'static str, Field<'_>); MAX_FIELDS]> = SmallVec::new();
     let strings: [(&'static str, &Option<String>); 16] = [
         ("agent", &rec.agent),
         ("instance", &rec.instance),
@@ -95,50 +110,82 @@ pub(crate) fn stored_bytes(
     if !rec.params.is_empty() {
         fields.push(("params", Field::Params(&rec.params)));
     }
-    fields.push(("ts", Field::Owned(format_ts(ts))));
+    fields.push(("ts", Field::Ts(ts)));
     fields.push(("prev_hash", Field::Str(prev_hash)));
     fields.sort_unstable_by_key(|(k, _)| *k);
 
-    let mut out = Vec::with_capacity(640);
+    let body = &mut scratch.body;
+    body.clear();
     let mut split = None;
-    out.push(b'{');
+    body.push(b'{');
     for (i, (key, value)) in fields.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            body.push(b',');
         }
         if split.is_none() && *key > "hash" {
-            split = Some(out.len());
+            split = Some(body.len());
         }
-        write_string(key, &mut out);
-        out.push(b':');
+        write_string(key, body);
+        body.push(b':');
         match value {
-            Field::Str(v) => write_string(v, &mut out),
-            Field::Owned(v) => write_string(v, &mut out),
-            Field::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
-            Field::Float(n) => out.extend_from_slice(n.to_string().as_bytes()),
-            Field::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-            Field::Params(m) => write_object(m, &mut out),
+            Field::Str(v) => write_string(v, body),
+            Field::Ts(ts) => write_ts(ts, body),
+            Field::Int(v) => body.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Field::Float(n) => body.extend_from_slice(n.to_string().as_bytes()),
+            Field::Bool(b) => body.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Field::Params(m) => write_object(m, body),
         }
     }
-    out.push(b'}');
-    let hash = hex::encode(Sha256::digest(&out));
-    let at = split.unwrap_or(out.len() - 1);
-    let entry = [b"\"hash\":\"".as_slice(), hash.as_bytes(), b"\""];
-    let mut stored = Vec::with_capacity(out.len() + hash.len() + 10);
-    stored.extend_from_slice(&out[..at]);
-    if at + 1 == out.len() {
+    body.push(b'}');
+    let hash = Hash::of(&Sha256::digest(&body[..]));
+    let at = split.unwrap_or(body.len() - 1);
+    let entry = [b"\"hash\":\"".as_slice(), hash.as_str().as_bytes(), b"\""];
+    out.reserve(body.len() + 64 + 10);
+    out.extend_from_slice(&body[..at]);
+    if at + 1 == body.len() {
         if at > 1 {
-            stored.push(b',');
+            out.push(b',');
         }
-        entry.iter().for_each(|part| stored.extend_from_slice(part));
+        entry.iter().for_each(|part| out.extend_from_slice(part));
     } else {
-        entry.iter().for_each(|part| stored.extend_from_slice(part));
-        stored.push(b',');
+        entry.iter().for_each(|part| out.extend_from_slice(part));
+        out.push(b',');
     }
-    stored.extend_from_slice(&out[at..]);
-    (stored, hash)
+    out.extend_from_slice(&body[at..]);
+    hash
 }
 
+/// `ts` as `format_ts` writes it (RFC 3339, microseconds, `Z`), as a JSON string, without
+/// building a `String`. Years outside 0..=9999 and leap seconds take `format_ts` itself.
+fn write_ts(ts: &DateTime<Utc>, out: &mut Vec<u8>) {
+    let (year, nanos) = (ts.year(), ts.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        write_string(&format_ts(ts), out);
+        return;
+    }
+    let y = u32::try_from(year).unwrap_or(0);
+    let parts: [(u32, usize, u8); 7] = [
+        (y, 4, b'-'),
+        (ts.month(), 2, b'-'),
+        (ts.day(), 2, b'T'),
+        (ts.hour(), 2, b':'),
+        (ts.minute(), 2, b':'),
+        (ts.second(), 2, b'.'),
+        (nanos / 1_000, 6, b'Z'),
+    ];
+    out.push(b'"');
+    for (n, width, after) in parts {
+        let mut digits = [b'0'; 6];
+        let mut n = n;
+        for d in digits[..width].iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        out.extend_from_slice(&digits[..width]);
+        out.push(after);
+    }
+    out.push(b'"');
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,13 +266,42 @@ mod tests {
         let mut sparse = NewRecord::new(EventKind::Kill);
         sparse.agent = Some(String::new());
         for rec in [full(), NewRecord::new(EventKind::DnsQuery), sparse] {
-            let direct = stored_bytes(7, &ts, &rec, &prev);
+            let (mut direct, mut scratch) = (vec![], Scratch::default());
+            let hash = stored_bytes_into(7, &ts, &rec, &prev, &mut scratch, &mut direct);
             let reference = via_value(7, &ts, &rec, &prev);
             assert_eq!(
-                String::from_utf8_lossy(&direct.0),
+                String::from_utf8_lossy(&direct),
                 String::from_utf8_lossy(&reference.0)
             );
-            assert_eq!(direct.1, reference.1);
+            assert_eq!(hash.as_str(), reference.1);
         }
+    }
+
+    #[test]
+    fn timestamps_are_written_as_format_ts_writes_them() {
+        use chrono::TimeZone;
+        let cases = [
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).single(),
+            Utc.with_ymd_and_hms(2026, 12, 5, 9, 21, 1).single(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).single(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).single(),
+            Utc.with_ymd_and_hms(-1, 6, 15, 12, 30, 45).single(),
+        ];
+        let micros = [0, 1, 999_999, 123_456, 500_000];
+        for (ts, us) in cases.into_iter().flatten().zip(micros) {
+            let ts = ts + chrono::Duration::microseconds(us);
+            let mut ours = vec![];
+            write_ts(&ts, &mut ours);
+            let mut reference = vec![];
+            write_string(&format_ts(&ts), &mut reference);
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&reference)
+            );
+        }
+        let now = crate::record::now_micros();
+        let mut ours = vec![];
+        write_ts(&now, &mut ours);
+        assert_eq!(ours, format!("\"{}\"", format_ts(&now)).into_bytes());
     }
 }

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, Durability};
 
+use crate::encoded::Encoded;
 use crate::error::AuditError;
-use crate::store::{ChainPoint, Encoded, insert_records};
+use crate::store::{ChainPoint, insert_records};
 
 /// Records gathered before an insert is due regardless of age.
 const MAX_RECORDS: usize = 1024;
@@ -23,7 +24,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 pub(crate) struct Unindexed {
-    records: Vec<Encoded>,
+    /// Kept from one insert to the next (`encoded.rs`).
+    records: Encoded,
     /// When the oldest waiting record arrived.
     since: Option<Instant>,
     /// Set while inserts fail: when to try again, and the wait after that.
@@ -31,8 +33,8 @@ pub(crate) struct Unindexed {
 }
 
 impl Unindexed {
-    /// Takes a group the log now holds, in chain order.
-    pub fn push(&mut self, group: Vec<Encoded>) {
+    /// Takes a copy of a group the log now holds, in chain order.
+    pub fn push(&mut self, group: &Encoded) {
         if group.is_empty() {
             return;
         }
@@ -61,12 +63,8 @@ impl Unindexed {
     /// checkpoint's durable commit, keeps it) and returns the new tip redb holds. On
     /// failure the records stay, in order, for the next attempt, which backs off.
     pub fn insert(&mut self, db: &Database) -> Result<Option<ChainPoint>, AuditError> {
-        let Some(last) = self.records.last() else {
+        let Some(tip) = self.records.tip() else {
             return Ok(None);
-        };
-        let tip = ChainPoint {
-            seq: last.seq,
-            hash: last.hash.clone(),
         };
         match insert_records(db, &self.records, &tip, Durability::None) {
             Ok(()) => {
@@ -90,25 +88,30 @@ impl Unindexed {
 mod tests {
     use super::*;
     use crate::canonical::GENESIS_HASH;
+    use crate::encode::Scratch;
+    use crate::record::{EventKind, NewRecord, now_micros};
     use crate::store::META_HEAD;
 
-    fn record(seq: u64) -> Encoded {
-        let hash = format!("{seq:064x}");
-        Encoded {
-            seq,
-            bytes: format!("{{\"hash\":\"{hash}\",\"seq\":{seq}}}").into_bytes(),
-            hash,
+    /// `n` chained records after `after` (`None`: from genesis).
+    fn records(after: Option<&ChainPoint>, seqs: std::ops::RangeInclusive<u64>) -> Encoded {
+        let (mut e, mut scratch) = (Encoded::default(), Scratch::default());
+        let start = after.map_or(GENESIS_HASH, |p| p.hash.as_str());
+        for seq in seqs {
+            let r = NewRecord::new(EventKind::Request);
+            e.push(seq, &now_micros(), &r, start, &mut scratch);
         }
+        e
     }
 
     #[test]
     fn nothing_is_due_until_a_record_waits_and_a_full_batch_is_due_at_once() {
         let mut u = Unindexed::default();
         assert_eq!(u.due_in(), None);
-        u.push(vec![record(1)]);
+        let first = records(None, 1..=1);
+        u.push(&first);
         let left = u.due_in().expect("due");
         assert!(left > Duration::ZERO && left <= MAX_DELAY, "{left:?}");
-        u.push((2..=MAX_RECORDS as u64).map(record).collect());
+        u.push(&records(first.tip().as_ref(), 2..=MAX_RECORDS as u64));
         assert_eq!(u.due_in(), Some(Duration::ZERO));
     }
 
@@ -117,8 +120,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::create(dir.path().join("a.redb")).expect("db");
         let mut u = Unindexed::default();
-        u.push(vec![record(1), record(2)]);
-        u.push(vec![record(3)]);
+        let two = records(None, 1..=2);
+        u.push(&two);
+        u.push(&records(two.tip().as_ref(), 3..=3));
         let tip = u.insert(&db).expect("insert").expect("tip");
         assert_eq!(tip.seq, 3);
         assert!(u.due_in().is_none());

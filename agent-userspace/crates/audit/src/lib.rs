@@ -11,6 +11,7 @@
 mod canonical;
 mod config;
 mod encode;
+mod encoded;
 mod error;
 mod export;
 pub mod forward;

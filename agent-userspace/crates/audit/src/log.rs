@@ -18,7 +18,7 @@ use crate::queue::{Queue, Refused};
 use crate::record::NewRecord;
 use crate::store::{META, RECORDS, read_head};
 use crate::wal::{WAL_BYTES, Wal, replay};
-use crate::writer::{Pending, Writer};
+use crate::writer::{Ack, Pending, Writer};
 
 /// How long `settled` waits for redb to catch up with the log; past it (a failing redb
 /// commit, which also refuses new records) readers see what redb has.
@@ -106,6 +106,8 @@ impl AuditLog {
             wal,
             last_checkpoint: Instant::now(),
             unsynced: false,
+            group: Default::default(),
+            scratch: Default::default(),
         };
         let handle = std::thread::Builder::new()
             .name("cordon-audit-writer".into())
@@ -155,8 +157,8 @@ impl AuditLog {
     }
 
     /// Queues the outcome of a forwarded exchange and returns at once: nothing waits for the
-    /// write, so a response is never held back by it. The record takes the next seq when it is
-    /// queued and is written with the next group. Call it when the exchange has ended (last
+    /// write, so a response is never held back by it. The record is numbered when the writer
+    /// takes it, after the decisions queued by then, and is written after them in the next group. Call it when the exchange has ended (last
     /// byte delivered, error, or the agent gone). While the queue is full it is retried in the
     /// background (inside a tokio runtime) for up to `OUTCOME_RETRY_FOR`; an outcome that still
     /// cannot be queued is logged and counted (`AuditMetrics::outcomes_unrecorded_total`), and
@@ -167,8 +169,8 @@ impl AuditLog {
             return;
         }
         let decision_seq = outcome.decision_seq;
-        match self.submit(outcome.into_record(), false) {
-            Ok(_) => {}
+        match self.submit_outcome(outcome.into_record()) {
+            Ok(()) => {}
             Err(Rejected::Full(e, rec)) => match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
                     let log = self.clone();
@@ -185,8 +187,8 @@ impl AuditLog {
         let mut wait = Duration::from_millis(5);
         loop {
             tokio::time::sleep(wait).await;
-            match self.submit(*rec, false) {
-                Ok(_) => return,
+            match self.submit_outcome(*rec) {
+                Ok(()) => return,
                 Err(Rejected::Full(e, back)) if started.elapsed() < OUTCOME_RETRY_FOR => {
                     rec = back;
                     wait = (wait * 2).min(Duration::from_millis(200));
@@ -217,6 +219,27 @@ impl AuditLog {
     /// Hands `rec` to the writer under the next seq; with `acked`, also returns the receiver
     /// its durability answer arrives on.
     fn submit(&self, rec: NewRecord, acked: bool) -> Result<(u64, Option<Waiter>), Rejected> {
+        let (ack, waiter) = if acked {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let seq = self.enqueue(rec, ack, |q, p| q.push(p))?;
+        Ok((seq, waiter))
+    }
+
+    /// Hands an outcome to the writer, which numbers it when it takes it (`queue.rs`).
+    fn submit_outcome(&self, rec: NewRecord) -> Result<(), Rejected> {
+        self.enqueue(rec, None, |q, p| q.push_unnumbered(p))
+    }
+
+    fn enqueue<T>(
+        &self,
+        rec: NewRecord,
+        ack: Option<Ack>,
+        push: impl FnOnce(&Queue, Pending) -> Result<T, Refused>,
+    ) -> Result<T, Rejected> {
         let shared = &self.inner.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Err(Rejected::Other(AuditError::Closed));
@@ -228,26 +251,20 @@ impl AuditLog {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(Rejected::Other(err));
         }
-        let (ack, waiter) = if acked {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
         let pending = Pending {
             // Both are set by the queue, under the lock that orders records.
             seq: 0,
             ts: DateTime::UNIX_EPOCH,
             rec,
+            awaited: ack.is_some(),
             ack,
-            awaited: acked,
         };
         // Count before queuing so the writer's decrement can never run first.
         shared.depth.fetch_add(1, Ordering::Relaxed);
-        match self.inner.queue.push(pending) {
-            Ok(seq) => {
+        match push(&self.inner.queue, pending) {
+            Ok(queued) => {
                 shared.counters.appended.fetch_add(1, Ordering::Relaxed);
-                Ok((seq, waiter))
+                Ok(queued)
             }
             Err(Refused::Full(p)) => {
                 shared.depth.fetch_sub(1, Ordering::Relaxed);

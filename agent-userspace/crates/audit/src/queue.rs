@@ -6,6 +6,12 @@
 //! rides with the next decision's group, or is taken within [`OUTCOME_DELAY`] when none comes.
 //! Under load that saves a wakeup, a write and a loop of the writer per forwarded request,
 //! which is most of what an outcome record costs (`cargo xtask bench`, `cordon-no-outcomes`).
+//!
+//! Outcomes queued with [`Queue::push_unnumbered`] (nobody needs their seq) wait in a lane of
+//! their own and are numbered when the writer takes them, after every numbered record queued
+//! by then. A group is therefore its decisions first and its outcomes last, and the writer
+//! syncs and acknowledges the decisions before it writes the outcomes (`Writer::commit_split`):
+//! a waiting request never waits for other requests' outcomes to be encoded and written.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -26,7 +32,10 @@ pub(crate) struct Queue {
 
 struct State {
     next_seq: u64,
+    /// Records with their seq, in seq order.
     items: VecDeque<Pending>,
+    /// Outcomes without a seq yet, in the order they came; numbered by [`drain`].
+    unnumbered: VecDeque<Pending>,
     /// Queued records that wake the writer (see [`wakes`]).
     urgent: usize,
     /// When the records that did not wake the writer are due: `OUTCOME_DELAY` after the
@@ -65,6 +74,7 @@ impl Queue {
             state: Mutex::new(State {
                 next_seq,
                 items: VecDeque::new(),
+                unnumbered: VecDeque::new(),
                 urgent: 0,
                 quiet_due: None,
                 parked: false,
@@ -82,20 +92,42 @@ impl Queue {
     }
 
     /// Gives `p` the next seq and the current time and queues it. Returns its seq.
-    pub fn push(&self, mut p: Pending) -> Result<u64, Refused> {
+    pub fn push(&self, p: Pending) -> Result<u64, Refused> {
         let mut s = self.lock();
-        if s.closed {
-            return Err(Refused::Closed);
-        }
-        if s.items.len() >= self.capacity {
-            return Err(Refused::Full(Box::new(p)));
-        }
+        let mut p = self.admit(&s, p)?;
         let seq = s.next_seq;
         p.seq = seq;
         p.ts = now_micros();
+        s.next_seq += 1;
         let urgent = wakes(&p);
         s.items.push_back(p);
-        s.next_seq += 1;
+        self.queued(&mut s, urgent);
+        Ok(seq)
+    }
+
+    /// Queues an outcome whose seq (and timestamp) are given when the writer takes it.
+    pub fn push_unnumbered(&self, p: Pending) -> Result<(), Refused> {
+        let mut s = self.lock();
+        let p = self.admit(&s, p)?;
+        let urgent = wakes(&p);
+        s.unnumbered.push_back(p);
+        self.queued(&mut s, urgent);
+        Ok(())
+    }
+
+    /// Refuses `p` when the queue is closed or full (giving a full queue's record back).
+    fn admit(&self, s: &State, p: Pending) -> Result<Pending, Refused> {
+        if s.closed {
+            return Err(Refused::Closed);
+        }
+        if s.items.len() + s.unnumbered.len() >= self.capacity {
+            return Err(Refused::Full(Box::new(p)));
+        }
+        Ok(p)
+    }
+
+    /// Wakes a parked writer when the record just queued needs it.
+    fn queued(&self, s: &mut State, urgent: bool) {
         // A parked writer sleeping past the new outcome's due time must hear of it.
         let mut late = false;
         if urgent {
@@ -106,12 +138,11 @@ impl Queue {
             late = s.parked_until.is_none_or(|until| until > due);
         }
         // Half full: take it now rather than refuse records later.
-        let crowded = s.items.len() * 2 >= self.capacity;
+        let crowded = (s.items.len() + s.unnumbered.len()) * 2 >= self.capacity;
         if s.parked && (urgent || late || crowded) {
             s.parked = false;
             self.ready.notify_one();
         }
-        Ok(seq)
     }
 
     /// Refuses new records; the writer drains what is queued, then gets `Taken::Closed`.
@@ -128,7 +159,8 @@ impl Queue {
         let mut s = self.lock();
         loop {
             let now = Instant::now();
-            if s.urgent > 0 || (s.closed && !s.items.is_empty()) {
+            let queued = !s.items.is_empty() || !s.unnumbered.is_empty();
+            if s.urgent > 0 || (s.closed && queued) {
                 return Taken::Batch(drain(&mut s, max, now));
             }
             if s.closed {
@@ -165,7 +197,7 @@ impl Queue {
         let mut s = self.lock();
         loop {
             let now = Instant::now();
-            if s.items.len() >= max || s.closed || until <= now {
+            if s.items.len() + s.unnumbered.len() >= max || s.closed || until <= now {
                 return drain(&mut s, max, now);
             }
             s.parked = true;
@@ -180,6 +212,8 @@ impl Queue {
     }
 }
 
+/// Takes up to `max` records: the numbered ones first, then, when all of those fit, the
+/// unnumbered outcomes, which take the next seqs and the current time here.
 fn drain(s: &mut State, max: usize, now: Instant) -> Vec<Pending> {
     let n = s.items.len().min(max);
     let mut out = Vec::with_capacity(n);
@@ -189,8 +223,22 @@ fn drain(s: &mut State, max: usize, now: Instant) -> Vec<Pending> {
         }
         out.push(p);
     }
+    if s.items.is_empty() {
+        let more = s.unnumbered.len().min(max - n);
+        let ts = now_micros();
+        for mut p in s.unnumbered.drain(..more) {
+            if wakes(&p) {
+                s.urgent -= 1;
+            }
+            p.seq = s.next_seq;
+            p.ts = ts;
+            s.next_seq += 1;
+            out.push(p);
+        }
+    }
     // What is left (more than `max` were queued) is due at once.
-    s.quiet_due = (!s.items.is_empty()).then_some(now);
+    let left = !s.items.is_empty() || !s.unnumbered.is_empty();
+    s.quiet_due = left.then_some(now);
     out
 }
 
@@ -217,6 +265,57 @@ mod tests {
             Taken::Timer => panic!("timer, not a batch"),
             Taken::Closed => panic!("closed, not a batch"),
         }
+    }
+
+    #[test]
+    fn an_unnumbered_outcome_waits_for_the_next_decision_and_is_numbered_after_it() {
+        let q = Queue::new(64, 10);
+        assert!(q.push_unnumbered(pending(EventKind::Outcome)).is_ok());
+        let soon = Instant::now() + Duration::from_millis(2);
+        assert!(matches!(q.take(64, Some(soon)), Taken::Timer));
+        assert!(matches!(q.push(pending(EventKind::Request)), Ok(10)));
+        assert!(matches!(q.push(pending(EventKind::Request)), Ok(11)));
+        let Taken::Batch(batch) = q.take(64, None) else {
+            panic!("a batch")
+        };
+        let kinds: Vec<(u64, EventKind)> = batch.iter().map(|p| (p.seq, p.rec.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (10, EventKind::Request),
+                (11, EventKind::Request),
+                (12, EventKind::Outcome)
+            ]
+        );
+        assert!(batch[2].ts >= batch[1].ts, "timestamps follow seqs");
+        assert!(matches!(q.push(pending(EventKind::Request)), Ok(13)));
+    }
+
+    #[test]
+    fn unnumbered_outcomes_wait_until_every_numbered_record_before_them_is_taken() {
+        let q = Queue::new(64, 1);
+        for _ in 0..3 {
+            assert!(q.push(pending(EventKind::Request)).is_ok());
+        }
+        assert!(q.push_unnumbered(pending(EventKind::Outcome)).is_ok());
+        assert_eq!(seqs(q.take(2, None)), [1, 2]);
+        // The rest is due at once: the last decision, then the outcome numbered after it.
+        assert_eq!(seqs(q.take(1, None)), [3]);
+        assert_eq!(seqs(q.take(8, None)), [4]);
+    }
+
+    #[test]
+    fn unnumbered_outcomes_count_against_the_capacity_and_are_drained_at_close() {
+        let q = Queue::new(2, 1);
+        assert!(q.push_unnumbered(pending(EventKind::Outcome)).is_ok());
+        assert!(q.push(pending(EventKind::Request)).is_ok());
+        assert!(matches!(
+            q.push_unnumbered(pending(EventKind::Outcome)),
+            Err(Refused::Full(_))
+        ));
+        q.close();
+        assert_eq!(seqs(q.take(8, None)), [1, 2]);
+        assert!(matches!(q.take(8, None), Taken::Closed));
     }
 
     #[test]

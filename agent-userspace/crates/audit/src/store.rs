@@ -4,7 +4,6 @@
 //! `audit_meta`: "head" -> {seq, hash} of the newest record, written in the same transaction
 //! as the records (lets verify notice a truncated tail); "checkpoint" -> the last pruned record.
 
-use chrono::{DateTime, Utc};
 use redb::{
     Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
     TableDefinition, TableError,
@@ -13,8 +12,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
 use crate::canonical::{GENESIS_HASH, record_hash};
+use crate::encoded::Encoded;
 use crate::error::{AuditError, DbContext};
-use crate::record::{AuditRecord, NewRecord};
+use crate::record::AuditRecord;
 
 pub(crate) const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_records");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_meta");
@@ -51,24 +51,6 @@ pub struct Checkpoint {
     pub ts: String,
     /// When the prune ran.
     pub pruned_at: String,
-}
-
-/// A record ready to be inserted: its seq, canonical bytes and hash.
-#[derive(Debug, Clone)]
-pub(crate) struct Encoded {
-    pub seq: u64,
-    pub bytes: Vec<u8>,
-    pub hash: String,
-}
-
-pub(crate) fn encode(
-    seq: u64,
-    ts: &DateTime<Utc>,
-    rec: &NewRecord,
-    prev_hash: &str,
-) -> Result<Encoded, AuditError> {
-    let (bytes, hash) = crate::encode::stored_bytes(seq, ts, rec, prev_hash);
-    Ok(Encoded { seq, bytes, hash })
 }
 
 pub(crate) fn corrupt(key: u64, reason: impl std::fmt::Display) -> AuditError {
@@ -130,7 +112,7 @@ pub(crate) fn get_meta<T: DeserializeOwned>(
 /// Inserts records and moves the stored head to `tip`, in one transaction.
 pub(crate) fn insert_records(
     db: &Database,
-    records: &[Encoded],
+    records: &Encoded,
     tip: &ChainPoint,
     durability: Durability,
 ) -> Result<(), AuditError> {
@@ -139,10 +121,8 @@ pub(crate) fn insert_records(
         .ctx("set audit write durability")?;
     {
         let mut table = txn.open_table(RECORDS).ctx("open audit_records")?;
-        for e in records {
-            table
-                .insert(e.seq, e.bytes.as_slice())
-                .ctx("insert audit record")?;
+        for (seq, bytes) in records.iter() {
+            table.insert(seq, bytes).ctx("insert audit record")?;
         }
         let mut meta = txn.open_table(META).ctx("open audit_meta")?;
         meta.insert(META_HEAD, meta_bytes(tip)?.as_slice())

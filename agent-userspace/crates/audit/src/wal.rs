@@ -23,9 +23,10 @@ use redb::Database;
 use serde_json::Value;
 
 use crate::canonical::record_hash;
+use crate::encoded::Encoded;
 use crate::error::{AuditError, DbContext};
 use crate::store::{
-    ChainPoint, Encoded, META, META_HEAD, RECORDS, decode_map, meta_bytes, read_claimed_head,
+    ChainPoint, META, META_HEAD, RECORDS, decode_map, meta_bytes, read_claimed_head,
 };
 
 /// Size of the file; a checkpoint resets the write position well before a busy second fills it.
@@ -84,17 +85,17 @@ impl Wal {
     }
 
     /// Whether `records` fit after what was written since the last reset.
-    pub fn has_room(&self, records: &[Encoded]) -> bool {
+    pub fn has_room(&self, records: &Encoded) -> bool {
         self.offset + framed_len(records) <= self.capacity
     }
 
     /// Writes the frames in one `pwrite` (not yet synced).
-    pub fn append(&mut self, records: &[Encoded]) -> Result<(), AuditError> {
+    pub fn append(&mut self, records: &Encoded) -> Result<(), AuditError> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.reserve(usize::try_from(framed_len(records)).unwrap_or(0));
-        for r in records {
-            frame(r.seq, &r.bytes, &mut buf);
+        for (seq, bytes) in records.iter() {
+            frame(seq, bytes, &mut buf);
         }
         let written = self.file.write_all_at(&buf, self.offset);
         let len = buf.len() as u64;
@@ -123,11 +124,8 @@ impl Wal {
     }
 }
 
-fn framed_len(records: &[Encoded]) -> u64 {
-    records
-        .iter()
-        .map(|r| (HEADER + r.bytes.len()) as u64)
-        .sum()
+fn framed_len(records: &Encoded) -> u64 {
+    (HEADER * records.len() + records.bytes_len()) as u64
 }
 
 fn frame(seq: u64, bytes: &[u8], out: &mut Vec<u8>) {
@@ -246,21 +244,18 @@ pub fn replay(db: &Database, path: &Path) -> Result<Replayed, AuditError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::Scratch;
     use crate::record::{NewRecord, now_micros};
-    use crate::store::encode;
     use crate::{EventKind, verify};
 
-    fn chain(from: &ChainPoint, n: u64) -> Vec<Encoded> {
-        let mut prev = from.hash.clone();
-        (from.seq + 1..=from.seq + n)
-            .map(|seq| {
-                let mut r = NewRecord::new(EventKind::Request);
-                r.action = Some(format!("http.request.{seq}"));
-                let e = encode(seq, &now_micros(), &r, &prev).expect("encode");
-                prev.clone_from(&e.hash);
-                e
-            })
-            .collect()
+    fn chain(from: &ChainPoint, n: u64) -> Encoded {
+        let (mut e, mut scratch) = (Encoded::default(), Scratch::default());
+        for seq in from.seq + 1..=from.seq + n {
+            let mut r = NewRecord::new(EventKind::Request);
+            r.action = Some(format!("http.request.{seq}"));
+            e.push(seq, &now_micros(), &r, &from.hash, &mut scratch);
+        }
+        e
     }
 
     fn setup() -> (tempfile::TempDir, Database, PathBuf) {
@@ -313,18 +308,14 @@ mod tests {
     fn a_frame_that_breaks_the_chain_is_an_error_not_a_silent_skip() {
         let (_d, db, path) = setup();
         let mut wal = Wal::open(&path, 64 * 1024).expect("open");
-        let mut bad = chain(&ChainPoint::genesis(), 2);
-        // Record 2 claims a different predecessor.
-        let other = chain(&ChainPoint::genesis(), 2);
-        bad[1] = chain(
-            &ChainPoint {
-                seq: 1,
-                hash: "ab".repeat(32),
-            },
-            1,
-        )
-        .remove(0);
-        assert_ne!(bad[1].hash, other[1].hash);
+        // Record 2 claims a predecessor other than record 1.
+        let mut bad = chain(&ChainPoint::genesis(), 1);
+        let stranger = ChainPoint {
+            seq: 1,
+            hash: "ab".repeat(32),
+        };
+        assert_ne!(bad.tip().expect("tip").hash, stranger.hash);
+        bad.extend(&chain(&stranger, 1));
         wal.append(&bad).expect("append");
         let err = replay(&db, &path).expect_err("broken chain");
         assert!(
@@ -333,12 +324,7 @@ mod tests {
         );
     }
 
-    fn read_tip(records: &[Encoded]) -> ChainPoint {
-        records
-            .last()
-            .map_or_else(ChainPoint::genesis, |r| ChainPoint {
-                seq: r.seq,
-                hash: r.hash.clone(),
-            })
+    fn read_tip(records: &Encoded) -> ChainPoint {
+        records.tip().unwrap_or_else(ChainPoint::genesis)
     }
 }

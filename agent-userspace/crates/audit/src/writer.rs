@@ -13,13 +13,15 @@ use redb::Database;
 use tokio::sync::oneshot;
 
 use crate::config::{AuditConfig, Durability};
+use crate::encode::Scratch;
+use crate::encoded::Encoded;
 use crate::error::{AuditError, DbContext};
 use crate::health::Shared;
 use crate::index::Unindexed;
 use crate::queue::{Queue, Taken};
 use crate::record::NewRecord;
 use crate::retention;
-use crate::store::{ChainPoint, Encoded, META, META_HEAD, encode, insert_records, meta_bytes};
+use crate::store::{ChainPoint, META, META_HEAD, insert_records, meta_bytes};
 use crate::wal::Wal;
 
 pub(crate) type Ack = oneshot::Sender<Result<u64, AuditError>>;
@@ -52,6 +54,10 @@ pub(crate) struct Writer {
     pub unindexed: Unindexed,
     /// The log holds groups written but not yet synced (strict mode, nothing awaited them).
     pub unsynced: bool,
+    /// The group being written, and the encoder's buffer: both kept from group to group, so
+    /// a warm writer allocates nothing per record (`encoded.rs`).
+    pub group: Encoded,
+    pub scratch: Scratch,
 }
 
 impl Writer {
@@ -61,7 +67,7 @@ impl Writer {
                 return self.finish();
             };
             self.fill(&mut batch);
-            self.commit_with_retry(batch)?;
+            self.commit_split(batch)?;
             if self.unindexed.due_in().is_some_and(|left| left.is_zero()) {
                 self.index();
             }
@@ -224,6 +230,22 @@ impl Writer {
         batch.extend(more);
     }
 
+    /// Commits a group whose awaited records come first (the queue numbers outcomes after
+    /// them) in two steps when it can: the awaited part is written, synced and acknowledged,
+    /// then the rest is written and left for the next sync. Requests waiting on the sync do
+    /// not wait for the outcomes' encoding and write; the chain and the log order are the
+    /// same either way.
+    fn commit_split(&mut self, mut batch: Vec<Pending>) -> Result<(), AuditError> {
+        let synced = self.wal.is_some() && self.cfg.durability == Durability::Strict;
+        let awaited = batch.iter().rposition(|p| p.awaited).map_or(0, |i| i + 1);
+        if synced && awaited > 0 && awaited < batch.len() {
+            let rest = batch.split_off(awaited);
+            self.commit_with_retry(batch)?;
+            return self.commit_with_retry(rest);
+        }
+        self.commit_with_retry(batch)
+    }
+
     fn commit_with_retry(&mut self, mut batch: Vec<Pending>) -> Result<(), AuditError> {
         let mut backoff = Duration::from_millis(50);
         let mut retries_after_shutdown = 0;
@@ -287,24 +309,19 @@ impl Writer {
     /// `reconcile` gives their decisions `unknown`. Encoding happens here so a retry
     /// after a failed attempt chains from the same tip and produces the same bytes.
     fn commit(&mut self, batch: &mut [Pending]) -> Result<ChainPoint, AuditError> {
-        let mut prev = self.head.hash.clone();
-        let mut encoded: Vec<Encoded> = Vec::with_capacity(batch.len());
+        self.group.clear();
         for p in batch.iter() {
-            let e = encode(p.seq, &p.ts, &p.rec, &prev)?;
-            prev.clone_from(&e.hash);
-            encoded.push(e);
+            self.group
+                .push(p.seq, &p.ts, &p.rec, &self.head.hash, &mut self.scratch);
         }
-        let tip = ChainPoint {
-            seq: batch.last().map_or(self.head.seq, |p| p.seq),
-            hash: prev,
-        };
-        if self.wal.as_ref().is_some_and(|w| !w.has_room(&encoded)) {
+        let tip = self.group.tip().unwrap_or_else(|| self.head.clone());
+        if self.wal.as_ref().is_some_and(|w| !w.has_room(&self.group)) {
             self.checkpoint()?;
         }
         // The log write and its fsync happen before redb's write lock is taken, so other
         // writers of the shared database (vault, approvals) never wait behind the fsync.
         if let Some(wal) = &mut self.wal {
-            wal.append(&encoded)?;
+            wal.append(&self.group)?;
             if self.cfg.durability == Durability::Strict {
                 if batch.iter().any(|p| p.awaited) {
                     wal.sync()?;
@@ -317,11 +334,11 @@ impl Writer {
                     self.unsynced = true;
                 }
             }
-            self.unindexed.push(encoded);
+            self.unindexed.push(&self.group);
             self.acknowledge(batch);
             return Ok(tip);
         }
-        insert_records(&self.db, &encoded, &tip, redb::Durability::Immediate)?;
+        insert_records(&self.db, &self.group, &tip, redb::Durability::Immediate)?;
         Ok(tip)
     }
 
