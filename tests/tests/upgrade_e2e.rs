@@ -143,14 +143,7 @@ impl Upgrade {
     fn start_loop(&self) -> Child {
         let timeout = REQUEST_TIMEOUT_S.to_string();
         let stop = self.stop_file();
-        let args = [
-            PYTHON,
-            "-c",
-            LOOP,
-            stop.to_str().unwrap(),
-            &timeout,
-            MARKER,
-        ];
+        let args = [PYTHON, "-c", LOOP, stop.to_str().unwrap(), &timeout, MARKER];
         agent_command(&self.daemon, "looper", &args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -167,9 +160,11 @@ impl Upgrade {
     }
 
     fn wait_for_allowed(&self, n: usize) {
-        wait_until("allowed requests to arrive", Duration::from_secs(30), || {
-            self.allowed_received() >= n
-        })
+        wait_until(
+            "allowed requests to arrive",
+            Duration::from_secs(30),
+            || self.allowed_received() >= n,
+        )
         .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", self.daemon.log()));
     }
 
@@ -217,7 +212,10 @@ impl Upgrade {
             .filter(|r| r.path.contains(MARKER) || r.host.as_deref() == Some("denied.test"))
             .map(|r| r.path)
             .collect();
-        assert!(leaked.is_empty(), "denied requests reached the upstream: {leaked:?}");
+        assert!(
+            leaked.is_empty(),
+            "denied requests reached the upstream: {leaked:?}"
+        );
     }
 
     fn assert_audit_verifies(&self) {
@@ -322,7 +320,10 @@ fn upgrade_in_place_hands_over_the_sockets_and_refuses_no_allowed_request() {
         outcomes.denied.keys().all(|k| k == "status-403"),
         "{outcomes:?}"
     );
-    assert!(outcomes.slowest_ms < REQUEST_TIMEOUT_S * 1000, "{outcomes:?}");
+    assert!(
+        outcomes.slowest_ms < REQUEST_TIMEOUT_S * 1000,
+        "{outcomes:?}"
+    );
     u.assert_audit_verifies();
 }
 
@@ -369,7 +370,10 @@ fn stop_and_start_across_a_map_abi_change_fails_closed_then_releases_the_old_pro
         .keys()
         .filter(|k| *k != "status-200" && !CLEAN_FAILURES.contains(&k.as_str()))
         .collect();
-    assert!(unclean.is_empty(), "allowed requests ended badly: {outcomes:?}");
+    assert!(
+        unclean.is_empty(),
+        "allowed requests ended badly: {outcomes:?}"
+    );
     assert!(
         outcomes
             .denied
@@ -377,7 +381,10 @@ fn stop_and_start_across_a_map_abi_change_fails_closed_then_releases_the_old_pro
             .all(|k| k == "status-403" || CLEAN_FAILURES.contains(&k.as_str())),
         "{outcomes:?}"
     );
-    assert!(outcomes.slowest_ms < REQUEST_TIMEOUT_S * 1000, "{outcomes:?}");
+    assert!(
+        outcomes.slowest_ms < REQUEST_TIMEOUT_S * 1000,
+        "{outcomes:?}"
+    );
     assert!(outcomes.allowed_ok() >= 8, "{outcomes:?}");
     u.assert_audit_verifies();
 }

@@ -279,8 +279,7 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
     }
     if let Stop::Upgrade(version) = stop {
         tracing::info!(path = %exe.path.display(), %version, "handing over to the installed binary; enforcement stays pinned");
-        let sockets: [&dyn std::os::fd::AsFd; 4] =
-            [&kept.tcp4, &kept.tcp6, &kept.udp4, &kept.udp6];
+        let sockets: [&dyn std::os::fd::AsFd; 4] = [&kept.tcp4, &kept.tcp6, &kept.udp4, &kept.udp6];
         return Err(super::handover::exec(&exe, sockets).context("upgrading in place"));
     }
     tracing::info!("cordon daemon stopped; enforcement stays pinned");
@@ -544,7 +543,9 @@ impl StopSignals {
                 }
                 Ok(Err(e)) => {
                     tracing::error!("SIGUSR2: upgrade called off, still serving: {e:#}");
-                    crate::notify::log_failure(n.status("upgrade called off: the new binary does not run"));
+                    crate::notify::log_failure(
+                        n.status("upgrade called off: the new binary does not run"),
+                    );
                 }
                 Err(e) => tracing::error!("SIGUSR2: upgrade called off: {e}"),
             }
