@@ -41,3 +41,57 @@ pub fn pin_dir(namespace: &str) -> PathBuf {
         .join(namespace)
         .join(format!("v{}", agent_common::MAP_ABI_VERSION))
 }
+
+/// Pin directories of other map ABI versions beside `pin_dir` (left by a
+/// daemon of another version), to be released once this version's
+/// programs are attached and configured.
+pub fn other_versions(pin_dir: &Path) -> Vec<PathBuf> {
+    let (Some(ns), Some(own)) = (pin_dir.parent(), pin_dir.file_name()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(ns) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_name() != own)
+        .filter(|e| e.file_name().to_str().is_some_and(is_version_dir))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// `v` followed by a number: the name `pin_dir` gives a version.
+pub fn is_version_dir(name: &str) -> bool {
+    name.strip_prefix('v')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_numbered_version_directories_count_as_versions() {
+        assert!(is_version_dir("v1"));
+        assert!(is_version_dir("v12"));
+        assert!(!is_version_dir("v"));
+        assert!(!is_version_dir("vx"));
+        assert!(!is_version_dir("link_cordon_connect4"));
+        assert!(!is_version_dir("v2-backup"));
+    }
+
+    #[test]
+    fn other_versions_beside_the_pin_dir_are_found_and_its_own_is_not() {
+        let ns = tempfile::tempdir().unwrap();
+        for d in ["v1", "v2", "v3", "notes"] {
+            std::fs::create_dir(ns.path().join(d)).unwrap();
+        }
+        let own = ns.path().join("v2");
+        assert_eq!(
+            other_versions(&own),
+            [ns.path().join("v1"), ns.path().join("v3")]
+        );
+    }
+}

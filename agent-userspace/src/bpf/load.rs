@@ -265,6 +265,20 @@ fn pin_link(link: FdLink, dir: &Path, prog: &'static str) -> Result<(), BpfError
     })
 }
 
+/// Releases the pins of other map ABI versions beside `pin_dir`. Called
+/// once this version's programs are attached and configured: a daemon of
+/// another version left its links attached (enforcing with its own maps)
+/// until now, so an upgrade across an ABI change never has a moment with
+/// no program attached. Returns the directories released.
+pub fn retire_other_versions(pin_dir: &Path) -> Result<Vec<PathBuf>, BpfError> {
+    let mut retired = Vec::new();
+    for dir in super::bpffs::other_versions(pin_dir) {
+        detach_all(&dir)?;
+        retired.push(dir);
+    }
+    Ok(retired)
+}
+
 /// Removes every pin (links first, so programs detach, then maps) and the
 /// pin directory. Links held open by a running daemon stay attached until
 /// it exits; callers stop the daemon first.

@@ -25,6 +25,17 @@ impl Listeners {
             .context("binding the proxy listener on 127.0.0.1 and [::1]")?;
         let (udp4, udp6) = bind_pair(dns_port, UdpSocket::bind)
             .context("binding the DNS resolver on 127.0.0.1 and [::1]")?;
+        Listeners::from_sockets(tcp4, tcp6, udp4, udp6)
+    }
+
+    /// Sockets bound already (by this daemon, or handed over by the binary
+    /// it replaced: `handover`), made ready for the runtime.
+    pub fn from_sockets(
+        tcp4: TcpListener,
+        tcp6: TcpListener,
+        udp4: UdpSocket,
+        udp6: UdpSocket,
+    ) -> anyhow::Result<Listeners> {
         for s in [&tcp4, &tcp6] {
             s.set_nonblocking(true)?;
         }

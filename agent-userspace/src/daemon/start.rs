@@ -1,6 +1,13 @@
-//! Start-up order matters: listeners first (so the ports exist), then the
-//! programs (which redirect to them), then the control socket (so nobody
-//! launches an agent before enforcement is in place).
+//! Start-up order matters: listeners first (so the ports exist; handed
+//! over by the binary this one replaced, when it was an upgrade), then the
+//! programs (which redirect to them; those of another map ABI are released
+//! only after), then the control socket (so nobody launches an agent
+//! before enforcement is in place).
+//!
+//! Stopping drains first (`drain`). SIGTERM then leaves the pinned
+//! programs refusing agents' connects until a daemon is back; SIGUSR2
+//! execs the binary installed at the daemon's path, handing it the
+//! agent-facing sockets (`handover`).
 use std::{os::unix::fs::PermissionsExt, sync::Arc, time::Duration};
 
 use agent_common::ProxyConfig;
@@ -29,13 +36,14 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
     harden_process();
     raise_fd_limit();
     super::memory::tune_allocators();
+    let exe = super::handover::Exe::capture()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .on_thread_park(super::memory::collect_on_park)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve(cfg))
+    rt.block_on(serve(cfg, exe))
 }
 
 /// No core dumps: they would hold the CA key and vault secrets.
@@ -57,11 +65,13 @@ fn make_dir(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
         .with_context(|| format!("setting permissions of {}", path.display()))
 }
 
-async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
+async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<()> {
     let notifier = crate::notify::Notifier::from_env();
-    // Installed first: SIGHUP's default action would end the daemon.
+    // Installed first: the default action of SIGHUP and SIGUSR2 would end
+    // the daemon.
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
+    let mut stops = StopSignals::install()?;
     if let Some(every) = notifier.watchdog_ping_interval() {
         tokio::spawn(crate::notify::watchdog_loop(notifier.clone(), every));
     }
@@ -86,7 +96,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     tree.ensure_parent()?;
 
     bpf::bpffs::ensure_mounted()?;
-    let listeners = Listeners::bind(cfg.proxy_port, cfg.dns_port)?;
+    let listeners = listeners(&cfg)?;
     let (proxy_port, dns_port) = (listeners.proxy_port(), listeners.dns_port());
 
     let mut ebpf = bpf::attach_all(tree.parent(), &paths.pin_dir())
@@ -112,6 +122,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         parent_level: tree.parent_level(),
         parent_id,
     })?;
+    retire_other_versions(&paths.pin_dir());
 
     let policy = PolicyHandle::load(&cfg.policies);
     let connectors = load_connectors(&cfg.policies.join("connectors"))?;
@@ -179,6 +190,9 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     // Before the proxy starts: the proxy refuses agents the console's port.
     crate::console::spawn(&daemon)?;
     let control = control::server::bind(&daemon)?;
+    // Kept for an upgrade: the serving copies close when their accept
+    // loops stop, these only at exec.
+    let kept = Kept::of(&listeners)?;
     let Listeners {
         tcp4,
         tcp6,
@@ -186,18 +200,19 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         udp6,
     } = listeners;
     let proxy_env = super::env::proxy_env(&daemon);
+    let mut serving = Vec::new();
     for l in [tcp4, tcp6] {
-        tokio::spawn(proxy::serve(
+        serving.push(tokio::spawn(proxy::serve(
             proxy_env.clone(),
             tokio::net::TcpListener::from_std(l)?,
-        ));
+        )));
     }
     let dns_env = super::env::dns_env(&daemon);
     for s in [udp4, udp6] {
-        tokio::spawn(dns::serve(
+        serving.push(tokio::spawn(dns::serve(
             dns_env.clone(),
             tokio::net::UdpSocket::from_std(s)?,
-        ));
+        )));
     }
     let control = control::server::spawn_thread(daemon.clone(), control)?;
     tokio::spawn(reap_loop(daemon.clone()));
@@ -227,26 +242,107 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         "enforcing; proxy port {proxy_port}, dns port {dns_port}, policy {}",
         daemon.policy.version()
     )));
-    wait_for_stop().await;
-    crate::notify::log_failure(notifier.stopping());
+    let stop = stops.next(&exe, &notifier).await;
+    match stop {
+        Stop::Terminate => crate::notify::log_failure(notifier.stopping()),
+        Stop::Upgrade(ref version) => {
+            crate::notify::log_failure(notifier.reloading());
+            crate::notify::log_failure(notifier.status(&format!("upgrading to {version}")));
+        }
+    }
     tokio::task::block_in_place(|| control.stop());
-
-    // Closed ports would already refuse connects; zero ports make the kernel
-    // refuse them with EPERM, which is clearer. The pins stay: agents remain
-    // cut off until a daemon is back.
-    let _ = daemon.maps.set_config(ProxyConfig {
-        proxy_port: 0,
-        dns_port: 0,
-        parent_level: daemon.registry.tree().parent_level(),
-        parent_id,
-    });
+    if matches!(stop, Stop::Terminate) {
+        // Closed ports would refuse connects; zero ports make the kernel
+        // refuse them with EPERM at once, rather than after they queued on
+        // a listener about to close. The pins stay: agents remain cut off
+        // until a daemon is back. An upgrade keeps the ports: its connects
+        // wait in the backlog for the new binary.
+        let _ = daemon.maps.set_config(ProxyConfig {
+            proxy_port: 0,
+            dns_port: 0,
+            parent_level: daemon.registry.tree().parent_level(),
+            parent_id,
+        });
+    }
+    let drained = super::drain::drain(&daemon.conns, &serving, super::drain::BOUND).await;
+    tracing::info!(
+        open = drained.open,
+        cut = drained.cut,
+        left = drained.left,
+        took_ms = drained.took.as_millis() as u64,
+        "connections drained"
+    );
     let _ = std::fs::remove_file(&paths.socket);
     drop(ebpf);
     if let Err(e) = daemon.audit.shutdown() {
         tracing::error!("audit log did not drain cleanly: {e}");
     }
+    if let Stop::Upgrade(version) = stop {
+        tracing::info!(path = %exe.path.display(), %version, "handing over to the installed binary; enforcement stays pinned");
+        let sockets: [&dyn std::os::fd::AsFd; 4] = [&kept.tcp4, &kept.tcp6, &kept.udp4, &kept.udp6];
+        return Err(super::handover::exec(&exe, sockets).context("upgrading in place"));
+    }
     tracing::info!("cordon daemon stopped; enforcement stays pinned");
     Ok(())
+}
+
+/// The agent-facing sockets, as handed over (or configured when there was
+/// no handover, or it named other ports than the config now does).
+fn listeners(cfg: &DaemonConfig) -> anyhow::Result<Listeners> {
+    let inherited = super::handover::inherited()
+        .context("adopting the sockets of the binary this one replaced")?;
+    if let Some(l) = inherited {
+        let wanted = |configured: u16, have: u16| configured == 0 || configured == have;
+        if wanted(cfg.proxy_port, l.proxy_port()) && wanted(cfg.dns_port, l.dns_port()) {
+            tracing::info!(
+                proxy_port = l.proxy_port(),
+                dns_port = l.dns_port(),
+                "adopted the listeners of the binary this one replaced"
+            );
+            return Ok(l);
+        }
+        tracing::warn!(
+            "the configured ports differ from those handed over; connects queued during the \
+             upgrade are reset"
+        );
+    }
+    Listeners::bind(cfg.proxy_port, cfg.dns_port)
+}
+
+/// Other map ABI versions' programs stay attached (enforcing) until this
+/// version's are attached and configured, then are released. Failing to
+/// release them leaves agents refused by the old programs, never free.
+fn retire_other_versions(pin_dir: &std::path::Path) {
+    match bpf::load::retire_other_versions(pin_dir) {
+        Ok(dirs) => {
+            for dir in dirs {
+                tracing::info!(dir = %dir.display(), "released the programs of another map ABI version");
+            }
+        }
+        Err(e) => tracing::error!(
+            "cannot release the programs of another map ABI version (agents' connects may be \
+             refused until `cordon cleanup`): {e}"
+        ),
+    }
+}
+
+/// Duplicates of the agent-facing sockets, open until exec.
+struct Kept {
+    tcp4: std::net::TcpListener,
+    tcp6: std::net::TcpListener,
+    udp4: std::net::UdpSocket,
+    udp6: std::net::UdpSocket,
+}
+
+impl Kept {
+    fn of(l: &Listeners) -> anyhow::Result<Kept> {
+        Ok(Kept {
+            tcp4: l.tcp4.try_clone()?,
+            tcp6: l.tcp6.try_clone()?,
+            udp4: l.udp4.try_clone()?,
+            udp6: l.udp6.try_clone()?,
+        })
+    }
 }
 
 /// `[audit.forward]`: ships the trail to a syslog collector for as long as
@@ -407,18 +503,53 @@ async fn reload_on_hangup(
     }
 }
 
-async fn wait_for_stop() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+/// Why the daemon stops: for good, or to exec the upgraded binary.
+enum Stop {
+    Terminate,
+    /// The new binary's `--version` line.
+    Upgrade(String),
+}
+
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    usr2: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            usr2: signal(SignalKind::user_defined2()).context("installing the SIGUSR2 handler")?,
+        })
+    }
+
+    /// Waits for SIGTERM, SIGINT, or a SIGUSR2 whose new binary runs
+    /// (one that does not is logged, and the daemon keeps serving).
+    async fn next(&mut self, exe: &super::handover::Exe, n: &crate::notify::Notifier) -> Stop {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => { tracing::info!("SIGTERM: stopping"); return Stop::Terminate }
+                _ = self.int.recv() => { tracing::info!("SIGINT: stopping"); return Stop::Terminate }
+                _ = self.usr2.recv() => {}
+            }
+            let probe = exe.clone();
+            match tokio::task::spawn_blocking(move || super::handover::preflight(&probe)).await {
+                Ok(Ok(version)) => {
+                    tracing::info!(path = %exe.path.display(), %version, "SIGUSR2: upgrading in place");
+                    return Stop::Upgrade(version);
+                }
+                Ok(Err(e)) => {
+                    tracing::error!("SIGUSR2: upgrade called off, still serving: {e:#}");
+                    crate::notify::log_failure(
+                        n.status("upgrade called off: the new binary does not run"),
+                    );
+                }
+                Err(e) => tracing::error!("SIGUSR2: upgrade called off: {e}"),
+            }
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! Live proxied connections, so the kill switch can cut an agent's traffic
-//! mid-flight rather than only refusing new connections.
+//! mid-flight rather than only refusing new connections, and a stopping
+//! daemon can let them finish (drain) before it exits or hands over.
 use std::{
     collections::HashMap,
     sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -16,6 +17,20 @@ use crate::cgroup::AgentPath;
 pub struct Connections {
     next: AtomicU64,
     live: Mutex<HashMap<u64, (AgentPath, CancellationToken)>>,
+    /// Accepted connections whose task has not ended, identified or not.
+    accepted: AtomicUsize,
+    /// Cancelled when the daemon starts to stop: HTTP connections finish
+    /// the request they are on and close instead of waiting for another.
+    draining: CancellationToken,
+}
+
+/// Counts one accepted connection until its task ends.
+pub struct Accepted(Arc<Connections>);
+
+impl Drop for Accepted {
+    fn drop(&mut self) {
+        self.0.accepted.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Deregisters the connection when it ends.
@@ -48,6 +63,29 @@ impl Connections {
             conns: self,
             token,
         }
+    }
+
+    /// Held by a connection's task from accept to its end, so a drain
+    /// waits for connections still being identified too.
+    pub fn accepted(self: &Arc<Self>) -> Accepted {
+        self.accepted.fetch_add(1, Ordering::AcqRel);
+        Accepted(self.clone())
+    }
+
+    /// Connections accepted whose task has not ended.
+    pub fn in_flight(&self) -> usize {
+        self.accepted.load(Ordering::Acquire)
+    }
+
+    /// Tells HTTP connections to close once their current request is
+    /// answered (the daemon is stopping or handing over).
+    pub fn begin_drain(&self) {
+        self.draining.cancel();
+    }
+
+    /// Resolves once the daemon has begun to drain.
+    pub fn draining(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.draining.cancelled()
     }
 
     /// Cancels every connection whose agent matches; returns how many.

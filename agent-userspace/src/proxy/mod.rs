@@ -51,7 +51,12 @@ pub async fn serve(env: Env, listener: TcpListener) {
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(%peer, "TCP_NODELAY: {e}");
                 }
-                tokio::spawn(conn::handle(env.clone(), stream, peer));
+                let accepted = env.conns.accepted();
+                let env = env.clone();
+                tokio::spawn(async move {
+                    conn::handle(env, stream, peer).await;
+                    drop(accepted);
+                });
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.

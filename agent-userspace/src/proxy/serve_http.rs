@@ -2,14 +2,23 @@
 //! framing gate (`h1guard`), or HTTP/2. Each request goes to
 //! `pipeline::handle`; a head the gate refused, or one hyper could not
 //! parse, is recorded and answered here.
-use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc, time::Instant};
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use cordon_audit::EventKind;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Map;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt},
+    sync::watch,
+};
 
 use super::{
     answer,
@@ -43,12 +52,13 @@ where
 {
     if ctx.h2 {
         let ctx = Arc::new(ctx);
-        let result = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        let (handler, first) = service(&ctx);
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .max_header_list_size(MAX_HEADER_BYTES as u32)
             // WebSockets over HTTP/2 (RFC 8441): see `pipeline::ws_h2`.
             .enable_connect_protocol()
-            .serve_connection(TokioIo::new(io), service(&ctx))
-            .await;
+            .serve_connection(TokioIo::new(io), handler);
+        let result = until_drained(&ctx, first, conn, |c| c.graceful_shutdown()).await;
         if let Err(e) = result {
             tracing::debug!(agent = %ctx.actor.agent.chain_display(), "h2 connection ended: {e}");
         }
@@ -57,14 +67,15 @@ where
     let (guarded, link, mut refused) = Guard::new(io, MAX_HEADER_BYTES);
     ctx.upgrades = Some(link);
     let ctx = Arc::new(ctx);
+    let (handler, first) = service(&ctx);
     // Half-close: when the gate ends the stream at a refused head, hyper
     // still owes (and writes) the answers to the requests before it.
-    let result = hyper::server::conn::http1::Builder::new()
+    let conn = hyper::server::conn::http1::Builder::new()
         .half_close(true)
         .max_buf_size(MAX_HEADER_BYTES * 2)
-        .serve_connection(TokioIo::new(guarded), service(&ctx))
-        .with_upgrades()
-        .await;
+        .serve_connection(TokioIo::new(guarded), handler)
+        .with_upgrades();
+    let result = until_drained(&ctx, first, conn, |c| c.graceful_shutdown()).await;
     // A head the gate refused: hyper answered what came before it and let
     // go of the connection, which is back here to be answered.
     if let Ok(head) = refused.try_recv() {
@@ -86,13 +97,54 @@ where
     }
 }
 
-fn service(ctx: &Arc<HttpCtx>) -> Handler {
-    Handler(ctx.clone())
+/// The connection's request handler, and a receiver that turns true once
+/// its first request has arrived.
+fn service(ctx: &Arc<HttpCtx>) -> (Handler, watch::Receiver<bool>) {
+    let (tx, rx) = watch::channel(false);
+    (
+        Handler {
+            ctx: ctx.clone(),
+            first: Arc::new(tx),
+        },
+        rx,
+    )
+}
+
+/// How long a connection accepted just before a drain gets to send its
+/// first request: hyper closes a connection that has not sent one as
+/// idle, and the agent has usually written it already.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
+
+/// Serves `conn` to its end; once the daemon drains (stops or hands over
+/// to an upgraded binary), the request in progress is answered and the
+/// connection closed rather than kept alive for another. An HTTP/2
+/// client gets GOAWAY and retries on a new connection.
+async fn until_drained<C: Future>(
+    ctx: &HttpCtx,
+    mut first: watch::Receiver<bool>,
+    conn: C,
+    graceful: impl FnOnce(Pin<&mut C>),
+) -> C::Output {
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        out = conn.as_mut() => return out,
+        _ = ctx.env.conns.draining() => {}
+    }
+    let arrived = tokio::time::timeout(FIRST_REQUEST_GRACE, first.wait_for(|started| *started));
+    tokio::select! {
+        out = conn.as_mut() => return out,
+        _ = arrived => {}
+    }
+    graceful(conn.as_mut());
+    conn.await
 }
 
 /// Hands each request to the pipeline with the connection's context.
 #[derive(Clone)]
-struct Handler(Arc<HttpCtx>);
+struct Handler {
+    ctx: Arc<HttpCtx>,
+    first: Arc<watch::Sender<bool>>,
+}
 
 impl hyper::service::Service<Request<Incoming>> for Handler {
     type Response = Response<ProxyBody>;
@@ -100,7 +152,8 @@ impl hyper::service::Service<Request<Incoming>> for Handler {
     type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let ctx = self.0.clone();
+        let ctx = self.ctx.clone();
+        self.first.send_replace(true);
         Box::pin(async move { Ok(pipeline::handle(ctx, req).await) })
     }
 }
