@@ -64,18 +64,20 @@ struct Meter {
     run: String,
     connector: String,
     done: bool,
-    /// Where the priced spend goes, for the request's outcome record.
+    /// Where the usage and its price go, for the request's outcome record.
     spend: Spend,
 }
 
 impl Meter {
     fn settle(&mut self) {
-        if let Some(usd) = self.connectors.usage_cost(&self.connector, &self.seen) {
-            self.env.snapshots.add_cost(&self.run, usd);
-            if self.spend.set(usd).is_err() {
+        if let Some(usage) = self.connectors.usage(&self.connector, &self.seen) {
+            if let Some(usd) = usage.cost_usd {
+                self.env.snapshots.add_cost(&self.run, usd);
+                tracing::info!(run = %self.run, usd, "model spend recorded");
+            }
+            if self.spend.set(usage).is_err() {
                 tracing::debug!(run = %self.run, "spend already recorded for this answer");
             }
-            tracing::info!(run = %self.run, usd, "model spend recorded");
         }
         self.seen.clear();
     }

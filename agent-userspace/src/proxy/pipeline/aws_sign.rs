@@ -59,13 +59,20 @@ pub fn authority(parts: &Parts) -> String {
 
 /// Names an AWS request no route named (pure). A request `aws_action`
 /// cannot read keeps `http.request`, which policy decides like any other.
+/// A route-named action (Bedrock's) keeps its name and params, and gains
+/// the params every AWS action has (`service`, `operation`, `region`), so
+/// a policy can test `params.region` whichever way the action was named.
 pub fn name(action: &mut Action, head: &RequestHead<'_>, body: Option<&[u8]>) {
-    if action.name != "http.request" {
+    let Some(named) = aws::aws_action(head, body) else {
         return;
-    }
-    if let Some(named) = aws::aws_action(head, body) {
+    };
+    if action.name == "http.request" {
         action.name = named.name;
         action.params = named.params;
+        return;
+    }
+    for (k, v) in named.params {
+        action.params.entry(k).or_insert(v);
     }
 }
 
@@ -268,6 +275,32 @@ mod tests {
         let mut a = action("aws.custom.read");
         name(&mut a, &head, None);
         assert_eq!(a.name, "aws.custom.read");
+    }
+
+    #[test]
+    fn a_route_named_bedrock_call_keeps_its_params_and_gains_region_and_operation() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=ASIACRDNAAAAAAAAAAAA/20260101/eu-west-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000",
+            ),
+        );
+        let head = RequestHead::new(
+            &Method::POST,
+            "bedrock-runtime.eu-west-1.amazonaws.com",
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke",
+            None,
+            &headers,
+        );
+        let mut a = action("aws.bedrock.invoke_model");
+        a.params.insert("model".into(), "from-the-route".into());
+        name(&mut a, &head, None);
+        assert_eq!(a.name, "aws.bedrock.invoke_model");
+        assert_eq!(a.params["model"], "from-the-route", "the route's params stand");
+        assert_eq!(a.params["region"], "eu-west-1");
+        assert_eq!(a.params["service"], "bedrock");
+        assert_eq!(a.params["operation"], "InvokeModel");
     }
 
     #[test]
