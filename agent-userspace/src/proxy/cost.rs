@@ -101,6 +101,13 @@ impl Body for Meter {
                         let _ = this.seen.split_to(cut);
                     }
                 }
+                // hyper drops an answer of known length once it has written
+                // it, without polling it to `None`: settle on the last frame,
+                // before the outcome (which wraps this body) is written.
+                if !this.done && this.inner.is_end_stream() {
+                    this.done = true;
+                    this.settle();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => {
@@ -112,5 +119,16 @@ impl Body for Meter {
             }
             other => other,
         }
+    }
+
+    // Forwarded so hyper (and the outcome's body around this one) see where
+    // the answer ends: without them a metered answer looked endless, and its
+    // outcome was recorded as cut and its spend never settled.
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -26,14 +26,22 @@ import botocore.awsrequest  # noqa: E402
 import botocore.session  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
+from botocore.parsers import ResponseParserError  # noqa: E402
 
 REGION = "us-east-1"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 OPUS = "anthropic.claude-3-opus-20240229-v1:0"
 
+# The status of the last answer, seen before botocore parses it: Cordon's
+# refusals are JSON, which botocore's XML (query protocol) parser cannot read.
+last = {}
+
 
 def client(service):
-    return boto3.client(service, region_name=REGION, config=Config(retries={"max_attempts": 1}))
+    c = boto3.client(service, region_name=REGION, config=Config(retries={"max_attempts": 1}))
+    c.meta.events.register("before-parse.*.*",
+                           lambda response_dict, **_: last.update(status=response_dict["status_code"]))
+    return c
 
 
 def attempt(f):
@@ -42,6 +50,8 @@ def attempt(f):
     except ClientError as e:
         return {"status": e.response["ResponseMetadata"].get("HTTPStatusCode"),
                 "code": e.response["Error"].get("Code")}
+    except ResponseParserError as e:
+        return {"status": last.get("status"), "unparsed": str(e)[-400:]}
 
 
 def dynamodb():

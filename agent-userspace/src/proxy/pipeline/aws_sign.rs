@@ -57,16 +57,25 @@ pub fn authority(parts: &Parts) -> String {
         .unwrap_or_default()
 }
 
-/// Names an AWS request no route named (pure). A request `aws_action`
-/// cannot read keeps `http.request`, which policy decides like any other.
-/// A route-named action (Bedrock's) keeps its name and params, and gains
-/// the params every AWS action has (`service`, `operation`, `region`), so
-/// a policy can test `params.region` whichever way the action was named.
-pub fn name(action: &mut Action, head: &RequestHead<'_>, body: Option<&[u8]>) {
+/// Whether a connector route named the action (Bedrock's paths name the
+/// operation); any other AWS request arrives as `http.request`.
+pub fn route_named(action: &Action) -> bool {
+    action.name != "http.request"
+}
+
+/// Names an AWS request (pure), once from the head and again, when the body
+/// had to be read for its signature, from the head and body (STS's
+/// `Action=` and DynamoDB's `TableName` are in the body). A request no
+/// route named gets `aws_action`'s name and params; one `aws_action` cannot
+/// read keeps `http.request`, which policy decides like any other. A
+/// route-named action (Bedrock's) keeps its name and params, and gains the
+/// params every AWS action has (`service`, `operation`, `region`), so a
+/// policy can test `params.region` whichever way the action was named.
+pub fn name(action: &mut Action, routed: bool, head: &RequestHead<'_>, body: Option<&[u8]>) {
     let Some(named) = aws::aws_action(head, body) else {
         return;
     };
-    if action.name == "http.request" {
+    if !routed {
         action.name = named.name;
         action.params = named.params;
         return;
@@ -117,7 +126,8 @@ pub async fn stage(
         return Ok((None, body));
     };
     let authority = authority(parts);
-    name(action, &jit_head(head, &authority, &parts.headers), None);
+    let routed = route_named(action);
+    name(action, routed, &jit_head(head, &authority, &parts.headers), None);
     let cordon = Attribution::cordon(pinned.version().clone());
     if !bound(pinned, ctx.actor.agent.agent(), &connector) {
         // Nothing to re-sign with, so nothing to verify; but a real key is
@@ -155,7 +165,7 @@ pub async fn stage(
             let jhead = jit_head(head, &authority, &parts.headers);
             let verified = aws::verify(&jhead, &placeholder, Some(&whole), now)
                 .map_err(|e| Refusal::new(refusal_kind(&e), e.to_string(), cordon.clone()))?;
-            name(action, &jhead, Some(&whole));
+            name(action, routed, &jhead, Some(&whole));
             (verified, Full::new(whole).map_err(|e| match e {}).boxed())
         }
         Err(e) => {
@@ -262,7 +272,7 @@ mod tests {
             &headers,
         );
         let mut a = action("http.request");
-        name(&mut a, &head, None);
+        name(&mut a, false, &head, None);
         assert_eq!(a.name, "aws.s3.delete_object");
         assert_eq!(a.params["bucket"], "reports");
         assert_eq!(a.params["key"], "q3.csv");
@@ -273,7 +283,7 @@ mod tests {
         let headers = HeaderMap::new();
         let head = RequestHead::new(&Method::GET, "s3.amazonaws.com", "/b/k", None, &headers);
         let mut a = action("aws.custom.read");
-        name(&mut a, &head, None);
+        name(&mut a, true, &head, None);
         assert_eq!(a.name, "aws.custom.read");
     }
 
@@ -295,12 +305,35 @@ mod tests {
         );
         let mut a = action("aws.bedrock.invoke_model");
         a.params.insert("model".into(), "from-the-route".into());
-        name(&mut a, &head, None);
+        name(&mut a, route_named(&a), &head, None);
         assert_eq!(a.name, "aws.bedrock.invoke_model");
         assert_eq!(a.params["model"], "from-the-route", "the route's params stand");
         assert_eq!(a.params["region"], "eu-west-1");
         assert_eq!(a.params["service"], "bedrock");
         assert_eq!(a.params["operation"], "InvokeModel");
+    }
+
+    #[test]
+    fn a_query_protocol_call_is_named_again_from_its_body_once_read() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        let head = RequestHead::new(&Method::POST, "sts.us-east-1.amazonaws.com", "/", None, &headers);
+        let mut a = action("http.request");
+        let routed = route_named(&a);
+        name(&mut a, routed, &head, None);
+        assert_eq!(a.name, "aws.sts.unknown", "the head alone does not say");
+        name(
+            &mut a,
+            routed,
+            &head,
+            Some(b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx"),
+        );
+        assert_eq!(a.name, "aws.sts.assume_role");
+        assert_eq!(a.params["role_arn"], "arn:aws:iam::1:role/x");
+        assert_eq!(a.params["operation"], "AssumeRole");
     }
 
     #[test]
