@@ -100,11 +100,7 @@ fn aws() -> Aws {
     let d = JitDaemon::start(&net, POLICY, UNUSED_ISSUER, &moto.url()).unwrap();
     let set = vault_set_stdin(&d.daemon, "aws-agent", "aws-role", &moto.entry_json).unwrap();
     assert!(set.status.success(), "{}", show(&set));
-    Aws {
-        _net: net,
-        moto,
-        d,
-    }
+    Aws { _net: net, moto, d }
 }
 
 /// `aws_services_agent.py ARGS` (boto3) as agent `agent`.
@@ -119,7 +115,8 @@ fn agent_cmd(agent_args: &[&str]) -> Vec<String> {
 fn python_agent(a: &Aws, agent: &str, args: &[&str]) -> Value {
     let cmd = agent_cmd(args);
     let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    let out = run_with_timeout(&mut agent_command(&a.d.daemon, agent, &cmd), AGENT_TIMEOUT).unwrap();
+    let out =
+        run_with_timeout(&mut agent_command(&a.d.daemon, agent, &cmd), AGENT_TIMEOUT).unwrap();
     assert!(
         out.status.success(),
         "{}\n{}\n{}",
@@ -132,7 +129,11 @@ fn python_agent(a: &Aws, agent: &str, args: &[&str]) -> Value {
 
 fn json_of(out: &Output) -> Value {
     let text = stdout(out);
-    let last = text.lines().rev().find(|l| l.starts_with('{')).unwrap_or("");
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {}", show(out)))
 }
 
@@ -145,7 +146,11 @@ fn trail(a: &Aws) -> Trail {
 fn decided(t: &Trail, action: &str, params: &[(&str, Value)], want: (&str, &str)) -> u64 {
     let r = t.one(action, params);
     let by = rule(r);
-    let by = if by.starts_with("default:") { "default" } else { by };
+    let by = if by.starts_with("default:") {
+        "default"
+    } else {
+        by
+    };
     assert_eq!((verdict(r), by), want, "{action}: {r:?}");
     r.seq
 }
@@ -156,7 +161,10 @@ fn dynamodb_is_named_by_table_decided_by_policy_re_signed_and_an_altered_body_re
     let a = aws();
     let v = python_agent(&a, "ddb-bot", &["dynamodb"]);
     assert_eq!(v["put"], "ok", "{v}");
-    assert_eq!(v["get"], "hello", "moto accepted the re-signed requests: {v}");
+    assert_eq!(
+        v["get"], "hello",
+        "moto accepted the re-signed requests: {v}"
+    );
     assert_eq!(v["put_secrets"]["status"], 403, "{v}");
     assert_eq!(v["drop"]["status"], 403, "{v}");
     assert_eq!(v["after_drop"], "hello", "the table is still there: {v}");
@@ -175,7 +183,10 @@ fn dynamodb_is_named_by_table_decided_by_policy_re_signed_and_an_altered_body_re
     );
     let gets = t.matching("aws.dynamodb.get_item", &notes);
     assert_eq!(gets.len(), 2, "{gets:?}");
-    assert!(gets.iter().all(|r| verdict(r) == "allow" && rule(r) == "notes"));
+    assert!(
+        gets.iter()
+            .all(|r| verdict(r) == "allow" && rule(r) == "notes")
+    );
     decided(
         &t,
         "aws.dynamodb.put_item",
@@ -203,7 +214,11 @@ fn dynamodb_is_named_by_table_decided_by_policy_re_signed_and_an_altered_body_re
             .contains("altered after signing"),
         "{v}"
     );
-    assert_eq!(v["stored"], Value::Null, "the altered item never reached AWS: {v}");
+    assert_eq!(
+        v["stored"],
+        Value::Null,
+        "the altered item never reached AWS: {v}"
+    );
     assert_eq!(v["untouched"]["status"], 200, "{v}");
     let t = trail(&a);
     let refused: Vec<_> = t
@@ -230,11 +245,22 @@ fn sts_caller_identity_is_the_role_session_for_boto3_and_the_cli_and_assume_role
     // The AWS CLI, another instance with its own placeholder keys.
     let mut cmd = agent_python().unwrap();
     cmd.extend(
-        ["-m", "awscli", "--region", "us-east-1", "sts", "get-caller-identity"].map(String::from),
+        [
+            "-m",
+            "awscli",
+            "--region",
+            "us-east-1",
+            "sts",
+            "get-caller-identity",
+        ]
+        .map(String::from),
     );
     let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    let out = run_with_timeout(&mut agent_command(&a.d.daemon, "sts-cli", &cmd), AGENT_TIMEOUT)
-        .unwrap();
+    let out = run_with_timeout(
+        &mut agent_command(&a.d.daemon, "sts-cli", &cmd),
+        AGENT_TIMEOUT,
+    )
+    .unwrap();
     assert!(out.status.success(), "{}\n{}", show(&out), a.moto.log());
     assert!(
         stdout(&out).contains(":assumed-role/agent/cordon-sts-cli-"),
@@ -243,9 +269,16 @@ fn sts_caller_identity_is_the_role_session_for_boto3_and_the_cli_and_assume_role
     );
 
     let t = trail(&a);
-    let whoami = t.matching("aws.sts.get_caller_identity", &[("region", json!("us-east-1"))]);
+    let whoami = t.matching(
+        "aws.sts.get_caller_identity",
+        &[("region", json!("us-east-1"))],
+    );
     assert_eq!(whoami.len(), 2, "{whoami:?}");
-    assert!(whoami.iter().all(|r| verdict(r) == "allow" && rule(r) == "whoami"));
+    assert!(
+        whoami
+            .iter()
+            .all(|r| verdict(r) == "allow" && rule(r) == "whoami")
+    );
     decided(
         &t,
         "aws.sts.assume_role",
@@ -263,8 +296,14 @@ fn bedrock_invoke_is_decided_by_model_re_signed_and_its_tokens_and_cost_are_in_t
     let a = aws();
     let v = python_agent(&a, "llm-bot", &["bedrock"]);
     let haiku = &v["haiku"];
-    assert_eq!(haiku["model"], "claude-3-haiku-20240307", "moto answered: {v}");
-    assert_eq!(haiku["usage"], json!({"input_tokens": 1000, "output_tokens": 4000}));
+    assert_eq!(
+        haiku["model"], "claude-3-haiku-20240307",
+        "moto answered: {v}"
+    );
+    assert_eq!(
+        haiku["usage"],
+        json!({"input_tokens": 1000, "output_tokens": 4000})
+    );
     assert_eq!(v["opus"]["status"], 403, "{v}");
 
     let t = trail(&a);
@@ -287,7 +326,11 @@ fn bedrock_invoke_is_decided_by_model_re_signed_and_its_tokens_and_cost_are_in_t
     assert_eq!(outcome.len(), 1, "{outcome:?}");
     let o = outcome[0];
     assert_eq!(o.upstream_status, Some(200), "{o:?}");
-    assert_eq!((o.tokens_in, o.tokens_out), (Some(1000), Some(4000)), "{o:?}");
+    assert_eq!(
+        (o.tokens_in, o.tokens_out),
+        (Some(1000), Some(4000)),
+        "{o:?}"
+    );
     // claude-3-haiku: $0.25 / $1.25 per million tokens in / out.
     let cost = o.cost_usd.unwrap_or_else(|| panic!("no cost: {o:?}"));
     assert!((cost - 0.00525).abs() < 1e-9, "{cost}");
@@ -322,8 +365,11 @@ fn bedrock_spend_feeds_the_run_envelope_and_the_call_past_it_is_refused() {
         assert_eq!(v["answer"]["usage"]["output_tokens"], 4000, "{v}");
     }
     wait_until("the envelope refusal", Duration::from_secs(30), || {
-        read_trail(a.d.daemon.state_dir())
-            .is_ok_and(|t| t.records().iter().any(|r| r.kind == EventKind::EnvelopeExceeded))
+        read_trail(a.d.daemon.state_dir()).is_ok_and(|t| {
+            t.records()
+                .iter()
+                .any(|r| r.kind == EventKind::EnvelopeExceeded)
+        })
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", a.d.daemon.log()));
     let t = trail(&a);
@@ -336,7 +382,11 @@ fn bedrock_spend_feeds_the_run_envelope_and_the_call_past_it_is_refused() {
         .collect();
     assert!(!over.is_empty());
     for r in &over {
-        assert_eq!((verdict(r), rule(r)), ("deny", "envelope:max_cost_usd"), "{r:?}");
+        assert_eq!(
+            (verdict(r), rule(r)),
+            ("deny", "envelope:max_cost_usd"),
+            "{r:?}"
+        );
         assert!(
             r.reason.as_deref().unwrap_or("").contains("spent 0.0105"),
             "two calls' spend: {r:?}"
@@ -347,7 +397,11 @@ fn bedrock_spend_feeds_the_run_envelope_and_the_call_past_it_is_refused() {
         .into_iter()
         .filter(|r| verdict(r) == "allow")
         .collect();
-    assert_eq!(allowed.len(), 2, "the third call never went out: {allowed:?}");
+    assert_eq!(
+        allowed.len(),
+        2,
+        "the third call never went out: {allowed:?}"
+    );
     // The envelope froze the run; end it (our own child, by its handle).
     let out = a.d.daemon.cordon(&["terminate", "llm-spender"]).unwrap();
     assert!(out.status.success(), "{}", show(&out));

@@ -638,7 +638,14 @@ fn cutting_the_github_connector_revokes_its_token_at_once_and_a_resume_mints_a_f
 
     let out = d
         .daemon
-        .cordon(&["kill", "gh-cut", "--connector", "github", "--reason", "leak"])
+        .cordon(&[
+            "kill",
+            "gh-cut",
+            "--connector",
+            "github",
+            "--reason",
+            "leak",
+        ])
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
     // Revoked before the command returned, not in the background.
@@ -668,7 +675,11 @@ fn cutting_the_github_connector_revokes_its_token_at_once_and_a_resume_mints_a_f
         let l = gh.ledger();
         (l.tokens.clone(), l.repo_auth.clone())
     };
-    assert_eq!(tokens.len(), 2, "a fresh token after the resume: {tokens:?}");
+    assert_eq!(
+        tokens.len(),
+        2,
+        "a fresh token after the resume: {tokens:?}"
+    );
     let second = tokens.keys().find(|t| **t != first).cloned().unwrap();
     assert_eq!(
         auth,
@@ -677,9 +688,11 @@ fn cutting_the_github_connector_revokes_its_token_at_once_and_a_resume_mints_a_f
     );
     // Our own child, by its handle: it ends after step 3.
     agent.wait().unwrap();
-    wait_until("the fresh token revoked at exit", Duration::from_secs(15), || {
-        gh.ledger().deletes.contains(&second)
-    })
+    wait_until(
+        "the fresh token revoked at exit",
+        Duration::from_secs(15),
+        || gh.ledger().deletes.contains(&second),
+    )
     .unwrap();
     assert_eq!(gh.ledger().deletes, [first, second], "each revoked once");
 }

@@ -80,6 +80,12 @@ fn bedrock_invoke_answers_give_tokens_and_cost_and_converse_answers_tokens_only(
     assert!(close(u.cost_usd, 0.001));
     let converse = br#"{"output": {"message": {"role": "assistant"}}, "usage": {"inputTokens": 30, "outputTokens": 7, "totalTokens": 37}}"#;
     let u = set.usage("aws-bedrock-runtime", converse).unwrap();
-    assert_eq!((u.tokens_in, u.tokens_out, u.cost_usd), (Some(30), Some(7), None));
-    assert_eq!(set.usage("aws-bedrock-runtime", br#"{"model": "claude-3-haiku"}"#), None);
+    assert_eq!(
+        (u.tokens_in, u.tokens_out, u.cost_usd),
+        (Some(30), Some(7), None)
+    );
+    assert_eq!(
+        set.usage("aws-bedrock-runtime", br#"{"model": "claude-3-haiku"}"#),
+        None
+    );
 }

@@ -64,8 +64,13 @@ fn bench(c: &mut Criterion) {
     .expect("mint");
     c.bench_function("token_cache_hit", |b| {
         b.iter(|| {
-            rt.block_on(cache.get_or_mint(&instance, "github", &key, t0, || async { Err::<Token, Withdrawn>(Withdrawn { instance: String::new(), connector: String::new() }) }))
-                .expect("a hit")
+            rt.block_on(cache.get_or_mint(&instance, "github", &key, t0, || async {
+                Err::<Token, Withdrawn>(Withdrawn {
+                    instance: String::new(),
+                    connector: String::new(),
+                })
+            }))
+            .expect("a hit")
         })
     });
 }

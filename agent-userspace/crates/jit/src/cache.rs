@@ -39,7 +39,9 @@ pub struct Got<V> {
 /// kill --connector`), or the credential was withdrawn (its instance ended,
 /// its connector was cut) while this request waited for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the {connector} credential of {instance} was withdrawn (its connector is cut or its instance ended)")]
+#[error(
+    "the {connector} credential of {instance} was withdrawn (its connector is cut or its instance ended)"
+)]
 pub struct Withdrawn {
     pub instance: String,
     pub connector: String,
@@ -216,9 +218,7 @@ fn remove_locked<K: Eq + Hash + Clone, V>(
         .filter(|(i, c, _)| pred(i, c))
         .cloned()
         .collect();
-    keys.iter()
-        .filter_map(|k| inner.slots.remove(k))
-        .collect()
+    keys.iter().filter_map(|k| inner.slots.remove(k)).collect()
 }
 
 /// Marks each slot withdrawn under its lock (waiting for a mint in

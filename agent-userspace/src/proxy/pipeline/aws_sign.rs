@@ -127,7 +127,12 @@ pub async fn stage(
     };
     let authority = authority(parts);
     let routed = route_named(action);
-    name(action, routed, &jit_head(head, &authority, &parts.headers), None);
+    name(
+        action,
+        routed,
+        &jit_head(head, &authority, &parts.headers),
+        None,
+    );
     let cordon = Attribution::cordon(pinned.version().clone());
     if !bound(pinned, ctx.actor.agent.agent(), &connector) {
         // Nothing to re-sign with, so nothing to verify; but a real key is
@@ -307,7 +312,10 @@ mod tests {
         a.params.insert("model".into(), "from-the-route".into());
         name(&mut a, route_named(&a), &head, None);
         assert_eq!(a.name, "aws.bedrock.invoke_model");
-        assert_eq!(a.params["model"], "from-the-route", "the route's params stand");
+        assert_eq!(
+            a.params["model"], "from-the-route",
+            "the route's params stand"
+        );
         assert_eq!(a.params["region"], "eu-west-1");
         assert_eq!(a.params["service"], "bedrock");
         assert_eq!(a.params["operation"], "InvokeModel");
@@ -320,7 +328,13 @@ mod tests {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
         );
-        let head = RequestHead::new(&Method::POST, "sts.us-east-1.amazonaws.com", "/", None, &headers);
+        let head = RequestHead::new(
+            &Method::POST,
+            "sts.us-east-1.amazonaws.com",
+            "/",
+            None,
+            &headers,
+        );
         let mut a = action("http.request");
         let routed = route_named(&a);
         name(&mut a, routed, &head, None);

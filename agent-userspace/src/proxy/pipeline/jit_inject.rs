@@ -190,9 +190,13 @@ async fn resign(
     let session = env
         .jit
         .aws_sessions
-        .session_lazy(instance, chosen.connector, &chosen.entry, now, || async move {
-            Ok::<_, StsError>(vault.aws_role(&entry)?)
-        })
+        .session_lazy(
+            instance,
+            chosen.connector,
+            &chosen.entry,
+            now,
+            || async move { Ok::<_, StsError>(vault.aws_role(&entry)?) },
+        )
         .await
         .map_err(|e| format!("assuming the role of {}: {e}", chosen.entry))?;
     let head = aws::RequestHead::new(

@@ -136,11 +136,20 @@ async fn nothing_is_minted_for_a_cut_connector_until_it_is_restored() {
         })
     );
     let sub = InstanceId::new("bot/helper", "9");
-    assert!(mint(&cache, &sub, "github", 3).await.is_err(), "a sub-agent of a cut agent");
-    assert!(mint(&cache, &bot, "aws-s3", 4).await.is_ok(), "another connector");
+    assert!(
+        mint(&cache, &sub, "github", 3).await.is_err(),
+        "a sub-agent of a cut agent"
+    );
+    assert!(
+        mint(&cache, &bot, "aws-s3", 4).await.is_ok(),
+        "another connector"
+    );
     cache.restore_connector("bot", "github");
     let fresh = mint(&cache, &bot, "github", 5).await.unwrap();
-    assert!(fresh.minted && fresh.value.1 == 5, "minted afresh, the old one gone");
+    assert!(
+        fresh.minted && fresh.value.1 == 5,
+        "minted afresh, the old one gone"
+    );
 }
 
 #[tokio::test]
@@ -171,7 +180,11 @@ async fn a_mint_in_flight_at_the_cut_is_waited_for_and_handed_back() {
     tokio::task::yield_now().await;
     go_tx.send(()).unwrap();
     let taken = cut.await.unwrap();
-    assert_eq!(taken.iter().map(|v| v.1).collect::<Vec<_>>(), [7], "the cut revokes it");
+    assert_eq!(
+        taken.iter().map(|v| v.1).collect::<Vec<_>>(),
+        [7],
+        "the cut revokes it"
+    );
     assert!(minting.await.unwrap().is_ok());
     assert!(cache.is_empty(), "nothing left behind for after a resume");
 }

@@ -126,7 +126,10 @@ impl GithubTokens {
             match self.api.revoke(&token).await {
                 Ok(()) => out.revoked += 1,
                 Err(e) => {
-                    tracing::warn!(whose, "revoking an installation token failed (it lapses at expiry): {e}");
+                    tracing::warn!(
+                        whose,
+                        "revoking an installation token failed (it lapses at expiry): {e}"
+                    );
                     out.failed.push(e);
                 }
             }
