@@ -649,7 +649,12 @@ fn cutting_the_github_connector_revokes_its_token_at_once_and_a_resume_mints_a_f
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
     // Revoked before the command returned, not in the background.
-    assert_eq!(gh.ledger().deletes, [first.clone()], "{}", show(&out));
+    assert_eq!(
+        gh.ledger().deletes,
+        std::slice::from_ref(&first),
+        "{}",
+        show(&out)
+    );
     assert!(
         stdout(&out).contains("1 GitHub tokens revoked (0 failed"),
         "{}",

@@ -310,7 +310,8 @@ mod tests {
         );
         let mut a = action("aws.bedrock.invoke_model");
         a.params.insert("model".into(), "from-the-route".into());
-        name(&mut a, route_named(&a), &head, None);
+        let routed = route_named(&a);
+        name(&mut a, routed, &head, None);
         assert_eq!(a.name, "aws.bedrock.invoke_model");
         assert_eq!(
             a.params["model"], "from-the-route",
