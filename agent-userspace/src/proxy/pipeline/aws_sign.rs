@@ -301,6 +301,7 @@ mod tests {
                 "AWS4-HMAC-SHA256 Credential=ASIACRDNAAAAAAAAAAAA/20260101/eu-west-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000",
             ),
         );
+        headers.insert("x-amz-date", HeaderValue::from_static("20260101T000000Z"));
         let head = RequestHead::new(
             &Method::POST,
             "bedrock-runtime.eu-west-1.amazonaws.com",
