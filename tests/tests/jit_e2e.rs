@@ -580,3 +580,124 @@ fn first_lines_with_ref(out: &mut std::process::ChildStdout, marker: &str) -> St
     }
     String::from_utf8_lossy(&seen).into_owned()
 }
+
+/// The agent's output, line by line, as it comes (a reader thread).
+fn lines_of(out: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn cutting_the_github_connector_revokes_its_token_at_once_and_a_resume_mints_a_fresh_one() {
+    require_root_or_skip!();
+    let net = Net::new().unwrap();
+    let (pem, public) = github::app_key().unwrap();
+    let ip = IpAddr::V4(net.ns.v4_at(3));
+    let gh = FakeGithub::start(&net.ns, &net.ca, ip, &["api.github.com"], public).unwrap();
+    net.resolve(&["api.github.com"], ip);
+    let d = JitDaemon::start(&net, GITHUB_POLICY, &gh.base_url(), UNUSED_ISSUER).unwrap();
+    let set =
+        vault_set_stdin(&d.daemon, "gh-app", "github-app", &github::entry_json(&pem)).unwrap();
+    assert!(set.status.success(), "{}", show(&set));
+
+    // One GitHub call per step, each when the test says go.
+    let dir = world_writable_dir().unwrap();
+    let script = format!(
+        "for step in 1 2 3; do \
+           while [ ! -e {dir}/go$step ]; do sleep 0.1; done; \
+           curl -sS -o /dev/null -w \"step$step %{{http_code}}\\n\" \
+             -H \"Authorization: Bearer $GITHUB_TOKEN\" https://api.github.com/repos/acme/api; \
+         done",
+        dir = dir.path().display()
+    );
+    let mut agent = agent_command(&d.daemon, "gh-cut", &["/bin/sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(agent.stdout.take().unwrap());
+    let step = |n: u32| -> String {
+        std::fs::write(dir.path().join(format!("go{n}")), b"").unwrap();
+        lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("step {n}: {e}\n{}", d.daemon.log()))
+    };
+
+    assert_eq!(step(1), "step1 200");
+    let first = {
+        let l = gh.ledger();
+        assert_eq!(l.tokens.len(), 1, "{:?}", l.tokens);
+        l.tokens.keys().next().cloned().unwrap()
+    };
+
+    let out = d
+        .daemon
+        .cordon(&[
+            "kill",
+            "gh-cut",
+            "--connector",
+            "github",
+            "--reason",
+            "leak",
+        ])
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    // Revoked before the command returned, not in the background.
+    assert_eq!(
+        gh.ledger().deletes,
+        std::slice::from_ref(&first),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        stdout(&out).contains("1 GitHub tokens revoked (0 failed"),
+        "{}",
+        show(&out)
+    );
+    let trail = read_trail(d.daemon.state_dir()).unwrap();
+    let revoked = trail.one("vault.revoke", &[("ended", Value::from("connector_cut"))]);
+    assert_eq!(revoked.params["connector"], "github", "{revoked:?}");
+    assert_eq!(revoked.params["github_tokens_revoked"], 1, "{revoked:?}");
+    assert_eq!(revoked.agent.as_deref(), Some("gh-cut"));
+
+    // Cut: refused by Cordon, and nothing minted for it.
+    assert_eq!(step(2), "step2 403");
+    assert_eq!(gh.ledger().tokens.len(), 1, "nothing minted while cut");
+
+    let out = d
+        .daemon
+        .cordon(&["resume", "gh-cut", "--connector", "github"])
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(step(3), "step3 200");
+    let (tokens, auth) = {
+        let l = gh.ledger();
+        (l.tokens.clone(), l.repo_auth.clone())
+    };
+    assert_eq!(
+        tokens.len(),
+        2,
+        "a fresh token after the resume: {tokens:?}"
+    );
+    let second = tokens.keys().find(|t| **t != first).cloned().unwrap();
+    assert_eq!(
+        auth,
+        [format!("Bearer {first}"), format!("Bearer {second}")],
+        "the revoked token was never sent again"
+    );
+    // Our own child, by its handle: it ends after step 3.
+    agent.wait().unwrap();
+    wait_until(
+        "the fresh token revoked at exit",
+        Duration::from_secs(15),
+        || gh.ledger().deletes.contains(&second),
+    )
+    .unwrap();
+    assert_eq!(gh.ledger().deletes, [first, second], "each revoked once");
+}

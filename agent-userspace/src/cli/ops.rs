@@ -48,9 +48,12 @@ pub fn kill(a: &KillArgs) -> anyhow::Result<ExitCode> {
 fn print_kill(body: &Value) {
     if let Some(c) = body.get("connector_cut") {
         println!(
-            "cut connector {} for {}",
+            "cut connector {} for {}: {} GitHub tokens revoked ({} failed, lapsing at expiry), {} AWS sessions dropped",
             c.as_str().unwrap_or("?"),
-            body["agent"].as_str().unwrap_or("?")
+            body["agent"].as_str().unwrap_or("?"),
+            body["github_tokens_revoked"].as_u64().unwrap_or(0),
+            body["github_revocations_failed"].as_u64().unwrap_or(0),
+            body["aws_sessions_dropped"].as_u64().unwrap_or(0)
         );
         return;
     }

@@ -55,7 +55,13 @@ pub async fn operator_as(d: &Shared, who: &str, req: Request) -> Reply {
                     return Reply::err("--connector takes one agent name");
                 };
                 return match kill::cut_connector(d, a, &c, &reason, &who()).await {
-                    Ok(()) => Reply::ok(json!({"connector_cut": c, "agent": a})),
+                    Ok(w) => Reply::ok(json!({
+                        "connector_cut": c,
+                        "agent": a,
+                        "github_tokens_revoked": w.github.revoked,
+                        "github_revocations_failed": w.github.failed.len(),
+                        "aws_sessions_dropped": w.aws_sessions_dropped,
+                    })),
                     Err(e) => Reply::err(e.to_string()),
                 };
             }

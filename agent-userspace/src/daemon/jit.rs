@@ -158,6 +158,37 @@ pub fn revoke_where(d: &Shared, covers: impl Fn(&AgentPath) -> bool, why: &'stat
 /// The trail's record of a revocation (a `vault.change`: credentials minted
 /// from vault entries ended), or `None` when the instance held none.
 pub fn record(path: &AgentPath, why: &str, done: &InstanceRevoked) -> Option<NewRecord> {
+    let params = revocation_params(why, done)?;
+    Some(NewRecord {
+        agent: Some(path.agent().to_string()),
+        instance: Some(path.instance().to_string()),
+        chain: Some(path.chain_display()),
+        action: Some("vault.revoke".into()),
+        params,
+        ..NewRecord::new(EventKind::VaultChange)
+    })
+}
+
+/// `cordon kill --connector C AGENT` withdrew what `agent`'s instances held
+/// for `C`: the same `vault.revoke` record, `ended = "connector_cut"`,
+/// naming the connector; `None` when they held nothing for it.
+pub fn cut_record(agent: &str, connector: &str, done: &InstanceRevoked) -> Option<NewRecord> {
+    let mut params = revocation_params("connector_cut", done)?;
+    params.insert("connector".into(), json!(connector));
+    Some(NewRecord {
+        agent: Some(agent.to_string()),
+        connector: Some(connector.to_string()),
+        action: Some("vault.revoke".into()),
+        params,
+        ..NewRecord::new(EventKind::VaultChange)
+    })
+}
+
+/// How it ended and the counts (never a token); `None` when nothing was held.
+fn revocation_params(
+    why: &str,
+    done: &InstanceRevoked,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
     if done.github.revoked == 0 && done.github.failed.is_empty() && done.aws_sessions_dropped == 0 {
         return None;
     }
@@ -172,14 +203,7 @@ pub fn record(path: &AgentPath, why: &str, done: &InstanceRevoked) -> Option<New
         "aws_sessions_dropped".into(),
         json!(done.aws_sessions_dropped),
     );
-    Some(NewRecord {
-        agent: Some(path.agent().to_string()),
-        instance: Some(path.instance().to_string()),
-        chain: Some(path.chain_display()),
-        action: Some("vault.revoke".into()),
-        params,
-        ..NewRecord::new(EventKind::VaultChange)
-    })
+    Some(params)
 }
 
 #[cfg(test)]
@@ -235,5 +259,19 @@ mod tests {
         assert_eq!(rec.params["ended"], "killed");
         assert_eq!(rec.params["github_tokens_revoked"], 2);
         assert_eq!(rec.params["aws_sessions_dropped"], 1);
+    }
+
+    #[test]
+    fn a_connector_cut_that_withdrew_credentials_is_recorded_naming_the_connector() {
+        assert!(cut_record("bot", "github", &revoked(0, 0)).is_none());
+        let rec = cut_record("bot", "github", &revoked(1, 0)).unwrap();
+        assert_eq!(rec.action.as_deref(), Some("vault.revoke"));
+        assert_eq!(
+            (rec.agent.as_deref(), rec.connector.as_deref()),
+            (Some("bot"), Some("github"))
+        );
+        assert_eq!(rec.params["ended"], "connector_cut");
+        assert_eq!(rec.params["connector"], "github");
+        assert_eq!(rec.params["github_tokens_revoked"], 1);
     }
 }

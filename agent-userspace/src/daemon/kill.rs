@@ -130,9 +130,13 @@ pub async fn resume(d: &Shared, scope: Scope, by: &str) -> Result<KillReport, Ki
     // operator is told: the command did not fully do what it said.
     let mut kept = None;
     for (key, mark) in d.kills.list() {
-        if lifted_by(&scope, &key, &mark)
-            && let Err(source) = d.kills.del(&key)
-        {
+        if !lifted_by(&scope, &key, &mark) {
+            continue;
+        }
+        if let Mark::ConnectorCut(cut) = &mark {
+            d.jit.restore_connector(&cut.agent, &cut.connector);
+        }
+        if let Err(source) = d.kills.del(&key) {
             tracing::error!("resumed {key}, but lifting its mark failed: {source}");
             kept.get_or_insert(KillFailed::ResumedMarkKept {
                 scope: key,
@@ -165,8 +169,16 @@ fn lifted_kill(scope: &Scope, key: &str) -> bool {
 /// Re-applies persisted kills at start: a restart never un-kills an agent.
 pub async fn reapply(d: &Shared) {
     for (key, mark) in d.kills.list() {
-        // Connector cuts need nothing re-applied: every request checks them.
-        let Mark::Kill(mark) = mark else { continue };
+        let mark = match mark {
+            Mark::Kill(mark) => mark,
+            // Every request checks the cut; the credential cache is fenced
+            // too, so nothing is minted for it (there is nothing to revoke
+            // yet: minted credentials do not outlive the daemon).
+            Mark::ConnectorCut(cut) => {
+                d.jit.cut_connector(&cut.agent, &cut.connector).await;
+                continue;
+            }
+        };
         let d2 = d.clone();
         let scope = mark.scope.clone();
         let r = tokio::task::spawn_blocking(move || {

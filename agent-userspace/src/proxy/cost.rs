@@ -64,18 +64,20 @@ struct Meter {
     run: String,
     connector: String,
     done: bool,
-    /// Where the priced spend goes, for the request's outcome record.
+    /// Where the usage and its price go, for the request's outcome record.
     spend: Spend,
 }
 
 impl Meter {
     fn settle(&mut self) {
-        if let Some(usd) = self.connectors.usage_cost(&self.connector, &self.seen) {
-            self.env.snapshots.add_cost(&self.run, usd);
-            if self.spend.set(usd).is_err() {
+        if let Some(usage) = self.connectors.usage(&self.connector, &self.seen) {
+            if let Some(usd) = usage.cost_usd {
+                self.env.snapshots.add_cost(&self.run, usd);
+                tracing::info!(run = %self.run, usd, "model spend recorded");
+            }
+            if self.spend.set(usage).is_err() {
                 tracing::debug!(run = %self.run, "spend already recorded for this answer");
             }
-            tracing::info!(run = %self.run, usd, "model spend recorded");
         }
         self.seen.clear();
     }
@@ -99,6 +101,13 @@ impl Body for Meter {
                         let _ = this.seen.split_to(cut);
                     }
                 }
+                // hyper drops an answer of known length once it has written
+                // it, without polling it to `None`: settle on the last frame,
+                // before the outcome (which wraps this body) is written.
+                if !this.done && this.inner.is_end_stream() {
+                    this.done = true;
+                    this.settle();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => {
@@ -110,5 +119,16 @@ impl Body for Meter {
             }
             other => other,
         }
+    }
+
+    // Forwarded so hyper (and the outcome's body around this one) see where
+    // the answer ends: without them a metered answer looked endless, and its
+    // outcome was recorded as cut and its spend never settled.
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -1,10 +1,13 @@
 //! moto's server (from PyPI, in `.tools/aws-venv`, installed by `cargo xtask
-//! setup`) as S3 and STS inside a test namespace, over TLS with a leaf from
-//! the test CA, with IAM authentication enforced: it recomputes every
-//! request's signature with the session's secret, checks the session token
-//! and applies the role's policy. The account is made by cordon-jit's
-//! `bootstrap.py`: a base user that may only assume the role `agent`, which
-//! may use S3 but never `s3:DeleteObject`, and a bucket `docs`.
+//! setup`) as S3, STS, DynamoDB and Bedrock runtime inside a test namespace,
+//! over TLS with a leaf from the test CA, with IAM authentication enforced:
+//! it recomputes every request's signature with the session's secret, checks
+//! the session token and applies the role's policy. The account is made by
+//! cordon-jit's `bootstrap.py`: a base user that may only assume the role
+//! `agent`, which may use S3 (never `s3:DeleteObject`), DynamoDB and
+//! Bedrock's InvokeModel, a bucket `docs` and a table `notes`. moto's
+//! InvokeModel answers `{}`; `tests/src/py/moto_server.py` gives it the
+//! Messages API answer with usage that Anthropic models return on Bedrock.
 
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -84,9 +87,13 @@ impl Moto {
         std::fs::write(&cert_pem, pem("CERTIFICATE", chain[0].as_ref())).ctx(|| "cert".into())?;
         std::fs::write(&key_pem, pem("PRIVATE KEY", &key)).ctx(|| "key".into())?;
         let log = std::fs::File::create(dir.path().join("moto.log")).ctx(|| "log".into())?;
+        // moto_server, through a wrapper that only gives Bedrock's
+        // InvokeModel an answer with usage (see the script).
+        let server = workspace_root().join("tests/src/py/moto_server.py");
         let child = Command::new("ip")
             .args(["netns", "exec", ns.name()])
-            .arg(bin.join("moto_server"))
+            .arg(bin.join("python"))
+            .arg(server)
             .args(["-H", &ip_name, "-p", "443", "-c"])
             .arg(&cert_pem)
             .arg("-k")

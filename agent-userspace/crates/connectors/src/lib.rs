@@ -40,4 +40,4 @@ pub use param::ParamType;
 pub use placeholder::{
     PLACEHOLDER_PREFIX, looks_like_foreign_credential, placeholder_connector, placeholder_value,
 };
-pub use pricing::ModelPrice;
+pub use pricing::{ModelPrice, Usage};

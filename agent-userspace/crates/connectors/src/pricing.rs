@@ -88,8 +88,9 @@ impl Pricing {
         best.map(|m| m.price)
     }
 
-    /// Cost of one response: a JSON document or a server-sent-event stream of them.
-    pub(crate) fn cost(&self, response: &[u8]) -> Option<f64> {
+    /// Usage and cost of one response: a JSON document or a server-sent-event stream of
+    /// them. `None` when the response reports no usage.
+    pub(crate) fn usage(&self, response: &[u8]) -> Option<Usage> {
         let events: Vec<Value> = match serde_json::from_slice::<Value>(response) {
             Ok(v) => vec![v],
             Err(_) => sse_events(response),
@@ -113,10 +114,27 @@ impl Pricing {
         if input.iter().chain(&output).all(Option::is_none) {
             return None;
         }
-        let price = self.price(&model?)?;
         let sum = |v: &[Option<f64>]| v.iter().flatten().sum::<f64>();
-        Some((sum(&input) * price.input_per_mtok + sum(&output) * price.output_per_mtok) / 1e6)
+        let count = |v: &[Option<f64>]| v.iter().any(Option::is_some).then(|| sum(v) as u64);
+        // Counted even when the model is unpriced (Bedrock Converse answers name none).
+        let cost_usd = model.and_then(|m| self.price(&m)).map(|price| {
+            (sum(&input) * price.input_per_mtok + sum(&output) * price.output_per_mtok) / 1e6
+        });
+        Some(Usage {
+            tokens_in: count(&input),
+            tokens_out: count(&output),
+            cost_usd,
+        })
     }
+}
+
+/// What one LLM response reported: tokens as the API counted them, and their price.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Usage {
+    pub tokens_in: Option<u64>,
+    pub tokens_out: Option<u64>,
+    /// `None` when the answer names no model, or the model has no price.
+    pub cost_usd: Option<f64>,
 }
 
 fn roots(event: &Value) -> impl Iterator<Item = &Value> {
@@ -155,10 +173,16 @@ impl ConnectorSet {
     /// connector's price table. `None` if the connector has no pricing, the response shows no
     /// usage, or the model has no price.
     pub fn usage_cost(&self, connector: &str, response_json: &[u8]) -> Option<f64> {
+        self.usage(connector, response_json)?.cost_usd
+    }
+
+    /// Tokens and cost of one LLM response of `connector`; `None` if the connector has no
+    /// pricing or the response shows no usage.
+    pub fn usage(&self, connector: &str, response_json: &[u8]) -> Option<Usage> {
         self.connector(connector)?
             .pricing
             .as_ref()?
-            .cost(response_json)
+            .usage(response_json)
     }
 
     /// The price of `model` in `connector`'s table, e.g. to estimate a request's worst case.

@@ -69,3 +69,23 @@ fn no_usage_or_no_pricing_gives_no_cost() {
     );
     assert_eq!(set.usage_cost("nope", b"{}"), None);
 }
+
+#[test]
+fn bedrock_invoke_answers_give_tokens_and_cost_and_converse_answers_tokens_only() {
+    let set = shipped();
+    let invoke = br#"{"id": "msg_bdrk_1", "type": "message", "role": "assistant", "model": "claude-3-haiku-20240307", "content": [{"type": "text", "text": "hi"}], "usage": {"input_tokens": 2000, "output_tokens": 400}}"#;
+    let u = set.usage("aws-bedrock-runtime", invoke).unwrap();
+    assert_eq!((u.tokens_in, u.tokens_out), (Some(2000), Some(400)));
+    // 2000 * 0.25 / 1e6 + 400 * 1.25 / 1e6
+    assert!(close(u.cost_usd, 0.001));
+    let converse = br#"{"output": {"message": {"role": "assistant"}}, "usage": {"inputTokens": 30, "outputTokens": 7, "totalTokens": 37}}"#;
+    let u = set.usage("aws-bedrock-runtime", converse).unwrap();
+    assert_eq!(
+        (u.tokens_in, u.tokens_out, u.cost_usd),
+        (Some(30), Some(7), None)
+    );
+    assert_eq!(
+        set.usage("aws-bedrock-runtime", br#"{"model": "claude-3-haiku"}"#),
+        None
+    );
+}

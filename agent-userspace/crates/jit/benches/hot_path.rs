@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cordon_jit::aws::{AwsPlaceholder, RequestHead, SessionCredentials, resign, verify};
-use cordon_jit::{Expiring, InstanceId, RefreshCache};
+use cordon_jit::{Expiring, InstanceId, RefreshCache, Withdrawn};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method};
 
@@ -58,14 +58,19 @@ fn bench(c: &mut Criterion) {
     let instance = InstanceId::new("bench", "1");
     let key = "gh-app".to_string();
     let t0 = SystemTime::now();
-    rt.block_on(cache.get_or_mint(&instance, &key, t0, || async {
-        Ok::<_, ()>(Token(t0 + Duration::from_secs(3600)))
+    rt.block_on(cache.get_or_mint(&instance, "github", &key, t0, || async {
+        Ok::<_, Withdrawn>(Token(t0 + Duration::from_secs(3600)))
     }))
     .expect("mint");
     c.bench_function("token_cache_hit", |b| {
         b.iter(|| {
-            rt.block_on(cache.get_or_mint(&instance, &key, t0, || async { Err::<Token, ()>(()) }))
-                .expect("a hit")
+            rt.block_on(cache.get_or_mint(&instance, "github", &key, t0, || async {
+                Err::<Token, Withdrawn>(Withdrawn {
+                    instance: String::new(),
+                    connector: String::new(),
+                })
+            }))
+            .expect("a hit")
         })
     });
 }

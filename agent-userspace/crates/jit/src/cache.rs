@@ -1,11 +1,18 @@
-//! A per-(instance, scope) cache of minted credentials that refreshes an
-//! entry before it expires and hands every entry of an instance back for
-//! revocation when the instance ends.
+//! A per-(instance, connector, scope) cache of minted credentials that
+//! refreshes an entry before it expires and hands entries back for
+//! revocation when their instance ends or their connector is cut.
 //!
 //! Concurrent requests for the same key wait for one mint instead of each
 //! minting their own (GitHub and STS rate-limit minting).
+//!
+//! Withdrawing is race-free against minting: a withdrawn slot is marked
+//! under its own lock (a mint in flight is waited for and its result handed
+//! back), and a cut connector is fenced under the map's lock in the same
+//! step that removes its slots, so a request that passed its decision just
+//! before the cut can neither mint into a slot no one will revoke nor leave
+//! a token behind for after `resume --connector`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
@@ -28,12 +35,48 @@ pub struct Got<V> {
     pub replaced: Option<Arc<V>>,
 }
 
-type Slot<V> = Arc<tokio::sync::Mutex<Option<Arc<V>>>>;
+/// Nothing is minted: the connector is cut for the instance's agent (`cordon
+/// kill --connector`), or the credential was withdrawn (its instance ended,
+/// its connector was cut) while this request waited for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the {connector} credential of {instance} was withdrawn (its connector is cut or its instance ended)"
+)]
+pub struct Withdrawn {
+    pub instance: String,
+    pub connector: String,
+}
+
+struct SlotState<V> {
+    value: Option<Arc<V>>,
+    /// Removed from the cache: nothing may be minted into it any more.
+    withdrawn: bool,
+}
+
+// Not derived: that would ask `V: Default`.
+impl<V> Default for SlotState<V> {
+    fn default() -> Self {
+        SlotState {
+            value: None,
+            withdrawn: false,
+        }
+    }
+}
+
+type Slot<V> = Arc<tokio::sync::Mutex<SlotState<V>>>;
+/// Instance, connector, scope.
+type Key<K> = (InstanceId, Arc<str>, K);
+
+struct Inner<K, V> {
+    slots: HashMap<Key<K>, Slot<V>>,
+    /// (agent, connector) pairs cut off: nothing is minted for them.
+    cut: HashSet<(String, String)>,
+}
 
 pub struct RefreshCache<K, V> {
     /// Refresh when less than this is left.
     margin: Duration,
-    slots: Mutex<HashMap<(InstanceId, K), Slot<V>>>,
+    inner: Mutex<Inner<K, V>>,
 }
 
 impl<K, V> std::fmt::Debug for RefreshCache<K, V> {
@@ -48,32 +91,54 @@ impl<K: Eq + Hash + Clone, V: Expiring> RefreshCache<K, V> {
     pub fn new(margin: Duration) -> Self {
         RefreshCache {
             margin,
-            slots: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner {
+                slots: HashMap::new(),
+                cut: HashSet::new(),
+            }),
         }
     }
 
-    /// The cached value for `(instance, key)` if it is good for more than
-    /// the margin at `now`; otherwise one from `mint`, which replaces it.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K, V>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached value for `(instance, connector, key)` if it is good for
+    /// more than the margin at `now`; otherwise one from `mint`, which
+    /// replaces it. Refused with [`Withdrawn`] when the connector is cut for
+    /// the instance's agent or the slot was withdrawn while waiting.
     pub async fn get_or_mint<E, F, Fut>(
         &self,
         instance: &InstanceId,
+        connector: &str,
         key: &K,
         now: SystemTime,
         mint: F,
     ) -> Result<Got<V>, E>
     where
+        E: From<Withdrawn>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
+        let withdrawn = || Withdrawn {
+            instance: instance.to_string(),
+            connector: connector.to_string(),
+        };
         let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots
-                .entry((instance.clone(), key.clone()))
+            let mut inner = self.lock();
+            if is_cut(&inner.cut, instance, connector) {
+                return Err(withdrawn().into());
+            }
+            inner
+                .slots
+                .entry((instance.clone(), Arc::from(connector), key.clone()))
                 .or_default()
                 .clone()
         };
         let mut guard = slot.lock().await;
-        if let Some(v) = guard.as_ref()
+        if guard.withdrawn {
+            return Err(withdrawn().into());
+        }
+        if let Some(v) = guard.value.as_ref()
             && v.expires_at() > now + self.margin
         {
             return Ok(Got {
@@ -83,7 +148,7 @@ impl<K: Eq + Hash + Clone, V: Expiring> RefreshCache<K, V> {
             });
         }
         let fresh = Arc::new(mint().await?);
-        let replaced = guard.replace(fresh.clone());
+        let replaced = guard.value.replace(fresh.clone());
         Ok(Got {
             value: fresh,
             minted: true,
@@ -92,34 +157,43 @@ impl<K: Eq + Hash + Clone, V: Expiring> RefreshCache<K, V> {
     }
 
     /// Removes every value of `instance` and returns them (to revoke).
-    pub fn take_instance(&self, instance: &InstanceId) -> Vec<Arc<V>> {
-        let removed: Vec<Slot<V>> = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let keys: Vec<(InstanceId, K)> = slots
-                .keys()
-                .filter(|(i, _)| i == instance)
-                .cloned()
-                .collect();
-            keys.iter().filter_map(|k| slots.remove(k)).collect()
+    pub async fn take_instance(&self, instance: &InstanceId) -> Vec<Arc<V>> {
+        let slots = self.remove_where(|i, _| i == instance);
+        withdraw(slots).await
+    }
+
+    /// Cuts `connector` for `agent` (and the sub-agents it runs): nothing
+    /// is minted for it until [`restore_connector`](Self::restore_connector),
+    /// and every value already minted for it is removed and returned (to
+    /// revoke). A mint in flight is waited for, and its value returned too.
+    pub async fn cut_connector(&self, agent: &str, connector: &str) -> Vec<Arc<V>> {
+        let slots = {
+            let mut inner = self.lock();
+            inner.cut.insert((agent.to_string(), connector.to_string()));
+            remove_locked(&mut inner, |i, c| i.runs_under(agent) && c == connector)
         };
-        removed
-            .into_iter()
-            .filter_map(|slot| match slot.try_lock() {
-                Ok(mut g) => g.take(),
-                // A mint in flight finishes into a slot no one can reach
-                // again; its value is dropped with the slot. It is still
-                // live upstream until it expires, which is logged.
-                Err(_) => {
-                    tracing::warn!(%instance, "a credential was being minted as its instance ended; it will lapse at expiry");
-                    None
-                }
-            })
-            .collect()
+        withdraw(slots).await
+    }
+
+    /// Lifts a cut: the next request mints afresh.
+    pub fn restore_connector(&self, agent: &str, connector: &str) {
+        self.lock()
+            .cut
+            .remove(&(agent.to_string(), connector.to_string()));
+    }
+
+    /// Lifts every cut (`cordon resume --all`).
+    pub fn restore_all_connectors(&self) {
+        self.lock().cut.clear();
+    }
+
+    fn remove_where(&self, pred: impl Fn(&InstanceId, &str) -> bool) -> Vec<Slot<V>> {
+        remove_locked(&mut self.lock(), pred)
     }
 
     /// How many values are cached (all instances).
     pub fn len(&self) -> usize {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.lock().slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -127,77 +201,37 @@ impl<K: Eq + Hash + Clone, V: Expiring> RefreshCache<K, V> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct V(SystemTime, u32);
-    impl Expiring for V {
-        fn expires_at(&self) -> SystemTime {
-            self.0
-        }
-    }
-
-    #[tokio::test]
-    async fn reuses_until_the_margin_then_mints_again() {
-        let cache: RefreshCache<&str, V> = RefreshCache::new(Duration::from_secs(300));
-        let i = InstanceId::new("a", "1");
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let exp = t0 + Duration::from_secs(3600);
-        let got = cache
-            .get_or_mint(&i, &"s", t0, || async { Ok::<_, ()>(V(exp, 1)) })
-            .await
-            .unwrap();
-        assert!(got.minted && got.value.1 == 1 && got.replaced.is_none());
-        let got = cache
-            .get_or_mint(&i, &"s", t0 + Duration::from_secs(3000), || async {
-                Ok::<_, ()>(V(exp, 2))
-            })
-            .await
-            .unwrap();
-        assert!(!got.minted && got.value.1 == 1);
-        // 3400 s in, 200 s are left: inside the 300 s margin.
-        let got = cache
-            .get_or_mint(&i, &"s", t0 + Duration::from_secs(3400), || async {
-                Ok::<_, ()>(V(exp, 3))
-            })
-            .await
-            .unwrap();
-        assert!(got.minted && got.value.1 == 3);
-        assert_eq!(got.replaced.map(|r| r.1), Some(1));
-    }
-
-    #[tokio::test]
-    async fn keys_and_instances_are_separate_and_taken_together() {
-        let cache: RefreshCache<&str, V> = RefreshCache::new(Duration::from_secs(0));
-        let a = InstanceId::new("a", "1");
-        let b = InstanceId::new("a", "2");
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(10);
-        let exp = t0 + Duration::from_secs(60);
-        for (i, k, n) in [(&a, "x", 1), (&a, "y", 2), (&b, "x", 3)] {
-            cache
-                .get_or_mint(i, &k, t0, || async move { Ok::<_, ()>(V(exp, n)) })
-                .await
-                .unwrap();
-        }
-        let mut taken: Vec<u32> = cache.take_instance(&a).iter().map(|v| v.1).collect();
-        taken.sort();
-        assert_eq!(taken, [1, 2]);
-        assert_eq!(cache.len(), 1);
-        assert!(cache.take_instance(&a).is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_failed_mint_caches_nothing() {
-        let cache: RefreshCache<&str, V> = RefreshCache::new(Duration::from_secs(0));
-        let i = InstanceId::new("a", "1");
-        let t0 = SystemTime::UNIX_EPOCH;
-        assert!(
-            cache
-                .get_or_mint(&i, &"s", t0, || async { Err::<V, _>("down") })
-                .await
-                .is_err()
-        );
-        assert!(cache.take_instance(&i).is_empty());
-    }
+fn is_cut(cut: &HashSet<(String, String)>, instance: &InstanceId, connector: &str) -> bool {
+    !cut.is_empty()
+        && cut
+            .iter()
+            .any(|(agent, c)| c == connector && instance.runs_under(agent))
 }
+
+fn remove_locked<K: Eq + Hash + Clone, V>(
+    inner: &mut Inner<K, V>,
+    pred: impl Fn(&InstanceId, &str) -> bool,
+) -> Vec<Slot<V>> {
+    let keys: Vec<Key<K>> = inner
+        .slots
+        .keys()
+        .filter(|(i, c, _)| pred(i, c))
+        .cloned()
+        .collect();
+    keys.iter().filter_map(|k| inner.slots.remove(k)).collect()
+}
+
+/// Marks each slot withdrawn under its lock (waiting for a mint in
+/// flight, which the issuer's timeout bounds) and takes its value.
+async fn withdraw<V>(slots: Vec<Slot<V>>) -> Vec<Arc<V>> {
+    let mut out = Vec::new();
+    for slot in slots {
+        let mut g = slot.lock().await;
+        g.withdrawn = true;
+        out.extend(g.value.take());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -17,6 +17,13 @@ impl InstanceId {
             instance: Arc::from(instance),
         }
     }
+
+    /// Whether `agent` is in this instance's chain (`lead/bot` runs under
+    /// `lead` and `bot`): a cut of `agent`'s connector covers it, as the
+    /// proxy's connector check does.
+    pub fn runs_under(&self, agent: &str) -> bool {
+        self.agent.split('/').any(|a| a == agent)
+    }
 }
 
 impl std::fmt::Display for InstanceId {

@@ -24,6 +24,6 @@ pub mod https;
 mod instance;
 mod state;
 
-pub use cache::{Expiring, Got, RefreshCache};
+pub use cache::{Expiring, Got, RefreshCache, Withdrawn};
 pub use instance::InstanceId;
 pub use state::{ISSUER_TIMEOUT, InstanceRevoked, JitCredentials, SetupError};

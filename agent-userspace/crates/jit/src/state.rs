@@ -31,7 +31,7 @@ pub struct JitCredentials {
     pub aws_placeholders: AwsPlaceholders,
 }
 
-/// What ending an instance did to its credentials.
+/// What ending an instance (or cutting a connector) did to its credentials.
 #[derive(Debug)]
 pub struct InstanceRevoked {
     pub github: Revoked,
@@ -61,11 +61,38 @@ impl JitCredentials {
     /// forgotten, so a replay of that placeholder from anywhere is foreign.
     pub async fn revoke_instance(&self, instance: &InstanceId) -> InstanceRevoked {
         self.aws_placeholders.revoke(instance);
-        let aws_sessions_dropped = self.aws_sessions.forget_instance(instance);
+        let aws_sessions_dropped = self.aws_sessions.forget_instance(instance).await;
         let github = self.github.revoke_instance(instance).await;
         InstanceRevoked {
             github,
             aws_sessions_dropped,
         }
+    }
+
+    /// `cordon kill --connector C AGENT`: every GitHub token minted for `C`
+    /// by `agent`'s instances (and its sub-agents') is revoked, every AWS
+    /// session dropped, and nothing is minted for them until
+    /// [`restore_connector`](Self::restore_connector). Placeholders stay:
+    /// they belong to the instance, which keeps running.
+    pub async fn cut_connector(&self, agent: &str, connector: &str) -> InstanceRevoked {
+        let aws_sessions_dropped = self.aws_sessions.cut_connector(agent, connector).await;
+        let github = self.github.cut_connector(agent, connector).await;
+        InstanceRevoked {
+            github,
+            aws_sessions_dropped,
+        }
+    }
+
+    /// Lifts a cut (`cordon resume --connector`): the next request mints
+    /// afresh, since the cut left nothing behind.
+    pub fn restore_connector(&self, agent: &str, connector: &str) {
+        self.github.restore_connector(agent, connector);
+        self.aws_sessions.restore_connector(agent, connector);
+    }
+
+    /// Lifts every cut (`cordon resume --all`).
+    pub fn restore_all_connectors(&self) {
+        self.github.restore_all_connectors();
+        self.aws_sessions.restore_all_connectors();
     }
 }

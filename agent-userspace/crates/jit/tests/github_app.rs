@@ -14,6 +14,9 @@ use cordon_jit::github::api::GithubApi;
 use cordon_jit::github::error::GithubError;
 use cordon_jit::github::scope::TokenScope;
 use cordon_jit::github::tokens::GithubTokens;
+
+/// The connector the tokens are minted for.
+const GH: &str = "github";
 use cordon_jit::https::HttpClient;
 use cordon_vault::GithubAppEntry;
 use rcgen::{KeyPair, PKCS_RSA_SHA256};
@@ -156,7 +159,7 @@ async fn a_token_is_minted_with_a_verified_jwt_and_scoped_to_the_chosen_binding(
     let i = InstanceId::new("bot", "1");
     let token = a
         .tokens
-        .token(&i, &scope, &a.entry, SystemTime::now())
+        .token(&i, GH, &scope, &a.entry, SystemTime::now())
         .await
         .expect("minted");
     assert!(token.expose().starts_with("ghs_"));
@@ -174,7 +177,7 @@ async fn a_token_is_minted_with_a_verified_jwt_and_scoped_to_the_chosen_binding(
         chosen_scope("github.pr.merge", serde_json::json!({"owner": "acme"})).expect("binding");
     let t2 = a
         .tokens
-        .token(&i, &merge, &a.entry, SystemTime::now())
+        .token(&i, GH, &merge, &a.entry, SystemTime::now())
         .await
         .expect("minted");
     assert_eq!(a.github.ledger().tokens[t2.expose()].repositories, ["api"]);
@@ -200,23 +203,23 @@ async fn tokens_are_cached_per_instance_and_scope() {
     let now = SystemTime::now();
     let t1 = a
         .tokens
-        .token(&one, &read, &a.entry, now)
+        .token(&one, GH, &read, &a.entry, now)
         .await
         .expect("t1");
     let again = a
         .tokens
-        .token(&one, &read, &a.entry, now + Duration::from_secs(600))
+        .token(&one, GH, &read, &a.entry, now + Duration::from_secs(600))
         .await
         .expect("t1 again");
     assert_eq!(t1.expose(), again.expose());
     let t_write = a
         .tokens
-        .token(&one, &write, &a.entry, now)
+        .token(&one, GH, &write, &a.entry, now)
         .await
         .expect("write");
     let t_other = a
         .tokens
-        .token(&two, &read, &a.entry, now)
+        .token(&two, GH, &read, &a.entry, now)
         .await
         .expect("other instance");
     assert_ne!(t1.expose(), t_write.expose());
@@ -237,12 +240,12 @@ async fn a_cache_hit_reads_no_vault_entry() {
     let now = SystemTime::now();
     let t1 = a
         .tokens
-        .token_lazy(&i, &scope, now, load)
+        .token_lazy(&i, GH, &scope, now, load)
         .await
         .expect("mint");
     let t2 = a
         .tokens
-        .token_lazy(&i, &scope, now, load)
+        .token_lazy(&i, GH, &scope, now, load)
         .await
         .expect("hit");
     assert_eq!(t1.expose(), t2.expose());
@@ -251,7 +254,7 @@ async fn a_cache_hit_reads_no_vault_entry() {
     let other = InstanceId::new("bot", "2");
     let err = a
         .tokens
-        .token_lazy(&other, &scope, now, || async {
+        .token_lazy(&other, GH, &scope, now, || async {
             Err(GithubError::Vault(cordon_vault::VaultError::NotFound(
                 "gh-app".into(),
             )))
@@ -269,7 +272,7 @@ async fn a_token_near_expiry_is_replaced_and_the_old_one_revoked() {
     let now = SystemTime::now();
     let old = a
         .tokens
-        .token(&i, &scope, &a.entry, now)
+        .token(&i, GH, &scope, &a.entry, now)
         .await
         .expect("first");
     // 56 minutes on, the hour-long token has 4 minutes left: inside the
@@ -278,7 +281,7 @@ async fn a_token_near_expiry_is_replaced_and_the_old_one_revoked() {
     a.github.ledger().clock_offset_secs = 56 * 60;
     let new = a
         .tokens
-        .token(&i, &scope, &a.entry, later)
+        .token(&i, GH, &scope, &a.entry, later)
         .await
         .expect("refreshed");
     assert_ne!(old.expose(), new.expose());
@@ -296,17 +299,17 @@ async fn ending_an_instance_revokes_its_tokens_and_only_its_own() {
     let now = SystemTime::now();
     let t1 = a
         .tokens
-        .token(&ended, &scope, &a.entry, now)
+        .token(&ended, GH, &scope, &a.entry, now)
         .await
         .expect("t1");
     let t2 = a
         .tokens
-        .token(&ended, &other_scope, &a.entry, now)
+        .token(&ended, GH, &other_scope, &a.entry, now)
         .await
         .expect("t2");
     let t3 = a
         .tokens
-        .token(&running, &scope, &a.entry, now)
+        .token(&running, GH, &scope, &a.entry, now)
         .await
         .expect("t3");
     assert_eq!(a.read_repo(t1.expose(), "api").await, 200);
@@ -319,10 +322,54 @@ async fn ending_an_instance_revokes_its_tokens_and_only_its_own() {
     // A new request from a restarted instance of the same name mints anew.
     let fresh = a
         .tokens
-        .token(&ended, &scope, &a.entry, now)
+        .token(&ended, GH, &scope, &a.entry, now)
         .await
         .expect("fresh");
     assert_ne!(fresh.expose(), t1.expose());
+}
+
+#[tokio::test]
+async fn cutting_a_connector_revokes_its_tokens_mints_none_until_restored_then_mints_afresh() {
+    let a = app().await;
+    let scope = TokenScope::new("gh-app", &["acme/api".into()], &BTreeMap::new());
+    let (bot, sub, other) = (
+        InstanceId::new("bot", "1"),
+        InstanceId::new("bot/helper", "2"),
+        InstanceId::new("other", "3"),
+    );
+    let now = SystemTime::now();
+    let mut minted = Vec::new();
+    for (i, connector) in [(&bot, GH), (&sub, GH), (&other, GH), (&bot, "github-mcp")] {
+        let t = a.tokens.token(i, connector, &scope, &a.entry, now).await;
+        minted.push(t.expect("minted"));
+    }
+    let report = a.tokens.cut_connector("bot", GH).await;
+    assert_eq!((report.revoked, report.failed.len()), (2, 0));
+    // bot's and its sub-agent's github tokens are dead at GitHub; the other
+    // agent's and bot's other connector's are not.
+    let status: Vec<u16> = {
+        let mut v = Vec::new();
+        for t in &minted {
+            v.push(a.read_repo(t.expose(), "api").await);
+        }
+        v
+    };
+    assert_eq!(status, [401, 401, 200, 200]);
+    let refused = a.tokens.token(&bot, GH, &scope, &a.entry, now).await;
+    assert!(
+        matches!(refused, Err(GithubError::Withdrawn(_))),
+        "nothing minted while cut: {refused:?}"
+    );
+    let tokens_at_github = a.github.ledger().tokens.len();
+    a.tokens.restore_connector("bot", GH);
+    let fresh = a
+        .tokens
+        .token(&bot, GH, &scope, &a.entry, now)
+        .await
+        .expect("minted after the resume");
+    assert_ne!(fresh.expose(), minted[0].expose());
+    assert_eq!(a.github.ledger().tokens.len(), tokens_at_github + 1);
+    assert_eq!(a.read_repo(fresh.expose(), "api").await, 200);
 }
 
 #[tokio::test]
@@ -337,6 +384,7 @@ async fn a_jwt_signed_with_another_key_is_refused() {
         .tokens
         .token(
             &InstanceId::new("bot", "1"),
+            GH,
             &scope,
             &stranger,
             SystemTime::now(),
@@ -359,6 +407,7 @@ async fn asking_beyond_the_installation_grant_is_refused() {
         .tokens
         .token(
             &InstanceId::new("bot", "1"),
+            GH,
             &scope,
             &a.entry,
             SystemTime::now(),
@@ -384,6 +433,7 @@ async fn a_key_that_is_not_rsa_pem_is_a_typed_error() {
         .tokens
         .token(
             &InstanceId::new("bot", "1"),
+            GH,
             &scope,
             &broken,
             SystemTime::now(),

@@ -2,9 +2,16 @@
 //! for the agent, which keeps running. Recorded like any kill: a mark on
 //! disk (so a restart keeps the cut) and an `agent.kill` record naming the
 //! connector; `resume --connector` writes `agent.resume` the same way.
+//!
+//! The cut also withdraws what was minted for the connector: the agent's
+//! (and its sub-agents') GitHub installation tokens for it are revoked at
+//! GitHub and its AWS sessions dropped, before the command returns, and
+//! nothing is minted for it until the resume (a `vault.revoke` record says
+//! what was withdrawn).
+use cordon_jit::InstanceRevoked;
 use serde_json::{Map, Value};
 
-use super::KillFailed;
+use super::{KillFailed, Unrecorded};
 use crate::{
     daemon::{
         Shared,
@@ -24,15 +31,16 @@ pub fn connector_blocked(d: &Shared, agent: &crate::cgroup::AgentPath, connector
         .any(|a| d.kills.contains(&connector_key(a, connector)))
 }
 
-/// Cuts the connector. Like a kill, the cut is in force (in memory) before
-/// it is written; an error says so and names what was not recorded.
+/// Cuts the connector and withdraws its minted credentials (what was
+/// withdrawn is returned). Like a kill, the cut is in force (in memory)
+/// before it is written; an error says so and names what was not recorded.
 pub async fn cut_connector(
     d: &Shared,
     agent: &str,
     connector: &str,
     reason: &str,
     by: &str,
-) -> Result<(), KillFailed> {
+) -> Result<InstanceRevoked, KillFailed> {
     let key = connector_key(agent, connector);
     let mark = Mark::ConnectorCut(ConnectorCut {
         agent: agent.to_string(),
@@ -48,9 +56,17 @@ pub async fn cut_connector(
     let rec = record(cordon_audit::EventKind::Kill, agent, connector, reason, by);
     let (audited, persisted) = tokio::join!(append(&d.audit, rec), persist);
     tracing::warn!(%agent, %connector, %reason, %by, "connector cut");
-    let missing = super::unrecorded(audited, persisted);
+    let mut missing = super::unrecorded(audited, persisted);
+    // Revoked whether or not the cut was recorded: it is in force either way.
+    let withdrawn = d.jit.cut_connector(agent, connector).await;
+    if let Some(rec) = crate::daemon::jit::cut_record(agent, connector, &withdrawn) {
+        tracing::info!(%agent, %connector, tokens = withdrawn.github.revoked, sessions = withdrawn.aws_sessions_dropped, "connector credentials revoked");
+        if let Err(e) = append(&d.audit, rec).await {
+            missing.push(Unrecorded::Revocation(e));
+        }
+    }
     if missing.is_empty() {
-        return Ok(());
+        return Ok(withdrawn);
     }
     let e = KillFailed::ConnectorCutUnrecorded {
         agent: agent.to_string(),
@@ -79,7 +95,11 @@ pub async fn restore_connector(
     }
     let d2 = d.clone();
     let key = connector_key(agent, connector);
-    match tokio::task::spawn_blocking(move || d2.kills.del(&key)).await? {
+    let lifted = tokio::task::spawn_blocking(move || d2.kills.del(&key)).await?;
+    // The mark is lifted in memory even when its file was not rewritten, so
+    // requests go out again: they mint afresh (the cut left nothing behind).
+    d.jit.restore_connector(agent, connector);
+    match lifted {
         Ok(()) => Ok(()),
         Err(source) => Err(KillFailed::ResumedMarkKept {
             scope,

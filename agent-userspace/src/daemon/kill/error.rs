@@ -63,6 +63,9 @@ pub enum Unrecorded {
     MarkTask(tokio::task::JoinError),
     #[error("its audit record could not be written ({0})")]
     Audit(cordon_audit::AuditError),
+    /// The minted credentials were withdrawn, but the trail does not say so.
+    #[error("the revocation of its minted credentials could not be recorded ({0})")]
+    Revocation(cordon_audit::AuditError),
 }
 
 fn list(missing: &[Unrecorded]) -> String {

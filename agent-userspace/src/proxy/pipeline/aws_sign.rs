@@ -57,15 +57,31 @@ pub fn authority(parts: &Parts) -> String {
         .unwrap_or_default()
 }
 
-/// Names an AWS request no route named (pure). A request `aws_action`
-/// cannot read keeps `http.request`, which policy decides like any other.
-pub fn name(action: &mut Action, head: &RequestHead<'_>, body: Option<&[u8]>) {
-    if action.name != "http.request" {
+/// Whether a connector route named the action (Bedrock's paths name the
+/// operation); any other AWS request arrives as `http.request`.
+pub fn route_named(action: &Action) -> bool {
+    action.name != "http.request"
+}
+
+/// Names an AWS request (pure), once from the head and again, when the body
+/// had to be read for its signature, from the head and body (STS's
+/// `Action=` and DynamoDB's `TableName` are in the body). A request no
+/// route named gets `aws_action`'s name and params; one `aws_action` cannot
+/// read keeps `http.request`, which policy decides like any other. A
+/// route-named action (Bedrock's) keeps its name and params, and gains the
+/// params every AWS action has (`service`, `operation`, `region`), so a
+/// policy can test `params.region` whichever way the action was named.
+pub fn name(action: &mut Action, routed: bool, head: &RequestHead<'_>, body: Option<&[u8]>) {
+    let Some(named) = aws::aws_action(head, body) else {
         return;
-    }
-    if let Some(named) = aws::aws_action(head, body) {
+    };
+    if !routed {
         action.name = named.name;
         action.params = named.params;
+        return;
+    }
+    for (k, v) in named.params {
+        action.params.entry(k).or_insert(v);
     }
 }
 
@@ -110,7 +126,13 @@ pub async fn stage(
         return Ok((None, body));
     };
     let authority = authority(parts);
-    name(action, &jit_head(head, &authority, &parts.headers), None);
+    let routed = route_named(action);
+    name(
+        action,
+        routed,
+        &jit_head(head, &authority, &parts.headers),
+        None,
+    );
     let cordon = Attribution::cordon(pinned.version().clone());
     if !bound(pinned, ctx.actor.agent.agent(), &connector) {
         // Nothing to re-sign with, so nothing to verify; but a real key is
@@ -148,7 +170,7 @@ pub async fn stage(
             let jhead = jit_head(head, &authority, &parts.headers);
             let verified = aws::verify(&jhead, &placeholder, Some(&whole), now)
                 .map_err(|e| Refusal::new(refusal_kind(&e), e.to_string(), cordon.clone()))?;
-            name(action, &jhead, Some(&whole));
+            name(action, routed, &jhead, Some(&whole));
             (verified, Full::new(whole).map_err(|e| match e {}).boxed())
         }
         Err(e) => {
@@ -255,7 +277,7 @@ mod tests {
             &headers,
         );
         let mut a = action("http.request");
-        name(&mut a, &head, None);
+        name(&mut a, false, &head, None);
         assert_eq!(a.name, "aws.s3.delete_object");
         assert_eq!(a.params["bucket"], "reports");
         assert_eq!(a.params["key"], "q3.csv");
@@ -266,8 +288,68 @@ mod tests {
         let headers = HeaderMap::new();
         let head = RequestHead::new(&Method::GET, "s3.amazonaws.com", "/b/k", None, &headers);
         let mut a = action("aws.custom.read");
-        name(&mut a, &head, None);
+        name(&mut a, true, &head, None);
         assert_eq!(a.name, "aws.custom.read");
+    }
+
+    #[test]
+    fn a_route_named_bedrock_call_keeps_its_params_and_gains_region_and_operation() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=ASIACRDNAAAAAAAAAAAA/20260101/eu-west-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000",
+            ),
+        );
+        headers.insert("x-amz-date", HeaderValue::from_static("20260101T000000Z"));
+        let head = RequestHead::new(
+            &Method::POST,
+            "bedrock-runtime.eu-west-1.amazonaws.com",
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke",
+            None,
+            &headers,
+        );
+        let mut a = action("aws.bedrock.invoke_model");
+        a.params.insert("model".into(), "from-the-route".into());
+        let routed = route_named(&a);
+        name(&mut a, routed, &head, None);
+        assert_eq!(a.name, "aws.bedrock.invoke_model");
+        assert_eq!(
+            a.params["model"], "from-the-route",
+            "the route's params stand"
+        );
+        assert_eq!(a.params["region"], "eu-west-1");
+        assert_eq!(a.params["service"], "bedrock");
+        assert_eq!(a.params["operation"], "InvokeModel");
+    }
+
+    #[test]
+    fn a_query_protocol_call_is_named_again_from_its_body_once_read() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        let head = RequestHead::new(
+            &Method::POST,
+            "sts.us-east-1.amazonaws.com",
+            "/",
+            None,
+            &headers,
+        );
+        let mut a = action("http.request");
+        let routed = route_named(&a);
+        name(&mut a, routed, &head, None);
+        assert_eq!(a.name, "aws.sts.unknown", "the head alone does not say");
+        name(
+            &mut a,
+            routed,
+            &head,
+            Some(b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx"),
+        );
+        assert_eq!(a.name, "aws.sts.assume_role");
+        assert_eq!(a.params["role_arn"], "arn:aws:iam::1:role/x");
+        assert_eq!(a.params["operation"], "AssumeRole");
     }
 
     #[test]

@@ -156,9 +156,13 @@ async fn github_token(
         .jit
         .github
         // Read (and decrypted) only when a token must be minted.
-        .token_lazy(instance, &scope, SystemTime::now(), || async move {
-            Ok::<_, GithubError>(vault.github_app(&entry)?)
-        })
+        .token_lazy(
+            instance,
+            chosen.connector,
+            &scope,
+            SystemTime::now(),
+            || async move { Ok::<_, GithubError>(vault.github_app(&entry)?) },
+        )
         .await
         .map_err(|e| {
             format!(
@@ -186,9 +190,13 @@ async fn resign(
     let session = env
         .jit
         .aws_sessions
-        .session_lazy(instance, &chosen.entry, now, || async move {
-            Ok::<_, StsError>(vault.aws_role(&entry)?)
-        })
+        .session_lazy(
+            instance,
+            chosen.connector,
+            &chosen.entry,
+            now,
+            || async move { Ok::<_, StsError>(vault.aws_role(&entry)?) },
+        )
         .await
         .map_err(|e| format!("assuming the role of {}: {e}", chosen.entry))?;
     let head = aws::RequestHead::new(

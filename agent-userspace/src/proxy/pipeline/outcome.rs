@@ -28,8 +28,9 @@ use crate::{
     request::Actor,
 };
 
-/// Model spend priced when a metered body ends (see `cost.rs`).
-pub type Spend = Arc<OnceLock<f64>>;
+/// Model usage (tokens, priced cost) read when a metered body ends (see
+/// `cost.rs`).
+pub type Spend = Arc<OnceLock<cordon_connectors::Usage>>;
 
 /// The outcome of one forwarded exchange, until it is written.
 pub struct Tracker {
@@ -195,7 +196,7 @@ struct Answered {
 impl Answered {
     fn finish(&mut self, state: OutcomeState, error: Option<String>) {
         let Some(t) = self.tracker.take() else { return };
-        let cost = self.spend.as_ref().and_then(|s| s.get().copied());
+        let usage = self.spend.as_ref().and_then(|s| s.get().copied());
         let outcome = Outcome {
             status: Some(self.status),
             bytes_up: Some(t.up.load(Ordering::Relaxed)),
@@ -203,9 +204,10 @@ impl Answered {
             ttfb: Some(self.ttfb),
             duration: Some(t.started.elapsed()),
             error,
-            llm: cost.map(|usd| LlmUsage {
-                cost_usd: Some(usd),
-                ..LlmUsage::default()
+            llm: usage.map(|u| LlmUsage {
+                tokens_in: u.tokens_in,
+                tokens_out: u.tokens_out,
+                cost_usd: u.cost_usd,
             }),
             ..t.template
         };

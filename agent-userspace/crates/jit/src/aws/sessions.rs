@@ -39,24 +39,32 @@ impl AwsSessions {
         }
     }
 
-    /// The instance's session for vault entry `entry_name`, assumed on
-    /// first use and again when it is within the margin of expiring.
+    /// The instance's session on `connector` for vault entry `entry_name`,
+    /// assumed on first use and again when it is within the margin of
+    /// expiring. Each connector gets its own session, so cutting one
+    /// (`cordon kill --connector aws-s3`) leaves none of its sessions in use.
     pub async fn session(
         &self,
         instance: &InstanceId,
+        connector: &str,
         entry_name: &str,
         entry: &AwsRoleEntry,
         now: SystemTime,
     ) -> Result<Arc<SessionCredentials>, StsError> {
-        self.session_lazy(instance, entry_name, now, || async { Ok(entry.clone()) })
-            .await
+        self.session_lazy(instance, connector, entry_name, now, || async {
+            Ok(entry.clone())
+        })
+        .await
     }
 
     /// As [`session`](AwsSessions::session), reading the `aws-role` entry
     /// only when a session must be assumed: a cache hit costs no vault read.
+    /// Refused ([`StsError::Withdrawn`]) while `connector` is cut for the
+    /// instance's agent.
     pub async fn session_lazy<F, Fut>(
         &self,
         instance: &InstanceId,
+        connector: &str,
         entry_name: &str,
         now: SystemTime,
         load_entry: F,
@@ -68,7 +76,7 @@ impl AwsSessions {
         let name = session_name(instance);
         let got = self
             .cache
-            .get_or_mint(instance, &entry_name.to_string(), now, || async {
+            .get_or_mint(instance, connector, &entry_name.to_string(), now, || async {
                 let entry = load_entry().await?;
                 let session = self.sts.assume_role(&entry, &name, now).await?;
                 tracing::info!(%instance, entry = entry_name, role = %entry.role_arn, "assumed AWS role for agent instance");
@@ -79,8 +87,27 @@ impl AwsSessions {
     }
 
     /// Drops the instance's sessions (it has ended).
-    pub fn forget_instance(&self, instance: &InstanceId) -> usize {
-        self.cache.take_instance(instance).len()
+    pub async fn forget_instance(&self, instance: &InstanceId) -> usize {
+        self.cache.take_instance(instance).await.len()
+    }
+
+    /// `cordon kill --connector`: drops the sessions `agent`'s instances
+    /// (and its sub-agents') hold for `connector`, and assumes none for
+    /// them until [`restore_connector`](Self::restore_connector). STS has
+    /// no call to end one session; they never left Cordon, so dropping
+    /// them means nothing signs with them again, and they lapse at expiry.
+    pub async fn cut_connector(&self, agent: &str, connector: &str) -> usize {
+        self.cache.cut_connector(agent, connector).await.len()
+    }
+
+    /// Lifts a cut (`cordon resume --connector`).
+    pub fn restore_connector(&self, agent: &str, connector: &str) {
+        self.cache.restore_connector(agent, connector);
+    }
+
+    /// Lifts every cut (`cordon resume --all`).
+    pub fn restore_all_connectors(&self) {
+        self.cache.restore_all_connectors();
     }
 }
 

@@ -37,6 +37,10 @@ pub enum StsError {
     /// The `aws-role` entry could not be read from the vault.
     #[error(transparent)]
     Vault(#[from] cordon_vault::VaultError),
+    /// The connector is cut for the agent, or the session was withdrawn
+    /// while this request waited for it: no role was assumed.
+    #[error(transparent)]
+    Withdrawn(#[from] crate::cache::Withdrawn),
 }
 
 /// Calls STS at one endpoint (`https://sts.amazonaws.com`, a regional or

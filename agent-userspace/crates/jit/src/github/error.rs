@@ -24,4 +24,8 @@ pub enum GithubError {
     /// The `github-app` entry could not be read from the vault.
     #[error(transparent)]
     Vault(#[from] cordon_vault::VaultError),
+    /// The connector is cut for the agent, or the token was withdrawn
+    /// while this request waited for it: nothing was minted.
+    #[error(transparent)]
+    Withdrawn(#[from] crate::cache::Withdrawn),
 }

@@ -43,24 +43,30 @@ impl GithubTokens {
         }
     }
 
-    /// The token `instance` uses for `scope` (minted from `entry`, the
-    /// vault's `github-app` entry named `scope.entry`).
+    /// The token `instance` uses for `scope` on `connector` (minted from
+    /// `entry`, the vault's `github-app` entry named `scope.entry`).
     pub async fn token(
         &self,
         instance: &InstanceId,
+        connector: &str,
         scope: &TokenScope,
         entry: &GithubAppEntry,
         now: SystemTime,
     ) -> Result<Arc<InstallationToken>, GithubError> {
-        self.token_lazy(instance, scope, now, || async { Ok(entry.clone()) })
-            .await
+        self.token_lazy(instance, connector, scope, now, || async {
+            Ok(entry.clone())
+        })
+        .await
     }
 
     /// As [`token`](GithubTokens::token), reading the `github-app` entry
     /// only when a token must be minted: a cache hit costs no vault read.
+    /// Refused ([`GithubError::Withdrawn`]) while `connector` is cut for the
+    /// instance's agent.
     pub async fn token_lazy<F, Fut>(
         &self,
         instance: &InstanceId,
+        connector: &str,
         scope: &TokenScope,
         now: SystemTime,
         load_entry: F,
@@ -71,7 +77,7 @@ impl GithubTokens {
     {
         let got = self
             .cache
-            .get_or_mint(instance, scope, now, || async {
+            .get_or_mint(instance, connector, scope, now, || async {
                 let entry = load_entry().await?;
                 self.api.create_token(&entry, scope, now).await
             })
@@ -92,12 +98,38 @@ impl GithubTokens {
     /// Revokes every token of `instance` (it exited, was terminated or
     /// killed).
     pub async fn revoke_instance(&self, instance: &InstanceId) -> Revoked {
+        let tokens = self.cache.take_instance(instance).await;
+        self.revoke_all(tokens, &instance.to_string()).await
+    }
+
+    /// `cordon kill --connector`: revokes every token minted for
+    /// `connector` by `agent`'s instances (and its sub-agents'), and mints
+    /// none for them until [`restore_connector`](Self::restore_connector).
+    pub async fn cut_connector(&self, agent: &str, connector: &str) -> Revoked {
+        let tokens = self.cache.cut_connector(agent, connector).await;
+        self.revoke_all(tokens, agent).await
+    }
+
+    /// Lifts a cut (`cordon resume --connector`): the next request mints.
+    pub fn restore_connector(&self, agent: &str, connector: &str) {
+        self.cache.restore_connector(agent, connector);
+    }
+
+    /// Lifts every cut (`cordon resume --all`).
+    pub fn restore_all_connectors(&self) {
+        self.cache.restore_all_connectors();
+    }
+
+    async fn revoke_all(&self, tokens: Vec<Arc<InstallationToken>>, whose: &str) -> Revoked {
         let mut out = Revoked::default();
-        for token in self.cache.take_instance(instance) {
+        for token in tokens {
             match self.api.revoke(&token).await {
                 Ok(()) => out.revoked += 1,
                 Err(e) => {
-                    tracing::warn!(%instance, "revoking an installation token failed (it lapses at expiry): {e}");
+                    tracing::warn!(
+                        whose,
+                        "revoking an installation token failed (it lapses at expiry): {e}"
+                    );
                     out.failed.push(e);
                 }
             }

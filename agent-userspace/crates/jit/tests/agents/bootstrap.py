@@ -1,7 +1,7 @@
 """Sets moto up as an AWS account would be before Cordon runs: a base IAM
 user that may only assume the agent role, the role (trusting that user,
-allowed to read and write S3 and use DynamoDB, never to delete objects) and
-a bucket. Runs while moto still accepts unauthenticated calls; the caller
+allowed to read and write S3, use DynamoDB and invoke Bedrock models, never
+to delete objects), a bucket and a table. Runs while moto still accepts unauthenticated calls; the caller
 then turns IAM enforcement on. Prints the base key and role ARN as JSON."""
 import json
 import sys
@@ -27,11 +27,16 @@ role = iam.create_role(RoleName="agent", AssumeRolePolicyDocument=json.dumps(tru
 iam.put_role_policy(RoleName="agent", PolicyName="work", PolicyDocument=json.dumps({
     "Version": "2012-10-17",
     "Statement": [
-        {"Effect": "Allow", "Resource": "*", "Action": ["s3:*", "dynamodb:*", "sts:GetCallerIdentity"]},
+        {"Effect": "Allow", "Resource": "*",
+         "Action": ["s3:*", "dynamodb:*", "sts:GetCallerIdentity", "bedrock:InvokeModel"]},
         {"Effect": "Deny", "Resource": "*", "Action": ["s3:DeleteObject"]},
     ],
 }))
 boto3.client("s3", **kw).create_bucket(Bucket="docs")
+boto3.client("dynamodb", **kw).create_table(
+    TableName="notes", BillingMode="PAY_PER_REQUEST",
+    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
 print(json.dumps({"access_key_id": key["AccessKeyId"],
                   "secret_access_key": key["SecretAccessKey"],
                   "role_arn": role["Arn"]}))

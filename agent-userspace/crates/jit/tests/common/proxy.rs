@@ -234,7 +234,7 @@ async fn handle(st: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let session = st
         .jit
         .aws_sessions
-        .session_lazy(&st.instance, "aws", now, || async {
+        .session_lazy(&st.instance, "aws-s3", "aws", now, || async {
             st.entry_loads
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(st.entry.clone())
