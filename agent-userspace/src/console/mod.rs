@@ -10,7 +10,8 @@
 //! - `proxy_auth`: who asks, behind the operator's reverse proxy;
 //! - `routes`: which paths exist and which change state (pure);
 //! - `respond`: responses with the security headers (CSP);
-//! - `views`, `history`, `actions`, `audit_feed`: what each route does;
+//! - `views`, `vault_view`, `history`, `actions`, `audit_feed`: what each
+//!   route does;
 //! - `listen`: the unix socket (mode, group, peer checks);
 //! - `serve`: the listener and the order the checks run in.
 pub mod actions;
@@ -25,6 +26,7 @@ pub mod routes;
 pub mod serve;
 pub mod session;
 pub mod token;
+pub mod vault_view;
 pub mod views;
 
 pub use serve::spawn;

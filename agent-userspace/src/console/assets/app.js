@@ -299,8 +299,14 @@ async function loadVault() {
   $("vault-rows").replaceChildren(...v.entries.map((e) =>
     el("tr", {}, el("td", {}, e.name), el("td", {}, e.kind), el("td", {}, e.version),
       el("td", {}, e.last_used || "never"), el("td", {}, (e.used_by || []).join(", ")))));
-  $("binding-rows").replaceChildren(...v.bindings.map((b) =>
-    el("tr", {}, el("td", {}, b.agent), el("td", {}, b.connector), el("td", {}, b.entry))));
+  $("binding-rows").replaceChildren(...v.bindings.map((b) => {
+    const perms = Object.entries(b.permissions || {}).map(([k, l]) => k + ":" + l);
+    const scope = [(b.repositories || []).join(", "), perms.join(", ")].filter(Boolean).join(" · ");
+    return el("tr", { "data-entry": b.entry },
+      el("td", {}, b.agent), el("td", {}, b.connector), el("td", {}, b.order), el("td", {}, b.entry),
+      el("td", {}, b.kind || "(no such entry)"), el("td", { class: "detail" }, b.when || "always"),
+      el("td", { class: "detail" }, scope), el("td", { class: "muted" }, b.location));
+  }));
 }
 
 document.addEventListener("DOMContentLoaded", start);
