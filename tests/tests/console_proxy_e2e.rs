@@ -95,7 +95,8 @@ fn through_nginx_the_proxys_user_reads_the_live_view_and_changes_need_csrf_origi
     // (nginx's port): the port is taken first, then both start.
     let port = Nginx::free_port().unwrap();
     let origin_url = format!("http://127.0.0.1:{port}");
-    let w = World::start_configured(POLICY, &config(&socket, nginx::WORKER_GROUP, &origin_url)).unwrap();
+    let w = World::start_configured(POLICY, &config(&socket, nginx::WORKER_GROUP, &origin_url))
+        .unwrap();
     let status = w.status().unwrap();
     assert_eq!(
         status["console"].as_str(),
@@ -173,7 +174,14 @@ fn through_nginx_the_proxys_user_reads_the_live_view_and_changes_need_csrf_origi
         (vec!["-H", &origin, "-d", kill_body], 403, "no CSRF token"),
         (vec!["-H", &csrf, "-d", kill_body], 403, "no Origin"),
         (
-            vec!["-H", &csrf, "-H", "Origin: http://evil.test", "-d", kill_body],
+            vec![
+                "-H",
+                &csrf,
+                "-H",
+                "Origin: http://evil.test",
+                "-d",
+                kill_body,
+            ],
             403,
             "another origin",
         ),
@@ -217,7 +225,9 @@ fn through_nginx_the_proxys_user_reads_the_live_view_and_changes_need_csrf_origi
     assert_eq!(code, 401, "{resp}");
     assert!(!is_frozen(&victim_cg).unwrap(), "killed without a user");
 
-    let (code, resp) = curl(&["-u", &auth, "-H", &csrf, "-H", &origin, "-d", kill_body, &kill]);
+    let (code, resp) = curl(&[
+        "-u", &auth, "-H", &csrf, "-H", &origin, "-d", kill_body, &kill,
+    ]);
     assert_eq!(code, 200, "{resp}");
     wait_frozen(&victim_cg, true, NOTICE).unwrap();
     let t = w.trail().unwrap();
@@ -241,8 +251,8 @@ fn an_agent_cannot_use_the_console_socket_and_its_attempts_are_recorded() {
     let socket = dir.path().join("console.sock");
     // The socket is shared with the agents' own group (they run as nobody:nogroup here), so
     // its file mode lets them connect: what stops them is containment and the peer check.
-    let w = World::start_configured(POLICY, &config(&socket, "nogroup", "http://127.0.0.1:9"))
-        .unwrap();
+    let w =
+        World::start_configured(POLICY, &config(&socket, "nogroup", "http://127.0.0.1:9")).unwrap();
     let sock = socket.to_string_lossy().to_string();
     // What an agent would send: a session read and a kill, straight on the socket.
     let script = format!(
@@ -253,8 +263,16 @@ fn an_agent_cannot_use_the_console_socket_and_its_attempts_are_recorded() {
     // Contained as every agent is: the kernel refuses the connect.
     let out = w.run("intruder", &["/bin/sh", "-c", &script]).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(!text.contains("csrf"), "the agent read a session: {}", show(&out));
-    assert!(!text.contains("rc=0"), "the agent reached the console: {}", show(&out));
+    assert!(
+        !text.contains("csrf"),
+        "the agent read a session: {}",
+        show(&out)
+    );
+    assert!(
+        !text.contains("rc=0"),
+        "the agent reached the console: {}",
+        show(&out)
+    );
     wait_until("the refused connect in the trail", NOTICE, || {
         w.trail()
             .unwrap()
@@ -277,8 +295,16 @@ fn an_agent_cannot_use_the_console_socket_and_its_attempts_are_recorded() {
     assert!(reload.status.success(), "{}", show(&reload));
     let out = w.run("insider", &["/bin/sh", "-c", &script]).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(!text.contains("csrf"), "the agent read a session: {}", show(&out));
-    assert!(!text.contains("rc=0"), "the agent reached the console: {}", show(&out));
+    assert!(
+        !text.contains("csrf"),
+        "the agent read a session: {}",
+        show(&out)
+    );
+    assert!(
+        !text.contains("rc=0"),
+        "the agent reached the console: {}",
+        show(&out)
+    );
     let t = w.trail().unwrap().of_chain("insider");
     assert!(
         !t.has("unix.connect", &[("path", serde_json::json!(sock))]),

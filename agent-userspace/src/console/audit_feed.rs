@@ -247,7 +247,14 @@ mod tests {
             let rare = i % 1000 == 0;
             log.append_blocking(NewRecord {
                 agent: Some(if rare || i % 2 == 0 { "a" } else { "b" }.into()),
-                action: Some(if rare { "github.repo.delete" } else { "http.request" }.into()),
+                action: Some(
+                    if rare {
+                        "github.repo.delete"
+                    } else {
+                        "http.request"
+                    }
+                    .into(),
+                ),
                 decision: Some(Decision::Deny),
                 ..NewRecord::new(EventKind::Request)
             })
@@ -273,9 +280,18 @@ mod tests {
         let f = audit_read::filter(Some("a".into()), Some("deny")).unwrap();
         let b = backlog(&db, &f, &w, 2, MAX_SCAN).unwrap();
         assert_eq!(seqs(&b), [3001, 4001]);
-        assert!(b.searched_from > 1 && b.searched_from <= 3001, "{}", b.searched_from);
+        assert!(
+            b.searched_from > 1 && b.searched_from <= 3001,
+            "{}",
+            b.searched_from
+        );
         let other = audit_read::filter(Some("b".into()), None).unwrap();
-        assert!(backlog(&db, &other, &w, 10, MAX_SCAN).unwrap().records.is_empty());
+        assert!(
+            backlog(&db, &other, &w, 10, MAX_SCAN)
+                .unwrap()
+                .records
+                .is_empty()
+        );
     }
 
     #[test]

@@ -256,7 +256,12 @@ mod tests {
             };
             assert_eq!(check_host(&f, &site.hosts), Ok(()), "{host}");
         }
-        for host in ["localhost", "evil.test", "127.0.0.1:8443", "cordon.example:1"] {
+        for host in [
+            "localhost",
+            "evil.test",
+            "127.0.0.1:8443",
+            "cordon.example:1",
+        ] {
             let f = Facts {
                 host: Some(host),
                 ..Facts::default()

@@ -84,7 +84,10 @@ pub async fn peer_allowed(d: &Shared, stream: &tokio::net::UnixStream) -> bool {
     let agent = match d.registry.tree().locate_pid(pid) {
         Ok(a) => a,
         Err(e) => {
-            tracing::warn!(pid, "console: cannot tell where the peer runs, refused: {e}");
+            tracing::warn!(
+                pid,
+                "console: cannot tell where the peer runs, refused: {e}"
+            );
             return false;
         }
     };

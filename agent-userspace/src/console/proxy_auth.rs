@@ -79,7 +79,13 @@ mod tests {
     #[test]
     fn with_a_user_header_every_request_must_name_a_user() {
         let a = ProxyAuth::new(Some("x-remote-user".into()));
-        for missing in [None, Some(""), Some("  "), Some("bad\nname"), Some("a\u{7f}")] {
+        for missing in [
+            None,
+            Some(""),
+            Some("  "),
+            Some("bad\nname"),
+            Some("a\u{7f}"),
+        ] {
             assert_eq!(
                 a.identify(missing),
                 Err(Refusal::NoUser("x-remote-user".into())),

@@ -93,9 +93,11 @@ entry = "gh-token"
 
     fn vault(dir: &std::path::Path) -> cordon_vault::Vault {
         let db = Arc::new(redb::Database::create(dir.join("v.redb")).unwrap());
-        let v = cordon_vault::Vault::open(db, cordon_vault::MasterKey::generate().unwrap()).unwrap();
+        let v =
+            cordon_vault::Vault::open(db, cordon_vault::MasterKey::generate().unwrap()).unwrap();
         v.set("gh-token", "token", PLAIN_SECRET.as_bytes()).unwrap();
-        v.set("stripe-key", "api-key", b"sk_test_MARKERstripe").unwrap();
+        v.set("stripe-key", "api-key", b"sk_test_MARKERstripe")
+            .unwrap();
         let app = json!({
             "app_id": 12,
             "installation_id": 34,
@@ -168,7 +170,10 @@ entry = "gh-token"
         assert_eq!(app["permissions"]["contents"], "write");
         assert!(app["location"].as_str().unwrap().contains("bot.toml"));
         let fallback = row("github", 2);
-        assert_eq!((fallback["entry"].as_str(), fallback["when"].is_null()), (Some("gh-token"), true));
+        assert_eq!(
+            (fallback["entry"].as_str(), fallback["when"].is_null()),
+            (Some("gh-token"), true)
+        );
         assert_eq!(row("aws", 1)["kind"], "aws-role");
         assert_eq!(row("stripe", 1)["kind"], "api-key");
         assert_eq!(rows.len(), 4, "{rows:?}");
@@ -183,7 +188,13 @@ entry = "gh-token"
         std::fs::write(policies.join("bot.toml"), POLICY).unwrap();
         let set = PolicySet::load_dir(&policies).unwrap();
         let shown = view(&[], Some(&set));
-        assert!(shown["bindings"].as_array().unwrap().iter().all(|r| r["kind"].is_null()));
+        assert!(
+            shown["bindings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["kind"].is_null())
+        );
         assert_eq!(view(&[], None)["bindings"], json!([]));
     }
 }
