@@ -48,8 +48,6 @@ pub struct PublicOrigin {
     /// `host[:port]` and `host`: a proxy forwards either (`$http_host`,
     /// `$host`).
     pub hosts: Vec<String>,
-    /// Served over https: the session cookie gets `Secure`.
-    pub https: bool,
 }
 
 /// A unix-socket console.
@@ -86,11 +84,9 @@ pub fn check_addr(addr: SocketAddr) -> Result<SocketAddr, String> {
 pub fn parse_origin(text: &str) -> Result<PublicOrigin, String> {
     let bad = |why: &str| format!("console public_origin {text:?}: {why}");
     let u = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
-    let https = match u.scheme() {
-        "https" => true,
-        "http" => false,
-        _ => return Err(bad("the scheme must be http or https")),
-    };
+    if !matches!(u.scheme(), "https" | "http") {
+        return Err(bad("the scheme must be http or https"));
+    }
     let host = u
         .host_str()
         .ok_or_else(|| bad("no host"))?
@@ -109,11 +105,7 @@ pub fn parse_origin(text: &str) -> Result<PublicOrigin, String> {
         hosts.push(format!("{host}:{port}"));
     }
     hosts.push(host);
-    Ok(PublicOrigin {
-        origin,
-        hosts,
-        https,
-    })
+    Ok(PublicOrigin { origin, hosts })
 }
 
 fn header_name(name: &str) -> Result<String, String> {
@@ -197,7 +189,6 @@ mod tests {
         assert_eq!(s.group.as_deref(), Some("www-data"));
         assert_eq!(s.public.origin, "https://cordon.example.com");
         assert_eq!(s.public.hosts, ["cordon.example.com"]);
-        assert!(s.public.https);
         assert_eq!(s.user_header.as_deref(), Some("x-remote-user"));
 
         let no_origin = file("socket = \"/run/c.sock\"\n");
@@ -229,7 +220,6 @@ mod tests {
             panic!("the flag did not win");
         };
         assert_eq!(s.public.hosts, ["127.0.0.1:8080", "127.0.0.1"]);
-        assert!(!s.public.https);
         let flags = ConsoleFlags {
             listen: Some("127.0.0.1:9".parse().unwrap()),
             ..ConsoleFlags::default()

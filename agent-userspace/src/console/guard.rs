@@ -42,13 +42,12 @@ pub struct Facts<'a> {
     pub csrf: Option<&'a str>,
 }
 
-/// Where browsers see the console: the Host names it answers to, the
-/// Origins its own pages send, and whether the cookie needs `Secure`.
+/// Where browsers see the console: the Host names it answers to and the
+/// Origins its own pages send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Site {
     pub hosts: Vec<String>,
     pub origins: Vec<String>,
-    pub secure: bool,
     /// Behind a reverse proxy, which may forward the Host with or without
     /// its port: the Origin is matched on its own.
     pub proxied: bool,
@@ -64,7 +63,6 @@ impl Site {
         Site {
             hosts,
             origins,
-            secure: false,
             proxied: false,
         }
     }
@@ -76,7 +74,6 @@ impl Site {
         Site {
             hosts: p.hosts.clone(),
             origins: vec![p.origin.clone()],
-            secure: p.https,
             proxied: true,
         }
     }
@@ -142,13 +139,12 @@ pub fn check_csrf(facts: &Facts<'_>, site: &Site, expected: &str) -> Result<(), 
     }
 }
 
-/// The session cookie: unreadable to scripts, never sent cross-site (and
-/// only over TLS when the site is https).
-pub fn set_cookie(id: &str, site: &Site) -> String {
+/// The session cookie (token logins on the loopback listener): unreadable
+/// to scripts, never sent cross-site.
+pub fn set_cookie(id: &str) -> String {
     format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        super::session::LIFETIME.as_secs(),
-        if site.secure { "; Secure" } else { "" }
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        super::session::LIFETIME.as_secs()
     )
 }
 
@@ -235,14 +231,10 @@ mod tests {
 
     #[test]
     fn the_cookie_is_http_only_and_same_site_strict() {
-        let site = Site::listening("127.0.0.1:9000".parse().unwrap());
-        let c = set_cookie("xyz", &site);
+        let c = set_cookie("xyz");
         assert!(c.starts_with("cordon_console=xyz;"));
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict"));
-        assert!(!c.contains("Secure"));
         assert!(clear_cookie().contains("Max-Age=0"));
-        let public = super::super::config::parse_origin("https://c.test").unwrap();
-        assert!(set_cookie("xyz", &Site::public(&public)).ends_with("; Secure"));
     }
 
     #[test]

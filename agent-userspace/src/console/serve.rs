@@ -317,7 +317,7 @@ async fn login(c: &Console, sessions: &Sessions, req: Request<Incoming>) -> Resp
     let (id, session) = sessions.open(stored, Instant::now());
     tracing::info!(session = %session.label, "console: logged in");
     let ok = respond::json(200, &json!({"csrf": session.csrf, "who": session.label}));
-    respond::set_cookie(ok, &guard::set_cookie(&id, &c.site))
+    respond::set_cookie(ok, &guard::set_cookie(&id))
 }
 
 async fn act(c: &Console, route: Route, who: &str, body: &Value) -> Response<Body> {
