@@ -273,13 +273,16 @@ fn an_agent_cannot_use_the_console_socket_and_its_attempts_are_recorded() {
         "the agent reached the console: {}",
         show(&out)
     );
-    wait_until("the refused connect in the trail", NOTICE, || {
+    // The kernel's refusal is recorded from its event ring; it can land after the agent exits.
+    let recorded = wait_until("the refused connect in the trail", NOTICE, || {
         w.trail()
-            .unwrap()
-            .of_chain("intruder")
-            .has("unix.connect", &[("path", serde_json::json!(sock))])
-    })
-    .unwrap();
+            .is_ok_and(|t| t.has("unix.connect", &[("path", serde_json::json!(sock))]))
+    });
+    let t = w.trail().unwrap();
+    assert!(recorded.is_ok(), "no record of the refused connect: {t}");
+    let refusal = t.one("unix.connect", &[("path", serde_json::json!(sock))]);
+    assert_eq!(refusal.chain.as_deref(), Some("intruder"), "{t}");
+    assert_eq!(cordon_e2e::trail::rule(refusal), "contain:unix", "{t}");
 
     // A policy that lets an agent reach the path does not open the console: the console
     // refuses any peer inside an agent's cgroup.
