@@ -35,30 +35,7 @@ pub struct ConfigFile {
     #[serde(default)]
     pub credentials: CredentialsSection,
     /// `[console]`: the web console, off unless configured.
-    pub console: Option<ConsoleSection>,
-}
-
-/// `[console]` in cordon.toml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsoleSection {
-    /// A loopback address and port, e.g. `127.0.0.1:7443`.
-    pub listen: SocketAddr,
-}
-
-/// The console can release held actions, so it listens on loopback only:
-/// reach it from elsewhere through an SSH tunnel or the operator's own
-/// reverse proxy. Loopback is also where the proxy recognises it and
-/// refuses agents (`proxy/conn.rs`).
-pub fn check_console_addr(addr: SocketAddr) -> Result<SocketAddr, String> {
-    if addr.ip().is_loopback() {
-        Ok(addr)
-    } else {
-        Err(format!(
-            "console address {addr}: the console listens on loopback only (127.0.0.1 or [::1]); \
-             reach it remotely through an SSH tunnel or a reverse proxy"
-        ))
-    }
+    pub console: Option<crate::console::config::ConsoleSection>,
 }
 
 /// `[credentials]` in cordon.toml: where just-in-time credentials are
@@ -313,8 +290,9 @@ pub struct DaemonConfig {
     pub github_api: String,
     /// `[credentials] sts_endpoint`: the STS endpoint URL.
     pub sts_endpoint: String,
-    /// `[console] listen` / `--console`: where the web console listens.
-    pub console: Option<SocketAddr>,
+    /// `[console]` / `--console` / `--console-socket`: where the web
+    /// console listens, and how operators reach it.
+    pub console: Option<crate::console::config::ConsoleConfig>,
 }
 
 /// Flags given on the command line; they override the file.
@@ -328,7 +306,7 @@ pub struct DaemonFlags {
     pub json_logs: bool,
     pub metrics_addr: Option<SocketAddr>,
     pub approval_webhook: Option<String>,
-    pub console: Option<SocketAddr>,
+    pub console: crate::console::config::ConsoleFlags,
 }
 
 impl DaemonConfig {
@@ -372,11 +350,7 @@ impl DaemonConfig {
                 .unwrap_or_else(|| PathBuf::from(paths::HOST_CONFIG)),
             message,
         };
-        let console = flags
-            .console
-            .or(file.console.as_ref().map(|c| c.listen))
-            .map(check_console_addr)
-            .transpose()
+        let console = crate::console::config::resolve(flags.console.clone(), file.console.as_ref())
             .map_err(invalid)?;
         let audit_forward = match &file.audit.forward {
             Some(f) => Some(f.to_config(&paths.state_dir).map_err(invalid)?),
@@ -565,17 +539,10 @@ mod tests {
     }
 
     #[test]
-    fn the_console_listens_on_loopback_only() {
-        for ok in ["127.0.0.1:7443", "[::1]:7443", "127.0.0.1:0"] {
-            assert!(check_console_addr(ok.parse().unwrap()).is_ok(), "{ok}");
-        }
-        for bad in ["0.0.0.0:7443", "[::]:7443", "192.0.2.1:7443"] {
-            let e = check_console_addr(bad.parse().unwrap()).unwrap_err();
-            assert!(e.contains("loopback only"), "{bad}: {e}");
-        }
+    fn the_console_section_is_read_from_the_file() {
         let file: ConfigFile = toml::from_str("[console]\nlisten = \"127.0.0.1:7443\"\n").unwrap();
         assert_eq!(
-            file.console.map(|c| c.listen),
+            file.console.and_then(|c| c.listen),
             Some("127.0.0.1:7443".parse().unwrap())
         );
         assert!(toml::from_str::<ConfigFile>("[console]\nlisten = \"x\"\n").is_err());

@@ -18,6 +18,7 @@ pub mod host;
 pub mod http;
 pub mod jit;
 pub mod netns;
+pub mod nginx;
 pub mod operator;
 pub mod probes;
 pub mod process;

@@ -39,6 +39,11 @@ default = "deny"
 
 [credentials]
 github = "deployer-github"
+
+# A per-action binding: the vault view lists it with its `when`.
+[[credentials.stripe]]
+entry = "deployer-stripe"
+when = 'action.startsWith("stripe.refund.")'
 "#;
 const SECRET: &str = "ghp_consoleTestSecretValue0123456789";
 

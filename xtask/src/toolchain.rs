@@ -33,6 +33,8 @@ const PACKAGES: &[(&str, &str)] = &[
     // The web console's browser test and first-paint bench (`browser.rs`).
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
+    // The reverse proxy in front of the unix-socket console (console_proxy_e2e).
+    ("/usr/sbin/nginx", "nginx"),
     // `cargo xtask package` checks the package with lintian; the package
     // test installs it with dpkg, and its maintainer scripts use these.
     ("lintian", "lintian"),

@@ -117,8 +117,16 @@ pub struct DaemonArgs {
     #[arg(long)]
     pub approval_webhook: Option<String>,
     /// Serve the web console on this loopback address (e.g. 127.0.0.1:7443).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", conflicts_with = "console_socket")]
     pub console: Option<SocketAddr>,
+    /// Serve the web console on this unix socket instead, behind your own
+    /// reverse proxy (which authenticates operators).
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// With --console-socket: the URL operators open through the proxy
+    /// (e.g. https://cordon.example.com); Host and Origin are checked against it.
+    #[arg(long, value_name = "URL")]
+    pub console_origin: Option<String>,
 }
 
 impl DaemonArgs {
@@ -132,7 +140,11 @@ impl DaemonArgs {
             json_logs: self.log_json,
             metrics_addr: self.metrics_addr,
             approval_webhook: self.approval_webhook,
-            console: self.console,
+            console: crate::console::config::ConsoleFlags {
+                listen: self.console,
+                socket: self.console_socket,
+                public_origin: self.console_origin,
+            },
         }
     }
 }

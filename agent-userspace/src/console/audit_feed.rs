@@ -1,6 +1,7 @@
 //! The live audit view's feed: Server-Sent Events, one record per event.
-//! It opens with the newest matching records (read as `cordon audit tail`
-//! reads them) and then follows each commit, as `tail -f` does.
+//! It opens with the newest records matching every filter — the action
+//! filter included, searched back through the whole trail — and then
+//! follows each commit, as `tail -f` does.
 use std::{convert::Infallible, time::Duration};
 
 use bytes::Bytes;
@@ -13,8 +14,17 @@ use tokio::sync::mpsc;
 use super::respond::Body;
 use crate::{control::audit_read, daemon::Shared};
 
-/// Records sent when the view opens; older ones stay in `cordon audit`.
+/// Matching records sent when the view opens; older ones stay in
+/// `cordon audit`.
 pub const BACKLOG: usize = 200;
+/// How far back the opening search reads at most (records of any kind): a
+/// rare action in a huge trail costs a bounded read, and the view says
+/// where the search stopped.
+pub const MAX_SCAN: u64 = 1_000_000;
+/// The first window read backwards; doubled up to `MAX_WINDOW` until
+/// enough records match.
+const FIRST_WINDOW: u64 = 512;
+const MAX_WINDOW: u64 = 65_536;
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// The view's filters: agent and decision as `audit tail` takes them,
@@ -54,6 +64,51 @@ impl Wanted {
             None => action == want,
         }
     }
+}
+
+/// What the view opens with.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    /// The newest `n` matching records, oldest first.
+    pub records: Vec<AuditRecord>,
+    /// The head seq they were read at (the follow continues after it).
+    pub head: u64,
+    /// The oldest seq read; above 1 when the search stopped at `MAX_SCAN`
+    /// or at `n` matches.
+    pub searched_from: u64,
+}
+
+/// The newest `n` records that pass `filter` and `wanted`'s action, read
+/// backwards in growing windows from the head, at most `max_scan` records.
+pub fn backlog(
+    db: &redb::Database,
+    filter: &Filter,
+    wanted: &Wanted,
+    n: usize,
+    max_scan: u64,
+) -> Result<Backlog, cordon_audit::AuditError> {
+    let head = audit_read::head_seq(db)?;
+    let floor = head.saturating_sub(max_scan);
+    let mut found: Vec<AuditRecord> = Vec::new();
+    // Invariant: every record above `hi` has been read.
+    let mut hi = head;
+    let mut size = FIRST_WINDOW;
+    while n > 0 && found.len() < n && hi > floor {
+        let lo = hi.saturating_sub(size).max(floor);
+        let mut chunk = audit_read::committed_between(db, lo, hi, filter)?;
+        chunk.retain(|r| wanted.action_matches(r));
+        chunk.append(&mut found);
+        found = chunk;
+        hi = lo;
+        size = (size * 2).min(MAX_WINDOW);
+    }
+    let skip = found.len().saturating_sub(n);
+    found.drain(..skip);
+    Ok(Backlog {
+        records: found,
+        head,
+        searched_from: hi + 1,
+    })
 }
 
 /// What the page shows of a record (params included: the trail holds no
@@ -111,6 +166,7 @@ async fn read<T: Send + 'static>(
 }
 
 async fn send_all(tx: &mpsc::Sender<Bytes>, wanted: &Wanted, recs: &[AuditRecord]) -> bool {
+    // Already filtered by action for the backlog; cheap to check again.
     for r in recs.iter().filter(|r| wanted.action_matches(r)) {
         if tx.send(event(r)).await.is_err() {
             return false;
@@ -123,16 +179,17 @@ async fn feed(d: Shared, filter: Filter, wanted: Wanted, tx: mpsc::Sender<Bytes>
     // Subscribed before reading, so nothing committed in between is missed.
     let mut committed = d.audit.subscribe();
     d.audit.settled().await;
-    let f = filter.clone();
-    let Some((first, mut seen)) = read(&d, move |db| audit_read::tail(db, &f, BACKLOG)).await
-    else {
+    let (f, w) = (filter.clone(), wanted.clone());
+    let Some(first) = read(&d, move |db| backlog(db, &f, &w, BACKLOG, MAX_SCAN)).await else {
         return;
     };
-    if !send_all(&tx, &wanted, &first).await {
+    let mut seen = first.head;
+    if !send_all(&tx, &wanted, &first.records).await {
         return;
     }
+    let ready = json!({"searched_from": first.searched_from, "head": first.head});
     if tx
-        .send(Bytes::from_static(b"event: ready\ndata: {}\n\n"))
+        .send(Bytes::from(format!("event: ready\ndata: {ready}\n\n")))
         .await
         .is_err()
     {
@@ -168,9 +225,89 @@ async fn feed(d: Shared, filter: Filter, wanted: Wanted, tx: mpsc::Sender<Bytes>
 
 #[cfg(test)]
 mod tests {
-    use cordon_audit::{EventKind, NewRecord};
+    use std::sync::Arc;
+
+    use cordon_audit::{AuditConfig, AuditLog, Decision, EventKind, NewRecord};
+    use redb::Database;
 
     use super::*;
+
+    /// A trail of `n` requests: every 1000th (seq 1, 1001, ...) is a
+    /// `github.repo.delete` by `a`, the rest `http.request` by `a` or `b`.
+    fn trail(n: u64) -> (tempfile::TempDir, Arc<Database>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("a.redb")).unwrap());
+        // Batched: one commit per group, not one fsync per record.
+        let cfg = AuditConfig {
+            durability: cordon_audit::Durability::Batched { max_delay_ms: 5 },
+            ..AuditConfig::default()
+        };
+        let log = AuditLog::open(db.clone(), cfg).unwrap();
+        for i in 0..n {
+            let rare = i % 1000 == 0;
+            log.append_blocking(NewRecord {
+                agent: Some(if rare || i % 2 == 0 { "a" } else { "b" }.into()),
+                action: Some(
+                    if rare {
+                        "github.repo.delete"
+                    } else {
+                        "http.request"
+                    }
+                    .into(),
+                ),
+                decision: Some(Decision::Deny),
+                ..NewRecord::new(EventKind::Request)
+            })
+            .unwrap();
+        }
+        log.shutdown().unwrap();
+        (dir, db)
+    }
+
+    fn seqs(b: &Backlog) -> Vec<u64> {
+        b.records.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn an_action_filter_finds_matches_older_than_the_newest_records() {
+        let (_d, db) = trail(5000);
+        let w = Wanted::from_query("action=github.repo.*");
+        let b = backlog(&db, &Filter::default(), &w, BACKLOG, MAX_SCAN).unwrap();
+        // Far older than the newest 200 records, all found.
+        assert_eq!(seqs(&b), [1, 1001, 2001, 3001, 4001]);
+        assert_eq!((b.head, b.searched_from), (5000, 1));
+        // The newest n matching only, with the agent filter applied too.
+        let f = audit_read::filter(Some("a".into()), Some("deny")).unwrap();
+        let b = backlog(&db, &f, &w, 2, MAX_SCAN).unwrap();
+        assert_eq!(seqs(&b), [3001, 4001]);
+        assert!(
+            b.searched_from > 1 && b.searched_from <= 3001,
+            "{}",
+            b.searched_from
+        );
+        let other = audit_read::filter(Some("b".into()), None).unwrap();
+        assert!(
+            backlog(&db, &other, &w, 10, MAX_SCAN)
+                .unwrap()
+                .records
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_search_is_bounded_and_says_where_it_stopped() {
+        let (_d, db) = trail(5000);
+        let w = Wanted::from_query("action=github.repo.delete");
+        let b = backlog(&db, &Filter::default(), &w, BACKLOG, 2500).unwrap();
+        assert_eq!(seqs(&b), [3001, 4001]);
+        assert_eq!(b.searched_from, 2501);
+        let all = backlog(&db, &Filter::default(), &Wanted::default(), 3, MAX_SCAN).unwrap();
+        assert_eq!(seqs(&all), [4998, 4999, 5000]);
+        let (_e, empty) = trail(0);
+        let none = backlog(&empty, &Filter::default(), &w, 5, MAX_SCAN).unwrap();
+        assert!(none.records.is_empty());
+        assert_eq!(none.head, 0);
+    }
 
     fn rec(action: &str) -> AuditRecord {
         AuditRecord {

@@ -1,9 +1,11 @@
 //! The console's HTTP server: one task per connection on the daemon's
 //! runtime. Each request passes the guards (`guard.rs`) in order — Host,
-//! then Origin and CSRF for changes, then the session — before a handler
-//! runs. Agents never get here: their connects are redirected to the proxy,
+//! then Origin and CSRF for changes, then the session (or, behind a
+//! reverse proxy, the user the proxy names) — before a handler runs.
+//! Agents never get here: their TCP connects are redirected to the proxy,
 //! which refuses and records any attempt on the console port
-//! (`proxy/conn.rs`).
+//! (`proxy/conn.rs`); a unix-socket console refuses peers in agent cgroups
+//! (`listen.rs`).
 use std::{sync::Arc, time::Instant};
 
 use anyhow::Context;
@@ -15,7 +17,10 @@ use serde_json::{Value, json};
 
 use super::{
     actions, audit_feed,
-    guard::{self, Facts, Refusal},
+    config::ConsoleConfig,
+    guard::{self, Facts, Refusal, Site},
+    listen,
+    proxy_auth::ProxyAuth,
     respond::{self, Body},
     routes::{Asset, Route},
     session::Sessions,
@@ -29,62 +34,136 @@ const STYLE: &str = include_str!("assets/app.css");
 /// Form bodies are small; anything bigger is not the console's page.
 const MAX_BODY: usize = 16 * 1024;
 
+/// How operators prove who they are.
+enum Auth {
+    /// A login with the token from `cordon console token`, then a session.
+    Token(Sessions),
+    /// The reverse proxy in front of the socket authenticated them.
+    Proxy(ProxyAuth),
+}
+
+impl Auth {
+    fn name(&self) -> &'static str {
+        match self {
+            Auth::Token(_) => "token",
+            Auth::Proxy(_) => "proxy",
+        }
+    }
+}
+
 struct Console {
     d: Shared,
-    sessions: Sessions,
-    hosts: Vec<String>,
+    auth: Auth,
+    site: Site,
 }
 
-/// Binds `[console] listen` (nothing when unset) and serves it. A
-/// configured address that cannot be bound stops the start.
+/// Who a request is from, once the guards let it through.
+struct Caller {
+    label: String,
+    csrf: String,
+    /// The session's id, for logout (token logins only).
+    session: Option<String>,
+}
+
+/// Serves `[console]` (nothing when unset). A configured address or socket
+/// that cannot be bound stops the start.
 pub fn spawn(d: &Shared) -> anyhow::Result<()> {
-    let Some(addr) = d.cfg.console else {
-        return Ok(());
-    };
-    let std = std::net::TcpListener::bind(addr)
-        .with_context(|| format!("binding the console on {addr}"))?;
-    std.set_nonblocking(true)?;
-    let bound = std.local_addr()?;
-    let listener = tokio::net::TcpListener::from_std(std)?;
-    if token::load(&d.cfg.paths.state_dir).is_err() {
-        tracing::warn!("console: no login token yet; run `cordon console token`");
+    match d.cfg.console.clone() {
+        None => Ok(()),
+        Some(ConsoleConfig::Tcp(addr)) => {
+            let std = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("binding the console on {addr}"))?;
+            std.set_nonblocking(true)?;
+            let bound = std.local_addr()?;
+            let listener = tokio::net::TcpListener::from_std(std)?;
+            if token::load(&d.cfg.paths.state_dir).is_err() {
+                tracing::warn!("console: no login token yet; run `cordon console token`");
+            }
+            tracing::info!(addr = %bound, "serving the web console");
+            let console = Arc::new(Console {
+                d: d.clone(),
+                auth: Auth::Token(Sessions::default()),
+                site: Site::listening(bound),
+            });
+            d.console_addr
+                .set(bound)
+                .map_err(|_| anyhow::anyhow!("the console was started twice"))?;
+            tokio::spawn(accept_tcp(console, listener));
+            Ok(())
+        }
+        Some(ConsoleConfig::Socket(s)) => {
+            let std = listen::bind_unix(&s.path, s.group.as_deref())?;
+            let listener = tokio::net::UnixListener::from_std(std)?;
+            tracing::info!(
+                socket = %s.path.display(),
+                origin = %s.public.origin,
+                "serving the web console to a reverse proxy"
+            );
+            let console = Arc::new(Console {
+                d: d.clone(),
+                auth: Auth::Proxy(ProxyAuth::new(s.user_header.clone())),
+                site: Site::public(&s.public),
+            });
+            tokio::spawn(accept_unix(console, listener));
+            Ok(())
+        }
     }
-    tracing::info!(addr = %bound, "serving the web console");
-    let console = Arc::new(Console {
-        d: d.clone(),
-        sessions: Sessions::default(),
-        hosts: guard::allowed_hosts(bound),
-    });
-    d.console_addr
-        .set(bound)
-        .map_err(|_| anyhow::anyhow!("the console was started twice"))?;
-    tokio::spawn(accept_loop(console, listener));
-    Ok(())
 }
 
-async fn accept_loop(c: Arc<Console>, listener: tokio::net::TcpListener) {
+/// What `cordon status` names: the TCP address, or `unix:PATH`.
+pub fn status_name(d: &Shared) -> Option<String> {
+    match &d.cfg.console {
+        Some(ConsoleConfig::Socket(s)) => Some(format!("unix:{}", s.path.display())),
+        _ => d.console_addr.get().map(|a| a.to_string()),
+    }
+}
+
+fn serve_connection<IO>(c: Arc<Console>, io: IO)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let svc = service_fn(move |req| {
+            let c = c.clone();
+            async move { Ok::<_, std::convert::Infallible>(answer(&c, req).await) }
+        });
+        if let Err(e) = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), svc)
+            .await
+        {
+            tracing::debug!("console connection: {e}");
+        }
+    });
+}
+
+async fn accept_tcp(c: Arc<Console>, listener: tokio::net::TcpListener) {
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
+        match listener.accept().await {
+            Ok((stream, _)) => serve_connection(c.clone(), stream),
             Err(e) => {
                 tracing::warn!("console accept: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
             }
-        };
-        let c = c.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
+        }
+    }
+}
+
+async fn accept_unix(c: Arc<Console>, listener: tokio::net::UnixListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
                 let c = c.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&c, req).await) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
-                tracing::debug!("console connection: {e}");
+                tokio::spawn(async move {
+                    if listen::peer_allowed(&c.d, &stream).await {
+                        serve_connection(c, stream);
+                    }
+                });
             }
-        });
+            Err(e) => {
+                tracing::warn!("console accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
     }
 }
 
@@ -103,17 +182,23 @@ async fn answer(c: &Console, req: Request<Incoming>) -> Response<Body> {
         cookie: header(&req, "cookie"),
         csrf: header(&req, guard::CSRF_HEADER),
     };
-    if let Err(r) = guard::check_host(&facts, &c.hosts) {
+    if let Err(r) = guard::check_host(&facts, &c.site.hosts) {
         return refuse(&r);
     }
     let Some(route) = Route::parse(req.method().as_str(), req.uri().path()) else {
         return respond::error(404, "no such page");
     };
     if route == Route::Login {
-        if let Err(r) = guard::check_origin(&facts) {
+        if let Err(r) = guard::check_origin(&facts, &c.site) {
             return refuse(&r);
         }
-        return login(c, req).await;
+        return match &c.auth {
+            Auth::Token(sessions) => login(c, sessions, req).await,
+            Auth::Proxy(_) => respond::error(
+                400,
+                "no login here: the reverse proxy in front of the console authenticates",
+            ),
+        };
     }
     if !route.needs_session() {
         return match route {
@@ -121,28 +206,32 @@ async fn answer(c: &Console, req: Request<Incoming>) -> Response<Body> {
             _ => respond::error(404, "no such page"),
         };
     }
-    let stored = match token::load(&c.d.cfg.paths.state_dir) {
-        Ok(h) => h,
-        Err(e) => return respond::error(401, &e.to_string()),
-    };
-    let id = match guard::session_id(&facts) {
-        Ok(id) => id.to_string(),
+    let who = match identify(c, &req, &facts) {
+        Ok(w) => w,
+        Err(Refusal::NoSession) => {
+            return respond::json(
+                401,
+                &json!({"error": Refusal::NoSession.to_string(), "login": c.auth.name()}),
+            );
+        }
         Err(r) => return refuse(&r),
     };
-    let Some(session) = c.sessions.get(&id, &stored, Instant::now()) else {
-        return refuse(&Refusal::NoSession);
-    };
     if route.changes_state()
-        && let Err(r) = guard::check_csrf(&facts, &session.csrf)
+        && let Err(r) = guard::check_csrf(&facts, &c.site, &who.csrf)
     {
-        tracing::warn!(op = route.name(), "console: refused a change ({r})");
+        tracing::warn!(op = route.name(), by = %who.label, "console: refused a change ({r})");
         return refuse(&r);
     }
     let query = req.uri().query().unwrap_or("").to_string();
     match route {
-        Route::Session => respond::json(200, &json!({"csrf": session.csrf, "who": session.label})),
+        Route::Session => respond::json(
+            200,
+            &json!({"csrf": who.csrf, "who": who.label, "login": c.auth.name()}),
+        ),
         Route::Logout => {
-            c.sessions.close(&id);
+            if let (Auth::Token(sessions), Some(id)) = (&c.auth, &who.session) {
+                sessions.close(id);
+            }
             respond::set_cookie(respond::json(200, &json!({})), &guard::clear_cookie())
         }
         Route::AuditStream => {
@@ -152,10 +241,40 @@ async fn answer(c: &Console, req: Request<Incoming>) -> Response<Body> {
             }
         }
         r if r.changes_state() => match read_json(req).await {
-            Ok(body) => act(c, r, &session.label, &body).await,
+            Ok(body) => act(c, r, &who.label, &body).await,
             Err(e) => respond::error(400, &e),
         },
         r => read_view(c, r, &query).await,
+    }
+}
+
+/// The logged-in session (token mode) or the user the proxy names.
+fn identify(c: &Console, req: &Request<Incoming>, facts: &Facts<'_>) -> Result<Caller, Refusal> {
+    match &c.auth {
+        Auth::Proxy(p) => {
+            let user = p.user_header.as_deref().and_then(|h| header(req, h));
+            let id = p.identify(user)?;
+            Ok(Caller {
+                label: id.label,
+                csrf: id.csrf,
+                session: None,
+            })
+        }
+        Auth::Token(sessions) => {
+            let stored = token::load(&c.d.cfg.paths.state_dir).map_err(|e| {
+                tracing::warn!("console: {e}");
+                Refusal::NoSession
+            })?;
+            let id = guard::session_id(facts)?.to_string();
+            let s = sessions
+                .get(&id, &stored, Instant::now())
+                .ok_or(Refusal::NoSession)?;
+            Ok(Caller {
+                label: s.label,
+                csrf: s.csrf,
+                session: Some(id),
+            })
+        }
     }
 }
 
@@ -179,7 +298,7 @@ async fn read_json(req: Request<Incoming>) -> Result<Value, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))
 }
 
-async fn login(c: &Console, req: Request<Incoming>) -> Response<Body> {
+async fn login(c: &Console, sessions: &Sessions, req: Request<Incoming>) -> Response<Body> {
     let body = match read_json(req).await {
         Ok(b) => b,
         Err(e) => return respond::error(400, &e),
@@ -195,7 +314,7 @@ async fn login(c: &Console, req: Request<Incoming>) -> Response<Body> {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         return respond::error(401, "wrong token");
     }
-    let (id, session) = c.sessions.open(stored, Instant::now());
+    let (id, session) = sessions.open(stored, Instant::now());
     tracing::info!(session = %session.label, "console: logged in");
     let ok = respond::json(200, &json!({"csrf": session.csrf, "who": session.label}));
     respond::set_cookie(ok, &guard::set_cookie(&id))

@@ -2,8 +2,6 @@
 //! state and the same functions the CLI's operations use: `ps`, the
 //! pending approvals, the grants, the policy in force and its history,
 //! vault names and bindings (never values), and `policy suggest`.
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -106,21 +104,13 @@ pub async fn policy(d: &Shared, at: Option<DateTime<Utc>>) -> Result<Value, View
 }
 
 /// Vault entries (names, kinds, use; the vault never returns values) and
-/// which agent's connector each is bound to.
+/// every binding of every agent (`vault_view`).
 pub async fn vault(d: &Shared) -> Result<Value, ViewError> {
     let vault = d.vault.clone();
     let entries =
         blocking(move || vault.list().map_err(|e| ViewError::Failed(e.to_string()))).await?;
-    let mut bindings: Vec<Value> = Vec::new();
-    if let Some(set) = d.policy.engine().snapshot() {
-        for agent in set.agents() {
-            let by_connector: BTreeMap<String, String> = set.credentials_for(agent);
-            for (connector, entry) in by_connector {
-                bindings.push(json!({"agent": agent, "connector": connector, "entry": entry}));
-            }
-        }
-    }
-    Ok(json!({ "entries": entries, "bindings": bindings }))
+    let set = d.policy.engine().snapshot();
+    Ok(super::vault_view::view(&entries, set.as_deref()))
 }
 
 /// `cordon policy suggest --agent NAME`, over the daemon's own trail and

@@ -221,7 +221,7 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
             policy_version: d.policy.version(),
             cgroup_parent: d.registry.tree().parent().display().to_string(),
             containment: containment_status(d),
-            console: d.console_addr.get().map(|a| a.to_string()),
+            console: crate::console::serve::status_name(d),
         }),
         Request::Run {
             agent,

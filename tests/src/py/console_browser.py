@@ -95,6 +95,11 @@ with sync_playwright() as p:
     shot(page, "learn")
     page.click("nav a[data-view=vault]")
     expect(page.locator("#binding-rows tr", has_text="deployer-github")).to_have_count(1, timeout=15000)
+    # A per-action binding is listed with its condition (its entry is not in the vault).
+    conditional = page.locator("#binding-rows tr", has_text="deployer-stripe")
+    expect(conditional).to_have_count(1)
+    expect(conditional).to_contain_text('action.startsWith("stripe.refund.")')
+    expect(conditional).to_contain_text("(no such entry)")
     expect(page.locator("#vault-rows tr", has_text="deployer-github")).to_have_count(1)
     shot(page, "vault")
 

@@ -36,7 +36,7 @@ async function api(path, body) {
   };
   const r = await fetch(path, opts);
   const data = await r.json().catch(() => ({}));
-  if (r.status === 401) { showLogin(); throw new Error(data.error || "not logged in"); }
+  if (r.status === 401) { showLogin(data); throw new Error(data.error || "not logged in"); }
   if (!r.ok) throw new Error(data.error || ("HTTP " + r.status));
   return data;
 }
@@ -55,9 +55,14 @@ async function act(path, body, done) {
 }
 
 // ---- login ----
-function showLogin() {
+// Behind a reverse proxy there is no login form: the proxy authenticates,
+// and a refusal here means it did not name the user.
+function showLogin(why) {
   csrf = null;
   if (feed) { feed.close(); feed = null; }
+  const proxied = why && why.login === "proxy";
+  $("login-form").hidden = proxied;
+  $("login-error").textContent = proxied ? (why.error || "") : "";
   $("login").hidden = false;
   $("tabs").hidden = true;
   $("logout").hidden = true;
@@ -75,7 +80,7 @@ async function start() {
     const data = await r.json().catch(() => ({}));
     $("token").value = "";
     if (!r.ok) { $("login-error").textContent = data.error || "login failed"; return; }
-    loggedIn(data.csrf);
+    loggedIn(data.csrf, data.login);
   });
   $("logout").addEventListener("click", async () => {
     await api("/api/logout", {}).catch(() => {});
@@ -86,14 +91,15 @@ async function start() {
   $("suggest-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadSuggest(); });
   window.addEventListener("hashchange", route);
   const r = await fetch("/api/session");
-  if (r.ok) loggedIn((await r.json()).csrf); else showLogin();
+  const s = await r.json().catch(() => ({}));
+  if (r.ok) loggedIn(s.csrf, s.login); else showLogin(s);
 }
 
-function loggedIn(token) {
+function loggedIn(token, login) {
   csrf = token;
   $("login").hidden = true;
   $("tabs").hidden = false;
-  $("logout").hidden = false;
+  $("logout").hidden = login === "proxy";
   route();
   setInterval(refresh, 2000);
 }
@@ -152,13 +158,19 @@ function openFeed() {
     while (rows.children.length > MAX_ROWS) rows.lastChild.remove();
   };
   // The backlog is drawn in one go, newest first, then marked painted.
-  feed.addEventListener("ready", () => {
+  feed.addEventListener("ready", (ev) => {
     live = true;
+    const info = JSON.parse(ev.data || "{}");
+    // Fewer matches than the view opens with, and the search stopped short
+    // of the trail's start: say how far back it looked.
+    const partial = backlog.length < 200 && info.searched_from > 1;
     const frag = document.createDocumentFragment();
     for (let i = backlog.length - 1; i >= 0; i--) frag.append(auditRow(backlog[i]));
     rows.append(frag);
     backlog = [];
-    $("audit-state").textContent = "live";
+    $("audit-state").textContent = partial
+      ? "live (history searched back to #" + info.searched_from + "; older: cordon audit export)"
+      : "live";
     requestAnimationFrame(() => performance.mark("cordon-audit-painted"));
   });
   feed.onerror = () => { $("audit-state").textContent = "reconnecting…"; };
@@ -287,8 +299,14 @@ async function loadVault() {
   $("vault-rows").replaceChildren(...v.entries.map((e) =>
     el("tr", {}, el("td", {}, e.name), el("td", {}, e.kind), el("td", {}, e.version),
       el("td", {}, e.last_used || "never"), el("td", {}, (e.used_by || []).join(", ")))));
-  $("binding-rows").replaceChildren(...v.bindings.map((b) =>
-    el("tr", {}, el("td", {}, b.agent), el("td", {}, b.connector), el("td", {}, b.entry))));
+  $("binding-rows").replaceChildren(...v.bindings.map((b) => {
+    const perms = Object.entries(b.permissions || {}).map(([k, l]) => k + ":" + l);
+    const scope = [(b.repositories || []).join(", "), perms.join(", ")].filter(Boolean).join(" · ");
+    return el("tr", { "data-entry": b.entry },
+      el("td", {}, b.agent), el("td", {}, b.connector), el("td", {}, b.order), el("td", {}, b.entry),
+      el("td", {}, b.kind || "(no such entry)"), el("td", { class: "detail" }, b.when || "always"),
+      el("td", { class: "detail" }, scope), el("td", { class: "muted" }, b.location));
+  }));
 }
 
 document.addEventListener("DOMContentLoaded", start);

@@ -94,7 +94,7 @@ fn merged(c: &Ctx, path: &str) -> bool {
 }
 
 /// Poll `cordon approvals` (quietly) until a row for `action` appears; its ID is column one.
-fn wait_for_pending(c: &Ctx, action: &str) -> anyhow::Result<Option<String>> {
+pub(super) fn wait_for_pending(c: &Ctx, action: &str) -> anyhow::Result<Option<String>> {
     let mut id = None;
     let _ = wait_until("a pending approval", PENDING_WAIT, || {
         let Ok(out) = run_with_timeout(
