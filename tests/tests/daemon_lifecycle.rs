@@ -263,3 +263,33 @@ fn a_missing_cgroup2_mount_stops_the_daemon_with_one_line() {
         show(&out)
     );
 }
+
+/// A control socket group that does not exist is a configuration error, not
+/// a socket served without it: the start stops and names the setting.
+#[test]
+fn a_socket_group_that_does_not_exist_stops_the_start_and_names_it() {
+    require_root_or_skip!();
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("cordon.toml");
+    std::fs::write(&config, "socket_group = \"cordon-e2e-no-such-group\"\n").unwrap();
+    let mut cmd = std::process::Command::new(cordon_bin());
+    cmd.arg("daemon")
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(state.path())
+        .args([
+            "--policies",
+            "/nonexistent",
+            "--dns-upstream",
+            "127.0.0.1:9",
+        ]);
+    let out = run_with_timeout(&mut cmd, T).unwrap();
+    assert!(!out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("socket_group") && err.contains("cordon-e2e-no-such-group"),
+        "{}",
+        show(&out)
+    );
+}

@@ -34,8 +34,18 @@ pub fn bind(d: &Shared) -> anyhow::Result<std::os::unix::net::UnixListener> {
 /// namespaced (test) daemon lets any local user connect, since every call
 /// is authorised by peer credentials anyway.
 fn set_socket_mode(path: &Path, group: Option<&str>) -> anyhow::Result<()> {
-    let mode = match group.and_then(|g| nix::unistd::Group::from_name(g).ok().flatten()) {
-        Some(g) => {
+    // A configured group that cannot be found stops the start: quietly serving the socket
+    // without the group would leave the operators the config names locked out, with nothing
+    // saying why.
+    let mode = match group {
+        Some(name) => {
+            let g = nix::unistd::Group::from_name(name)
+                .with_context(|| format!("socket_group {name:?}: looking the group up"))?
+                .with_context(|| {
+                    format!(
+                        "socket_group {name:?}: no such group (create it, or remove the setting)"
+                    )
+                })?;
             nix::unistd::chown(path, None, Some(g.gid))?;
             0o660
         }
