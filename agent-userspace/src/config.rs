@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 use crate::paths::{self, Paths};
 
+mod caps;
+pub use caps::{CapDefaults, CapsSection};
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
@@ -36,6 +39,9 @@ pub struct ConfigFile {
     pub credentials: CredentialsSection,
     /// `[console]`: the web console, off unless configured.
     pub console: Option<ConsoleSection>,
+    /// `[caps]`: per-agent caps for agents whose policy sets none.
+    #[serde(default)]
+    pub caps: CapsSection,
 }
 
 /// `[console]` in cordon.toml.
@@ -315,6 +321,8 @@ pub struct DaemonConfig {
     pub sts_endpoint: String,
     /// `[console] listen` / `--console`: where the web console listens.
     pub console: Option<SocketAddr>,
+    /// `[caps]`: the per-agent caps' defaults.
+    pub caps: CapDefaults,
 }
 
 /// Flags given on the command line; they override the file.
@@ -378,6 +386,7 @@ impl DaemonConfig {
             .map(check_console_addr)
             .transpose()
             .map_err(invalid)?;
+        let caps = file.caps.resolve().map_err(invalid)?;
         let audit_forward = match &file.audit.forward {
             Some(f) => Some(f.to_config(&paths.state_dir).map_err(invalid)?),
             None => None,
@@ -415,6 +424,7 @@ impl DaemonConfig {
                 .sts_endpoint
                 .unwrap_or_else(|| DEFAULT_STS_ENDPOINT.to_string()),
             console,
+            caps,
         })
     }
 }

@@ -52,11 +52,13 @@ impl CapOverrides {
             }
         }
         self.connections = min(self.connections, other.connections);
-        self.connections_per_second = min(self.connections_per_second, other.connections_per_second);
+        self.connections_per_second =
+            min(self.connections_per_second, other.connections_per_second);
         self.pending_approvals = min(self.pending_approvals, other.pending_approvals);
         self.request_bytes_in_flight =
             min(self.request_bytes_in_flight, other.request_bytes_in_flight);
-        self.dns_queries_per_second = min(self.dns_queries_per_second, other.dns_queries_per_second);
+        self.dns_queries_per_second =
+            min(self.dns_queries_per_second, other.dns_queries_per_second);
     }
 }
 
@@ -70,7 +72,10 @@ pub(crate) fn compile(src: &SourceText<'_>, raw: &RawCaps) -> Result<CapOverride
                     .ok_or_else(|| {
                         src.invalid(
                             s.span(),
-                            format!("caps `{field}` must be a whole number from 1 to {}", u32::MAX),
+                            format!(
+                                "caps `{field}` must be a whole number from 1 to {}",
+                                u32::MAX
+                            ),
                         )
                     })
             })

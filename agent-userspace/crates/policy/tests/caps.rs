@@ -30,7 +30,10 @@ fn a_file_sets_caps_for_the_agents_it_names_and_others_keep_the_defaults() {
         }
     );
     assert_eq!(set.caps_for(&chain(&["calm"])), CapOverrides::default());
-    assert_eq!(set.caps_for(&chain(&["nobody-names-me"])), CapOverrides::default());
+    assert_eq!(
+        set.caps_for(&chain(&["nobody-names-me"])),
+        CapOverrides::default()
+    );
 }
 
 #[test]
@@ -41,7 +44,10 @@ fn the_tightest_value_wins_across_files_extends_and_the_chain() {
             "a.toml",
             "agents = [\"orch\", \"sub\"]\nextends = [\"base/caps.toml\"]\n[caps]\nconnections = 50\ndns_queries_per_second = 9\n",
         ),
-        ("b.toml", "agents = [\"sub\"]\n[caps]\ndns_queries_per_second = 3\n"),
+        (
+            "b.toml",
+            "agents = [\"sub\"]\n[caps]\ndns_queries_per_second = 3\n",
+        ),
     ]);
     let orch = set.caps_for(&chain(&["orch"]));
     assert_eq!(orch.connections, Some(10), "extended file is tighter");
@@ -53,13 +59,22 @@ fn the_tightest_value_wins_across_files_extends_and_the_chain() {
 #[test]
 fn a_bad_cap_names_the_file_line_and_field() {
     for (text, want) in [
-        ("agents = [\"a\"]\n[caps]\nconnections = 0\n", "bad.toml:3:15: caps `connections`"),
-        ("agents = [\"a\"]\n[caps]\nconnections = -4\n", "bad.toml:3:15: caps `connections`"),
+        (
+            "agents = [\"a\"]\n[caps]\nconnections = 0\n",
+            "bad.toml:3:15: caps `connections`",
+        ),
+        (
+            "agents = [\"a\"]\n[caps]\nconnections = -4\n",
+            "bad.toml:3:15: caps `connections`",
+        ),
         (
             "agents = [\"a\"]\n[caps]\nrequest_bytes_in_flight = 0\n",
             "bad.toml:3:27: caps `request_bytes_in_flight`",
         ),
-        ("agents = [\"a\"]\n[caps]\nconections = 3\n", "bad.toml:3:1: unknown field `conections`"),
+        (
+            "agents = [\"a\"]\n[caps]\nconections = 3\n",
+            "bad.toml:3:1: unknown field `conections`",
+        ),
     ] {
         let dir = dir_with(&[("bad.toml", text)]);
         let err = PolicySet::load_dir(dir.path()).unwrap_err().to_string();
