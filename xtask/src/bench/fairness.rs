@@ -1,6 +1,6 @@
 //! Scenario: fair under abuse. A daemon of its own, at its default caps
 //! (no `[caps]` anywhere). Agent `bench-calm` sends HTTPS requests, a new
-//! connection each (`oha --disable-keepalive -c 2`), alone and then while
+//! connection each, 100 a second (`oha --disable-keepalive -c 2 -q 100`), alone and then while
 //! agent `bench-flood` floods the same daemon: thousands of idle
 //! connections, slow-head connections (a request head that never ends),
 //! garbage connections (random bytes), and a keep-alive request loop. The
@@ -33,6 +33,9 @@ use super::{
 
 const CALM: &str = "bench-calm";
 const FLOOD: &str = "bench-flood";
+/// The calm agent's requests per second (each on a new connection): half
+/// its default cap of 200 new connections a second.
+const CALM_RPS: u32 = 100;
 /// Seconds of each calm measurement.
 const SECS: u32 = 8;
 /// How long the flood runs: a ramp, the loaded measurement, a margin.
@@ -117,8 +120,13 @@ fn measure(
             ca: Some(&ca),
             connect_to: None,
         };
+        // A fixed offered load, well under the calm agent's own rate cap:
+        // latency at a steady rate, not a saturated queue.
+        let mut args = oha::args(&load, &target);
+        let url_at = args.len() - 1;
+        args.splice(url_at..url_at, ["-q".to_string(), CALM_RPS.to_string()]);
         let mut cmd = daemon.run_as(CALM, oha_bin);
-        cmd.args(oha::args(&load, &target));
+        cmd.args(args);
         oha::run(&mut cmd).with_context(|| format!("the calm agent, {what}"))
     };
     // Warm the CA's leaf cache and the pools, then measure alone.
@@ -230,8 +238,8 @@ pub fn section(r: &Results) -> String {
     let f = &r.fairness;
     let mut s = String::from(
         "## Fair under abuse (`fairness`)\n\n\
-         A daemon of its own at its default caps. Agent `bench-calm` runs `oha --disable-keepalive -c 2` (HTTPS, a new \
-         connection per request) for 8 s alone, then for 8 s while agent `bench-flood` opens up to 3,000 idle \
+         A daemon of its own at its default caps. Agent `bench-calm` runs `oha --disable-keepalive -c 2 -q 100` (HTTPS, a new \
+         connection per request, 100 a second) for 8 s alone, then for 8 s while agent `bench-flood` opens up to 3,000 idle \
          connections, 1,000 slow-head connections (a head that never ends), garbage connections (random bytes) and a \
          keep-alive request loop, all through the same daemon. Ratios are loaded / unloaded from the same run.\n\n",
     );
