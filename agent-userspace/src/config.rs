@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 use crate::paths::{self, Paths};
 
+mod caps;
+pub use caps::{CapDefaults, CapsSection};
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
@@ -36,6 +39,9 @@ pub struct ConfigFile {
     pub credentials: CredentialsSection,
     /// `[console]`: the web console, off unless configured.
     pub console: Option<crate::console::config::ConsoleSection>,
+    /// `[caps]`: per-agent caps for agents whose policy sets none.
+    #[serde(default)]
+    pub caps: CapsSection,
 }
 
 /// `[credentials]` in cordon.toml: where just-in-time credentials are
@@ -293,6 +299,8 @@ pub struct DaemonConfig {
     /// `[console]` / `--console` / `--console-socket`: where the web
     /// console listens, and how operators reach it.
     pub console: Option<crate::console::config::ConsoleConfig>,
+    /// `[caps]`: the per-agent caps' defaults.
+    pub caps: CapDefaults,
 }
 
 /// Flags given on the command line; they override the file.
@@ -352,6 +360,7 @@ impl DaemonConfig {
         };
         let console = crate::console::config::resolve(flags.console.clone(), file.console.as_ref())
             .map_err(invalid)?;
+        let caps = file.caps.resolve().map_err(invalid)?;
         let audit_forward = match &file.audit.forward {
             Some(f) => Some(f.to_config(&paths.state_dir).map_err(invalid)?),
             None => None,
@@ -389,6 +398,7 @@ impl DaemonConfig {
                 .sts_endpoint
                 .unwrap_or_else(|| DEFAULT_STS_ENDPOINT.to_string()),
             console,
+            caps,
         })
     }
 }

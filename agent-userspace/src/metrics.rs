@@ -12,6 +12,7 @@
 //! Gauges (pending approvals, agents by state, audit queue and health) are
 //! read from the daemon at scrape time; `serve::spawn` starts the HTTP
 //! endpoint when `metrics_addr` is configured.
+mod caps;
 mod histogram;
 mod outcomes;
 pub mod serve;
@@ -57,6 +58,7 @@ pub struct Metrics {
     decision_latency: Histogram,
     upstream_latency: Histogram,
     outcomes: outcomes::OutcomeCounts,
+    caps: caps::CapCounts,
     /// The `[audit.forward]` forwarder's counters, once it runs.
     forward: OnceLock<Arc<cordon_audit::forward::ForwardStats>>,
 }
@@ -69,6 +71,7 @@ impl Default for Metrics {
             decision_latency: Histogram::new(&DECISION_BUCKETS),
             upstream_latency: Histogram::new(&UPSTREAM_BUCKETS),
             outcomes: Default::default(),
+            caps: Default::default(),
             forward: OnceLock::new(),
         }
     }
@@ -122,6 +125,17 @@ impl Metrics {
         for o in outcomes {
             self.record_outcome(o);
         }
+    }
+
+    /// One refusal by a per-agent cap; `opens_burst` when it is the one
+    /// the trail records (`cordon_cap_refusals_total`, `_bursts_total`).
+    pub fn record_cap_refusal(
+        &self,
+        agent: &str,
+        cap: crate::request::caps::Cap,
+        opens_burst: bool,
+    ) {
+        self.caps.count(agent, cap, opens_burst);
     }
 
     /// Publishes the forwarder's counters (`cordon_audit_forward_*`).
@@ -202,6 +216,7 @@ impl Metrics {
             "Time the upstream took to answer a forwarded request.",
         );
         self.outcomes.render(e);
+        self.caps.render(e);
     }
 }
 

@@ -11,7 +11,7 @@ use super::{CgroupError, validate_agent_name};
 
 /// Where an agent instance sits in the tree: the delegation chain of agent
 /// names (root first) and the instance id at every level.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AgentPath {
     pub chain: Vec<String>,
     pub instances: Vec<String>,

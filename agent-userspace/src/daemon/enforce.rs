@@ -149,6 +149,21 @@ async fn wait_for_human(
         ask.action,
         ask.params,
     );
+    // Held while the request waits: an agent at its cap of pending
+    // approvals is refused (429) rather than queueing more for a human.
+    let limits = super::caps::admit::limits_pinned(d, pinned, agent);
+    let _waiting = match d.caps.approval(agent, limits, std::time::Instant::now()) {
+        Ok(permit) => permit,
+        Err(hit) => {
+            return Err(crate::request::caps::record(
+                &d.audit,
+                ask,
+                &hit,
+                pinned.version().clone(),
+            )
+            .await);
+        }
+    };
     let (info, rx) = d
         .approvals
         .open(Question {

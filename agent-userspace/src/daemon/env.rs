@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use super::{Shared, enforce::DaemonDecider};
+use super::{Shared, caps::admit::DaemonAdmission, enforce::DaemonDecider};
 use crate::{
     bpf::maps::FlowOrigin,
     cgroup::AgentPath,
@@ -52,6 +52,7 @@ pub fn proxy_env(d: &Shared) -> proxy::Env {
         flows: Arc::new(DaemonFlows(d.clone())),
         snapshots: Arc::new(DaemonSnapshots(d.clone())),
         decider: Arc::new(DaemonDecider(d.clone())),
+        admission: Arc::new(DaemonAdmission(d.clone())),
         audit: d.audit.clone(),
         vault: d.vault.clone(),
         jit: d.jit.clone(),
@@ -90,6 +91,8 @@ pub fn dns_env(d: &Shared) -> dns::Env {
         clients: Arc::new(DaemonDnsClients(d.clone())),
         snapshots: Arc::new(DaemonSnapshots(d.clone())),
         decider: Arc::new(DaemonDecider(d.clone())),
+        admission: Arc::new(DaemonAdmission(d.clone())),
+        audit: d.audit.clone(),
         upstreams: d.cfg.dns_upstream.clone(),
     })
 }

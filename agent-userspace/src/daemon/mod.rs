@@ -3,6 +3,7 @@
 pub mod agent_env;
 pub mod agents;
 pub mod approvals;
+pub mod caps;
 pub mod contain_watch;
 pub mod contained;
 pub mod contained_store;
@@ -55,6 +56,8 @@ pub struct Daemon {
     pub approvals: approvals::Approvals,
     pub grants: grants::Grants,
     pub conns: Arc<crate::proxy::live::Connections>,
+    /// Per-agent caps and the daemon's descriptor budget.
+    pub caps: Arc<caps::Caps>,
     pub stats: stats::Stats,
     pub vault: Arc<cordon_vault::Vault>,
     /// Just-in-time credentials: AWS placeholders issued at `cordon run`,

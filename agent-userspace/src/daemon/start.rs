@@ -166,6 +166,7 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
         approvals: approvals::Approvals::new(store::Store::new(db.clone())),
         grants,
         conns: Arc::default(),
+        caps: super::caps::Caps::new(cfg.caps, cap_budget(&cfg)),
         stats: Default::default(),
         vault,
         jit,
@@ -229,6 +230,7 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
     tokio::spawn(super::memory::trim_loop());
     tokio::spawn(super::reload::watch(daemon.clone()));
     tokio::spawn(super::grants::lifecycle::sweep_loop(daemon.clone()));
+    tokio::spawn(super::caps::summary::sweep_loop(daemon.clone()));
 
     tracing::info!(
         proxy_port,
@@ -444,6 +446,40 @@ fn raise_fd_limit() {
             );
         }
     }
+}
+
+/// The descriptor budget for agent connections, from the open-file limit
+/// `raise_fd_limit` left (docs/config.md, "Caps"), said once at start.
+fn cap_budget(cfg: &DaemonConfig) -> super::caps::Budget {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit with a valid struct. On failure the budget plans
+    // for the smallest limit Linux starts processes with.
+    let nofile = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    };
+    let b = super::caps::Budget::plan(nofile, cfg.caps.reserve_fds);
+    tracing::info!(
+        open_file_limit = b.nofile,
+        reserved = b.reserve,
+        agent_connections = b.daemon_connections,
+        per_agent_ceiling = b.agent_ceiling,
+        default_cap = cfg.caps.connections,
+        agents_at_default_cap = b.agents_at_cap(cfg.caps.connections),
+        "connection budget"
+    );
+    if cfg.caps.connections > b.agent_ceiling {
+        tracing::warn!(
+            cap = cfg.caps.connections,
+            ceiling = b.agent_ceiling,
+            "[caps] connections is above a quarter of the daemon's connection budget: agents are held to the ceiling"
+        );
+    }
+    b
 }
 
 /// The vault's master key: a systemd credential when present, else the

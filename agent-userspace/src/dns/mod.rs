@@ -21,7 +21,7 @@ pub use server::serve;
 use crate::{
     bpf::maps::FlowOrigin,
     cgroup::AgentPath,
-    request::{Decider, Snapshots},
+    request::{Decider, Snapshots, caps::Admission},
 };
 
 /// Who sent a query, and where answered names are remembered.
@@ -37,6 +37,9 @@ pub struct DnsEnv {
     pub clients: Arc<dyn Clients>,
     pub snapshots: Arc<dyn Snapshots>,
     pub decider: Arc<dyn Decider>,
+    /// The per-agent caps: DNS queries per second.
+    pub admission: Arc<dyn Admission>,
+    pub audit: cordon_audit::AuditLog,
     pub upstreams: Vec<SocketAddr>,
 }
 

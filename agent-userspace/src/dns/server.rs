@@ -8,7 +8,7 @@ use tokio::net::UdpSocket;
 use cordon_audit::EventKind;
 
 use super::Env;
-use crate::request::{Actor, Answer, Ask};
+use crate::request::{Actor, Answer, Ask, caps};
 
 pub async fn serve(d: Env, sock: UdpSocket) {
     let sock = Arc::new(sock);
@@ -56,22 +56,25 @@ pub async fn answer(d: &Env, datagram: &[u8], peer: SocketAddr) -> Option<Vec<u8
     params.insert("type".into(), json!(qtype));
     let actor = Actor::new(agent.clone(), origin);
     let pinned = d.snapshots.pin();
-    let verdict = d
-        .decider
-        .decide(
-            &pinned,
-            Ask {
-                kind: EventKind::DnsQuery,
-                actor: &actor,
-                connector: None,
-                action: "dns.query",
-                params: &params,
-                host: Some(&name),
-                http: None,
-                started,
-            },
-        )
-        .await;
+    let ask = |params| Ask {
+        kind: EventKind::DnsQuery,
+        actor: &actor,
+        connector: None,
+        action: "dns.query",
+        params,
+        host: Some(&name),
+        http: None,
+        started,
+    };
+    // Over its rate the agent gets REFUSED; only the first refusal of a
+    // burst is recorded on its own (the daemon sums up the rest).
+    if let Err(hit) = d.admission.dns_query(&agent) {
+        if hit.opens_burst {
+            caps::record(&d.audit, &ask(&params), &hit, pinned.version().clone()).await;
+        }
+        return query.refused();
+    }
+    let verdict = d.decider.decide(&pinned, ask(&params)).await;
     if !matches!(verdict, Answer::Allow { .. }) {
         return query.refused();
     }

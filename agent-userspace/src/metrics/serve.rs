@@ -83,6 +83,10 @@ pub struct Snapshot {
     pub audit_health: Health,
     /// The `[audit.forward]` forwarder, when one runs.
     pub forward: Option<cordon_audit::forward::ForwardSnapshot>,
+    /// Agent connections held now, and the most the daemon holds (its
+    /// descriptor budget, `daemon/caps/budget.rs`).
+    pub connections_held: u64,
+    pub connections_budget: u64,
 }
 
 impl Snapshot {
@@ -110,6 +114,8 @@ impl Snapshot {
             audit: d.audit.metrics(),
             audit_health: d.audit.health(),
             forward: super::global().forwarder(),
+            connections_held: d.caps.connections_held(),
+            connections_budget: d.caps.budget().daemon_connections,
         }
     }
 }
@@ -147,6 +153,18 @@ pub fn render(m: &super::Metrics, s: &Snapshot) -> String {
         "cordon_agents",
         &[("state", "frozen")],
         s.agents_frozen as f64,
+    );
+    e.single(
+        "cordon_agent_connections",
+        "Agent connections the proxy holds now, all agents together.",
+        Kind::Gauge,
+        s.connections_held as f64,
+    );
+    e.single(
+        "cordon_agent_connections_budget",
+        "The most agent connections the daemon holds at once (its descriptor budget).",
+        Kind::Gauge,
+        s.connections_budget as f64,
     );
     let a = &s.audit;
     e.single(
@@ -299,6 +317,8 @@ mod tests {
             },
             audit_health: health,
             forward: None,
+            connections_held: 7,
+            connections_budget: 100,
         }
     }
 
@@ -310,6 +330,8 @@ mod tests {
         );
         for line in [
             "cordon_approvals_pending 2\n",
+            "cordon_agent_connections 7\n",
+            "cordon_agent_connections_budget 100\n",
             "cordon_agents{state=\"running\"} 3\n",
             "cordon_agents{state=\"frozen\"} 1\n",
             "cordon_audit_queue_depth 5\n",

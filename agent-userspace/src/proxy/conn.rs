@@ -20,6 +20,7 @@ use super::{
 };
 use crate::request::{
     Actor, Answer, Ask, Attribution, Kind, Pinned, Refusal,
+    caps::CapHit,
     record::{DecisionRecord, append_refusal, record_refusal},
 };
 
@@ -38,6 +39,18 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
             "connection from an unknown cgroup: refused"
         );
         return reset(client);
+    };
+    // Held for as long as the connection lives. Checked before anything
+    // else is spent on the connection (not even /proc is read).
+    let _permit = match env.admission.connection(&agent) {
+        Ok(permit) => permit,
+        Err(hit) => {
+            reset(client);
+            if hit.opens_burst {
+                refuse_over_cap(&env, Actor::new(agent, origin), &hit).await;
+            }
+            return;
+        }
     };
     let actor = Actor::new(agent, origin);
     let started = Instant::now();
@@ -303,6 +316,29 @@ impl Flow<'_> {
         let rec = DecisionRecord::of(&ask, decision, EventKind::TcpConnect);
         append_refusal(&self.env.audit, rec.build()).await;
     }
+}
+
+/// Records the refusal that opened a burst of connections over a cap
+/// (the rest of the burst is counted and summed up by the daemon). The
+/// connection is already closed: the agent does not wait on the trail.
+async fn refuse_over_cap(env: &Env, actor: Actor, hit: &CapHit) {
+    let host = env
+        .flows
+        .resolved(&actor.agent, actor.origin.dst.ip())
+        .unwrap_or_default();
+    let params = tcp_params(&actor, &host);
+    let ask = Ask {
+        kind: EventKind::TcpConnect,
+        actor: &actor,
+        connector: None,
+        action: "tcp.connect",
+        params: &params,
+        host: Some(&host),
+        http: None,
+        started: Instant::now(),
+    };
+    let version = env.snapshots.pin().version().clone();
+    crate::request::caps::record(&env.audit, &ask, hit, version).await;
 }
 
 fn tcp_params(actor: &Actor, host: &str) -> Map<String, Value> {

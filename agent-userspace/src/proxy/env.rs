@@ -15,7 +15,7 @@ use crate::{
     bpf::maps::FlowOrigin,
     cgroup::AgentPath,
     config::ForeignCredentials,
-    request::{Decider, Snapshots},
+    request::{Decider, Snapshots, caps::Admission},
 };
 
 /// Who a redirected flow belongs to.
@@ -43,6 +43,8 @@ pub struct ProxyEnv {
     pub flows: Arc<dyn Flows>,
     pub snapshots: Arc<dyn Snapshots>,
     pub decider: Arc<dyn Decider>,
+    /// The per-agent caps: connections, their rate, request bytes.
+    pub admission: Arc<dyn Admission>,
     pub audit: AuditLog,
     pub vault: Arc<Vault>,
     /// Just-in-time credentials: minted tokens, AWS sessions, placeholders.

@@ -31,6 +31,10 @@ use crate::request::{Actor, Ask, Attribution, Kind, Refusal, record::record_refu
 
 /// Header blocks larger than this are refused.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// How long an HTTP/1 head may take to arrive, and how long a kept-alive
+/// connection may sit idle before its next one: a slow-head or idle
+/// connection cannot hold its slot (and its buffers) for ever.
+pub const HEAD_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What is known about the connection the requests arrive on.
 pub struct HttpCtx {
@@ -73,6 +77,8 @@ where
     let conn = hyper::server::conn::http1::Builder::new()
         .half_close(true)
         .max_buf_size(MAX_HEADER_BYTES * 2)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEAD_READ_TIMEOUT)
         .serve_connection(TokioIo::new(guarded), handler)
         .with_upgrades();
     let result = until_drained(&ctx, first, conn, |c| c.graceful_shutdown()).await;

@@ -6,10 +6,12 @@
 //! - `decider`: the question (`Ask`), the answer (`Answer`) and the trait
 //!   the daemon implements to give it;
 //! - `refusal`: the one refusal type;
-//! - `record`: decision records and how they are appended.
+//! - `record`: decision records and how they are appended;
+//! - `caps`: per-agent caps as the proxy and the resolver ask them.
 //!
 //! The path a request takes is drawn in `docs/architecture.md`.
 pub mod actor;
+pub mod caps;
 pub mod decider;
 pub mod pinned;
 pub mod record;

@@ -48,6 +48,8 @@ pub enum Kind {
     TlsHandshake,
     /// The agent dialled Cordon's own listeners.
     CordonListener,
+    /// The agent is over one of its caps (`request::caps`).
+    Cap(super::caps::Cap),
 }
 
 impl Kind {
@@ -67,6 +69,7 @@ impl Kind {
             Kind::UpstreamFailed | Kind::UpstreamTls => "upstream-error",
             Kind::TlsHandshake => "tls-handshake",
             Kind::CordonListener => "cordon-listener",
+            Kind::Cap(cap) => cap_rule(*cap),
         }
     }
 
@@ -86,6 +89,8 @@ impl Kind {
             // The same request may pass once the trail can be written.
             Kind::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::UpstreamFailed | Kind::UpstreamTls => StatusCode::BAD_GATEWAY,
+            // The same request may pass once the agent holds less.
+            Kind::Cap(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -96,6 +101,7 @@ impl Kind {
                 "credential refused"
             }
             Kind::AuditUnavailable => "audit unavailable",
+            Kind::Cap(_) => "over a cap",
             Kind::UpstreamFailed | Kind::UpstreamTls => "upstream failed",
             Kind::Malformed | Kind::Smuggling | Kind::HeaderLimit | Kind::TlsHandshake => {
                 "request refused"
@@ -113,6 +119,19 @@ impl Kind {
             Kind::Policy { source, .. } => *source,
             _ => Source::Cordon,
         }
+    }
+}
+
+/// `cap:<name>`, as a static string (rule ids are borrowed).
+fn cap_rule(cap: super::caps::Cap) -> &'static str {
+    use super::caps::Cap;
+    match cap {
+        Cap::Connections => "cap:connections",
+        Cap::ConnectionRate => "cap:connections_per_second",
+        Cap::PendingApprovals => "cap:pending_approvals",
+        Cap::RequestBytes => "cap:request_bytes_in_flight",
+        Cap::DnsRate => "cap:dns_queries_per_second",
+        Cap::DaemonConnections => "cap:daemon_connections",
     }
 }
 
@@ -149,6 +168,9 @@ pub enum Recorded {
     Yes(u64),
     /// Its record could not be written; the refusal stands regardless.
     Failed,
+    /// A cap refusal after the first of its burst: counted in the burst's
+    /// summary record rather than recorded on its own.
+    Coalesced,
 }
 
 /// Boxed: refusals travel in `Err` through every stage, and the success
@@ -223,7 +245,7 @@ impl Refusal {
     pub fn audit_id(&self) -> Option<u64> {
         match self.0.recorded {
             Recorded::Yes(id) => Some(id),
-            Recorded::No | Recorded::Failed => None,
+            Recorded::No | Recorded::Failed | Recorded::Coalesced => None,
         }
     }
 }

@@ -31,6 +31,14 @@ decision = "allow"
 id = "bench-http"
 action = "http.request"
 decision = "allow"
+
+# The load generators open thousands of connections a second and the idle
+# scenario holds 10,000: far past the per-agent defaults (the fairness
+# scenario measures those, on a daemon of its own).
+[caps]
+connections = 1000000
+connections_per_second = 1000000
+dns_queries_per_second = 1000000
 "#;
 
 pub struct Cordon {

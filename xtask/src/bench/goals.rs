@@ -204,6 +204,7 @@ pub fn judge(r: &Results) -> Vec<Goal> {
     g.push(super::outcomes::goal(r));
     g.push(super::jit_report::goal(r));
     g.push(super::console_paint::goal(&r.console));
+    g.extend(super::fairness::goals(&r.fairness));
     let policy = r
         .criterion
         .policy

@@ -107,7 +107,7 @@ fn debian_packages() -> Result<(), String> {
     apt(&args)
 }
 
-fn oha() -> anyhow::Result<PathBuf> {
+pub fn oha() -> anyhow::Result<PathBuf> {
     let prefix = workspace_root().join(".tools");
     let bin = prefix.join("bin/oha");
     if output(Command::new(&bin).arg("--version")).is_some() {

@@ -11,6 +11,7 @@ mod console_paint;
 mod contain;
 mod cordon;
 mod criterion;
+mod fairness;
 mod goals;
 mod http;
 mod idle;
@@ -70,6 +71,11 @@ pub struct BenchArgs {
     /// prints its figures and writes no report.
     #[arg(long, conflicts_with_all = ["rig", "quick", "baseline_cordon"])]
     pub console_only: bool,
+    /// Only the fairness scenario (one agent floods, another is measured;
+    /// about a minute once built): prints its figures and goals, writes no
+    /// report.
+    #[arg(long, conflicts_with_all = ["rig", "quick", "baseline_cordon", "console_only"])]
+    pub fairness_only: bool,
 }
 
 /// How long the daemon is left idle before an "after" RSS reading: it
@@ -129,6 +135,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.console_only {
         return console_only();
+    }
+    if args.fairness_only {
+        return fairness_only();
     }
     let tools = install::all()?;
     criterion::build()?;
@@ -320,6 +329,7 @@ fn measure(
     r.kill = kill::run(&rig, plan.kill_rounds);
     r.console = console_paint::run(&tools.cordon, &tools.probe, dir, &rig.certs);
     r.memory.idle_conns = idle::run(&rig, dir, plan.idle_levels);
+    r.fairness = fairness::run(&tools.cordon, &tools.oha, dir, &rig.certs, &rig.upstream);
     std::thread::sleep(SETTLE);
     r.memory.idle_after_load_mib = Some(idle::rss_mib(pid));
     r.memory.hwm_mib = proc::status_kib(pid, "VmHWM").map(|k| k as f64 / 1024.0);
@@ -359,6 +369,33 @@ fn console_only() -> anyhow::Result<()> {
     eprintln!("  {:<70} {:<40} {:?}", g.goal, g.measured, g.met);
     if !r.errors.is_empty() {
         bail!("the console scenario failed: {}", r.errors.join("; "));
+    }
+    Ok(())
+}
+
+/// `--fairness-only`: the fairness scenario alone, on a release build of
+/// Cordon, oha and nginx (no peers).
+fn fairness_only() -> anyhow::Result<()> {
+    let (cordon, _probe) = install::cordon_and_probe()?;
+    let oha = install::oha()?;
+    raise_nofile(100_000);
+    let work = WorkDir::create()?;
+    let dir = work.0.as_path();
+    let certs = certs::make(&dir.join("certs"))?;
+    open_up(dir)?;
+    let up = upstream::start(dir, &certs)?;
+    let f = fairness::run(&cordon, &oha, dir, &certs, &up);
+    println!("{}", serde_json::to_string_pretty(&f)?);
+    for g in fairness::goals(&f) {
+        let v = match g.met {
+            Some(true) => "met",
+            Some(false) => "NOT MET",
+            None => "not measured",
+        };
+        eprintln!("  {:<75} {:<60} {v}", g.goal, g.measured);
+    }
+    if !f.errors.is_empty() {
+        bail!("the fairness scenario failed: {}", f.errors.join("; "));
     }
     Ok(())
 }

@@ -81,6 +81,7 @@ pub fn markdown(r: &Results) -> String {
     s.push_str(&super::baseline::section(r));
     s.push_str(&super::outcomes::section(r));
     s.push_str(&super::jit_report::section(r));
+    s.push_str(&super::fairness::section(r));
     s.push_str(&super::report_more::sections(r));
     s
 }

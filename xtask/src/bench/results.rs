@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
-    baseline, connect, console_paint, contain, criterion, goals, http, idle, jit_run, kill,
-    machine, outcomes,
+    baseline, connect, console_paint, contain, criterion, fairness, goals, http, idle, jit_run,
+    kill, machine, outcomes,
 };
 
 #[derive(Serialize, Default)]
@@ -50,6 +50,8 @@ pub struct Results {
     pub kill: kill::KillResult,
     /// The web console's live audit view: first paint with 10,000 records.
     pub console: console_paint::ConsolePaint,
+    /// One agent floods, another is measured (`fairness`).
+    pub fairness: fairness::Fairness,
     pub memory: Memory,
     pub notes: Vec<String>,
 }

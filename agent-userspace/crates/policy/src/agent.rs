@@ -20,6 +20,8 @@ pub(crate) struct AgentPolicy {
     pub(crate) envelope: Envelope,
     pub(crate) credentials: BTreeMap<String, Arc<crate::bindings::Bindings>>,
     pub(crate) contain: ContainPolicy,
+    /// The tightest `[caps]` over the files that apply.
+    pub(crate) caps: crate::caps::CapOverrides,
     /// Learn only when every top-level file naming the agent says so:
     /// learning loosens enforcement, so one file cannot turn it on for
     /// agents other files enforce.
@@ -107,8 +109,10 @@ pub(crate) fn build(compiled: &Compiled, tops: &[usize]) -> Option<AgentPolicy> 
     let mut envelope = Envelope::default();
     let mut credentials: BTreeMap<String, Arc<crate::bindings::Bindings>> = BTreeMap::new();
     let mut contain = ContainPolicy::default();
+    let mut caps = crate::caps::CapOverrides::default();
     for &u in &units {
         let unit = &compiled.units[u];
+        caps.tighten(&unit.caps);
         if let Some(c) = &unit.contain {
             contain.merge(c);
         }
@@ -164,6 +168,7 @@ pub(crate) fn build(compiled: &Compiled, tops: &[usize]) -> Option<AgentPolicy> 
         envelope,
         credentials,
         contain,
+        caps,
         reads_agent,
     })
 }

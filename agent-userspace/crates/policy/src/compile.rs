@@ -98,6 +98,7 @@ pub(crate) struct Unit {
     pub(crate) envelope: Envelope,
     pub(crate) credentials: BTreeMap<String, Arc<crate::bindings::Bindings>>,
     pub(crate) contain: Option<ContainPolicy>,
+    pub(crate) caps: crate::caps::CapOverrides,
     pub(crate) extends: Vec<usize>,
 }
 
@@ -336,6 +337,12 @@ fn compile_file(file: &LoadedFile, out: &mut Compiled) -> Result<Unit, PolicyErr
             .as_ref()
             .map(|c| crate::contain::compile(&src, c))
             .transpose()?,
+        caps: raw
+            .caps
+            .as_ref()
+            .map(|c| crate::caps::compile(&src, c))
+            .transpose()?
+            .unwrap_or_default(),
         extends: file.extends.clone(),
     })
 }

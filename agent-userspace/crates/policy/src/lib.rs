@@ -9,6 +9,7 @@
 mod agent;
 mod bindings;
 mod bindings_load;
+mod caps;
 mod cel_env;
 mod compile;
 mod contain;
@@ -27,6 +28,7 @@ mod set;
 mod source;
 
 pub use bindings::{Binding, BindingOutcome, BindingTrace, Bindings, choose, explain_choice};
+pub use caps::CapOverrides;
 pub use compile::{Envelope, Limit, OnExceed};
 pub use contain::{ContainMode, ContainPolicy, PathPattern};
 pub use decision::{ActionRequest, Decision, HttpInfo, RuleTrace, Source, Verdict};

@@ -197,6 +197,18 @@ impl PolicySet {
         envelope
     }
 
+    /// The `[caps]` the policy sets for a delegation chain: the tightest
+    /// over its agents; unset values leave the daemon's defaults.
+    pub fn caps_for(&self, chain: &[String]) -> crate::caps::CapOverrides {
+        let mut caps = crate::caps::CapOverrides::default();
+        for agent in chain {
+            if let Some((_, p)) = self.policy_for(agent) {
+                caps.tighten(&p.caps);
+            }
+        }
+        caps
+    }
+
     /// How `agent`'s decisions are applied; an agent no file names is
     /// enforced.
     pub fn mode_for(&self, agent: &str) -> Mode {

@@ -29,6 +29,8 @@ pub(crate) struct RawFile {
     pub(crate) credentials: BTreeMap<String, Spanned<crate::bindings_load::RawCredential>>,
     /// `"on"`, `"off"` or a `[contain]` table (see `contain.rs`).
     pub(crate) contain: Option<Spanned<toml::Value>>,
+    /// Per-agent caps overriding the daemon's defaults (see `caps.rs`).
+    pub(crate) caps: Option<crate::caps::RawCaps>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -54,7 +54,7 @@ use self::{
 use super::{
     answer, body::ProxyBody, headers::is_upgrade, inject, serve_http::HttpCtx, upstream::Target,
 };
-use crate::request::{Ask, Attribution, Kind, Pinned, Refusal};
+use crate::request::{Ask, Attribution, Kind, Pinned, Refusal, caps};
 
 /// Every request moves this future into a box (`serve_http`), so the
 /// stages only some requests reach (refusals, AWS signatures, enrichment,
@@ -88,6 +88,20 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
         let ask = ask(&ctx, &head, None, "http.request", &no_params, started);
         return Box::pin(answer::refuse(&ctx.env, &ask, refusal)).await;
     }
+    // The declared body counts against the agent's request bytes in flight
+    // until this request's answer starts.
+    let _in_flight = match ctx
+        .env
+        .admission
+        .request_bytes(&ctx.actor.agent, declared_length(req.headers()))
+    {
+        Ok(permit) => permit,
+        Err(hit) => {
+            let ask = ask(&ctx, &head, None, "http.request", &no_params, started);
+            let refusal = caps::record(&ctx.env.audit, &ask, &hit, pinned.version().clone()).await;
+            return Box::pin(answer::refuse(&ctx.env, &ask, refusal)).await;
+        }
+    };
 
     let upgrade = (is_upgrade(req.headers()) || websocket_h2).then(|| hyper::upgrade::on(&mut req));
     let (mut parts, incoming) = req.into_parts();
@@ -317,4 +331,14 @@ fn target(ctx: &HttpCtx, head: &Head, upgrade: bool) -> Target {
         tls_name: ctx.tls.then(|| head.host.clone()),
         offer_h2: ctx.tls && !upgrade,
     }
+}
+
+/// The body length the head declares (0 when it declares none: a chunked
+/// or HTTP/2 body without `content-length` is streamed, never held whole).
+fn declared_length(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
