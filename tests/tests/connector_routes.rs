@@ -165,6 +165,28 @@ fn push_params(c: &Case) -> Value {
     Value::Object(p)
 }
 
+/// What the proxy adds to a route-named AWS action: the params every AWS action has,
+/// read from the request (`service`, `operation`; `region` only from a signature, and
+/// these requests are unsigned). The offline matcher gives the route's params alone.
+fn aws_params(c: &Case) -> Value {
+    let mut p = c.params.as_object().cloned().unwrap_or_default();
+    if c.connector == Some("aws-bedrock-runtime") {
+        let op = c.action.rsplit('.').next().unwrap_or_default();
+        let camel: String = op
+            .split('_')
+            .map(|w| {
+                let mut chars = w.chars();
+                chars.next().map_or_else(String::new, |f| {
+                    f.to_uppercase().chain(chars).collect::<String>()
+                })
+            })
+            .collect();
+        p.insert("service".into(), json!("bedrock"));
+        p.insert("operation".into(), json!(camel));
+    }
+    Value::Object(p)
+}
+
 fn case_json(i: usize, c: &Case) -> Value {
     json!({
         "i": i,
@@ -242,7 +264,7 @@ fn mismatches(
             if push_body(c).is_some() {
                 push_params(c)
             } else {
-                c.params.clone()
+                aws_params(c)
             },
             "allow",
         );

@@ -167,6 +167,12 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
                     tracing::info!(agent = %actor.agent.chain_display(), "connection cut by the kill switch");
                     Err((OutcomeState::Aborted, "cut by the kill switch".to_string()))
                 }
+                // A raw stream has no request to finish: waiting out the drain's bound
+                // would only hold the stop (or the upgrade) back, so it ends at once.
+                _ = env.conns.draining() => {
+                    tracing::info!(agent = %actor.agent.chain_display(), "tcp flow cut: the daemon is stopping");
+                    Err((OutcomeState::Aborted, "cut: the daemon stopped".to_string()))
+                }
             };
             record_flow_outcome(&env, &actor, audit_id, started, ended);
         }

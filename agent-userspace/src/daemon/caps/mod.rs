@@ -113,14 +113,7 @@ impl Caps {
             ));
         }
         if let Err(cap) = ledger.connect(&l, now) {
-            return Err(refuse(
-                ledger,
-                agent,
-                cap,
-                l.of(cap),
-                l.set_by_policy(cap),
-                now,
-            ));
+            return Err(over(ledger, agent, &l, cap, now));
         }
         *connections += 1;
         drop(s);
@@ -139,7 +132,7 @@ impl Caps {
         let ledger = ledger_of(&mut s.ledgers, agent, l);
         ledger
             .dns_query(&l, now)
-            .map_err(|cap| refuse(ledger, agent, cap, l.of(cap), l.set_by_policy(cap), now))
+            .map_err(|cap| over(ledger, agent, &l, cap, now))
     }
 
     /// `bytes` of declared request body, held until the permit drops.
@@ -156,14 +149,7 @@ impl Caps {
         let mut s = self.lock();
         let ledger = ledger_of(&mut s.ledgers, agent, l);
         if let Err(cap) = ledger.take_bytes(bytes, &l) {
-            return Err(refuse(
-                ledger,
-                agent,
-                cap,
-                l.of(cap),
-                l.set_by_policy(cap),
-                now,
-            ));
+            return Err(over(ledger, agent, &l, cap, now));
         }
         drop(s);
         let (caps, agent) = (self.clone(), agent.clone());
@@ -184,14 +170,7 @@ impl Caps {
         let mut s = self.lock();
         let ledger = ledger_of(&mut s.ledgers, agent, l);
         if let Err(cap) = ledger.open_approval(&l) {
-            return Err(refuse(
-                ledger,
-                agent,
-                cap,
-                l.of(cap),
-                l.set_by_policy(cap),
-                now,
-            ));
+            return Err(over(ledger, agent, &l, cap, now));
         }
         drop(s);
         let (caps, agent) = (self.clone(), agent.clone());
@@ -241,6 +220,11 @@ fn ledger_of<'a>(
 }
 
 /// Counts the refusal (metrics) and says whether it opens a burst.
+/// A refusal by one of the agent's own caps, at the limit in force for it.
+fn over(ledger: &mut Ledger, agent: &AgentPath, l: &Limits, cap: Cap, now: Instant) -> CapHit {
+    refuse(ledger, agent, cap, l.of(cap), l.set_by_policy(cap), now)
+}
+
 fn refuse(
     ledger: &mut Ledger,
     agent: &AgentPath,
