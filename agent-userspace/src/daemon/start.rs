@@ -157,7 +157,7 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
         maps,
         policy,
         connectors: ArcSwap::from_pointee(connectors),
-        names: dns::NameCache::default(),
+        names: remembered_names(&paths.state_dir),
         ca,
         upstream_tls,
         pools: Arc::default(),
@@ -209,10 +209,12 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
         )));
     }
     let dns_env = super::env::dns_env(&daemon);
+    let dns_inflight = tokio_util::task::TaskTracker::new();
     for s in [udp4, udp6] {
         serving.push(tokio::spawn(dns::serve(
             dns_env.clone(),
             tokio::net::UdpSocket::from_std(s)?,
+            dns_inflight.clone(),
         )));
     }
     let control = control::server::spawn_thread(daemon.clone(), control)?;
@@ -274,7 +276,29 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
         took_ms = drained.took.as_millis() as u64,
         "connections drained"
     );
+    // Queries taken before the drain are answered, and their names
+    // remembered, before the cache is handed on (bounded: an upstream that
+    // does not answer is the agent's resolver timeout either way).
+    dns_inflight.close();
+    if tokio::time::timeout(DNS_DRAIN, dns_inflight.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = dns_inflight.len(),
+            "DNS queries still unanswered at the stop; their agents will ask again"
+        );
+    }
     let _ = std::fs::remove_file(&paths.socket);
+    // The next daemon (this binary's successor, or this one restarted)
+    // answers for names agents resolved through this one.
+    match dns::names_file::save(&daemon.names, &paths.state_dir) {
+        Ok(n) => tracing::info!(names = n, "resolved names kept for the next start"),
+        Err(e) => tracing::warn!(
+            "resolved names not kept ({e}); agents' connects to addresses they resolved \
+             before the stop are refused until they resolve again"
+        ),
+    }
     drop(ebpf);
     if let Err(e) = daemon.audit.shutdown() {
         tracing::error!("audit log did not drain cleanly: {e}");
@@ -286,6 +310,22 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
     }
     tracing::info!("cordon daemon stopped; enforcement stays pinned");
     Ok(())
+}
+
+/// How long a stop waits for DNS queries already taken.
+const DNS_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The names a previous daemon resolved for agents, still live. A file that
+/// cannot be read leaves the cache empty: connects to those addresses are
+/// refused (as unresolved) until the agent resolves again.
+fn remembered_names(state_dir: &std::path::Path) -> dns::NameCache {
+    let names = dns::NameCache::default();
+    match dns::names_file::restore(&names, state_dir) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(names = n, "took the resolved names the last daemon kept"),
+        Err(e) => tracing::warn!("the resolved names the last daemon kept are unreadable: {e}"),
+    }
+    names
 }
 
 /// The agent-facing sockets, as handed over (or configured when there was

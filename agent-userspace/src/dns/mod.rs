@@ -6,6 +6,7 @@
 //!
 //! The resolver sees the rest of Cordon only through `DnsEnv`.
 mod names;
+pub mod names_file;
 mod server;
 mod upstream;
 

@@ -45,6 +45,49 @@ impl NameCache {
         let (name, until) = all.get(agent)?.get(&normalise(ip))?;
         (*until > Instant::now()).then(|| name.clone())
     }
+
+    /// The live entries, each with how long it has left: what a daemon
+    /// stopping for an upgrade or a restart hands to the next one
+    /// (`names_file.rs`), so an agent's connects to addresses it resolved
+    /// through the old daemon are not refused by the new one as unresolved.
+    pub fn snapshot(&self) -> Vec<Remembered> {
+        let all = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        all.iter()
+            .flat_map(|(agent, per)| {
+                per.iter()
+                    .filter(|(_, (_, t))| *t > now)
+                    .map(|(ip, (name, t))| Remembered {
+                        agent: agent.clone(),
+                        ip: *ip,
+                        name: name.clone(),
+                        left: *t - now,
+                    })
+            })
+            .collect()
+    }
+
+    /// Takes entries a previous daemon remembered, for the time they had left
+    /// (never more than the longest this cache keeps anything).
+    pub fn restore(&self, entries: Vec<Remembered>) {
+        let now = Instant::now();
+        let mut all = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        for e in entries {
+            let per = all.entry(e.agent).or_default();
+            if per.len() < MAX_PER_AGENT {
+                per.insert(normalise(e.ip), (e.name, now + e.left.min(MAX_TTL)));
+            }
+        }
+    }
+}
+
+/// One remembered answer, as handed from one daemon to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    pub agent: String,
+    pub ip: IpAddr,
+    pub name: String,
+    pub left: Duration,
 }
 
 fn normalise(ip: IpAddr) -> IpAddr {
@@ -57,6 +100,38 @@ fn normalise(ip: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_restored_elsewhere_answers_the_same_and_drops_what_expired() {
+        let old = NameCache::default();
+        let (a, b): (IpAddr, IpAddr) = (
+            "203.0.113.7".parse().unwrap(),
+            "::ffff:203.0.113.8".parse().unwrap(),
+        );
+        old.remember("bot", "api.example.test", a, Duration::from_secs(600));
+        old.remember("other", "x.example.test", b, Duration::from_secs(600));
+        let mut snap = old.snapshot();
+        snap.sort_by(|x, y| x.agent.cmp(&y.agent));
+        assert_eq!(snap.len(), 2);
+        assert!(snap[0].left > Duration::from_secs(590));
+        let new = NameCache::default();
+        new.restore(snap);
+        assert_eq!(new.lookup("bot", a).as_deref(), Some("api.example.test"));
+        assert_eq!(
+            new.lookup("other", "203.0.113.8".parse().unwrap())
+                .as_deref(),
+            Some("x.example.test")
+        );
+        assert_eq!(new.lookup("other", a), None);
+        let spent = NameCache::default();
+        spent.restore(vec![Remembered {
+            agent: "bot".into(),
+            ip: a,
+            name: "old.example.test".into(),
+            left: Duration::ZERO,
+        }]);
+        assert_eq!(spent.lookup("bot", a), None);
+    }
 
     #[test]
     fn names_are_remembered_per_agent_only() {

@@ -4,13 +4,17 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use cordon_dns_wire::{Answered, Query, Question, answered_addresses};
 use serde_json::{Map, json};
 use tokio::net::UdpSocket;
+use tokio_util::task::TaskTracker;
 
 use cordon_audit::EventKind;
 
 use super::Env;
 use crate::request::{Actor, Answer, Ask, caps};
 
-pub async fn serve(d: Env, sock: UdpSocket) {
+/// Serves `sock`. Each query is answered on a task of `inflight`, so a
+/// stopping daemon can let the queries it took finish (and remember their
+/// names) before it hands its name cache on.
+pub async fn serve(d: Env, sock: UdpSocket, inflight: TaskTracker) {
     let sock = Arc::new(sock);
     let mut buf = vec![0u8; 4096];
     loop {
@@ -24,7 +28,7 @@ pub async fn serve(d: Env, sock: UdpSocket) {
         };
         let query = buf[..n].to_vec();
         let (d, sock) = (d.clone(), sock.clone());
-        tokio::spawn(async move {
+        inflight.spawn(async move {
             if let Some(reply) = answer(&d, &query, peer).await {
                 let _ = sock.send_to(&reply, peer).await;
             }
