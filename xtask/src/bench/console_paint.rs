@@ -25,7 +25,9 @@ pub const RECORDS: u64 = 10_000;
 const LOADS: u32 = 7;
 const SCRIPT: &str = include_str!("console_paint.py");
 const AGENT: &str = "bench-console";
-const POLICY: &str = "agents = [\"bench-console\"]\ndefault = \"deny\"\n";
+/// The connect loop fills the trail at thousands of connects a second: far past the
+/// per-agent connection rate cap, which would record one burst instead of each connect.
+const POLICY: &str = "agents = [\"bench-console\"]\ndefault = \"deny\"\n\n[caps]\nconnections = 1000000\nconnections_per_second = 1000000\n";
 
 #[derive(Serialize, Default, Clone)]
 pub struct ConsolePaint {
