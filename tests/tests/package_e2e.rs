@@ -130,7 +130,15 @@ fn the_package_installs_keeps_an_edited_config_and_purges_clean() {
         edited,
         "reinstall overwrote the config"
     );
-    dpkg(&["-i", &deb]);
+    // Installed over itself: dpkg runs the postinst as an upgrade, which
+    // asks a running daemon to upgrade in place (none runs here).
+    let upgrade = dpkg(&["-i", &deb]);
+    assert!(
+        String::from_utf8_lossy(&upgrade.stdout)
+            .contains("no daemon is running; nothing to upgrade"),
+        "the upgrade's postinst did not run `cordon upgrade`: {}",
+        String::from_utf8_lossy(&upgrade.stdout)
+    );
     assert_eq!(
         std::fs::read_to_string(CONFIG).unwrap(),
         edited,

@@ -291,11 +291,18 @@ fn upgrade_in_place_hands_over_the_sockets_and_refuses_no_allowed_request() {
         "the running file was not replaced: {}",
         before.display()
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGUSR2,
-    )
-    .unwrap();
+    // As the package's postinst does: `cordon upgrade` signals the daemon
+    // (SIGUSR2) and returns once the new image serves.
+    let up = u
+        .daemon
+        .cordon_with_timeout(&["upgrade"], Duration::from_secs(90))
+        .unwrap();
+    let said = String::from_utf8_lossy(&up.stdout).into_owned();
+    assert!(
+        up.status.success() && said.contains(&format!("pid {pid} now runs cordon")),
+        "cordon upgrade: {said}{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
     u.daemon
         .wait_for_log(
             "adopted the listeners of the binary this one replaced",

@@ -26,6 +26,9 @@ pub enum Command {
     Run(RunArgs),
     /// Ask the daemon whether it is up.
     Status(Client),
+    /// Have the running daemon replace itself with the installed binary,
+    /// keeping its sockets and pinned programs (the package runs this).
+    Upgrade(super::upgrade::UpgradeArgs),
     /// List agent instances.
     Ps(Client),
     /// Remove pinned programs, maps and the cgroup tree (daemon stopped).

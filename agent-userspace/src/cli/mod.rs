@@ -10,6 +10,7 @@ pub mod offline;
 pub mod ops;
 pub mod run;
 pub mod suggest;
+pub mod upgrade;
 pub mod userns;
 pub mod vault;
 
@@ -27,6 +28,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run(a) => run::run_agent(a),
         Command::Status(c) => admin::status(&c),
+        Command::Upgrade(a) => upgrade::run(&a),
         Command::Ps(c) => admin::ps(&c),
         Command::Cleanup(c) => admin::cleanup(&c),
         Command::Policy(PolicyCmd::Reload(c)) => admin::policy_reload(&c),

@@ -196,4 +196,13 @@ pub struct StatusReply {
     /// The web console's address, when it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console: Option<String>,
+    /// When this process image began serving agents (unix milliseconds): a
+    /// daemon upgraded in place keeps its pid, and this tells the new binary
+    /// from the old. Absent while starting, and from older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_since_ms: Option<u64>,
+    /// The daemon replaces itself with its installed binary on SIGUSR2
+    /// (`cordon upgrade`); false from daemons that predate it.
+    #[serde(default)]
+    pub upgrades_in_place: bool,
 }

@@ -232,6 +232,8 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
             cgroup_parent: d.registry.tree().parent().display().to_string(),
             containment: containment_status(d),
             console: crate::console::serve::status_name(d),
+            serving_since_ms: crate::daemon::serving_since_ms(),
+            upgrades_in_place: true,
         }),
         Request::Run {
             agent,

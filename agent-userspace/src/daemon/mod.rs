@@ -40,6 +40,25 @@ use crate::{bpf::EnforcementMaps, config::DaemonConfig, dns::NameCache, proxy::u
 
 pub use start::run;
 
+/// When this process image began serving agents (`cordon status`): an
+/// upgrade in place keeps the pid and starts a new image, so `cordon
+/// upgrade` waits for this to change.
+static SERVING_SINCE_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+pub fn serving_since_ms() -> Option<u64> {
+    SERVING_SINCE_MS.get().copied()
+}
+
+/// Marks this image as serving; called once the proxy and resolver serve.
+fn mark_serving() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    if SERVING_SINCE_MS.set(now).is_err() {
+        tracing::warn!("the daemon was marked as serving twice");
+    }
+}
+
 /// State shared by every task of the daemon.
 pub struct Daemon {
     pub cfg: DaemonConfig,

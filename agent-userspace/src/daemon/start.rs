@@ -234,6 +234,7 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
     tokio::spawn(super::grants::lifecycle::sweep_loop(daemon.clone()));
     tokio::spawn(super::caps::summary::sweep_loop(daemon.clone()));
 
+    super::mark_serving();
     tracing::info!(
         proxy_port,
         dns_port,

@@ -1,6 +1,7 @@
 //! The caps one agent instance is held to: the daemon's defaults, replaced
-//! field by field by its policy's `[caps]`, the connection cap clamped to
-//! the ceiling the daemon's descriptor budget allows one agent (`budget`).
+//! field by field by its policy's `[caps]`. A default connection cap is
+//! clamped to the ceiling the daemon's descriptor budget allows one agent
+//! (`budget`); one the policy sets is held only to the daemon-wide budget.
 use cordon_policy::CapOverrides;
 
 use crate::config::CapDefaults;
@@ -25,7 +26,12 @@ impl Limits {
     pub fn resolve(defaults: &CapDefaults, policy: &CapOverrides, agent_ceiling: u64) -> Limits {
         let or = |v: Option<u32>, d: u64| v.map_or(d, u64::from);
         Limits {
-            connections: or(policy.connections, defaults.connections).min(agent_ceiling.max(1)),
+            // The default is held to a share of the daemon's budget, so agents at
+            // their defaults cannot starve one another; a cap the agent's policy sets
+            // is the operator's choice and is held only to the whole budget.
+            connections: policy
+                .connections
+                .map_or(defaults.connections.min(agent_ceiling.max(1)), u64::from),
             connections_per_second: or(
                 policy.connections_per_second,
                 defaults.connections_per_second,
@@ -90,12 +96,22 @@ mod tests {
     }
 
     #[test]
-    fn no_agent_may_hold_more_connections_than_its_share_of_the_budget() {
+    fn an_agent_at_the_default_holds_no_more_than_its_share_of_the_budget() {
+        let d = CapDefaults {
+            connections: 1_000_000,
+            ..CapDefaults::default()
+        };
+        let l = Limits::resolve(&d, &CapOverrides::default(), 5_000);
+        assert_eq!(l.connections, 5_000);
+    }
+
+    #[test]
+    fn a_connection_cap_the_policy_sets_passes_the_share_and_meets_only_the_daemon_budget() {
         let p = CapOverrides {
             connections: Some(1_000_000),
             ..CapOverrides::default()
         };
         let l = Limits::resolve(&CapDefaults::default(), &p, 5_000);
-        assert_eq!(l.connections, 5_000);
+        assert_eq!(l.connections, 1_000_000);
     }
 }
