@@ -16,6 +16,7 @@ mod limit;
 mod mcp;
 mod root;
 pub(super) mod setup;
+mod upgrade;
 
 use super::ctx::Ctx;
 
@@ -38,4 +39,5 @@ pub(super) const ALL: &[(&str, Step)] = &[
     ("14. Learn mode", learn::run),
     ("15. Web console", console::run),
     ("16. Doctor", doctor::run),
+    ("17. Upgrade in place", upgrade::run),
 ];
