@@ -21,10 +21,9 @@ pub const BACKLOG: usize = 200;
 /// rare action in a huge trail costs a bounded read, and the view says
 /// where the search stopped.
 pub const MAX_SCAN: u64 = 1_000_000;
-/// The first window read backwards; doubled up to `MAX_WINDOW` until
-/// enough records match.
+/// The first window read backwards (`audit_read::newest_matching` doubles
+/// it until enough records match).
 const FIRST_WINDOW: u64 = 512;
-const MAX_WINDOW: u64 = 65_536;
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// The view's filters: agent and decision as `audit tail` takes them,
@@ -88,26 +87,14 @@ pub fn backlog(
     max_scan: u64,
 ) -> Result<Backlog, cordon_audit::AuditError> {
     let head = audit_read::head_seq(db)?;
-    let floor = head.saturating_sub(max_scan);
-    let mut found: Vec<AuditRecord> = Vec::new();
-    // Invariant: every record above `hi` has been read.
-    let mut hi = head;
-    let mut size = FIRST_WINDOW;
-    while n > 0 && found.len() < n && hi > floor {
-        let lo = hi.saturating_sub(size).max(floor);
-        let mut chunk = audit_read::committed_between(db, lo, hi, filter)?;
-        chunk.retain(|r| wanted.action_matches(r));
-        chunk.append(&mut found);
-        found = chunk;
-        hi = lo;
-        size = (size * 2).min(MAX_WINDOW);
-    }
-    let skip = found.len().saturating_sub(n);
-    found.drain(..skip);
+    let low = head.saturating_sub(max_scan) + 1;
+    let keep = |r: &AuditRecord| wanted.action_matches(r);
+    let (records, searched_from) =
+        audit_read::newest_matching(db, head, low, filter, keep, n, FIRST_WINDOW)?;
     Ok(Backlog {
-        records: found,
+        records,
         head,
-        searched_from: hi + 1,
+        searched_from,
     })
 }
 

@@ -162,12 +162,32 @@ pub fn tail(
     n: usize,
 ) -> Result<(Vec<AuditRecord>, u64), AuditError> {
     let head = head_seq(db)?;
+    let first = FIRST_WINDOW.max(n as u64 * 2);
+    let (found, _) = newest_matching(db, head, 1, filter, |_| true, n, first)?;
+    Ok((found, head))
+}
+
+/// The newest `n` records with `low <= seq <= head` that match `filter` and
+/// `keep`, oldest first, read backwards from `head` in windows of `first`
+/// records, doubled up to `MAX_WINDOW` until `n` match or `low` is reached.
+/// Also returns the lowest seq read (`low` when the whole range was read).
+pub fn newest_matching(
+    db: &Database,
+    head: u64,
+    low: u64,
+    filter: &Filter,
+    keep: impl Fn(&AuditRecord) -> bool,
+    n: usize,
+    first: u64,
+) -> Result<(Vec<AuditRecord>, u64), AuditError> {
     let mut found: Vec<AuditRecord> = Vec::new();
+    // Invariant: every record from `hi` up to `head` has been read.
     let mut hi = head + 1;
-    let mut size = FIRST_WINDOW.max(n as u64 * 2);
-    while n > 0 && found.len() < n && hi > 1 {
-        let lo = hi.saturating_sub(size).max(1);
+    let mut size = first;
+    while n > 0 && found.len() < n && hi > low {
+        let lo = hi.saturating_sub(size).max(low);
         let mut chunk = window(db, lo, hi, filter)?;
+        chunk.retain(&keep);
         chunk.append(&mut found);
         found = chunk;
         hi = lo;
@@ -175,7 +195,7 @@ pub fn tail(
     }
     let skip = found.len().saturating_sub(n);
     found.drain(..skip);
-    Ok((found, head))
+    Ok((found, hi))
 }
 
 /// Matching records with `after < seq <= upto`, oldest first (for `-f`).
