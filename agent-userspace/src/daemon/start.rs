@@ -262,12 +262,18 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
         // a listener about to close. The pins stay: agents remain cut off
         // until a daemon is back. An upgrade keeps the ports: its connects
         // wait in the backlog for the new binary.
-        let _ = daemon.maps.set_config(ProxyConfig {
+        let zeroed = daemon.maps.set_config(ProxyConfig {
             proxy_port: 0,
             dns_port: 0,
             parent_level: daemon.registry.tree().parent_level(),
             parent_id,
         });
+        if let Err(e) = zeroed {
+            // Still closed: the ports stop listening as this process ends.
+            tracing::warn!(
+                "redirect ports not zeroed ({e}); agents' connects are refused by the closed ports instead"
+            );
+        }
     }
     let drained = super::drain::drain(&daemon.conns, &serving, super::drain::BOUND).await;
     tracing::info!(
