@@ -1,6 +1,7 @@
 //! What a human operator sees and does through the CLI while agents run: the pending approvals
 //! (`cordon approvals`), the instance table (`cordon ps`), and agents left running in the
-//! background so a test can act while a request is held open.
+//! background so a test can act while a request is held open; and curl run from the host
+//! (outside every agent), as an operator's browser or script reaches the console.
 
 use std::process::{Command, Output};
 use std::thread::JoinHandle;
@@ -146,6 +147,24 @@ impl Background {
             .join()
             .map_err(|_| Error::Setup(format!("the thread running `{}` panicked", self.what)))?
     }
+}
+
+/// `curl -sS -i ARGS` from the host: the status code of the (last) response and the whole
+/// response text. Panics when curl itself fails, naming its output.
+pub fn host_curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("/usr/bin/curl")
+        .args(["-sS", "-i", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("running curl");
+    assert!(out.status.success(), "{}", crate::world::show(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, text)
 }
 
 #[cfg(test)]

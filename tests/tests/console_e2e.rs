@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cordon_e2e::agent_cgroup::{RunningAgent, is_frozen, wait_frozen};
 use cordon_e2e::browser::require_browser;
-use cordon_e2e::operator::{Background, wait_for_pending};
+use cordon_e2e::operator::{Background, host_curl, wait_for_pending};
 use cordon_e2e::world::show;
 use cordon_e2e::{World, require_root_or_skip, workspace_root};
 
@@ -237,20 +237,9 @@ fn in_a_real_browser_the_console_approves_a_held_request_and_kills_an_agent() {
 /// One request with curl from the host (outside every agent): status code and
 /// the response's headers and body.
 fn http(url: &str, args: &[&str]) -> (u16, String) {
-    let out = Command::new("/usr/bin/curl")
-        .args(["-sS", "-i", "--max-time", "10"])
-        .args(args)
-        .arg(url)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, text)
+    let mut all = args.to_vec();
+    all.push(url);
+    host_curl(&all)
 }
 
 fn cookie_of(response: &str) -> String {

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use cordon_e2e::agent_cgroup::{RunningAgent, is_frozen, wait_frozen};
 use cordon_e2e::nginx::{self, Nginx};
+use cordon_e2e::operator::host_curl;
 use cordon_e2e::world::show;
 use cordon_e2e::{World, require_root_or_skip, wait_until};
 
@@ -64,23 +65,6 @@ fn spawn(w: &World, name: &str, cmd: &[&str]) -> RunningAgent {
     RunningAgent::new(child)
 }
 
-/// curl from the host (outside every agent): status code and the whole response.
-fn curl(args: &[&str]) -> (u16, String) {
-    let out = Command::new("/usr/bin/curl")
-        .args(["-sS", "-i", "--max-time", "10"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, text)
-}
-
 fn body(response: &str) -> serde_json::Value {
     let b = response.split("\r\n\r\n").nth(1).unwrap_or("");
     serde_json::from_str(b).unwrap_or_else(|e| panic!("{e}: {response}"))
@@ -120,11 +104,11 @@ fn through_nginx_the_proxys_user_reads_the_live_view_and_changes_need_csrf_origi
     let kill_body = r#"{"target":"victim"}"#;
 
     // The proxy authenticates: without its credentials nothing reaches the console.
-    let (code, resp) = curl(&[&format!("{url}/api/session")]);
+    let (code, resp) = host_curl(&[&format!("{url}/api/session")]);
     assert_eq!(code, 401, "{resp}");
     assert!(!resp.contains("csrf"), "{resp}");
 
-    let (code, page) = curl(&["-u", &auth, &format!("{url}/")]);
+    let (code, page) = host_curl(&["-u", &auth, &format!("{url}/")]);
     assert_eq!(code, 200, "{page}\n{}", proxy.output());
     assert!(
         page.to_ascii_lowercase()
@@ -132,7 +116,7 @@ fn through_nginx_the_proxys_user_reads_the_live_view_and_changes_need_csrf_origi
         "{page}"
     );
     // A name the client claims is replaced by the one the proxy authenticated.
-    let (code, resp) = curl(&[
+    let (code, resp) = host_curl(&[
         "-u",
         &auth,
         "-H",
@@ -144,7 +128,7 @@ fn through_nginx_the_proxys_user_reads_the_live_view_and_changes_need_csrf_origi
     assert_eq!(session["who"], "console user alice", "{resp}");
     assert_eq!(session["login"], "proxy", "{resp}");
     let csrf = format!("X-Cordon-CSRF: {}", session["csrf"].as_str().unwrap());
-    let (code, resp) = curl(&[
+    let (code, resp) = host_curl(&[
         "-u",
         &auth,
         "-H",
@@ -203,13 +187,13 @@ fn through_nginx_the_proxys_user_reads_the_live_view_and_changes_need_csrf_origi
         let mut all = vec!["-u", auth.as_str()];
         all.extend(args);
         all.push(&kill);
-        let (code, resp) = curl(&all);
+        let (code, resp) = host_curl(&all);
         assert_eq!(code, want, "{why}: {resp}");
         assert!(!is_frozen(&victim_cg).unwrap(), "killed despite {why}");
     }
     // A client straight on the socket (root may connect) that names no user: refused.
     let sock = socket.to_string_lossy().to_string();
-    let (code, resp) = curl(&[
+    let (code, resp) = host_curl(&[
         "--unix-socket",
         &sock,
         "-H",
@@ -225,7 +209,7 @@ fn through_nginx_the_proxys_user_reads_the_live_view_and_changes_need_csrf_origi
     assert_eq!(code, 401, "{resp}");
     assert!(!is_frozen(&victim_cg).unwrap(), "killed without a user");
 
-    let (code, resp) = curl(&[
+    let (code, resp) = host_curl(&[
         "-u", &auth, "-H", &csrf, "-H", &origin, "-d", kill_body, &kill,
     ]);
     assert_eq!(code, 200, "{resp}");
