@@ -16,21 +16,18 @@
 //! checks stay moto's own.
 
 use std::io::BufRead;
-use std::net::IpAddr;
 use std::process::Output;
 use std::time::Duration;
 
 use cordon_audit::EventKind;
-use cordon_e2e::jit::moto::{Moto, agent_python};
-use cordon_e2e::jit::{JitDaemon, Net};
-use cordon_e2e::secrets::vault_set_stdin;
+use cordon_e2e::jit::AwsWorld;
+use cordon_e2e::jit::moto::agent_python;
 use cordon_e2e::trail::{Trail, rule, verdict};
 use cordon_e2e::world::{agent_command, show, stdout};
 use cordon_e2e::{read_trail, require_root_or_skip, run_with_timeout, wait_until, workspace_root};
 use serde_json::{Value, json};
 
 const AGENT_TIMEOUT: Duration = Duration::from_secs(90);
-const UNUSED_ISSUER: &str = "https://127.0.0.1:9";
 const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 
 const NAMES: &[&str] = &[
@@ -86,21 +83,8 @@ aws-sts = "aws-agent"
 aws-bedrock-runtime = "aws-agent"
 "#;
 
-struct Aws {
-    _net: Net,
-    moto: Moto,
-    d: JitDaemon,
-}
-
-fn aws() -> Aws {
-    let net = Net::new().unwrap();
-    let ip = IpAddr::V4(net.ns.v4_at(2));
-    let moto = Moto::start(&net.ns, &net.ca, ip, NAMES).unwrap();
-    net.resolve(NAMES, ip);
-    let d = JitDaemon::start(&net, POLICY, UNUSED_ISSUER, &moto.url()).unwrap();
-    let set = vault_set_stdin(&d.daemon, "aws-agent", "aws-role", &moto.entry_json).unwrap();
-    assert!(set.status.success(), "{}", show(&set));
-    Aws { _net: net, moto, d }
+fn aws() -> AwsWorld {
+    AwsWorld::start(NAMES, POLICY).unwrap()
 }
 
 /// `aws_services_agent.py ARGS` (boto3) as agent `agent`.
@@ -112,7 +96,7 @@ fn agent_cmd(agent_args: &[&str]) -> Vec<String> {
     cmd
 }
 
-fn python_agent(a: &Aws, agent: &str, args: &[&str]) -> Value {
+fn python_agent(a: &AwsWorld, agent: &str, args: &[&str]) -> Value {
     let cmd = agent_cmd(args);
     let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
     let out =
@@ -137,7 +121,7 @@ fn json_of(out: &Output) -> Value {
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {}", show(out)))
 }
 
-fn trail(a: &Aws) -> Trail {
+fn trail(a: &AwsWorld) -> Trail {
     read_trail(a.d.daemon.state_dir()).unwrap()
 }
 

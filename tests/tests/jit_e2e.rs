@@ -19,8 +19,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use cordon_e2e::jit::github::{self, FakeGithub};
-use cordon_e2e::jit::moto::{Moto, agent_python};
-use cordon_e2e::jit::{JitDaemon, Net};
+use cordon_e2e::jit::moto::agent_python;
+use cordon_e2e::jit::{AwsWorld, JitDaemon, Net, UNUSED_ISSUER};
 use cordon_e2e::secrets::{assert_no_leak, vault_set_stdin};
 use cordon_e2e::trail::{rule, verdict};
 use cordon_e2e::world::{agent_command, show, stdout, world_writable_dir};
@@ -30,8 +30,6 @@ use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
 
 const AGENT_TIMEOUT: Duration = Duration::from_secs(60);
-/// An issuer the test does not use (the daemon needs a URL for both).
-const UNUSED_ISSUER: &str = "https://127.0.0.1:9";
 
 const GITHUB_POLICY: &str = r#"
 agents = ["*"]
@@ -228,24 +226,11 @@ fn github_app_token_is_minted_for_the_upstream_hidden_from_the_agent_and_revoked
     assert!(reads.iter().all(|r| verdict(r) == "allow"));
 }
 
-struct Aws {
-    net: Net,
-    moto: Moto,
-    d: JitDaemon,
+fn aws() -> AwsWorld {
+    AwsWorld::start(S3_NAMES, AWS_POLICY).unwrap()
 }
 
-fn aws() -> Aws {
-    let net = Net::new().unwrap();
-    let ip = IpAddr::V4(net.ns.v4_at(2));
-    let moto = Moto::start(&net.ns, &net.ca, ip, S3_NAMES).unwrap();
-    net.resolve(S3_NAMES, ip);
-    let d = JitDaemon::start(&net, AWS_POLICY, UNUSED_ISSUER, &moto.url()).unwrap();
-    let set = vault_set_stdin(&d.daemon, "aws-agent", "aws-role", &moto.entry_json).unwrap();
-    assert!(set.status.success(), "{}", show(&set));
-    Aws { net, moto, d }
-}
-
-fn python_agent(a: &Aws, agent: &str, args: &[&str]) -> Output {
+fn python_agent(a: &AwsWorld, agent: &str, args: &[&str]) -> Output {
     let script = workspace_root().join("tests/src/py/aws_agent.py");
     let mut cmd = agent_python().unwrap();
     cmd.push(script.display().to_string());
@@ -255,7 +240,7 @@ fn python_agent(a: &Aws, agent: &str, args: &[&str]) -> Output {
 }
 
 /// `aws ARGS` (the CLI from PyPI) as the agent `s3-cli`.
-fn aws_cli(a: &Aws, args: &[&str]) -> Output {
+fn aws_cli(a: &AwsWorld, args: &[&str]) -> Output {
     let mut cmd = agent_python().unwrap();
     cmd.extend(
         [

@@ -98,3 +98,29 @@ impl JitDaemon {
         })
     }
 }
+
+/// The issuer URL for a credential kind a test does not use: nothing listens there.
+pub const UNUSED_ISSUER: &str = "https://127.0.0.1:9";
+
+/// A JIT daemon whose vault entry `aws-agent` (an `aws-role`) is served by a
+/// moto server in the test namespace, which answers for `names`. Dropped in
+/// field order: the namespace first, as the tests always did.
+pub struct AwsWorld {
+    pub net: Net,
+    pub moto: moto::Moto,
+    pub d: JitDaemon,
+}
+
+impl AwsWorld {
+    pub fn start(names: &[&str], policy: &str) -> Result<AwsWorld> {
+        let net = Net::new()?;
+        let ip = IpAddr::V4(net.ns.v4_at(2));
+        let moto = moto::Moto::start(&net.ns, &net.ca, ip, names)?;
+        net.resolve(names, ip);
+        let d = JitDaemon::start(&net, policy, UNUSED_ISSUER, &moto.url())?;
+        let set =
+            crate::secrets::vault_set_stdin(&d.daemon, "aws-agent", "aws-role", &moto.entry_json)?;
+        assert!(set.status.success(), "{}", crate::world::show(&set));
+        Ok(AwsWorld { net, moto, d })
+    }
+}
