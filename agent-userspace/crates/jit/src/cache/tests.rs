@@ -37,6 +37,33 @@ async fn mint(
         .await
 }
 
+/// A mint of value `n` on its own task that holds its slot: it says when it
+/// has started, and finishes only when told to go.
+async fn held_mint(
+    cache: &Arc<RefreshCache<&'static str, V>>,
+    i: &InstanceId,
+    n: u32,
+) -> (
+    tokio::task::JoinHandle<Result<Got<V>, E>>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let (cache, i) = (cache.clone(), i.clone());
+    let minting = tokio::spawn(async move {
+        let exp = t0() + Duration::from_secs(60);
+        cache
+            .get_or_mint(&i, "github", &"s", t0(), || async move {
+                started_tx.send(()).unwrap();
+                go_rx.await.unwrap();
+                Ok::<_, E>(V(exp, n))
+            })
+            .await
+    });
+    started_rx.await.unwrap();
+    (minting, go_tx)
+}
+
 #[tokio::test]
 async fn reuses_until_the_margin_then_mints_again() {
     let cache: RefreshCache<&str, V> = RefreshCache::new(Duration::from_secs(300));
@@ -156,23 +183,7 @@ async fn nothing_is_minted_for_a_cut_connector_until_it_is_restored() {
 async fn a_mint_in_flight_at_the_cut_is_waited_for_and_handed_back() {
     let cache: Arc<RefreshCache<&str, V>> = Arc::new(RefreshCache::new(Duration::from_secs(0)));
     let bot = InstanceId::new("bot", "1");
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
-    let minting = {
-        let cache = cache.clone();
-        let bot = bot.clone();
-        tokio::spawn(async move {
-            let exp = t0() + Duration::from_secs(60);
-            cache
-                .get_or_mint(&bot, "github", &"s", t0(), || async move {
-                    started_tx.send(()).unwrap();
-                    go_rx.await.unwrap();
-                    Ok::<_, E>(V(exp, 7))
-                })
-                .await
-        })
-    };
-    started_rx.await.unwrap();
+    let (minting, go_tx) = held_mint(&cache, &bot, 7).await;
     let cut = {
         let cache = cache.clone();
         tokio::spawn(async move { cache.cut_connector("bot", "github").await })
@@ -193,23 +204,8 @@ async fn a_mint_in_flight_at_the_cut_is_waited_for_and_handed_back() {
 async fn a_request_waiting_on_a_withdrawn_slot_mints_nothing() {
     let cache: Arc<RefreshCache<&str, V>> = Arc::new(RefreshCache::new(Duration::from_secs(0)));
     let bot = InstanceId::new("bot", "1");
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     // First request: mints slowly, holding the slot.
-    let first = {
-        let (cache, bot) = (cache.clone(), bot.clone());
-        tokio::spawn(async move {
-            let exp = t0() + Duration::from_secs(60);
-            cache
-                .get_or_mint(&bot, "github", &"s", t0(), || async move {
-                    started_tx.send(()).unwrap();
-                    go_rx.await.unwrap();
-                    Ok::<_, E>(V(exp, 1))
-                })
-                .await
-        })
-    };
-    started_rx.await.unwrap();
+    let (first, go_tx) = held_mint(&cache, &bot, 1).await;
     // Second request: already holds the slot, waits behind the first.
     let second = {
         let (cache, bot) = (cache.clone(), bot.clone());
