@@ -3,7 +3,8 @@
 //! burst's first refusal and one summary with the count (not one record per
 //! connection), the metrics count every refusal, and a second agent is
 //! served during the flood. DNS queries over their rate, a second pending
-//! approval and a body over the request-byte cap are refused the same way.
+//! approval and a body over the request-byte cap are refused the same way,
+//! declared or streamed without a length (HTTP/1.1 chunked, HTTP/2).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -379,4 +380,74 @@ fn a_second_pending_approval_and_a_body_over_the_byte_cap_get_429() {
         )
         .unwrap();
     assert_eq!(stdout(&out).trim(), "200", "{}", show(&out));
+}
+
+/// Sends a chunked HTTP/1.1 upload of `argv[2]` chunks of 400 bytes then a
+/// marker chunk to allowed.test path `argv[1]`; prints the status and body.
+const CHUNKED_UPLOAD: &str = r#"
+import http.client, sys
+path, n = sys.argv[1], int(sys.argv[2])
+def chunks():
+    for _ in range(n):
+        yield b"c" * 400
+    yield b"MARKER-PAST-THE-CAP"
+conn = http.client.HTTPConnection("allowed.test", 80, timeout=10)
+try:
+    conn.request("POST", path, body=chunks(), encode_chunked=True)
+    resp = conn.getresponse()
+    print(resp.status, resp.read().decode(errors="replace"))
+except OSError as e:
+    print("error", e)
+"#;
+
+#[test]
+fn a_streamed_body_without_a_length_is_cut_at_the_byte_cap_over_http1_and_http2() {
+    require_root_or_skip!();
+    let (w, _port) = world();
+    // HTTP/1.1 chunked: 1,200 bytes and the marker against a cap of 1,000.
+    let out = w
+        .python("flood", CHUNKED_UPLOAD, &["/chunked-h1", "3"])
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.starts_with("429 "), "{}", show(&out));
+    assert!(text.contains("cap:request_bytes_in_flight"), "{text}");
+
+    // HTTP/2 over TLS, the body from a pipe (no content-length).
+    let script = "head -c 3000 /dev/zero | tr '\\0' 'h'; printf MARKER-PAST-THE-CAP";
+    let upload = format!(
+        "({script}) | /usr/bin/curl -sS --http2 --max-time 10 -w '\\n%{{http_code}} %{{http_version}}' \
+         -H 'content-type: application/octet-stream' -T - https://allowed.test/chunked-h2"
+    );
+    let out = w.run("flood", &["/bin/sh", "-c", &upload]).unwrap();
+    let text = stdout(&out);
+    assert!(text.ends_with("\n429 2"), "{}", show(&out));
+    assert!(text.contains("cap:request_bytes_in_flight"), "{text}");
+
+    // Nothing past the cap reached either upstream.
+    for r in w.http.received().iter().chain(w.https.received().iter()) {
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("MARKER-PAST-THE-CAP"),
+            "the marker reached the upstream at {}",
+            r.path
+        );
+    }
+    // The first refusal of the burst is recorded with the request it cut;
+    // the allowing decision's outcome says why it did not complete.
+    let recs = cap_records(&w, "flood", "request_bytes_in_flight");
+    assert!(
+        recs.iter().any(|r| r.params["path"] == "/chunked-h1"),
+        "{recs:#?}"
+    );
+
+    // Under the cap, a chunked body arrives whole (held bytes were released).
+    let out = w
+        .python("flood", CHUNKED_UPLOAD, &["/chunked-ok", "1"])
+        .unwrap();
+    assert!(stdout(&out).starts_with("200 "), "{}", show(&out));
+    let got = w.http.received();
+    let ok = got
+        .iter()
+        .find(|r| r.path == "/chunked-ok")
+        .expect("arrived");
+    assert_eq!(ok.body.len(), 400 + "MARKER-PAST-THE-CAP".len());
 }

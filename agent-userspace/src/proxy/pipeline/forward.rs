@@ -8,8 +8,8 @@ use http::{Request, Response, StatusCode, header, request::Parts};
 use hyper::upgrade::OnUpgrade;
 
 use super::{
-    ask, aws_sign::AwsSigned, credential_plan::Chosen, head::Head, jit_inject, outcome::Tracker,
-    ws_h2,
+    ask, aws_sign::AwsSigned, credential_plan::Chosen, head::Head, in_flight, jit_inject,
+    outcome::Tracker, ws_h2,
 };
 use crate::{
     proxy::{
@@ -20,7 +20,7 @@ use crate::{
         serve_http::HttpCtx,
         upstream::{Target, tls_verify_failure},
     },
-    request::{Attribution, Kind, Pinned, Recorded, Refusal},
+    request::{Attribution, Kind, Pinned, Recorded, Refusal, caps},
 };
 
 pub struct Forward<'a> {
@@ -36,6 +36,9 @@ pub struct Forward<'a> {
     /// action it holds); each gets an outcome record.
     pub decisions: Vec<u64>,
     pub started: Instant,
+    /// Set when a body without a declared length went over the agent's
+    /// cap on request bytes in flight (`in_flight`).
+    pub over_cap: Option<in_flight::Tripwire>,
 }
 
 pub async fn forward(
@@ -61,15 +64,18 @@ pub async fn forward(
         &action.name,
         &f.decisions,
     );
-    let refuse = |refusal: Refusal| async move {
-        let ask = ask(
+    let asked = || {
+        ask(
             ctx,
             head,
             action.connector.as_deref(),
             &action.name,
             &action.params,
             f.started,
-        );
+        )
+    };
+    let refuse = |refusal: Refusal| async move {
+        let ask = asked();
         // Boxed: a refusal's future stays out of this one's, which every
         // forwarded request moves (see `pipeline::handle`).
         Box::pin(answer::refuse(&ctx.env, &ask, refusal)).await
@@ -130,6 +136,19 @@ pub async fn forward(
     crate::metrics::global().observe_upstream(upstream_started.elapsed());
     let mut resp = match result {
         Ok(resp) => resp,
+        Err(_) if let Some(hit) = f.over_cap.as_ref().and_then(in_flight::Tripwire::hit) => {
+            // The body was cut at the cap: the agent's answer is the cap's,
+            // recorded once per burst like every cap refusal.
+            tracker.failed(hit.reason());
+            let refusal = Box::pin(caps::record(
+                &ctx.env.audit,
+                &asked(),
+                &hit,
+                pinned.version().clone(),
+            ))
+            .await;
+            return refuse(refusal).await;
+        }
         Err(e) => {
             let (kind, reason) = match tls_verify_failure(&e) {
                 Some(why) => (

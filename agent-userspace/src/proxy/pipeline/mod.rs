@@ -30,6 +30,7 @@ pub mod decide_all;
 pub mod forward;
 pub mod git_answer;
 pub mod head;
+pub mod in_flight;
 pub mod jit_inject;
 pub mod mcp_answer;
 pub mod outcome;
@@ -93,7 +94,7 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
     let _in_flight = match ctx
         .env
         .admission
-        .request_bytes(&ctx.actor.agent, declared_length(req.headers()))
+        .request_bytes(&ctx.actor.agent, in_flight::declared_length(req.headers()))
     {
         Ok(permit) => permit,
         Err(hit) => {
@@ -127,6 +128,16 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
         body,
     } = read;
     let connector = action::primary(&completion).connector.clone();
+    // A body without a declared length is counted as it streams.
+    let (body, over_cap) =
+        if upgrade.is_none() && in_flight::streams_undeclared(&parts.headers, &body) {
+            let metered =
+                in_flight::Metered::new(body, ctx.env.admission.clone(), ctx.actor.agent.clone());
+            let wire = metered.tripwire();
+            (http_body_util::BodyExt::boxed(metered), Some(wire))
+        } else {
+            (body, None)
+        };
 
     if let Err(refusal) =
         credential_presence(&ctx, &pinned, &head, &mut parts, connector.as_deref())
@@ -217,6 +228,7 @@ pub async fn handle(ctx: Arc<HttpCtx>, mut req: Request<Incoming>) -> Response<P
             target,
             decisions: decisions.clone(),
             started,
+            over_cap,
         },
         parts,
         body,
@@ -331,14 +343,4 @@ fn target(ctx: &HttpCtx, head: &Head, upgrade: bool) -> Target {
         tls_name: ctx.tls.then(|| head.host.clone()),
         offer_h2: ctx.tls && !upgrade,
     }
-}
-
-/// The body length the head declares (0 when it declares none: a chunked
-/// or HTTP/2 body without `content-length` is streamed, never held whole).
-fn declared_length(headers: &http::HeaderMap) -> u64 {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
