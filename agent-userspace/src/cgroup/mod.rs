@@ -63,14 +63,42 @@ pub fn validate_agent_name(name: &str) -> Result<(), CgroupError> {
     Ok(())
 }
 
-/// One run of an agent: its place in the tree is unique while it lives.
+/// One run of an agent: its place in the tree is unique while it lives
+/// (`a/i1/b/i2`, the same text as `rel_path`). Built directly: it is
+/// asked for on every request.
 pub fn run_id(agent: &AgentPath) -> String {
-    agent.rel_path().display().to_string()
+    let len = agent
+        .chain
+        .iter()
+        .chain(&agent.instances)
+        .map(|s| s.len() + 1);
+    let mut id = String::with_capacity(len.sum());
+    for (i, a) in agent.chain.iter().enumerate() {
+        if i > 0 {
+            id.push('/');
+        }
+        id.push_str(a);
+        if let Some(inst) = agent.instances.get(i) {
+            id.push('/');
+            id.push_str(inst);
+        }
+    }
+    id
 }
 
 #[cfg(test)]
 mod tests {
     use super::validate_agent_name;
+
+    #[test]
+    fn a_run_id_is_the_agents_place_below_the_parent() {
+        let p = super::AgentPath {
+            chain: vec!["orch".into(), "sub".into()],
+            instances: vec!["i1".into(), "i2".into()],
+        };
+        assert_eq!(super::run_id(&p), p.rel_path().display().to_string());
+        assert_eq!(super::run_id(&p), "orch/i1/sub/i2");
+    }
 
     #[test]
     fn agent_names_with_path_or_shell_characters_are_rejected() {

@@ -74,19 +74,22 @@ pub async fn decide_and_record(d: &Shared, pinned: &Pinned, ask: Ask<'_>) -> Ans
     d.stats
         .count(agent, outcome.enforcement == Enforcement::Allow);
     // Every decision is in the audit trail; the log line is for debugging
-    // (at info level it was one line per request under load).
-    let shown_params = Value::Object(ask.params.clone());
-    tracing::debug!(
-        agent = %agent.chain_display(),
-        instance = agent.instance(),
-        pid = ask.actor.origin.pid,
-        action = ask.action,
-        params = %shown_params,
-        decision = outcome.decision.verdict.name(),
-        enforcement = ?outcome.enforcement,
-        rule = %outcome.decision.rule_id,
-        "decision"
-    );
+    // (at info level it was one line per request under load), and its
+    // params copy is only made when the line is written.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let shown_params = Value::Object(ask.params.clone());
+        tracing::debug!(
+            agent = %agent.chain_display(),
+            instance = agent.instance(),
+            pid = ask.actor.origin.pid,
+            action = ask.action,
+            params = %shown_params,
+            decision = outcome.decision.verdict.name(),
+            enforcement = ?outcome.enforcement,
+            rule = %outcome.decision.rule_id,
+            "decision"
+        );
+    }
     let metrics = crate::metrics::global();
     metrics.observe_decision(ask.started.elapsed());
     metrics.record_request(
