@@ -12,6 +12,7 @@ mod contain;
 mod cordon;
 mod criterion;
 mod fairness;
+mod fsync;
 mod goals;
 mod http;
 mod idle;
@@ -291,6 +292,19 @@ fn measure(
     }
     std::thread::sleep(Duration::from_secs(2));
     r.memory.idle_fresh_mib = Some(idle::rss_mib(pid));
+    // Beside the daemons' audit logs (the same filesystem), before load.
+    match fsync::measure(dir, 200) {
+        Ok(f) => {
+            r.notes.push(format!(
+                "The disk's fdatasync under the audit logs, measured before the load: p50 {:.0} us, p99 {:.0} us over {} appends.",
+                f.p50_us, f.p99_us, f.n
+            ));
+            r.fsync = Some(f);
+        }
+        Err(e) => r
+            .notes
+            .push(format!("the disk's fsync was not measured: {e:#}")),
+    }
     r.setup_secs = setup_started.elapsed().as_secs_f64();
     let started = Instant::now();
 

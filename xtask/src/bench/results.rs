@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
-    baseline, connect, console_paint, contain, criterion, fairness, goals, http, idle, jit_run,
-    kill, machine, outcomes,
+    baseline, connect, console_paint, contain, criterion, fairness, fsync, goals, http, idle,
+    jit_run, kill, machine, outcomes,
 };
 
 #[derive(Serialize, Default)]
@@ -53,5 +53,7 @@ pub struct Results {
     /// One agent floods, another is measured (`fairness`).
     pub fairness: fairness::Fairness,
     pub memory: Memory,
+    /// The disk's fdatasync under the audit logs, measured in this run.
+    pub fsync: Option<fsync::Fsync>,
     pub notes: Vec<String>,
 }
