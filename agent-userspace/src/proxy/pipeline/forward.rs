@@ -210,18 +210,45 @@ pub async fn forward(
 }
 
 /// The upstream URI: the agent's path and query on the authority it named.
+/// Written into one buffer and parsed once: it is built for every request.
 fn rebuilt_uri(tls: bool, head: &Head) -> Result<http::Uri, String> {
-    let scheme = if tls { "https" } else { "http" };
-    let query = head
-        .query
-        .as_deref()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    format!(
-        "{scheme}://{}{}{query}",
-        authority_for_uri(&head.host, head.port, tls),
-        head.path
-    )
-    .parse()
-    .map_err(|e| format!("bad request target: {e}"))
+    let authority = authority_for_uri(&head.host, head.port, tls);
+    let query = head.query.as_deref();
+    let mut uri = String::with_capacity(
+        8 + authority.len() + head.path.len() + query.map_or(0, |q| q.len() + 1),
+    );
+    uri.push_str(if tls { "https://" } else { "http://" });
+    uri.push_str(&authority);
+    uri.push_str(&head.path);
+    if let Some(q) = query {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    http::Uri::try_from(uri).map_err(|e| format!("bad request target: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, Method};
+
+    use super::*;
+
+    fn head(target: &str, dialled: u16) -> Head {
+        Head::read(
+            &Method::GET,
+            &target.parse().unwrap(),
+            &HeaderMap::new(),
+            dialled,
+        )
+    }
+
+    #[test]
+    fn the_upstream_uri_keeps_path_and_query_on_the_named_authority() {
+        let uri = rebuilt_uri(true, &head("https://API.example.com/a/b?x=1&y=2", 443)).unwrap();
+        assert_eq!(uri, "https://api.example.com/a/b?x=1&y=2");
+        let uri = rebuilt_uri(false, &head("http://example.com:8080/p", 8080)).unwrap();
+        assert_eq!(uri, "http://example.com:8080/p");
+        let uri = rebuilt_uri(true, &head("https://[::1]:8443/v6", 8443)).unwrap();
+        assert_eq!(uri, "https://[::1]:8443/v6");
+    }
 }
