@@ -45,11 +45,7 @@ pub fn idle_only() -> anyhow::Result<()> {
             l.rss_after_mib,
             l.daemon_fds_held,
             if l.connections == 10_000 {
-                if met {
-                    ": goal met"
-                } else {
-                    ": goal NOT MET"
-                }
+                if met { ": goal met" } else { ": goal NOT MET" }
             } else {
                 ""
             }
@@ -71,7 +67,10 @@ pub fn connect_only(rounds: u32, baseline: Option<&Path>) -> anyhow::Result<()> 
     let dir = work.0.as_path();
     let certs = certs::make(&dir.join("certs"))?;
     open_up(dir)?;
-    let mut daemons = vec![("this build", Cordon::start(&bin, dir, &certs, Audit::Strict)?)];
+    let mut daemons = vec![(
+        "this build",
+        Cordon::start(&bin, dir, &certs, Audit::Strict)?,
+    )];
     if let Some(b) = baseline {
         let c = Cordon::start_named("cordon-baseline", b, dir, &certs, Audit::Strict)?;
         daemons.push(("baseline", c));

@@ -32,7 +32,9 @@ pub struct Lent {
 
 impl Lent {
     pub fn pipe(&self) -> &Pipe {
-        self.pipe.as_ref().expect("a lent pipe is held until it is dropped")
+        self.pipe
+            .as_ref()
+            .expect("a lent pipe is held until it is dropped")
     }
 
     /// The borrower moved every byte it put in: the pipe may be lent again.

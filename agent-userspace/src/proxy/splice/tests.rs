@@ -98,7 +98,9 @@ async fn a_reader_that_stops_reading_stalls_the_writer_and_loses_nothing() {
     });
     // The server reads nothing: the agent's write must not be able to finish.
     assert!(
-        timeout(Duration::from_millis(800), &mut writer).await.is_err(),
+        timeout(Duration::from_millis(800), &mut writer)
+            .await
+            .is_err(),
         "64 MiB were taken while the reader read nothing: no backpressure"
     );
     // Then it reads slowly, in small pieces, and gets every byte in order.
@@ -200,7 +202,10 @@ async fn idle_flows_hold_no_pipe() {
     assert_eq!(pipes::lent(), 0);
     // Every flow moves bytes both ways, then goes quiet.
     for (agent, server, _) in &mut flows {
-        agent.write_all(&payload(100_000)).await.expect("agent write");
+        agent
+            .write_all(&payload(100_000))
+            .await
+            .expect("agent write");
         let mut got = vec![0u8; 100_000];
         server.read_exact(&mut got).await.expect("server read");
         server.write_all(b"pong").await.expect("server write");
