@@ -117,7 +117,7 @@ async fn a_reader_that_stops_reading_stalls_the_writer_and_loses_nothing() {
         }
         got.extend_from_slice(&chunk[..n]);
         reads += 1;
-        if reads % 64 == 0 {
+        if reads.is_multiple_of(64) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
