@@ -12,7 +12,7 @@ use std::{
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{median, proc::Guard, rig::Rig};
+use super::{cordon::Cordon, median, proc::Guard};
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Loop {
@@ -89,9 +89,16 @@ pub fn accepted(l: &Listener) -> u64 {
         .unwrap_or(0)
 }
 
-pub fn run(rig: &Rig, dir: &Path, rounds: u32, n: u32, max_secs: u32) -> ConnectResult {
+pub fn run(
+    cordon: &Cordon,
+    probe: &Path,
+    dir: &Path,
+    rounds: u32,
+    n: u32,
+    max_secs: u32,
+) -> ConnectResult {
     let mut res = ConnectResult::default();
-    let l = match listener(&rig.probe, dir, "close", 3600) {
+    let l = match listener(probe, dir, "close", 3600) {
         Ok(l) => l,
         Err(e) => {
             res.errors.push(format!("{e:#}"));
@@ -108,7 +115,7 @@ pub fn run(rig: &Rig, dir: &Path, rounds: u32, n: u32, max_secs: u32) -> Connect
     };
     for round in 0..rounds {
         eprintln!("xtask: bench: connect loop round {}", round + 1);
-        let mut outside = Command::new(&rig.probe);
+        let mut outside = Command::new(probe);
         args(&mut outside);
         match one(&mut outside) {
             Ok(x) => res.outside.push(x),
@@ -116,7 +123,7 @@ pub fn run(rig: &Rig, dir: &Path, rounds: u32, n: u32, max_secs: u32) -> Connect
                 .errors
                 .push(format!("outside, round {}: {e:#}", round + 1)),
         }
-        let mut inside = rig.cordon.run_as(super::cordon::AGENT, &rig.probe);
+        let mut inside = cordon.run_as(super::cordon::AGENT, probe);
         args(&mut inside);
         match one(&mut inside) {
             Ok(x) => res.inside.push(x),

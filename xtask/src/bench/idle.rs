@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::{
     connect::{accepted, listener},
+    cordon::Cordon,
     proc::{Guard, status_kib},
-    rig::Rig,
 };
 
 #[derive(Serialize, Default, Clone)]
@@ -42,11 +42,11 @@ pub fn rss_mib(pid: u32) -> f64 {
     status_kib(pid, "VmRSS").unwrap_or(0) as f64 / 1024.0
 }
 
-pub fn run(rig: &Rig, dir: &Path, levels: &[u64]) -> IdleResult {
+pub fn run(cordon: &Cordon, probe: &Path, dir: &Path, levels: &[u64]) -> IdleResult {
     let mut res = IdleResult::default();
     for &n in levels {
         eprintln!("xtask: bench: {n} idle agent connections");
-        match level(rig, dir, n) {
+        match level(cordon, probe, dir, n) {
             Ok(l) => res.levels.push(l),
             Err(e) => res.errors.push(format!("{n} connections: {e:#}")),
         }
@@ -54,16 +54,16 @@ pub fn run(rig: &Rig, dir: &Path, levels: &[u64]) -> IdleResult {
     res
 }
 
-fn level(rig: &Rig, dir: &Path, n: u64) -> anyhow::Result<IdleLevel> {
-    let pid = rig.cordon.pid();
-    let l = listener(&rig.probe, dir, "hold", 600)?;
+fn level(cordon: &Cordon, probe: &Path, dir: &Path, n: u64) -> anyhow::Result<IdleLevel> {
+    let pid = cordon.pid();
+    let l = listener(probe, dir, "hold", 600)?;
     let mut out = IdleLevel {
         connections: n,
         rss_before_mib: rss_mib(pid),
         ..IdleLevel::default()
     };
     let t0 = Instant::now();
-    let mut cmd = rig.cordon.run_as(super::cordon::AGENT, &rig.probe);
+    let mut cmd = cordon.run_as(super::cordon::AGENT, probe);
     cmd.args(["hold", &l.addr, &n.to_string(), "600"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped());

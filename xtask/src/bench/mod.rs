@@ -23,6 +23,7 @@ mod jit_run;
 mod kill;
 mod machine;
 mod oha;
+mod only;
 mod outcomes;
 mod peers;
 mod proc;
@@ -77,6 +78,17 @@ pub struct BenchArgs {
     /// report.
     #[arg(long, conflicts_with_all = ["rig", "quick", "baseline_cordon", "console_only"])]
     pub fairness_only: bool,
+    /// Only the idle-connection scenario (1,000 then 10,000 agent
+    /// connections held through the daemon, its RSS read): prints its
+    /// figures and goal, writes no report.
+    #[arg(long, conflicts_with_all = ["rig", "quick", "baseline_cordon", "console_only", "fairness_only"])]
+    pub idle_only: bool,
+    /// Only the connect()+close loop (inside an agent against outside),
+    /// five rounds; with `--baseline-cordon`, that build's daemon runs the
+    /// inside loop too, alternating with this one's: prints the figures and
+    /// goal, writes no report.
+    #[arg(long, conflicts_with_all = ["rig", "quick", "console_only", "fairness_only", "idle_only"])]
+    pub connect_only: bool,
 }
 
 /// How long the daemon is left idle before an "after" RSS reading: it
@@ -139,6 +151,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.fairness_only {
         return fairness_only();
+    }
+    if args.idle_only {
+        return only::idle_only();
+    }
+    if args.connect_only {
+        return only::connect_only(5, args.baseline_cordon.as_deref());
     }
     let tools = install::all()?;
     criterion::build()?;
@@ -332,7 +350,14 @@ fn measure(
         plan.secs,
     );
     drop(cordon_jit);
-    r.connect = connect::run(&rig, dir, plan.rounds, plan.connect_n, plan.connect_secs);
+    r.connect = connect::run(
+        &rig.cordon,
+        &rig.probe,
+        dir,
+        plan.rounds,
+        plan.connect_n,
+        plan.connect_secs,
+    );
     r.contain = contain::run(
         &rig,
         dir,
@@ -342,7 +367,7 @@ fn measure(
     );
     r.kill = kill::run(&rig, plan.kill_rounds);
     r.console = console_paint::run(&tools.cordon, &tools.probe, dir, &rig.certs);
-    r.memory.idle_conns = idle::run(&rig, dir, plan.idle_levels);
+    r.memory.idle_conns = idle::run(&rig.cordon, &rig.probe, dir, plan.idle_levels);
     r.fairness = fairness::run(&tools.cordon, &tools.oha, dir, &rig.certs, &rig.upstream);
     std::thread::sleep(SETTLE);
     r.memory.idle_after_load_mib = Some(idle::rss_mib(pid));
