@@ -179,7 +179,13 @@ impl Cores {
             .unwrap();
         let lines = stdout(&out);
         let ok = lines.lines().filter(|l| *l == "ok").count();
-        assert_eq!(ok, n, "connections left unanswered: {}\n{}", show(&out), self.daemon.log());
+        assert_eq!(
+            ok,
+            n,
+            "connections left unanswered: {}\n{}",
+            show(&out),
+            self.daemon.log()
+        );
     }
 
     /// `cordon upgrade` to the same binary, now reading `cores` from the config.
@@ -190,8 +196,10 @@ impl Cores {
             .cordon_with_timeout(&["upgrade"], Duration::from_secs(90))
             .unwrap();
         assert!(up.status.success(), "cordon upgrade: {}", show(&up));
-        wait_until("the new image's metrics", T, || self.accepted().len() == cores)
-            .unwrap_or_else(|e| panic!("{e}; log:\n{}", self.daemon.log()));
+        wait_until("the new image's metrics", T, || {
+            self.accepted().len() == cores
+        })
+        .unwrap_or_else(|e| panic!("{e}; log:\n{}", self.daemon.log()));
     }
 }
 
@@ -242,8 +250,10 @@ fn connections_land_on_both_cores_and_a_kill_cuts_them_on_both() {
         &[PYTHON, "-c", KEEP, &N.to_string(), &stop.to_string_lossy()],
     );
     // Every connection answered twice after it opened: all N are live.
-    wait_until("two rounds on every connection", T, || c.hits("/keep/") >= 3 * N)
-        .unwrap_or_else(|e| panic!("{e}; log:\n{}", c.daemon.log()));
+    wait_until("two rounds on every connection", T, || {
+        c.hits("/keep/") >= 3 * N
+    })
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", c.daemon.log()));
     let accepted = c.accepted();
     assert_eq!(accepted.iter().sum::<u64>(), N as u64, "{accepted:?}");
     // 16 connects from random client ports: both cores take some (all on one core by chance:
@@ -253,10 +263,18 @@ fn connections_land_on_both_cores_and_a_kill_cuts_them_on_both() {
         "the kernel gave one core every connection: {accepted:?}"
     );
 
-    let kill = c.daemon.cordon(&["kill", "keeper", "--reason", "e2e"]).unwrap();
+    let kill = c
+        .daemon
+        .cordon(&["kill", "keeper", "--reason", "e2e"])
+        .unwrap();
     assert!(kill.status.success(), "{}", show(&kill));
     let cut = connections_cut(&stdout(&kill));
-    assert_eq!(cut, N, "the kill did not cut every core's connections: {}", show(&kill));
+    assert_eq!(
+        cut,
+        N,
+        "the kill did not cut every core's connections: {}",
+        show(&kill)
+    );
     let at_kill = c.hits("/keep/");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(c.hits("/keep/"), at_kill, "requests went on after the kill");
@@ -270,7 +288,11 @@ fn connections_land_on_both_cores_and_a_kill_cuts_them_on_both() {
     let lines = stdout(&out);
     let closed = lines.lines().filter(|l| l.starts_with("closed ")).count();
     assert_eq!(closed, N, "connections that outlived the kill: {lines}");
-    assert_eq!(c.hits("/keep/"), at_kill, "a cut connection still reached the upstream");
+    assert_eq!(
+        c.hits("/keep/"),
+        at_kill,
+        "a cut connection still reached the upstream"
+    );
 }
 
 #[test]

@@ -110,7 +110,8 @@ impl Cores {
             let _in = rt.enter();
             for l in listeners {
                 let l = tokio::net::TcpListener::from_std(l)?;
-                self.accepts.push(rt.spawn(proxy::serve(env.clone(), l, accepted.clone())));
+                self.accepts
+                    .push(rt.spawn(proxy::serve(env.clone(), l, accepted.clone())));
             }
         }
         let stop = CancellationToken::new();

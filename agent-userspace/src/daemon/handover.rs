@@ -150,7 +150,12 @@ pub fn inherited() -> anyhow::Result<Option<Listeners>> {
     let Some(fds) = parse(&value, std::process::id())? else {
         return Ok(None);
     };
-    let port = |s: &socket2::Socket| s.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.port());
+    let port = |s: &socket2::Socket| {
+        s.local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port())
+    };
     let mut proxy = Vec::with_capacity(fds.tcp.len());
     let mut proxy_port = None;
     for (v4, v6) in &fds.tcp {
@@ -315,7 +320,9 @@ mod tests {
 
     fn fds(pairs: usize) -> HandoverFds {
         HandoverFds {
-            tcp: (0..pairs as RawFd).map(|i| (10 + 2 * i, 11 + 2 * i)).collect(),
+            tcp: (0..pairs as RawFd)
+                .map(|i| (10 + 2 * i, 11 + 2 * i))
+                .collect(),
             udp4: 7,
             udp6: 8,
         }

@@ -53,7 +53,10 @@ impl Listeners {
         }
         let (udp4, udp6) = bind_pair(dns_port, UdpSocket::bind)
             .context("binding the DNS resolver on 127.0.0.1 and [::1]")?;
-        let proxy = proxy.into_iter().map(|(v4, v6)| ProxyPair { v4, v6 }).collect();
+        let proxy = proxy
+            .into_iter()
+            .map(|(v4, v6)| ProxyPair { v4, v6 })
+            .collect();
         Listeners::from_sockets(proxy, udp4, udp6)
     }
 

@@ -37,9 +37,7 @@ use arc_swap::ArcSwap;
 use cordon_connectors::ConnectorSet;
 use cordon_tls::{CertAuthority, UpstreamTls};
 
-use crate::{
-    bpf::EnforcementMaps, config::DaemonConfig, dns::NameCache, proxy::upstream::PoolSet,
-};
+use crate::{bpf::EnforcementMaps, config::DaemonConfig, dns::NameCache, proxy::upstream::PoolSet};
 
 pub use start::run;
 

@@ -247,7 +247,10 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
             crate::notify::log_failure(notifier.status(&format!("upgrading to {version}")));
         }
     }
-    if tokio::task::spawn_blocking(|| control.stop()).await.is_err() {
+    if tokio::task::spawn_blocking(|| control.stop())
+        .await
+        .is_err()
+    {
         tracing::error!("stopping the control thread failed");
     }
     if matches!(stop, Stop::Terminate) {
@@ -305,7 +308,10 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
         tracing::error!("audit log did not drain cleanly: {e}");
     }
     // After the audit log: outcomes the cores still queue are written.
-    if tokio::task::spawn_blocking(move || cores.stop()).await.is_err() {
+    if tokio::task::spawn_blocking(move || cores.stop())
+        .await
+        .is_err()
+    {
         tracing::error!("stopping the proxy cores failed");
     }
     if let Stop::Upgrade(version) = stop {

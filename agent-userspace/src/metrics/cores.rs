@@ -65,7 +65,13 @@ mod tests {
         let mut e = Exposition::new();
         c.render(&mut e);
         let t = e.finish();
-        assert!(t.contains("cordon_proxy_accepted_total{core=\"0\"} 0\n"), "{t}");
-        assert!(t.contains("cordon_proxy_accepted_total{core=\"1\"} 3\n"), "{t}");
+        assert!(
+            t.contains("cordon_proxy_accepted_total{core=\"0\"} 0\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("cordon_proxy_accepted_total{core=\"1\"} 3\n"),
+            "{t}"
+        );
     }
 }

@@ -223,7 +223,10 @@ mod tests {
         let here = ca.leaf_for("api.example.com").unwrap();
         assert!(Arc::ptr_eq(&here, &ca.leaf_for("api.example.com").unwrap()));
         let there = shard.leaf_for("api.example.com").unwrap();
-        assert!(!Arc::ptr_eq(&here, &there), "the shard reused the other cache");
+        assert!(
+            !Arc::ptr_eq(&here, &there),
+            "the shard reused the other cache"
+        );
         // Counted once per mint, across shards.
         assert_eq!(ca.leaves_generated(), 2);
         assert_eq!(shard.leaves_generated(), 2);
