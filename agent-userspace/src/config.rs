@@ -10,7 +10,9 @@ use serde::Deserialize;
 use crate::paths::{self, Paths};
 
 mod caps;
+mod proxy;
 pub use caps::{CapDefaults, CapsSection};
+pub use proxy::ProxySection;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +44,9 @@ pub struct ConfigFile {
     /// `[caps]`: per-agent caps for agents whose policy sets none.
     #[serde(default)]
     pub caps: CapsSection,
+    /// `[proxy]`: how many cores serve agent connections.
+    #[serde(default)]
+    pub proxy: ProxySection,
 }
 
 /// `[credentials]` in cordon.toml: where just-in-time credentials are
@@ -301,6 +306,8 @@ pub struct DaemonConfig {
     pub console: Option<crate::console::config::ConsoleConfig>,
     /// `[caps]`: the per-agent caps' defaults.
     pub caps: CapDefaults,
+    /// `[proxy] cores`: proxy threads, each with its own listeners.
+    pub cores: usize,
 }
 
 /// Flags given on the command line; they override the file.
@@ -361,6 +368,10 @@ impl DaemonConfig {
         let console = crate::console::config::resolve(flags.console.clone(), file.console.as_ref())
             .map_err(invalid)?;
         let caps = file.caps.resolve().map_err(invalid)?;
+        let cores = file
+            .proxy
+            .resolve(proxy::available_cores())
+            .map_err(invalid)?;
         let audit_forward = match &file.audit.forward {
             Some(f) => Some(f.to_config(&paths.state_dir).map_err(invalid)?),
             None => None,
@@ -399,6 +410,7 @@ impl DaemonConfig {
                 .unwrap_or_else(|| DEFAULT_STS_ENDPOINT.to_string()),
             console,
             caps,
+            cores,
         })
     }
 }

@@ -13,6 +13,7 @@
 //! read from the daemon at scrape time; `serve::spawn` starts the HTTP
 //! endpoint when `metrics_addr` is configured.
 mod caps;
+mod cores;
 mod histogram;
 mod outcomes;
 pub mod serve;
@@ -59,6 +60,7 @@ pub struct Metrics {
     upstream_latency: Histogram,
     outcomes: outcomes::OutcomeCounts,
     caps: caps::CapCounts,
+    cores: cores::CoreCounts,
     /// The `[audit.forward]` forwarder's counters, once it runs.
     forward: OnceLock<Arc<cordon_audit::forward::ForwardStats>>,
 }
@@ -72,6 +74,7 @@ impl Default for Metrics {
             upstream_latency: Histogram::new(&UPSTREAM_BUCKETS),
             outcomes: Default::default(),
             caps: Default::default(),
+            cores: Default::default(),
             forward: OnceLock::new(),
         }
     }
@@ -136,6 +139,12 @@ impl Metrics {
         opens_burst: bool,
     ) {
         self.caps.count(agent, cap, opens_burst);
+    }
+
+    /// The accept counters of `cores` proxy cores
+    /// (`cordon_proxy_accepted_total{core}`), one for each core to bump.
+    pub fn proxy_cores(&self, cores: usize) -> Box<[Arc<AtomicU64>]> {
+        self.cores.init(cores)
     }
 
     /// Publishes the forwarder's counters (`cordon_audit_forward_*`).
@@ -217,6 +226,7 @@ impl Metrics {
         );
         self.outcomes.render(e);
         self.caps.render(e);
+        self.cores.render(e);
     }
 }
 

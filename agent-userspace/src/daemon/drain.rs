@@ -29,6 +29,9 @@ pub struct Drained {
 
 /// Stops the accept loops in `serving` (their sockets stay open where
 /// the caller holds another handle, as an upgrade does), then drains.
+/// `serving` holds every proxy core's accept loops (each on its core's
+/// runtime) and `conns` is the one registry all cores register in, so the
+/// drain covers every core.
 pub async fn drain(conns: &Connections, serving: &[JoinHandle<()>], bound: Duration) -> Drained {
     for task in serving {
         task.abort();
@@ -110,6 +113,32 @@ mod tests {
         stuck.await.unwrap();
         assert_eq!((report.open, report.cut, report.left), (1, 1, 0));
         assert!(report.took >= Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn accept_loops_on_other_cores_runtimes_stop_when_the_drain_begins() {
+        let conns = Connections::default();
+        let mut cores = Vec::new();
+        let mut loops = Vec::new();
+        for _ in 0..2 {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            loops.push(rt.spawn(std::future::pending::<()>()));
+            let stop = tokio_util::sync::CancellationToken::new();
+            let stopped = stop.clone();
+            let thread = std::thread::spawn(move || rt.block_on(stopped.cancelled()));
+            cores.push((stop, thread));
+        }
+        drain(&conns, &loops, BOUND).await;
+        for l in loops {
+            assert!(l.await.unwrap_err().is_cancelled());
+        }
+        for (stop, thread) in cores {
+            stop.cancel();
+            thread.join().unwrap();
+        }
     }
 
     #[tokio::test]

@@ -47,7 +47,15 @@ impl Snapshots for DaemonSnapshots {
     }
 }
 
-pub fn proxy_env(d: &Shared) -> proxy::Env {
+/// What one proxy core owns: its upstream pools and its leaf-cache shard.
+/// The enrichment cache is shared (`enrich`), like everything else.
+pub struct CoreParts {
+    pub pools: Arc<proxy::upstream::Pools>,
+    pub ca: cordon_tls::CertAuthority,
+    pub enrich_cache: proxy::enrich::EnrichCache,
+}
+
+pub fn proxy_env(d: &Shared, core: CoreParts) -> proxy::Env {
     Arc::new(proxy::ProxyEnv {
         flows: Arc::new(DaemonFlows(d.clone())),
         snapshots: Arc::new(DaemonSnapshots(d.clone())),
@@ -56,11 +64,11 @@ pub fn proxy_env(d: &Shared) -> proxy::Env {
         audit: d.audit.clone(),
         vault: d.vault.clone(),
         jit: d.jit.clone(),
-        ca: d.ca.clone(),
+        ca: core.ca,
         upstream_tls: d.upstream_tls.clone(),
-        pools: d.pools.clone(),
+        pools: core.pools,
         conns: d.conns.clone(),
-        enrich_cache: proxy::enrich::cache(),
+        enrich_cache: core.enrich_cache,
         settings: Settings {
             proxy_port: d.proxy_port,
             dns_port: d.dns_port,

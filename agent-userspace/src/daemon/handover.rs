@@ -21,7 +21,7 @@ use std::{
 use anyhow::{Context, bail};
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 
-use super::listeners::Listeners;
+use super::listeners::{Listeners, ProxyPair};
 
 pub const ENV: &str = "CORDON_HANDOVER_FDS";
 /// How long the new binary gets to answer `--version` before the upgrade
@@ -47,34 +47,52 @@ impl Exe {
     }
 }
 
-/// The socket of each kind, by descriptor number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The sockets by descriptor number: the proxy's pairs (one per core of
+/// the image that hands them over), then the resolver's.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandoverFds {
-    pub tcp4: RawFd,
-    pub tcp6: RawFd,
+    /// `(tcp4, tcp6)` per pair; never empty.
+    pub tcp: Vec<(RawFd, RawFd)>,
     pub udp4: RawFd,
     pub udp6: RawFd,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ParseError {
-    #[error("{ENV}: expected `pid=N;tcp4=FD,tcp6=FD,udp4=FD,udp6=FD`, found {0:?}")]
+    #[error(
+        "{ENV}: expected `pid=N;tcp4=FD,tcp6=FD[,tcp4=FD,tcp6=FD...],udp4=FD,udp6=FD`, found {0:?}"
+    )]
     Shape(String),
     #[error("{ENV}: `{0}` is not a descriptor number")]
     Number(String),
     #[error("{ENV}: {0} is missing")]
     Missing(&'static str),
+    #[error("{ENV}: {tcp4} tcp4 and {tcp6} tcp6 descriptors do not make pairs")]
+    Unpaired { tcp4: usize, tcp6: usize },
+    #[error("{ENV}: descriptor {0} is named twice")]
+    Repeated(RawFd),
 }
 
+/// The value for `CORDON_HANDOVER_FDS`. Each proxy pair is written as
+/// `tcp4=..,tcp6=..` in order, so an image from before thread-per-core
+/// (one pair) reads the same shape.
 pub fn format(pid: u32, fds: &HandoverFds) -> String {
+    let tcp: Vec<String> = fds
+        .tcp
+        .iter()
+        .map(|(v4, v6)| format!("tcp4={v4},tcp6={v6}"))
+        .collect();
     format!(
-        "pid={pid};tcp4={},tcp6={},udp4={},udp6={}",
-        fds.tcp4, fds.tcp6, fds.udp4, fds.udp6
+        "pid={pid};{},udp4={},udp6={}",
+        tcp.join(","),
+        fds.udp4,
+        fds.udp6
     )
 }
 
 /// The descriptors named in `value` when they are meant for `own_pid`;
-/// `None` when they were meant for another process.
+/// `None` when they were meant for another process. The n-th `tcp4` pairs
+/// with the n-th `tcp6`.
 pub fn parse(value: &str, own_pid: u32) -> Result<Option<HandoverFds>, ParseError> {
     let shape = || ParseError::Shape(value.into());
     let (pid, list) = value.split_once(';').ok_or_else(shape)?;
@@ -83,30 +101,47 @@ pub fn parse(value: &str, own_pid: u32) -> Result<Option<HandoverFds>, ParseErro
     if pid != own_pid {
         return Ok(None);
     }
-    let mut found: [Option<RawFd>; 4] = [None; 4];
-    const NAMES: [&str; 4] = ["tcp4", "tcp6", "udp4", "udp6"];
+    let (mut tcp4, mut tcp6) = (Vec::new(), Vec::new());
+    let (mut udp4, mut udp6) = (None, None);
+    let mut seen = std::collections::HashSet::new();
     for item in list.split(',') {
         let (name, fd) = item.split_once('=').ok_or_else(shape)?;
-        let slot = NAMES.iter().position(|n| *n == name).ok_or_else(shape)?;
         let fd: RawFd = fd.parse().map_err(|_| ParseError::Number(fd.into()))?;
         if fd < 3 {
             return Err(ParseError::Number(fd.to_string()));
         }
-        found[slot] = Some(fd);
+        if !seen.insert(fd) {
+            return Err(ParseError::Repeated(fd));
+        }
+        match name {
+            "tcp4" => tcp4.push(fd),
+            "tcp6" => tcp6.push(fd),
+            "udp4" if udp4.is_none() => udp4 = Some(fd),
+            "udp6" if udp6.is_none() => udp6 = Some(fd),
+            _ => return Err(shape()),
+        }
     }
-    let get = |i: usize| found[i].ok_or(ParseError::Missing(NAMES[i]));
+    if tcp4.is_empty() {
+        return Err(ParseError::Missing("tcp4"));
+    }
+    if tcp4.len() != tcp6.len() {
+        return Err(ParseError::Unpaired {
+            tcp4: tcp4.len(),
+            tcp6: tcp6.len(),
+        });
+    }
     Ok(Some(HandoverFds {
-        tcp4: get(0)?,
-        tcp6: get(1)?,
-        udp4: get(2)?,
-        udp6: get(3)?,
+        tcp: tcp4.into_iter().zip(tcp6).collect(),
+        udp4: udp4.ok_or(ParseError::Missing("udp4"))?,
+        udp6: udp6.ok_or(ParseError::Missing("udp6"))?,
     }))
 }
 
 /// The listeners a previous binary of this process handed over, if any.
 /// Each descriptor must be a socket of its kind bound on loopback, the
-/// TCP ones listening, each pair on one port; anything else stops the
-/// start rather than serving agents on a socket Cordon did not make.
+/// TCP ones listening, all proxy sockets on one port and both resolver
+/// sockets on another; anything else stops the start rather than serving
+/// agents on a socket Cordon did not make.
 pub fn inherited() -> anyhow::Result<Option<Listeners>> {
     let Some(value) = std::env::var_os(ENV) else {
         return Ok(None);
@@ -115,19 +150,34 @@ pub fn inherited() -> anyhow::Result<Option<Listeners>> {
     let Some(fds) = parse(&value, std::process::id())? else {
         return Ok(None);
     };
-    let tcp4 = adopt(fds.tcp4, socket2::Type::STREAM, false)?;
-    let tcp6 = adopt(fds.tcp6, socket2::Type::STREAM, true)?;
+    let port = |s: &socket2::Socket| {
+        s.local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port())
+    };
+    let mut proxy = Vec::with_capacity(fds.tcp.len());
+    let mut proxy_port = None;
+    for (v4, v6) in &fds.tcp {
+        let tcp4 = adopt(*v4, socket2::Type::STREAM, false)?;
+        let tcp6 = adopt(*v6, socket2::Type::STREAM, true)?;
+        let here = port(&tcp4);
+        if here != port(&tcp6) || proxy_port.is_some_and(|p| Some(p) != here) {
+            bail!("{ENV}: the proxy sockets are not all on one port");
+        }
+        proxy_port = here;
+        proxy.push(ProxyPair {
+            v4: tcp4.into(),
+            v6: tcp6.into(),
+        });
+    }
     let udp4 = adopt(fds.udp4, socket2::Type::DGRAM, false)?;
     let udp6 = adopt(fds.udp6, socket2::Type::DGRAM, true)?;
-    let port = |s: &socket2::Socket| s.local_addr().ok().and_then(|a| a.as_socket());
-    if port(&tcp4).map(|a| a.port()) != port(&tcp6).map(|a| a.port())
-        || port(&udp4).map(|a| a.port()) != port(&udp6).map(|a| a.port())
-    {
-        bail!("{ENV}: the IPv4 and IPv6 sockets of a pair are on different ports");
+    if port(&udp4) != port(&udp6) {
+        bail!("{ENV}: the IPv4 and IPv6 resolver sockets are on different ports");
     }
     Ok(Some(Listeners::from_sockets(
-        tcp4.into(),
-        tcp6.into(),
+        proxy,
         udp4.into(),
         udp6.into(),
     )?))
@@ -197,17 +247,26 @@ pub fn preflight(exe: &Exe) -> anyhow::Result<String> {
 /// the binary this process runs now (`/proc/self/exe`, which outlives its
 /// file being replaced), so the agents keep a daemon. Returns only when
 /// both fail.
-pub fn exec(exe: &Exe, sockets: [&dyn AsFd; 4]) -> anyhow::Error {
-    let raw = |i: usize| sockets[i].as_fd().as_raw_fd();
+pub fn exec(exe: &Exe, sockets: &Listeners) -> anyhow::Error {
     let fds = HandoverFds {
-        tcp4: raw(0),
-        tcp6: raw(1),
-        udp4: raw(2),
-        udp6: raw(3),
+        tcp: sockets
+            .proxy
+            .iter()
+            .map(|p| (p.v4.as_raw_fd(), p.v6.as_raw_fd()))
+            .collect(),
+        udp4: sockets.udp4.as_raw_fd(),
+        udp6: sockets.udp6.as_raw_fd(),
     };
-    for s in sockets {
-        if let Err(e) = fcntl(s.as_fd(), FcntlArg::F_SETFD(FdFlag::empty())) {
-            let fd = s.as_fd().as_raw_fd();
+    let mut all: Vec<std::os::fd::BorrowedFd<'_>> = Vec::new();
+    for p in &sockets.proxy {
+        all.push(p.v4.as_fd());
+        all.push(p.v6.as_fd());
+    }
+    all.push(sockets.udp4.as_fd());
+    all.push(sockets.udp6.as_fd());
+    for s in all {
+        if let Err(e) = fcntl(s, FcntlArg::F_SETFD(FdFlag::empty())) {
+            let fd = s.as_raw_fd();
             return anyhow::anyhow!("keeping descriptor {fd} across exec: {e}");
         }
     }
@@ -259,21 +318,45 @@ fn cstring(s: &std::ffi::OsStr) -> anyhow::Result<CString> {
 mod tests {
     use super::*;
 
-    const FDS: HandoverFds = HandoverFds {
-        tcp4: 7,
-        tcp6: 8,
-        udp4: 9,
-        udp6: 10,
-    };
+    fn fds(pairs: usize) -> HandoverFds {
+        HandoverFds {
+            tcp: (0..pairs as RawFd)
+                .map(|i| (10 + 2 * i, 11 + 2 * i))
+                .collect(),
+            udp4: 7,
+            udp6: 8,
+        }
+    }
 
     #[test]
     fn handover_value_round_trips_for_the_same_process() {
-        assert_eq!(parse(&format(42, &FDS), 42), Ok(Some(FDS)));
+        for pairs in [1, 2, 5] {
+            assert_eq!(parse(&format(42, &fds(pairs)), 42), Ok(Some(fds(pairs))));
+        }
+    }
+
+    #[test]
+    fn an_image_from_before_thread_per_core_hands_over_one_pair() {
+        // The shape every earlier image wrote.
+        assert_eq!(
+            parse("pid=9;tcp4=7,tcp6=8,udp4=9,udp6=10", 9),
+            Ok(Some(HandoverFds {
+                tcp: vec![(7, 8)],
+                udp4: 9,
+                udp6: 10,
+            }))
+        );
+    }
+
+    #[test]
+    fn pairs_are_made_in_order_wherever_the_resolver_sockets_are() {
+        let v = "pid=1;tcp4=3,udp4=9,tcp6=4,tcp4=5,udp6=10,tcp6=6";
+        assert_eq!(parse(v, 1).unwrap().unwrap().tcp, vec![(3, 4), (5, 6)]);
     }
 
     #[test]
     fn handover_meant_for_another_process_is_ignored() {
-        assert_eq!(parse(&format(42, &FDS), 43), Ok(None));
+        assert_eq!(parse(&format(42, &fds(2)), 43), Ok(None));
     }
 
     #[test]
@@ -281,6 +364,10 @@ mod tests {
         assert_eq!(
             parse("pid=1;tcp4=3,tcp6=4,udp4=5", 1),
             Err(ParseError::Missing("udp6"))
+        );
+        assert_eq!(
+            parse("pid=1;udp4=5,udp6=6", 1),
+            Err(ParseError::Missing("tcp4"))
         );
         assert_eq!(
             parse("pid=1;tcp4=0,tcp6=4,udp4=5,udp6=6", 1),
@@ -292,6 +379,22 @@ mod tests {
         ));
         assert!(matches!(
             parse("pid=1;tcp9=3,tcp6=4,udp4=5,udp6=6", 1),
+            Err(ParseError::Shape(_))
+        ));
+    }
+
+    #[test]
+    fn unpaired_repeated_or_doubled_descriptors_are_refused() {
+        assert_eq!(
+            parse("pid=1;tcp4=3,tcp6=4,tcp4=5,udp4=7,udp6=8", 1),
+            Err(ParseError::Unpaired { tcp4: 2, tcp6: 1 })
+        );
+        assert_eq!(
+            parse("pid=1;tcp4=3,tcp6=3,udp4=7,udp6=8", 1),
+            Err(ParseError::Repeated(3))
+        );
+        assert!(matches!(
+            parse("pid=1;tcp4=3,tcp6=4,udp4=7,udp4=9,udp6=8", 1),
             Err(ParseError::Shape(_))
         ));
     }

@@ -7,6 +7,7 @@ pub mod caps;
 pub mod contain_watch;
 pub mod contained;
 pub mod contained_store;
+pub mod cores;
 pub mod decide;
 pub mod drain;
 pub mod enforce;
@@ -36,7 +37,7 @@ use arc_swap::ArcSwap;
 use cordon_connectors::ConnectorSet;
 use cordon_tls::{CertAuthority, UpstreamTls};
 
-use crate::{bpf::EnforcementMaps, config::DaemonConfig, dns::NameCache, proxy::upstream::Pools};
+use crate::{bpf::EnforcementMaps, config::DaemonConfig, dns::NameCache, proxy::upstream::PoolSet};
 
 pub use start::run;
 
@@ -69,7 +70,8 @@ pub struct Daemon {
     pub names: NameCache,
     pub ca: CertAuthority,
     pub upstream_tls: Arc<UpstreamTls>,
-    pub pools: Arc<Pools>,
+    /// Upstream pools: one per proxy core, one for the daemon's own calls.
+    pub pools: PoolSet,
     pub audit: cordon_audit::AuditLog,
     pub kills: kill_marks::KillMarks,
     pub approvals: approvals::Approvals,

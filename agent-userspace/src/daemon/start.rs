@@ -37,8 +37,10 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
     raise_fd_limit();
     super::memory::tune_allocators();
     let exe = super::handover::Exe::capture()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // The main runtime: start-up, signals, DNS and the background loops.
+    // The proxy runs on cores of its own (`cores`), the control socket on
+    // its own thread (`control::server`); see docs/architecture.md.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .on_thread_park(super::memory::collect_on_park)
         .enable_all()
         .build()
@@ -160,7 +162,7 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
         names: remembered_names(&paths.state_dir),
         ca,
         upstream_tls,
-        pools: Arc::default(),
+        pools: proxy::upstream::PoolSet::new(cfg.cores),
         audit,
         kills,
         approvals: approvals::Approvals::new(store::Store::new(db.clone())),
@@ -191,29 +193,17 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
     // Before the proxy starts: the proxy refuses agents the console's port.
     crate::console::spawn(&daemon)?;
     let control = control::server::bind(&daemon)?;
-    // Kept for an upgrade: the serving copies close when their accept
-    // loops stop, these only at exec.
-    let kept = Kept::of(&listeners)?;
-    let Listeners {
-        tcp4,
-        tcp6,
-        udp4,
-        udp6,
-    } = listeners;
-    let proxy_env = super::env::proxy_env(&daemon);
-    let mut serving = Vec::new();
-    for l in [tcp4, tcp6] {
-        serving.push(tokio::spawn(proxy::serve(
-            proxy_env.clone(),
-            tokio::net::TcpListener::from_std(l)?,
-        )));
-    }
+    // `listeners` stays open for an upgrade: the serving copies (each
+    // core's and the resolver's duplicates) close when their loops stop,
+    // these only at exec.
+    let mut cores = super::cores::Cores::start(&daemon, &listeners.proxy, daemon.cfg.cores)?;
+    let mut serving = cores.take_accepts();
     let dns_env = super::env::dns_env(&daemon);
     let dns_inflight = tokio_util::task::TaskTracker::new();
-    for s in [udp4, udp6] {
+    for s in [&listeners.udp4, &listeners.udp6] {
         serving.push(tokio::spawn(dns::serve(
             dns_env.clone(),
-            tokio::net::UdpSocket::from_std(s)?,
+            tokio::net::UdpSocket::from_std(s.try_clone()?)?,
             dns_inflight.clone(),
         )));
     }
@@ -238,6 +228,8 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
     tracing::info!(
         proxy_port,
         dns_port,
+        cores = cores.count(),
+        listener_pairs = listeners.proxy.len(),
         cgroup = %daemon.registry.tree().parent().display(),
         socket = %paths.socket.display(),
         "cordon daemon ready"
@@ -255,7 +247,12 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
             crate::notify::log_failure(notifier.status(&format!("upgrading to {version}")));
         }
     }
-    tokio::task::block_in_place(|| control.stop());
+    if tokio::task::spawn_blocking(|| control.stop())
+        .await
+        .is_err()
+    {
+        tracing::error!("stopping the control thread failed");
+    }
     if matches!(stop, Stop::Terminate) {
         // Closed ports would refuse connects; zero ports make the kernel
         // refuse them with EPERM at once, rather than after they queued on
@@ -310,10 +307,16 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
     if let Err(e) = daemon.audit.shutdown() {
         tracing::error!("audit log did not drain cleanly: {e}");
     }
+    // After the audit log: outcomes the cores still queue are written.
+    if tokio::task::spawn_blocking(move || cores.stop())
+        .await
+        .is_err()
+    {
+        tracing::error!("stopping the proxy cores failed");
+    }
     if let Stop::Upgrade(version) = stop {
         tracing::info!(path = %exe.path.display(), %version, "handing over to the installed binary; enforcement stays pinned");
-        let sockets: [&dyn std::os::fd::AsFd; 4] = [&kept.tcp4, &kept.tcp6, &kept.udp4, &kept.udp6];
-        return Err(super::handover::exec(&exe, sockets).context("upgrading in place"));
+        return Err(super::handover::exec(&exe, &listeners).context("upgrading in place"));
     }
     tracing::info!("cordon daemon stopped; enforcement stays pinned");
     Ok(())
@@ -340,12 +343,19 @@ fn remembered_names(state_dir: &std::path::Path) -> dns::NameCache {
 fn listeners(cfg: &DaemonConfig) -> anyhow::Result<Listeners> {
     let inherited = super::handover::inherited()
         .context("adopting the sockets of the binary this one replaced")?;
-    if let Some(l) = inherited {
+    if let Some(mut l) = inherited {
         let wanted = |configured: u16, have: u16| configured == 0 || configured == have;
         if wanted(cfg.proxy_port, l.proxy_port()) && wanted(cfg.dns_port, l.dns_port()) {
+            let handed = l.proxy.len();
+            let growth = l
+                .join_to(cfg.cores)
+                .context("adding proxy listeners for this image's cores")?;
             tracing::info!(
                 proxy_port = l.proxy_port(),
                 dns_port = l.dns_port(),
+                handed_over_pairs = handed,
+                cores = cfg.cores,
+                ?growth,
                 "adopted the listeners of the binary this one replaced"
             );
             return Ok(l);
@@ -355,7 +365,7 @@ fn listeners(cfg: &DaemonConfig) -> anyhow::Result<Listeners> {
              upgrade are reset"
         );
     }
-    Listeners::bind(cfg.proxy_port, cfg.dns_port)
+    Listeners::bind(cfg.proxy_port, cfg.dns_port, cfg.cores)
 }
 
 /// Other map ABI versions' programs stay attached (enforcing) until this
@@ -372,25 +382,6 @@ fn retire_other_versions(pin_dir: &std::path::Path) {
             "cannot release the programs of another map ABI version (agents' connects may be \
              refused until `cordon cleanup`): {e}"
         ),
-    }
-}
-
-/// Duplicates of the agent-facing sockets, open until exec.
-struct Kept {
-    tcp4: std::net::TcpListener,
-    tcp6: std::net::TcpListener,
-    udp4: std::net::UdpSocket,
-    udp6: std::net::UdpSocket,
-}
-
-impl Kept {
-    fn of(l: &Listeners) -> anyhow::Result<Kept> {
-        Ok(Kept {
-            tcp4: l.tcp4.try_clone()?,
-            tcp6: l.tcp6.try_clone()?,
-            udp4: l.udp4.try_clone()?,
-            udp6: l.udp6.try_clone()?,
-        })
     }
 }
 

@@ -63,7 +63,7 @@ async fn post(d: &Shared, url: &str, body: String) -> Result<(), String> {
         tls_name: tls.then(|| host.clone()),
         offer_h2: false,
     };
-    let client = d.pools.client(&target, &d.upstream_tls);
+    let client = d.pools.daemon.client(&target, &d.upstream_tls);
     let req = http::Request::post(uri)
         .header("content-type", "application/json")
         .body(

@@ -44,10 +44,19 @@ use tokio::net::TcpListener;
 
 pub use env::{Env, ProxyEnv};
 
-pub async fn serve(env: Env, listener: TcpListener) {
+/// Accepts on one of a core's listeners and serves each connection on the
+/// runtime this runs on (a current-thread runtime per core): a connection
+/// stays on the core that accepted it until it closes. `accepted` counts
+/// the core's accepts (`cordon_proxy_accepted_total{core}`).
+pub async fn serve(
+    env: Env,
+    listener: TcpListener,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(%peer, "TCP_NODELAY: {e}");
                 }

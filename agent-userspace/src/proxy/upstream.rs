@@ -95,6 +95,37 @@ impl Pools {
     }
 }
 
+/// Every pool of the daemon: one `Pools` per proxy core, so a connection
+/// only rides upstream connections its own core's runtime drives (no
+/// cross-core handoff, no shared lock on the request path), and one for
+/// the daemon's own calls (the approval webhook).
+pub struct PoolSet {
+    pub daemon: Arc<Pools>,
+    pub cores: Box<[Arc<Pools>]>,
+}
+
+impl PoolSet {
+    pub fn new(cores: usize) -> PoolSet {
+        PoolSet {
+            daemon: Arc::default(),
+            cores: (0..cores).map(|_| Arc::default()).collect(),
+        }
+    }
+
+    /// Core `i`'s pools.
+    pub fn core(&self, i: usize) -> Arc<Pools> {
+        Arc::clone(&self.cores[i])
+    }
+
+    /// Drops an agent's pools on every core (kill switch, instance exit).
+    pub fn forget_chain(&self, chain: &str) {
+        self.daemon.forget_chain(chain);
+        for p in self.cores.iter() {
+            p.forget_chain(chain);
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Connector {
     dst: SocketAddr,

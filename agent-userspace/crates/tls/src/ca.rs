@@ -111,7 +111,25 @@ impl CertAuthority {
         self.inner.leaves.get(&LeafName::parse(name)?)
     }
 
-    /// How many leaves have been minted since this CA was loaded (metrics).
+    /// The same CA with a leaf cache of its own (one per proxy core). The
+    /// agent-facing config is a copy sharing the session ticket keys and
+    /// the session cache, so a session begun on one core resumes on any.
+    pub fn shard(&self) -> CertAuthority {
+        let leaves = Arc::new(self.inner.leaves.shard());
+        let server_config = crate::server::with_leaves(&self.inner.server_config, &leaves);
+        CertAuthority {
+            inner: Arc::new(Inner {
+                dir: self.inner.dir.clone(),
+                cert_der: self.inner.cert_der.clone(),
+                cert_pem: self.inner.cert_pem.clone(),
+                leaves,
+                server_config,
+            }),
+        }
+    }
+
+    /// How many leaves have been minted since this CA was loaded, by every
+    /// shard together (metrics).
     pub fn leaves_generated(&self) -> u64 {
         self.inner.leaves.generated()
     }
@@ -191,4 +209,30 @@ fn check_ca_cert(der: &CertificateDer<'_>, key: &KeyPair) -> Result<(), String> 
         tracing::warn!(not_after = %validity.not_after, "Cordon CA expires within 30 days");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_mints_into_its_own_cache_and_shares_resumption_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertAuthority::load_or_create(dir.path()).unwrap();
+        let shard = ca.shard();
+        let here = ca.leaf_for("api.example.com").unwrap();
+        assert!(Arc::ptr_eq(&here, &ca.leaf_for("api.example.com").unwrap()));
+        let there = shard.leaf_for("api.example.com").unwrap();
+        assert!(
+            !Arc::ptr_eq(&here, &there),
+            "the shard reused the other cache"
+        );
+        // Counted once per mint, across shards.
+        assert_eq!(ca.leaves_generated(), 2);
+        assert_eq!(shard.leaves_generated(), 2);
+        let (a, b) = (ca.server_config(), shard.server_config());
+        assert!(Arc::ptr_eq(&a.ticketer, &b.ticketer));
+        assert!(Arc::ptr_eq(&a.session_storage, &b.session_storage));
+        assert_eq!(shard.ca_pem(), ca.ca_pem());
+    }
 }

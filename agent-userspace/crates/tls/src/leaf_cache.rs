@@ -52,10 +52,12 @@ impl LeafOptions {
 }
 
 pub(crate) struct LeafCache {
-    issuer: Issuer<'static, KeyPair>,
-    lifetime: Duration,
+    /// Shared by every shard: one CA key in memory.
+    issuer: Arc<Issuer<'static, KeyPair>>,
+    options: LeafOptions,
     cache: Cache<LeafName, Arc<CertifiedKey>>,
-    generated: AtomicU64,
+    /// Leaves minted by every shard together.
+    generated: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for LeafCache {
@@ -74,14 +76,23 @@ impl LeafCache {
     ) -> Result<Self, TlsError> {
         options.validate()?;
         Ok(LeafCache {
-            issuer,
-            lifetime: options.lifetime,
-            cache: Cache::builder()
-                .max_capacity(options.cache_capacity)
-                .time_to_live(options.cache_ttl)
-                .build(),
-            generated: AtomicU64::new(0),
+            issuer: Arc::new(issuer),
+            options: options.clone(),
+            cache: new_cache(options),
+            generated: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// An empty cache minting with the same CA and options: one per proxy
+    /// core, so a core's lookups never touch another core's cache lines.
+    /// A name a connection on each core asks for is minted once per core.
+    pub(crate) fn shard(&self) -> LeafCache {
+        LeafCache {
+            issuer: Arc::clone(&self.issuer),
+            options: self.options.clone(),
+            cache: new_cache(&self.options),
+            generated: Arc::clone(&self.generated),
+        }
     }
 
     /// Returns the leaf for `name`, minting it when absent. Concurrent
@@ -89,7 +100,7 @@ impl LeafCache {
     pub(crate) fn get(&self, name: &LeafName) -> Result<Arc<CertifiedKey>, TlsError> {
         self.cache
             .try_get_with_by_ref(name, || {
-                let leaf = mint_leaf(&self.issuer, name, self.lifetime)?;
+                let leaf = mint_leaf(&self.issuer, name, self.options.lifetime)?;
                 self.generated.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(name = %name.key(), "minted leaf certificate");
                 Ok(leaf)
@@ -100,6 +111,13 @@ impl LeafCache {
     pub(crate) fn generated(&self) -> u64 {
         self.generated.load(Ordering::Relaxed)
     }
+}
+
+fn new_cache(options: &LeafOptions) -> Cache<LeafName, Arc<CertifiedKey>> {
+    Cache::builder()
+        .max_capacity(options.cache_capacity)
+        .time_to_live(options.cache_ttl)
+        .build()
 }
 
 #[cfg(test)]

@@ -83,6 +83,16 @@ pub(crate) fn build_server_config(leaves: Arc<LeafCache>) -> Result<Arc<ServerCo
     Ok(Arc::new(config))
 }
 
+/// A copy of `base` presenting leaves from `leaves`; the ticketer and the
+/// session cache stay shared with `base`.
+pub(crate) fn with_leaves(base: &ServerConfig, leaves: &Arc<LeafCache>) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::clone(base);
+    config.cert_resolver = Arc::new(SniResolver {
+        leaves: Arc::clone(leaves),
+    });
+    Arc::new(config)
+}
+
 /// An agent connection whose TLS the proxy has terminated.
 pub struct Intercepted<IO> {
     pub stream: TlsStream<IO>,
