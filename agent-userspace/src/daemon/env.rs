@@ -35,6 +35,21 @@ impl Flows for DaemonFlows {
     }
 }
 
+struct DaemonProbes(Shared);
+
+impl crate::request::probes::Probes for DaemonProbes {
+    fn reset_probe(
+        &self,
+        agent: &AgentPath,
+        dst: std::net::SocketAddr,
+        answer: crate::request::probes::ProbeAnswer,
+    ) -> crate::request::probes::ProbeHit {
+        self.0
+            .probes
+            .hit(agent, dst, answer, std::time::Instant::now())
+    }
+}
+
 struct DaemonSnapshots(Shared);
 
 impl Snapshots for DaemonSnapshots {
@@ -61,6 +76,7 @@ pub fn proxy_env(d: &Shared, core: CoreParts) -> proxy::Env {
         snapshots: Arc::new(DaemonSnapshots(d.clone())),
         decider: Arc::new(DaemonDecider(d.clone())),
         admission: Arc::new(DaemonAdmission(d.clone())),
+        probes: Arc::new(DaemonProbes(d.clone())),
         audit: d.audit.clone(),
         vault: d.vault.clone(),
         jit: d.jit.clone(),

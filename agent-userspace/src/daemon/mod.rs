@@ -23,6 +23,7 @@ pub mod launch;
 pub mod launch_fs;
 pub mod listeners;
 pub mod memory;
+pub mod probes;
 pub mod reload;
 pub mod repeats;
 pub mod start;
@@ -79,6 +80,8 @@ pub struct Daemon {
     pub conns: Arc<crate::proxy::live::Connections>,
     /// Per-agent caps and the daemon's descriptor budget.
     pub caps: Arc<caps::Caps>,
+    /// Bursts of connections agents reset before their first byte.
+    pub probes: probes::ProbeBursts,
     pub stats: stats::Stats,
     pub vault: Arc<cordon_vault::Vault>,
     /// Just-in-time credentials: AWS placeholders issued at `cordon run`,

@@ -169,6 +169,7 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
         grants,
         conns: Arc::default(),
         caps: super::caps::Caps::new(cfg.caps, cap_budget(&cfg)),
+        probes: Default::default(),
         stats: Default::default(),
         vault,
         jit,
@@ -223,6 +224,7 @@ async fn serve(cfg: DaemonConfig, exe: super::handover::Exe) -> anyhow::Result<(
     tokio::spawn(super::reload::watch(daemon.clone()));
     tokio::spawn(super::grants::lifecycle::sweep_loop(daemon.clone()));
     tokio::spawn(super::caps::summary::sweep_loop(daemon.clone()));
+    tokio::spawn(super::probes::sweep_loop(daemon.clone()));
 
     super::mark_serving();
     tracing::info!(

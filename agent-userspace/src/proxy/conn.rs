@@ -21,6 +21,7 @@ use super::{
 use crate::request::{
     Actor, Answer, Ask, Attribution, Kind, Pinned, Refusal,
     caps::CapHit,
+    probes::{ProbeAnswer, ProbeHit},
     record::{DecisionRecord, append_refusal, record_refusal},
 };
 
@@ -52,7 +53,7 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
             return;
         }
     };
-    let actor = Actor::new(agent, origin);
+    let mut actor = Actor::unread(agent, origin);
     let started = Instant::now();
     let host = env
         .flows
@@ -62,23 +63,7 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
     // The flow's snapshot: its address is decided under it, and so is its
     // tcp.connect when it turns out not to be HTTP.
     let pinned = env.snapshots.pin();
-    let flow = Flow {
-        env: &env,
-        pinned: &pinned,
-        actor: &actor,
-        params: &params,
-        host: &host,
-        started,
-    };
-
-    if is_cordon_itself(&env, &actor) {
-        flow.refuse(
-            Kind::CordonListener,
-            "agents may not connect to Cordon's own listeners",
-        )
-        .await;
-        return reset(client);
-    }
+    let itself = is_cordon_itself(&env, &actor);
 
     // Decided, first at the network layer. For connections Cordon can read
     // (TLS, HTTP) only the address guard applies here and each request is
@@ -103,11 +88,41 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
     } else {
         FIRST_BYTE_WAIT
     };
-    let detected = if guarded {
+    let detected = if itself || guarded {
         Detected::Other
     } else {
         detect(&client, wait).await
     };
+    // A repeat of a reset probe is counted, not recorded: nothing else is
+    // spent on it (not even /proc is read), and the peer already reset it.
+    if let (Detected::Reset, Some(decision)) = (&detected, &net) {
+        let answer = ProbeAnswer {
+            rule: decision.rule_id.to_string(),
+            allowed: decision.verdict == Verdict::Allow,
+        };
+        if env.probes.reset_probe(&actor.agent, origin.dst, answer) == ProbeHit::Counted {
+            return;
+        }
+    }
+    actor.read_exe();
+    let flow = Flow {
+        env: &env,
+        pinned: &pinned,
+        actor: &actor,
+        params: &params,
+        host: &host,
+        started,
+    };
+
+    if itself {
+        flow.refuse(
+            Kind::CordonListener,
+            "agents may not connect to Cordon's own listeners",
+        )
+        .await;
+        return reset(client);
+    }
+
     match detected {
         Detected::Tls { sni } => {
             // Boxed, as is `serve` below: see the size test.
@@ -146,7 +161,8 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
                     .await
                 }
             }
-            reset(client);
+            // The peer reset it already: closing is all that is left.
+            drop(client);
         }
         Detected::Stalled => {
             flow.refuse(

@@ -15,7 +15,7 @@ use crate::{
     bpf::maps::FlowOrigin,
     cgroup::AgentPath,
     config::ForeignCredentials,
-    request::{Decider, Snapshots, caps::Admission},
+    request::{Decider, Snapshots, caps::Admission, probes::Probes},
 };
 
 /// Who a redirected flow belongs to.
@@ -45,6 +45,8 @@ pub struct ProxyEnv {
     pub decider: Arc<dyn Decider>,
     /// The per-agent caps: connections, their rate, request bytes.
     pub admission: Arc<dyn Admission>,
+    /// Connections reset before their first byte, coalesced per burst.
+    pub probes: Arc<dyn Probes>,
     pub audit: AuditLog,
     pub vault: Arc<Vault>,
     /// Just-in-time credentials: minted tokens, AWS sessions, placeholders.

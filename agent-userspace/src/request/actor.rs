@@ -16,8 +16,24 @@ pub struct Actor {
 
 impl Actor {
     pub fn new(agent: AgentPath, origin: FlowOrigin) -> Actor {
-        let exe = exe_of(origin.pid).map(Arc::from);
-        Actor { agent, origin, exe }
+        let mut actor = Actor::unread(agent, origin);
+        actor.read_exe();
+        actor
+    }
+
+    /// Without its executable yet: a flow that may need no record reads it
+    /// only once it does (`read_exe`), a readlink of /proc saved per
+    /// connection in a connect loop.
+    pub fn unread(agent: AgentPath, origin: FlowOrigin) -> Actor {
+        Actor {
+            agent,
+            origin,
+            exe: None,
+        }
+    }
+
+    pub fn read_exe(&mut self) {
+        self.exe = exe_of(self.origin.pid).map(Arc::from);
     }
 }
 

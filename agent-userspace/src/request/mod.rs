@@ -14,6 +14,7 @@ pub mod actor;
 pub mod caps;
 pub mod decider;
 pub mod pinned;
+pub mod probes;
 pub mod record;
 pub mod refusal;
 

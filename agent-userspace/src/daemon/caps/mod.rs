@@ -9,7 +9,7 @@
 pub mod admit;
 mod bucket;
 pub mod budget;
-mod burst;
+pub mod burst;
 mod ledger;
 pub mod limits;
 pub mod summary;
