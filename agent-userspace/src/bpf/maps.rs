@@ -1,7 +1,7 @@
 //! Typed handles on the pinned maps. Lookups are single bpf(2) syscalls,
 //! cheap enough to make from async tasks; the mutexes only serialise the
 //! `&mut` aya API, never I/O.
-use std::{net::IpAddr, path::Path, sync::Mutex};
+use std::{net::IpAddr, os::fd::AsFd, path::Path, sync::Mutex};
 
 use agent_common::{AF_INET, AF_INET6, KILL_ALL, OrigDst, PortKey, ProxyConfig};
 use aya::{
@@ -19,7 +19,8 @@ const DNS_CLIENTS: &str = "CORDON_DNS_CLIENT";
 pub struct EnforcementMaps {
     config: Mutex<Array<MapData, ProxyConfig>>,
     killed: Mutex<HashMap<MapData, u64, u32>>,
-    tcp_by_port: Mutex<HashMap<MapData, PortKey, OrigDst>>,
+    /// Only taken from (`take`), never through aya's `&mut` API: no lock.
+    tcp_by_port: HashMap<MapData, PortKey, OrigDst>,
     dns_clients: Mutex<HashMap<MapData, PortKey, OrigDst>>,
 }
 
@@ -88,7 +89,7 @@ impl EnforcementMaps {
         Ok(EnforcementMaps {
             config: Mutex::new(take(ebpf, CONFIG)?),
             killed: Mutex::new(take(ebpf, KILLED)?),
-            tcp_by_port: Mutex::new(take(ebpf, TCP_BY_PORT)?),
+            tcp_by_port: take(ebpf, TCP_BY_PORT)?,
             dns_clients: Mutex::new(take(ebpf, DNS_CLIENTS)?),
         })
     }
@@ -114,10 +115,16 @@ impl EnforcementMaps {
             family: family_of(peer),
             port: peer.port(),
         };
-        let mut m = self.tcp_by_port.lock().unwrap_or_else(|e| e.into_inner());
-        let v = m.get(&key, 0).ok()?;
-        let _ = m.remove(&key);
-        Some(FlowOrigin::from_raw(&v))
+        let map = aya::maps::IterableMap::map(&self.tcp_by_port).fd().as_fd();
+        match super::take::take::<PortKey, OrigDst>(map, &key) {
+            Ok(v) => v.map(|v| FlowOrigin::from_raw(&v)),
+            Err(e) => {
+                // Without its record the flow cannot be attributed: it is
+                // refused (the caller resets it).
+                tracing::error!("taking a flow record from {TCP_BY_PORT}: {e}");
+                None
+            }
+        }
     }
 
     /// Who sent a DNS datagram from this local address.

@@ -9,6 +9,7 @@ mod contain_tests;
 pub mod load;
 pub mod maps;
 pub mod raw_prog;
+mod take;
 mod unix_hooks;
 
 use std::path::PathBuf;

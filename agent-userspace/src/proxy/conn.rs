@@ -105,6 +105,13 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
         }
     }
     actor.read_exe();
+    // Set once the flow is one Cordon serves (not for a probe it only
+    // records): requests and answers go out as written.
+    if !matches!(detected, Detected::Reset | Detected::Stalled)
+        && let Err(e) = client.set_nodelay(true)
+    {
+        tracing::debug!(%peer, "TCP_NODELAY: {e}");
+    }
     let flow = Flow {
         env: &env,
         pinned: &pinned,

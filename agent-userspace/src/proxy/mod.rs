@@ -57,9 +57,6 @@ pub async fn serve(
         match listener.accept().await {
             Ok((stream, peer)) => {
                 accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Err(e) = stream.set_nodelay(true) {
-                    tracing::debug!(%peer, "TCP_NODELAY: {e}");
-                }
                 let accepted = env.conns.accepted();
                 let env = env.clone();
                 tokio::spawn(async move {
