@@ -13,6 +13,7 @@ mod jit;
 mod kill;
 mod learn;
 mod limit;
+mod load;
 mod mcp;
 mod root;
 pub(super) mod setup;
@@ -40,4 +41,5 @@ pub(super) const ALL: &[(&str, Step)] = &[
     ("15. Web console", console::run),
     ("16. Doctor", doctor::run),
     ("17. Upgrade in place", upgrade::run),
+    ("18. A connect loop", load::run),
 ];
