@@ -108,8 +108,8 @@ impl AuditConfig {
         }
     }
 
-    /// Whether `append` waits for the writer: always, except batched without a log.
+    /// Whether `append` waits for the writer: in strict mode, for the sync that covers it.
     pub(crate) fn acked(&self) -> bool {
-        self.wal.is_some() || self.durability == Durability::Strict
+        self.durability == Durability::Strict
     }
 }

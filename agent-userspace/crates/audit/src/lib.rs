@@ -8,6 +8,7 @@
 //! request is an `outcome` record linked to its decision ([`Outcome`],
 //! [`AuditLog::append_outcome`], [`reconcile_outcomes`]). See `docs/audit.md`.
 
+mod appender;
 mod canonical;
 mod config;
 mod encode;
@@ -21,7 +22,6 @@ mod log;
 mod ocsf;
 mod outcome;
 mod query;
-mod queue;
 mod reconcile;
 mod record;
 mod redact;

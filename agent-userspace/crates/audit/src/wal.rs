@@ -1,19 +1,25 @@
-//! The audit write-ahead log: a fixed-size, pre-zeroed file the writer appends each group of
-//! records to before they go into redb.
+//! The audit write-ahead log: a fixed-size, pre-zeroed file each request's own thread appends
+//! its record to (`appender.rs`) before the writer thread syncs it and fills redb from it.
 //!
 //! Why: a durable redb commit rewrites several B-tree pages and fsyncs them (about 1 ms here);
 //! an overwrite of already-allocated file blocks plus `fdatasync` needs no metadata journal and
 //! costs a fraction of that. Records reach redb in non-durable commits (visible to readers at
-//! once) and a durable redb commit every second, or when the file is full, checkpoints them,
-//! after which the file is written from the start again.
+//! once) and a durable redb commit (a checkpoint) every second, or when a half fills, lets
+//! the log be written again.
+//!
+//! The file is written in two halves, one at a time. A checkpoint first moves the appenders to
+//! the other half, then makes everything the half it left holds durable in redb, then frees it;
+//! appenders never wait for the checkpoint, and no record is ever copied or moved. A half is
+//! written from its start again only once freed.
 //!
 //! Frame: `len u32 | crc32 u32 | seq u64 | record bytes` (little endian; the CRC covers seq and
-//! bytes). Replay reads frames from the start: frames at or below the database's tip are
-//! skipped (already checkpointed, or left from an older pass over the file), the tip's
-//! successor is applied after its chain link is checked, and anything else ends the log.
-//! Stale frames from earlier passes always carry lower seqs than the pass that overwrote the
-//! start of the file, so they can never be mistaken for new records.
+//! bytes). Replay reads frames from the start of each half: frames at or below the database's
+//! tip are skipped (already checkpointed, or left from an older pass over the half), the tip's
+//! successor is applied after its chain link is checked, and a missing one ends the log.
+//! Stale frames from earlier passes always carry lower seqs than any record not yet
+//! checkpointed, so they can never be mistaken for new records.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -23,7 +29,6 @@ use redb::Database;
 use serde_json::Value;
 
 use crate::canonical::record_hash;
-use crate::encoded::Encoded;
 use crate::error::{AuditError, DbContext};
 use crate::store::{
     ChainPoint, META, META_HEAD, RECORDS, decode_map, meta_bytes, read_claimed_head,
@@ -36,10 +41,23 @@ const HEADER: usize = 16;
 pub(crate) struct Wal {
     file: File,
     path: PathBuf,
+    /// Bytes in each of the two halves the file is written in, one at a time.
+    half: u64,
+    /// The half being written (0 or 1) and the write position inside it.
+    active: u64,
     offset: u64,
-    capacity: u64,
-    /// Reused for every group's frames: the writer allocates nothing per group here.
+    /// The other half still holds records no durable redb commit covers yet; it is written
+    /// again only after a checkpoint frees it ([`Wal::freed`]).
+    other_busy: bool,
+    /// Reused for every frame: an append allocates nothing here.
     buf: Vec<u8>,
+}
+
+/// Why a frame was not written.
+pub(crate) enum WriteError {
+    /// Both halves hold records waiting for a checkpoint.
+    Full,
+    Io(AuditError),
 }
 
 fn io_err(path: &Path, what: &str, e: std::io::Error) -> AuditError {
@@ -51,7 +69,7 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> AuditError {
 
 impl Wal {
     /// Opens (creating, 0600) and zero-fills the file to `capacity`, so later writes overwrite
-    /// allocated blocks. Call [`replay`] first: writing starts at offset 0.
+    /// allocated blocks. Call [`replay`] first: writing starts at the first half's start.
     pub fn open(path: &Path, capacity: u64) -> Result<Wal, AuditError> {
         let file = OpenOptions::new()
             .read(true)
@@ -78,54 +96,91 @@ impl Wal {
         Ok(Wal {
             file,
             path: path.to_path_buf(),
+            half: capacity / 2,
+            active: 0,
             offset: 0,
-            capacity,
+            other_busy: false,
             buf: Vec::new(),
         })
     }
 
-    /// Whether `records` fit after what was written since the last reset.
-    pub fn has_room(&self, records: &Encoded) -> bool {
-        self.offset + framed_len(records) <= self.capacity
+    /// A second handle on the file, for the thread that syncs it while appends go on.
+    pub fn syncer(&self) -> Result<Syncer, AuditError> {
+        Ok(Syncer {
+            file: self
+                .file
+                .try_clone()
+                .map_err(|e| io_err(&self.path, "dup", e))?,
+            path: self.path.clone(),
+        })
     }
 
-    /// Writes the frames in one `pwrite` (not yet synced).
-    pub fn append(&mut self, records: &Encoded) -> Result<(), AuditError> {
+    /// Writes one record's frame in one `pwrite` (not yet synced). A full half moves on to
+    /// the other one when a checkpoint has freed it.
+    pub fn write(&mut self, seq: u64, bytes: &[u8]) -> Result<(), WriteError> {
+        let len = (HEADER + bytes.len()) as u64;
+        if self.offset + len > self.half && !self.switch() {
+            return Err(WriteError::Full);
+        }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        buf.reserve(usize::try_from(framed_len(records)).unwrap_or(0));
-        for (seq, bytes) in records.iter() {
-            frame(seq, bytes, &mut buf);
-        }
-        let written = self.file.write_all_at(&buf, self.offset);
-        let len = buf.len() as u64;
-        // A burst's buffer is not kept: a quiet daemon holds at most a megabyte here.
+        frame(seq, bytes, &mut buf);
+        let written = self
+            .file
+            .write_all_at(&buf, self.active * self.half + self.offset);
+        // A huge record's buffer is not kept.
         if buf.capacity() <= 1 << 20 {
             self.buf = buf;
         }
-        written.map_err(|e| io_err(&self.path, "write", e))?;
+        written.map_err(|e| WriteError::Io(io_err(&self.path, "write", e)))?;
         self.offset += len;
         Ok(())
     }
 
+    /// Starts writing the other half from its start, when no record there waits for a
+    /// checkpoint; the half left behind then does. Returns whether it switched.
+    pub fn switch(&mut self) -> bool {
+        if self.other_busy {
+            return false;
+        }
+        self.active ^= 1;
+        self.offset = 0;
+        self.other_busy = true;
+        true
+    }
+
+    /// A durable redb commit holds everything the other half held: it may be written again.
+    pub fn freed(&mut self) {
+        self.other_busy = false;
+    }
+
+    /// Whether the other half waits for a checkpoint.
+    pub fn other_busy(&self) -> bool {
+        self.other_busy
+    }
+
+    /// Bytes written to the active half since it was started.
+    pub fn used(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn half_len(&self) -> u64 {
+        self.half
+    }
+}
+
+/// Syncs the log file from the writer thread, outside the appenders' lock.
+pub(crate) struct Syncer {
+    file: File,
+    path: PathBuf,
+}
+
+impl Syncer {
     pub fn sync(&self) -> Result<(), AuditError> {
         self.file
             .sync_data()
             .map_err(|e| io_err(&self.path, "fdatasync", e))
     }
-
-    /// After a durable redb commit holds everything written: start over at the beginning.
-    pub fn reset(&mut self) {
-        self.offset = 0;
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.offset == 0
-    }
-}
-
-fn framed_len(records: &Encoded) -> u64 {
-    (HEADER * records.len() + records.bytes_len()) as u64
 }
 
 fn frame(seq: u64, bytes: &[u8], out: &mut Vec<u8>) {
@@ -177,6 +232,12 @@ pub struct Replayed {
 /// Moves records that reached the WAL but not a durable redb commit (the daemon stopped
 /// without a checkpoint) into the database, checking each chain link. Safe to run any number
 /// of times; a missing file is an empty log.
+///
+/// Frames are read from the start of each half (and, from the file's start, across the whole
+/// file, as logs written in one pass before the halves were read). Each seq after the
+/// database's tip is looked for in both; the copy that continues the chain is applied, and a
+/// seq whose only copies do not is an error, never skipped. The first seq found nowhere ends
+/// the log.
 pub fn replay(db: &Database, path: &Path) -> Result<Replayed, AuditError> {
     let mut data = vec![];
     match File::open(path) {
@@ -187,22 +248,29 @@ pub fn replay(db: &Database, path: &Path) -> Result<Replayed, AuditError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err(path, "open", e)),
     }
+    let half = data.len() / 2;
+    let mut found: BTreeMap<u64, Vec<&[u8]>> = BTreeMap::new();
+    for (seq, body) in frames(&data).into_iter().chain(frames(&data[half..])) {
+        found.entry(seq).or_default().push(body);
+    }
     let mut tip = read_claimed_head(db)?;
     let mut apply: Vec<(u64, &[u8])> = vec![];
-    for (seq, body) in frames(&data) {
-        if seq <= tip.seq {
-            continue;
+    while let Some(copies) = found.get(&(tip.seq + 1)) {
+        let seq = tip.seq + 1;
+        let mut next = None;
+        for body in copies {
+            let map = decode_map(seq, body)?;
+            let claimed = map.get("hash").and_then(Value::as_str).unwrap_or_default();
+            let prev = map
+                .get("prev_hash")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if prev == tip.hash && record_hash(&map) == claimed {
+                next = Some((claimed.to_string(), *body));
+                break;
+            }
         }
-        if seq != tip.seq + 1 {
-            break;
-        }
-        let map = decode_map(seq, body)?;
-        let claimed = map.get("hash").and_then(Value::as_str).unwrap_or_default();
-        let prev = map
-            .get("prev_hash")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if prev != tip.hash || record_hash(&map) != claimed {
+        let Some((hash, body)) = next else {
             return Err(AuditError::Wal {
                 path: path.to_path_buf(),
                 reason: format!(
@@ -210,11 +278,8 @@ pub fn replay(db: &Database, path: &Path) -> Result<Replayed, AuditError> {
                     tip.seq
                 ),
             });
-        }
-        tip = ChainPoint {
-            seq,
-            hash: claimed.to_string(),
         };
+        tip = ChainPoint { seq, hash };
         apply.push((seq, body));
     }
     if !apply.is_empty() {
@@ -245,6 +310,7 @@ pub fn replay(db: &Database, path: &Path) -> Result<Replayed, AuditError> {
 mod tests {
     use super::*;
     use crate::encode::Scratch;
+    use crate::encoded::Encoded;
     use crate::record::{NewRecord, now_micros};
     use crate::{EventKind, verify};
 
@@ -258,6 +324,12 @@ mod tests {
         e
     }
 
+    fn write(wal: &mut Wal, records: &Encoded) {
+        for (seq, bytes) in records.iter() {
+            assert!(wal.write(seq, bytes).is_ok(), "write {seq}");
+        }
+    }
+
     fn setup() -> (tempfile::TempDir, Database, PathBuf) {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::create(dir.path().join("a.redb")).expect("db");
@@ -265,13 +337,15 @@ mod tests {
         (dir, db, wal)
     }
 
+    fn tip(records: &Encoded) -> ChainPoint {
+        records.tip().unwrap_or_else(ChainPoint::genesis)
+    }
+
     #[test]
     fn records_only_in_the_wal_are_recovered_and_verify() {
         let (_d, db, path) = setup();
         let mut wal = Wal::open(&path, 64 * 1024).expect("open");
-        wal.append(&chain(&ChainPoint::genesis(), 5))
-            .expect("append");
-        wal.sync().expect("sync");
+        write(&mut wal, &chain(&ChainPoint::genesis(), 5));
         let r = replay(&db, &path).expect("replay");
         assert_eq!((r.applied, r.tip.seq), (5, 5));
         let report = verify(&db).expect("verify");
@@ -282,25 +356,61 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_tail_ends_the_log_and_stale_frames_from_an_older_pass_are_skipped() {
+    fn records_continue_from_one_half_into_the_other_and_a_freed_half_is_written_again() {
         let (_d, db, path) = setup();
-        let first = chain(&ChainPoint::genesis(), 6);
         let mut wal = Wal::open(&path, 64 * 1024).expect("open");
-        wal.append(&first).expect("append");
-        replay(&db, &path).expect("checkpoint the first pass");
-        wal.reset();
-        let tip = crate::store::read_head(&db).expect("head");
-        let second = chain(&tip, 2);
-        wal.append(&second).expect("append");
-        // A torn third frame: the write stopped partway, the rest is old bytes.
-        let third = chain(&read_tip(&second), 1);
-        let at = wal.offset;
-        wal.append(&third).expect("append");
+        let first = chain(&ChainPoint::genesis(), 3);
+        write(&mut wal, &first);
+        assert!(wal.switch(), "the other half is free");
+        let second = chain(&tip(&first), 3);
+        write(&mut wal, &second);
+        assert!(!wal.switch(), "the first half waits for its checkpoint");
+        // Recovery finds 1..=3 in the first half and 4..=6 in the second.
+        let r = replay(&db, &path).expect("replay");
+        assert_eq!((r.applied, r.tip.seq), (6, 6));
+        // The first half is checkpointed (replay committed it): it is written again from its
+        // start, over frames 1..=3, which recovery now skips.
+        wal.freed();
+        assert!(wal.switch());
+        let third = chain(&tip(&second), 2);
+        write(&mut wal, &third);
+        let r = replay(&db, &path).expect("replay");
+        assert_eq!((r.applied, r.tip.seq), (2, 8));
+        assert!(verify(&db).expect("verify").problem.is_none());
+    }
+
+    #[test]
+    fn a_full_half_moves_on_only_when_the_other_is_free() {
+        let (_d, _db, path) = setup();
+        let mut wal = Wal::open(&path, 4 * 1024).expect("open");
+        let records = chain(&ChainPoint::genesis(), 40);
+        let mut written = 0;
+        for (seq, bytes) in records.iter() {
+            match wal.write(seq, bytes) {
+                Ok(()) => written += 1,
+                Err(WriteError::Full) => break,
+                Err(WriteError::Io(e)) => panic!("{e}"),
+            }
+        }
+        assert!(wal.other_busy(), "it moved to the second half");
+        assert!(written < 40, "both halves filled");
+        assert!(wal.used() <= wal.half_len());
+    }
+
+    #[test]
+    fn a_torn_tail_ends_the_log() {
+        let (_d, db, path) = setup();
+        let mut wal = Wal::open(&path, 64 * 1024).expect("open");
+        let first = chain(&ChainPoint::genesis(), 2);
+        write(&mut wal, &first);
+        let at = wal.used();
+        write(&mut wal, &chain(&tip(&first), 1));
+        // The third frame's write stopped partway: the rest is old bytes.
         wal.file
             .write_all_at(&[0u8; 8], at + HEADER as u64 + 20)
             .expect("tear");
         let r = replay(&db, &path).expect("replay");
-        assert_eq!((r.applied, r.tip.seq), (2, 8));
+        assert_eq!((r.applied, r.tip.seq), (2, 2));
         assert!(verify(&db).expect("verify").problem.is_none());
     }
 
@@ -316,15 +426,11 @@ mod tests {
         };
         assert_ne!(bad.tip().expect("tip").hash, stranger.hash);
         bad.extend(&chain(&stranger, 1));
-        wal.append(&bad).expect("append");
+        write(&mut wal, &bad);
         let err = replay(&db, &path).expect_err("broken chain");
         assert!(
             err.to_string().contains("does not continue the chain"),
             "{err}"
         );
-    }
-
-    fn read_tip(records: &Encoded) -> ChainPoint {
-        records.tip().unwrap_or_else(ChainPoint::genesis)
     }
 }

@@ -1,0 +1,280 @@
+//! The append path. The thread that makes a decision records it itself: under one short lock
+//! it takes the next seq and timestamp, encodes and hash-chains the record, and writes its
+//! frame to the write-ahead log (a `pwrite` into the page cache). Nothing is handed to another
+//! thread per record, so a request costs no wakeup of the writer thread (`writer.rs`), which
+//! only syncs the log and fills redb on its own cadence.
+//!
+//! Strict durability adds one wait: the appender registers for the `fdatasync` that covers its
+//! seq. The writer is woken only when it is parked; while it syncs, appenders just add
+//! themselves to the list, and it syncs again at once for them (group commit), waking every
+//! covered waiter when its sync returns.
+//!
+//! Bounded blocking: the lock is held for an encode and a `pwrite` to allocated, cached pages
+//! (`benches/cpu.rs` measures it). An appender that cannot get the lock within
+//! [`LOCK_WAIT`] (a write stalled behind a failing or saturated disk) is refused
+//! (`AuditError::Stalled`), so a stalled disk costs each request at most that wait, and the
+//! request is denied, never let through unrecorded. A write that fails refuses its request
+//! and, for a back-off period, every later one.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use tokio::sync::oneshot;
+
+use crate::encode::Scratch;
+use crate::encoded::{Encoded, Hash};
+use crate::error::AuditError;
+use crate::health::Shared;
+use crate::record::{NewRecord, now_micros};
+use crate::wal::{Wal, WriteError};
+
+pub(crate) type Ack = oneshot::Sender<Result<u64, AuditError>>;
+pub(crate) type Waiter = oneshot::Receiver<Result<u64, AuditError>>;
+
+/// The longest an appender waits for the lock before it refuses its record.
+pub(crate) const LOCK_WAIT: Duration = Duration::from_millis(50);
+/// How long a record written but not awaited may wait before the writer takes it for redb
+/// (and, with a log, syncs it first).
+pub(crate) const INDEX_DELAY: Duration = Duration::from_millis(20);
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Why a record was not appended; a full log gives it back (for an outcome's retry).
+pub(crate) enum Rejected {
+    Full(AuditError),
+    Other(AuditError),
+}
+
+impl Rejected {
+    pub fn into_error(self) -> AuditError {
+        match self {
+            Rejected::Full(e) | Rejected::Other(e) => e,
+        }
+    }
+}
+
+/// What the writer thread is doing, as the appenders see it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writer {
+    Running,
+    /// Waiting on the condvar until the given time (`None`: until woken).
+    Parked(Option<Instant>),
+}
+
+pub(crate) struct State {
+    pub next_seq: u64,
+    /// The newest record's hash: the next record's `prev_hash`.
+    pub head: Hash,
+    pub wal: Option<Wal>,
+    /// Records written and not yet taken by the writer for redb, in seq order.
+    pub written: Encoded,
+    /// When the oldest of `written` was written.
+    pub written_since: Option<Instant>,
+    pub written_seq: u64,
+    /// The newest seq known to be on disk.
+    pub synced_seq: u64,
+    /// Appenders waiting for a sync, in seq order.
+    pub waiters: VecDeque<(u64, Ack)>,
+    pub writer: Writer,
+    /// A checkpoint is wanted before its time (a half of the log is filling).
+    pub checkpoint_asked: bool,
+    pub closed: bool,
+    /// After a failed log write: when the next append may try, and the wait after that.
+    pub write_retry: Option<(Instant, Duration)>,
+    scratch: Scratch,
+}
+
+pub(crate) struct Appender {
+    state: Mutex<State>,
+    /// The writer thread parks on this.
+    pub wake: Condvar,
+    pub shared: Arc<Shared>,
+    capacity: usize,
+}
+
+impl Appender {
+    pub fn new(
+        shared: Arc<Shared>,
+        capacity: usize,
+        head_seq: u64,
+        head: Hash,
+        wal: Option<Wal>,
+    ) -> Appender {
+        Appender {
+            state: Mutex::new(State {
+                next_seq: head_seq + 1,
+                head,
+                wal,
+                written: Encoded::default(),
+                written_since: None,
+                written_seq: head_seq,
+                synced_seq: head_seq,
+                waiters: VecDeque::new(),
+                writer: Writer::Running,
+                checkpoint_asked: false,
+                closed: false,
+                write_retry: None,
+                scratch: Scratch::default(),
+            }),
+            wake: Condvar::new(),
+            shared,
+            capacity,
+        }
+    }
+
+    /// For the writer thread, which may wait for it.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+
+    /// Encodes `rec` under the next seq and writes it. With `awaited`, also returns the
+    /// receiver that resolves once a sync covers it (strict durability).
+    pub fn append(
+        &self,
+        rec: &NewRecord,
+        awaited: bool,
+    ) -> Result<(u64, Option<Waiter>), Rejected> {
+        let ack = awaited.then(oneshot::channel);
+        let Some(mut s) = self.state.try_lock_for(LOCK_WAIT) else {
+            return Err(Rejected::Other(AuditError::Stalled {
+                waited_ms: LOCK_WAIT.as_millis() as u64,
+            }));
+        };
+        self.admit(&mut s)?;
+        let seq = s.next_seq;
+        let now = Instant::now();
+        let st = &mut *s;
+        st.written.push(
+            seq,
+            &now_micros(),
+            rec,
+            st.head.as_str(),
+            &mut st.scratch,
+        );
+        if let Some(wal) = &mut st.wal
+            && let Some((_, bytes)) = st.written.last()
+        {
+            let half = wal.half_len();
+            let busy = wal.other_busy();
+            match wal.write(seq, bytes) {
+                Ok(()) => {}
+                Err(e) => {
+                    st.written.pop();
+                    return Err(self.write_failed(st, seq, e));
+                }
+            }
+            // A half past its middle, or one the write just left: time for a checkpoint.
+            if !st.checkpoint_asked && (wal.other_busy() != busy || wal.used() * 2 > half) {
+                st.checkpoint_asked = true;
+                self.wake_writer(st);
+            }
+        }
+        if st.write_retry.take().is_some() && self.shared.clear_failure() {
+            tracing::warn!(seq, "audit log writes succeed again; accepting records");
+        }
+        if let Some(head) = st.written.last_hash() {
+            st.head = head;
+        }
+        st.next_seq += 1;
+        st.written_seq = seq;
+        let first = st.written_since.is_none();
+        st.written_since.get_or_insert(now);
+        self.shared.depth.store(st.written.len(), Ordering::Relaxed);
+        self.shared.counters.appended.fetch_add(1, Ordering::Relaxed);
+        // Readers that want what appenders were told is recorded wait for redb to get here.
+        self.shared.acked_seq.store(seq, Ordering::Release);
+        let waiter = ack.map(|(tx, rx)| {
+            st.waiters.push_back((seq, tx));
+            rx
+        });
+        // Only what the writer must act on wakes it: a waiter (if it is parked; a running
+        // writer syncs again before it parks), the first record of a group when the writer
+        // sleeps past its index time, a half-full buffer.
+        let late = first
+            && matches!(st.writer, Writer::Parked(until) if until.is_none_or(|u| u > now + INDEX_DELAY));
+        let crowded = st.written.len() * 2 >= self.capacity;
+        if waiter.is_some() || late || crowded {
+            self.wake_writer(st);
+        }
+        Ok((seq, waiter))
+    }
+
+    /// Refuses when closed, failing, in a write back-off, or full.
+    fn admit(&self, s: &mut State) -> Result<(), Rejected> {
+        if s.closed {
+            return Err(Rejected::Other(AuditError::Closed));
+        }
+        let c = &self.shared.counters;
+        let backing_off = s.write_retry.is_some_and(|(at, _)| Instant::now() < at);
+        // A write failure lets one append try again once its back-off has passed.
+        if backing_off || (s.write_retry.is_none() && self.shared.failure().is_some()) {
+            c.rejected_unavailable.fetch_add(1, Ordering::Relaxed);
+            if let Some(err) = self.shared.unavailable_error() {
+                return Err(Rejected::Other(err));
+            }
+        }
+        if s.written.len() >= self.capacity {
+            let n = c.rejected_full.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    capacity = self.capacity,
+                    rejected_total = n,
+                    "audit records wait for the writer; refusing records (proxy denies)"
+                );
+            }
+            return Err(Rejected::Full(AuditError::QueueFull {
+                capacity: self.capacity,
+            }));
+        }
+        Ok(())
+    }
+
+    /// A record the log could not take: refused, and (for an I/O error) later ones too for a
+    /// back-off period.
+    fn write_failed(&self, s: &mut State, seq: u64, e: WriteError) -> Rejected {
+        match e {
+            WriteError::Full => {
+                self.shared
+                    .counters
+                    .rejected_full
+                    .fetch_add(1, Ordering::Relaxed);
+                self.wake_writer(s);
+                Rejected::Full(AuditError::QueueFull {
+                    capacity: self.capacity,
+                })
+            }
+            WriteError::Io(e) => {
+                let reason = e.to_string();
+                let wait = s
+                    .write_retry
+                    .map_or(FIRST_BACKOFF, |(_, w)| (w * 2).min(MAX_BACKOFF));
+                s.write_retry = Some((Instant::now() + wait, wait));
+                self.shared.set_failure(&reason);
+                self.shared
+                    .counters
+                    .commit_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(seq, error = %reason, "audit log write failed; refusing records");
+                Rejected::Other(AuditError::CommitFailed { seq, reason })
+            }
+        }
+    }
+
+    /// Wakes the writer if it is parked, once: it counts as running until it parks again.
+    pub fn wake_writer(&self, s: &mut State) {
+        if matches!(s.writer, Writer::Parked(_)) {
+            s.writer = Writer::Running;
+            self.wake.notify_one();
+        }
+    }
+
+    /// Refuses new records; the writer finishes what is written, then stops.
+    pub fn close(&self) {
+        let mut s = self.state.lock();
+        s.closed = true;
+        self.wake_writer(&mut s);
+    }
+}
