@@ -267,6 +267,10 @@ impl Appender {
     pub fn wake_writer(&self, s: &mut State) {
         if matches!(s.writer, Writer::Parked(_)) {
             s.writer = Writer::Running;
+            self.shared
+                .counters
+                .writer_wakeups
+                .fetch_add(1, Ordering::Relaxed);
             self.wake.notify_one();
         }
     }
@@ -276,5 +280,83 @@ impl Appender {
         let mut s = self.state.lock();
         s.closed = true;
         self.wake_writer(&mut s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::GENESIS_HASH;
+    use crate::record::EventKind;
+
+    fn appender(wal: Option<Wal>) -> Appender {
+        let head = Hash::from_hex(GENESIS_HASH).expect("genesis");
+        Appender::new(Arc::new(Shared::new(64, 0)), 64, 0, head, wal)
+    }
+
+    fn rec() -> NewRecord {
+        let mut r = NewRecord::new(EventKind::Request);
+        r.action = Some("github.issue.create".into());
+        r
+    }
+
+    #[test]
+    fn an_append_that_cannot_get_the_lock_in_time_is_refused_not_held() {
+        let a = Arc::new(appender(None));
+        let (held, release) = (
+            Arc::new(std::sync::Barrier::new(2)),
+            Arc::new(std::sync::Barrier::new(2)),
+        );
+        let holder = {
+            let (a, held, release) = (Arc::clone(&a), Arc::clone(&held), Arc::clone(&release));
+            // Stands for an appender whose write stalls on a dying disk.
+            std::thread::spawn(move || {
+                let _s = a.lock();
+                held.wait();
+                release.wait();
+            })
+        };
+        held.wait();
+        let started = Instant::now();
+        let got = a.append(&rec(), false);
+        let waited = started.elapsed();
+        release.wait();
+        holder.join().expect("holder");
+        assert!(
+            matches!(got, Err(Rejected::Other(AuditError::Stalled { .. }))),
+            "a stalled log refuses"
+        );
+        assert!(waited >= LOCK_WAIT && waited < LOCK_WAIT * 4, "{waited:?}");
+        assert!(matches!(a.append(&rec(), false), Ok((1, None))));
+    }
+
+    #[test]
+    fn a_failed_log_write_refuses_its_record_and_later_ones_until_a_retry_works() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut wal = Wal::open(&dir.path().join("audit.wal"), 64 * 1024).expect("wal");
+        wal.reopen_for_test(false);
+        let a = appender(Some(wal));
+        match a.append(&rec(), true) {
+            Err(Rejected::Other(AuditError::CommitFailed { seq: 1, reason })) => {
+                assert!(reason.contains("write"), "{reason}");
+            }
+            _ => panic!("a write error is the record's refusal"),
+        }
+        assert!(!a.shared.health().is_healthy());
+        assert!(
+            matches!(
+                a.append(&rec(), false),
+                Err(Rejected::Other(AuditError::Unavailable { .. }))
+            ),
+            "later records are refused while the write backs off"
+        );
+        if let Some(wal) = &mut a.lock().wal {
+            wal.reopen_for_test(true);
+        }
+        std::thread::sleep(FIRST_BACKOFF);
+        // The refused record did not use its seq.
+        assert!(matches!(a.append(&rec(), false), Ok((1, None))));
+        assert!(a.shared.health().is_healthy());
+        assert_eq!(a.lock().written.len(), 1);
     }
 }

@@ -167,6 +167,17 @@ impl Wal {
     pub fn half_len(&self) -> u64 {
         self.half
     }
+
+    /// Reopens the file read-only (writes then fail with EBADF, a real I/O error) or
+    /// read-write again.
+    #[cfg(test)]
+    pub fn reopen_for_test(&mut self, writable: bool) {
+        self.file = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(&self.path)
+            .expect("reopen the log");
+    }
 }
 
 /// Syncs the log file from the writer thread, outside the appenders' lock.
