@@ -54,7 +54,13 @@ impl Counter {
         ));
         let list: Vec<String> = pids.iter().map(u32::to_string).collect();
         let perf = Command::new("perf")
-            .args(["stat", "-x", ",", "-e", "sched:sched_wakeup,sched:sched_switch"])
+            .args([
+                "stat",
+                "-x",
+                ",",
+                "-e",
+                "sched:sched_wakeup,sched:sched_switch",
+            ])
             .arg("-o")
             .arg(&out)
             .args(["-p", &list.join(",")])
@@ -158,7 +164,11 @@ pub fn per_request(runs: &[(Counts, u64)]) -> Option<(Option<f64>, f64, Source)>
         .iter()
         .filter_map(|(c, n)| Some(c.wakeups? as f64 / *n as f64))
         .collect();
-    let switches = median(ok.iter().map(|(c, n)| c.switches as f64 / *n as f64).collect());
+    let switches = median(
+        ok.iter()
+            .map(|(c, n)| c.switches as f64 / *n as f64)
+            .collect(),
+    );
     // One run without perf makes the figure a /proc one.
     let source = if ok.iter().all(|(c, _)| c.source == Source::Perf) {
         Source::Perf
@@ -266,7 +276,11 @@ mod tests {
             switches: s,
             source: Source::Perf,
         };
-        let runs = [(perf(300, 400), 100), (perf(500, 600), 100), (perf(200, 300), 100)];
+        let runs = [
+            (perf(300, 400), 100),
+            (perf(500, 600), 100),
+            (perf(200, 300), 100),
+        ];
         assert_eq!(per_request(&runs), Some((Some(3.0), 4.0, Source::Perf)));
         let proc_only = Counts {
             wakeups: None,

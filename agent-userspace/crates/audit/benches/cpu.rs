@@ -62,7 +62,10 @@ fn usage(tid: &str) -> Usage {
 /// The new thread names itself once it runs: look for a while.
 fn writer_tid() -> String {
     for _ in 0..200 {
-        for entry in std::fs::read_dir("/proc/self/task").expect("tasks").flatten() {
+        for entry in std::fs::read_dir("/proc/self/task")
+            .expect("tasks")
+            .flatten()
+        {
             let tid = entry.file_name().to_string_lossy().into_owned();
             let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
             if comm.trim_end().starts_with("cordon-audit") {

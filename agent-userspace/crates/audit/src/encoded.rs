@@ -111,7 +111,11 @@ impl Encoded {
     /// The newest record's seq and bytes.
     pub fn last(&self) -> Option<(u64, &[u8])> {
         let last = self.recs.last()?;
-        let start = self.recs.len().checked_sub(2).map_or(0, |i| self.recs[i].end);
+        let start = self
+            .recs
+            .len()
+            .checked_sub(2)
+            .map_or(0, |i| self.recs[i].end);
         Some((last.seq, &self.buf[start..last.end]))
     }
 

@@ -25,6 +25,7 @@ mod query;
 mod reconcile;
 mod record;
 mod redact;
+mod replay;
 mod retention;
 mod store;
 mod verify;
@@ -47,10 +48,11 @@ pub use query::{
 pub use reconcile::{ReconcileReport, reconcile_outcomes};
 pub use record::{AuditRecord, Decision, EventKind, NewRecord, OutcomeState, Would};
 pub use redact::{REDACTED, redact_json};
+pub use replay::{Replayed, replay as replay_wal};
 pub use retention::{PruneReport, prune};
 pub use store::{ChainPoint, Checkpoint};
 pub use verify::{OutcomeTally, Problem, ProblemKind, VerifyReport, verify};
-pub use wal::{Replayed, WAL_BYTES, replay as replay_wal};
+pub use wal::WAL_BYTES;
 
 /// Table names this crate owns inside the shared database (for the vault's and operators'
 /// reference; nothing else may write them).

@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 use redb::Database;
 use tokio::sync::watch;
 
+use crate::appender::{Appender, Rejected, Waiter};
 use crate::config::AuditConfig;
+use crate::encoded::Hash;
 use crate::error::{AuditError, DbContext};
 use crate::health::{AuditMetrics, Health, Shared};
 use crate::query::{RecordIter, iter_from};
-use crate::appender::{Appender, Rejected, Waiter};
-use crate::encoded::Hash;
 use crate::record::NewRecord;
+use crate::replay::replay;
 use crate::store::{META, META_HEAD, RECORDS, read_head};
-use crate::wal::{WAL_BYTES, Wal, replay};
+use crate::wal::{WAL_BYTES, Wal};
 use crate::writer::Writer;
 
 /// How long `settled` waits for redb to catch up with the log; past it (a failing redb
@@ -83,12 +84,14 @@ impl AuditLog {
         })?;
         let shared = Arc::new(Shared::new(cfg.queue_capacity, head.seq));
         let syncer = wal.as_ref().map(Wal::syncer).transpose()?;
+        let flush_delay = cfg.flush_delay(wal.is_some());
         let appender = Arc::new(Appender::new(
             Arc::clone(&shared),
             cfg.queue_capacity,
             head.seq,
             head_hash,
             wal,
+            flush_delay,
         ));
         let writer = Writer {
             db: Arc::clone(&db),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use redb::Database;
 
-use crate::appender::{Appender, INDEX_DELAY, State, Writer as Park};
+use crate::appender::{Appender, State, Writer as Park};
 use crate::config::{AuditConfig, Durability};
 use crate::encoded::Encoded;
 use crate::error::{AuditError, DbContext};
@@ -124,7 +124,19 @@ impl Writer {
             next.push(when);
             None
         };
-        // Strict waiters first: with a log a sync is all they need; without one, the flush.
+        // A flush syncs too, so it answers strict waiters as well as a sync would.
+        if let Some(since) = s.written_since {
+            let delay = self.cfg.flush_delay(self.syncer.is_some());
+            let full =
+                s.written.len() >= MAX_RECORDS || s.written.len() * 2 >= self.shared.capacity;
+            if full {
+                return (Some(Job::Flush), None);
+            }
+            if let Some(job) = at(since + delay, Job::Flush) {
+                return (Some(job), None);
+            }
+        }
+        // Strict waiters: with a log a sync is all they need; without one, the flush.
         if !s.waiters.is_empty() && self.strict() {
             let job = if self.syncer.is_some() {
                 Job::Sync
@@ -132,21 +144,6 @@ impl Writer {
                 Job::Flush
             };
             return (Some(job), None);
-        }
-        if let Some(since) = s.written_since {
-            let delay = match (self.syncer.is_some(), self.cfg.durability) {
-                (false, Durability::Batched { max_delay_ms }) => {
-                    Duration::from_millis(max_delay_ms)
-                }
-                _ => INDEX_DELAY,
-            };
-            let full = s.written.len() >= MAX_RECORDS || s.written.len() * 2 >= self.shared.capacity;
-            if full {
-                return (Some(Job::Flush), None);
-            }
-            if let Some(job) = at(since + delay, Job::Flush) {
-                return (Some(job), None);
-            }
         }
         if let Some(left) = self.unindexed.due_in()
             && let Some(job) = at(now + left, Job::Flush)
@@ -309,7 +306,10 @@ impl Writer {
             self.synced(tip.seq);
         }
         if self.shared.clear_failure() {
-            tracing::warn!(seq = tip.seq, "audit writes succeed again; accepting records");
+            tracing::warn!(
+                seq = tip.seq,
+                "audit writes succeed again; accepting records"
+            );
         }
         self.shared.committed_seq.send_replace(tip.seq);
         self.head = tip;
@@ -368,11 +368,7 @@ impl Writer {
                 return Err(AuditError::Unflushed {
                     first_seq,
                     last_seq,
-                    reason: self
-                        .shared
-                        .failure()
-                        .map(|(r, _)| r)
-                        .unwrap_or_default(),
+                    reason: self.shared.failure().map(|(r, _)| r).unwrap_or_default(),
                 });
             }
             std::thread::sleep(Duration::from_millis(50) * attempts);
@@ -404,4 +400,3 @@ impl Writer {
         }
     }
 }
-
