@@ -21,6 +21,7 @@ mod index;
 mod log;
 mod ocsf;
 mod outcome;
+mod plan;
 mod query;
 mod reconcile;
 mod record;

@@ -17,27 +17,14 @@ use crate::config::{AuditConfig, Durability};
 use crate::encoded::Encoded;
 use crate::error::{AuditError, DbContext};
 use crate::health::Shared;
-use crate::index::{MAX_RECORDS, Unindexed};
+use crate::index::Unindexed;
+use crate::plan::{self, Clocks, Job, Snapshot};
 use crate::retention;
 use crate::store::{ChainPoint, META, META_HEAD, mark_clean_stop, meta_bytes};
 use crate::wal::Syncer;
 
 /// Attempts at a failing write once shutdown has been requested, before giving up.
 const RETRIES_AFTER_SHUTDOWN: u32 = 3;
-/// The least time between checkpoints, however urgent.
-const CHECKPOINT_GAP: Duration = Duration::from_millis(10);
-
-/// What the writer does next.
-#[derive(Debug, PartialEq, Eq)]
-enum Job {
-    /// Sync the log for the strict appenders waiting.
-    Sync,
-    /// Take written records into redb (syncing the log first).
-    Flush,
-    Checkpoint,
-    Prune,
-    Finish,
-}
 
 pub(crate) struct Writer {
     pub db: Arc<Database>,
@@ -87,20 +74,15 @@ impl Writer {
         }
     }
 
-    fn strict(&self) -> bool {
-        self.cfg.durability == Durability::Strict
-    }
-
     /// Parks until a job is due and returns it.
     fn next_job(&mut self) -> Job {
         let mut s = self.appender.lock();
         loop {
             s.writer = Park::Running;
-            let now = Instant::now();
-            let (job, at) = self.due(&s, now);
-            if let Some(job) = job {
-                return job;
-            }
+            let at = match plan::due(&self.snapshot(&s), &self.clocks(), Instant::now()) {
+                Ok(job) => return job,
+                Err(at) => at,
+            };
             s.writer = Park::Parked(at);
             match at {
                 Some(at) => {
@@ -111,68 +93,28 @@ impl Writer {
         }
     }
 
-    /// The job due now, or when the next one is.
-    fn due(&self, s: &State, now: Instant) -> (Option<Job>, Option<Instant>) {
-        if s.closed {
-            return (Some(Job::Finish), None);
+    fn snapshot(&self, s: &State) -> Snapshot {
+        Snapshot {
+            closed: s.closed,
+            waiters: !s.waiters.is_empty(),
+            written: s.written.len(),
+            written_since: s.written_since,
+            log: s.wal.as_ref().map(|w| (w.used(), w.other_busy())),
+            checkpoint_asked: s.checkpoint_asked,
+            unindexed_due: self.unindexed.due_in(),
         }
-        let mut next: Vec<Instant> = vec![];
-        let mut at = |when: Instant, job: Job| {
-            if when <= now {
-                return Some(job);
-            }
-            next.push(when);
-            None
-        };
-        // A flush syncs too, so it answers strict waiters as well as a sync would.
-        if let Some(since) = s.written_since {
-            let delay = self.cfg.flush_delay(self.syncer.is_some());
-            let full =
-                s.written.len() >= MAX_RECORDS || s.written.len() * 2 >= self.shared.capacity;
-            if full {
-                return (Some(Job::Flush), None);
-            }
-            if let Some(job) = at(since + delay, Job::Flush) {
-                return (Some(job), None);
-            }
+    }
+
+    fn clocks(&self) -> Clocks {
+        Clocks {
+            strict: self.cfg.durability == Durability::Strict,
+            capacity: self.shared.capacity,
+            flush_delay: self.cfg.flush_delay(self.syncer.is_some()),
+            checkpoint_every: self.cfg.checkpoint_interval(),
+            last_checkpoint: self.last_checkpoint,
+            prune_every: self.cfg.retention.as_ref().map(|r| r.check_interval),
+            last_prune: self.last_prune,
         }
-        // Strict waiters: with a log a sync is all they need; without one, the flush.
-        if !s.waiters.is_empty() && self.strict() {
-            let job = if self.syncer.is_some() {
-                Job::Sync
-            } else {
-                Job::Flush
-            };
-            return (Some(job), None);
-        }
-        if let Some(left) = self.unindexed.due_in()
-            && let Some(job) = at(now + left, Job::Flush)
-        {
-            return (Some(job), None);
-        }
-        if let Some(wal) = &s.wal {
-            let pending = wal.used() > 0 || wal.other_busy();
-            // Asked for, or a half waits to be freed: soon, but never in a tight loop.
-            if (s.checkpoint_asked || wal.other_busy())
-                && let Some(job) = at(self.last_checkpoint + CHECKPOINT_GAP, Job::Checkpoint)
-            {
-                return (Some(job), None);
-            }
-            if pending
-                && let Some(job) = at(
-                    self.last_checkpoint + self.cfg.checkpoint_interval(),
-                    Job::Checkpoint,
-                )
-            {
-                return (Some(job), None);
-            }
-        }
-        if let Some(r) = &self.cfg.retention
-            && let Some(job) = at(self.last_prune + r.check_interval, Job::Prune)
-        {
-            return (Some(job), None);
-        }
-        (None, next.into_iter().min())
     }
 
     /// Syncs the log and answers every waiter the sync covers.
@@ -331,10 +273,11 @@ impl Writer {
         }
         // Everything the left half holds was written before the switch, so this takes it.
         if !self.flush() {
-            return Err(AuditError::Unavailable {
-                reason: "the records could not be inserted".into(),
-                since: String::new(),
-            });
+            // The flush set the failure it met.
+            return Err(self
+                .shared
+                .unavailable_error()
+                .unwrap_or(AuditError::WriterGone));
         }
         let txn = self.db.begin_write().ctx("begin audit checkpoint")?;
         {
