@@ -77,10 +77,19 @@ fn writer_tid() -> String {
     panic!("no audit writer thread");
 }
 
-fn self_tid() -> String {
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-    tid.to_string()
+/// Every thread but the writer's: the runtime's (the request side).
+struct RequestSide(Vec<String>);
+
+impl RequestSide {
+    fn usage(&self) -> Usage {
+        self.0
+            .iter()
+            .map(|t| usage(t))
+            .fold(Usage::default(), |a, u| Usage {
+                cpu_ns: a.cpu_ns + u.cpu_ns,
+                switches: a.switches + u.switches,
+            })
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -97,14 +106,35 @@ fn run(name: &str, durability: Durability, decisions: u64) {
         ..AuditConfig::default()
     };
     let log = AuditLog::open(db, cfg).expect("open");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (me, writer) = (self_tid(), writer_tid());
+    // CPU_BENCH_WORKERS=2: the daemon's multi-thread runtime of today, instead of one
+    // current-thread runtime (a core of the thread-per-core daemon).
+    let workers: usize = std::env::var("CPU_BENCH_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let rt = if workers > 0 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("runtime");
+    let writer = writer_tid();
+    let me = RequestSide(
+        std::fs::read_dir("/proc/self/task")
+            .expect("tasks")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|t| *t != writer)
+            .collect(),
+    );
     let tasks = 64u64;
     let per_task = decisions / tasks;
-    let (me0, w0) = (usage(&me), usage(&writer));
+    let (me0, w0) = (me.usage(), usage(&writer));
     let started = Instant::now();
     let mut inline: Vec<Duration> = rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
@@ -138,16 +168,21 @@ fn run(name: &str, durability: Durability, decisions: u64) {
         all
     });
     let wall = started.elapsed();
-    let (me1, w1) = (usage(&me), usage(&writer));
+    let (me1, w1) = (me.usage(), usage(&writer));
     log.shutdown().expect("shutdown");
     inline.sort();
     let n = (per_task * tasks) as f64;
     let us = |ns: u64| ns as f64 / 1000.0 / n;
     println!(
-        "{name}: {n} decisions (+ outcomes), 64 tasks on one current-thread runtime, {:.0} decisions/s\n  \
+        "{name}: {n} decisions (+ outcomes), 64 tasks, {}, {:.0} decisions/s\n  \
          request side {:.2} us CPU/decision, writer thread {:.2} us CPU/decision, total {:.2}\n  \
-         context switches per decision: runtime thread {:.3}, writer thread {:.3}\n  \
+         context switches per decision: runtime thread(s) {:.3}, writer thread {:.3}\n  \
          append()/append_outcome() inline: p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+        if workers > 0 {
+            format!("{workers}-worker runtime")
+        } else {
+            "one current-thread runtime".into()
+        },
         n / wall.as_secs_f64(),
         us(me1.cpu_ns - me0.cpu_ns),
         us(w1.cpu_ns - w0.cpu_ns),
