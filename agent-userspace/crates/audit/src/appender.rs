@@ -77,6 +77,9 @@ pub(crate) struct State {
     /// When the oldest of `written` was written.
     pub written_since: Option<Instant>,
     pub written_seq: u64,
+    /// The newest seq whose frame is in the log file (or, after a log write failed, in a
+    /// durable redb commit instead).
+    pub file_seq: u64,
     /// The newest seq known to be on disk.
     pub synced_seq: u64,
     /// Appenders waiting for a sync, in seq order.
@@ -101,6 +104,10 @@ pub(crate) struct Appender {
     epoch: Instant,
     /// How long the first record of a group may wait for the writer (`AuditConfig::flush_delay`).
     flush_delay: Duration,
+    /// Batched: the appender writes its frame to the log itself (its `append` resolves at
+    /// once, so the record must be in the file by then). Strict: the writer writes the
+    /// group's frames in one `pwrite` before the sync the appenders wait for anyway.
+    inline_write: bool,
 }
 
 impl Appender {
@@ -111,6 +118,7 @@ impl Appender {
         head: Hash,
         wal: Option<Wal>,
         flush_delay: Duration,
+        inline_write: bool,
     ) -> Appender {
         Appender {
             state: Mutex::new(State {
@@ -120,6 +128,7 @@ impl Appender {
                 written: Encoded::default(),
                 written_since: None,
                 written_seq: head_seq,
+                file_seq: head_seq,
                 synced_seq: head_seq,
                 waiters: VecDeque::new(),
                 writer: Writer::Running,
@@ -134,6 +143,7 @@ impl Appender {
             write_started: AtomicU64::new(0),
             epoch: Instant::now(),
             flush_delay,
+            inline_write,
         }
     }
 
@@ -183,6 +193,7 @@ impl Appender {
         st.written
             .push(seq, &now_micros(), rec, st.head.as_str(), &mut st.scratch);
         if let Some(wal) = &mut st.wal
+            && self.inline_write
             && let Some((_, bytes)) = st.written.last()
         {
             let half = wal.half_len();
@@ -203,6 +214,7 @@ impl Appender {
                 st.checkpoint_asked = true;
                 self.wake_writer(st);
             }
+            st.file_seq = seq;
         }
         if st.write_retry.take().is_some() && self.shared.clear_failure() {
             tracing::warn!(seq, "audit log writes succeed again; accepting records");
@@ -327,7 +339,7 @@ mod tests {
     fn appender(wal: Option<Wal>) -> Appender {
         let head = Hash::from_hex(GENESIS_HASH).expect("genesis");
         let delay = Duration::from_millis(20);
-        Appender::new(Arc::new(Shared::new(64, 0)), 64, 0, head, wal, delay)
+        Appender::new(Arc::new(Shared::new(64, 0)), 64, 0, head, wal, delay, true)
     }
 
     fn rec() -> NewRecord {

@@ -10,7 +10,7 @@ use redb::Database;
 use tokio::sync::watch;
 
 use crate::appender::{Appender, Rejected, Waiter};
-use crate::config::AuditConfig;
+use crate::config::{AuditConfig, Durability};
 use crate::encoded::Hash;
 use crate::error::{AuditError, DbContext};
 use crate::health::{AuditMetrics, Health, Shared};
@@ -92,6 +92,7 @@ impl AuditLog {
             head_hash,
             wal,
             flush_delay,
+            cfg.durability != Durability::Strict,
         ));
         let writer = Writer {
             db: Arc::clone(&db),

@@ -109,22 +109,64 @@ impl Wal {
     /// Writes one record's frame in one `pwrite` (not yet synced). A full half moves on to
     /// the other one when a checkpoint has freed it.
     pub fn write(&mut self, seq: u64, bytes: &[u8]) -> Result<(), WriteError> {
-        let len = (HEADER + bytes.len()) as u64;
-        if self.offset + len > self.half && !self.switch() {
-            return Err(WriteError::Full);
-        }
+        self.write_many(std::iter::once((seq, bytes))).1
+    }
+
+    /// Writes the frames of `records`, in order, with one `pwrite` per half they land in, and
+    /// returns how many are in the file: all of them, or those before the one that found
+    /// both halves full or whose write failed (the error says which).
+    pub fn write_many<'a>(
+        &mut self,
+        records: impl Iterator<Item = (u64, &'a [u8])>,
+    ) -> (usize, Result<(), WriteError>) {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        frame(seq, bytes, &mut buf);
-        let written = self
-            .file
-            .write_all_at(&buf, self.active * self.half + self.offset);
-        // A huge record's buffer is not kept.
+        let (mut done, mut framed) = (0, 0);
+        let mut result = Ok(());
+        for (seq, bytes) in records {
+            let len = (HEADER + bytes.len()) as u64;
+            if len > self.half {
+                // Never fits: refused like a full log.
+                result = Err(WriteError::Full);
+                break;
+            }
+            if self.offset + buf.len() as u64 + len > self.half {
+                if let Err(e) = self.put(&buf) {
+                    result = Err(e);
+                    break;
+                }
+                (done, framed) = (done + framed, 0);
+                buf.clear();
+                if !self.switch() {
+                    result = Err(WriteError::Full);
+                    break;
+                }
+            }
+            frame(seq, bytes, &mut buf);
+            framed += 1;
+        }
+        if result.is_ok() && framed > 0 {
+            match self.put(&buf) {
+                Ok(()) => done += framed,
+                Err(e) => result = Err(e),
+            }
+        }
+        // A burst's buffer is not kept.
         if buf.capacity() <= 1 << 20 {
             self.buf = buf;
         }
-        written.map_err(|e| WriteError::Io(io_err(&self.path, "write", e)))?;
-        self.offset += len;
+        (done, result)
+    }
+
+    /// Writes `buf` at the write position and moves past it.
+    fn put(&mut self, buf: &[u8]) -> Result<(), WriteError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all_at(buf, self.active * self.half + self.offset)
+            .map_err(|e| WriteError::Io(io_err(&self.path, "write", e)))?;
+        self.offset += buf.len() as u64;
         Ok(())
     }
 

@@ -21,7 +21,7 @@ use crate::index::Unindexed;
 use crate::plan::{self, Clocks, Job, Snapshot};
 use crate::retention;
 use crate::store::{ChainPoint, META, META_HEAD, mark_clean_stop, meta_bytes};
-use crate::wal::Syncer;
+use crate::wal::{Syncer, WriteError};
 
 /// Attempts at a failing write once shutdown has been requested, before giving up.
 const RETRIES_AFTER_SHUTDOWN: u32 = 3;
@@ -117,12 +117,26 @@ impl Writer {
         }
     }
 
-    /// Syncs the log and answers every waiter the sync covers.
+    /// Writes the group's frames, syncs the log and answers every waiter the sync covers.
     fn sync_waiters(&mut self) {
-        let written = self.appender.lock().written_seq;
-        match self.sync_log(written) {
-            Ok(()) => {}
-            Err(e) => self.sync_failed(written, &e),
+        let (wrote, upto, written) = {
+            let mut s = self.appender.lock();
+            let wrote = write_out(&mut s);
+            (wrote, s.file_seq, s.written_seq)
+        };
+        match wrote {
+            Ok(()) => {
+                if let Err(e) = self.sync_log(upto) {
+                    self.sync_failed(written, &e);
+                }
+            }
+            // The log cannot take them now: a checkpoint makes them durable through redb.
+            Err(WriteError::Full) => {
+                if let Err(e) = self.checkpoint() {
+                    self.sync_failed(written, &e);
+                }
+            }
+            Err(WriteError::Io(e)) => self.sync_failed(written, &e),
         }
     }
 
@@ -194,17 +208,28 @@ impl Writer {
     /// in a durable one, which answers the strict waiters. Returns whether redb holds
     /// everything taken.
     fn flush(&mut self) -> bool {
-        let upto = {
+        let (wrote, upto, written, unwritten) = {
             let mut s = self.appender.lock();
+            let wrote = write_out(&mut s);
             std::mem::swap(&mut s.written, &mut self.spare);
             s.written_since = None;
             self.shared.depth.store(0, Ordering::Relaxed);
-            s.written_seq
+            let unwritten = self.spare.tip().is_some_and(|t| t.seq > s.file_seq);
+            (wrote, s.file_seq, s.written_seq, unwritten)
         };
         self.unindexed.push(&self.spare);
         self.spare.clear();
-        if let Err(e) = self.sync_log(upto) {
-            self.sync_failed(upto, &e);
+        if let Err(WriteError::Io(e)) = &wrote {
+            self.sync_failed(written, e);
+        }
+        if self.syncer.is_some()
+            && let Err(e) = self.sync_log(upto)
+        {
+            self.sync_failed(written, &e);
+        }
+        // Records the log could not take (full, or failing) go into redb durably instead.
+        if unwritten {
+            self.unindexed.need_durable();
         }
         let durable = self.syncer.is_none() || self.unindexed.durable_needed();
         let started = Instant::now();
@@ -217,7 +242,7 @@ impl Writer {
             Err(e) => {
                 if self.syncer.is_none() {
                     // Without a log the insert was the sync.
-                    self.sync_failed(upto, &e);
+                    self.sync_failed(written, &e);
                 } else {
                     self.shared.set_failure(&e.to_string());
                     self.shared
@@ -236,6 +261,11 @@ impl Writer {
     }
 
     fn indexed(&mut self, tip: ChainPoint, n: u64, durable: bool, took: Duration) {
+        if durable {
+            // Durable in redb: as good as in the log, for syncs and for replay.
+            let mut s = self.appender.lock();
+            s.file_seq = s.file_seq.max(tip.seq);
+        }
         let c = &self.shared.counters;
         c.commits.fetch_add(1, Ordering::Relaxed);
         c.committed.fetch_add(n, Ordering::Relaxed);
@@ -288,9 +318,15 @@ impl Writer {
                 .ctx("update audit head")?;
         }
         txn.commit().ctx("checkpoint audit records")?;
-        if let Some(wal) = &mut self.appender.lock().wal {
-            wal.freed();
+        {
+            let mut s = self.appender.lock();
+            if let Some(wal) = &mut s.wal {
+                wal.freed();
+            }
+            s.file_seq = s.file_seq.max(self.head.seq);
         }
+        // Whatever the log could not take is durable now too.
+        self.synced(self.head.seq);
         Ok(())
     }
 
@@ -342,4 +378,27 @@ impl Writer {
             Err(e) => tracing::warn!(error = %e, "audit retention failed; will retry"),
         }
     }
+}
+
+/// Writes the frames of records appenders left unwritten (strict mode: the whole group, in
+/// one `pwrite` per half) and moves `file_seq` past them. `Full` also when records before them
+/// were taken for redb without reaching the file: those must become durable there first.
+fn write_out(s: &mut State) -> Result<(), WriteError> {
+    let st = &mut *s;
+    let Some(wal) = &mut st.wal else {
+        return Ok(());
+    };
+    let from = st.file_seq;
+    if st.written_seq <= from {
+        return Ok(());
+    }
+    if st.written.first_seq().is_none_or(|first| first > from + 1) {
+        return Err(WriteError::Full);
+    }
+    let (n, result) = wal.write_many(st.written.iter().filter(|(seq, _)| *seq > from));
+    st.file_seq = from + n as u64;
+    if result.is_err() || wal.used() * 2 > wal.half_len() {
+        st.checkpoint_asked = true;
+    }
+    result
 }
