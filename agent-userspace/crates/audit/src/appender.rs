@@ -1,15 +1,18 @@
 //! The append path. The thread that makes a decision records it itself: under one short lock
-//! it takes the next seq and timestamp, encodes and hash-chains the record, and writes its
-//! frame to the write-ahead log (a `pwrite` into the page cache). Nothing is handed to another
-//! thread per record, so a request costs no wakeup of the writer thread (`writer.rs`), which
-//! only syncs the log and fills redb on its own cadence.
+//! it takes the next seq and timestamp, encodes and hash-chains the record and, in batched
+//! mode, writes its frame to the write-ahead log (a `pwrite` into the page cache). Nothing is
+//! handed to another thread per record, so a batched request costs no wakeup of the writer
+//! thread (`writer.rs`), which only syncs the log and fills redb on its own cadence.
 //!
 //! Strict durability adds one wait: the appender registers for the `fdatasync` that covers its
-//! seq. The writer is woken only when it is parked; while it syncs, appenders just add
-//! themselves to the list, and it syncs again at once for them (group commit), waking every
-//! covered waiter when its sync returns.
+//! seq, and leaves its frame to the writer, which writes the whole group in one `pwrite` just
+//! before that sync (one syscall per group, not per record, and no I/O on the request's
+//! thread). The writer is woken only when it is parked; while it syncs, appenders just add
+//! themselves to the list, and it writes and syncs again at once for them (group commit),
+//! waking every covered waiter when its sync returns.
 //!
-//! Bounded blocking: the lock is held for an encode and a `pwrite` to allocated, cached pages
+//! Bounded blocking: the lock is held for an encode (and, batched, a `pwrite` to allocated,
+//! cached pages; the writer holds it for the group's `pwrite` in strict mode)
 //! (`benches/cpu.rs` measures it). An appender waiting for the lock is refused
 //! (`AuditError::Stalled`) as soon as the holder's write has been in the kernel for
 //! [`STALL`] (a failing or saturated disk), and in any case after [`LOCK_WAIT`] (a holder
@@ -147,6 +150,12 @@ impl Appender {
         }
     }
 
+    /// Marks a log write under way (or over), for appenders waiting behind it (`STALL`).
+    pub fn writing(&self, under_way: bool) {
+        let at = if under_way { self.since_epoch_ns() } else { 0 };
+        self.write_started.store(at, Ordering::Release);
+    }
+
     fn since_epoch_ns(&self) -> u64 {
         // Never 0, which means "no write under way"; u64 ns last 584 years.
         u64::try_from(self.epoch.elapsed().as_nanos())
@@ -198,10 +207,9 @@ impl Appender {
         {
             let half = wal.half_len();
             let busy = wal.other_busy();
-            self.write_started
-                .store(self.since_epoch_ns(), Ordering::Release);
+            self.writing(true);
             let written = wal.write(seq, bytes);
-            self.write_started.store(0, Ordering::Release);
+            self.writing(false);
             match written {
                 Ok(()) => {}
                 Err(e) => {

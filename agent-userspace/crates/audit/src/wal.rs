@@ -1,5 +1,6 @@
-//! The audit write-ahead log: a fixed-size, pre-zeroed file each request's own thread appends
-//! its record to (`appender.rs`) before the writer thread syncs it and fills redb from it.
+//! The audit write-ahead log: a fixed-size, pre-zeroed file records are appended to (by the
+//! request's own thread in batched mode, `appender.rs`; a group at a time by the writer in
+//! strict mode) before the writer thread syncs it and fills redb from it.
 //!
 //! Why: a durable redb commit rewrites several B-tree pages and fsyncs them (about 1 ms here);
 //! an overwrite of already-allocated file blocks plus `fdatasync` needs no metadata journal and

@@ -1,6 +1,7 @@
-//! The writer thread. Appenders write their records themselves (`appender.rs`); this thread
-//! makes them durable and readable: it syncs the write-ahead log for strict appenders (one
-//! `fdatasync` for everyone waiting, group commit), takes written records into redb in larger
+//! The writer thread. Appenders number, encode and chain their records themselves
+//! (`appender.rs`); this thread makes them durable and readable: for strict appenders it writes
+//! the group's frames (one `pwrite`) and syncs the write-ahead log (one `fdatasync` for
+//! everyone waiting, group commit), takes written records into redb in larger
 //! non-durable transactions (`index.rs`), checkpoints, and prunes. Without a log, taking
 //! records into redb is one durable transaction, and that is the sync. It is woken only when
 //! it must act (see `Appender::append`), never once per record.
@@ -121,7 +122,7 @@ impl Writer {
     fn sync_waiters(&mut self) {
         let (wrote, upto, written) = {
             let mut s = self.appender.lock();
-            let wrote = write_out(&mut s);
+            let wrote = write_out(&self.appender, &mut s);
             (wrote, s.file_seq, s.written_seq)
         };
         match wrote {
@@ -210,7 +211,7 @@ impl Writer {
     fn flush(&mut self) -> bool {
         let (wrote, upto, written, unwritten) = {
             let mut s = self.appender.lock();
-            let wrote = write_out(&mut s);
+            let wrote = write_out(&self.appender, &mut s);
             std::mem::swap(&mut s.written, &mut self.spare);
             s.written_since = None;
             self.shared.depth.store(0, Ordering::Relaxed);
@@ -383,7 +384,7 @@ impl Writer {
 /// Writes the frames of records appenders left unwritten (strict mode: the whole group, in
 /// one `pwrite` per half) and moves `file_seq` past them. `Full` also when records before them
 /// were taken for redb without reaching the file: those must become durable there first.
-fn write_out(s: &mut State) -> Result<(), WriteError> {
+fn write_out(appender: &Appender, s: &mut State) -> Result<(), WriteError> {
     let st = &mut *s;
     let Some(wal) = &mut st.wal else {
         return Ok(());
@@ -395,7 +396,9 @@ fn write_out(s: &mut State) -> Result<(), WriteError> {
     if st.written.first_seq().is_none_or(|first| first > from + 1) {
         return Err(WriteError::Full);
     }
+    appender.writing(true);
     let (n, result) = wal.write_many(st.written.iter().filter(|(seq, _)| *seq > from));
+    appender.writing(false);
     st.file_seq = from + n as u64;
     if result.is_err() || wal.used() * 2 > wal.half_len() {
         st.checkpoint_asked = true;
