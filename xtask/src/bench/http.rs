@@ -15,6 +15,7 @@ use super::{
     rig::{Rig, Via},
     specs::{Scheme, Spec},
     upstream::BIG_PATH,
+    wakeups,
 };
 
 #[derive(Serialize)]
@@ -25,6 +26,8 @@ pub struct RunResult {
     pub usage: Option<Usage>,
     /// The proxy's CPU seconds over the run / successful requests, in us.
     pub cpu_us_per_req: Option<f64>,
+    /// Wakeups and context switches of the proxy's threads over the run (keep-alive only).
+    pub wakeups: Option<wakeups::Counts>,
 }
 
 #[derive(Serialize)]
@@ -35,6 +38,9 @@ pub struct ViaResult {
     pub median: Option<Figures>,
     pub usage: Option<Usage>,
     pub cpu_us_per_req: Option<f64>,
+    /// Per request, median over rounds: wakeups (when perf counted them), context switches,
+    /// and how they were counted.
+    pub wakeups_per_req: Option<(Option<f64>, f64, wakeups::Source)>,
     /// Per figure, the median over rounds of (this run / direct in the same round).
     pub ratio: Option<Figures>,
     /// The same against the bare forwarder's run of the same round.
@@ -69,6 +75,7 @@ pub fn run(rig: &Rig, spec: &Spec, rounds: u32) -> ScenarioResult {
             median: None,
             usage: None,
             cpu_us_per_req: None,
+            wakeups_per_req: None,
             ratio: None,
             ratio_bare: None,
             errors: vec![],
@@ -92,13 +99,14 @@ pub fn run(rig: &Rig, spec: &Spec, rounds: u32) -> ScenarioResult {
                 r.via.name()
             );
             match run_one(rig, spec, r.via) {
-                Ok((figures, usage)) => r.runs.push(RunResult {
+                Ok((figures, usage, wakeups)) => r.runs.push(RunResult {
                     round,
                     figures,
                     usage,
                     cpu_us_per_req: usage
                         .filter(|_| figures.ok > 0)
                         .map(|u| u.cpu_secs / figures.ok as f64 * 1e6),
+                    wakeups,
                 }),
                 Err(e) => r.errors.push(format!("round {}: {e:#}", round + 1)),
             }
@@ -168,7 +176,12 @@ fn describe(l: &Load) -> String {
     s
 }
 
-fn run_one(rig: &Rig, spec: &Spec, via: Via) -> anyhow::Result<(Figures, Option<Usage>)> {
+/// The scenario whose runs also count the proxy's wakeups (issue 18).
+const WAKEUPS_SCENARIO: &str = "https-keepalive";
+
+type Measured = (Figures, Option<Usage>, Option<wakeups::Counts>);
+
+fn run_one(rig: &Rig, spec: &Spec, via: Via) -> anyhow::Result<Measured> {
     let url = url(rig, spec, via);
     let agent_ca = rig.cordon(via).map(|c| c.agent_ca());
     let bare = rig.bare.as_ref().ok().filter(|_| via == Via::Bare);
@@ -193,10 +206,16 @@ fn run_one(rig: &Rig, spec: &Spec, via: Via) -> anyhow::Result<(Figures, Option<
         None => Command::new(&rig.oha),
     };
     cmd.args(&args);
+    // The counter starts first: perf's attach time stays out of the CPU figures.
+    let counter = rig
+        .proxy_pid(via)
+        .filter(|_| spec.id == WAKEUPS_SCENARIO)
+        .map(wakeups::Counter::start);
     let meter = rig.proxy_pid(via).map(Meter::start);
     let result = oha::run(&mut cmd);
     let usage = meter.map(Meter::finish);
-    Ok((result?, usage))
+    let counted = counter.map(wakeups::Counter::finish);
+    Ok((result?, usage, counted))
 }
 
 fn summarize(r: &mut ViaResult) {
@@ -221,6 +240,12 @@ fn summarize(r: &mut ViaResult) {
     }
     let per_req: Vec<f64> = r.runs.iter().filter_map(|x| x.cpu_us_per_req).collect();
     r.cpu_us_per_req = (!per_req.is_empty()).then(|| median(per_req));
+    let counted: Vec<(wakeups::Counts, u64)> = r
+        .runs
+        .iter()
+        .filter_map(|x| Some((x.wakeups?, x.figures.ok)))
+        .collect();
+    r.wakeups_per_req = wakeups::per_request(&counted);
 }
 
 /// Per figure, the median over rounds of (run / reference run of the same
@@ -286,6 +311,7 @@ mod tests {
             },
             usage: None,
             cpu_us_per_req: None,
+            wakeups: None,
         }
     }
 

@@ -35,6 +35,7 @@ mod rlimit;
 mod specs;
 mod upstream;
 mod util;
+mod wakeups;
 
 pub use results::{BigRss, Results};
 use rlimit::raise_nofile;

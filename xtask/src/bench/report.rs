@@ -78,6 +78,7 @@ pub fn markdown(r: &Results) -> String {
     for sc in &r.http {
         scenario(&mut s, sc);
     }
+    s.push_str(&super::wakeups::section(r));
     s.push_str(&super::baseline::section(r));
     s.push_str(&super::outcomes::section(r));
     s.push_str(&super::jit_report::section(r));

@@ -108,8 +108,22 @@ impl AuditConfig {
         }
     }
 
-    /// Whether `append` waits for the writer: always, except batched without a log.
+    /// How long a written record may wait before the writer takes it into redb (with a log,
+    /// syncing it first): 20 ms, or the batched window when that is shorter (the window is
+    /// the promise of "on disk within"); without a log in batched mode, the window itself.
+    pub(crate) fn flush_delay(&self, with_log: bool) -> Duration {
+        const INDEX_DELAY: Duration = Duration::from_millis(20);
+        match (self.durability, with_log) {
+            (Durability::Batched { max_delay_ms }, true) => {
+                INDEX_DELAY.min(Duration::from_millis(max_delay_ms.max(1)))
+            }
+            (Durability::Batched { max_delay_ms }, false) => Duration::from_millis(max_delay_ms),
+            (Durability::Strict, _) => INDEX_DELAY,
+        }
+    }
+
+    /// Whether `append` waits for the writer: in strict mode, for the sync that covers it.
     pub(crate) fn acked(&self) -> bool {
-        self.wal.is_some() || self.durability == Durability::Strict
+        self.durability == Durability::Strict
     }
 }

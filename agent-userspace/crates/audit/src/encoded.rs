@@ -31,6 +31,15 @@ impl Hash {
         Hash(hex)
     }
 
+    /// A hash as stored (64 lowercase hex digits); `None` for anything else.
+    pub fn from_hex(s: &str) -> Option<Hash> {
+        let bytes: [u8; 64] = s.as_bytes().try_into().ok()?;
+        bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            .then_some(Hash(bytes))
+    }
+
     pub fn as_str(&self) -> &str {
         match std::str::from_utf8(&self.0) {
             Ok(s) => s,
@@ -91,6 +100,33 @@ impl Encoded {
         }));
     }
 
+    /// Drops the newest record (its write failed: the seq is given out again).
+    pub fn pop(&mut self) {
+        if self.recs.pop().is_some() {
+            let end = self.recs.last().map_or(0, |r| r.end);
+            self.buf.truncate(end);
+        }
+    }
+
+    /// The newest record's seq and bytes.
+    pub fn last(&self) -> Option<(u64, &[u8])> {
+        let last = self.recs.last()?;
+        let start = self
+            .recs
+            .len()
+            .checked_sub(2)
+            .map_or(0, |i| self.recs[i].end);
+        Some((last.seq, &self.buf[start..last.end]))
+    }
+
+    pub fn last_hash(&self) -> Option<Hash> {
+        self.recs.last().map(|r| r.hash)
+    }
+
+    pub fn first_seq(&self) -> Option<u64> {
+        self.recs.first().map(|r| r.seq)
+    }
+
     /// Empties it, keeping the buffers unless a burst made them large.
     pub fn clear(&mut self) {
         self.buf.clear();
@@ -110,6 +146,7 @@ impl Encoded {
     }
 
     /// Total bytes of the records.
+    #[cfg(test)]
     pub fn bytes_len(&self) -> usize {
         self.buf.len()
     }

@@ -9,6 +9,11 @@ pub enum AuditError {
     #[error("audit queue full ({capacity} records waiting); refusing new records")]
     QueueFull { capacity: usize },
 
+    /// The log's lock was held past the bound (a write stalled behind a slow or failing disk);
+    /// the record is refused rather than the caller held longer.
+    #[error("audit log write stalled: waited {waited_ms} ms for it; refusing the record")]
+    Stalled { waited_ms: u64 },
+
     /// An earlier commit failed; new records are refused until a retry succeeds.
     #[error("audit log unavailable since {since}: {reason}")]
     Unavailable { reason: String, since: String },

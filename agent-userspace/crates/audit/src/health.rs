@@ -53,6 +53,9 @@ pub struct AuditMetrics {
     pub last_commit_duration_us: u64,
     /// Outcome records that could not be queued (their decisions are marked at next start).
     pub outcomes_unrecorded_total: u64,
+    /// Times an appender woke the parked writer thread (a strict group's sync, the first
+    /// record of a quiet spell, a filling log): far fewer than records under load.
+    pub writer_wakeups_total: u64,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +71,7 @@ pub(crate) struct Counters {
     pub last_batch: AtomicU64,
     pub last_commit_us: AtomicU64,
     pub outcomes_unrecorded: AtomicU64,
+    pub writer_wakeups: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -162,6 +166,7 @@ impl Shared {
             last_batch_size: c.last_batch.load(Ordering::Relaxed),
             last_commit_duration_us: c.last_commit_us.load(Ordering::Relaxed),
             outcomes_unrecorded_total: c.outcomes_unrecorded.load(Ordering::Relaxed),
+            writer_wakeups_total: c.writer_wakeups.load(Ordering::Relaxed),
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::error::AuditError;
 use crate::store::{ChainPoint, insert_records};
 
 /// Records gathered before an insert is due regardless of age.
-const MAX_RECORDS: usize = 1024;
+pub(crate) const MAX_RECORDS: usize = 1024;
 /// How long a record may wait for its insert.
 const MAX_DELAY: Duration = Duration::from_millis(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -30,6 +30,8 @@ pub(crate) struct Unindexed {
     since: Option<Instant>,
     /// Set while inserts fail: when to try again, and the wait after that.
     retry: Option<(Instant, Duration)>,
+    /// A log sync failed: the next insert must be durable, since the log may not hold them.
+    durable: bool,
 }
 
 impl Unindexed {
@@ -42,9 +44,20 @@ impl Unindexed {
         self.records.extend(group);
     }
 
-    /// True while the last insert failed (the audit log refuses records until it works).
-    pub fn failing(&self) -> bool {
-        self.retry.is_some()
+    pub fn need_durable(&mut self) {
+        self.durable = true;
+    }
+
+    pub fn durable_needed(&self) -> bool {
+        self.durable
+    }
+
+    /// The first and last seq waiting (`(0, 0)` when none).
+    pub fn range(&self) -> (u64, u64) {
+        (
+            self.records.first_seq().unwrap_or(0),
+            self.records.tip().map_or(0, |t| t.seq),
+        )
     }
 
     /// Time left until an insert is due; `None` when nothing waits.
@@ -59,19 +72,33 @@ impl Unindexed {
         Some(MAX_DELAY.saturating_sub(since.elapsed()))
     }
 
-    /// Inserts everything waiting in one non-durable transaction (the log, or the next
-    /// checkpoint's durable commit, keeps it) and returns the new tip redb holds. On
-    /// failure the records stay, in order, for the next attempt, which backs off.
-    pub fn insert(&mut self, db: &Database) -> Result<Option<ChainPoint>, AuditError> {
+    /// Inserts everything waiting in one transaction and returns the new tip redb holds and
+    /// how many records went in. Non-durable when the log (or the next checkpoint's durable
+    /// commit) keeps them; durable without a log, or after a failed log sync. On failure
+    /// the records stay, in order, for the next attempt, which backs off.
+    pub fn insert(
+        &mut self,
+        db: &Database,
+        durable: bool,
+    ) -> Result<Option<(ChainPoint, u64)>, AuditError> {
         let Some(tip) = self.records.tip() else {
             return Ok(None);
         };
-        match insert_records(db, &self.records, &tip, Durability::None) {
+        let mode = if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        match insert_records(db, &self.records, &tip, mode) {
             Ok(()) => {
+                let n = self.records.len() as u64;
                 self.records.clear();
                 self.since = None;
                 self.retry = None;
-                Ok(Some(tip))
+                if durable {
+                    self.durable = false;
+                }
+                Ok(Some((tip, n)))
             }
             Err(e) => {
                 let wait = self
@@ -123,7 +150,8 @@ mod tests {
         let two = records(None, 1..=2);
         u.push(&two);
         u.push(&records(two.tip().as_ref(), 3..=3));
-        let tip = u.insert(&db).expect("insert").expect("tip");
+        let (tip, n) = u.insert(&db, false).expect("insert").expect("tip");
+        assert_eq!(n, 3);
         assert_eq!(tip.seq, 3);
         assert!(u.due_in().is_none());
         assert_eq!(
@@ -139,6 +167,6 @@ mod tests {
             .expect("head written");
         assert_eq!(head, tip);
         assert_ne!(head.hash, GENESIS_HASH);
-        assert_eq!(u.insert(&db).expect("empty insert"), None);
+        assert_eq!(u.insert(&db, false).expect("empty insert"), None);
     }
 }

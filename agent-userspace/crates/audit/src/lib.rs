@@ -8,6 +8,7 @@
 //! request is an `outcome` record linked to its decision ([`Outcome`],
 //! [`AuditLog::append_outcome`], [`reconcile_outcomes`]). See `docs/audit.md`.
 
+mod appender;
 mod canonical;
 mod config;
 mod encode;
@@ -20,11 +21,12 @@ mod index;
 mod log;
 mod ocsf;
 mod outcome;
+mod plan;
 mod query;
-mod queue;
 mod reconcile;
 mod record;
 mod redact;
+mod replay;
 mod retention;
 mod store;
 mod verify;
@@ -47,10 +49,11 @@ pub use query::{
 pub use reconcile::{ReconcileReport, reconcile_outcomes};
 pub use record::{AuditRecord, Decision, EventKind, NewRecord, OutcomeState, Would};
 pub use redact::{REDACTED, redact_json};
+pub use replay::{Replayed, replay as replay_wal};
 pub use retention::{PruneReport, prune};
 pub use store::{ChainPoint, Checkpoint};
 pub use verify::{OutcomeTally, Problem, ProblemKind, VerifyReport, verify};
-pub use wal::{Replayed, WAL_BYTES, replay as replay_wal};
+pub use wal::WAL_BYTES;
 
 /// Table names this crate owns inside the shared database (for the vault's and operators'
 /// reference; nothing else may write them).

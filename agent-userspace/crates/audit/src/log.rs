@@ -6,19 +6,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chrono::DateTime;
 use redb::Database;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
-use crate::config::AuditConfig;
+use crate::appender::{Appender, Rejected, Waiter};
+use crate::config::{AuditConfig, Durability};
+use crate::encoded::Hash;
 use crate::error::{AuditError, DbContext};
 use crate::health::{AuditMetrics, Health, Shared};
 use crate::query::{RecordIter, iter_from};
-use crate::queue::{Queue, Refused};
 use crate::record::NewRecord;
-use crate::store::{META, RECORDS, read_head};
-use crate::wal::{WAL_BYTES, Wal, replay};
-use crate::writer::{Ack, Pending, Writer};
+use crate::replay::replay;
+use crate::store::{META, META_HEAD, RECORDS, read_head};
+use crate::wal::{WAL_BYTES, Wal};
+use crate::writer::Writer;
 
 /// How long `settled` waits for redb to catch up with the log; past it (a failing redb
 /// commit, which also refuses new records) readers see what redb has.
@@ -26,22 +27,6 @@ const SETTLE_MAX: Duration = Duration::from_secs(2);
 
 /// How long an outcome waits for room in a full queue before it is counted as unrecorded.
 const OUTCOME_RETRY_FOR: Duration = Duration::from_secs(2);
-
-type Waiter = oneshot::Receiver<Result<u64, AuditError>>;
-
-/// Why `submit` did not queue a record; a full queue gives the record back.
-enum Rejected {
-    Full(AuditError, Box<NewRecord>),
-    Other(AuditError),
-}
-
-impl Rejected {
-    fn into_error(self) -> AuditError {
-        match self {
-            Rejected::Full(e, _) | Rejected::Other(e) => e,
-        }
-    }
-}
 
 /// Handle to the audit trail. Cheap to clone, `Send + Sync`. Appends from all clones share one
 /// writer thread and one sequence.
@@ -51,10 +36,10 @@ pub struct AuditLog {
 }
 
 struct Inner {
-    /// Hands out seqs and holds records for the writer, in seq order.
-    queue: Arc<Queue>,
+    /// Numbers, chains and writes records on the appending thread.
+    appender: Arc<Appender>,
     shared: Arc<Shared>,
-    /// Whether `append` waits for the writer (see `AuditConfig::acked`).
+    /// Whether `append` waits for a sync (strict durability).
     acked: bool,
     /// `AuditConfig::outcomes`.
     outcomes: bool,
@@ -66,7 +51,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The writer drains what is queued and exits on its own.
         self.shared.closed.store(true, Ordering::Release);
-        self.queue.close();
+        self.appender.close();
     }
 }
 
@@ -92,22 +77,34 @@ impl AuditLog {
             durability = ?cfg.durability,
             "audit log open"
         );
-
-        let queue = Arc::new(Queue::new(cfg.queue_capacity, head.seq + 1));
+        let head_hash = Hash::from_hex(&head.hash).ok_or_else(|| AuditError::Corrupt {
+            table: "audit_meta",
+            key: META_HEAD.into(),
+            reason: "the head hash is not 64 hex digits".into(),
+        })?;
         let shared = Arc::new(Shared::new(cfg.queue_capacity, head.seq));
+        let syncer = wal.as_ref().map(Wal::syncer).transpose()?;
+        let flush_delay = cfg.flush_delay(wal.is_some());
+        let appender = Arc::new(Appender::new(
+            Arc::clone(&shared),
+            cfg.queue_capacity,
+            head.seq,
+            head_hash,
+            wal,
+            flush_delay,
+            cfg.durability != Durability::Strict,
+        ));
         let writer = Writer {
             db: Arc::clone(&db),
-            queue: Arc::clone(&queue),
+            appender: Arc::clone(&appender),
             shared: Arc::clone(&shared),
-            unindexed: Default::default(),
-            head,
             cfg: cfg.clone(),
+            syncer,
+            head,
             last_prune: Instant::now(),
-            wal,
             last_checkpoint: Instant::now(),
-            unsynced: false,
-            group: Default::default(),
-            scratch: Default::default(),
+            unindexed: Default::default(),
+            spare: Default::default(),
         };
         let handle = std::thread::Builder::new()
             .name("cordon-audit-writer".into())
@@ -115,7 +112,7 @@ impl AuditLog {
             .map_err(AuditError::Spawn)?;
         Ok(AuditLog {
             inner: Arc::new(Inner {
-                queue,
+                appender,
                 shared,
                 acked: cfg.acked(),
                 outcomes: cfg.outcomes,
@@ -125,10 +122,12 @@ impl AuditLog {
         })
     }
 
-    /// Queues `rec` now (the seq and timestamp are fixed at this call, not when the future is
-    /// polled) and returns a future for its seq. Strict: resolves once the record is on disk.
-    /// Batched: once it is in the write-ahead log file, or at once without a log. Fails at once if the queue is full, a commit is failing,
-    /// or the log is shut down; the caller must then deny.
+    /// Writes `rec` now, on the calling thread (the seq and timestamp are fixed at this call,
+    /// not when the future is polled), and returns a future for its seq. Strict: resolves once
+    /// the record is on disk. Batched: at once, the record being in the write-ahead log file
+    /// (without a log: in memory, committed within the delay). Fails at once if the write
+    /// fails or stalls, too many records wait for the writer, a commit is failing, or the log
+    /// is shut down; the caller must then deny.
     pub fn append(
         &self,
         rec: NewRecord,
@@ -156,22 +155,24 @@ impl AuditLog {
         }
     }
 
-    /// Queues the outcome of a forwarded exchange and returns at once: nothing waits for the
-    /// write, so a response is never held back by it. The record is numbered when the writer
-    /// takes it, after the decisions queued by then, and is written after them in the next group. Call it when the exchange has ended (last
-    /// byte delivered, error, or the agent gone). While the queue is full it is retried in the
-    /// background (inside a tokio runtime) for up to `OUTCOME_RETRY_FOR`; an outcome that still
-    /// cannot be queued is logged and counted (`AuditMetrics::outcomes_unrecorded_total`), and
-    /// its decision gets an `aborted`/`unknown` outcome at the next start. It never fails the
-    /// exchange: decisions stay fail-closed, outcomes report.
+    /// Writes the outcome of a forwarded exchange and returns at once: nothing waits for a
+    /// sync, so a response is never held back by it. The record is numbered when written,
+    /// after its decision, and the next sync covers it. Call it when the exchange has ended
+    /// (last byte delivered, error, or the agent gone). While too many records wait for the
+    /// writer it is retried in the background (inside a tokio runtime) for up to
+    /// `OUTCOME_RETRY_FOR`; an outcome that still cannot be written is logged and counted
+    /// (`AuditMetrics::outcomes_unrecorded_total`), and its decision gets an
+    /// `aborted`/`unknown` outcome at the next start. It never fails the exchange: decisions
+    /// stay fail-closed, outcomes report.
     pub fn append_outcome(&self, outcome: crate::outcome::Outcome) {
         if !self.inner.outcomes {
             return;
         }
         let decision_seq = outcome.decision_seq;
-        match self.submit_outcome(outcome.into_record()) {
-            Ok(()) => {}
-            Err(Rejected::Full(e, rec)) => match tokio::runtime::Handle::try_current() {
+        let rec = outcome.into_record();
+        match self.inner.appender.append(&rec, false) {
+            Ok(_) => {}
+            Err(Rejected::Full(e)) => match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
                     let log = self.clone();
                     rt.spawn(async move { log.retry_outcome(decision_seq, rec).await });
@@ -182,22 +183,18 @@ impl AuditLog {
         }
     }
 
-    async fn retry_outcome(&self, decision_seq: u64, mut rec: Box<NewRecord>) {
+    async fn retry_outcome(&self, decision_seq: u64, rec: NewRecord) {
         let started = Instant::now();
         let mut wait = Duration::from_millis(5);
         loop {
             tokio::time::sleep(wait).await;
-            match self.submit_outcome(*rec) {
-                Ok(()) => return,
-                Err(Rejected::Full(e, back)) if started.elapsed() < OUTCOME_RETRY_FOR => {
-                    rec = back;
+            match self.inner.appender.append(&rec, false) {
+                Ok(_) => return,
+                Err(Rejected::Full(e)) if started.elapsed() < OUTCOME_RETRY_FOR => {
                     wait = (wait * 2).min(Duration::from_millis(200));
-                    tracing::debug!(
-                        decision_seq,
-                        "outcome waits for room in the audit queue: {e}"
-                    );
+                    tracing::debug!(decision_seq, "outcome waits for room in the audit log: {e}");
                 }
-                Err(Rejected::Full(e, _) | Rejected::Other(e)) => {
+                Err(Rejected::Full(e) | Rejected::Other(e)) => {
                     return self.outcome_lost(decision_seq, &e);
                 }
             }
@@ -216,80 +213,11 @@ impl AuditLog {
         );
     }
 
-    /// Hands `rec` to the writer under the next seq; with `acked`, also returns the receiver
-    /// its durability answer arrives on.
     fn submit(&self, rec: NewRecord, acked: bool) -> Result<(u64, Option<Waiter>), Rejected> {
-        let (ack, waiter) = if acked {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
-        let seq = self.enqueue(rec, ack, |q, p| q.push(p))?;
-        Ok((seq, waiter))
-    }
-
-    /// Hands an outcome to the writer, which numbers it when it takes it (`queue.rs`).
-    fn submit_outcome(&self, rec: NewRecord) -> Result<(), Rejected> {
-        self.enqueue(rec, None, |q, p| q.push_unnumbered(p))
-    }
-
-    fn enqueue<T>(
-        &self,
-        rec: NewRecord,
-        ack: Option<Ack>,
-        push: impl FnOnce(&Queue, Pending) -> Result<T, Refused>,
-    ) -> Result<T, Rejected> {
-        let shared = &self.inner.shared;
-        if shared.closed.load(Ordering::Acquire) {
+        if self.inner.shared.closed.load(Ordering::Acquire) {
             return Err(Rejected::Other(AuditError::Closed));
         }
-        if let Some(err) = shared.unavailable_error() {
-            shared
-                .counters
-                .rejected_unavailable
-                .fetch_add(1, Ordering::Relaxed);
-            return Err(Rejected::Other(err));
-        }
-        let pending = Pending {
-            // Both are set by the queue, under the lock that orders records.
-            seq: 0,
-            ts: DateTime::UNIX_EPOCH,
-            rec,
-            awaited: ack.is_some(),
-            ack,
-        };
-        // Count before queuing so the writer's decrement can never run first.
-        shared.depth.fetch_add(1, Ordering::Relaxed);
-        match push(&self.inner.queue, pending) {
-            Ok(queued) => {
-                shared.counters.appended.fetch_add(1, Ordering::Relaxed);
-                Ok(queued)
-            }
-            Err(Refused::Full(p)) => {
-                shared.depth.fetch_sub(1, Ordering::Relaxed);
-                let n = shared
-                    .counters
-                    .rejected_full
-                    .fetch_add(1, Ordering::Relaxed)
-                    + 1;
-                if n.is_power_of_two() {
-                    tracing::warn!(
-                        capacity = shared.capacity,
-                        rejected_total = n,
-                        "audit queue full; refusing records (proxy denies)"
-                    );
-                }
-                let full = AuditError::QueueFull {
-                    capacity: shared.capacity,
-                };
-                Err(Rejected::Full(full, Box::new(p.rec)))
-            }
-            Err(Refused::Closed) => {
-                shared.depth.fetch_sub(1, Ordering::Relaxed);
-                Err(Rejected::Other(AuditError::Closed))
-            }
-        }
+        self.inner.appender.append(&rec, acked)
     }
 
     /// Whether this log records outcomes (`AuditConfig::outcomes`).
@@ -301,7 +229,7 @@ impl AuditLog {
         self.inner.shared.health()
     }
 
-    /// Records accepted but not yet taken by the writer.
+    /// Records written but not yet taken by the writer for redb.
     pub fn queue_depth(&self) -> usize {
         self.inner.shared.depth.load(Ordering::Relaxed)
     }
@@ -338,7 +266,7 @@ impl AuditLog {
     /// it. Blocks: call it from `spawn_blocking` inside a runtime. Later calls return `Ok`.
     pub fn shutdown(&self) -> Result<(), AuditError> {
         self.inner.shared.closed.store(true, Ordering::Release);
-        self.inner.queue.close();
+        self.inner.appender.close();
         let handle = self
             .inner
             .writer

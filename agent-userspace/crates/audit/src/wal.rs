@@ -1,48 +1,58 @@
-//! The audit write-ahead log: a fixed-size, pre-zeroed file the writer appends each group of
-//! records to before they go into redb.
+//! The audit write-ahead log: a fixed-size, pre-zeroed file records are appended to (by the
+//! request's own thread in batched mode, `appender.rs`; a group at a time by the writer in
+//! strict mode) before the writer thread syncs it and fills redb from it.
 //!
 //! Why: a durable redb commit rewrites several B-tree pages and fsyncs them (about 1 ms here);
 //! an overwrite of already-allocated file blocks plus `fdatasync` needs no metadata journal and
 //! costs a fraction of that. Records reach redb in non-durable commits (visible to readers at
-//! once) and a durable redb commit every second, or when the file is full, checkpoints them,
-//! after which the file is written from the start again.
+//! once) and a durable redb commit (a checkpoint) every second, or when a half fills, lets
+//! the log be written again.
+//!
+//! The file is written in two halves, one at a time. A checkpoint first moves the appenders to
+//! the other half, then makes everything the half it left holds durable in redb, then frees it;
+//! appenders never wait for the checkpoint, and no record is ever copied or moved. A half is
+//! written from its start again only once freed.
 //!
 //! Frame: `len u32 | crc32 u32 | seq u64 | record bytes` (little endian; the CRC covers seq and
-//! bytes). Replay reads frames from the start: frames at or below the database's tip are
-//! skipped (already checkpointed, or left from an older pass over the file), the tip's
-//! successor is applied after its chain link is checked, and anything else ends the log.
-//! Stale frames from earlier passes always carry lower seqs than the pass that overwrote the
-//! start of the file, so they can never be mistaken for new records.
+//! bytes). Replay reads frames from the start of each half: frames at or below the database's
+//! tip are skipped (already checkpointed, or left from an older pass over the half), the tip's
+//! successor is applied after its chain link is checked, and a missing one ends the log.
+//! Stale frames from earlier passes always carry lower seqs than any record not yet
+//! checkpointed, so they can never be mistaken for new records.
 
 use std::fs::{File, OpenOptions};
-use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use redb::Database;
-use serde_json::Value;
-
-use crate::canonical::record_hash;
-use crate::encoded::Encoded;
-use crate::error::{AuditError, DbContext};
-use crate::store::{
-    ChainPoint, META, META_HEAD, RECORDS, decode_map, meta_bytes, read_claimed_head,
-};
+use crate::error::AuditError;
 
 /// Size of the file; a checkpoint resets the write position well before a busy second fills it.
 pub const WAL_BYTES: u64 = 16 * 1024 * 1024;
-const HEADER: usize = 16;
+pub(crate) const HEADER: usize = 16;
 
 pub(crate) struct Wal {
     file: File,
     path: PathBuf,
+    /// Bytes in each of the two halves the file is written in, one at a time.
+    half: u64,
+    /// The half being written (0 or 1) and the write position inside it.
+    active: u64,
     offset: u64,
-    capacity: u64,
-    /// Reused for every group's frames: the writer allocates nothing per group here.
+    /// The other half still holds records no durable redb commit covers yet; it is written
+    /// again only after a checkpoint frees it ([`Wal::freed`]).
+    other_busy: bool,
+    /// Reused for every frame: an append allocates nothing here.
     buf: Vec<u8>,
 }
 
-fn io_err(path: &Path, what: &str, e: std::io::Error) -> AuditError {
+/// Why a frame was not written.
+pub(crate) enum WriteError {
+    /// Both halves hold records waiting for a checkpoint.
+    Full,
+    Io(AuditError),
+}
+
+pub(crate) fn io_err(path: &Path, what: &str, e: std::io::Error) -> AuditError {
     AuditError::Wal {
         path: path.to_path_buf(),
         reason: format!("{what}: {e}"),
@@ -51,7 +61,7 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> AuditError {
 
 impl Wal {
     /// Opens (creating, 0600) and zero-fills the file to `capacity`, so later writes overwrite
-    /// allocated blocks. Call [`replay`] first: writing starts at offset 0.
+    /// allocated blocks. Call [`replay`] first: writing starts at the first half's start.
     pub fn open(path: &Path, capacity: u64) -> Result<Wal, AuditError> {
         let file = OpenOptions::new()
             .read(true)
@@ -78,54 +88,150 @@ impl Wal {
         Ok(Wal {
             file,
             path: path.to_path_buf(),
+            half: capacity / 2,
+            active: 0,
             offset: 0,
-            capacity,
+            other_busy: false,
             buf: Vec::new(),
         })
     }
 
-    /// Whether `records` fit after what was written since the last reset.
-    pub fn has_room(&self, records: &Encoded) -> bool {
-        self.offset + framed_len(records) <= self.capacity
+    /// A second handle on the file, for the thread that syncs it while appends go on.
+    pub fn syncer(&self) -> Result<Syncer, AuditError> {
+        Ok(Syncer {
+            file: self
+                .file
+                .try_clone()
+                .map_err(|e| io_err(&self.path, "dup", e))?,
+            path: self.path.clone(),
+        })
     }
 
-    /// Writes the frames in one `pwrite` (not yet synced).
-    pub fn append(&mut self, records: &Encoded) -> Result<(), AuditError> {
+    /// Writes one record's frame in one `pwrite` (not yet synced). A full half moves on to
+    /// the other one when a checkpoint has freed it.
+    pub fn write(&mut self, seq: u64, bytes: &[u8]) -> Result<(), WriteError> {
+        self.write_many(std::iter::once((seq, bytes))).1
+    }
+
+    /// Writes the frames of `records`, in order, with one `pwrite` per half they land in, and
+    /// returns how many are in the file: all of them, or those before the one that found
+    /// both halves full or whose write failed (the error says which).
+    pub fn write_many<'a>(
+        &mut self,
+        records: impl Iterator<Item = (u64, &'a [u8])>,
+    ) -> (usize, Result<(), WriteError>) {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        buf.reserve(usize::try_from(framed_len(records)).unwrap_or(0));
-        for (seq, bytes) in records.iter() {
+        let (mut done, mut framed) = (0, 0);
+        let mut result = Ok(());
+        for (seq, bytes) in records {
+            let len = (HEADER + bytes.len()) as u64;
+            if len > self.half {
+                // Never fits: refused like a full log.
+                result = Err(WriteError::Full);
+                break;
+            }
+            if self.offset + buf.len() as u64 + len > self.half {
+                if let Err(e) = self.put(&buf) {
+                    result = Err(e);
+                    break;
+                }
+                (done, framed) = (done + framed, 0);
+                buf.clear();
+                if !self.switch() {
+                    result = Err(WriteError::Full);
+                    break;
+                }
+            }
             frame(seq, bytes, &mut buf);
+            framed += 1;
         }
-        let written = self.file.write_all_at(&buf, self.offset);
-        let len = buf.len() as u64;
-        // A burst's buffer is not kept: a quiet daemon holds at most a megabyte here.
+        if result.is_ok() && framed > 0 {
+            match self.put(&buf) {
+                Ok(()) => done += framed,
+                Err(e) => result = Err(e),
+            }
+        }
+        // A burst's buffer is not kept.
         if buf.capacity() <= 1 << 20 {
             self.buf = buf;
         }
-        written.map_err(|e| io_err(&self.path, "write", e))?;
-        self.offset += len;
+        (done, result)
+    }
+
+    /// Writes `buf` at the write position and moves past it.
+    fn put(&mut self, buf: &[u8]) -> Result<(), WriteError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all_at(buf, self.active * self.half + self.offset)
+            .map_err(|e| WriteError::Io(io_err(&self.path, "write", e)))?;
+        self.offset += buf.len() as u64;
         Ok(())
     }
 
+    /// Starts writing the other half from its start, when no record there waits for a
+    /// checkpoint; the half left behind then does. Returns whether it switched.
+    pub fn switch(&mut self) -> bool {
+        if self.other_busy {
+            return false;
+        }
+        self.active ^= 1;
+        self.offset = 0;
+        self.other_busy = true;
+        true
+    }
+
+    /// A durable redb commit holds everything the other half held: it may be written again.
+    pub fn freed(&mut self) {
+        self.other_busy = false;
+    }
+
+    /// Whether the other half waits for a checkpoint.
+    pub fn other_busy(&self) -> bool {
+        self.other_busy
+    }
+
+    /// Bytes written to the active half since it was started.
+    pub fn used(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn half_len(&self) -> u64 {
+        self.half
+    }
+
+    /// The file, for tests that damage it.
+    #[cfg(test)]
+    pub fn file_for_test(&self) -> &File {
+        &self.file
+    }
+
+    /// Reopens the file read-only (writes then fail with EBADF, a real I/O error) or
+    /// read-write again.
+    #[cfg(test)]
+    pub fn reopen_for_test(&mut self, writable: bool) {
+        self.file = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(&self.path)
+            .expect("reopen the log");
+    }
+}
+
+/// Syncs the log file from the writer thread, outside the appenders' lock.
+pub(crate) struct Syncer {
+    file: File,
+    path: PathBuf,
+}
+
+impl Syncer {
     pub fn sync(&self) -> Result<(), AuditError> {
         self.file
             .sync_data()
             .map_err(|e| io_err(&self.path, "fdatasync", e))
     }
-
-    /// After a durable redb commit holds everything written: start over at the beginning.
-    pub fn reset(&mut self) {
-        self.offset = 0;
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.offset == 0
-    }
-}
-
-fn framed_len(records: &Encoded) -> u64 {
-    (HEADER * records.len() + records.bytes_len()) as u64
 }
 
 fn frame(seq: u64, bytes: &[u8], out: &mut Vec<u8>) {
@@ -136,195 +242,4 @@ fn frame(seq: u64, bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&crc.finalize().to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(bytes);
-}
-
-/// The intact frames at the start of `data`, in file order.
-fn frames(data: &[u8]) -> Vec<(u64, &[u8])> {
-    let mut out = vec![];
-    let mut at = 0usize;
-    while at + HEADER <= data.len() {
-        let word = |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
-        let len = word(at) as usize;
-        let crc = word(at + 4);
-        let mut seq_bytes = [0u8; 8];
-        seq_bytes.copy_from_slice(&data[at + 8..at + 16]);
-        let seq = u64::from_le_bytes(seq_bytes);
-        let end = at + HEADER + len;
-        if len == 0 || end > data.len() {
-            break;
-        }
-        let body = &data[at + HEADER..end];
-        let mut h = crc32fast::Hasher::new();
-        h.update(&seq_bytes);
-        h.update(body);
-        if h.finalize() != crc {
-            break;
-        }
-        out.push((seq, body));
-        at = end;
-    }
-    out
-}
-
-/// What [`replay`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Replayed {
-    /// Records that were only in the WAL and are now in the database (durably).
-    pub applied: u64,
-    pub tip: ChainPoint,
-}
-
-/// Moves records that reached the WAL but not a durable redb commit (the daemon stopped
-/// without a checkpoint) into the database, checking each chain link. Safe to run any number
-/// of times; a missing file is an empty log.
-pub fn replay(db: &Database, path: &Path) -> Result<Replayed, AuditError> {
-    let mut data = vec![];
-    match File::open(path) {
-        Ok(mut f) => {
-            f.read_to_end(&mut data)
-                .map_err(|e| io_err(path, "read", e))?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(path, "open", e)),
-    }
-    let mut tip = read_claimed_head(db)?;
-    let mut apply: Vec<(u64, &[u8])> = vec![];
-    for (seq, body) in frames(&data) {
-        if seq <= tip.seq {
-            continue;
-        }
-        if seq != tip.seq + 1 {
-            break;
-        }
-        let map = decode_map(seq, body)?;
-        let claimed = map.get("hash").and_then(Value::as_str).unwrap_or_default();
-        let prev = map
-            .get("prev_hash")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if prev != tip.hash || record_hash(&map) != claimed {
-            return Err(AuditError::Wal {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "record {seq} in the write-ahead log does not continue the chain at seq {}",
-                    tip.seq
-                ),
-            });
-        }
-        tip = ChainPoint {
-            seq,
-            hash: claimed.to_string(),
-        };
-        apply.push((seq, body));
-    }
-    if !apply.is_empty() {
-        let txn = db.begin_write().ctx("begin audit replay")?;
-        {
-            let mut records = txn.open_table(RECORDS).ctx("open audit_records")?;
-            for (seq, body) in &apply {
-                records.insert(*seq, *body).ctx("insert replayed record")?;
-            }
-            let mut meta = txn.open_table(META).ctx("open audit_meta")?;
-            meta.insert(META_HEAD, meta_bytes(&tip)?.as_slice())
-                .ctx("update audit head")?;
-        }
-        txn.commit().ctx("commit replayed records")?;
-        tracing::warn!(
-            applied = apply.len(),
-            tip = tip.seq,
-            "audit records recovered from the write-ahead log (the daemon stopped without a checkpoint)"
-        );
-    }
-    Ok(Replayed {
-        applied: apply.len() as u64,
-        tip,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::encode::Scratch;
-    use crate::record::{NewRecord, now_micros};
-    use crate::{EventKind, verify};
-
-    fn chain(from: &ChainPoint, n: u64) -> Encoded {
-        let (mut e, mut scratch) = (Encoded::default(), Scratch::default());
-        for seq in from.seq + 1..=from.seq + n {
-            let mut r = NewRecord::new(EventKind::Request);
-            r.action = Some(format!("http.request.{seq}"));
-            e.push(seq, &now_micros(), &r, &from.hash, &mut scratch);
-        }
-        e
-    }
-
-    fn setup() -> (tempfile::TempDir, Database, PathBuf) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = Database::create(dir.path().join("a.redb")).expect("db");
-        let wal = dir.path().join("audit.wal");
-        (dir, db, wal)
-    }
-
-    #[test]
-    fn records_only_in_the_wal_are_recovered_and_verify() {
-        let (_d, db, path) = setup();
-        let mut wal = Wal::open(&path, 64 * 1024).expect("open");
-        wal.append(&chain(&ChainPoint::genesis(), 5))
-            .expect("append");
-        wal.sync().expect("sync");
-        let r = replay(&db, &path).expect("replay");
-        assert_eq!((r.applied, r.tip.seq), (5, 5));
-        let report = verify(&db).expect("verify");
-        assert!(report.problem.is_none(), "{report:?}");
-        assert_eq!(report.checked, 5);
-        // Again: nothing new, nothing doubled.
-        assert_eq!(replay(&db, &path).expect("replay").applied, 0);
-    }
-
-    #[test]
-    fn a_torn_tail_ends_the_log_and_stale_frames_from_an_older_pass_are_skipped() {
-        let (_d, db, path) = setup();
-        let first = chain(&ChainPoint::genesis(), 6);
-        let mut wal = Wal::open(&path, 64 * 1024).expect("open");
-        wal.append(&first).expect("append");
-        replay(&db, &path).expect("checkpoint the first pass");
-        wal.reset();
-        let tip = crate::store::read_head(&db).expect("head");
-        let second = chain(&tip, 2);
-        wal.append(&second).expect("append");
-        // A torn third frame: the write stopped partway, the rest is old bytes.
-        let third = chain(&read_tip(&second), 1);
-        let at = wal.offset;
-        wal.append(&third).expect("append");
-        wal.file
-            .write_all_at(&[0u8; 8], at + HEADER as u64 + 20)
-            .expect("tear");
-        let r = replay(&db, &path).expect("replay");
-        assert_eq!((r.applied, r.tip.seq), (2, 8));
-        assert!(verify(&db).expect("verify").problem.is_none());
-    }
-
-    #[test]
-    fn a_frame_that_breaks_the_chain_is_an_error_not_a_silent_skip() {
-        let (_d, db, path) = setup();
-        let mut wal = Wal::open(&path, 64 * 1024).expect("open");
-        // Record 2 claims a predecessor other than record 1.
-        let mut bad = chain(&ChainPoint::genesis(), 1);
-        let stranger = ChainPoint {
-            seq: 1,
-            hash: "ab".repeat(32),
-        };
-        assert_ne!(bad.tip().expect("tip").hash, stranger.hash);
-        bad.extend(&chain(&stranger, 1));
-        wal.append(&bad).expect("append");
-        let err = replay(&db, &path).expect_err("broken chain");
-        assert!(
-            err.to_string().contains("does not continue the chain"),
-            "{err}"
-        );
-    }
-
-    fn read_tip(records: &Encoded) -> ChainPoint {
-        records.tip().unwrap_or_else(ChainPoint::genesis)
-    }
 }

@@ -1,147 +1,315 @@
-//! The single writer thread. It owns the chain tip, takes records off the bounded queue in
-//! submission order, and writes each group to the write-ahead log, from which redb is filled
-//! in larger transactions (`index.rs`); without a log, each group goes into redb in one
-//! durable transaction. A failed group is kept and retried in place, so accepted records are
-//! never dropped or reordered.
+//! The writer thread. Appenders number, encode and chain their records themselves
+//! (`appender.rs`); this thread makes them durable and readable: for strict appenders it writes
+//! the group's frames (one `pwrite`) and syncs the write-ahead log (one `fdatasync` for
+//! everyone waiting, group commit), takes written records into redb in larger
+//! non-durable transactions (`index.rs`), checkpoints, and prunes. Without a log, taking
+//! records into redb is one durable transaction, and that is the sync. It is woken only when
+//! it must act (see `Appender::append`), never once per record.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use redb::Database;
-use tokio::sync::oneshot;
 
+use crate::appender::{Appender, State, Writer as Park};
 use crate::config::{AuditConfig, Durability};
-use crate::encode::Scratch;
 use crate::encoded::Encoded;
 use crate::error::{AuditError, DbContext};
 use crate::health::Shared;
 use crate::index::Unindexed;
-use crate::queue::{Queue, Taken};
-use crate::record::NewRecord;
+use crate::plan::{self, Clocks, Job, Snapshot};
 use crate::retention;
-use crate::store::{ChainPoint, META, META_HEAD, insert_records, meta_bytes};
-use crate::wal::Wal;
+use crate::store::{ChainPoint, META, META_HEAD, mark_clean_stop, meta_bytes};
+use crate::wal::{Syncer, WriteError};
 
-pub(crate) type Ack = oneshot::Sender<Result<u64, AuditError>>;
-
-pub(crate) struct Pending {
-    pub seq: u64,
-    pub ts: DateTime<Utc>,
-    pub rec: NewRecord,
-    /// Present in strict mode: resolved once the record is durable (or its commit failed).
-    pub ack: Option<Ack>,
-    /// An appender waits for this record to be durable (kept when `ack` is taken, so a
-    /// retried group still syncs). Outcomes are not awaited: see `Writer::commit`.
-    pub awaited: bool,
-}
-
-/// Retries of a failing group once shutdown has been requested, before giving up.
+/// Attempts at a failing write once shutdown has been requested, before giving up.
 const RETRIES_AFTER_SHUTDOWN: u32 = 3;
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 pub(crate) struct Writer {
     pub db: Arc<Database>,
-    pub queue: Arc<Queue>,
+    pub appender: Arc<Appender>,
     pub shared: Arc<Shared>,
-    pub head: ChainPoint,
     pub cfg: AuditConfig,
+    pub syncer: Option<Syncer>,
+    pub head: ChainPoint,
     pub last_prune: Instant,
-    pub wal: Option<Wal>,
     pub last_checkpoint: Instant,
-    /// Logged groups waiting for their redb insert.
+    /// Taken records waiting for (or retrying) their redb insert.
     pub unindexed: Unindexed,
-    /// The log holds groups written but not yet synced (strict mode, nothing awaited them).
-    pub unsynced: bool,
-    /// The group being written, and the encoder's buffer: both kept from group to group, so
-    /// a warm writer allocates nothing per record (`encoded.rs`).
-    pub group: Encoded,
-    pub scratch: Scratch,
+    /// The buffer swapped in for the appenders' at each take, so neither allocates.
+    pub spare: Encoded,
+}
+
+/// Fails every waiter left if the thread ends (returns or panics), so no appender waits on
+/// a writer that is gone.
+struct Closer(Arc<Appender>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        let mut s = self.0.lock();
+        s.closed = true;
+        s.waiters.clear();
+    }
 }
 
 impl Writer {
     pub fn run(mut self) -> Result<(), AuditError> {
+        let _closer = Closer(Arc::clone(&self.appender));
         loop {
-            let Some(mut batch) = self.next_blocking() else {
-                return self.finish();
-            };
-            self.fill(&mut batch);
-            self.commit_split(batch)?;
-            if self.unindexed.due_in().is_some_and(|left| left.is_zero()) {
-                self.index();
+            match self.next_job() {
+                Job::Sync => self.sync_waiters(),
+                Job::Flush => {
+                    self.flush();
+                }
+                Job::Checkpoint => {
+                    if let Err(e) = self.checkpoint() {
+                        // The records are safe in the log; the next checkpoint tries again.
+                        tracing::warn!(error = %e, "audit checkpoint failed; will retry");
+                    }
+                }
+                Job::Prune => self.prune(),
+                Job::Finish => return self.finish(),
             }
         }
     }
 
-    /// Inserts what the log holds and redb lacks, and tells readers how far redb goes.
-    /// A deferred group is synced first: nothing becomes readable (queried, exported,
-    /// forwarded) before it is durable, so no reader ever sees a record a crash could take
-    /// back and a later record could reuse the seq of.
-    fn insert_unindexed(&mut self) -> Result<Option<u64>, AuditError> {
-        self.sync_deferred()?;
-        let tip = self.unindexed.insert(&self.db)?;
-        if let Some(tip) = &tip {
-            self.shared.committed_seq.send_replace(tip.seq);
+    /// Parks until a job is due and returns it.
+    fn next_job(&mut self) -> Job {
+        let mut s = self.appender.lock();
+        loop {
+            s.writer = Park::Running;
+            let at = match plan::due(&self.snapshot(&s), &self.clocks(), Instant::now()) {
+                Ok(job) => return job,
+                Err(at) => at,
+            };
+            s.writer = Park::Parked(at);
+            match at {
+                Some(at) => {
+                    self.appender.wake.wait_until(&mut s, at);
+                }
+                None => self.appender.wake.wait(&mut s),
+            }
         }
-        Ok(tip.map(|t| t.seq))
     }
 
-    fn sync_deferred(&mut self) -> Result<(), AuditError> {
-        if let Some(wal) = &self.wal
-            && self.unsynced
-        {
-            wal.sync()?;
-            self.unsynced = false;
+    fn snapshot(&self, s: &State) -> Snapshot {
+        Snapshot {
+            closed: s.closed,
+            waiters: !s.waiters.is_empty(),
+            written: s.written.len(),
+            written_since: s.written_since,
+            log: s.wal.as_ref().map(|w| (w.used(), w.other_busy())),
+            checkpoint_asked: s.checkpoint_asked,
+            unindexed_due: self.unindexed.due_in(),
+        }
+    }
+
+    fn clocks(&self) -> Clocks {
+        Clocks {
+            strict: self.cfg.durability == Durability::Strict,
+            capacity: self.shared.capacity,
+            flush_delay: self.cfg.flush_delay(self.syncer.is_some()),
+            checkpoint_every: self.cfg.checkpoint_interval(),
+            last_checkpoint: self.last_checkpoint,
+            prune_every: self.cfg.retention.as_ref().map(|r| r.check_interval),
+            last_prune: self.last_prune,
+        }
+    }
+
+    /// Writes the group's frames, syncs the log and answers every waiter the sync covers.
+    fn sync_waiters(&mut self) {
+        let (wrote, upto, written) = {
+            let mut s = self.appender.lock();
+            let wrote = write_out(&self.appender, &mut s);
+            (wrote, s.file_seq, s.written_seq)
+        };
+        match wrote {
+            Ok(()) => {
+                if let Err(e) = self.sync_log(upto) {
+                    self.sync_failed(written, &e);
+                }
+            }
+            // The log cannot take them now: a checkpoint makes them durable through redb.
+            Err(WriteError::Full) => {
+                if let Err(e) = self.checkpoint() {
+                    self.sync_failed(written, &e);
+                }
+            }
+            Err(WriteError::Io(e)) => self.sync_failed(written, &e),
+        }
+    }
+
+    /// `fdatasync`s the log (if anything up to `upto` is unsynced) and answers the waiters it
+    /// covers. Everything written before the call is covered: each write finished under the
+    /// lock `written_seq` was read under.
+    fn sync_log(&mut self, upto: u64) -> Result<(), AuditError> {
+        let Some(syncer) = &self.syncer else {
+            return Ok(());
+        };
+        if self.appender.lock().synced_seq < upto {
+            syncer.sync()?;
             self.shared
                 .counters
                 .wal_syncs
                 .fetch_add(1, Ordering::Relaxed);
         }
+        self.synced(upto);
         Ok(())
     }
 
-    /// Moves what the log holds into redb; a failure refuses new records until it works.
-    fn index(&mut self) {
-        match self.insert_unindexed() {
-            Ok(Some(seq)) => {
-                if self.shared.clear_failure() {
-                    tracing::warn!(seq, "audit index writes succeed again");
-                }
+    /// Everything up to `upto` is on disk: tell its waiters, all at once.
+    fn synced(&self, upto: u64) {
+        let covered: Vec<_> = {
+            let mut s = self.appender.lock();
+            s.synced_seq = s.synced_seq.max(upto);
+            let n = s.waiters.iter().take_while(|(seq, _)| *seq <= upto).count();
+            s.waiters.drain(..n).collect()
+        };
+        if covered.is_empty() {
+            return;
+        }
+        self.shared.acked_seq.fetch_max(upto, Ordering::AcqRel);
+        for (seq, ack) in covered {
+            // A waiter that stopped waiting (its request went away) needs no answer.
+            let _ = ack.send(Ok(seq));
+        }
+    }
+
+    /// A sync or a durable commit failed: its waiters are refused now (the records stay and
+    /// may still appear: the log over-reports, never under-reports), and appends are refused
+    /// until a later attempt succeeds.
+    fn sync_failed(&mut self, upto: u64, e: &AuditError) {
+        let reason = e.to_string();
+        self.shared
+            .counters
+            .commit_failures
+            .fetch_add(1, Ordering::Relaxed);
+        self.shared.set_failure(&reason);
+        tracing::error!(upto, error = %reason, "audit sync failed; refusing records and retrying");
+        let failed: Vec<_> = {
+            let mut s = self.appender.lock();
+            let n = s.waiters.iter().take_while(|(seq, _)| *seq <= upto).count();
+            s.waiters.drain(..n).collect()
+        };
+        for (seq, ack) in failed {
+            let _ = ack.send(Err(AuditError::CommitFailed {
+                seq,
+                reason: reason.clone(),
+            }));
+        }
+        // An fdatasync error may leave the pages marked clean: the records are made durable
+        // through redb instead, by the next flush, which counts as the retry.
+        self.unindexed.need_durable();
+    }
+
+    /// Takes what the appenders wrote and puts it into redb: after syncing the log (nothing
+    /// becomes readable before it is on disk), in a non-durable transaction; without a log,
+    /// in a durable one, which answers the strict waiters. Returns whether redb holds
+    /// everything taken.
+    fn flush(&mut self) -> bool {
+        let (wrote, upto, written, unwritten) = {
+            let mut s = self.appender.lock();
+            let wrote = write_out(&self.appender, &mut s);
+            std::mem::swap(&mut s.written, &mut self.spare);
+            s.written_since = None;
+            self.shared.depth.store(0, Ordering::Relaxed);
+            let unwritten = self.spare.tip().is_some_and(|t| t.seq > s.file_seq);
+            (wrote, s.file_seq, s.written_seq, unwritten)
+        };
+        self.unindexed.push(&self.spare);
+        self.spare.clear();
+        if let Err(WriteError::Io(e)) = &wrote {
+            self.sync_failed(written, e);
+        }
+        if self.syncer.is_some()
+            && let Err(e) = self.sync_log(upto)
+        {
+            self.sync_failed(written, &e);
+        }
+        // Records the log could not take (full, or failing) go into redb durably instead.
+        if unwritten {
+            self.unindexed.need_durable();
+        }
+        let durable = self.syncer.is_none() || self.unindexed.durable_needed();
+        let started = Instant::now();
+        match self.unindexed.insert(&self.db, durable) {
+            Ok(None) => true,
+            Ok(Some((tip, n))) => {
+                self.indexed(tip, n, durable, started.elapsed());
+                true
             }
-            Ok(None) => {}
             Err(e) => {
-                let reason = e.to_string();
-                self.shared
-                    .counters
-                    .commit_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                self.shared.set_failure(&reason);
-                tracing::error!(
-                    error = %reason,
-                    "audit index write failed; the records are safe in the write-ahead log; \
-                     refusing new records and retrying"
-                );
+                if self.syncer.is_none() {
+                    // Without a log the insert was the sync.
+                    self.sync_failed(written, &e);
+                } else {
+                    self.shared.set_failure(&e.to_string());
+                    self.shared
+                        .counters
+                        .commit_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        error = %e,
+                        "audit index write failed; the records are safe in the write-ahead \
+                         log; refusing new records and retrying"
+                    );
+                }
+                false
             }
         }
     }
 
-    /// The last act of a writer that stops on request: everything durable, then the mark that
-    /// says this run ended cleanly (so a decision it left without an outcome was cut by the
-    /// stop, not lost in a crash; see `reconcile`).
-    fn finish(&mut self) -> Result<(), AuditError> {
-        self.checkpoint()?;
-        crate::store::mark_clean_stop(&self.db, &self.head)
+    fn indexed(&mut self, tip: ChainPoint, n: u64, durable: bool, took: Duration) {
+        if durable {
+            // Durable in redb: as good as in the log, for syncs and for replay.
+            let mut s = self.appender.lock();
+            s.file_seq = s.file_seq.max(tip.seq);
+        }
+        let c = &self.shared.counters;
+        c.commits.fetch_add(1, Ordering::Relaxed);
+        c.committed.fetch_add(n, Ordering::Relaxed);
+        c.last_batch.store(n, Ordering::Relaxed);
+        c.last_commit_us.store(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        if durable {
+            self.synced(tip.seq);
+        }
+        if self.shared.clear_failure() {
+            tracing::warn!(
+                seq = tip.seq,
+                "audit writes succeed again; accepting records"
+            );
+        }
+        self.shared.committed_seq.send_replace(tip.seq);
+        self.head = tip;
     }
 
-    /// Makes everything in redb durable and lets the write-ahead log start over.
+    /// Moves the appenders to the other half of the log, makes everything the half they left
+    /// holds durable in redb, and frees it. Appenders go on writing throughout.
     fn checkpoint(&mut self) -> Result<(), AuditError> {
         self.last_checkpoint = Instant::now();
-        if self.wal.as_ref().is_none_or(Wal::is_empty) {
-            return Ok(());
+        {
+            let mut s = self.appender.lock();
+            s.checkpoint_asked = false;
+            let Some(wal) = &mut s.wal else {
+                return Ok(());
+            };
+            if !wal.other_busy() {
+                wal.switch();
+            }
         }
-        // A logged group not yet in redb would be lost with the log: insert it first.
-        self.insert_unindexed()?;
+        // Everything the left half holds was written before the switch, so this takes it.
+        if !self.flush() {
+            // The flush set the failure it met.
+            return Err(self
+                .shared
+                .unavailable_error()
+                .unwrap_or(AuditError::WriterGone));
+        }
         let txn = self.db.begin_write().ctx("begin audit checkpoint")?;
         {
             // Rewriting the head gives the durable commit something to carry; it persists
@@ -151,233 +319,43 @@ impl Writer {
                 .ctx("update audit head")?;
         }
         txn.commit().ctx("checkpoint audit records")?;
-        if let Some(wal) = &mut self.wal {
-            wal.reset();
+        {
+            let mut s = self.appender.lock();
+            if let Some(wal) = &mut s.wal {
+                wal.freed();
+            }
+            s.file_seq = s.file_seq.max(self.head.seq);
         }
+        // Whatever the log could not take is durable now too.
+        self.synced(self.head.seq);
         Ok(())
     }
 
-    fn checkpoint_due(&self) -> Option<Duration> {
-        let wal = self.wal.as_ref()?;
-        if wal.is_empty() {
-            return None;
-        }
-        Some(
-            self.cfg
-                .checkpoint_interval()
-                .saturating_sub(self.last_checkpoint.elapsed()),
-        )
-    }
-
-    /// Waits for the next group; runs retention and checkpoints while idle. `None` = shut down.
-    fn next_blocking(&mut self) -> Option<Vec<Pending>> {
-        loop {
-            let interval = self.cfg.retention.as_ref().map(|r| r.check_interval);
-            if let Some(every) = interval
-                && self.last_prune.elapsed() >= every
-            {
-                self.prune();
+    /// The last act of a writer that stops on request: everything durable, then the mark that
+    /// says this run ended cleanly (so a decision it left without an outcome was cut by the
+    /// stop, not lost in a crash; see `reconcile`).
+    fn finish(&mut self) -> Result<(), AuditError> {
+        let mut attempts = 0;
+        while !self.flush() {
+            attempts += 1;
+            if attempts > RETRIES_AFTER_SHUTDOWN {
+                let (first_seq, last_seq) = self.unindexed.range();
+                tracing::error!(
+                    first_seq,
+                    last_seq,
+                    "audit writer giving up at shutdown; these records are lost"
+                );
+                return Err(AuditError::Unflushed {
+                    first_seq,
+                    last_seq,
+                    reason: self.shared.failure().map(|(r, _)| r).unwrap_or_default(),
+                });
             }
-            if self.checkpoint_due().is_some_and(|left| left.is_zero())
-                && let Err(e) = self.checkpoint()
-            {
-                // The records are safe in the log; the next checkpoint tries again.
-                tracing::warn!(error = %e, "audit checkpoint failed; will retry");
-            }
-            if self.unindexed.due_in().is_some_and(|left| left.is_zero()) {
-                self.index();
-            }
-            let floor = |d: Duration| d.max(Duration::from_millis(1));
-            let wake = [
-                interval.map(|every| every.saturating_sub(self.last_prune.elapsed())),
-                self.checkpoint_due().map(floor),
-                self.unindexed.due_in().map(floor),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|left| Instant::now() + left);
-            match self.queue.take(self.cfg.max_batch, wake) {
-                Taken::Batch(batch) => {
-                    self.taken(batch.len());
-                    return Some(batch);
-                }
-                Taken::Timer => continue,
-                Taken::Closed => return None,
-            }
+            std::thread::sleep(Duration::from_millis(50) * attempts);
         }
-    }
-
-    fn taken(&self, n: usize) {
-        self.shared.depth.fetch_sub(n, Ordering::Relaxed);
-    }
-
-    /// Adds whatever else belongs in this group: with batched durability and no log, what
-    /// arrives within `max_delay_ms`. With a log, batched appends wait for their write, so
-    /// the group is what was queued when it was taken.
-    fn fill(&mut self, batch: &mut Vec<Pending>) {
-        let Durability::Batched { max_delay_ms } = self.cfg.durability else {
-            return;
-        };
-        if self.wal.is_some() || batch.len() >= self.cfg.max_batch {
-            return;
-        }
-        let until = Instant::now() + Duration::from_millis(max_delay_ms);
-        let more = self
-            .queue
-            .take_until(self.cfg.max_batch - batch.len(), until);
-        self.taken(more.len());
-        batch.extend(more);
-    }
-
-    /// Commits a group whose awaited records come first (the queue numbers outcomes after
-    /// them) in two steps when it can: the awaited part is written, synced and acknowledged,
-    /// then the rest is written and left for the next sync. Requests waiting on the sync do
-    /// not wait for the outcomes' encoding and write; the chain and the log order are the
-    /// same either way.
-    fn commit_split(&mut self, mut batch: Vec<Pending>) -> Result<(), AuditError> {
-        let synced = self.wal.is_some() && self.cfg.durability == Durability::Strict;
-        let awaited = batch.iter().rposition(|p| p.awaited).map_or(0, |i| i + 1);
-        if synced && awaited > 0 && awaited < batch.len() {
-            let rest = batch.split_off(awaited);
-            self.commit_with_retry(batch)?;
-            return self.commit_with_retry(rest);
-        }
-        self.commit_with_retry(batch)
-    }
-
-    fn commit_with_retry(&mut self, mut batch: Vec<Pending>) -> Result<(), AuditError> {
-        let mut backoff = Duration::from_millis(50);
-        let mut retries_after_shutdown = 0;
-        loop {
-            let started = Instant::now();
-            match self.commit(&mut batch) {
-                Ok(tip) => {
-                    self.committed(batch, tip, started.elapsed());
-                    return Ok(());
-                }
-                Err(e) => {
-                    let reason = e.to_string();
-                    let c = &self.shared.counters;
-                    c.commit_failures.fetch_add(1, Ordering::Relaxed);
-                    self.shared.set_failure(&reason);
-                    let (first, last) = seq_range(&batch);
-                    tracing::error!(
-                        first_seq = first,
-                        last_seq = last,
-                        error = %reason,
-                        "audit commit failed; refusing new records and retrying this group"
-                    );
-                    // Strict callers learn now (they deny); the records stay queued here.
-                    for p in &mut batch {
-                        if let Some(ack) = p.ack.take() {
-                            let _ = ack.send(Err(AuditError::CommitFailed {
-                                seq: p.seq,
-                                reason: reason.clone(),
-                            }));
-                        }
-                    }
-                    if self.shared.closed.load(Ordering::Acquire) {
-                        retries_after_shutdown += 1;
-                        if retries_after_shutdown > RETRIES_AFTER_SHUTDOWN {
-                            tracing::error!(
-                                first_seq = first,
-                                last_seq = last,
-                                "audit writer giving up at shutdown; these records are lost"
-                            );
-                            return Err(AuditError::Unflushed {
-                                first_seq: first,
-                                last_seq: last,
-                                reason,
-                            });
-                        }
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
-        }
-    }
-
-    /// Writes one group: to the log, where its appenders are acknowledged (replay recovers
-    /// it from there) and it waits for its redb insert; or, without a log, in one durable
-    /// redb transaction. In strict mode the log is synced when an appender waits on the
-    /// group. A group nobody waits on (outcomes, written after their exchange ended) is
-    /// synced by the next group that is awaited or before its redb insert (`MAX_DELAY`,
-    /// 20 ms), whichever comes first: one `fdatasync` per request, not two, when requests
-    /// arrive one at a time. A crash in between loses at most those outcomes, and
-    /// `reconcile` gives their decisions `unknown`. Encoding happens here so a retry
-    /// after a failed attempt chains from the same tip and produces the same bytes.
-    fn commit(&mut self, batch: &mut [Pending]) -> Result<ChainPoint, AuditError> {
-        self.group.clear();
-        for p in batch.iter() {
-            self.group
-                .push(p.seq, &p.ts, &p.rec, &self.head.hash, &mut self.scratch);
-        }
-        let tip = self.group.tip().unwrap_or_else(|| self.head.clone());
-        if self.wal.as_ref().is_some_and(|w| !w.has_room(&self.group)) {
-            self.checkpoint()?;
-        }
-        // The log write and its fsync happen before redb's write lock is taken, so other
-        // writers of the shared database (vault, approvals) never wait behind the fsync.
-        if let Some(wal) = &mut self.wal {
-            wal.append(&self.group)?;
-            if self.cfg.durability == Durability::Strict {
-                if batch.iter().any(|p| p.awaited) {
-                    wal.sync()?;
-                    self.unsynced = false;
-                    self.shared
-                        .counters
-                        .wal_syncs
-                        .fetch_add(1, Ordering::Relaxed);
-                } else {
-                    self.unsynced = true;
-                }
-            }
-            self.unindexed.push(&self.group);
-            self.acknowledge(batch);
-            return Ok(tip);
-        }
-        insert_records(&self.db, &self.group, &tip, redb::Durability::Immediate)?;
-        Ok(tip)
-    }
-
-    /// Tells each waiting appender its record is kept. `acked_seq` moves first, so a reader
-    /// that learns of the record waits for it to reach redb (`AuditLog::settled`).
-    fn acknowledge(&self, batch: &mut [Pending]) {
-        if let Some(last) = batch.last() {
-            self.shared.acked_seq.fetch_max(last.seq, Ordering::AcqRel);
-        }
-        for p in batch.iter_mut() {
-            if let Some(ack) = p.ack.take() {
-                let _ = ack.send(Ok(p.seq));
-            }
-        }
-    }
-
-    fn committed(&mut self, mut batch: Vec<Pending>, tip: ChainPoint, took: Duration) {
-        let n = batch.len() as u64;
-        let c = &self.shared.counters;
-        c.committed.fetch_add(n, Ordering::Relaxed);
-        c.commits.fetch_add(1, Ordering::Relaxed);
-        c.last_batch.store(n, Ordering::Relaxed);
-        c.last_commit_us.store(
-            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-        // An index failure stays until an index write succeeds.
-        if !self.unindexed.failing() && self.shared.clear_failure() {
-            tracing::warn!(
-                seq = tip.seq,
-                "audit commits succeed again; accepting records"
-            );
-        }
-        if self.wal.is_none() {
-            self.shared.committed_seq.send_replace(tip.seq);
-        }
-        self.head = tip;
-        // Without a log, appenders learn only now; the caller may have stopped waiting.
-        self.acknowledge(&mut batch);
+        // Everything written is in redb now; the durable commit leaves nothing for replay.
+        self.checkpoint()?;
+        mark_clean_stop(&self.db, &self.head)
     }
 
     fn prune(&mut self) {
@@ -403,9 +381,27 @@ impl Writer {
     }
 }
 
-fn seq_range(batch: &[Pending]) -> (u64, u64) {
-    (
-        batch.first().map_or(0, |p| p.seq),
-        batch.last().map_or(0, |p| p.seq),
-    )
+/// Writes the frames of records appenders left unwritten (strict mode: the whole group, in
+/// one `pwrite` per half) and moves `file_seq` past them. `Full` also when records before them
+/// were taken for redb without reaching the file: those must become durable there first.
+fn write_out(appender: &Appender, s: &mut State) -> Result<(), WriteError> {
+    let st = &mut *s;
+    let Some(wal) = &mut st.wal else {
+        return Ok(());
+    };
+    let from = st.file_seq;
+    if st.written_seq <= from {
+        return Ok(());
+    }
+    if st.written.first_seq().is_none_or(|first| first > from + 1) {
+        return Err(WriteError::Full);
+    }
+    appender.writing(true);
+    let (n, result) = wal.write_many(st.written.iter().filter(|(seq, _)| *seq > from));
+    appender.writing(false);
+    st.file_seq = from + n as u64;
+    if result.is_err() || wal.used() * 2 > wal.half_len() {
+        st.checkpoint_asked = true;
+    }
+    result
 }

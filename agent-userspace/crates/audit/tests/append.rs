@@ -251,3 +251,74 @@ fn handle_and_append_future_can_cross_threads() {
         "a dropped future does not cancel the record"
     );
 }
+
+fn with_wal(dir: &std::path::Path, durability: Durability) -> AuditConfig {
+    AuditConfig {
+        durability,
+        wal: Some(dir.join("audit.wal")),
+        ..AuditConfig::default()
+    }
+}
+
+#[test]
+fn batched_appends_are_written_by_the_caller_without_waking_the_writer_per_record() {
+    let tmp = temp_db();
+    let db = open_db(&tmp.path);
+    let batched = Durability::Batched { max_delay_ms: 50 };
+    let log = open_log(&db, with_wal(tmp.dir.path(), batched));
+    let n = 2000;
+    for i in 0..n {
+        log.append_blocking(action_record("w", i, Decision::Allow))
+            .expect("append");
+    }
+    let m = log.metrics();
+    // The writer is woken at most once per quiet spell (then it keeps its own time): on a
+    // loaded machine a few dozen, never one per record.
+    assert!(
+        m.writer_wakeups_total * 10 <= n,
+        "{} wakeups for {n} records",
+        m.writer_wakeups_total
+    );
+    log.shutdown().expect("shutdown");
+    assert_eq!(stored_seqs(&db), (1..=n).collect::<Vec<_>>());
+    assert!(verify(&db).expect("verify").is_ok());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn strict_appenders_on_one_thread_share_syncs_and_wake_the_writer_once_per_sync_at_most() {
+    let tmp = temp_db();
+    let db = open_db(&tmp.path);
+    let log = open_log(&db, with_wal(tmp.dir.path(), Durability::Strict));
+    let (tasks, each) = (32u64, 20u64);
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let log = log.clone();
+        set.spawn(async move {
+            for i in 0..each {
+                log.append(action_record(&format!("s{t}"), i, Decision::Allow))
+                    .await
+                    .expect("append");
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("task");
+    }
+    let m = log.metrics();
+    let total = tasks * each;
+    assert!(
+        m.wal_syncs_total < total / 4,
+        "group commit: {} syncs for {total} records",
+        m.wal_syncs_total
+    );
+    // Appenders that find the writer syncing do not wake it: it syncs again for them.
+    assert!(
+        m.writer_wakeups_total <= m.wal_syncs_total + 2,
+        "{} wakeups, {} syncs",
+        m.writer_wakeups_total,
+        m.wal_syncs_total
+    );
+    log.shutdown().expect("shutdown");
+    assert!(verify(&db).expect("verify").is_ok());
+    assert_eq!(stored_seqs(&db).len() as u64, total);
+}

@@ -1,0 +1,447 @@
+//! The append path. The thread that makes a decision records it itself: under one short lock
+//! it takes the next seq and timestamp, encodes and hash-chains the record and, in batched
+//! mode, writes its frame to the write-ahead log (a `pwrite` into the page cache). Nothing is
+//! handed to another thread per record, so a batched request costs no wakeup of the writer
+//! thread (`writer.rs`), which only syncs the log and fills redb on its own cadence.
+//!
+//! Strict durability adds one wait: the appender registers for the `fdatasync` that covers its
+//! seq, and leaves its frame to the writer, which writes the whole group in one `pwrite` just
+//! before that sync (one syscall per group, not per record, and no I/O on the request's
+//! thread). The writer is woken only when it is parked; while it syncs, appenders just add
+//! themselves to the list, and it writes and syncs again at once for them (group commit),
+//! waking every covered waiter when its sync returns.
+//!
+//! Bounded blocking: the lock is held for an encode (and, batched, a `pwrite` to allocated,
+//! cached pages; the writer holds it for the group's `pwrite` in strict mode)
+//! (`benches/cpu.rs` measures it). An appender waiting for the lock is refused
+//! (`AuditError::Stalled`) as soon as the holder's write has been in the kernel for
+//! [`STALL`] (a failing or saturated disk), and in any case after [`LOCK_WAIT`] (a holder
+//! starved of CPU on an overloaded machine is slow, not stalled, so it gets longer). A stalled
+//! disk thus costs a request at most about `STALL`, and the request is denied, never let
+//! through unrecorded. A write that fails refuses its request and, for a back-off period,
+//! every later one.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use tokio::sync::oneshot;
+
+use crate::encode::Scratch;
+use crate::encoded::{Encoded, Hash};
+use crate::error::AuditError;
+use crate::health::Shared;
+use crate::record::{NewRecord, now_micros};
+use crate::wal::{Wal, WriteError};
+
+pub(crate) type Ack = oneshot::Sender<Result<u64, AuditError>>;
+pub(crate) type Waiter = oneshot::Receiver<Result<u64, AuditError>>;
+
+/// A log write in the kernel this long is stalled: appenders waiting behind it give up.
+pub(crate) const STALL: Duration = Duration::from_millis(50);
+/// The longest an appender waits for the lock at all before it refuses its record.
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(1);
+/// How often a waiting appender looks at the holder's write.
+const LOCK_SLICE: Duration = Duration::from_millis(10);
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Why a record was not appended; a full log gives it back (for an outcome's retry).
+pub(crate) enum Rejected {
+    Full(AuditError),
+    Other(AuditError),
+}
+
+impl Rejected {
+    pub fn into_error(self) -> AuditError {
+        match self {
+            Rejected::Full(e) | Rejected::Other(e) => e,
+        }
+    }
+}
+
+/// What the writer thread is doing, as the appenders see it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writer {
+    Running,
+    /// Waiting on the condvar until the given time (`None`: until woken).
+    Parked(Option<Instant>),
+}
+
+pub(crate) struct State {
+    pub next_seq: u64,
+    /// The newest record's hash: the next record's `prev_hash`.
+    pub head: Hash,
+    pub wal: Option<Wal>,
+    /// Records written and not yet taken by the writer for redb, in seq order.
+    pub written: Encoded,
+    /// When the oldest of `written` was written.
+    pub written_since: Option<Instant>,
+    pub written_seq: u64,
+    /// The newest seq whose frame is in the log file (or, after a log write failed, in a
+    /// durable redb commit instead).
+    pub file_seq: u64,
+    /// The newest seq known to be on disk.
+    pub synced_seq: u64,
+    /// Appenders waiting for a sync, in seq order.
+    pub waiters: VecDeque<(u64, Ack)>,
+    pub writer: Writer,
+    /// A checkpoint is wanted before its time (a half of the log is filling).
+    pub checkpoint_asked: bool,
+    pub closed: bool,
+    /// After a failed log write: when the next append may try, and the wait after that.
+    pub write_retry: Option<(Instant, Duration)>,
+    scratch: Scratch,
+}
+
+pub(crate) struct Appender {
+    state: Mutex<State>,
+    /// The writer thread parks on this.
+    pub wake: Condvar,
+    pub shared: Arc<Shared>,
+    capacity: usize,
+    /// When the lock holder's `pwrite` started, in ns since `epoch`; 0 when none is under way.
+    write_started: AtomicU64,
+    epoch: Instant,
+    /// How long the first record of a group may wait for the writer (`AuditConfig::flush_delay`).
+    flush_delay: Duration,
+    /// Batched: the appender writes its frame to the log itself (its `append` resolves at
+    /// once, so the record must be in the file by then). Strict: the writer writes the
+    /// group's frames in one `pwrite` before the sync the appenders wait for anyway.
+    inline_write: bool,
+}
+
+impl Appender {
+    pub fn new(
+        shared: Arc<Shared>,
+        capacity: usize,
+        head_seq: u64,
+        head: Hash,
+        wal: Option<Wal>,
+        flush_delay: Duration,
+        inline_write: bool,
+    ) -> Appender {
+        Appender {
+            state: Mutex::new(State {
+                next_seq: head_seq + 1,
+                head,
+                wal,
+                written: Encoded::default(),
+                written_since: None,
+                written_seq: head_seq,
+                file_seq: head_seq,
+                synced_seq: head_seq,
+                waiters: VecDeque::new(),
+                writer: Writer::Running,
+                checkpoint_asked: false,
+                closed: false,
+                write_retry: None,
+                scratch: Scratch::default(),
+            }),
+            wake: Condvar::new(),
+            shared,
+            capacity,
+            write_started: AtomicU64::new(0),
+            epoch: Instant::now(),
+            flush_delay,
+            inline_write,
+        }
+    }
+
+    /// Marks a log write under way (or over), for appenders waiting behind it (`STALL`).
+    pub fn writing(&self, under_way: bool) {
+        let at = if under_way { self.since_epoch_ns() } else { 0 };
+        self.write_started.store(at, Ordering::Release);
+    }
+
+    fn since_epoch_ns(&self) -> u64 {
+        // Never 0, which means "no write under way"; u64 ns last 584 years.
+        u64::try_from(self.epoch.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// The lock, unless the holder's write has stalled for `STALL` or `LOCK_WAIT` passed.
+    fn lock_bounded(&self) -> Result<MutexGuard<'_, State>, AuditError> {
+        let started = Instant::now();
+        loop {
+            if let Some(s) = self.state.try_lock_for(LOCK_SLICE) {
+                return Ok(s);
+            }
+            let write = self.write_started.load(Ordering::Acquire);
+            let stalled = write != 0
+                && self.since_epoch_ns().saturating_sub(write) >= STALL.as_nanos() as u64;
+            if stalled || started.elapsed() >= LOCK_WAIT {
+                return Err(AuditError::Stalled {
+                    waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+        }
+    }
+
+    /// For the writer thread, which may wait for it.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+
+    /// Encodes `rec` under the next seq and writes it. With `awaited`, also returns the
+    /// receiver that resolves once a sync covers it (strict durability).
+    pub fn append(
+        &self,
+        rec: &NewRecord,
+        awaited: bool,
+    ) -> Result<(u64, Option<Waiter>), Rejected> {
+        let ack = awaited.then(oneshot::channel);
+        let mut s = self.lock_bounded().map_err(Rejected::Other)?;
+        self.admit(&mut s)?;
+        let seq = s.next_seq;
+        let now = Instant::now();
+        let st = &mut *s;
+        st.written
+            .push(seq, &now_micros(), rec, st.head.as_str(), &mut st.scratch);
+        if let Some(wal) = &mut st.wal
+            && self.inline_write
+            && let Some((_, bytes)) = st.written.last()
+        {
+            let half = wal.half_len();
+            let busy = wal.other_busy();
+            self.writing(true);
+            let written = wal.write(seq, bytes);
+            self.writing(false);
+            match written {
+                Ok(()) => {}
+                Err(e) => {
+                    st.written.pop();
+                    return Err(self.write_failed(st, seq, e));
+                }
+            }
+            // A half past its middle, or one the write just left: time for a checkpoint.
+            if !st.checkpoint_asked && (wal.other_busy() != busy || wal.used() * 2 > half) {
+                st.checkpoint_asked = true;
+                self.wake_writer(st);
+            }
+            st.file_seq = seq;
+        }
+        if st.write_retry.take().is_some() && self.shared.clear_failure() {
+            tracing::warn!(seq, "audit log writes succeed again; accepting records");
+        }
+        if let Some(head) = st.written.last_hash() {
+            st.head = head;
+        }
+        st.next_seq += 1;
+        st.written_seq = seq;
+        let first = st.written_since.is_none();
+        st.written_since.get_or_insert(now);
+        self.shared.depth.store(st.written.len(), Ordering::Relaxed);
+        self.shared
+            .counters
+            .appended
+            .fetch_add(1, Ordering::Relaxed);
+        // Readers that want what appenders were told is recorded wait for redb to get here.
+        self.shared.acked_seq.store(seq, Ordering::Release);
+        let waiter = ack.map(|(tx, rx)| {
+            st.waiters.push_back((seq, tx));
+            rx
+        });
+        // Only what the writer must act on wakes it: a waiter (if it is parked; a running
+        // writer syncs again before it parks), the first record of a group when the writer
+        // sleeps past its index time, a half-full buffer.
+        let late = first
+            && matches!(st.writer, Writer::Parked(until) if until.is_none_or(|u| u > now + self.flush_delay));
+        let crowded = st.written.len() * 2 >= self.capacity;
+        if waiter.is_some() || late || crowded {
+            self.wake_writer(st);
+        }
+        Ok((seq, waiter))
+    }
+
+    /// Refuses when closed, failing, in a write back-off, or full.
+    fn admit(&self, s: &mut State) -> Result<(), Rejected> {
+        if s.closed {
+            return Err(Rejected::Other(AuditError::Closed));
+        }
+        let c = &self.shared.counters;
+        let backing_off = s.write_retry.is_some_and(|(at, _)| Instant::now() < at);
+        // A write failure lets one append try again once its back-off has passed.
+        if backing_off || (s.write_retry.is_none() && self.shared.failure().is_some()) {
+            c.rejected_unavailable.fetch_add(1, Ordering::Relaxed);
+            if let Some(err) = self.shared.unavailable_error() {
+                return Err(Rejected::Other(err));
+            }
+        }
+        if s.written.len() >= self.capacity {
+            let n = c.rejected_full.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    capacity = self.capacity,
+                    rejected_total = n,
+                    "audit records wait for the writer; refusing records (proxy denies)"
+                );
+            }
+            return Err(Rejected::Full(AuditError::QueueFull {
+                capacity: self.capacity,
+            }));
+        }
+        Ok(())
+    }
+
+    /// A record the log could not take: refused, and (for an I/O error) later ones too for a
+    /// back-off period.
+    fn write_failed(&self, s: &mut State, seq: u64, e: WriteError) -> Rejected {
+        match e {
+            WriteError::Full => {
+                self.shared
+                    .counters
+                    .rejected_full
+                    .fetch_add(1, Ordering::Relaxed);
+                self.wake_writer(s);
+                Rejected::Full(AuditError::QueueFull {
+                    capacity: self.capacity,
+                })
+            }
+            WriteError::Io(e) => {
+                let reason = e.to_string();
+                let wait = s
+                    .write_retry
+                    .map_or(FIRST_BACKOFF, |(_, w)| (w * 2).min(MAX_BACKOFF));
+                s.write_retry = Some((Instant::now() + wait, wait));
+                self.shared.set_failure(&reason);
+                self.shared
+                    .counters
+                    .commit_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(seq, error = %reason, "audit log write failed; refusing records");
+                Rejected::Other(AuditError::CommitFailed { seq, reason })
+            }
+        }
+    }
+
+    /// Wakes the writer if it is parked, once: it counts as running until it parks again.
+    pub fn wake_writer(&self, s: &mut State) {
+        if matches!(s.writer, Writer::Parked(_)) {
+            s.writer = Writer::Running;
+            self.shared
+                .counters
+                .writer_wakeups
+                .fetch_add(1, Ordering::Relaxed);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Refuses new records; the writer finishes what is written, then stops.
+    pub fn close(&self) {
+        let mut s = self.state.lock();
+        s.closed = true;
+        self.wake_writer(&mut s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::GENESIS_HASH;
+    use crate::record::EventKind;
+
+    fn appender(wal: Option<Wal>) -> Appender {
+        let head = Hash::from_hex(GENESIS_HASH).expect("genesis");
+        let delay = Duration::from_millis(20);
+        Appender::new(Arc::new(Shared::new(64, 0)), 64, 0, head, wal, delay, true)
+    }
+
+    fn rec() -> NewRecord {
+        let mut r = NewRecord::new(EventKind::Request);
+        r.action = Some("github.issue.create".into());
+        r
+    }
+
+    /// Holds the lock on another thread (as an appender would while it writes), with or
+    /// without a write marked under way, until the returned barrier is passed.
+    fn hold(
+        a: &Arc<Appender>,
+        writing: bool,
+    ) -> (std::thread::JoinHandle<()>, Arc<std::sync::Barrier>) {
+        let (held, release) = (
+            Arc::new(std::sync::Barrier::new(2)),
+            Arc::new(std::sync::Barrier::new(2)),
+        );
+        let holder = {
+            let (a, held, release) = (Arc::clone(a), Arc::clone(&held), Arc::clone(&release));
+            std::thread::spawn(move || {
+                let _s = a.lock();
+                if writing {
+                    a.write_started.store(a.since_epoch_ns(), Ordering::Release);
+                }
+                held.wait();
+                release.wait();
+                a.write_started.store(0, Ordering::Release);
+            })
+        };
+        held.wait();
+        (holder, release)
+    }
+
+    #[test]
+    fn appenders_behind_a_stalled_write_are_refused_after_the_stall_bound() {
+        let a = Arc::new(appender(None));
+        let (holder, release) = hold(&a, true);
+        let started = Instant::now();
+        let got = a.append(&rec(), false);
+        let waited = started.elapsed();
+        release.wait();
+        holder.join().expect("holder");
+        assert!(
+            matches!(got, Err(Rejected::Other(AuditError::Stalled { .. }))),
+            "a stalled log refuses"
+        );
+        assert!(waited >= STALL && waited < LOCK_WAIT, "{waited:?}");
+        assert!(matches!(a.append(&rec(), false), Ok((1, None))));
+    }
+
+    #[test]
+    fn a_slow_holder_not_in_a_write_is_waited_for_up_to_the_hard_bound() {
+        let a = Arc::new(appender(None));
+        let (holder, release) = hold(&a, false);
+        let started = Instant::now();
+        let got = a.append(&rec(), false);
+        let waited = started.elapsed();
+        release.wait();
+        holder.join().expect("holder");
+        assert!(matches!(
+            got,
+            Err(Rejected::Other(AuditError::Stalled { .. }))
+        ));
+        assert!(waited >= LOCK_WAIT && waited < LOCK_WAIT * 3, "{waited:?}");
+    }
+
+    #[test]
+    fn a_failed_log_write_refuses_its_record_and_later_ones_until_a_retry_works() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut wal = Wal::open(&dir.path().join("audit.wal"), 64 * 1024).expect("wal");
+        wal.reopen_for_test(false);
+        let a = appender(Some(wal));
+        match a.append(&rec(), true) {
+            Err(Rejected::Other(AuditError::CommitFailed { seq: 1, reason })) => {
+                assert!(reason.contains("write"), "{reason}");
+            }
+            _ => panic!("a write error is the record's refusal"),
+        }
+        assert!(!a.shared.health().is_healthy());
+        assert!(
+            matches!(
+                a.append(&rec(), false),
+                Err(Rejected::Other(AuditError::Unavailable { .. }))
+            ),
+            "later records are refused while the write backs off"
+        );
+        if let Some(wal) = &mut a.lock().wal {
+            wal.reopen_for_test(true);
+        }
+        std::thread::sleep(FIRST_BACKOFF);
+        // The refused record did not use its seq.
+        assert!(matches!(a.append(&rec(), false), Ok((1, None))));
+        assert!(a.shared.health().is_healthy());
+        assert_eq!(a.lock().written.len(), 1);
+    }
+}

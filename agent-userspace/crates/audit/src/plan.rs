@@ -1,0 +1,211 @@
+//! What the writer thread does next (`writer.rs`), decided from a snapshot of the shared state
+//! and the writer's clocks: a pure function, so the schedule is tested without threads.
+
+use std::time::{Duration, Instant};
+
+use crate::index::MAX_RECORDS;
+
+/// The least time between checkpoints, however urgent.
+pub(crate) const CHECKPOINT_GAP: Duration = Duration::from_millis(10);
+
+/// What the writer does next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Job {
+    /// Sync the log for the strict appenders waiting.
+    Sync,
+    /// Take written records into redb (syncing the log first).
+    Flush,
+    Checkpoint,
+    Prune,
+    Finish,
+}
+
+/// What the writer sees when it looks.
+pub(crate) struct Snapshot {
+    pub closed: bool,
+    /// Strict appenders wait for a sync.
+    pub waiters: bool,
+    /// Records written and not yet taken, and when the oldest was written.
+    pub written: usize,
+    pub written_since: Option<Instant>,
+    /// The log's state: bytes in the active half, and whether the other waits for a checkpoint.
+    pub log: Option<(u64, bool)>,
+    pub checkpoint_asked: bool,
+    /// Time left before a failed redb insert is retried, if records wait for one.
+    pub unindexed_due: Option<Duration>,
+}
+
+/// The writer's settings and clocks.
+pub(crate) struct Clocks {
+    pub strict: bool,
+    pub capacity: usize,
+    pub flush_delay: Duration,
+    pub checkpoint_every: Duration,
+    pub last_checkpoint: Instant,
+    pub prune_every: Option<Duration>,
+    pub last_prune: Instant,
+}
+
+/// The job due now, or else when the next one is (`None`: nothing until woken).
+pub(crate) fn due(s: &Snapshot, c: &Clocks, now: Instant) -> Result<Job, Option<Instant>> {
+    if s.closed {
+        return Ok(Job::Finish);
+    }
+    let mut next: Option<Instant> = None;
+    let mut at = |when: Instant, job: Job| -> Result<Job, ()> {
+        if when <= now {
+            return Ok(job);
+        }
+        next = Some(next.map_or(when, |n| n.min(when)));
+        Err(())
+    };
+    // A flush syncs too, so it answers strict waiters as well as a sync would.
+    if let Some(since) = s.written_since {
+        if s.written >= MAX_RECORDS || s.written * 2 >= c.capacity {
+            return Ok(Job::Flush);
+        }
+        if let Ok(job) = at(since + c.flush_delay, Job::Flush) {
+            return Ok(job);
+        }
+    }
+    // Strict waiters: with a log, a sync is all they need; without one, the flush.
+    if s.waiters && c.strict {
+        return Ok(if s.log.is_some() {
+            Job::Sync
+        } else {
+            Job::Flush
+        });
+    }
+    if let Some(left) = s.unindexed_due
+        && let Ok(job) = at(now + left, Job::Flush)
+    {
+        return Ok(job);
+    }
+    if let Some((used, other_busy)) = s.log {
+        // Asked for, or a half waits to be freed: soon, but never in a tight loop.
+        if (s.checkpoint_asked || other_busy)
+            && let Ok(job) = at(c.last_checkpoint + CHECKPOINT_GAP, Job::Checkpoint)
+        {
+            return Ok(job);
+        }
+        if (used > 0 || other_busy)
+            && let Ok(job) = at(c.last_checkpoint + c.checkpoint_every, Job::Checkpoint)
+        {
+            return Ok(job);
+        }
+    }
+    if let Some(every) = c.prune_every
+        && let Ok(job) = at(c.last_prune + every, Job::Prune)
+    {
+        return Ok(job);
+    }
+    Err(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet() -> Snapshot {
+        Snapshot {
+            closed: false,
+            waiters: false,
+            written: 0,
+            written_since: None,
+            log: Some((0, false)),
+            checkpoint_asked: false,
+            unindexed_due: None,
+        }
+    }
+
+    fn clocks(now: Instant) -> Clocks {
+        Clocks {
+            strict: true,
+            capacity: 8192,
+            flush_delay: Duration::from_millis(20),
+            checkpoint_every: Duration::from_secs(1),
+            last_checkpoint: now,
+            prune_every: None,
+            last_prune: now,
+        }
+    }
+
+    #[test]
+    fn an_idle_writer_sleeps_until_woken() {
+        let now = Instant::now();
+        assert_eq!(due(&quiet(), &clocks(now), now), Err(None));
+    }
+
+    #[test]
+    fn strict_waiters_get_a_sync_at_once_and_without_a_log_a_flush() {
+        let now = Instant::now();
+        let s = Snapshot {
+            waiters: true,
+            ..quiet()
+        };
+        assert_eq!(due(&s, &clocks(now), now), Ok(Job::Sync));
+        let no_log = Snapshot { log: None, ..s };
+        assert_eq!(due(&no_log, &clocks(now), now), Ok(Job::Flush));
+    }
+
+    #[test]
+    fn written_records_are_flushed_after_the_delay_or_at_once_when_many_wait() {
+        let now = Instant::now();
+        let s = Snapshot {
+            written: 3,
+            written_since: Some(now),
+            log: Some((600, false)),
+            ..quiet()
+        };
+        let c = clocks(now);
+        assert_eq!(due(&s, &c, now), Err(Some(now + c.flush_delay)));
+        assert_eq!(due(&s, &c, now + c.flush_delay), Ok(Job::Flush));
+        let many = Snapshot { written: 4096, ..s };
+        assert_eq!(due(&many, &c, now), Ok(Job::Flush));
+    }
+
+    #[test]
+    fn a_flush_due_goes_before_a_sync_so_waiters_never_starve_the_index() {
+        let now = Instant::now();
+        let c = clocks(now);
+        let s = Snapshot {
+            waiters: true,
+            written: 10,
+            written_since: Some(now),
+            ..quiet()
+        };
+        assert_eq!(due(&s, &c, now + c.flush_delay), Ok(Job::Flush));
+    }
+
+    #[test]
+    fn a_checkpoint_comes_on_its_interval_and_sooner_when_a_half_fills_but_never_back_to_back() {
+        let now = Instant::now();
+        let c = clocks(now);
+        let used = Snapshot {
+            log: Some((4096, false)),
+            ..quiet()
+        };
+        assert_eq!(due(&used, &c, now), Err(Some(now + c.checkpoint_every)));
+        assert_eq!(
+            due(&used, &c, now + c.checkpoint_every),
+            Ok(Job::Checkpoint)
+        );
+        let asked = Snapshot {
+            checkpoint_asked: true,
+            ..used
+        };
+        assert_eq!(due(&asked, &c, now), Err(Some(now + CHECKPOINT_GAP)));
+        assert_eq!(due(&asked, &c, now + CHECKPOINT_GAP), Ok(Job::Checkpoint));
+    }
+
+    #[test]
+    fn closing_finishes_before_anything_else() {
+        let now = Instant::now();
+        let s = Snapshot {
+            closed: true,
+            waiters: true,
+            ..quiet()
+        };
+        assert_eq!(due(&s, &clocks(now), now), Ok(Job::Finish));
+    }
+}
