@@ -3,12 +3,7 @@
 //! `burst::QUIET` without a probe; one that goes on is summed up every
 //! `burst::EVERY`. The table is bounded: past `MAX_BURSTS` open bursts a
 //! probe is recorded on its own, as before coalescing.
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, net::SocketAddr, sync::Mutex, time::Instant};
 
 use cordon_audit::{Decision, EventKind, NewRecord};
 use serde_json::json;
@@ -23,7 +18,6 @@ use crate::{
 };
 
 const MAX_BURSTS: usize = 10_000;
-const TICK: Duration = Duration::from_secs(1);
 
 struct Open {
     agent: AgentPath,
@@ -97,22 +91,23 @@ impl ProbeBursts {
 }
 
 pub async fn sweep_loop(d: Shared) {
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        for due in d.probes.due(Instant::now()) {
-            let rec = record(&due, &d.policy.version());
-            if let Err(e) = d.audit.append(rec).await {
-                tracing::error!(
-                    agent = %due.agent.chain_display(),
-                    dst = %due.dst,
-                    probes = due.summary.refused,
-                    "the summary record of a burst of reset connections could not be written: {e}"
+    super::caps::summary::every_tick(d, |d, now| {
+        let version = d.policy.version();
+        d.probes
+            .due(now)
+            .into_iter()
+            .map(|due| {
+                let about = format!(
+                    "reset probes of {} to {} ({} counted)",
+                    due.agent.chain_display(),
+                    due.dst,
+                    due.summary.refused
                 );
-            }
-        }
-    }
+                (record(&due, &version), about)
+            })
+            .collect()
+    })
+    .await
 }
 
 /// The summary record of one burst: a `tcp.connect` under the rule the
@@ -153,6 +148,8 @@ pub fn record(due: &Due, policy_version: &str) -> NewRecord {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::daemon::caps::burst::QUIET;
 

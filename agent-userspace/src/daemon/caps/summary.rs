@@ -14,19 +14,38 @@ use crate::daemon::Shared;
 const TICK: Duration = Duration::from_secs(1);
 
 pub async fn sweep_loop(d: Shared) {
+    every_tick(d, |d, now| {
+        let version = d.policy.version();
+        d.caps
+            .due(now)
+            .into_iter()
+            .map(|due| {
+                let about = format!(
+                    "cap {} of {} ({} refused)",
+                    due.cap.name(),
+                    due.agent.chain_display(),
+                    due.summary.refused
+                );
+                (record(&due, &version), about)
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Once a second, the summary records `due` says are due, each with what
+/// it is about for the error log. Shared by the cap bursts and the reset
+/// probes' bursts (`daemon/probes`). A summary that cannot be written is
+/// logged at error level: what it counts was refused (or went nowhere)
+/// all the same.
+pub async fn every_tick(d: Shared, due: impl Fn(&Shared, Instant) -> Vec<(NewRecord, String)>) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        for due in d.caps.due(Instant::now()) {
-            let rec = record(&due, &d.policy.version());
+        for (rec, about) in due(&d, Instant::now()) {
             if let Err(e) = d.audit.append(rec).await {
-                tracing::error!(
-                    agent = %due.agent.chain_display(),
-                    cap = due.cap.name(),
-                    refused = due.summary.refused,
-                    "the summary record of a cap burst could not be written: {e}"
-                );
+                tracing::error!(summary = %about, "a burst's summary record could not be written: {e}");
             }
         }
     }
