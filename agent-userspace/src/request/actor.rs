@@ -8,9 +8,12 @@ use crate::{bpf::maps::FlowOrigin, cgroup::AgentPath};
 pub struct Actor {
     pub agent: AgentPath,
     pub origin: FlowOrigin,
-    /// The executable of the process that opened the flow, read once when the
-    /// flow arrives (closest to the connect the kernel recorded) rather than
-    /// per request on a kept-alive connection.
+    /// The executable of the process that opened the flow (the kernel's pid),
+    /// read once per flow rather than per request on a kept-alive
+    /// connection: by the proxy when the flow's first bytes (or its reset)
+    /// arrive, so a reset probe only counted in a burst costs no /proc read.
+    /// A process that execs between its connect and its first bytes is
+    /// named by the image that sent them; the pid is the kernel's either way.
     pub exe: Option<Arc<str>>,
 }
 
