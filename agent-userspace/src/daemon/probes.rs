@@ -114,14 +114,12 @@ pub async fn sweep_loop(d: Shared) {
 /// burst's first probe was answered by, with the count.
 pub fn record(due: &Due, policy_version: &str) -> NewRecord {
     let s = &due.summary;
-    let state = if s.ended { "ended" } else { "continues" };
+    let state = s.state();
     let mut params = serde_json::Map::new();
     params.insert("ip".into(), json!(due.dst.ip().to_string()));
     params.insert("port".into(), json!(due.dst.port()));
     params.insert("reset_probes".into(), json!(s.refused));
-    params.insert("burst_total".into(), json!(s.total));
-    params.insert("burst_ms".into(), json!(s.lasted.as_millis() as u64));
-    params.insert("ended".into(), json!(s.ended));
+    s.insert_params(&mut params);
     NewRecord {
         agent: Some(due.agent.agent().to_string()),
         instance: Some(due.agent.instance().to_string()),
@@ -133,7 +131,7 @@ pub fn record(due: &Due, policy_version: &str) -> NewRecord {
         } else {
             Decision::Deny
         }),
-        rule: Some(due.answer.rule.clone()),
+        rule: Some(due.answer.rule.to_string()),
         reason: Some(format!(
             "burst {state}: {} more connections to {} reset before their first byte, {} in {:.1} s in all; nothing was forwarded",
             s.refused,
@@ -148,7 +146,7 @@ pub fn record(due: &Due, policy_version: &str) -> NewRecord {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::{sync::Arc, time::Duration};
 
     use super::*;
     use crate::daemon::caps::burst::QUIET;
@@ -162,7 +160,7 @@ mod tests {
 
     fn answer() -> ProbeAnswer {
         ProbeAnswer {
-            rule: "db".into(),
+            rule: Arc::from("db"),
             allowed: true,
         }
     }

@@ -97,7 +97,7 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
     // spent on it (not even /proc is read), and the peer already reset it.
     if let (Detected::Reset, Some(decision)) = (&detected, &net) {
         let answer = ProbeAnswer {
-            rule: decision.rule_id.to_string(),
+            rule: decision.rule_id.clone(),
             allowed: decision.verdict == Verdict::Allow,
         };
         if env.probes.reset_probe(&actor.agent, origin.dst, answer) == ProbeHit::Counted {

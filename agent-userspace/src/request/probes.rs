@@ -5,7 +5,7 @@
 //! destination opens a burst and is recorded on its own, with the static
 //! answer; the rest are counted, and the daemon writes one summary record
 //! with the count when the burst ends (as cap refusals are, `daemon/caps`).
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use crate::cgroup::AgentPath;
 
@@ -22,7 +22,8 @@ pub enum ProbeHit {
 /// The static answer the probe got, carried into the summary record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeAnswer {
-    pub rule: String,
+    /// The decision's own rule id, shared: counting a probe copies nothing.
+    pub rule: Arc<str>,
     pub allowed: bool,
 }
 

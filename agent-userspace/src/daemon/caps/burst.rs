@@ -49,6 +49,22 @@ pub struct Summary {
     pub ended: bool,
 }
 
+impl Summary {
+    /// How a summary's reason says it: the burst ended, or goes on.
+    pub fn state(&self) -> &'static str {
+        if self.ended { "ended" } else { "continues" }
+    }
+
+    /// The burst's own params in a summary record: its total, how long it
+    /// lasted and whether it ended (the count it covers is named by the
+    /// caller: refusals, probes).
+    pub fn insert_params(&self, params: &mut serde_json::Map<String, serde_json::Value>) {
+        params.insert("burst_total".into(), self.total.into());
+        params.insert("burst_ms".into(), (self.lasted.as_millis() as u64).into());
+        params.insert("ended".into(), self.ended.into());
+    }
+}
+
 impl Burst {
     pub fn hit(&mut self, now: Instant) -> Hit {
         match &mut self.open {

@@ -54,7 +54,7 @@ pub async fn every_tick(d: Shared, due: impl Fn(&Shared, Instant) -> Vec<(NewRec
 /// The summary record of one burst.
 pub fn record(due: &Due, policy_version: &str) -> NewRecord {
     let s = &due.summary;
-    let state = if s.ended { "ended" } else { "continues" };
+    let state = s.state();
     let source = if due.from_policy {
         "set by policy"
     } else {
@@ -64,9 +64,7 @@ pub fn record(due: &Due, policy_version: &str) -> NewRecord {
     params.insert("cap".into(), json!(due.cap.name()));
     params.insert("limit".into(), json!(due.limit));
     params.insert("refused".into(), json!(s.refused));
-    params.insert("burst_total".into(), json!(s.total));
-    params.insert("burst_ms".into(), json!(s.lasted.as_millis() as u64));
-    params.insert("ended".into(), json!(s.ended));
+    s.insert_params(&mut params);
     NewRecord {
         agent: Some(due.agent.agent().to_string()),
         instance: Some(due.agent.instance().to_string()),

@@ -83,10 +83,8 @@ impl Metered {
         self.tripwire.clone()
     }
 
+    /// Only called before the wire trips (`poll_frame` stops there).
     fn count(&mut self, len: usize) -> Result<(), OverCap> {
-        if self.tripwire.0.get().is_some() {
-            return Err(OverCap);
-        }
         match self.admission.request_bytes(&self.agent, len as u64) {
             Ok(permit) => {
                 self.held.push(permit);
