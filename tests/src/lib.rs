@@ -43,7 +43,7 @@ pub use error::{Error, Result};
 pub use git_http::{GitServer, hermetic_git};
 pub use http::{ConnInfo, HttpServer, HttpsServer, Recorded, Reply};
 pub use netns::NetNs;
-pub use process::{run_checked, run_with_timeout, wait_until};
+pub use process::{copy_executable, run_checked, run_with_timeout, wait_until};
 pub use root::{SKIP_LOG_ENV, require_root};
 pub use tcp_echo::TcpEcho;
 pub use tls::{DEFAULT_TLS_NAMES, TestCa};

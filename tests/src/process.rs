@@ -111,3 +111,15 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
     }
     rx
 }
+
+/// Copies an executable to `dst` with a `cp` child rather than `std::fs::copy`. A copy made in
+/// this process holds `dst` open for writing, and a test on another thread that forks in that
+/// window hands the write descriptor to its child until that child execs; executing `dst`
+/// meanwhile fails with ETXTBSY. Only `cp` ever holds the write descriptor this way.
+pub fn copy_executable(src: &std::path::Path, dst: &std::path::Path) -> Result<()> {
+    run_checked(
+        Command::new("cp").arg("--").arg(src).arg(dst),
+        Duration::from_secs(60),
+    )
+    .map(drop)
+}

@@ -22,7 +22,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use cordon_e2e::daemon::{Daemon, DaemonOpts, PolicyDir};
-use cordon_e2e::process::{wait_child, wait_until};
+use cordon_e2e::process::{copy_executable, wait_child, wait_until};
 use cordon_e2e::world::{PYTHON, agent_command, world_writable_dir};
 use cordon_e2e::{HttpServer, NetNs, TestDns, cordon_bin, require_root_or_skip};
 
@@ -121,7 +121,7 @@ impl Upgrade {
             .tempdir()
             .unwrap();
         let installed = bin_dir.path().join("cordon");
-        std::fs::copy(cordon_bin(), &installed).unwrap();
+        copy_executable(&cordon_bin(), &installed).unwrap();
         let daemon =
             Daemon::start(DaemonOpts::new(&policies.path(), dns.addr()).bin(&installed)).unwrap();
         Upgrade {
@@ -171,7 +171,7 @@ impl Upgrade {
     /// Writes the new binary beside the installed one and renames it over, as dpkg does.
     fn install_new_binary(&self) {
         let staged = self.installed.with_file_name("cordon.dpkg-new");
-        std::fs::copy(cordon_bin(), &staged).unwrap();
+        copy_executable(&cordon_bin(), &staged).unwrap();
         std::fs::rename(&staged, &self.installed).unwrap();
     }
 

@@ -78,7 +78,7 @@ impl ProbeBin {
             .with_context(|| format!("chmod {}", dir.path().display()))?;
         let this = Self { dir };
         let dest = this.path();
-        std::fs::copy(&me, &dest)
+        crate::process::copy_executable(&me, &dest)
             .with_context(|| format!("copy {} to {}", me.display(), dest.display()))?;
         std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
             .with_context(|| format!("chmod {}", dest.display()))?;
