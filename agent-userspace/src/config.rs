@@ -308,6 +308,9 @@ pub struct DaemonConfig {
     pub caps: CapDefaults,
     /// `[proxy] cores`: proxy threads, each with its own listeners.
     pub cores: usize,
+    /// `[proxy] slice_us`: the scheduler slice the daemon's threads ask
+    /// for; `None` leaves the kernel's default.
+    pub slice: Option<std::time::Duration>,
 }
 
 /// Flags given on the command line; they override the file.
@@ -372,6 +375,7 @@ impl DaemonConfig {
             .proxy
             .resolve(proxy::available_cores())
             .map_err(invalid)?;
+        let slice = file.proxy.slice().map_err(invalid)?;
         let audit_forward = match &file.audit.forward {
             Some(f) => Some(f.to_config(&paths.state_dir).map_err(invalid)?),
             None => None,
@@ -411,6 +415,7 @@ impl DaemonConfig {
             console,
             caps,
             cores,
+            slice,
         })
     }
 }

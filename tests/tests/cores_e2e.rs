@@ -2,7 +2,8 @@
 //! connections over both cores' listeners (each core counts its accepts in
 //! `cordon_proxy_accepted_total{core}`), a kill cuts the agent's connections on every core, and
 //! an upgrade in place to an image with another core count serves every listener it was handed
-//! (a listener nobody accepts on would leave the connects the kernel gives it hanging).
+//! (a listener nobody accepts on would leave the connects the kernel gives it hanging). Every
+//! daemon thread runs with the short scheduler slice (`daemon/sched.rs`); agents do not.
 
 use std::net::{IpAddr, TcpListener};
 use std::process::{Command, Stdio};
@@ -324,4 +325,62 @@ fn an_upgrade_to_fewer_or_more_cores_serves_every_handed_over_listener() {
     assert_eq!(accepted.iter().sum::<u64>(), 40, "{accepted:?}");
     assert!(accepted.iter().all(|n| *n > 0), "{accepted:?}");
     assert_eq!(c.hits("/one-core/") + c.hits("/three-cores/"), 80);
+}
+
+/// `se.slice` (ns) of every thread of `pid`, as the kernel reports it.
+fn thread_slices(pid: u32) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let Ok(sched) = std::fs::read_to_string(task.join("sched")) else {
+            continue; // the thread ended meanwhile
+        };
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        let slice = sched
+            .lines()
+            .find(|l| l.starts_with("se.slice"))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("se.slice in /proc/PID/task/TID/sched (Linux 6.6+)");
+        out.push((name.trim().to_string(), slice));
+    }
+    out
+}
+
+/// `python3 -c SLICE`: prints its own thread's scheduler slice in ns.
+const SLICE: &str = r#"
+for line in open("/proc/thread-self/sched"):
+    if line.startswith("se.slice"):
+        print(line.split(":")[1].strip())
+"#;
+
+#[test]
+fn every_daemon_thread_runs_with_the_short_slice_and_agents_keep_the_default() {
+    require_root_or_skip!();
+    let c = Cores::start(2);
+    let pid = c.daemon.pid().expect("daemon pid");
+    let slices = thread_slices(pid);
+    let names: Vec<&str> = slices.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("cordon-core-"))
+            .count()
+            >= 2,
+        "the proxy cores' threads are missing: {names:?}"
+    );
+    let long: Vec<_> = slices.iter().filter(|(_, s)| *s != 100_000).collect();
+    assert!(
+        long.is_empty(),
+        "daemon threads without the 100 µs slice: {long:?}"
+    );
+    let out = c
+        .daemon
+        .run_agent("slice", &[PYTHON, "-c", SLICE], Duration::from_secs(30))
+        .unwrap();
+    let agent: u64 = stdout(&out)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{}", show(&out)));
+    assert_ne!(agent, 100_000, "an agent inherited the daemon's slice");
 }

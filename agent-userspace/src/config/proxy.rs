@@ -1,10 +1,16 @@
 //! `[proxy]` in cordon.toml: how many cores serve agent connections
-//! (docs/architecture.md, "Thread per core").
+//! (docs/architecture.md, "Thread per core"), and the scheduler slice the
+//! daemon's threads ask for (`daemon/sched.rs`).
 use serde::Deserialize;
 
 /// More proxy threads than this is a typo, not a machine: each one holds
 /// its own listeners, upstream pools and leaf cache.
 pub const MAX_CORES: u64 = 256;
+
+/// The slice the daemon's threads ask for when `slice_us` is absent.
+pub const DEFAULT_SLICE_US: u64 = 100;
+/// The kernel's bounds on a requested slice (`sched_setattr`, EEVDF).
+pub const SLICE_US_RANGE: std::ops::RangeInclusive<u64> = 100..=100_000;
 
 /// The section as written.
 #[derive(Debug, Default, Deserialize)]
@@ -13,6 +19,9 @@ pub struct ProxySection {
     /// Proxy threads, each with its own listeners; absent: one per CPU
     /// this process may run on.
     pub cores: Option<u64>,
+    /// The scheduler time slice, in microseconds, the daemon's threads ask
+    /// for; 0 leaves the kernel's default.
+    pub slice_us: Option<u64>,
 }
 
 impl ProxySection {
@@ -26,6 +35,21 @@ impl ProxySection {
                 "[proxy] cores = {n} is more than {MAX_CORES} (one proxy thread per CPU is enough)"
             )),
             Some(n) => Ok(n as usize),
+        }
+    }
+}
+
+impl ProxySection {
+    /// The slice to ask for, or `None` to leave the kernel's default.
+    pub fn slice(&self) -> Result<Option<std::time::Duration>, String> {
+        match self.slice_us.unwrap_or(DEFAULT_SLICE_US) {
+            0 => Ok(None),
+            us if SLICE_US_RANGE.contains(&us) => Ok(Some(std::time::Duration::from_micros(us))),
+            us => Err(format!(
+                "[proxy] slice_us = {us} is outside {}..={} (0 keeps the kernel's default)",
+                SLICE_US_RANGE.start(),
+                SLICE_US_RANGE.end()
+            )),
         }
     }
 }
@@ -64,6 +88,22 @@ mod tests {
         assert!(zero.contains("[proxy] cores"), "{zero}");
         let huge = section("cores = 100000\n").resolve(2).unwrap_err();
         assert!(huge.contains("[proxy] cores = 100000"), "{huge}");
+    }
+
+    #[test]
+    fn the_slice_defaults_to_a_short_one_and_zero_keeps_the_kernels() {
+        let us = |d: Option<std::time::Duration>| d.map(|d| d.as_micros());
+        assert_eq!(section("").slice().map(us), Ok(Some(100)));
+        assert_eq!(section("slice_us = 0\n").slice().map(us), Ok(None));
+        assert_eq!(section("slice_us = 750\n").slice().map(us), Ok(Some(750)));
+    }
+
+    #[test]
+    fn a_slice_the_kernel_would_refuse_is_refused_naming_the_field() {
+        for bad in ["slice_us = 50\n", "slice_us = 100001\n"] {
+            let e = section(bad).slice().unwrap_err();
+            assert!(e.contains("[proxy] slice_us"), "{e}");
+        }
     }
 
     #[test]

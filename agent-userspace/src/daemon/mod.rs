@@ -26,6 +26,7 @@ pub mod memory;
 pub mod probes;
 pub mod reload;
 pub mod repeats;
+pub mod sched;
 pub mod start;
 pub mod stats;
 pub mod store;

@@ -34,6 +34,8 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
         bail!("cordon daemon must run as root: it attaches eBPF programs and manages cgroups");
     }
     harden_process();
+    // Before any thread starts: they inherit it.
+    super::sched::apply(cfg.slice);
     raise_fd_limit();
     super::memory::tune_allocators();
     let exe = super::handover::Exe::capture()?;
