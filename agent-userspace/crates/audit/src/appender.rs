@@ -5,7 +5,8 @@
 //! thread (`writer.rs`), which only syncs the log and fills redb on its own cadence.
 //!
 //! Strict durability adds one wait: the appender registers for the `fdatasync` that covers its
-//! seq, and leaves its frame to the writer, which writes the whole group in one `pwrite` just
+//! seq (with its proxy core's answering task when it runs on one, `acks.rs`), and leaves its
+//! frame to the writer, which writes the whole group in one `pwrite` just
 //! before that sync (one syscall per group, not per record, and no I/O on the request's
 //! thread). The writer is woken only when it is parked; while it syncs, appenders just add
 //! themselves to the list, and it writes and syncs again at once for them (group commit),
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
+use crate::acks::{self, CoreAcks};
 use crate::encode::Scratch;
 use crate::encoded::{Encoded, Hash};
 use crate::error::AuditError;
@@ -36,7 +38,7 @@ use crate::health::Shared;
 use crate::record::{NewRecord, now_micros};
 use crate::wal::{Wal, WriteError};
 
-pub(crate) type Ack = oneshot::Sender<Result<u64, AuditError>>;
+pub(crate) use crate::acks::Ack;
 pub(crate) type Waiter = oneshot::Receiver<Result<u64, AuditError>>;
 
 /// A log write in the kernel this long is stalled: appenders waiting behind it give up.
@@ -85,8 +87,13 @@ pub(crate) struct State {
     pub file_seq: u64,
     /// The newest seq known to be on disk.
     pub synced_seq: u64,
-    /// Appenders waiting for a sync, in seq order.
+    /// Appenders waiting for a sync, in seq order, that the writer answers itself.
     pub waiters: VecDeque<(u64, Ack)>,
+    /// The proxy cores whose tasks answer their own appenders (`acks.rs`).
+    pub cores: Vec<Arc<CoreAcks>>,
+    /// The newest seq a core's appender waits for, and the newest a verdict answered.
+    pub core_awaited: u64,
+    pub core_answered: u64,
     pub writer: Writer,
     /// A checkpoint is wanted before its time (a half of the log is filling).
     pub checkpoint_asked: bool,
@@ -96,7 +103,13 @@ pub(crate) struct State {
     scratch: Scratch,
 }
 
+/// Numbers appenders, so a thread's answering tasks are told apart by log (`acks::this_core`),
+/// even when a new log's appender lands at a dropped one's address.
+static APPENDERS: AtomicU64 = AtomicU64::new(0);
+
 pub(crate) struct Appender {
+    /// Unique in this process.
+    id: u64,
     state: Mutex<State>,
     /// The writer thread parks on this.
     pub wake: Condvar,
@@ -124,6 +137,7 @@ impl Appender {
         inline_write: bool,
     ) -> Appender {
         Appender {
+            id: APPENDERS.fetch_add(1, Ordering::Relaxed),
             state: Mutex::new(State {
                 next_seq: head_seq + 1,
                 head,
@@ -134,6 +148,9 @@ impl Appender {
                 file_seq: head_seq,
                 synced_seq: head_seq,
                 waiters: VecDeque::new(),
+                cores: Vec::new(),
+                core_awaited: head_seq,
+                core_answered: head_seq,
                 writer: Writer::Running,
                 checkpoint_asked: false,
                 closed: false,
@@ -242,7 +259,17 @@ impl Appender {
         // Readers that want what appenders were told is recorded wait for redb to get here.
         self.shared.acked_seq.store(seq, Ordering::Release);
         let waiter = ack.map(|(tx, rx)| {
-            st.waiters.push_back((seq, tx));
+            match acks::this_core(self.id) {
+                Some((core, new)) => {
+                    if new {
+                        st.cores.retain(|c| c.is_alive());
+                        st.cores.push(Arc::clone(&core));
+                    }
+                    core.wait(seq, tx);
+                    st.core_awaited = seq;
+                }
+                None => st.waiters.push_back((seq, tx)),
+            }
             rx
         });
         // Only what the writer must act on wakes it: a waiter (if it is parked; a running

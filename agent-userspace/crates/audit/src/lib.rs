@@ -8,6 +8,7 @@
 //! request is an `outcome` record linked to its decision ([`Outcome`],
 //! [`AuditLog::append_outcome`], [`reconcile_outcomes`]). See `docs/audit.md`.
 
+mod acks;
 mod appender;
 mod canonical;
 mod config;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use redb::Database;
 
+use crate::acks::{CoreAcks, Verdict};
 use crate::appender::{Appender, State, Writer as Park};
 use crate::config::{AuditConfig, Durability};
 use crate::encoded::Encoded;
@@ -48,9 +49,15 @@ struct Closer(Arc<Appender>);
 
 impl Drop for Closer {
     fn drop(&mut self) {
-        let mut s = self.0.lock();
-        s.closed = true;
-        s.waiters.clear();
+        let cores = {
+            let mut s = self.0.lock();
+            s.closed = true;
+            s.waiters.clear();
+            std::mem::take(&mut s.cores)
+        };
+        for core in cores {
+            core.close();
+        }
     }
 }
 
@@ -97,7 +104,7 @@ impl Writer {
     fn snapshot(&self, s: &State) -> Snapshot {
         Snapshot {
             closed: s.closed,
-            waiters: !s.waiters.is_empty(),
+            waiters: !s.waiters.is_empty() || s.core_awaited > s.core_answered,
             written: s.written.len(),
             written_since: s.written_since,
             log: s.wal.as_ref().map(|w| (w.used(), w.other_busy())),
@@ -159,18 +166,26 @@ impl Writer {
         Ok(())
     }
 
-    /// Everything up to `upto` is on disk: tell its waiters, all at once.
+    /// Everything up to `upto` is on disk: tell its waiters, all at once (each proxy core
+    /// once, for all of its own).
     fn synced(&self, upto: u64) {
-        let covered: Vec<_> = {
+        let (covered, cores) = {
             let mut s = self.appender.lock();
             s.synced_seq = s.synced_seq.max(upto);
             let n = s.waiters.iter().take_while(|(seq, _)| *seq <= upto).count();
-            s.waiters.drain(..n).collect()
+            (
+                s.waiters.drain(..n).collect::<Vec<_>>(),
+                live_cores(&mut s, upto),
+            )
         };
-        if covered.is_empty() {
+        if covered.is_empty() && cores.is_empty() {
             return;
         }
         self.shared.acked_seq.fetch_max(upto, Ordering::AcqRel);
+        let verdict = Verdict { upto, failed: None };
+        for core in cores {
+            core.deliver(&verdict);
+        }
         for (seq, ack) in covered {
             // A waiter that stopped waiting (its request went away) needs no answer.
             let _ = ack.send(Ok(seq));
@@ -188,11 +203,21 @@ impl Writer {
             .fetch_add(1, Ordering::Relaxed);
         self.shared.set_failure(&reason);
         tracing::error!(upto, error = %reason, "audit sync failed; refusing records and retrying");
-        let failed: Vec<_> = {
+        let (failed, cores) = {
             let mut s = self.appender.lock();
             let n = s.waiters.iter().take_while(|(seq, _)| *seq <= upto).count();
-            s.waiters.drain(..n).collect()
+            (
+                s.waiters.drain(..n).collect::<Vec<_>>(),
+                live_cores(&mut s, upto),
+            )
         };
+        let verdict = Verdict {
+            upto,
+            failed: Some(reason.clone()),
+        };
+        for core in cores {
+            core.deliver(&verdict);
+        }
         for (seq, ack) in failed {
             let _ = ack.send(Err(AuditError::CommitFailed {
                 seq,
@@ -379,6 +404,14 @@ impl Writer {
             Err(e) => tracing::warn!(error = %e, "audit retention failed; will retry"),
         }
     }
+}
+
+/// The proxy cores still running, for a verdict (a core whose runtime ended is forgotten).
+/// Marks the cores' waiters up to `upto` answered (on disk or refused).
+fn live_cores(s: &mut State, upto: u64) -> Vec<Arc<CoreAcks>> {
+    s.core_answered = s.core_answered.max(upto);
+    s.cores.retain(|c| c.is_alive());
+    s.cores.clone()
 }
 
 /// Writes the frames of records appenders left unwritten (strict mode: the whole group, in
