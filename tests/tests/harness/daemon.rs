@@ -47,11 +47,15 @@ fn daemon_helper_waits_for_status_logs_restarts_and_cleans_up() {
     let fixture = tempfile::tempdir().unwrap();
     let cleanup_log = fixture.path().join("cleanup.log");
     let bin = fixture.path().join("cordon");
+    // Written beside it and copied by a `cp` child: a write descriptor on the executable
+    // itself, inherited by another test's fork, would make running it fail with ETXTBSY.
+    let source = fixture.path().join("cordon.sh");
     std::fs::write(
-        &bin,
+        &source,
         FAKE_CORDON.replace("$CLEANUP_LOG", cleanup_log.to_str().unwrap()),
     )
     .unwrap();
+    cordon_e2e::copy_executable(&source, &bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let policies = PolicyDir::new().unwrap();
     policies
