@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cordon_e2e::agent_cgroup::RunningAgent;
-use cordon_e2e::daemon::{Daemon, DaemonOpts, PolicyDir};
+use cordon_e2e::daemon::{Daemon, DaemonOpts, PolicyDir, strip_ansi};
 use cordon_e2e::world::{PYTHON, agent_command, show, stdout, world_writable_dir};
 use cordon_e2e::{HttpServer, NetNs, TestDns, require_root_or_skip, run_with_timeout, wait_until};
 
@@ -209,25 +209,6 @@ fn write_config(dir: &tempfile::TempDir, metrics_port: u16, cores: usize) {
     std::fs::write(dir.path().join("cordon.toml"), text).unwrap();
 }
 
-/// The daemon's log without its colours.
-fn plain(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(ch) = chars.next() {
-        if ch == '\u{1b}' {
-            // CSI: ESC [ params letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
 /// The `N` of `killed in .. us: .. N connections cut`.
 fn connections_cut(kill_output: &str) -> usize {
     kill_output
@@ -307,7 +288,7 @@ fn an_upgrade_to_fewer_or_more_cores_serves_every_handed_over_listener() {
 
     // Two pairs handed to one core: it accepts on both, so no connect is stranded.
     c.upgrade_to(1);
-    let log = plain(&c.daemon.log());
+    let log = strip_ansi(&c.daemon.log());
     assert!(log.contains("handed_over_pairs=2 cores=1"), "{log}");
     c.assert_fresh_connections_answered(40, "one-core");
     assert_eq!(c.accepted(), vec![40]);
@@ -315,7 +296,7 @@ fn an_upgrade_to_fewer_or_more_cores_serves_every_handed_over_listener() {
     // Two pairs handed to three cores: a third pair joins the reuseport group, and the kernel
     // gives every core some of the connects (none for one core by chance: 3 in 10^7).
     c.upgrade_to(3);
-    let log = plain(&c.daemon.log());
+    let log = strip_ansi(&c.daemon.log());
     assert!(
         log.contains("handed_over_pairs=2 cores=3 growth=Joined(1)"),
         "{log}"

@@ -263,3 +263,35 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// `text` without the colour codes the daemon writes into its log even when it is a file
+/// (CSI sequences: ESC `[`, parameters, a final letter).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_ansi;
+
+    #[test]
+    fn colour_codes_are_removed_from_log_lines() {
+        assert_eq!(
+            strip_ansi("\x1b[2m12:00\x1b[0m \x1b[32m INFO\x1b[0m policy loaded"),
+            "12:00  INFO policy loaded"
+        );
+    }
+}

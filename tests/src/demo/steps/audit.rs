@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::daemon::strip_ansi;
 use crate::demo::ctx::Ctx;
 use crate::process::run_with_timeout;
 
@@ -123,36 +124,4 @@ fn show_log(c: &Ctx) {
         c.w.daemon.log_path().display()
     ));
     c.n.block(&lines.join("\n"));
-}
-
-/// The daemon colours its log even into a file; the demo shows it plain.
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(ch) = chars.next() {
-        if ch == '\x1b' {
-            // CSI: ESC [ parameters... final letter
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn colour_codes_are_removed_from_log_lines() {
-        assert_eq!(
-            strip_ansi("\x1b[2m12:00\x1b[0m \x1b[32m INFO\x1b[0m policy loaded"),
-            "12:00  INFO policy loaded"
-        );
-    }
 }
