@@ -189,16 +189,13 @@ pub fn ps(d: &Shared) -> Reply {
 /// An agent tried to operate Cordon: refused, and recorded.
 pub async fn audit_refusal(d: &Shared, caller: &Caller, op: &str, agent: &AgentPath) {
     let rec = cordon_audit::NewRecord {
-        agent: Some(agent.agent().to_string()),
-        instance: Some(agent.instance().to_string()),
-        chain: Some(agent.chain_display()),
         pid: Some(caller.pid as u32),
         uid: Some(caller.uid),
         action: Some(format!("control.{op}")),
         decision: Some(cordon_audit::Decision::Deny),
         rule: Some("control-plane".into()),
         reason: Some("agents may not operate Cordon".into()),
-        ..cordon_audit::NewRecord::new(cordon_audit::EventKind::ControlRefused)
+        ..crate::request::record::attributed(agent, cordon_audit::EventKind::ControlRefused)
     };
     if let Err(e) = d.audit.append(rec).await {
         tracing::error!("audit of a refused control call failed: {e}");

@@ -160,12 +160,9 @@ pub fn revoke_where(d: &Shared, covers: impl Fn(&AgentPath) -> bool, why: &'stat
 pub fn record(path: &AgentPath, why: &str, done: &InstanceRevoked) -> Option<NewRecord> {
     let params = revocation_params(why, done)?;
     Some(NewRecord {
-        agent: Some(path.agent().to_string()),
-        instance: Some(path.instance().to_string()),
-        chain: Some(path.chain_display()),
         action: Some("vault.revoke".into()),
         params,
-        ..NewRecord::new(EventKind::VaultChange)
+        ..crate::request::record::attributed(path, EventKind::VaultChange)
     })
 }
 

@@ -244,16 +244,13 @@ async fn record_launch(
     }
     params.insert("launcher_pid".into(), caller.pid.into());
     let rec = cordon_audit::NewRecord {
-        agent: Some(path.agent().to_string()),
-        instance: Some(path.instance().to_string()),
-        chain: Some(path.chain_display()),
         cgroup_id: Some(cgroup_id),
         pid: Some(caller.pid as u32),
         uid: Some(caller.uid),
         action: Some("agent.launch".into()),
         params,
         policy_version: Some(d.policy.version()),
-        ..cordon_audit::NewRecord::new(cordon_audit::EventKind::Launch)
+        ..crate::request::record::attributed(path, cordon_audit::EventKind::Launch)
     };
     d.audit
         .append(rec)

@@ -14,7 +14,10 @@ use super::{
 };
 use crate::{
     cgroup::{AgentPath, run_id},
-    request::probes::{ProbeAnswer, ProbeHit},
+    request::{
+        probes::{ProbeAnswer, ProbeHit},
+        record::attributed,
+    },
 };
 
 const MAX_BURSTS: usize = 10_000;
@@ -121,9 +124,6 @@ pub fn record(due: &Due, policy_version: &str) -> NewRecord {
     params.insert("reset_probes".into(), json!(s.refused));
     s.insert_params(&mut params);
     NewRecord {
-        agent: Some(due.agent.agent().to_string()),
-        instance: Some(due.agent.instance().to_string()),
-        chain: Some(due.agent.chain_display()),
         action: Some("tcp.connect".into()),
         params,
         decision: Some(if due.answer.allowed {
@@ -140,7 +140,7 @@ pub fn record(due: &Due, policy_version: &str) -> NewRecord {
             s.lasted.as_secs_f64()
         )),
         policy_version: Some(policy_version.to_string()),
-        ..NewRecord::new(EventKind::TcpConnect)
+        ..attributed(&due.agent, EventKind::TcpConnect)
     }
 }
 

@@ -7,11 +7,24 @@ use cordon_audit::{AuditError, Decision as AuditDecision, EventKind, NewRecord};
 use cordon_policy::{Decision, Verdict};
 use serde_json::{Map, Value};
 
+use crate::cgroup::AgentPath;
+
 use super::{
     actor::Actor,
     decider::Ask,
     refusal::{Recorded, Refusal},
 };
+
+/// A record of `kind` attributed to the agent instance at `path`: agent,
+/// instance and delegation chain, as every record about an agent names it.
+pub fn attributed(path: &AgentPath, kind: EventKind) -> NewRecord {
+    NewRecord {
+        agent: Some(path.agent().to_string()),
+        instance: Some(path.instance().to_string()),
+        chain: Some(path.chain_display()),
+        ..NewRecord::new(kind)
+    }
+}
 
 /// A record describing one decision, ready to append.
 pub struct DecisionRecord<'a> {
@@ -38,9 +51,6 @@ impl DecisionRecord<'_> {
             Verdict::Approve { .. } => AuditDecision::Pending,
         });
         NewRecord {
-            agent: Some(a.agent().to_string()),
-            instance: Some(a.instance().to_string()),
-            chain: Some(a.chain_display()),
             cgroup_id: Some(self.actor.origin.cgroup_id),
             pid: Some(self.actor.origin.pid),
             uid: Some(self.actor.origin.uid),
@@ -58,7 +68,7 @@ impl DecisionRecord<'_> {
             dst_port: Some(self.dst.port()),
             http_method: self.http.map(|(m, _)| m.to_string()),
             http_path: self.http.map(|(_, p)| p.to_string()),
-            ..NewRecord::new(self.kind)
+            ..attributed(a, self.kind)
         }
     }
 }

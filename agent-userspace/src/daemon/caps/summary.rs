@@ -9,7 +9,7 @@ use cordon_audit::{Decision, EventKind, NewRecord};
 use serde_json::json;
 
 use super::Due;
-use crate::daemon::Shared;
+use crate::{daemon::Shared, request::record::attributed};
 
 const TICK: Duration = Duration::from_secs(1);
 
@@ -66,9 +66,6 @@ pub fn record(due: &Due, policy_version: &str) -> NewRecord {
     params.insert("refused".into(), json!(s.refused));
     s.insert_params(&mut params);
     NewRecord {
-        agent: Some(due.agent.agent().to_string()),
-        instance: Some(due.agent.instance().to_string()),
-        chain: Some(due.agent.chain_display()),
         action: Some("cap.burst".into()),
         params,
         decision: Some(Decision::Deny),
@@ -82,7 +79,7 @@ pub fn record(due: &Due, policy_version: &str) -> NewRecord {
             s.lasted.as_secs_f64()
         )),
         policy_version: Some(policy_version.to_string()),
-        ..NewRecord::new(EventKind::LimitHit)
+        ..attributed(&due.agent, EventKind::LimitHit)
     }
 }
 
