@@ -39,7 +39,7 @@ pub(crate) struct Verdict {
 }
 
 impl Verdict {
-    fn answer(&self, seq: u64) -> Result<u64, AuditError> {
+    pub fn answer(&self, seq: u64) -> Result<u64, AuditError> {
         match &self.failed {
             None => Ok(seq),
             Some(reason) => Err(AuditError::CommitFailed {
@@ -177,10 +177,11 @@ pub(crate) fn this_core(key: u64) -> Option<(Arc<CoreAcks>, bool)> {
         return None;
     }
     CORES.with_borrow_mut(|cores| {
-        cores.retain(|(_, c)| c.is_alive());
-        if let Some((_, core)) = cores.iter().find(|(k, _)| *k == key) {
+        if let Some((_, core)) = cores.iter().find(|(k, c)| *k == key && c.is_alive()) {
             return Some((Arc::clone(core), false));
         }
+        // Only when one is made: entries whose runtime ended go.
+        cores.retain(|(_, c)| c.is_alive());
         let core = Arc::new(CoreAcks::default());
         core.alive.store(true, Ordering::Release);
         rt.spawn(Arc::clone(&core).answer());

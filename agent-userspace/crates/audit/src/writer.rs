@@ -166,29 +166,39 @@ impl Writer {
         Ok(())
     }
 
-    /// Everything up to `upto` is on disk: tell its waiters, all at once (each proxy core
-    /// once, for all of its own).
+    /// Everything up to `upto` is on disk: tell its waiters, all at once.
     fn synced(&self, upto: u64) {
-        let (covered, cores) = {
+        self.answer(Verdict { upto, failed: None });
+    }
+
+    /// Answers every waiter up to `verdict.upto` with it: the writer's own at once, each proxy
+    /// core's through one hand-over to that core (`acks.rs`). A success also moves the synced
+    /// and acknowledged marks.
+    fn answer(&self, verdict: Verdict) {
+        let upto = verdict.upto;
+        let (waiters, cores) = {
             let mut s = self.appender.lock();
-            s.synced_seq = s.synced_seq.max(upto);
+            if verdict.failed.is_none() {
+                s.synced_seq = s.synced_seq.max(upto);
+            }
             let n = s.waiters.iter().take_while(|(seq, _)| *seq <= upto).count();
             (
                 s.waiters.drain(..n).collect::<Vec<_>>(),
                 live_cores(&mut s, upto),
             )
         };
-        if covered.is_empty() && cores.is_empty() {
+        if waiters.is_empty() && cores.is_empty() {
             return;
         }
-        self.shared.acked_seq.fetch_max(upto, Ordering::AcqRel);
-        let verdict = Verdict { upto, failed: None };
+        if verdict.failed.is_none() {
+            self.shared.acked_seq.fetch_max(upto, Ordering::AcqRel);
+        }
         for core in cores {
             core.deliver(&verdict);
         }
-        for (seq, ack) in covered {
+        for (seq, ack) in waiters {
             // A waiter that stopped waiting (its request went away) needs no answer.
-            let _ = ack.send(Ok(seq));
+            let _ = ack.send(verdict.answer(seq));
         }
     }
 
@@ -203,27 +213,10 @@ impl Writer {
             .fetch_add(1, Ordering::Relaxed);
         self.shared.set_failure(&reason);
         tracing::error!(upto, error = %reason, "audit sync failed; refusing records and retrying");
-        let (failed, cores) = {
-            let mut s = self.appender.lock();
-            let n = s.waiters.iter().take_while(|(seq, _)| *seq <= upto).count();
-            (
-                s.waiters.drain(..n).collect::<Vec<_>>(),
-                live_cores(&mut s, upto),
-            )
-        };
-        let verdict = Verdict {
+        self.answer(Verdict {
             upto,
-            failed: Some(reason.clone()),
-        };
-        for core in cores {
-            core.deliver(&verdict);
-        }
-        for (seq, ack) in failed {
-            let _ = ack.send(Err(AuditError::CommitFailed {
-                seq,
-                reason: reason.clone(),
-            }));
-        }
+            failed: Some(reason),
+        });
         // An fdatasync error may leave the pages marked clean: the records are made durable
         // through redb instead, by the next flush, which counts as the retry.
         self.unindexed.need_durable();
@@ -406,8 +399,8 @@ impl Writer {
     }
 }
 
-/// The proxy cores still running, for a verdict (a core whose runtime ended is forgotten).
-/// Marks the cores' waiters up to `upto` answered (on disk or refused).
+/// Marks the cores' waiters up to `upto` answered (on disk or refused) and returns the cores
+/// still running, for the verdict (a core whose runtime ended is forgotten).
 fn live_cores(s: &mut State, upto: u64) -> Vec<Arc<CoreAcks>> {
     s.core_answered = s.core_answered.max(upto);
     s.cores.retain(|c| c.is_alive());
