@@ -25,6 +25,9 @@ use crate::proxy;
 
 /// How long a stopping core waits for its blocking tasks.
 const SHUTDOWN: Duration = Duration::from_secs(1);
+/// The period of the timer every core keeps armed (`anchor_timers`); under the HTTP/1
+/// head-read timeout (30 s), so every per-connection timer falls after it.
+const ANCHOR: Duration = Duration::from_secs(10);
 
 /// Which listener pairs each core accepts on: pair `i` on core
 /// `i % cores`, so every pair has a core accepting on it, even when an
@@ -108,6 +111,7 @@ impl Cores {
         {
             // Registered with this core's reactor: its thread alone polls them.
             let _in = rt.enter();
+            rt.spawn(anchor_timers());
             for l in listeners {
                 let l = tokio::net::TcpListener::from_std(l)?;
                 self.accepts
@@ -148,6 +152,17 @@ impl Cores {
                 tracing::error!(core, "a proxy core's thread panicked");
             }
         }
+    }
+}
+
+/// Keeps one timer armed on the core, due sooner than any per-connection timer. tokio wakes
+/// its driver (an eventfd write, then one more `epoll_wait`) whenever a timer is registered
+/// while none is pending, even from the driver's own thread, which is awake anyway. hyper
+/// arms a head-read timer after every answer, so with one connection on a core every request
+/// paid that wakeup; with this timer pending, a later one registers without it.
+async fn anchor_timers() {
+    loop {
+        tokio::time::sleep(ANCHOR).await;
     }
 }
 

@@ -4,6 +4,10 @@
 //! handed to another thread per record, so a batched request costs no wakeup of the writer
 //! thread (`writer.rs`), which only syncs the log and fills redb on its own cadence.
 //!
+//! What an append must achieve before it returns is its [`Reach`]. An outcome needs none: its
+//! frame is queued and goes into the log with the next decision's `pwrite` (one syscall for
+//! both) or with the writer's next group, so a batched request pays one `pwrite`, not two.
+//!
 //! Strict durability adds one wait: the appender registers for the `fdatasync` that covers its
 //! seq (with its proxy core's answering task when it runs on one, `acks.rs`), and leaves its
 //! frame to the writer, which writes the whole group in one `pwrite` just
@@ -64,6 +68,19 @@ impl Rejected {
     }
 }
 
+/// What an append has done by the time it returns.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Reach {
+    /// Encoded, chained and queued: the next appender that writes, or the writer, puts its
+    /// frame in the log (outcomes; a lost one is marked at the next start).
+    Queued,
+    /// Its frame is in the log file, behind every frame queued before it (batched decisions:
+    /// a daemon crash cannot lose it).
+    File,
+    /// As `Queued`, plus a receiver that resolves once a sync covers it (strict decisions).
+    Synced,
+}
+
 /// What the writer thread is doing, as the appenders see it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Writer {
@@ -120,10 +137,6 @@ pub(crate) struct Appender {
     epoch: Instant,
     /// How long the first record of a group may wait for the writer (`AuditConfig::flush_delay`).
     flush_delay: Duration,
-    /// Batched: the appender writes its frame to the log itself (its `append` resolves at
-    /// once, so the record must be in the file by then). Strict: the writer writes the
-    /// group's frames in one `pwrite` before the sync the appenders wait for anyway.
-    inline_write: bool,
 }
 
 impl Appender {
@@ -134,7 +147,6 @@ impl Appender {
         head: Hash,
         wal: Option<Wal>,
         flush_delay: Duration,
-        inline_write: bool,
     ) -> Appender {
         Appender {
             id: APPENDERS.fetch_add(1, Ordering::Relaxed),
@@ -163,7 +175,6 @@ impl Appender {
             write_started: AtomicU64::new(0),
             epoch: Instant::now(),
             flush_delay,
-            inline_write,
         }
     }
 
@@ -203,14 +214,10 @@ impl Appender {
         self.state.lock()
     }
 
-    /// Encodes `rec` under the next seq and writes it. With `awaited`, also returns the
-    /// receiver that resolves once a sync covers it (strict durability).
-    pub fn append(
-        &self,
-        rec: &NewRecord,
-        awaited: bool,
-    ) -> Result<(u64, Option<Waiter>), Rejected> {
-        let ack = awaited.then(oneshot::channel);
+    /// Encodes `rec` under the next seq and takes it as far as `reach` says. `Synced` also
+    /// returns the receiver that resolves once a sync covers it.
+    pub fn append(&self, rec: &NewRecord, reach: Reach) -> Result<(u64, Option<Waiter>), Rejected> {
+        let ack = (reach == Reach::Synced).then(oneshot::channel);
         let mut s = self.lock_bounded().map_err(Rejected::Other)?;
         self.admit(&mut s)?;
         let seq = s.next_seq;
@@ -218,28 +225,16 @@ impl Appender {
         let st = &mut *s;
         st.written
             .push(seq, &now_micros(), rec, st.head.as_str(), &mut st.scratch);
-        if let Some(wal) = &mut st.wal
-            && self.inline_write
-            && let Some((_, bytes)) = st.written.last()
-        {
-            let half = wal.half_len();
-            let busy = wal.other_busy();
-            self.writing(true);
-            let written = wal.write(seq, bytes);
-            self.writing(false);
-            match written {
-                Ok(()) => {}
-                Err(e) => {
-                    st.written.pop();
-                    return Err(self.write_failed(st, seq, e));
-                }
+        if reach == Reach::File && st.wal.is_some() {
+            let asked = st.checkpoint_asked;
+            // With it, the frames queued before it: the log holds seqs in order.
+            if let Err(e) = self.write_out(st) {
+                st.written.pop();
+                return Err(self.write_failed(st, seq, e));
             }
-            // A half past its middle, or one the write just left: time for a checkpoint.
-            if !st.checkpoint_asked && (wal.other_busy() != busy || wal.used() * 2 > half) {
-                st.checkpoint_asked = true;
+            if st.checkpoint_asked && !asked {
                 self.wake_writer(st);
             }
-            st.file_seq = seq;
         }
         if st.write_retry.take().is_some() && self.shared.clear_failure() {
             tracing::warn!(seq, "audit log writes succeed again; accepting records");
@@ -282,6 +277,38 @@ impl Appender {
             self.wake_writer(st);
         }
         Ok((seq, waiter))
+    }
+
+    /// Writes the frames of records not yet in the log (queued ones, and in strict mode the
+    /// whole group, in one `pwrite` per half) and moves `file_seq` past them; asks for a
+    /// checkpoint once a half is past its middle or the write moved to the other half. `Full`
+    /// also when records before them were taken for redb without reaching the file: those
+    /// must become durable there first.
+    pub fn write_out(&self, st: &mut State) -> Result<(), WriteError> {
+        let Some(wal) = &mut st.wal else {
+            return Ok(());
+        };
+        let from = st.file_seq;
+        // An appender writes before it counts its own record in `written_seq`.
+        let newest = st
+            .written
+            .last_seq()
+            .map_or(st.written_seq, |l| l.max(st.written_seq));
+        if newest <= from {
+            return Ok(());
+        }
+        if st.written.first_seq().is_none_or(|first| first > from + 1) {
+            return Err(WriteError::Full);
+        }
+        let busy = wal.other_busy();
+        self.writing(true);
+        let (n, result) = wal.write_many(st.written.after(from));
+        self.writing(false);
+        st.file_seq = from + n as u64;
+        if result.is_err() || wal.other_busy() != busy || wal.used() * 2 > wal.half_len() {
+            st.checkpoint_asked = true;
+        }
+        result
     }
 
     /// Refuses when closed, failing, in a write back-off, or full.
@@ -374,7 +401,7 @@ mod tests {
     fn appender(wal: Option<Wal>) -> Appender {
         let head = Hash::from_hex(GENESIS_HASH).expect("genesis");
         let delay = Duration::from_millis(20);
-        Appender::new(Arc::new(Shared::new(64, 0)), 64, 0, head, wal, delay, true)
+        Appender::new(Arc::new(Shared::new(64, 0)), 64, 0, head, wal, delay)
     }
 
     fn rec() -> NewRecord {
@@ -414,7 +441,7 @@ mod tests {
         let a = Arc::new(appender(None));
         let (holder, release) = hold(&a, true);
         let started = Instant::now();
-        let got = a.append(&rec(), false);
+        let got = a.append(&rec(), Reach::File);
         let waited = started.elapsed();
         release.wait();
         holder.join().expect("holder");
@@ -423,7 +450,7 @@ mod tests {
             "a stalled log refuses"
         );
         assert!(waited >= STALL && waited < LOCK_WAIT, "{waited:?}");
-        assert!(matches!(a.append(&rec(), false), Ok((1, None))));
+        assert!(matches!(a.append(&rec(), Reach::File), Ok((1, None))));
     }
 
     #[test]
@@ -431,7 +458,7 @@ mod tests {
         let a = Arc::new(appender(None));
         let (holder, release) = hold(&a, false);
         let started = Instant::now();
-        let got = a.append(&rec(), false);
+        let got = a.append(&rec(), Reach::File);
         let waited = started.elapsed();
         release.wait();
         holder.join().expect("holder");
@@ -448,7 +475,7 @@ mod tests {
         let mut wal = Wal::open(&dir.path().join("audit.wal"), 64 * 1024).expect("wal");
         wal.reopen_for_test(false);
         let a = appender(Some(wal));
-        match a.append(&rec(), true) {
+        match a.append(&rec(), Reach::File) {
             Err(Rejected::Other(AuditError::CommitFailed { seq: 1, reason })) => {
                 assert!(reason.contains("write"), "{reason}");
             }
@@ -457,7 +484,7 @@ mod tests {
         assert!(!a.shared.health().is_healthy());
         assert!(
             matches!(
-                a.append(&rec(), false),
+                a.append(&rec(), Reach::File),
                 Err(Rejected::Other(AuditError::Unavailable { .. }))
             ),
             "later records are refused while the write backs off"
@@ -467,8 +494,40 @@ mod tests {
         }
         std::thread::sleep(FIRST_BACKOFF);
         // The refused record did not use its seq.
-        assert!(matches!(a.append(&rec(), false), Ok((1, None))));
+        assert!(matches!(a.append(&rec(), Reach::File), Ok((1, None))));
         assert!(a.shared.health().is_healthy());
         assert_eq!(a.lock().written.len(), 1);
+    }
+
+    #[test]
+    fn a_queued_record_reaches_the_log_in_the_next_decisions_write_in_seq_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal = Wal::open(&dir.path().join("audit.wal"), 64 * 1024).expect("wal");
+        let a = appender(Some(wal));
+        assert!(matches!(a.append(&rec(), Reach::Queued), Ok((1, None))));
+        {
+            let s = a.lock();
+            assert_eq!(s.file_seq, 0, "an outcome is not written on its own");
+            assert_eq!(s.wal.as_ref().map(Wal::used), Some(0));
+        }
+        assert!(matches!(a.append(&rec(), Reach::File), Ok((2, None))));
+        let s = a.lock();
+        assert_eq!(
+            s.file_seq, 2,
+            "the decision's write took the queued frame too"
+        );
+        let frames: Vec<(u64, usize)> = s.written.iter().map(|(q, b)| (q, b.len())).collect();
+        let framed: usize = frames.iter().map(|(_, len)| crate::wal::HEADER + len).sum();
+        assert_eq!(s.wal.as_ref().map(Wal::used), Some(framed as u64));
+        // Frame: len u32 | crc u32 | seq u64 | bytes, one after the other from the start.
+        let mut file = vec![0u8; framed];
+        let wal = s.wal.as_ref().expect("wal");
+        std::os::unix::fs::FileExt::read_exact_at(wal.file_for_test(), &mut file, 0).expect("read");
+        let mut at = 0;
+        for (seq, len) in frames {
+            let got = u64::from_le_bytes(file[at + 8..at + 16].try_into().expect("seq"));
+            assert_eq!(got, seq);
+            at += crate::wal::HEADER + len;
+        }
     }
 }

@@ -122,8 +122,12 @@ impl AuditConfig {
         }
     }
 
-    /// Whether `append` waits for the writer: in strict mode, for the sync that covers it.
-    pub(crate) fn acked(&self) -> bool {
-        self.durability == Durability::Strict
+    /// How far a decision's `append` takes it before it resolves: strict waits for the sync
+    /// that covers it; batched writes it to the log file on the calling thread.
+    pub(crate) fn reach(&self) -> crate::appender::Reach {
+        match self.durability {
+            Durability::Strict => crate::appender::Reach::Synced,
+            Durability::Batched { .. } => crate::appender::Reach::File,
+        }
     }
 }

@@ -108,19 +108,12 @@ impl Encoded {
         }
     }
 
-    /// The newest record's seq and bytes.
-    pub fn last(&self) -> Option<(u64, &[u8])> {
-        let last = self.recs.last()?;
-        let start = self
-            .recs
-            .len()
-            .checked_sub(2)
-            .map_or(0, |i| self.recs[i].end);
-        Some((last.seq, &self.buf[start..last.end]))
-    }
-
     pub fn last_hash(&self) -> Option<Hash> {
         self.recs.last().map(|r| r.hash)
+    }
+
+    pub fn last_seq(&self) -> Option<u64> {
+        self.recs.last().map(|r| r.seq)
     }
 
     pub fn first_seq(&self) -> Option<u64> {
@@ -153,8 +146,15 @@ impl Encoded {
 
     /// Each record's seq and stored bytes, in order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> + '_ {
-        let mut start = 0;
-        self.recs.iter().map(move |r| {
+        self.after(0)
+    }
+
+    /// The records after `seq`, in order; found by search, not by walking the ones before
+    /// (an appender writing the queued tail of a long group asks for it on every append).
+    pub fn after(&self, seq: u64) -> impl Iterator<Item = (u64, &[u8])> + '_ {
+        let i = self.recs.partition_point(|r| r.seq <= seq);
+        let mut start = i.checked_sub(1).map_or(0, |p| self.recs[p].end);
+        self.recs[i..].iter().map(move |r| {
             let bytes = &self.buf[start..r.end];
             start = r.end;
             (r.seq, bytes)
@@ -227,5 +227,21 @@ mod tests {
         }
         a.clear();
         assert!(a.is_empty() && a.tip().is_none() && a.bytes_len() == 0);
+    }
+
+    #[test]
+    fn the_records_after_a_seq_are_the_same_bytes_iter_gives_for_them() {
+        let (ts, mut scratch) = (now_micros(), Scratch::default());
+        let mut e = Encoded::default();
+        for (seq, name) in [(4, "d"), (5, "e"), (6, "f")] {
+            e.push(seq, &ts, &rec(name), GENESIS_HASH, &mut scratch);
+        }
+        let all: Vec<(u64, Vec<u8>)> = e.iter().map(|(s, b)| (s, b.to_vec())).collect();
+        for from in 0..=7 {
+            let after: Vec<(u64, Vec<u8>)> = e.after(from).map(|(s, b)| (s, b.to_vec())).collect();
+            let want: Vec<(u64, Vec<u8>)> =
+                all.iter().filter(|(s, _)| *s > from).cloned().collect();
+            assert_eq!(after, want, "after {from}");
+        }
     }
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use redb::Database;
 use tokio::sync::watch;
 
-use crate::appender::{Appender, Rejected, Waiter};
-use crate::config::{AuditConfig, Durability};
+use crate::appender::{Appender, Reach, Rejected, Waiter};
+use crate::config::AuditConfig;
 use crate::encoded::Hash;
 use crate::error::{AuditError, DbContext};
 use crate::health::{AuditMetrics, Health, Shared};
@@ -40,7 +40,7 @@ struct Inner {
     appender: Arc<Appender>,
     shared: Arc<Shared>,
     /// Whether `append` waits for a sync (strict durability).
-    acked: bool,
+    reach: Reach,
     /// `AuditConfig::outcomes`.
     outcomes: bool,
     db: Arc<Database>,
@@ -92,7 +92,6 @@ impl AuditLog {
             head_hash,
             wal,
             flush_delay,
-            cfg.durability != Durability::Strict,
         ));
         let writer = Writer {
             db: Arc::clone(&db),
@@ -114,7 +113,7 @@ impl AuditLog {
             inner: Arc::new(Inner {
                 appender,
                 shared,
-                acked: cfg.acked(),
+                reach: cfg.reach(),
                 outcomes: cfg.outcomes,
                 db,
                 writer: Mutex::new(Some(handle)),
@@ -133,7 +132,7 @@ impl AuditLog {
         rec: NewRecord,
     ) -> impl Future<Output = Result<u64, AuditError>> + Send + 'static {
         let submitted = self
-            .submit(rec, self.inner.acked)
+            .submit(rec, self.inner.reach)
             .map_err(Rejected::into_error);
         async move {
             match submitted? {
@@ -147,7 +146,7 @@ impl AuditLog {
     /// Must not be called from inside a tokio runtime thread (tokio panics there).
     pub fn append_blocking(&self, rec: NewRecord) -> Result<u64, AuditError> {
         match self
-            .submit(rec, self.inner.acked)
+            .submit(rec, self.inner.reach)
             .map_err(Rejected::into_error)?
         {
             (seq, None) => Ok(seq),
@@ -156,8 +155,9 @@ impl AuditLog {
     }
 
     /// Writes the outcome of a forwarded exchange and returns at once: nothing waits for a
-    /// sync, so a response is never held back by it. The record is numbered when written,
-    /// after its decision, and the next sync covers it. Call it when the exchange has ended
+    /// sync or a write, so a response is never held back by it. The record is numbered now,
+    /// after its decision; its frame reaches the log with the next decision's write or the
+    /// writer's next group (batched: within the batch delay), and the next sync covers it. Call it when the exchange has ended
     /// (last byte delivered, error, or the agent gone). While too many records wait for the
     /// writer it is retried in the background (inside a tokio runtime) for up to
     /// `OUTCOME_RETRY_FOR`; an outcome that still cannot be written is logged and counted
@@ -170,7 +170,7 @@ impl AuditLog {
         }
         let decision_seq = outcome.decision_seq;
         let rec = outcome.into_record();
-        match self.inner.appender.append(&rec, false) {
+        match self.inner.appender.append(&rec, Reach::Queued) {
             Ok(_) => {}
             Err(Rejected::Full(e)) => match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
@@ -188,7 +188,7 @@ impl AuditLog {
         let mut wait = Duration::from_millis(5);
         loop {
             tokio::time::sleep(wait).await;
-            match self.inner.appender.append(&rec, false) {
+            match self.inner.appender.append(&rec, Reach::Queued) {
                 Ok(_) => return,
                 Err(Rejected::Full(e)) if started.elapsed() < OUTCOME_RETRY_FOR => {
                     wait = (wait * 2).min(Duration::from_millis(200));
@@ -213,11 +213,11 @@ impl AuditLog {
         );
     }
 
-    fn submit(&self, rec: NewRecord, acked: bool) -> Result<(u64, Option<Waiter>), Rejected> {
+    fn submit(&self, rec: NewRecord, reach: Reach) -> Result<(u64, Option<Waiter>), Rejected> {
         if self.inner.shared.closed.load(Ordering::Acquire) {
             return Err(Rejected::Other(AuditError::Closed));
         }
-        self.inner.appender.append(&rec, acked)
+        self.inner.appender.append(&rec, reach)
     }
 
     /// Whether this log records outcomes (`AuditConfig::outcomes`).

@@ -85,6 +85,7 @@ impl Wal {
             }
             file.sync_all().map_err(|e| io_err(path, "fsync", e))?;
         }
+        cache_in_small_folios(&file, path, capacity)?;
         Ok(Wal {
             file,
             path: path.to_path_buf(),
@@ -109,6 +110,7 @@ impl Wal {
 
     /// Writes one record's frame in one `pwrite` (not yet synced). A full half moves on to
     /// the other one when a checkpoint has freed it.
+    #[cfg(test)]
     pub fn write(&mut self, seq: u64, bytes: &[u8]) -> Result<(), WriteError> {
         self.write_many(std::iter::once((seq, bytes))).1
     }
@@ -218,6 +220,41 @@ impl Wal {
             .open(&self.path)
             .expect("reopen the log");
     }
+}
+
+/// Leaves the file in the page cache as page-sized folios. ext4 (Linux 6.16 on) caches a file
+/// written or read in large chunks (the zero-fill, replay's reads) in large folios, and every
+/// small `pwrite` into one walks all of its block buffers: a 500-byte append cost about twice
+/// what it costs in 4 KiB folios (2.9 against 1.5 us here), on every request. The pages are
+/// dropped (clean after a sync) and read back without readahead, which fills exactly the pages
+/// a read asks for, one small folio each. Reading them back now also keeps the block reads a
+/// partial-page write into an uncached page needs off the request path.
+fn cache_in_small_folios(file: &File, path: &Path, len: u64) -> Result<(), AuditError> {
+    use std::os::fd::AsRawFd;
+    file.sync_data().map_err(|e| io_err(path, "fdatasync", e))?;
+    let advise = |advice: libc::c_int| {
+        // SAFETY: a valid open descriptor; posix_fadvise only reads its arguments.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, advice) };
+        if rc != 0 {
+            // Only the cost of later writes depends on it.
+            let e = std::io::Error::from_raw_os_error(rc);
+            tracing::warn!(path = %path.display(), advice, "posix_fadvise: {e}");
+        }
+    };
+    advise(libc::POSIX_FADV_DONTNEED);
+    advise(libc::POSIX_FADV_RANDOM);
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut at = 0;
+    while at < len {
+        let n = buf
+            .len()
+            .min(usize::try_from(len - at).unwrap_or(buf.len()));
+        file.read_exact_at(&mut buf[..n], at)
+            .map_err(|e| io_err(path, "read back", e))?;
+        at += n as u64;
+    }
+    advise(libc::POSIX_FADV_NORMAL);
+    Ok(())
 }
 
 /// Syncs the log file from the writer thread, outside the appenders' lock.

@@ -129,7 +129,7 @@ impl Writer {
     fn sync_waiters(&mut self) {
         let (wrote, upto, written) = {
             let mut s = self.appender.lock();
-            let wrote = write_out(&self.appender, &mut s);
+            let wrote = self.appender.write_out(&mut s);
             (wrote, s.file_seq, s.written_seq)
         };
         match wrote {
@@ -229,7 +229,7 @@ impl Writer {
     fn flush(&mut self) -> bool {
         let (wrote, upto, written, unwritten) = {
             let mut s = self.appender.lock();
-            let wrote = write_out(&self.appender, &mut s);
+            let wrote = self.appender.write_out(&mut s);
             std::mem::swap(&mut s.written, &mut self.spare);
             s.written_since = None;
             self.shared.depth.store(0, Ordering::Relaxed);
@@ -405,29 +405,4 @@ fn live_cores(s: &mut State, upto: u64) -> Vec<Arc<CoreAcks>> {
     s.core_answered = s.core_answered.max(upto);
     s.cores.retain(|c| c.is_alive());
     s.cores.clone()
-}
-
-/// Writes the frames of records appenders left unwritten (strict mode: the whole group, in
-/// one `pwrite` per half) and moves `file_seq` past them. `Full` also when records before them
-/// were taken for redb without reaching the file: those must become durable there first.
-fn write_out(appender: &Appender, s: &mut State) -> Result<(), WriteError> {
-    let st = &mut *s;
-    let Some(wal) = &mut st.wal else {
-        return Ok(());
-    };
-    let from = st.file_seq;
-    if st.written_seq <= from {
-        return Ok(());
-    }
-    if st.written.first_seq().is_none_or(|first| first > from + 1) {
-        return Err(WriteError::Full);
-    }
-    appender.writing(true);
-    let (n, result) = wal.write_many(st.written.iter().filter(|(seq, _)| *seq > from));
-    appender.writing(false);
-    st.file_seq = from + n as u64;
-    if result.is_err() || wal.used() * 2 > wal.half_len() {
-        st.checkpoint_asked = true;
-    }
-    result
 }
