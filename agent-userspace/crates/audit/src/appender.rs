@@ -1,6 +1,7 @@
-//! The append path. The thread that makes a decision records it itself: under one short lock
-//! it takes the next seq and timestamp, encodes and hash-chains the record and, in batched
-//! mode, writes its frame to the write-ahead log (a `pwrite` into the page cache). Nothing is
+//! The append path. The thread that makes a decision records it itself. It encodes the record
+//! before taking the lock (`encode::Draft`); under one short lock it takes the next seq and
+//! timestamp, hash-chains the record and, in batched mode, writes its frame to the
+//! write-ahead log (a `pwrite` into the page cache). Nothing is
 //! handed to another thread per record, so a batched request costs no wakeup of the writer
 //! thread (`writer.rs`), which only syncs the log and fills redb on its own cadence.
 //!
@@ -16,7 +17,7 @@
 //! themselves to the list, and it writes and syncs again at once for them (group commit),
 //! waking every covered waiter when its sync returns.
 //!
-//! Bounded blocking: the lock is held for an encode (and, batched, a `pwrite` to allocated,
+//! Bounded blocking: the lock is held for a copy and a hash (and, batched, a `pwrite` to allocated,
 //! cached pages; the writer holds it for the group's `pwrite` in strict mode)
 //! (`benches/cpu.rs` measures it). An appender waiting for the lock is refused
 //! (`AuditError::Stalled`) as soon as the holder's write has been in the kernel for
@@ -35,7 +36,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 use crate::acks::{self, CoreAcks};
-use crate::encode::Scratch;
+use crate::encode::Draft;
 use crate::encoded::{Encoded, Hash};
 use crate::error::AuditError;
 use crate::health::Shared;
@@ -117,7 +118,11 @@ pub(crate) struct State {
     pub closed: bool,
     /// After a failed log write: when the next append may try, and the wait after that.
     pub write_retry: Option<(Instant, Duration)>,
-    scratch: Scratch,
+}
+
+thread_local! {
+    /// Each appending thread's draft, reused so encoding allocates nothing once warm.
+    static DRAFT: std::cell::RefCell<Draft> = std::cell::RefCell::new(Draft::default());
 }
 
 /// Numbers appenders, so a thread's answering tasks are told apart by log (`acks::this_core`),
@@ -167,7 +172,6 @@ impl Appender {
                 checkpoint_asked: false,
                 closed: false,
                 write_retry: None,
-                scratch: Scratch::default(),
             }),
             wake: Condvar::new(),
             shared,
@@ -217,6 +221,16 @@ impl Appender {
     /// Encodes `rec` under the next seq and takes it as far as `reach` says. `Synced` also
     /// returns the receiver that resolves once a sync covers it.
     pub fn append(&self, rec: &NewRecord, reach: Reach) -> Result<(u64, Option<Waiter>), Rejected> {
+        DRAFT.with_borrow_mut(|draft| {
+            // Before the lock: only the chain's fields are left for under it.
+            draft.encode(rec);
+            let appended = self.append_draft(draft, reach);
+            draft.shrink();
+            appended
+        })
+    }
+
+    fn append_draft(&self, draft: &Draft, reach: Reach) -> Result<(u64, Option<Waiter>), Rejected> {
         let ack = (reach == Reach::Synced).then(oneshot::channel);
         let mut s = self.lock_bounded().map_err(Rejected::Other)?;
         self.admit(&mut s)?;
@@ -224,7 +238,7 @@ impl Appender {
         let now = Instant::now();
         let st = &mut *s;
         st.written
-            .push(seq, &now_micros(), rec, st.head.as_str(), &mut st.scratch);
+            .push_draft(seq, &now_micros(), draft, st.head.as_str());
         if reach == Reach::File && st.wal.is_some() {
             let asked = st.checkpoint_asked;
             // With it, the frames queued before it: the log holds seqs in order.

@@ -1,7 +1,12 @@
 //! Writes a record's stored bytes straight from its fields, in canonical form (see
-//! `canonical`), without building a `serde_json::Value` first. The audit writer encodes every
-//! record on one thread; going through `Value` (a map of owned strings, then sorting and
-//! writing it) was most of that thread's time under load.
+//! `canonical`), without building a `serde_json::Value` first. Going through `Value` (a map
+//! of owned strings, then sorting and writing it) used to be most of the audit's CPU.
+//!
+//! Encoding has two halves. A [`Draft`] holds every field but the three the chain decides
+//! (`prev_hash`, `seq`, `ts`), and is made before the appenders' lock is taken
+//! (`Appender::append`). Under the lock, [`Draft::finish_into`] fills those three in and
+//! hashes: the lock is held for a copy and a SHA-256, not for the whole encoding, so the
+//! proxy cores rarely wait for each other there.
 //!
 //! The output is byte-for-byte what `canonical` produces from the serialized record (hash, then
 //! the record with its hash written canonically); the tests hold the two paths to that.
@@ -15,144 +20,173 @@ use crate::canonical::{write_object, write_string};
 use crate::encoded::Hash;
 use crate::record::{NewRecord, format_ts};
 
-/// What encoding reuses from one record to the next: the record's bytes before its hash is
-/// known (the hash entry is then spliced in at its place in key order).
-#[derive(Default)]
-pub(crate) struct Scratch {
-    body: Vec<u8>,
-}
-
 /// Every key a record can have, with room to spare: the field list lives on the stack.
 const MAX_FIELDS: usize = 64;
 
+/// A draft's buffer past this is dropped after use (`Draft::shrink`).
+const KEEP_BYTES: usize = 64 << 10;
+
+/// `"hash":"` + 64 hex digits + `",`: the hash entry, which always has a key after it.
+const HASH_ENTRY: usize = 8 + 64 + 2;
+
 enum Field<'a> {
     Str(&'a str),
-    Ts(&'a DateTime<Utc>),
     Int(u64),
     /// A finite float (non-finite ones are left out: JSON has no text for them).
     Float(serde_json::Number),
     Bool(bool),
     Params(&'a Map<String, Value>),
+    /// `prev_hash`, `seq` or `ts`: filled in under the lock (its index in `Draft::holes`).
+    Hole(usize),
 }
 
-/// Appends the stored bytes (hash included) of `rec` at `seq`, chained to `prev_hash`, to
-/// `out`, and returns its hash.
-pub(crate) fn stored_bytes_into(
-    seq: u64,
-    ts: &DateTime<Utc>,
-    rec: &NewRecord,
-    prev_hash: &str,
-    scratch: &mut Scratch,
-    out: &mut Vec<u8>,
-) -> Hash {
-    let mut fields: SmallVec<[(&'static str, Field<'_>); MAX_FIELDS]> = SmallVec::new();
-    let strings: [(&'static str, &Option<String>); 16] = [
-        ("agent", &rec.agent),
-        ("instance", &rec.instance),
-        ("chain", &rec.chain),
-        ("exe", &rec.exe),
-        ("connector", &rec.connector),
-        ("action", &rec.action),
-        ("rule", &rec.rule),
-        ("reason", &rec.reason),
-        ("policy_version", &rec.policy_version),
-        ("approver", &rec.approver),
-        ("src_ip", &rec.src_ip),
-        ("dst_host", &rec.dst_host),
-        ("dst_ip", &rec.dst_ip),
-        ("http_method", &rec.http_method),
-        ("http_path", &rec.http_path),
-        ("error", &rec.error),
-    ];
-    for (k, v) in strings {
-        if let Some(v) = v {
-            fields.push((k, Field::Str(v)));
-        }
-    }
-    let ints: [(&'static str, Option<u64>); 15] = [
-        ("cgroup_id", rec.cgroup_id),
-        ("pid", rec.pid.map(u64::from)),
-        ("uid", rec.uid.map(u64::from)),
-        ("upstream_status", rec.upstream_status.map(u64::from)),
-        ("bytes_up", rec.bytes_up),
-        ("bytes_down", rec.bytes_down),
-        ("decision_latency_us", rec.decision_latency_us),
-        ("total_latency_us", rec.total_latency_us),
-        ("src_port", rec.src_port.map(u64::from)),
-        ("dst_port", rec.dst_port.map(u64::from)),
-        ("seq", Some(seq)),
-        ("decision_seq", rec.decision_seq),
-        ("ttfb_us", rec.ttfb_us),
-        ("tokens_in", rec.tokens_in),
-        ("tokens_out", rec.tokens_out),
-    ];
-    for (k, v) in ints {
-        if let Some(v) = v {
-            fields.push((k, Field::Int(v)));
-        }
-    }
-    fields.push(("kind", Field::Str(rec.kind.as_str())));
-    if let Some(d) = rec.decision {
-        fields.push(("decision", Field::Str(d.as_str())));
-    }
-    if let Some(w) = rec.would {
-        fields.push(("would", Field::Str(w.as_str())));
-    }
-    if let Some(o) = rec.outcome {
-        fields.push(("outcome", Field::Str(o.as_str())));
-    }
-    if let Some(n) = rec.cost_usd.and_then(serde_json::Number::from_f64) {
-        fields.push(("cost_usd", Field::Float(n)));
-    }
-    if let Some(b) = rec.mcp_error {
-        fields.push(("mcp_error", Field::Bool(b)));
-    }
-    if !rec.params.is_empty() {
-        fields.push(("params", Field::Params(&rec.params)));
-    }
-    fields.push(("ts", Field::Ts(ts)));
-    fields.push(("prev_hash", Field::Str(prev_hash)));
-    fields.sort_unstable_by_key(|(k, _)| *k);
+/// A record's canonical bytes without its place in the chain (see the module comment).
+/// Reused from one record to the next, so it allocates only while it grows.
+#[derive(Default)]
+pub(crate) struct Draft {
+    body: Vec<u8>,
+    /// Where the `hash` entry goes: the start of the first key after "hash".
+    split: usize,
+    /// Where the values of `prev_hash`, `seq` and `ts` go, in that (key) order.
+    holes: [usize; 3],
+}
 
-    let body = &mut scratch.body;
-    body.clear();
-    let mut split = None;
-    body.push(b'{');
-    for (i, (key, value)) in fields.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
+impl Draft {
+    /// Encodes every field of `rec`, keys in canonical (byte) order, leaving holes for the
+    /// chain's three.
+    pub fn encode(&mut self, rec: &NewRecord) {
+        fn opt(v: &Option<String>) -> Option<Field<'_>> {
+            v.as_deref().map(Field::Str)
         }
-        if split.is_none() && *key > "hash" {
-            split = Some(body.len());
+        fn int<'a>(v: Option<u64>) -> Option<Field<'a>> {
+            v.map(Field::Int)
         }
-        write_string(key, body);
-        body.push(b':');
-        match value {
-            Field::Str(v) => write_string(v, body),
-            Field::Ts(ts) => write_ts(ts, body),
-            Field::Int(v) => body.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
-            Field::Float(n) => body.extend_from_slice(n.to_string().as_bytes()),
-            Field::Bool(b) => body.extend_from_slice(if *b { b"true" } else { b"false" }),
-            Field::Params(m) => write_object(m, body),
+        // Listed in byte order of their keys, so nothing is sorted per record; the tests
+        // compare the output with the sorting reference path for every field set.
+        let fields: [(&'static str, Option<Field<'_>>); 40] = [
+            ("action", opt(&rec.action)),
+            ("agent", opt(&rec.agent)),
+            ("approver", opt(&rec.approver)),
+            ("bytes_down", int(rec.bytes_down)),
+            ("bytes_up", int(rec.bytes_up)),
+            ("cgroup_id", int(rec.cgroup_id)),
+            ("chain", opt(&rec.chain)),
+            ("connector", opt(&rec.connector)),
+            (
+                "cost_usd",
+                rec.cost_usd
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Field::Float),
+            ),
+            ("decision", rec.decision.map(|d| Field::Str(d.as_str()))),
+            ("decision_latency_us", int(rec.decision_latency_us)),
+            ("decision_seq", int(rec.decision_seq)),
+            ("dst_host", opt(&rec.dst_host)),
+            ("dst_ip", opt(&rec.dst_ip)),
+            ("dst_port", int(rec.dst_port.map(u64::from))),
+            ("error", opt(&rec.error)),
+            ("exe", opt(&rec.exe)),
+            ("http_method", opt(&rec.http_method)),
+            ("http_path", opt(&rec.http_path)),
+            ("instance", opt(&rec.instance)),
+            ("kind", Some(Field::Str(rec.kind.as_str()))),
+            ("mcp_error", rec.mcp_error.map(Field::Bool)),
+            ("outcome", rec.outcome.map(|o| Field::Str(o.as_str()))),
+            (
+                "params",
+                (!rec.params.is_empty()).then_some(Field::Params(&rec.params)),
+            ),
+            ("pid", int(rec.pid.map(u64::from))),
+            ("policy_version", opt(&rec.policy_version)),
+            ("prev_hash", Some(Field::Hole(0))),
+            ("reason", opt(&rec.reason)),
+            ("rule", opt(&rec.rule)),
+            ("seq", Some(Field::Hole(1))),
+            ("src_ip", opt(&rec.src_ip)),
+            ("src_port", int(rec.src_port.map(u64::from))),
+            ("tokens_in", int(rec.tokens_in)),
+            ("tokens_out", int(rec.tokens_out)),
+            ("total_latency_us", int(rec.total_latency_us)),
+            ("ts", Some(Field::Hole(2))),
+            ("ttfb_us", int(rec.ttfb_us)),
+            ("uid", int(rec.uid.map(u64::from))),
+            ("upstream_status", int(rec.upstream_status.map(u64::from))),
+            ("would", rec.would.map(|w| Field::Str(w.as_str()))),
+        ];
+        let fields: SmallVec<[(&'static str, Field<'_>); MAX_FIELDS]> = fields
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        debug_assert!(fields.windows(2).all(|w| w[0].0 < w[1].0));
+
+        let body = &mut self.body;
+        body.clear();
+        let mut split = None;
+        body.push(b'{');
+        for (i, (key, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            if split.is_none() && *key > "hash" {
+                split = Some(body.len());
+            }
+            write_string(key, body);
+            body.push(b':');
+            match value {
+                Field::Str(v) => write_string(v, body),
+                Field::Int(v) => body.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+                Field::Float(n) => body.extend_from_slice(n.to_string().as_bytes()),
+                Field::Bool(b) => body.extend_from_slice(if *b { b"true" } else { b"false" }),
+                Field::Params(m) => write_object(m, body),
+                Field::Hole(h) => self.holes[*h] = body.len(),
+            }
+        }
+        body.push(b'}');
+        // `prev_hash` sorts after "hash", so there is always a key to put the entry before.
+        self.split = split.unwrap_or(1);
+    }
+
+    /// Lets go of a buffer a large record grew, so one burst of big parameters does not pin
+    /// memory in every thread that appended one.
+    pub fn shrink(&mut self) {
+        if self.body.capacity() > KEEP_BYTES {
+            self.body = Vec::new();
         }
     }
-    body.push(b'}');
-    let hash = Hash::of(&Sha256::digest(&body[..]));
-    let at = split.unwrap_or(body.len() - 1);
-    let entry = [b"\"hash\":\"".as_slice(), hash.as_str().as_bytes(), b"\""];
-    out.reserve(body.len() + 64 + 10);
-    out.extend_from_slice(&body[..at]);
-    if at + 1 == body.len() {
-        if at > 1 {
-            out.push(b',');
-        }
-        entry.iter().for_each(|part| out.extend_from_slice(part));
-    } else {
-        entry.iter().for_each(|part| out.extend_from_slice(part));
-        out.push(b',');
+
+    /// Appends the stored bytes of this draft at `seq` and `ts`, chained to `prev_hash`, to
+    /// `out`, and returns the record's hash (over the bytes without the hash entry).
+    pub fn finish_into(
+        &self,
+        seq: u64,
+        ts: &DateTime<Utc>,
+        prev_hash: &str,
+        out: &mut Vec<u8>,
+    ) -> Hash {
+        let body = &self.body;
+        let [prev_at, seq_at, ts_at] = self.holes;
+        out.reserve(body.len() + HASH_ENTRY + 64 + 20 + 30);
+        let start = out.len();
+        out.extend_from_slice(&body[..self.split]);
+        let entry = out.len();
+        out.resize(entry + HASH_ENTRY, 0);
+        out.extend_from_slice(&body[self.split..prev_at]);
+        write_string(prev_hash, out);
+        out.extend_from_slice(&body[prev_at..seq_at]);
+        out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+        out.extend_from_slice(&body[seq_at..ts_at]);
+        write_ts(ts, out);
+        out.extend_from_slice(&body[ts_at..]);
+        let mut digest = Sha256::new();
+        digest.update(&out[start..entry]);
+        digest.update(&out[entry + HASH_ENTRY..]);
+        let hash = Hash::of(&digest.finalize());
+        let slot = &mut out[entry..entry + HASH_ENTRY];
+        slot[..8].copy_from_slice(b"\"hash\":\"");
+        slot[8..72].copy_from_slice(hash.as_str().as_bytes());
+        slot[72..].copy_from_slice(b"\",");
+        hash
     }
-    out.extend_from_slice(&body[at..]);
-    hash
 }
 
 /// `ts` as `format_ts` writes it (RFC 3339, microseconds, `Z`), as a JSON string, without
@@ -265,10 +299,16 @@ mod tests {
         let prev = "ab".repeat(32);
         let mut sparse = NewRecord::new(EventKind::Kill);
         sparse.agent = Some(String::new());
-        for rec in [full(), NewRecord::new(EventKind::DnsQuery), sparse] {
-            let (mut direct, mut scratch) = (vec![], Scratch::default());
-            let hash = stored_bytes_into(7, &ts, &rec, &prev, &mut scratch, &mut direct);
-            let reference = via_value(7, &ts, &rec, &prev);
+        // One draft for every record, as an appender thread reuses its own, and one output
+        // buffer, as a group is written back to back.
+        let (mut out, mut draft) = (b"earlier records".to_vec(), Draft::default());
+        let records = [full(), NewRecord::new(EventKind::DnsQuery), sparse, full()];
+        for (rec, seq) in records.iter().zip([7, 1_234_567_890_123, 1, u64::MAX]) {
+            let start = out.len();
+            draft.encode(rec);
+            let hash = draft.finish_into(seq, &ts, &prev, &mut out);
+            let direct = out[start..].to_vec();
+            let reference = via_value(seq, &ts, rec, &prev);
             assert_eq!(
                 String::from_utf8_lossy(&direct),
                 String::from_utf8_lossy(&reference.0)

@@ -9,8 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::encode::Scratch;
-use crate::record::NewRecord;
+use crate::encode::Draft;
 use crate::store::ChainPoint;
 
 /// Past this many bytes a buffer is dropped rather than kept once emptied, so a burst does
@@ -72,17 +71,24 @@ pub(crate) struct Encoded {
 impl Encoded {
     /// Encodes `rec` at `seq` and appends it, chained to the last record held, or to
     /// `chain_start` when there is none.
+    #[cfg(test)]
     pub fn push(
         &mut self,
         seq: u64,
         ts: &DateTime<Utc>,
-        rec: &NewRecord,
+        rec: &crate::record::NewRecord,
         chain_start: &str,
-        scratch: &mut Scratch,
+        draft: &mut Draft,
     ) {
+        draft.encode(rec);
+        self.push_draft(seq, ts, draft, chain_start);
+    }
+
+    /// Appends a record already drafted (`Draft::encode`) at `seq`, chained as `push` chains.
+    pub fn push_draft(&mut self, seq: u64, ts: &DateTime<Utc>, draft: &Draft, chain_start: &str) {
         let prev = self.recs.last().map(|r| r.hash);
         let prev = prev.as_ref().map_or(chain_start, Hash::as_str);
-        let hash = crate::encode::stored_bytes_into(seq, ts, rec, prev, scratch, &mut self.buf);
+        let hash = draft.finish_into(seq, ts, prev, &mut self.buf);
         self.recs.push(Rec {
             seq,
             end: self.buf.len(),
@@ -174,7 +180,7 @@ impl Encoded {
 mod tests {
     use super::*;
     use crate::canonical::GENESIS_HASH;
-    use crate::record::{EventKind, now_micros};
+    use crate::record::{EventKind, NewRecord, now_micros};
 
     fn rec(action: &str) -> NewRecord {
         let mut r = NewRecord::new(EventKind::Request);
@@ -184,7 +190,7 @@ mod tests {
 
     #[test]
     fn records_chain_to_the_start_then_to_each_other_and_read_back_in_order() {
-        let (ts, mut scratch) = (now_micros(), Scratch::default());
+        let (ts, mut scratch) = (now_micros(), Draft::default());
         let mut e = Encoded::default();
         e.push(1, &ts, &rec("a"), GENESIS_HASH, &mut scratch);
         e.push(
@@ -211,7 +217,7 @@ mod tests {
 
     #[test]
     fn extending_keeps_every_record_whole_and_clearing_empties_it() {
-        let (ts, mut scratch) = (now_micros(), Scratch::default());
+        let (ts, mut scratch) = (now_micros(), Draft::default());
         let (mut a, mut b) = (Encoded::default(), Encoded::default());
         a.push(1, &ts, &rec("a"), GENESIS_HASH, &mut scratch);
         let start = a.tip().expect("tip").hash;
@@ -231,7 +237,7 @@ mod tests {
 
     #[test]
     fn the_records_after_a_seq_are_the_same_bytes_iter_gives_for_them() {
-        let (ts, mut scratch) = (now_micros(), Scratch::default());
+        let (ts, mut scratch) = (now_micros(), Draft::default());
         let mut e = Encoded::default();
         for (seq, name) in [(4, "d"), (5, "e"), (6, "f")] {
             e.push(seq, &ts, &rec(name), GENESIS_HASH, &mut scratch);

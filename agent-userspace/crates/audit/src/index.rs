@@ -115,13 +115,13 @@ impl Unindexed {
 mod tests {
     use super::*;
     use crate::canonical::GENESIS_HASH;
-    use crate::encode::Scratch;
+    use crate::encode::Draft;
     use crate::record::{EventKind, NewRecord, now_micros};
     use crate::store::META_HEAD;
 
     /// `n` chained records after `after` (`None`: from genesis).
     fn records(after: Option<&ChainPoint>, seqs: std::ops::RangeInclusive<u64>) -> Encoded {
-        let (mut e, mut scratch) = (Encoded::default(), Scratch::default());
+        let (mut e, mut scratch) = (Encoded::default(), Draft::default());
         let start = after.map_or(GENESIS_HASH, |p| p.hash.as_str());
         for seq in seqs {
             let r = NewRecord::new(EventKind::Request);

@@ -132,7 +132,7 @@ pub fn replay(db: &Database, path: &Path) -> Result<Replayed, AuditError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::Scratch;
+    use crate::encode::Draft;
     use crate::encoded::Encoded;
     use crate::record::{NewRecord, now_micros};
     use crate::wal::{Wal, WriteError};
@@ -141,7 +141,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn chain(from: &ChainPoint, n: u64) -> Encoded {
-        let (mut e, mut scratch) = (Encoded::default(), Scratch::default());
+        let (mut e, mut scratch) = (Encoded::default(), Draft::default());
         for seq in from.seq + 1..=from.seq + n {
             let mut r = NewRecord::new(EventKind::Request);
             r.action = Some(format!("http.request.{seq}"));
