@@ -81,6 +81,10 @@ pub struct AuditSection {
     /// committed. `batched`: committed within `batch_ms`.
     pub durability: Option<String>,
     pub batch_ms: Option<u64>,
+    /// Strict only: under load, the least time in µs between the end of one
+    /// log sync and the next, so more requests share each sync (default 300,
+    /// at most 2000, 0 syncs every group at once).
+    pub sync_pace_us: Option<u64>,
     /// Retention: prune records older than this many days...
     pub max_age_days: Option<u64>,
     /// ...or beyond this many megabytes of records (a checkpoint of the
@@ -210,6 +214,22 @@ impl AuditSection {
                 ));
             }
         };
+        let sync_pace = match (durability, self.sync_pace_us) {
+            (_, None) => cordon_audit::DEFAULT_SYNC_PACE,
+            (cordon_audit::Durability::Batched { .. }, Some(_)) => {
+                return Err("audit.sync_pace_us only applies to durability = \"strict\"".into());
+            }
+            (cordon_audit::Durability::Strict, Some(us)) => {
+                let pace = std::time::Duration::from_micros(us);
+                if pace > cordon_audit::MAX_SYNC_PACE {
+                    return Err(format!(
+                        "audit.sync_pace_us = {us}: at most {}",
+                        cordon_audit::MAX_SYNC_PACE.as_micros()
+                    ));
+                }
+                pace
+            }
+        };
         let retention = (self.max_age_days.is_some() || self.max_size_mb.is_some()).then(|| {
             cordon_audit::Retention {
                 max_age: self
@@ -222,6 +242,7 @@ impl AuditSection {
         Ok(cordon_audit::AuditConfig {
             durability,
             retention,
+            sync_pace,
             outcomes: self.outcomes.unwrap_or(true),
             ..cordon_audit::AuditConfig::default()
         })
@@ -489,6 +510,27 @@ mod tests {
         assert!(AuditSection::default().to_config().unwrap().outcomes);
         let f: ConfigFile = toml::from_str("[audit]\noutcomes = false\n").unwrap();
         assert!(!f.audit.to_config().unwrap().outcomes);
+    }
+
+    #[test]
+    fn audit_sync_pace_defaults_is_bounded_and_only_applies_to_strict() {
+        let pace = |toml_text: &str| {
+            let f: ConfigFile = toml::from_str(toml_text).unwrap();
+            f.audit.to_config().map(|c| c.sync_pace)
+        };
+        assert_eq!(pace("[audit]\n"), Ok(cordon_audit::DEFAULT_SYNC_PACE));
+        assert_eq!(
+            pace("[audit]\nsync_pace_us = 0\n"),
+            Ok(std::time::Duration::ZERO)
+        );
+        assert_eq!(
+            pace("[audit]\nsync_pace_us = 400\n"),
+            Ok(std::time::Duration::from_micros(400))
+        );
+        let too_long = pace("[audit]\nsync_pace_us = 5000\n").unwrap_err();
+        assert!(too_long.contains("audit.sync_pace_us = 5000"), "{too_long}");
+        let batched = pace("[audit]\ndurability = \"batched\"\nsync_pace_us = 100\n").unwrap_err();
+        assert!(batched.contains("audit.sync_pace_us"), "{batched}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ mod wal;
 mod writer;
 
 pub use canonical::{GENESIS_HASH, canonical_bytes, record_hash};
-pub use config::{AuditConfig, Durability, Retention};
+pub use config::{AuditConfig, DEFAULT_SYNC_PACE, Durability, MAX_SYNC_PACE, Retention};
 pub use error::AuditError;
 pub use export::{ExportFormat, ExportSummary, JSONL_KEYS, export};
 pub use health::{AuditMetrics, Health};

@@ -102,6 +102,7 @@ impl AuditLog {
             head,
             last_prune: Instant::now(),
             last_checkpoint: Instant::now(),
+            last_sync_end: None,
             unindexed: Default::default(),
             spare: Default::default(),
         };

@@ -8,6 +8,26 @@ use crate::index::MAX_RECORDS;
 /// The least time between checkpoints, however urgent.
 pub(crate) const CHECKPOINT_GAP: Duration = Duration::from_millis(10);
 
+/// Records waiting for a sync from which a strict group counts as "under load" and is paced.
+pub(crate) const PACE_FROM: u64 = 8;
+
+/// How long the writer waits before it takes the next strict group: when at least
+/// [`PACE_FROM`] records wait, until `pace` has passed since the last sync ended, so the
+/// requests arriving meanwhile share that sync; otherwise not at all. A request alone (or
+/// the first after a quiet spell) is synced at once, so paced groups only form under load,
+/// where each `fdatasync` and the wakeups around it are shared by more requests.
+pub(crate) fn pace_wait(
+    waiting: u64,
+    last_sync_end: Option<Instant>,
+    pace: Duration,
+    now: Instant,
+) -> Duration {
+    match last_sync_end {
+        Some(end) if waiting >= PACE_FROM => (end + pace).saturating_duration_since(now),
+        _ => Duration::ZERO,
+    }
+}
+
 /// What the writer does next.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Job {
@@ -128,6 +148,33 @@ mod tests {
             prune_every: None,
             last_prune: now,
         }
+    }
+
+    #[test]
+    fn strict_groups_are_paced_only_under_load_and_only_until_the_pace_has_passed() {
+        let now = Instant::now();
+        let pace = Duration::from_micros(150);
+        let just_synced = Some(now - Duration::from_micros(50));
+        // One request (a decision and an earlier outcome) is synced at once.
+        assert_eq!(pace_wait(2, just_synced, pace, now), Duration::ZERO);
+        assert_eq!(
+            pace_wait(PACE_FROM - 1, just_synced, pace, now),
+            Duration::ZERO
+        );
+        // Under load, the rest of the pace since the last sync ended.
+        assert_eq!(
+            pace_wait(PACE_FROM, just_synced, pace, now),
+            Duration::from_micros(100)
+        );
+        // A sync long ago, or none yet: at once.
+        let long_ago = Some(now - Duration::from_millis(5));
+        assert_eq!(pace_wait(500, long_ago, pace, now), Duration::ZERO);
+        assert_eq!(pace_wait(500, None, pace, now), Duration::ZERO);
+        // Pacing off.
+        assert_eq!(
+            pace_wait(500, just_synced, Duration::ZERO, now),
+            Duration::ZERO
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub(crate) struct Writer {
     pub unindexed: Unindexed,
     /// The buffer swapped in for the appenders' at each take, so neither allocates.
     pub spare: Encoded,
+    /// When the last log sync returned (`plan::pace_wait`).
+    pub last_sync_end: Option<Instant>,
 }
 
 /// Fails every waiter left if the thread ends (returns or panics), so no appender waits on
@@ -127,6 +129,23 @@ impl Writer {
 
     /// Writes the group's frames, syncs the log and answers every waiter the sync covers.
     fn sync_waiters(&mut self) {
+        if self.cfg.durability == Durability::Strict {
+            let waiting = {
+                let s = self.appender.lock();
+                s.written_seq.saturating_sub(s.synced_seq)
+            };
+            let wait = plan::pace_wait(
+                waiting,
+                self.last_sync_end,
+                self.cfg.sync_pace,
+                Instant::now(),
+            );
+            // The writer counts as running meanwhile: appenders add themselves to the group
+            // without waking it.
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
         let (wrote, upto, written) = {
             let mut s = self.appender.lock();
             let wrote = self.appender.write_out(&mut s);
@@ -156,7 +175,9 @@ impl Writer {
             return Ok(());
         };
         if self.appender.lock().synced_seq < upto {
-            syncer.sync()?;
+            let synced = syncer.sync();
+            self.last_sync_end = Some(Instant::now());
+            synced?;
             self.shared
                 .counters
                 .wal_syncs
