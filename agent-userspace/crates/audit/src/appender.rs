@@ -109,6 +109,8 @@ pub(crate) struct State {
     pub waiters: VecDeque<(u64, Ack)>,
     /// The proxy cores whose tasks answer their own appenders (`acks.rs`).
     pub cores: Vec<Arc<CoreAcks>>,
+    /// Appends waiting for a sync since the writer last took a group (`plan::pace_wait`).
+    pub sync_asks: u64,
     /// The newest seq a core's appender waits for, and the newest a verdict answered.
     pub core_awaited: u64,
     pub core_answered: u64,
@@ -166,6 +168,7 @@ impl Appender {
                 synced_seq: head_seq,
                 waiters: VecDeque::new(),
                 cores: Vec::new(),
+                sync_asks: 0,
                 core_awaited: head_seq,
                 core_answered: head_seq,
                 writer: Writer::Running,
@@ -268,6 +271,7 @@ impl Appender {
         // Readers that want what appenders were told is recorded wait for redb to get here.
         self.shared.acked_seq.store(seq, Ordering::Release);
         let waiter = ack.map(|(tx, rx)| {
+            st.sync_asks += 1;
             match acks::this_core(self.id) {
                 Some((core, new)) => {
                     if new {

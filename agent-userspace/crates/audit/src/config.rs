@@ -28,11 +28,10 @@ pub struct Retention {
     pub check_interval: Duration,
 }
 
-/// `AuditConfig::sync_pace` unless set. Measured on the bench rig (64 keep-alive connections,
-/// strict, three interleaved rounds each against no pacing): 150 µs took context switches per
-/// request from 0.78 to 0.66 and CPU per request barely moved (47.2 against 47.8 µs); 300 µs
-/// took them from 0.77 to 0.60 and CPU per request from 53.1 to 48.7 µs; 600 µs took them to
-/// 0.53 with CPU no lower than without pacing.
+/// `AuditConfig::sync_pace` unless set. Measured on the bench rig against no pacing (64
+/// keep-alive connections, strict, interleaved rounds): context switches per request 0.55
+/// from 0.75, daemon CPU per request level to 5% less; one connection unchanged. With 150 µs
+/// (and an older, stricter threshold) CPU did not move; 600 µs was no better than none.
 pub const DEFAULT_SYNC_PACE: Duration = Duration::from_micros(300);
 /// The longest `sync_pace` accepted: past it, waiting costs more latency than syncs cost CPU.
 pub const MAX_SYNC_PACE: Duration = Duration::from_millis(2);
@@ -50,7 +49,7 @@ pub struct AuditConfig {
     /// With a write-ahead log in strict mode: how often the records are also committed durably
     /// to redb, which lets the log start over.
     pub checkpoint_every: Duration,
-    /// Strict mode, under load (`plan::PACE_FROM` records waiting): the least time from the
+    /// Strict mode, under load (`plan::PACE_FROM` appenders waiting): the least time from the
     /// end of one log sync to the start of the next, so more requests share each
     /// `fdatasync`. A request alone is never held back. Zero syncs every group at once.
     pub sync_pace: Duration,

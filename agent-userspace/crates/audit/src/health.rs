@@ -56,6 +56,8 @@ pub struct AuditMetrics {
     /// Times an appender woke the parked writer thread (a strict group's sync, the first
     /// record of a quiet spell, a filling log): far fewer than records under load.
     pub writer_wakeups_total: u64,
+    /// Strict syncs the writer held back to gather a larger group (`sync_pace`).
+    pub syncs_paced_total: u64,
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +74,7 @@ pub(crate) struct Counters {
     pub last_commit_us: AtomicU64,
     pub outcomes_unrecorded: AtomicU64,
     pub writer_wakeups: AtomicU64,
+    pub syncs_paced: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -167,6 +170,7 @@ impl Shared {
             last_commit_duration_us: c.last_commit_us.load(Ordering::Relaxed),
             outcomes_unrecorded_total: c.outcomes_unrecorded.load(Ordering::Relaxed),
             writer_wakeups_total: c.writer_wakeups.load(Ordering::Relaxed),
+            syncs_paced_total: c.syncs_paced.load(Ordering::Relaxed),
         }
     }
 }

@@ -130,10 +130,7 @@ impl Writer {
     /// Writes the group's frames, syncs the log and answers every waiter the sync covers.
     fn sync_waiters(&mut self) {
         if self.cfg.durability == Durability::Strict {
-            let waiting = {
-                let s = self.appender.lock();
-                s.written_seq.saturating_sub(s.synced_seq)
-            };
+            let waiting = self.appender.lock().sync_asks;
             let wait = plan::pace_wait(
                 waiting,
                 self.last_sync_end,
@@ -143,11 +140,16 @@ impl Writer {
             // The writer counts as running meanwhile: appenders add themselves to the group
             // without waking it.
             if !wait.is_zero() {
+                self.shared
+                    .counters
+                    .syncs_paced
+                    .fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(wait);
             }
         }
         let (wrote, upto, written) = {
             let mut s = self.appender.lock();
+            s.sync_asks = 0;
             let wrote = self.appender.write_out(&mut s);
             (wrote, s.file_seq, s.written_seq)
         };
@@ -250,6 +252,7 @@ impl Writer {
     fn flush(&mut self) -> bool {
         let (wrote, upto, written, unwritten) = {
             let mut s = self.appender.lock();
+            s.sync_asks = 0;
             let wrote = self.appender.write_out(&mut s);
             std::mem::swap(&mut s.written, &mut self.spare);
             s.written_since = None;

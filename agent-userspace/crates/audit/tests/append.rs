@@ -325,3 +325,63 @@ async fn strict_appenders_on_one_thread_share_syncs_and_wake_the_writer_once_per
     assert!(verify(&db).expect("verify").is_ok());
     assert_eq!(stored_seqs(&db).len() as u64, total);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn strict_syncs_are_paced_under_load_and_never_for_a_lone_appender() {
+    let tmp = temp_db();
+    let db = open_db(&tmp.path);
+    let pace = std::time::Duration::from_millis(2);
+    let log = open_log(
+        &db,
+        AuditConfig {
+            sync_pace: pace,
+            ..with_wal(tmp.dir.path(), Durability::Strict)
+        },
+    );
+    // One appender at a time: every group is one record, synced at once.
+    for i in 0..20 {
+        log.append(action_record("lone", i, Decision::Allow))
+            .await
+            .expect("append");
+    }
+    let lone = log.metrics();
+    assert_eq!(lone.syncs_paced_total, 0, "a lone appender was held back");
+
+    // 32 at once: groups of two or more wait for the pace, so the syncs are at most one per
+    // pace over the run, plus the unpaced ones of small groups.
+    let (tasks, each) = (32u64, 20u64);
+    let started = std::time::Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let log = log.clone();
+        set.spawn(async move {
+            for i in 0..each {
+                log.append(action_record(&format!("p{t}"), i, Decision::Allow))
+                    .await
+                    .expect("append");
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("task");
+    }
+    let elapsed = started.elapsed();
+    let m = log.metrics();
+    let paced = m.syncs_paced_total;
+    let syncs = m.wal_syncs_total - lone.wal_syncs_total;
+    assert!(paced > 0, "no group was paced under load ({syncs} syncs)");
+    let unpaced = syncs.saturating_sub(paced);
+    let bound = elapsed.as_micros() as u64 / pace.as_micros() as u64 + 1;
+    assert!(
+        paced <= bound,
+        "{paced} paced syncs in {elapsed:?} at one per {pace:?} at most"
+    );
+    assert!(
+        syncs < tasks * each / 4,
+        "{syncs} syncs ({unpaced} unpaced) for {} records",
+        tasks * each
+    );
+    log.shutdown().expect("shutdown");
+    assert!(verify(&db).expect("verify").is_ok());
+    assert_eq!(stored_seqs(&db).len() as u64, 20 + tasks * each);
+}
