@@ -252,6 +252,25 @@ fn handle_and_append_future_can_cross_threads() {
     );
 }
 
+/// `tasks` tasks on the test's thread, each appending `each` allow records in turn and
+/// awaiting each one's sync.
+async fn strict_appenders(log: &cordon_audit::AuditLog, tasks: u64, each: u64, name: &str) {
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let (log, name) = (log.clone(), format!("{name}{t}"));
+        set.spawn(async move {
+            for i in 0..each {
+                log.append(action_record(&name, i, Decision::Allow))
+                    .await
+                    .expect("append");
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("task");
+    }
+}
+
 fn with_wal(dir: &std::path::Path, durability: Durability) -> AuditConfig {
     AuditConfig {
         durability,
@@ -290,20 +309,7 @@ async fn strict_appenders_on_one_thread_share_syncs_and_wake_the_writer_once_per
     let db = open_db(&tmp.path);
     let log = open_log(&db, with_wal(tmp.dir.path(), Durability::Strict));
     let (tasks, each) = (32u64, 20u64);
-    let mut set = tokio::task::JoinSet::new();
-    for t in 0..tasks {
-        let log = log.clone();
-        set.spawn(async move {
-            for i in 0..each {
-                log.append(action_record(&format!("s{t}"), i, Decision::Allow))
-                    .await
-                    .expect("append");
-            }
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r.expect("task");
-    }
+    strict_appenders(&log, tasks, each, "s").await;
     let m = log.metrics();
     let total = tasks * each;
     // Groups of four or more when the writer keeps up with one thread of appenders; on a
@@ -351,20 +357,7 @@ async fn strict_syncs_are_paced_under_load_and_never_for_a_lone_appender() {
     // pace over the run, plus the unpaced ones of small groups.
     let (tasks, each) = (32u64, 20u64);
     let started = std::time::Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for t in 0..tasks {
-        let log = log.clone();
-        set.spawn(async move {
-            for i in 0..each {
-                log.append(action_record(&format!("p{t}"), i, Decision::Allow))
-                    .await
-                    .expect("append");
-            }
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r.expect("task");
-    }
+    strict_appenders(&log, tasks, each, "p").await;
     let elapsed = started.elapsed();
     let m = log.metrics();
     let paced = m.syncs_paced_total;
