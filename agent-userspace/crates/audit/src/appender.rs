@@ -1,9 +1,9 @@
 //! The append path. The thread that makes a decision records it itself. It encodes the record
 //! before taking the lock (`encode::Draft`); under one short lock it takes the next seq and
-//! timestamp, hash-chains the record and, in batched mode, writes its frame to the
-//! write-ahead log (a `pwrite` into the page cache). Nothing is
-//! handed to another thread per record, so a batched request costs no wakeup of the writer
-//! thread (`writer.rs`), which only syncs the log and fills redb on its own cadence.
+//! timestamp, hash-chains the record and, in batched mode, writes its frame to the write-ahead
+//! log (a `pwrite` into the page cache). Nothing is handed to another thread per record, so a
+//! batched request costs no wakeup of the writer thread (`writer.rs`), which only syncs the
+//! log and fills redb on its own cadence.
 //!
 //! What an append must achieve before it returns is its [`Reach`]. An outcome needs none: its
 //! frame is queued and goes into the log with the next decision's `pwrite` (one syscall for
@@ -17,8 +17,8 @@
 //! themselves to the list, and it writes and syncs again at once for them (group commit),
 //! waking every covered waiter when its sync returns.
 //!
-//! Bounded blocking: the lock is held for a copy and a hash (and, batched, a `pwrite` to allocated,
-//! cached pages; the writer holds it for the group's `pwrite` in strict mode)
+//! Bounded blocking: the lock is held for a copy and a hash (and, batched, a `pwrite` to
+//! allocated, cached pages; the writer holds it for the group's `pwrite` in strict mode)
 //! (`benches/cpu.rs` measures it). An appender waiting for the lock is refused
 //! (`AuditError::Stalled`) as soon as the holder's write has been in the kernel for
 //! [`STALL`] (a failing or saturated disk), and in any case after [`LOCK_WAIT`] (a holder

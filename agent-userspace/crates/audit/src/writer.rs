@@ -129,24 +129,7 @@ impl Writer {
 
     /// Writes the group's frames, syncs the log and answers every waiter the sync covers.
     fn sync_waiters(&mut self) {
-        if self.cfg.durability == Durability::Strict {
-            let waiting = self.appender.lock().sync_asks;
-            let wait = plan::pace_wait(
-                waiting,
-                self.last_sync_end,
-                self.cfg.sync_pace,
-                Instant::now(),
-            );
-            // The writer counts as running meanwhile: appenders add themselves to the group
-            // without waking it.
-            if !wait.is_zero() {
-                self.shared
-                    .counters
-                    .syncs_paced
-                    .fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(wait);
-            }
-        }
+        self.pace();
         let (wrote, upto, written) = {
             let mut s = self.appender.lock();
             s.sync_asks = 0;
@@ -166,6 +149,26 @@ impl Writer {
                 }
             }
             Err(WriteError::Io(e)) => self.sync_failed(written, &e),
+        }
+    }
+
+    /// Under load, waits out the rest of the sync pace (`plan::pace_wait`) before a strict
+    /// group is taken (only strict waiters make a `Job::Sync`). The writer counts as running
+    /// meanwhile, so appenders add themselves to the group without waking it.
+    fn pace(&self) {
+        let waiting = self.appender.lock().sync_asks;
+        let wait = plan::pace_wait(
+            waiting,
+            self.last_sync_end,
+            self.cfg.sync_pace,
+            Instant::now(),
+        );
+        if !wait.is_zero() {
+            self.shared
+                .counters
+                .syncs_paced
+                .fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(wait);
         }
     }
 
