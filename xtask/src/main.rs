@@ -44,7 +44,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Demo => demo::run(),
         Cmd::Bench(a) => bench::run(a),
         Cmd::Fuzz(a) => fuzz::run(a),
-        Cmd::Package => package::build().map(|_| ()),
+        Cmd::Package => package::build(package::Build::Release).map(|_| ()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

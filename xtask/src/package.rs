@@ -4,6 +4,13 @@
 //! in agent-userspace/Cargo.toml, and lintian must find nothing above
 //! info level (what it flags and we keep is justified in
 //! agent-userspace/debian/lintian-overrides).
+//!
+//! The test suite packs the same files around the debug binary it has just
+//! built for the end-to-end tests ([`Build::Dev`]): the package test checks
+//! the packaging (contents, maintainer scripts, unit, purge), which the
+//! optimiser does not change, and a second, whole-program-optimised build of
+//! the daemon was a quarter of a clean suite's time. `cargo xtask package`,
+//! what ships, always packs the release build.
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -16,27 +23,63 @@ use crate::toolchain;
 /// `[package.metadata.deb]` reads from here.
 const ASSETS: &str = "target/deb-assets";
 
-/// Builds and lints the package; returns its path.
-pub fn build() -> anyhow::Result<PathBuf> {
+/// Which build of the daemon the package holds.
+#[derive(Clone, Copy)]
+pub enum Build {
+    /// What ships: the release profile, built here.
+    Release,
+    /// The test suite's: the debug binary the caller has already built.
+    Dev,
+}
+
+impl Build {
+    fn profile(self) -> &'static str {
+        match self {
+            Build::Release => "release",
+            Build::Dev => "dev",
+        }
+    }
+
+    /// Where cargo puts this profile's binaries.
+    fn dir(self) -> &'static str {
+        match self {
+            Build::Release => "release",
+            Build::Dev => "debug",
+        }
+    }
+}
+
+/// Builds (for `Build::Release`) and lints the package; returns its path.
+pub fn build(build: Build) -> anyhow::Result<PathBuf> {
     toolchain::ensure_package_tools()?;
     let root = workspace_root();
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "agent-userspace",
-        "--bin",
-        "cordon",
-    ]))?;
+    if let Build::Release = build {
+        run(cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "agent-userspace",
+            "--bin",
+            "cordon",
+        ]))?;
+    }
+    let bin = root.join("target").join(build.dir()).join("cordon");
+    if !bin.exists() {
+        bail!("{} is not built", bin.display());
+    }
     let assets = root.join(ASSETS);
     if assets.exists() {
         std::fs::remove_dir_all(&assets)
             .with_context(|| format!("clearing {}", assets.display()))?;
     }
-    run(Command::new(root.join("target/release/cordon"))
+    run(Command::new(&bin)
         .args(["generate-assets", "--out"])
         .arg(&assets))?;
-    let out_dir = root.join("target/debian");
+    let out_dir = match build {
+        Build::Release => root.join("target/debian"),
+        // Apart, so a test package is never mistaken for the one to ship.
+        Build::Dev => root.join("target/debian/test-build"),
+    };
     std::fs::create_dir_all(&out_dir)?;
     let out = cargo()
         // The release profile keeps line tables for backtraces; the
@@ -45,6 +88,8 @@ pub fn build() -> anyhow::Result<PathBuf> {
             "deb",
             "-p",
             "agent-userspace",
+            "--profile",
+            build.profile(),
             "--no-build",
             "--strip",
             "--output",

@@ -45,9 +45,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     exec(cargo().arg("build").args(SELECTION).arg("--bins"))?;
 
     // The package test (tests/tests/package_e2e.rs) installs this with
-    // dpkg; it needs root like the rest of the privileged suite.
+    // dpkg; it needs root like the rest of the privileged suite. It packs
+    // the debug binary just built (see `package`).
     let deb = if sys::is_root() {
-        Some(crate::package::build()?)
+        Some(crate::package::build(crate::package::Build::Dev)?)
     } else {
         None
     };
