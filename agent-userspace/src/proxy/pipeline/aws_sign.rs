@@ -117,7 +117,7 @@ pub async fn stage(
     parts: &Parts,
     completion: &mut Completion,
     body: ProxyBody,
-) -> Result<(Option<AwsSigned>, ProxyBody), Refusal> {
+) -> Result<(Option<Box<AwsSigned>>, ProxyBody), Refusal> {
     // AWS requests are plain HTTP: one action each.
     let Completion::Http(action) = completion else {
         return Ok((None, body));
@@ -182,10 +182,12 @@ pub async fn stage(
         }
     };
     Ok((
-        Some(AwsSigned {
+        // Boxed: it is large, and `pipeline::handle`'s future, which every
+        // request moves, would otherwise carry its room.
+        Some(Box::new(AwsSigned {
             verified,
             authority,
-        }),
+        })),
         body,
     ))
 }

@@ -90,7 +90,10 @@ pub async fn decide_all(
                     &a.params,
                     started,
                 );
-                refused.push((i, answer::record(&ctx.env, &question, refusal).await));
+                // Boxed: only refusals record here, and inline its future
+                // would size every request's `pipeline::handle` future.
+                let recorded = Box::pin(answer::record(&ctx.env, &question, refusal)).await;
+                refused.push((i, recorded));
             }
         }
     }

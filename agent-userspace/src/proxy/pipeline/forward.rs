@@ -30,7 +30,7 @@ pub struct Forward<'a> {
     pub action: &'a Action,
     pub chosen: Option<&'a Chosen<'a>>,
     /// An AWS request whose placeholder signature verified: re-signed.
-    pub aws: Option<AwsSigned>,
+    pub aws: Option<Box<AwsSigned>>,
     pub target: Target,
     /// The allowing decision records this request goes out under (one per
     /// action it holds); each gets an outcome record.

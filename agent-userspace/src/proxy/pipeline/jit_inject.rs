@@ -87,7 +87,7 @@ pub async fn apply(
     env: &Env,
     agent: &AgentPath,
     chosen: Option<&Chosen<'_>>,
-    aws: Option<AwsSigned>,
+    aws: Option<Box<AwsSigned>>,
     parts: &mut Parts,
     body: ProxyBody,
 ) -> Result<Applied, String> {
@@ -180,7 +180,7 @@ async fn resign(
     env: &Env,
     instance: &InstanceId,
     chosen: &Chosen<'_>,
-    signed: AwsSigned,
+    signed: Box<AwsSigned>,
     parts: &mut Parts,
     body: ProxyBody,
 ) -> Result<ProxyBody, String> {
