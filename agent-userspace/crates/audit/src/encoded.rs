@@ -16,6 +16,9 @@ use crate::store::ChainPoint;
 /// not pin its high-water mark for the daemon's life.
 const KEEP_BYTES: usize = 4 << 20;
 
+/// What an empty buffer keeps once the writer goes quiet (`Encoded::release_idle`).
+pub(crate) const IDLE_KEEP_BYTES: usize = 64 << 10;
+
 /// A record's hash: 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Hash([u8; 64]);
@@ -136,6 +139,15 @@ impl Encoded {
         }
     }
 
+    /// Once empty and idle, gives back what a load left it holding beyond
+    /// [`IDLE_KEEP_BYTES`]: under steady load it keeps its size (no regrowth per group).
+    pub fn release_idle(&mut self) {
+        if self.recs.is_empty() && self.buf.capacity() > IDLE_KEEP_BYTES {
+            self.buf = Vec::new();
+            self.recs = Vec::new();
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.recs.len()
     }
@@ -186,6 +198,38 @@ mod tests {
         let mut r = NewRecord::new(EventKind::Request);
         r.action = Some(action.into());
         r
+    }
+
+    /// A burst's records, each with a long action name, `n` of them.
+    fn burst(n: u64) -> Encoded {
+        let (ts, mut draft) = (now_micros(), Draft::default());
+        let mut e = Encoded::default();
+        let long = "x".repeat(1000);
+        for seq in 1..=n {
+            e.push(seq, &ts, &rec(&long), GENESIS_HASH, &mut draft);
+        }
+        e
+    }
+
+    #[test]
+    fn an_idle_release_gives_back_a_bursts_buffer_only_once_it_is_empty() {
+        let mut big = burst(200);
+        assert!(big.buf.capacity() > IDLE_KEEP_BYTES);
+        big.release_idle();
+        assert_eq!(big.len(), 200, "records still held are never released");
+        big.clear();
+        assert!(
+            big.buf.capacity() > IDLE_KEEP_BYTES,
+            "clear keeps it for the next group"
+        );
+        big.release_idle();
+        assert_eq!((big.buf.capacity(), big.recs.capacity()), (0, 0));
+
+        let mut small = burst(3);
+        small.clear();
+        let kept = small.buf.capacity();
+        small.release_idle();
+        assert_eq!(small.buf.capacity(), kept, "a small buffer is kept");
     }
 
     #[test]

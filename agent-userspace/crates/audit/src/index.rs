@@ -44,6 +44,11 @@ impl Unindexed {
         self.records.extend(group);
     }
 
+    /// See `Encoded::release_idle`.
+    pub fn release_idle(&mut self) {
+        self.records.release_idle();
+    }
+
     pub fn need_durable(&mut self) {
         self.durable = true;
     }

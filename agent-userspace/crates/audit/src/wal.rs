@@ -161,6 +161,13 @@ impl Wal {
         (done, result)
     }
 
+    /// Gives back a frame buffer a load grew past what a quiet log needs.
+    pub fn release_idle(&mut self) {
+        if self.buf.capacity() > crate::encoded::IDLE_KEEP_BYTES {
+            self.buf = Vec::new();
+        }
+    }
+
     /// Writes `buf` at the write position and moves past it.
     fn put(&mut self, buf: &[u8]) -> Result<(), WriteError> {
         if buf.is_empty() {

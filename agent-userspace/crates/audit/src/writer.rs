@@ -25,6 +25,9 @@ use crate::retention;
 use crate::store::{ChainPoint, META, META_HEAD, mark_clean_stop, meta_bytes};
 use crate::wal::{Syncer, WriteError};
 
+/// A writer with nothing due for this long is idle (`Writer::release_idle`).
+const IDLE: Duration = Duration::from_secs(1);
+
 /// Attempts at a failing write once shutdown has been requested, before giving up.
 const RETRIES_AFTER_SHUTDOWN: u32 = 3;
 
@@ -86,7 +89,9 @@ impl Writer {
 
     /// Parks until a job is due and returns it.
     fn next_job(&mut self) -> Job {
-        let mut s = self.appender.lock();
+        // Its own handle, so the guard does not borrow `self` (`release_idle` needs it).
+        let appender = Arc::clone(&self.appender);
+        let mut s = appender.lock();
         loop {
             s.writer = Park::Running;
             let at = match plan::due(&self.snapshot(&s), &self.clocks(), Instant::now()) {
@@ -94,13 +99,31 @@ impl Writer {
                 Err(at) => at,
             };
             s.writer = Park::Parked(at);
+            // Idle: nothing waits for it and nothing is due soon. Under load a group or an
+            // index insert is always due within milliseconds (or, batched without a log, a
+            // long window's group waits in `written`).
+            let quiet = at.is_none_or(|at| at.saturating_duration_since(Instant::now()) >= IDLE);
+            if quiet && s.written.is_empty() {
+                self.release_idle(&mut s);
+            }
             match at {
                 Some(at) => {
-                    self.appender.wake.wait_until(&mut s, at);
+                    appender.wake.wait_until(&mut s, at);
                 }
-                None => self.appender.wake.wait(&mut s),
+                None => appender.wake.wait(&mut s),
             }
         }
+    }
+
+    /// The writer goes quiet: the buffers a load grew are given back, so a burst does not
+    /// leave the daemon holding megabytes it no longer uses.
+    fn release_idle(&mut self, s: &mut State) {
+        s.written.release_idle();
+        if let Some(wal) = &mut s.wal {
+            wal.release_idle();
+        }
+        self.spare.release_idle();
+        self.unindexed.release_idle();
     }
 
     fn snapshot(&self, s: &State) -> Snapshot {
