@@ -54,14 +54,7 @@ pub fn build(build: Build) -> anyhow::Result<PathBuf> {
     toolchain::ensure_package_tools()?;
     let root = workspace_root();
     if let Build::Release = build {
-        run(cargo().args([
-            "build",
-            "--release",
-            "-p",
-            "agent-userspace",
-            "--bin",
-            "cordon",
-        ]))?;
+        crate::sys::build_release_cordon()?;
     }
     let bin = root.join("target").join(build.dir()).join("cordon");
     if !bin.exists() {

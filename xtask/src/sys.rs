@@ -62,3 +62,15 @@ pub fn cargo() -> Command {
         .env("PATH", path_with_tools());
     c
 }
+
+/// The release build of the `cordon` binary (what ships, and what the bench measures).
+pub fn build_release_cordon() -> anyhow::Result<()> {
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "agent-userspace",
+        "--bin",
+        "cordon",
+    ]))
+}

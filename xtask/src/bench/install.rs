@@ -162,14 +162,7 @@ fn find_python() -> Option<PathBuf> {
 
 /// Release builds of `cordon` and `bench-probe`: (cordon, probe).
 pub fn cordon_and_probe() -> anyhow::Result<(PathBuf, PathBuf)> {
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "agent-userspace",
-        "--bin",
-        "cordon",
-    ]))?;
+    crate::sys::build_release_cordon()?;
     run(cargo().args(["build", "--release", "-p", "xtask", "--bin", "bench-probe"]))?;
     let release = target_dir().join("release");
     Ok((release.join("cordon"), release.join("bench-probe")))
