@@ -133,7 +133,12 @@ impl Encoded {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.recs.clear();
-        if self.buf.capacity() > KEEP_BYTES {
+        self.shed_over(KEEP_BYTES);
+    }
+
+    /// Drops the buffers when they hold more than `keep` bytes of room.
+    fn shed_over(&mut self, keep: usize) {
+        if self.buf.capacity() > keep {
             self.buf = Vec::new();
             self.recs = Vec::new();
         }
@@ -142,9 +147,8 @@ impl Encoded {
     /// Once empty and idle, gives back what a load left it holding beyond
     /// [`IDLE_KEEP_BYTES`]: under steady load it keeps its size (no regrowth per group).
     pub fn release_idle(&mut self) {
-        if self.recs.is_empty() && self.buf.capacity() > IDLE_KEEP_BYTES {
-            self.buf = Vec::new();
-            self.recs = Vec::new();
+        if self.recs.is_empty() {
+            self.shed_over(IDLE_KEEP_BYTES);
         }
     }
 

@@ -25,7 +25,7 @@ use crate::retention;
 use crate::store::{ChainPoint, META, META_HEAD, mark_clean_stop, meta_bytes};
 use crate::wal::{Syncer, WriteError};
 
-/// A writer with nothing due for this long is idle (`Writer::release_idle`).
+/// A writer with nothing due for this long is idle (`release_idle`).
 const IDLE: Duration = Duration::from_secs(1);
 
 /// Attempts at a failing write once shutdown has been requested, before giving up.
@@ -89,9 +89,7 @@ impl Writer {
 
     /// Parks until a job is due and returns it.
     fn next_job(&mut self) -> Job {
-        // Its own handle, so the guard does not borrow `self` (`release_idle` needs it).
-        let appender = Arc::clone(&self.appender);
-        let mut s = appender.lock();
+        let mut s = self.appender.lock();
         loop {
             s.writer = Park::Running;
             let at = match plan::due(&self.snapshot(&s), &self.clocks(), Instant::now()) {
@@ -104,26 +102,15 @@ impl Writer {
             // long window's group waits in `written`).
             let quiet = at.is_none_or(|at| at.saturating_duration_since(Instant::now()) >= IDLE);
             if quiet && s.written.is_empty() {
-                self.release_idle(&mut s);
+                release_idle(&mut s, &mut self.spare, &mut self.unindexed);
             }
             match at {
                 Some(at) => {
-                    appender.wake.wait_until(&mut s, at);
+                    self.appender.wake.wait_until(&mut s, at);
                 }
-                None => appender.wake.wait(&mut s),
+                None => self.appender.wake.wait(&mut s),
             }
         }
-    }
-
-    /// The writer goes quiet: the buffers a load grew are given back, so a burst does not
-    /// leave the daemon holding megabytes it no longer uses.
-    fn release_idle(&mut self, s: &mut State) {
-        s.written.release_idle();
-        if let Some(wal) = &mut s.wal {
-            wal.release_idle();
-        }
-        self.spare.release_idle();
-        self.unindexed.release_idle();
     }
 
     fn snapshot(&self, s: &State) -> Snapshot {
@@ -455,4 +442,16 @@ fn live_cores(s: &mut State, upto: u64) -> Vec<Arc<CoreAcks>> {
     s.core_answered = s.core_answered.max(upto);
     s.cores.retain(|c| c.is_alive());
     s.cores.clone()
+}
+
+/// The writer goes quiet: the buffers a load grew are given back, so a burst does not leave
+/// the daemon holding megabytes it no longer uses. Over the writer's fields, not `&mut
+/// Writer`, so it runs while the appenders' lock guard borrows `Writer::appender`.
+fn release_idle(s: &mut State, spare: &mut Encoded, unindexed: &mut Unindexed) {
+    s.written.release_idle();
+    if let Some(wal) = &mut s.wal {
+        wal.release_idle();
+    }
+    spare.release_idle();
+    unindexed.release_idle();
 }
