@@ -155,7 +155,7 @@ async fn write_always(
         }
     };
     d.audit
-        .append(always::record(&a, &name, &version))
+        .append(&always::record(&a, &name, &version))
         .await
         .map_err(|e| {
             format!("{name} is in force, but its grant record could not be written: {e}")

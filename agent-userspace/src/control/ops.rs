@@ -197,7 +197,7 @@ pub async fn audit_refusal(d: &Shared, caller: &Caller, op: &str, agent: &AgentP
         reason: Some("agents may not operate Cordon".into()),
         ..crate::request::record::attributed(agent, cordon_audit::EventKind::ControlRefused)
     };
-    if let Err(e) = d.audit.append(rec).await {
+    if let Err(e) = d.audit.append(&rec).await {
         tracing::error!("audit of a refused control call failed: {e}");
     }
 }

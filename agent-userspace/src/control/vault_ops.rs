@@ -85,7 +85,7 @@ async fn audit(d: &Shared, who: &str, op: &str, name: &str) -> Result<(), String
         approver: Some(who.to_string()),
         ..cordon_audit::NewRecord::new(cordon_audit::EventKind::VaultChange)
     };
-    d.audit.append(rec).await.map(|_| ()).map_err(|e| {
+    d.audit.append(&rec).await.map(|_| ()).map_err(|e| {
         tracing::error!("audit of vault {op} failed: {e}");
         e.to_string()
     })

@@ -53,7 +53,7 @@ async fn record(d: &Shared, ev: &ContainEvent) {
         extra,
         Some(d.policy.version()),
     );
-    if let Err(e) = d.audit.append(rec).await {
+    if let Err(e) = d.audit.append(&rec).await {
         tracing::error!(
             cgroup_id = ev.cgroup_id,
             pid = ev.pid,
@@ -87,7 +87,7 @@ async fn report_lost(d: &Shared, reported: u64) -> u64 {
         ),
         ..cordon_audit::NewRecord::new(cordon_audit::EventKind::ContainRefused)
     };
-    match d.audit.append(rec).await {
+    match d.audit.append(&rec).await {
         Ok(_) => lost,
         Err(e) => {
             tracing::error!("recording lost containment events failed: {e}");

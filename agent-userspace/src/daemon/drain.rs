@@ -101,7 +101,7 @@ mod tests {
             let held = reg.accepted();
             let guard = reg.register(&agent());
             // Only the kill-switch token ends it, as conn.rs does.
-            guard.token.cancelled().await;
+            guard.cut.wait().await;
             drop(guard);
             drop(held);
         });

@@ -167,7 +167,7 @@ async fn record(d: &Shared, r: &Refused, known: Option<&Known>, repeats: &mut Re
         rec.uid = sc.uid;
         rec.exe = sc.exe.clone();
     }
-    if let Err(e) = d.audit.append(rec).await {
+    if let Err(e) = d.audit.append(&rec).await {
         tracing::error!(
             domain = a.domain,
             "recording a Landlock refusal failed: {e}"

@@ -253,7 +253,7 @@ async fn record_launch(
         ..crate::request::record::attributed(path, cordon_audit::EventKind::Launch)
     };
     d.audit
-        .append(rec)
+        .append(&rec)
         .await
         .map(|_| ())
         .map_err(|e| LaunchError::Audit(e.to_string()))

@@ -35,7 +35,7 @@ pub async fn reload_all(d: &Shared, trigger: &str) -> Result<String, String> {
         }),
         ..cordon_audit::NewRecord::new(cordon_audit::EventKind::PolicyReload)
     };
-    let recorded = d.audit.append(rec).await;
+    let recorded = d.audit.append(&rec).await;
     let result = match (staged, recorded) {
         (Ok(s), Ok(_)) => {
             let version = s.set.version().to_string();

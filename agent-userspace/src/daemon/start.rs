@@ -552,7 +552,7 @@ async fn expire_orphaned_approvals(d: &Shared) {
             reason: Some("approval expired: the daemon restarted while it was pending".into()),
             ..cordon_audit::NewRecord::new(cordon_audit::EventKind::ApprovalExpired)
         };
-        if let Err(e) = d.audit.append(rec).await {
+        if let Err(e) = d.audit.append(&rec).await {
             tracing::error!("recording an expired approval: {e}");
         }
         tracing::warn!(id = %info.id, agent = %info.chain, action = %info.action, "approval expired by a daemon restart");

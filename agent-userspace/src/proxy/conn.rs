@@ -148,7 +148,7 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
             let guard = env.conns.register(&ctx.actor.agent);
             tokio::select! {
                 _ = Box::pin(serve(ctx, client)) => {}
-                _ = guard.token.cancelled() => {}
+                _ = guard.cut.wait() => {}
             }
         }
         Detected::Reset => {
@@ -187,7 +187,7 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
             let guard = env.conns.register(&actor.agent);
             let ended = tokio::select! {
                 ended = connect_and_splice(&actor, client) => ended,
-                _ = guard.token.cancelled() => {
+                _ = guard.cut.wait() => {
                     tracing::info!(agent = %actor.agent.chain_display(), "connection cut by the kill switch");
                     Err((OutcomeState::Aborted, "cut by the kill switch".to_string()))
                 }
@@ -242,7 +242,7 @@ async fn intercept_tls(flow: &Flow<'_>, client: TcpStream, sni: Option<String>) 
     let guard = env.conns.register(&ctx.actor.agent);
     tokio::select! {
         _ = serve(ctx, intercepted.stream) => {}
-        _ = guard.token.cancelled() => {}
+        _ = guard.cut.wait() => {}
     }
 }
 

@@ -9,19 +9,19 @@ use std::{
     },
 };
 
-use tokio_util::sync::CancellationToken;
+use super::trip::{Trip, TripWait};
 
 use crate::cgroup::AgentPath;
 
 #[derive(Default)]
 pub struct Connections {
     next: AtomicU64,
-    live: Mutex<HashMap<u64, (AgentPath, CancellationToken)>>,
+    live: Mutex<HashMap<u64, (AgentPath, Arc<Trip>)>>,
     /// Accepted connections whose task has not ended, identified or not.
     accepted: AtomicUsize,
     /// Cancelled when the daemon starts to stop: HTTP connections finish
     /// the request they are on and close instead of waiting for another.
-    draining: CancellationToken,
+    draining: Trip,
 }
 
 /// Counts one accepted connection until its task ends.
@@ -37,7 +37,8 @@ impl Drop for Accepted {
 pub struct ConnGuard<'a> {
     id: u64,
     conns: &'a Connections,
-    pub token: CancellationToken,
+    /// Tripped when the kill switch cuts the connection.
+    pub cut: Arc<Trip>,
 }
 
 impl Drop for ConnGuard<'_> {
@@ -53,15 +54,15 @@ impl Drop for ConnGuard<'_> {
 impl Connections {
     pub fn register(&self, agent: &AgentPath) -> ConnGuard<'_> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let token = CancellationToken::new();
+        let cut = Arc::new(Trip::default());
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id, (agent.clone(), token.clone()));
+            .insert(id, (agent.clone(), cut.clone()));
         ConnGuard {
             id,
             conns: self,
-            token,
+            cut,
         }
     }
 
@@ -80,21 +81,21 @@ impl Connections {
     /// Tells HTTP connections to close once their current request is
     /// answered (the daemon is stopping or handing over).
     pub fn begin_drain(&self) {
-        self.draining.cancel();
+        self.draining.trip();
     }
 
     /// Resolves once the daemon has begun to drain.
-    pub fn draining(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
-        self.draining.cancelled()
+    pub fn draining(&self) -> TripWait<'_> {
+        self.draining.wait()
     }
 
     /// Cancels every connection whose agent matches; returns how many.
     pub fn cancel_where(&self, matches: impl Fn(&AgentPath) -> bool) -> usize {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;
-        for (agent, token) in live.values() {
+        for (agent, cut) in live.values() {
             if matches(agent) {
-                token.cancel();
+                cut.trip();
                 n += 1;
             }
         }

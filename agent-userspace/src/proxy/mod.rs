@@ -23,6 +23,7 @@ mod pipeline;
 mod redact;
 mod serve_http;
 mod splice;
+pub mod trip;
 pub mod upstream;
 
 /// The vault entry whose credential a request would carry if allowed (its

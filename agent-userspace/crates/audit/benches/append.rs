@@ -84,7 +84,7 @@ fn run_group(c: &mut Criterion, name: &str, wal: bool, outcomes: bool) {
                                 for i in 0..per_task {
                                     let rec = record(t, i);
                                     let done = outcomes.then(|| rec.clone());
-                                    let seq = log.append(rec).await.expect("append");
+                                    let seq = log.append(&rec).await.expect("append");
                                     if let Some(decision) = done {
                                         log.append_outcome(outcome(seq, &decision));
                                     }

@@ -146,7 +146,7 @@ fn run(name: &str, durability: Durability, decisions: u64) {
                     let rec = record(t, i);
                     let decision = rec.clone();
                     let at = Instant::now();
-                    let fut = log.append(rec);
+                    let fut = log.append(&rec);
                     took.push(at.elapsed());
                     let seq = fut.await.expect("append");
                     let at = Instant::now();

@@ -127,11 +127,12 @@ impl AuditLog {
     /// the record is on disk. Batched: at once, the record being in the write-ahead log file
     /// (without a log: in memory, committed within the delay). Fails at once if the write
     /// fails or stalls, too many records wait for the writer, a commit is failing, or the log
-    /// is shut down; the caller must then deny.
+    /// is shut down; the caller must then deny. The future holds nothing of `rec`, so a
+    /// caller keeps the record (to name it in a log line only when the append failed).
     pub fn append(
         &self,
-        rec: NewRecord,
-    ) -> impl Future<Output = Result<u64, AuditError>> + Send + 'static {
+        rec: &NewRecord,
+    ) -> impl Future<Output = Result<u64, AuditError>> + Send + 'static + use<> {
         let submitted = self
             .submit(rec, self.inner.reach)
             .map_err(Rejected::into_error);
@@ -147,7 +148,7 @@ impl AuditLog {
     /// Must not be called from inside a tokio runtime thread (tokio panics there).
     pub fn append_blocking(&self, rec: NewRecord) -> Result<u64, AuditError> {
         match self
-            .submit(rec, self.inner.reach)
+            .submit(&rec, self.inner.reach)
             .map_err(Rejected::into_error)?
         {
             (seq, None) => Ok(seq),
@@ -214,11 +215,11 @@ impl AuditLog {
         );
     }
 
-    fn submit(&self, rec: NewRecord, reach: Reach) -> Result<(u64, Option<Waiter>), Rejected> {
+    fn submit(&self, rec: &NewRecord, reach: Reach) -> Result<(u64, Option<Waiter>), Rejected> {
         if self.inner.shared.closed.load(Ordering::Acquire) {
             return Err(Rejected::Other(AuditError::Closed));
         }
-        self.inner.appender.append(&rec, reach)
+        self.inner.appender.append(rec, reach)
     }
 
     /// Whether this log records outcomes (`AuditConfig::outcomes`).

@@ -126,7 +126,7 @@ pub async fn reconcile_outcomes(log: &AuditLog) -> Result<ReconcileReport, Audit
     for part in plan.missing.chunks(slice) {
         let waits: Vec<_> = part
             .iter()
-            .map(|o| log.append(o.clone().into_record()))
+            .map(|o| log.append(&o.clone().into_record()))
             .collect();
         for w in waits {
             w.await?;

@@ -26,7 +26,7 @@ async fn concurrent_strict_appends_are_dense_unique_and_survive_reopen() {
             let mut seqs = Vec::new();
             for i in 0..PER_TASK {
                 let rec = action_record(&format!("agent-{t}"), i, Decision::Allow);
-                seqs.push(log.append(rec).await.expect("append"));
+                seqs.push(log.append(&rec).await.expect("append"));
             }
             seqs
         });
@@ -66,7 +66,7 @@ async fn sequence_continues_after_reopen() {
     let db = open_db(&tmp.path);
     let log = open_log(&db, AuditConfig::default());
     for i in 0..3 {
-        log.append(action_record("a", i, Decision::Deny))
+        log.append(&action_record("a", i, Decision::Deny))
             .await
             .expect("append");
     }
@@ -79,7 +79,7 @@ async fn sequence_continues_after_reopen() {
     let db = open_db(&tmp.path);
     let log = open_log(&db, AuditConfig::default());
     let seq = log
-        .append(action_record("a", 9, Decision::Allow))
+        .append(&action_record("a", 9, Decision::Allow))
         .await
         .expect("append");
     assert_eq!(seq, 4);
@@ -239,7 +239,7 @@ fn handle_and_append_future_can_cross_threads() {
     let db = open_db(&tmp.path);
     let log = open_log(&db, AuditConfig::default());
     assert_send_sync_clone(&log);
-    let fut = log.append(action_record("x", 0, Decision::Allow));
+    let fut = log.append(&action_record("x", 0, Decision::Allow));
     assert_send_static(&fut);
     // Submission happened when `append` was called, before any poll.
     assert_eq!(log.metrics().appended_total, 1);
@@ -260,7 +260,7 @@ async fn strict_appenders(log: &cordon_audit::AuditLog, tasks: u64, each: u64, n
         let (log, name) = (log.clone(), format!("{name}{t}"));
         set.spawn(async move {
             for i in 0..each {
-                log.append(action_record(&name, i, Decision::Allow))
+                log.append(&action_record(&name, i, Decision::Allow))
                     .await
                     .expect("append");
             }
@@ -346,7 +346,7 @@ async fn strict_syncs_are_paced_under_load_and_never_for_a_lone_appender() {
     );
     // One appender at a time: every group is one record, synced at once.
     for i in 0..20 {
-        log.append(action_record("lone", i, Decision::Allow))
+        log.append(&action_record("lone", i, Decision::Allow))
             .await
             .expect("append");
     }

@@ -166,7 +166,7 @@ fn run_child(path: &Path, mode: Mode) -> ! {
             set.spawn(async move {
                 for i in 0..u64::MAX {
                     let seq = log
-                        .append(action_record(&format!("crash-{t}"), i, Decision::Allow))
+                        .append(&action_record(&format!("crash-{t}"), i, Decision::Allow))
                         .await
                         .expect("append");
                     let mut out = std::io::stdout().lock();

@@ -103,7 +103,7 @@ fn config(addr: &str, cursor: &std::path::Path) -> ForwardConfig {
 
 async fn append(log: &AuditLog, from: u64, n: u64) {
     for i in from..from + n {
-        log.append(action_record("bot", i, Decision::Allow))
+        log.append(&action_record("bot", i, Decision::Allow))
             .await
             .unwrap();
     }

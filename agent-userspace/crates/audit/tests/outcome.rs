@@ -61,7 +61,7 @@ async fn an_outcome_is_chained_after_its_decision_with_every_field() {
     let t = temp_db();
     let db = open_db(&t.path);
     let log = open_log(&db, AuditConfig::default());
-    let seq = log.append(forwarded("bot", 1)).await.unwrap();
+    let seq = log.append(&forwarded("bot", 1)).await.unwrap();
     log.append_outcome(Outcome {
         status: Some(201),
         bytes_up: Some(120),
@@ -119,7 +119,7 @@ async fn run_with(
     reconcile_outcomes(&log).await.unwrap();
     let mut seqs = Vec::new();
     for d in decisions {
-        seqs.push(log.append(d.clone()).await.unwrap());
+        seqs.push(log.append(d).await.unwrap());
     }
     for &i in answered {
         log.append_outcome(Outcome {
@@ -206,7 +206,7 @@ async fn decisions_from_before_outcomes_are_unknown_and_marked_once() {
     // An older Cordon: decisions, no outcomes, never reconciled.
     let old = open_log(&db, AuditConfig::default());
     for i in 0..3 {
-        old.append(forwarded("old", i)).await.unwrap();
+        old.append(&forwarded("old", i)).await.unwrap();
     }
     old.shutdown().unwrap();
     drop(old);
@@ -244,7 +244,7 @@ async fn a_run_with_outcomes_off_writes_none_and_the_next_start_leaves_its_decis
     assert!(!log.records_outcomes());
     let report = reconcile_outcomes(&log).await.unwrap();
     assert_eq!(report.marked, [on_seqs[1]]);
-    let d = log.append(forwarded("b", 3)).await.unwrap();
+    let d = log.append(&forwarded("b", 3)).await.unwrap();
     log.append_outcome(Outcome {
         status: Some(200),
         ..Outcome::new(d, OutcomeState::Completed)
@@ -260,7 +260,7 @@ async fn a_run_with_outcomes_off_writes_none_and_the_next_start_leaves_its_decis
     // A start with outcomes on gives the off run's decision nothing: it never expected one.
     let log = open_log(&db, AuditConfig::default());
     assert!(reconcile_outcomes(&log).await.unwrap().marked.is_empty());
-    let d2 = log.append(forwarded("c", 4)).await.unwrap();
+    let d2 = log.append(&forwarded("c", 4)).await.unwrap();
     std::mem::forget(log);
     // ...while that run's own open decisions are reconciled as before.
     let log = open_log(&db, AuditConfig::default());
@@ -379,7 +379,7 @@ async fn verify_tallies_outcomes_and_names_decisions_still_open() {
 /// Holds redb's write lock so the writer stalls on its next commit and the queue fills.
 async fn stall_writer(db: &Arc<Database>, log: &AuditLog) -> redb::WriteTransaction {
     let blocker = db.begin_write().unwrap();
-    let taken = log.append(forwarded("a", 1));
+    let taken = log.append(&forwarded("a", 1));
     let until = std::time::Instant::now() + Duration::from_secs(5);
     while log.queue_depth() > 0 {
         assert!(
@@ -388,7 +388,7 @@ async fn stall_writer(db: &Arc<Database>, log: &AuditLog) -> redb::WriteTransact
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let queued = log.append(forwarded("b", 2));
+    let queued = log.append(&forwarded("b", 2));
     assert_eq!(log.queue_depth(), 1, "the queue is full");
     tokio::spawn(async move {
         taken.await.unwrap();

@@ -44,7 +44,7 @@ pub async fn every_tick(d: Shared, due: impl Fn(&Shared, Instant) -> Vec<(NewRec
     loop {
         tick.tick().await;
         for (rec, about) in due(&d, Instant::now()) {
-            if let Err(e) = d.audit.append(rec).await {
+            if let Err(e) = d.audit.append(&rec).await {
                 tracing::error!(summary = %about, "a burst's summary record could not be written: {e}");
             }
         }

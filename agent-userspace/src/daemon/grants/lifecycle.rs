@@ -70,7 +70,7 @@ pub async fn lift(
         return Err(crate::daemon::enforce::audit_unavailable(pinned, &e));
     }
     if used.taken == Taken::Exhausted
-        && let Err(e) = d.audit.append(records::exhausted(&used.grant)).await
+        && let Err(e) = d.audit.append(&records::exhausted(&used.grant)).await
     {
         return Err(crate::daemon::enforce::audit_unavailable(pinned, &e));
     }
@@ -81,7 +81,7 @@ pub async fn lift(
 /// hold is never used.
 pub async fn give(d: &Shared, g: Grant) -> Result<Grant, String> {
     d.audit
-        .append(records::granted(&g))
+        .append(&records::granted(&g))
         .await
         .map_err(|e| format!("the grant was not given: its record could not be written ({e})"))?;
     d.grants
@@ -98,7 +98,7 @@ pub async fn revoke(d: &Shared, id: &str, by: &str) -> Result<Grant, String> {
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no grant {id} (see `cordon grants`)"))?;
     d.audit
-        .append(records::revoked(&g, by))
+        .append(&records::revoked(&g, by))
         .await
         .map_err(|e| format!("grant {id} is revoked, but its record could not be written: {e}"))?;
     Ok(g)
@@ -108,7 +108,7 @@ pub async fn revoke(d: &Shared, id: &str, by: &str) -> Result<Grant, String> {
 /// cannot be written stays stored (it matches nothing) and is tried again.
 pub async fn sweep(d: &Shared, now: chrono::DateTime<chrono::Utc>) {
     for g in d.grants.expired(now) {
-        if let Err(e) = d.audit.append(records::expired(&g)).await {
+        if let Err(e) = d.audit.append(&records::expired(&g)).await {
             tracing::error!(grant = %g.id, "recording an expired grant: {e}");
             continue;
         }
