@@ -100,7 +100,7 @@ mod tests {
         let stuck = tokio::spawn(async move {
             let held = reg.accepted();
             let guard = reg.register(&agent());
-            // Only the kill-switch token ends it, as conn.rs does.
+            // Only the kill switch's trip ends it, as in conn.rs.
             guard.cut.wait().await;
             drop(guard);
             drop(held);

@@ -19,7 +19,7 @@ pub struct Connections {
     live: Mutex<HashMap<u64, (AgentPath, Arc<Trip>)>>,
     /// Accepted connections whose task has not ended, identified or not.
     accepted: AtomicUsize,
-    /// Cancelled when the daemon starts to stop: HTTP connections finish
+    /// Tripped when the daemon starts to stop: HTTP connections finish
     /// the request they are on and close instead of waiting for another.
     draining: Trip,
 }
@@ -89,7 +89,7 @@ impl Connections {
         self.draining.wait()
     }
 
-    /// Cancels every connection whose agent matches; returns how many.
+    /// Cuts every connection whose agent matches; returns how many.
     pub fn cancel_where(&self, matches: impl Fn(&AgentPath) -> bool) -> usize {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;
