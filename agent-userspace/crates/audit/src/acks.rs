@@ -70,9 +70,12 @@ struct Inner {
 }
 
 impl CoreAcks {
-    /// Registers a waiter for `seq`. Call with the appenders' lock held.
-    pub fn wait(&self, seq: u64, ack: Ack) {
-        self.inner.lock().waiting.push_back((seq, ack));
+    /// Registers a waiter for `seq`. Call with the appenders' lock held. Returns how many of
+    /// the core's appenders still wait for their answer, synced or not.
+    pub fn wait(&self, seq: u64, ack: Ack) -> usize {
+        let mut s = self.inner.lock();
+        s.waiting.push_back((seq, ack));
+        s.waiting.len() - 1
     }
 
     /// Hands the core a verdict if one of its waiters is covered, and wakes its task.

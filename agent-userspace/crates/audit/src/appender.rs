@@ -111,6 +111,10 @@ pub(crate) struct State {
     pub cores: Vec<Arc<CoreAcks>>,
     /// Appends waiting for a sync since the writer last took a group (`plan::pace_wait`).
     pub sync_asks: u64,
+    /// Those of them made while another strict append was still in flight: not yet answered,
+    /// or answered but not yet received on its core. A lone connection's never are: it sends
+    /// its next request only once its last was answered.
+    pub sync_asks_alongside: u64,
     /// The newest seq a core's appender waits for, and the newest a verdict answered.
     pub core_awaited: u64,
     pub core_answered: u64,
@@ -169,6 +173,7 @@ impl Appender {
                 waiters: VecDeque::new(),
                 cores: Vec::new(),
                 sync_asks: 0,
+                sync_asks_alongside: 0,
                 core_awaited: head_seq,
                 core_answered: head_seq,
                 writer: Writer::Running,
@@ -272,16 +277,23 @@ impl Appender {
         self.shared.acked_seq.store(seq, Ordering::Release);
         let waiter = ack.map(|(tx, rx)| {
             st.sync_asks += 1;
-            match acks::this_core(self.id) {
+            let unanswered = !st.waiters.is_empty() || st.core_awaited > st.core_answered;
+            let unreceived = match acks::this_core(self.id) {
                 Some((core, new)) => {
                     if new {
                         st.cores.retain(|c| c.is_alive());
                         st.cores.push(Arc::clone(&core));
                     }
-                    core.wait(seq, tx);
                     st.core_awaited = seq;
+                    core.wait(seq, tx)
                 }
-                None => st.waiters.push_back((seq, tx)),
+                None => {
+                    st.waiters.push_back((seq, tx));
+                    0
+                }
+            };
+            if unanswered || unreceived > 0 {
+                st.sync_asks_alongside += 1;
             }
             rx
         });
@@ -452,6 +464,32 @@ mod tests {
         };
         held.wait();
         (holder, release)
+    }
+
+    #[test]
+    fn a_strict_append_counts_as_alongside_only_while_another_is_unanswered() {
+        let a = appender(None);
+        let asks = |a: &Appender| {
+            let s = a.lock();
+            (s.sync_asks, s.sync_asks_alongside)
+        };
+        // One at a time: each answered (the writer drains its waiter) before the next.
+        for _ in 0..3 {
+            let Ok((_, Some(_waiter))) = a.append(&rec(), Reach::Synced) else {
+                panic!("a strict append waits");
+            };
+            a.lock().waiters.clear();
+        }
+        assert_eq!(
+            asks(&a),
+            (3, 0),
+            "a lone appender is never alongside another"
+        );
+        // Two in flight: the second came alongside the first.
+        let first = a.append(&rec(), Reach::Synced);
+        let second = a.append(&rec(), Reach::Synced);
+        assert!(first.is_ok() && second.is_ok());
+        assert_eq!(asks(&a), (5, 1));
     }
 
     #[test]

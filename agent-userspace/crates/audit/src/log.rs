@@ -103,6 +103,7 @@ impl AuditLog {
             last_prune: Instant::now(),
             last_checkpoint: Instant::now(),
             last_sync_end: None,
+            load: Default::default(),
             unindexed: Default::default(),
             spare: Default::default(),
         };

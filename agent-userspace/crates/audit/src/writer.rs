@@ -46,6 +46,9 @@ pub(crate) struct Writer {
     pub spare: Encoded,
     /// When the last log sync returned (`plan::pace_wait`).
     pub last_sync_end: Option<Instant>,
+    /// What the last group took of the strict appenders (`plan::pace_wait`); the rest is read
+    /// when the next group is due.
+    pub load: plan::Load,
 }
 
 /// Fails every waiter left if the thread ends (returns or panics), so no appender waits on
@@ -142,7 +145,8 @@ impl Writer {
         self.pace();
         let (wrote, upto, written) = {
             let mut s = self.appender.lock();
-            s.sync_asks = 0;
+            self.load.last_group = std::mem::take(&mut s.sync_asks);
+            s.sync_asks_alongside = 0;
             let wrote = self.appender.write_out(&mut s);
             (wrote, s.file_seq, s.written_seq)
         };
@@ -166,13 +170,15 @@ impl Writer {
     /// group is taken (only strict waiters make a `Job::Sync`). The writer counts as running
     /// meanwhile, so appenders add themselves to the group without waking it.
     fn pace(&self) {
-        let waiting = self.appender.lock().sync_asks;
-        let wait = plan::pace_wait(
-            waiting,
-            self.last_sync_end,
-            self.cfg.sync_pace,
-            Instant::now(),
-        );
+        let load = {
+            let s = self.appender.lock();
+            plan::Load {
+                waiting: s.sync_asks,
+                alongside: s.sync_asks_alongside,
+                ..self.load
+            }
+        };
+        let wait = plan::pace_wait(load, self.last_sync_end, self.cfg.sync_pace, Instant::now());
         if !wait.is_zero() {
             self.shared
                 .counters
@@ -265,7 +271,8 @@ impl Writer {
     fn flush(&mut self) -> bool {
         let (wrote, upto, written, unwritten) = {
             let mut s = self.appender.lock();
-            s.sync_asks = 0;
+            self.load.last_group = std::mem::take(&mut s.sync_asks);
+            s.sync_asks_alongside = 0;
             let wrote = self.appender.write_out(&mut s);
             std::mem::swap(&mut s.written, &mut self.spare);
             s.written_since = None;
