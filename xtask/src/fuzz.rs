@@ -1,10 +1,16 @@
 //! `cargo xtask fuzz [TARGET] [--time 10m]`: builds the cargo-fuzz targets
-//! of `fuzz/` on the pinned nightly and runs each in turn (or one), niced,
-//! one process at a time, on its committed corpus plus its regression
+//! of `fuzz/` on the pinned nightly and runs each (or one), niced, one
+//! process per core at a time, on its committed corpus plus its regression
 //! inputs. A crash, panic, hang or differential mismatch fails the command
 //! and leaves the input in `fuzz/artifacts/<target>/`. `cargo xtask test`
-//! runs every target for [`SMOKE_SECONDS`] the same way.
-use std::{path::Path, process::Command, time::Instant};
+//! runs every target for [`SMOKE_SECONDS`] the same way, built beside its
+//! tests ([`SmokeBuild`]).
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Instant,
+};
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -66,11 +72,80 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<()> {
     fuzz(&selected, args.time, args.seed, args.cmin)
 }
 
-/// The test suite's smoke run: every target, briefly.
-pub fn smoke() -> anyhow::Result<()> {
-    toolchain::ensure_fuzz_tools()?;
+/// The smoke run's build, started before the tests and running beside them
+/// (`cargo xtask test`): the end-to-end tests leave much of the two cores
+/// idle while they wait on daemons and upstreams, and the build, niced and
+/// in the idle I/O class, takes what they leave. Dropped unfinished (the
+/// tests failed), it is stopped.
+pub struct SmokeBuild {
+    child: Child,
+    log: PathBuf,
+    started: Instant,
+}
+
+impl Drop for SmokeBuild {
+    fn drop(&mut self) {
+        // Already ended if `finish` ran; otherwise the suite is failing and
+        // the build's result no longer matters, only that it stops.
+        if let Ok(None) = self.child.try_wait() {
+            drop(self.child.kill());
+            drop(self.child.wait());
+        }
+    }
+}
+
+impl SmokeBuild {
+    pub fn start() -> anyhow::Result<SmokeBuild> {
+        toolchain::ensure_fuzz_tools()?;
+        let log = workspace_root().join("target/fuzz-build.log");
+        std::fs::create_dir_all(workspace_root().join("target"))?;
+        let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let mut cmd = Command::new("nice");
+        cmd.args(["-n", "19", "ionice", "-c", "3", "cargo", &toolchain_arg()])
+            .args(["fuzz", "build", "-O"])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        let child = fuzz_env(&mut cmd)
+            .spawn()
+            .with_context(|| format!("starting {cmd:?}"))?;
+        eprintln!(
+            "xtask: building the fuzz targets beside the tests (log: {})",
+            log.display()
+        );
+        Ok(SmokeBuild {
+            child,
+            log,
+            started: Instant::now(),
+        })
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        let status = self.child.wait().context("waiting for the fuzz build")?;
+        if !status.success() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            for line in tail.iter().rev() {
+                eprintln!("  fuzz build: {line}");
+            }
+            bail!(
+                "building the fuzz targets failed ({status}); the log is {}",
+                self.log.display()
+            );
+        }
+        eprintln!(
+            "xtask: fuzz targets built ({}s after the build started)",
+            self.started.elapsed().as_secs()
+        );
+        Ok(())
+    }
+}
+
+/// The test suite's smoke run: every target, briefly, once `build` is done.
+pub fn smoke(build: SmokeBuild) -> anyhow::Result<()> {
+    build.finish()?;
     let targets = targets()?;
-    fuzz(
+    run_built(
         &targets.iter().collect::<Vec<_>>(),
         SMOKE_SECONDS,
         false,
@@ -85,14 +160,17 @@ fn fuzz(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::
         "xtask: fuzz targets built in {}s",
         started.elapsed().as_secs()
     );
+    run_built(targets, seconds, reseed, cmin)
+}
+
+fn run_built(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
     seed(targets, reseed)?;
-    let mut table = Vec::new();
-    for target in targets {
-        let figures = run_one(target, seconds)?;
-        if cmin {
+    let table = run_all(targets, seconds)?;
+    if cmin {
+        for target in targets {
             exec(cargo_fuzz().args(["cmin", "-O", target.as_str()]))?;
         }
-        table.push((target.as_str(), figures));
     }
     eprintln!(
         "xtask: fuzzing done in {}s, no findings",
@@ -109,6 +187,40 @@ fn fuzz(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::
         );
     }
     Ok(())
+}
+
+/// Runs every target for `seconds`, one process per core at a time (each libFuzzer run is
+/// single-threaded, so one at a time left a core idle for the whole smoke run). Every target
+/// runs even after one has a finding; then the first finding is the error.
+fn run_all<'t>(targets: &[&'t String], seconds: u64) -> anyhow::Result<Vec<(&'t str, Figures)>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(targets.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, anyhow::Result<Figures>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(target) = targets.get(i) else {
+                            return mine;
+                        };
+                        mine.push((i, run_one(target, seconds)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter()
+        .map(|(i, figures)| Ok((targets[i].as_str(), figures?)))
+        .collect()
 }
 
 /// Runs one target for `seconds` and reads its figures from the log; any

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: lints, unit tests, then the privileged end-to-end
 //! suite (real daemon, real eBPF, real cgroups), then a short run of every
-//! fuzz target. The end-to-end tests need root; without it they are
+//! fuzz target (built beside the tests). The end-to-end tests need root; without it they are
 //! reported as SKIPPED, loudly, never as passed.
 use anyhow::bail;
 use clap::Args;
@@ -58,6 +58,12 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     if !sys::is_root() {
         eprintln!("{}", banner());
     }
+    // Started now, so the fuzz build runs while the tests wait on daemons.
+    let fuzz_build = if args.no_fuzz {
+        None
+    } else {
+        Some(fuzz::SmokeBuild::start()?)
+    };
     let mut tests = cargo();
     tests
         .arg("test")
@@ -72,13 +78,13 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         .env("RUST_BACKTRACE", "1");
     exec(&mut tests)?;
 
-    if !args.no_fuzz {
+    if let Some(build) = fuzz_build {
         // Every target briefly, on its committed corpus and regression
         // inputs: a finding fails the run like a failing test.
         let started = std::time::Instant::now();
-        fuzz::smoke()?;
+        fuzz::smoke(build)?;
         eprintln!(
-            "xtask: fuzz smoke run (build included) took {}s",
+            "xtask: fuzz smoke run took {}s after the tests",
             started.elapsed().as_secs()
         );
     }
