@@ -3,8 +3,8 @@
 //! process per core at a time, on its committed corpus plus its regression
 //! inputs. A crash, panic, hang or differential mismatch fails the command
 //! and leaves the input in `fuzz/artifacts/<target>/`. `cargo xtask test`
-//! runs every target for [`SMOKE_SECONDS`] the same way, built beside its
-//! tests ([`SmokeBuild`]).
+//! runs every target for [`SMOKE_SECONDS`] the same way, built beside the
+//! rest of the suite ([`SmokeBuild`]).
 use std::{
     fs::File,
     path::{Path, PathBuf},
@@ -72,11 +72,12 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<()> {
     fuzz(&selected, args.time, args.seed, args.cmin)
 }
 
-/// The smoke run's build, started before the tests and running beside them
-/// (`cargo xtask test`): the end-to-end tests leave much of the two cores
-/// idle while they wait on daemons and upstreams, and the build, niced and
-/// in the idle I/O class, takes what they leave. Dropped unfinished (the
-/// tests failed), it is stopped.
+/// The smoke run's build, started before the lints and running beside
+/// everything `cargo xtask test` does before the smoke run: the builds are
+/// one rustc on one core for much of their time, and the end-to-end tests
+/// leave much of the two cores idle while they wait on daemons and
+/// upstreams. Niced and in the idle I/O class, the build takes what they
+/// leave. Dropped unfinished (something before it failed), it is stopped.
 pub struct SmokeBuild {
     child: Child,
     log: PathBuf,
@@ -110,7 +111,7 @@ impl SmokeBuild {
             .spawn()
             .with_context(|| format!("starting {cmd:?}"))?;
         eprintln!(
-            "xtask: building the fuzz targets beside the tests (log: {})",
+            "xtask: building the fuzz targets in the background (log: {})",
             log.display()
         );
         Ok(SmokeBuild {

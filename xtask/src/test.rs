@@ -1,6 +1,6 @@
 //! `cargo xtask test`: lints, unit tests, then the privileged end-to-end
 //! suite (real daemon, real eBPF, real cgroups), then a short run of every
-//! fuzz target (built beside the tests). The end-to-end tests need root; without it they are
+//! fuzz target (built beside the rest). The end-to-end tests need root; without it they are
 //! reported as SKIPPED, loudly, never as passed.
 use anyhow::bail;
 use clap::Args;
@@ -29,6 +29,14 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         toolchain::setup()?;
     }
     let root = workspace_root();
+    // Started first, at the lowest priority, so the fuzz build takes what the
+    // lints, the builds (one rustc on one core for much of the time) and the
+    // tests (waiting on daemons) leave idle.
+    let fuzz_build = if args.no_fuzz {
+        None
+    } else {
+        Some(fuzz::SmokeBuild::start()?)
+    };
     // Every cargo call selects the same packages, so features unify the same
     // way and each dependency is compiled once, not once per selection.
     const SELECTION: [&str; 3] = ["--workspace", "--exclude", "agent-ebpf"];
@@ -58,12 +66,6 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     if !sys::is_root() {
         eprintln!("{}", banner());
     }
-    // Started now, so the fuzz build runs while the tests wait on daemons.
-    let fuzz_build = if args.no_fuzz {
-        None
-    } else {
-        Some(fuzz::SmokeBuild::start()?)
-    };
     let mut tests = cargo();
     tests
         .arg("test")
