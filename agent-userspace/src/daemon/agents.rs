@@ -10,7 +10,9 @@ use crate::cgroup::{AgentPath, CgroupTree};
 pub struct Registry {
     tree: CgroupTree,
     by_id: RwLock<HashMap<u64, AgentPath>>,
-    started: RwLock<HashMap<String, DateTime<Utc>>>,
+    /// Keyed by the run's path itself, not its `run_id` text: asked on every
+    /// decision, and the text was a string built per request to look it up.
+    started: RwLock<HashMap<AgentPath, DateTime<Utc>>>,
 }
 
 impl Registry {
@@ -60,8 +62,9 @@ impl Registry {
         map.clear();
         let mut started = self.started.write().unwrap_or_else(|e| e.into_inner());
         for (id, path, dir) in all {
-            let key = super::decide::run_id(&path);
-            started.entry(key).or_insert_with(|| dir_time(&dir));
+            started
+                .entry(path.clone())
+                .or_insert_with(|| dir_time(&dir));
             map.insert(id, path);
         }
     }
@@ -69,12 +72,11 @@ impl Registry {
     /// When an instance started: recorded at `cordon run`, or the cgroup
     /// directory's change time for instances from before a restart.
     pub fn started_at(&self, path: &AgentPath) -> DateTime<Utc> {
-        let key = super::decide::run_id(path);
         if let Some(t) = self
             .started
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
+            .get(path)
         {
             return *t;
         }
@@ -82,7 +84,7 @@ impl Registry {
         self.started
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, t);
+            .insert(path.clone(), t);
         t
     }
 
@@ -90,7 +92,7 @@ impl Registry {
         self.started
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(super::decide::run_id(path), Utc::now());
+            .insert(path.clone(), Utc::now());
     }
 
     pub fn snapshot(&self) -> Vec<(u64, AgentPath)> {

@@ -170,6 +170,21 @@ impl PolicySet {
             .collect()
     }
 
+    /// `agent`'s bindings for `connector`, for a request: without copying
+    /// the agent's whole map (its keys and every connector's `Arc`) as
+    /// [`bindings_for`](PolicySet::bindings_for) does.
+    pub fn bindings_of(
+        &self,
+        agent: &str,
+        connector: &str,
+    ) -> Option<Arc<crate::bindings::Bindings>> {
+        self.policy_for(agent)?
+            .1
+            .credentials
+            .get(connector)
+            .cloned()
+    }
+
     /// Every connector's bindings for `agent`; pick one per request with
     /// [`crate::choose`].
     pub fn bindings_for(&self, agent: &str) -> BTreeMap<String, Arc<crate::bindings::Bindings>> {

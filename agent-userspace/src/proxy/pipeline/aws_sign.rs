@@ -99,7 +99,7 @@ fn bound(pinned: &Pinned, agent: &str, connector: &str) -> bool {
     pinned
         .policy
         .as_ref()
-        .is_some_and(|p| p.bindings_for(agent).contains_key(connector))
+        .is_some_and(|p| p.bindings_of(agent, connector).is_some())
 }
 
 /// Names the request, and verifies its signature when the connector is

@@ -47,26 +47,26 @@ pub fn choose_one<'p>(
     host: &str,
     actions: &[&'p Action],
 ) -> Result<Option<Chosen<'p>>, Mismatch> {
-    let choices = actions
-        .iter()
-        .map(|a| {
-            choose(
-                pinned,
-                agent,
-                a.connector.as_deref(),
-                host,
-                &a.name,
-                &a.params,
-            )
-        })
-        .collect();
+    // Compared as they are made: a request almost always holds one action,
+    // and collecting the choices into a vector first (malloc and free of
+    // about 100 bytes each) was 1.5% of the daemon's CPU per request.
+    let choices = actions.iter().map(|a| {
+        choose(
+            pinned,
+            agent,
+            a.connector.as_deref(),
+            host,
+            &a.name,
+            &a.params,
+        )
+    });
     same(choices, |c| c.entry.clone())
 }
 
 /// The common value of `choices`, or the first pair that differs. `entry`
 /// names a choice for the reason.
 pub fn same<T: PartialEq>(
-    choices: Vec<Option<T>>,
+    choices: impl IntoIterator<Item = Option<T>>,
     entry: impl Fn(&T) -> String,
 ) -> Result<Option<T>, Mismatch> {
     let mut it = choices.into_iter().enumerate();

@@ -91,8 +91,8 @@ pub fn choose<'p>(
     if spec.is_none() && !super::aws_sign::is_aws(connector) {
         return None;
     }
-    let bindings = pinned.policy.as_ref()?.bindings_for(agent);
-    let binding = cordon_policy::choose(bindings.get(connector)?, action, params)?;
+    let bindings = pinned.policy.as_ref()?.bindings_of(agent, connector)?;
+    let binding = cordon_policy::choose(&bindings, action, params)?;
     Some(Chosen {
         connector,
         spec,
