@@ -91,7 +91,7 @@ pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     // Most of what a record holds needs no escape (names, actions, hosts): copied as is, which
     // is byte for byte what serde_json writes for it and the writer thread's hottest spot
     // otherwise. JSON escapes only control characters, `"` and `\`.
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if plain(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -100,6 +100,21 @@ pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     }
     // serde_json's string escaping is deterministic; writing a &str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Whether `s` holds nothing JSON escapes: no control character, `"` or `\`. Looked at 16
+/// bytes at a time with no exit inside a block, which the compiler makes vector compares; a
+/// search stopping at the first such byte goes one byte at a time, and that was half of
+/// `write_string`'s time in the daemon's profile (every record's strings pass here).
+fn plain(s: &[u8]) -> bool {
+    let escaped = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
+    let (blocks, rest) = s.as_chunks::<16>();
+    for block in blocks {
+        if block.iter().fold(false, |any, &b| any | escaped(b)) {
+            return false;
+        }
+    }
+    !rest.iter().any(|&b| escaped(b))
 }
 
 #[cfg(test)]
@@ -112,6 +127,23 @@ mod tests {
             Value::Object(m) => m,
             _ => Map::new(),
         }
+    }
+
+    #[test]
+    fn a_byte_json_escapes_is_found_at_every_place_in_a_block_and_the_tail() {
+        let base = "a".repeat(37);
+        assert!(plain(base.as_bytes()));
+        for at in 0..base.len() {
+            for bad in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                let mut s = base.clone().into_bytes();
+                s[at] = bad;
+                assert!(!plain(&s), "byte {bad:#x} at {at}");
+            }
+        }
+        // Bytes past ASCII (UTF-8) and DEL need no escape.
+        assert!(plain(
+            "caf\u{e9} \u{1f600} \u{7f} and some more to fill a block".as_bytes()
+        ));
     }
 
     #[test]

@@ -118,6 +118,11 @@ impl Draft {
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
         debug_assert!(fields.windows(2).all(|w| w[0].0 < w[1].0));
+        debug_assert!(
+            fields
+                .iter()
+                .all(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        );
 
         let body = &mut self.body;
         body.clear();
@@ -130,8 +135,10 @@ impl Draft {
             if split.is_none() && *key > "hash" {
                 split = Some(body.len());
             }
-            write_string(key, body);
-            body.push(b':');
+            // The keys are the names above, with nothing to escape: not scanned.
+            body.push(b'"');
+            body.extend_from_slice(key.as_bytes());
+            body.extend_from_slice(b"\":");
             match value {
                 Field::Str(v) => write_string(v, body),
                 Field::Int(v) => body.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
