@@ -98,8 +98,9 @@ impl Drop for SmokeBuild {
 impl SmokeBuild {
     pub fn start() -> anyhow::Result<SmokeBuild> {
         toolchain::ensure_fuzz_tools()?;
-        let log = workspace_root().join("target/fuzz-build.log");
-        std::fs::create_dir_all(workspace_root().join("target"))?;
+        let target = workspace_root().join("target");
+        std::fs::create_dir_all(&target)?;
+        let log = target.join("fuzz-build.log");
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = Command::new("nice");
         cmd.args(["-n", "19", "ionice", "-c", "3", "cargo", &toolchain_arg()])
@@ -125,10 +126,7 @@ impl SmokeBuild {
         let status = self.child.wait().context("waiting for the fuzz build")?;
         if !status.success() {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
-            for line in tail.iter().rev() {
-                eprintln!("  fuzz build: {line}");
-            }
+            show_tail("fuzz build", &text);
             bail!(
                 "building the fuzz targets failed ({status}); the log is {}",
                 self.log.display()
@@ -269,10 +267,7 @@ fn run_one(target: &str, seconds: u64) -> anyhow::Result<Figures> {
         .with_context(|| format!("starting {cmd:?}"))?;
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     if !status.success() {
-        let tail: Vec<&str> = text.lines().rev().take(40).collect();
-        for line in tail.iter().rev() {
-            eprintln!("  {target}: {line}");
-        }
+        show_tail(target, &text);
         bail!(
             "fuzz target {target} found a crash, panic, hang or mismatch ({status}); the input is in {}, the log in {}",
             root.join("fuzz/artifacts").join(target).display(),
@@ -280,6 +275,14 @@ fn run_one(target: &str, seconds: u64) -> anyhow::Result<Figures> {
         );
     }
     Ok(figures(&text))
+}
+
+/// The last 40 lines of a failed step's log, each marked with `label`.
+fn show_tail(label: &str, log: &str) {
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    for line in tail.iter().rev() {
+        eprintln!("  {label}: {line}");
+    }
 }
 
 /// The last `DONE` (or pulse) line: `#N DONE cov: C ft: F corp: K/.. exec/s: E`.

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: lints, unit tests, then the privileged end-to-end
 //! suite (real daemon, real eBPF, real cgroups), then a short run of every
-//! fuzz target (built beside the rest). The end-to-end tests need root; without it they are
-//! reported as SKIPPED, loudly, never as passed.
+//! fuzz target (built beside the rest). The end-to-end tests need root;
+//! without it they are reported as SKIPPED, loudly, never as passed.
 use anyhow::bail;
 use clap::Args;
 

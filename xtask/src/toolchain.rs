@@ -47,8 +47,9 @@ pub fn setup() -> anyhow::Result<()> {
     // Debian's first: the Python tools need its python3.
     packages()?;
     // The Python tools download and unpack from PyPI (quietly) while cargo
-    // builds the Rust ones, which keeps both cores busy: one after the
-    // other they took about 80 s more on a fresh machine.
+    // builds the Rust ones: one after the other, the venvs took about 75 s
+    // after the builds; beside them they cost about 30 s of that (pip and
+    // cargo share the two cores).
     std::thread::scope(|scope| {
         let python = scope.spawn(|| -> anyhow::Result<()> {
             aws_tools()?;

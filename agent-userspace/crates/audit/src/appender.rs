@@ -150,6 +150,15 @@ pub(crate) struct Appender {
     flush_delay: Duration,
 }
 
+impl State {
+    /// The writer takes a group: the strict asks made since the last one (how many, returned)
+    /// start again from none, and so do those of them made alongside another.
+    pub fn take_asks(&mut self) -> u64 {
+        self.sync_asks_alongside = 0;
+        std::mem::take(&mut self.sync_asks)
+    }
+}
+
 impl Appender {
     pub fn new(
         shared: Arc<Shared>,

@@ -145,8 +145,7 @@ impl Writer {
         self.pace();
         let (wrote, upto, written) = {
             let mut s = self.appender.lock();
-            self.load.last_group = std::mem::take(&mut s.sync_asks);
-            s.sync_asks_alongside = 0;
+            self.load.last_group = s.take_asks();
             let wrote = self.appender.write_out(&mut s);
             (wrote, s.file_seq, s.written_seq)
         };
@@ -271,8 +270,7 @@ impl Writer {
     fn flush(&mut self) -> bool {
         let (wrote, upto, written, unwritten) = {
             let mut s = self.appender.lock();
-            self.load.last_group = std::mem::take(&mut s.sync_asks);
-            s.sync_asks_alongside = 0;
+            self.load.last_group = s.take_asks();
             let wrote = self.appender.write_out(&mut s);
             std::mem::swap(&mut s.written, &mut self.spare);
             s.written_since = None;
