@@ -12,13 +12,13 @@ use cordon_e2e::{
     Daemon, DaemonOpts, HttpServer, NetNs, PolicyDir, Reply, TestDns, require_root_or_skip,
     run_with_timeout,
 };
-use redb::{ReadableDatabase, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
 const AGENT: &str = "auditee";
 /// The audit crate's record table: seq -> canonical JSON (docs/audit.md, "Storage").
-const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_records");
+const CHUNKS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_chunks");
 const REQUIRED: [&str; 10] = [
     "seq",
     "ts",
@@ -150,26 +150,35 @@ fn http_requests(records: &[Value]) -> Vec<&Value> {
         .collect()
 }
 
-/// Edits one stored record without re-hashing it, as an intruder with the file would.
+/// Edits one stored record without re-hashing it, as an intruder with the file would. The
+/// layout is the one `docs/audit.md` gives: `audit_chunks`, keyed by a run's first seq, each
+/// value frames `len u32 LE | record bytes` for consecutive seqs.
 fn tamper(db_path: &std::path::Path, seq: u64) {
     let db = redb::Database::open(db_path).unwrap();
-    let mut rec: serde_json::Map<String, Value> = {
-        let txn = db.begin_read().unwrap();
-        let table = txn.open_table(RECORDS).unwrap();
-        let bytes = table
-            .get(seq)
-            .unwrap()
-            .expect("record present")
-            .value()
-            .to_vec();
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    rec.insert("decision".into(), Value::from("allow"));
     let txn = db.begin_write().unwrap();
     {
-        let mut table = txn.open_table(RECORDS).unwrap();
-        let bytes = serde_json::to_vec(&rec).unwrap();
-        table.insert(seq, bytes.as_slice()).unwrap();
+        let mut table = txn.open_table(CHUNKS).unwrap();
+        let (first, value) = {
+            let (k, v) = table.range(..=seq).unwrap().next_back().unwrap().unwrap();
+            (k.value(), v.value().to_vec())
+        };
+        let mut frames = vec![];
+        let mut at = 0;
+        while at < value.len() {
+            let len = u32::from_le_bytes(value[at..at + 4].try_into().unwrap()) as usize;
+            frames.push(value[at + 4..at + 4 + len].to_vec());
+            at += 4 + len;
+        }
+        let slot = &mut frames[usize::try_from(seq - first).unwrap()];
+        let mut rec: serde_json::Map<String, Value> = serde_json::from_slice(slot).unwrap();
+        rec.insert("decision".into(), Value::from("allow"));
+        *slot = serde_json::to_vec(&rec).unwrap();
+        let mut edited = vec![];
+        for f in &frames {
+            edited.extend_from_slice(&u32::try_from(f.len()).unwrap().to_le_bytes());
+            edited.extend_from_slice(f);
+        }
+        table.insert(first, edited.as_slice()).unwrap();
     }
     txn.commit().unwrap();
 }

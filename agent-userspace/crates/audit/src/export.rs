@@ -5,10 +5,11 @@ use std::io::Write;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase};
 use serde_json::{Map, Value};
 
 use crate::canonical::write_value;
+use crate::chunks::records_from;
 use crate::error::{AuditError, DbContext};
 use crate::ocsf::to_ocsf;
 use crate::record::AuditRecord;
@@ -67,10 +68,9 @@ pub fn export(
         return Ok(summary);
     };
     let mut line = Vec::with_capacity(1024);
-    for entry in records.iter().ctx("iterate audit records")? {
-        let (key, value) = entry.ctx("read audit record")?;
-        let seq = key.value();
-        let map = decode_map(seq, value.value())?;
+    for entry in records_from(&records, 0)? {
+        let (seq, bytes) = entry?;
+        let map = decode_map(seq, &bytes)?;
         let ts = record_ts(seq, &map)?;
         if since.is_some_and(|s| ts < s) || until.is_some_and(|u| ts >= u) {
             continue;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, Durability};
 
+use crate::chunks::ChunkWriter;
 use crate::encoded::Encoded;
 use crate::error::AuditError;
 use crate::store::{ChainPoint, insert_records};
@@ -26,6 +27,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub(crate) struct Unindexed {
     /// Kept from one insert to the next (`encoded.rs`).
     records: Encoded,
+    /// Frames them into redb's chunks (`chunks.rs`); its buffer is kept between inserts.
+    chunks: ChunkWriter,
     /// When the oldest waiting record arrived.
     since: Option<Instant>,
     /// Set while inserts fail: when to try again, and the wait after that.
@@ -94,7 +97,7 @@ impl Unindexed {
         } else {
             Durability::None
         };
-        match insert_records(db, &self.records, &tip, mode) {
+        match insert_records(db, &self.records, &tip, mode, &mut self.chunks) {
             Ok(()) => {
                 let n = self.records.len() as u64;
                 self.records.clear();

@@ -1,7 +1,7 @@
 //! Cordon's tamper-evident audit trail.
 //!
 //! Every decision the daemon makes becomes an [`AuditRecord`] in the shared redb database
-//! (tables `audit_records`, `audit_meta`). Records form a SHA-256 hash chain, are written by a
+//! (tables `audit_chunks`, `audit_meta`). Records form a SHA-256 hash chain, are written by a
 //! dedicated thread with group commit ([`AuditLog`]), can be checked with [`verify`], read back
 //! with [`iter_from`] / [`query`], exported as JSONL or OCSF with [`export`], and pruned with a
 //! checkpoint that keeps the remaining chain verifiable ([`prune`]). What became of a forwarded
@@ -11,6 +11,7 @@
 mod acks;
 mod appender;
 mod canonical;
+mod chunks;
 mod config;
 mod encode;
 mod encoded;
@@ -57,5 +58,6 @@ pub use verify::{OutcomeTally, Problem, ProblemKind, VerifyReport, verify};
 pub use wal::WAL_BYTES;
 
 /// Table names this crate owns inside the shared database (for the vault's and operators'
-/// reference; nothing else may write them).
-pub const TABLE_NAMES: [&str; 2] = ["audit_records", "audit_meta"];
+/// reference; nothing else may write them). `audit_records` is the layout before chunks: a
+/// database that has one gets its records moved into `audit_chunks` when the audit opens it.
+pub const TABLE_NAMES: [&str; 3] = ["audit_chunks", "audit_meta", "audit_records"];

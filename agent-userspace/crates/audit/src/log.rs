@@ -12,12 +12,12 @@ use tokio::sync::watch;
 use crate::appender::{Appender, Reach, Rejected, Waiter};
 use crate::config::AuditConfig;
 use crate::encoded::Hash;
-use crate::error::{AuditError, DbContext};
+use crate::error::AuditError;
 use crate::health::{AuditMetrics, Health, Shared};
 use crate::query::{RecordIter, iter_from};
 use crate::record::NewRecord;
 use crate::replay::replay;
-use crate::store::{META, META_HEAD, RECORDS, read_head};
+use crate::store::{META_HEAD, prepare, read_head};
 use crate::wal::{WAL_BYTES, Wal};
 use crate::writer::Writer;
 
@@ -60,10 +60,7 @@ impl AuditLog {
     /// finds the chain tip (checking the newest record's own hash) and starts the writer thread.
     pub fn open(db: Arc<Database>, cfg: AuditConfig) -> Result<AuditLog, AuditError> {
         cfg.validate()?;
-        let txn = db.begin_write().ctx("begin audit setup")?;
-        txn.open_table(RECORDS).ctx("create audit_records")?;
-        txn.open_table(META).ctx("create audit_meta")?;
-        txn.commit().ctx("commit audit setup")?;
+        prepare(&db)?;
         let wal = match &cfg.wal {
             Some(path) => {
                 replay(&db, path)?;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase};
 use serde_json::Value;
 
+use crate::chunks::{StoredRecords, records_from};
 use crate::error::{AuditError, DbContext};
 use crate::outcome::outcome_summary;
 use crate::record::{AuditRecord, Decision, EventKind, format_ts};
@@ -14,30 +15,26 @@ use crate::store::{decode, open_records};
 
 /// Iterator over committed records in seq order, reading one consistent snapshot.
 pub struct RecordIter {
-    range: Option<redb::Range<'static, u64, &'static [u8]>>,
+    records: Option<StoredRecords>,
 }
 
 impl Iterator for RecordIter {
     type Item = Result<AuditRecord, AuditError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let entry = self.range.as_mut()?.next()?;
-        Some(
-            entry
-                .ctx("read audit record")
-                .and_then(|(k, v)| decode(k.value(), v.value())),
-        )
+        let entry = self.records.as_mut()?.next()?;
+        Some(entry.and_then(|(seq, bytes)| decode(seq, &bytes)))
     }
 }
 
 /// Committed records with seq >= `seq`, oldest first (empty if the log was never written).
 pub fn iter_from(db: &Database, seq: u64) -> Result<RecordIter, AuditError> {
     let txn = db.begin_read().ctx("begin read")?;
-    let range = match open_records(&txn)? {
-        Some(t) => Some(t.range(seq..).ctx("range audit records")?),
+    let records = match open_records(&txn)? {
+        Some(t) => Some(records_from(&t, seq)?),
         None => None,
     };
-    Ok(RecordIter { range })
+    Ok(RecordIter { records })
 }
 
 /// Which records to show. Empty fields match everything; time bounds are inclusive `since`,

@@ -10,9 +10,10 @@ use redb::Database;
 use serde_json::Value;
 
 use crate::canonical::record_hash;
+use crate::chunks::{CHUNKS, ChunkWriter, insert_all};
 use crate::error::{AuditError, DbContext};
 use crate::store::{
-    ChainPoint, META, META_HEAD, RECORDS, decode_map, meta_bytes, read_claimed_head,
+    ChainPoint, META, META_HEAD, decode_map, meta_bytes, prepare, read_claimed_head,
 };
 use crate::wal::{HEADER, io_err};
 
@@ -62,6 +63,8 @@ pub struct Replayed {
 /// seq whose only copies do not is an error, never skipped. The first seq found nowhere ends
 /// the log.
 pub fn replay(db: &Database, path: &Path) -> Result<Replayed, AuditError> {
+    // The tip the log continues from is read from chunks: an older layout moves first.
+    prepare(db)?;
     let mut data = vec![];
     match File::open(path) {
         Ok(mut f) => {
@@ -108,10 +111,9 @@ pub fn replay(db: &Database, path: &Path) -> Result<Replayed, AuditError> {
     if !apply.is_empty() {
         let txn = db.begin_write().ctx("begin audit replay")?;
         {
-            let mut records = txn.open_table(RECORDS).ctx("open audit_records")?;
-            for (seq, body) in &apply {
-                records.insert(*seq, *body).ctx("insert replayed record")?;
-            }
+            let mut records = txn.open_table(CHUNKS).ctx("open audit_chunks")?;
+            let mut writer = ChunkWriter::default();
+            insert_all(&mut records, &mut writer, apply.iter().copied())?;
             let mut meta = txn.open_table(META).ctx("open audit_meta")?;
             meta.insert(META_HEAD, meta_bytes(&tip)?.as_slice())
                 .ctx("update audit head")?;

@@ -1,6 +1,7 @@
 //! Layout of the audit tables inside the shared redb database, and record encoding.
 //!
-//! `audit_records`: u64 seq -> canonical JSON bytes of the record (hash included).
+//! `audit_chunks`: runs of consecutive records, each record the canonical JSON bytes hashed into
+//! the chain (hash included); see `chunks.rs`.
 //! `audit_meta`: "head" -> {seq, hash} of the newest record, written in the same transaction
 //! as the records (lets verify notice a truncated tail); "checkpoint" -> the last pruned record.
 
@@ -12,11 +13,11 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
 use crate::canonical::{GENESIS_HASH, record_hash};
+use crate::chunks::{CHUNKS, ChunkWriter, insert_all, last_record, migrate_legacy, records_from};
 use crate::encoded::Encoded;
 use crate::error::{AuditError, DbContext};
 use crate::record::AuditRecord;
 
-pub(crate) const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_records");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_meta");
 pub(crate) const META_HEAD: &str = "head";
 pub(crate) const META_CHECKPOINT: &str = "checkpoint";
@@ -55,7 +56,7 @@ pub struct Checkpoint {
 
 pub(crate) fn corrupt(key: u64, reason: impl std::fmt::Display) -> AuditError {
     AuditError::Corrupt {
-        table: "audit_records",
+        table: "audit_chunks",
         key: key.to_string(),
         reason: reason.to_string(),
     }
@@ -78,11 +79,25 @@ pub(crate) type MetaTable = ReadOnlyTable<&'static str, &'static [u8]>;
 
 /// The records table, or `None` when nothing was ever appended to this database.
 pub(crate) fn open_records(txn: &ReadTransaction) -> Result<Option<RecordsTable>, AuditError> {
-    match txn.open_table(RECORDS) {
+    match txn.open_table(CHUNKS) {
         Ok(t) => Ok(Some(t)),
         Err(TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(e).ctx("open audit_records"),
+        Err(e) => Err(e).ctx("open audit_chunks"),
     }
+}
+
+/// Creates the audit tables if needed and moves records kept in the layout before chunks into
+/// chunks (`chunks::migrate_legacy`), in one transaction.
+pub(crate) fn prepare(db: &Database) -> Result<(), AuditError> {
+    let txn = db.begin_write().ctx("begin audit setup")?;
+    let moved = migrate_legacy(&txn)?;
+    txn.open_table(CHUNKS).ctx("create audit_chunks")?;
+    txn.open_table(META).ctx("create audit_meta")?;
+    txn.commit().ctx("commit audit setup")?;
+    if moved > 0 {
+        tracing::info!(records = moved, "audit records moved into chunks");
+    }
+    Ok(())
 }
 
 pub(crate) fn open_meta(txn: &ReadTransaction) -> Result<Option<MetaTable>, AuditError> {
@@ -115,15 +130,14 @@ pub(crate) fn insert_records(
     records: &Encoded,
     tip: &ChainPoint,
     durability: Durability,
+    chunks: &mut ChunkWriter,
 ) -> Result<(), AuditError> {
     let mut txn = db.begin_write().ctx("begin audit write")?;
     txn.set_durability(durability)
         .ctx("set audit write durability")?;
     {
-        let mut table = txn.open_table(RECORDS).ctx("open audit_records")?;
-        for (seq, bytes) in records.iter() {
-            table.insert(seq, bytes).ctx("insert audit record")?;
-        }
+        let mut table = txn.open_table(CHUNKS).ctx("open audit_chunks")?;
+        insert_all(&mut table, chunks, records.iter())?;
         let mut meta = txn.open_table(META).ctx("open audit_meta")?;
         meta.insert(META_HEAD, meta_bytes(tip)?.as_slice())
             .ctx("update audit head")?;
@@ -150,10 +164,9 @@ pub(crate) fn read_claimed_head(db: &Database) -> Result<ChainPoint, AuditError>
 fn read_tip(db: &Database, check: bool) -> Result<ChainPoint, AuditError> {
     let txn = db.begin_read().ctx("begin read")?;
     if let Some(records) = open_records(&txn)?
-        && let Some((key, value)) = records.last().ctx("read last audit record")?
+        && let Some((seq, bytes)) = last_record(&records)?
     {
-        let seq = key.value();
-        let map = decode_map(seq, value.value())?;
+        let map = decode_map(seq, &bytes)?;
         let stored = map.get("hash").and_then(Value::as_str).unwrap_or_default();
         if check && record_hash(&map) != stored {
             return Err(AuditError::TamperedHead { seq });
@@ -223,9 +236,9 @@ pub(crate) fn stored_from(db: &Database, seq: u64, max: usize) -> Result<Vec<Sto
         return Ok(Vec::new());
     };
     let mut out = Vec::with_capacity(max.min(1024));
-    for entry in records.range(seq..).ctx("range audit records")?.take(max) {
-        let (key, value) = entry.ctx("read audit record")?;
-        out.push((key.value(), decode_map(key.value(), value.value())?));
+    for entry in records_from(&records, seq)?.take(max) {
+        let (seq, bytes) = entry?;
+        out.push((seq, decode_map(seq, &bytes)?));
     }
     Ok(out)
 }

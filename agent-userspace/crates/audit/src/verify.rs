@@ -1,12 +1,13 @@
 //! Walks the chain and names the first record that is not what was written.
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase};
 use serde::Serialize;
 use serde_json::Value;
 
 use std::collections::BTreeSet;
 
 use crate::canonical::{GENESIS_HASH, record_hash};
+use crate::chunks::records_from;
 use crate::error::{AuditError, DbContext};
 use crate::outcome::promises_outcome;
 use crate::record::{Decision, EventKind};
@@ -144,15 +145,27 @@ pub fn verify(db: &Database) -> Result<VerifyReport, AuditError> {
         .map_or_else(|| GENESIS_HASH.to_string(), |c| c.hash.clone());
 
     if let Some(records) = open_records(&txn)? {
-        for entry in records.iter().ctx("iterate audit records")? {
-            let (key, value) = entry.ctx("read audit record")?;
-            let key = key.value();
-            if let Some(problem) = check_one(key, value.value(), expected_seq, &expected_prev) {
-                report.problem = Some(problem);
-                report.outcomes.close(open);
-                return Ok(report);
-            }
-            let map = decode_map(key, value.value())?;
+        for entry in records_from(&records, 0)? {
+            let found = match entry {
+                Ok((key, bytes)) => check_one(key, &bytes, expected_seq, &expected_prev)
+                    .map_or(Ok((key, bytes)), Err),
+                // A chunk whose framing is broken: the record there cannot be read.
+                Err(AuditError::Corrupt { reason, .. }) => Err(Problem {
+                    seq: expected_seq,
+                    kind: ProblemKind::Malformed,
+                    detail: reason,
+                }),
+                Err(e) => return Err(e),
+            };
+            let (key, bytes) = match found {
+                Ok(record) => record,
+                Err(problem) => {
+                    report.problem = Some(problem);
+                    report.outcomes.close(open);
+                    return Ok(report);
+                }
+            };
+            let map = decode_map(key, &bytes)?;
             report.outcomes.add(&map, key, &mut open);
             let hash = map
                 .get("hash")

@@ -4,7 +4,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{RECORDS, action_record, open_db, open_log, temp_db};
+use common::{
+    CHUNKS, LEGACY_RECORDS, action_record, open_db, open_log, raw_records, temp_db, write_raw,
+};
 use cordon_audit::{AuditConfig, Decision, ProblemKind, record_hash, verify};
 use redb::Database;
 use serde_json::{Map, Value};
@@ -29,37 +31,28 @@ fn ten_records() -> (common::TempDb, Arc<Database>) {
 }
 
 fn read(db: &Database, seq: u64) -> Map<String, Value> {
-    let txn = redb::ReadableDatabase::begin_read(db).expect("read");
-    let table = txn.open_table(RECORDS).expect("table");
-    let bytes = table
-        .get(seq)
-        .expect("get")
-        .expect("present")
-        .value()
-        .to_vec();
-    match serde_json::from_slice(&bytes).expect("json") {
+    let records = raw_records(db);
+    let (_, bytes) = records.iter().find(|(s, _)| *s == seq).expect("present");
+    match serde_json::from_slice(bytes).expect("json") {
         Value::Object(m) => m,
         _ => panic!("not an object"),
     }
 }
 
 fn write(db: &Database, seq: u64, map: &Map<String, Value>) {
-    let txn = db.begin_write().expect("write");
-    {
-        let mut table = txn.open_table(RECORDS).expect("table");
-        let bytes = serde_json::to_vec(map).expect("json");
-        table.insert(seq, bytes.as_slice()).expect("insert");
-    }
-    txn.commit().expect("commit");
+    let mut records = raw_records(db);
+    let slot = records
+        .iter_mut()
+        .find(|(s, _)| *s == seq)
+        .expect("present");
+    slot.1 = serde_json::to_vec(map).expect("json");
+    write_raw(db, &records);
 }
 
 fn delete(db: &Database, seq: u64) {
-    let txn = db.begin_write().expect("write");
-    txn.open_table(RECORDS)
-        .expect("table")
-        .remove(seq)
-        .expect("remove");
-    txn.commit().expect("commit");
+    let mut records = raw_records(db);
+    records.retain(|(s, _)| *s != seq);
+    write_raw(db, &records);
 }
 
 fn problem(db: &Database) -> (u64, ProblemKind) {
@@ -159,4 +152,73 @@ fn empty_database_verifies() {
     let report = verify(&db).expect("verify");
     assert!(report.is_ok());
     assert_eq!(report.checked, 0);
+}
+
+#[test]
+fn a_chunk_cut_inside_a_record_is_reported_as_malformed_at_that_seq() {
+    let (_tmp, db) = ten_records();
+    let txn = db.begin_write().expect("write");
+    {
+        let mut table = txn.open_table(CHUNKS).expect("chunks");
+        // The chunk holding record 7: the last one starting at or before it.
+        let (first, mut value) = {
+            let (k, v) = redb::ReadableTable::range(&table, ..=7u64)
+                .expect("range")
+                .next_back()
+                .expect("a chunk")
+                .expect("read");
+            (k.value(), v.value().to_vec())
+        };
+        // Keep the frames of the records before 7 and half of record 7.
+        let mut at = 0;
+        for _ in first..7 {
+            let len = u32::from_le_bytes(value[at..at + 4].try_into().expect("len")) as usize;
+            at += 4 + len;
+        }
+        value.truncate(at + 20);
+        table.insert(first, value.as_slice()).expect("insert");
+    }
+    txn.commit().expect("commit");
+    let report = verify(&db).expect("verify");
+    let p = report.problem.expect("a cut chunk is not detected");
+    assert_eq!((p.seq, p.kind), (7, ProblemKind::Malformed), "{}", p.detail);
+    assert_eq!(report.checked, 6);
+    assert_eq!(report.last_good.map(|g| g.seq), Some(6));
+}
+
+#[test]
+fn a_trail_stored_one_record_per_entry_moves_into_chunks_and_still_catches_an_edit() {
+    let (tmp, db) = ten_records();
+    // The layout before chunks, as an older daemon left it, with record 5 edited.
+    let mut records = raw_records(&db);
+    let mut edited: Map<String, Value> = serde_json::from_slice(&records[4].1).expect("json");
+    edited.insert("decision".into(), Value::from("allow"));
+    records[4].1 = serde_json::to_vec(&edited).expect("json");
+    let txn = db.begin_write().expect("write");
+    txn.delete_table(CHUNKS).expect("drop chunks");
+    {
+        let mut legacy = txn.open_table(LEGACY_RECORDS).expect("legacy");
+        for (seq, bytes) in &records {
+            legacy.insert(*seq, bytes.as_slice()).expect("insert");
+        }
+    }
+    txn.commit().expect("commit");
+    drop(db);
+    let db = open_db(&tmp.path);
+
+    let log = open_log(&db, AuditConfig::default());
+    assert_eq!(raw_records(&db), records, "moved byte for byte");
+    let txn = redb::ReadableDatabase::begin_read(&*db).expect("read");
+    assert!(
+        txn.open_table(LEGACY_RECORDS).is_err(),
+        "the old table is gone"
+    );
+    drop(txn);
+    assert_eq!(problem(&db), (5, ProblemKind::HashMismatch));
+    assert_eq!(
+        log.append_blocking(action_record("t", 10, Decision::Allow))
+            .expect("the chain continues"),
+        11
+    );
+    log.shutdown().expect("shutdown");
 }

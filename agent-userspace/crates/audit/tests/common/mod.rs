@@ -9,7 +9,55 @@ use cordon_audit::{AuditConfig, AuditLog, Decision, EventKind, NewRecord};
 use redb::{Database, StorageBackend, backends::InMemoryBackend};
 use serde_json::json;
 
-pub const RECORDS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("audit_records");
+/// The stored layout as `docs/audit.md` gives it, for tests that edit the file as an intruder
+/// would: key = the first record's seq, value = frames `len u32 LE | record bytes`.
+pub const CHUNKS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("audit_chunks");
+/// The layout before chunks: one record per entry.
+pub const LEGACY_RECORDS: redb::TableDefinition<u64, &[u8]> =
+    redb::TableDefinition::new("audit_records");
+
+/// Every stored record, `(seq, bytes)`, read from the chunks without the crate's reader.
+pub fn raw_records(db: &Database) -> Vec<(u64, Vec<u8>)> {
+    let txn = redb::ReadableDatabase::begin_read(db).expect("read");
+    let table = txn.open_table(CHUNKS).expect("chunks");
+    let mut out = vec![];
+    for entry in redb::ReadableTable::iter(&table).expect("iter") {
+        let (key, value) = entry.expect("chunk");
+        let (mut seq, value) = (key.value(), value.value());
+        let mut at = 0;
+        while at < value.len() {
+            let len = u32::from_le_bytes(value[at..at + 4].try_into().expect("len")) as usize;
+            out.push((seq, value[at + 4..at + 4 + len].to_vec()));
+            at += 4 + len;
+            seq += 1;
+        }
+    }
+    out
+}
+
+/// Replaces everything stored with `records`, framed one chunk per run of consecutive seqs.
+pub fn write_raw(db: &Database, records: &[(u64, Vec<u8>)]) {
+    let mut runs: Vec<(u64, Vec<u8>)> = vec![];
+    let mut next = None;
+    for (seq, bytes) in records {
+        if next != Some(*seq) {
+            runs.push((*seq, vec![]));
+        }
+        let value = &mut runs.last_mut().expect("run").1;
+        value.extend_from_slice(&u32::try_from(bytes.len()).expect("len").to_le_bytes());
+        value.extend_from_slice(bytes);
+        next = Some(seq + 1);
+    }
+    let txn = db.begin_write().expect("write");
+    txn.delete_table(CHUNKS).expect("drop chunks");
+    {
+        let mut table = txn.open_table(CHUNKS).expect("chunks");
+        for (first, value) in &runs {
+            table.insert(*first, value.as_slice()).expect("insert");
+        }
+    }
+    txn.commit().expect("commit");
+}
 
 pub struct TempDb {
     pub dir: tempfile::TempDir,
