@@ -14,14 +14,10 @@
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use smallvec::SmallVec;
 
 use crate::canonical::{write_object, write_string};
 use crate::encoded::Hash;
 use crate::record::{NewRecord, format_ts};
-
-/// Every key a record can have, with room to spare: the field list lives on the stack.
-const MAX_FIELDS: usize = 64;
 
 /// A draft's buffer past this is dropped after use (`Draft::shrink`).
 const KEEP_BYTES: usize = 64 << 10;
@@ -113,26 +109,28 @@ impl Draft {
             ("upstream_status", int(rec.upstream_status.map(u64::from))),
             ("would", rec.would.map(|w| Field::Str(w.as_str()))),
         ];
-        let fields: SmallVec<[(&'static str, Field<'_>); MAX_FIELDS]> = fields
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
         debug_assert!(fields.windows(2).all(|w| w[0].0 < w[1].0));
         debug_assert!(
             fields
                 .iter()
                 .all(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
         );
+        // The first key that sorts after "hash": the hash entry goes before it, or before the
+        // first present key after it.
+        let after_hash = fields.partition_point(|(k, _)| *k < "hash");
 
         let body = &mut self.body;
         body.clear();
         let mut split = None;
         body.push(b'{');
-        for (i, (key, value)) in fields.iter().enumerate() {
-            if i > 0 {
+        for (i, (key, value)) in fields.into_iter().enumerate() {
+            let Some(value) = value else {
+                continue;
+            };
+            if body.len() > 1 {
                 body.push(b',');
             }
-            if split.is_none() && *key > "hash" {
+            if split.is_none() && i >= after_hash {
                 split = Some(body.len());
             }
             // The keys are the names above, with nothing to escape: not scanned.
@@ -141,11 +139,11 @@ impl Draft {
             body.extend_from_slice(b"\":");
             match value {
                 Field::Str(v) => write_string(v, body),
-                Field::Int(v) => body.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+                Field::Int(v) => body.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
                 Field::Float(n) => body.extend_from_slice(n.to_string().as_bytes()),
-                Field::Bool(b) => body.extend_from_slice(if *b { b"true" } else { b"false" }),
+                Field::Bool(b) => body.extend_from_slice(if b { b"true" } else { b"false" }),
                 Field::Params(m) => write_object(m, body),
-                Field::Hole(h) => self.holes[*h] = body.len(),
+                Field::Hole(h) => self.holes[h] = body.len(),
             }
         }
         body.push(b'}');
