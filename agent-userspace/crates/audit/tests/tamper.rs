@@ -5,7 +5,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{
-    CHUNKS, LEGACY_RECORDS, action_record, open_db, open_log, raw_records, temp_db, write_raw,
+    CHUNKS, LEGACY_RECORDS, action_record, open_db, open_log, raw_records, replace_records,
+    temp_db, write_raw,
 };
 use cordon_audit::{AuditConfig, Decision, ProblemKind, record_hash, verify};
 use redb::Database;
@@ -194,15 +195,7 @@ fn a_trail_stored_one_record_per_entry_moves_into_chunks_and_still_catches_an_ed
     let mut edited: Map<String, Value> = serde_json::from_slice(&records[4].1).expect("json");
     edited.insert("decision".into(), Value::from("allow"));
     records[4].1 = serde_json::to_vec(&edited).expect("json");
-    let txn = db.begin_write().expect("write");
-    txn.delete_table(CHUNKS).expect("drop chunks");
-    {
-        let mut legacy = txn.open_table(LEGACY_RECORDS).expect("legacy");
-        for (seq, bytes) in &records {
-            legacy.insert(*seq, bytes.as_slice()).expect("insert");
-        }
-    }
-    txn.commit().expect("commit");
+    replace_records(&db, LEGACY_RECORDS, &records);
     drop(db);
     let db = open_db(&tmp.path);
 

@@ -48,12 +48,22 @@ pub fn write_raw(db: &Database, records: &[(u64, Vec<u8>)]) {
         value.extend_from_slice(bytes);
         next = Some(seq + 1);
     }
+    replace_records(db, CHUNKS, &runs);
+}
+
+/// Drops every chunk and stores `entries` in `table` instead (`LEGACY_RECORDS`: the layout
+/// before chunks, one record per entry).
+pub fn replace_records(
+    db: &Database,
+    table: redb::TableDefinition<u64, &[u8]>,
+    entries: &[(u64, Vec<u8>)],
+) {
     let txn = db.begin_write().expect("write");
     txn.delete_table(CHUNKS).expect("drop chunks");
     {
-        let mut table = txn.open_table(CHUNKS).expect("chunks");
-        for (first, value) in &runs {
-            table.insert(*first, value.as_slice()).expect("insert");
+        let mut t = txn.open_table(table).expect("table");
+        for (key, value) in entries {
+            t.insert(*key, value.as_slice()).expect("insert");
         }
     }
     txn.commit().expect("commit");
