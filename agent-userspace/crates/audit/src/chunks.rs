@@ -169,6 +169,12 @@ impl ChunkWriter {
         Ok(())
     }
 
+    /// Forgets the open chunk without inserting it.
+    pub fn discard(&mut self) {
+        self.buf.clear();
+        self.count = 0;
+    }
+
     /// Inserts the open chunk, if any. Call before the transaction commits.
     pub fn close(&mut self, table: &mut Table<u64, &[u8]>) -> Result<(), AuditError> {
         if self.count > 0 {
@@ -176,8 +182,7 @@ impl ChunkWriter {
                 .insert(self.first, self.buf.as_slice())
                 .ctx("insert audit chunk")?;
         }
-        self.buf.clear();
-        self.count = 0;
+        self.discard();
         if self.buf.capacity() > 4 * MAX_BYTES {
             self.buf = Vec::new();
         }
@@ -192,6 +197,8 @@ pub(crate) fn insert_all<'r>(
     writer: &mut ChunkWriter,
     records: impl IntoIterator<Item = (u64, &'r [u8])>,
 ) -> Result<(), AuditError> {
+    // A transaction that failed part way left its chunk behind; it was never committed.
+    writer.discard();
     let mut records = records.into_iter().peekable();
     if let Some(&(seq, _)) = records.peek() {
         writer.resume(table, seq)?;
