@@ -60,13 +60,16 @@ impl AuditLog {
     /// finds the chain tip (checking the newest record's own hash) and starts the writer thread.
     pub fn open(db: Arc<Database>, cfg: AuditConfig) -> Result<AuditLog, AuditError> {
         cfg.validate()?;
-        prepare(&db)?;
         let wal = match &cfg.wal {
+            // Replay prepares the tables itself, before it reads the tip it continues from.
             Some(path) => {
                 replay(&db, path)?;
                 Some(Wal::open(path, WAL_BYTES)?)
             }
-            None => None,
+            None => {
+                prepare(&db)?;
+                None
+            }
         };
         let head = read_head(&db)?;
         tracing::info!(

@@ -57,7 +57,7 @@ pub fn prune(
         let mut freed = 0u64;
         let mut pruned = 0u64;
         let mut last: Option<Checkpoint> = None;
-        'chunks: loop {
+        loop {
             let (first, value) = match records.first().ctx("read oldest audit chunk")? {
                 Some((k, v)) => (k.value(), v.value().to_vec()),
                 None => break,
@@ -105,21 +105,19 @@ pub fn prune(
                 break;
             }
             records.remove(first).ctx("remove audit chunk")?;
-            freed += 8;
-            if let Some(from) = kept {
-                // The chunk's records from `from` on stay, as a chunk of their own.
-                let rest = chunks::records(first, &value).filter_map(|r| match r {
-                    Ok((seq, _)) if seq < from => None,
-                    other => Some(other),
-                });
-                for entry in rest {
-                    let (seq, bytes) = entry?;
-                    writer.push(&mut records, seq, bytes)?;
-                }
-                writer.close(&mut records)?;
-                freed -= 8;
-                break 'chunks;
+            let Some(from) = kept else {
+                freed += 8;
+                continue;
+            };
+            // The chunk's records from `from` on stay, as a chunk of their own (the ones
+            // before it were read above).
+            let pruned_here = usize::try_from(from - first).unwrap_or(usize::MAX);
+            for entry in chunks::records(first, &value).skip(pruned_here) {
+                let (seq, bytes) = entry?;
+                writer.push(&mut records, seq, bytes)?;
             }
+            writer.close(&mut records)?;
+            break;
         }
         if let Some(cp) = &last {
             meta.insert(META_CHECKPOINT, meta_bytes(cp)?.as_slice())
