@@ -64,6 +64,10 @@ pub struct BenchArgs {
     /// With `--rig`: the daemon runs with `[audit] durability = "batched"`.
     #[arg(long, requires = "rig")]
     pub batched: bool,
+    /// With `--rig`: also the JIT-token scenario's daemon (`cordon-jit`),
+    /// with a load command for each of its two agents.
+    #[arg(long, requires = "rig")]
+    pub jit: bool,
     /// Another build's `cordon` binary, run as a third daemon (strict
     /// durability, the same config) in the HTTPS keep-alive and
     /// 1-connection scenarios: the report then gives CPU per request and
@@ -174,7 +178,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         } else {
             cordon::Audit::Strict
         };
-        return hold_rig(&tools, dir, &certs, audit);
+        return hold_rig(&tools, dir, &certs, audit, args.jit);
     }
     let machine = machine::describe(
         &tools.cordon,
@@ -446,14 +450,23 @@ fn hold_rig(
     dir: &Path,
     certs: &certs::Certs,
     audit: cordon::Audit,
+    with_jit: bool,
 ) -> anyhow::Result<()> {
     let upstream = upstream::start(dir, certs)?;
     let cordon = cordon::Cordon::start(&tools.cordon, dir, certs, audit)?;
-    let run = cordon.run_as(cordon::AGENT, &tools.oha);
-    let run: Vec<String> = std::iter::once(run.get_program())
-        .chain(run.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let shell = |run: std::process::Command| -> String {
+        let words: Vec<String> = std::iter::once(run.get_program())
+            .chain(run.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        words.join(" ")
+    };
+    let run = shell(cordon.run_as(cordon::AGENT, &tools.oha));
+    let jit_daemon = if with_jit {
+        Some(jit::start(&tools.cordon, dir, certs, upstream.https_jit)?)
+    } else {
+        None
+    };
     println!("cordon daemon pid {}", cordon.pid());
     println!("state dir        {}", cordon.state.display());
     println!(
@@ -464,7 +477,7 @@ fn hold_rig(
     );
     println!(
         "load through it  {} -z 10s -c 64 --cacert {} https://localhost:{}/",
-        run.join(" "),
+        run,
         cordon.agent_ca().display(),
         upstream.https
     );
@@ -472,9 +485,25 @@ fn hold_rig(
         "profile          perf record -F 999 -g -p {} -- sleep 8",
         cordon.pid()
     );
+    if let Some(j) = &jit_daemon {
+        println!("jit daemon pid   {}", j.pid());
+        for (label, agent) in [
+            ("jit static load ", jit::STATIC_AGENT),
+            ("jit token load  ", jit::JIT_AGENT),
+        ] {
+            println!(
+                "{label} {} -z 10s -c 1 --cacert {} https://localhost:{}{}",
+                shell(j.run_as(agent, &tools.oha)),
+                j.agent_ca().display(),
+                upstream.https_jit,
+                jit::PATH
+            );
+        }
+    }
     println!("press Enter to stop");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
+    drop(jit_daemon);
     drop(cordon);
     drop(upstream);
     Ok(())

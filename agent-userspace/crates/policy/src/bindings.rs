@@ -23,9 +23,10 @@
 //! gets no credential. A `when` that fails to evaluate counts as not holding,
 //! so an error can only withhold a credential, never hand one out.
 
-use crate::cel_env::json_object_val;
+use crate::cel_env::{self, json_object_val};
 use cel::{Context, Program, Value};
 use serde_json::Map;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 /// One compiled binding.
@@ -121,17 +122,26 @@ impl Bindings {
 
 /// The binding a request uses: the first whose `when` holds for `action`
 /// and `params`, or none (then the request gets no credential).
+///
+/// The request's CEL scope is built only once a binding with a `when` is
+/// reached: the plain `connector = "entry"` form, and any list whose chosen
+/// binding comes before its first `when`, evaluate nothing.
 pub fn choose<'b>(
     bindings: &'b Bindings,
     action: &str,
     params: &Map<String, serde_json::Value>,
 ) -> Option<&'b Binding> {
-    let root = Context::default();
-    let scope = binding_scope(&root, action, params);
-    bindings
-        .list
-        .iter()
-        .find(|b| matches!(evaluate(b, &scope), Ok(true)))
+    let scope = OnceCell::new();
+    bindings.list.iter().find(|b| {
+        b.when.is_none()
+            || matches!(
+                evaluate(
+                    b,
+                    scope.get_or_init(|| binding_scope(cel_env::root(), action, params))
+                ),
+                Ok(true)
+            )
+    })
 }
 
 /// How each binding fared for `action` and `params`, in order.
@@ -140,8 +150,7 @@ pub fn explain_choice(
     action: &str,
     params: &Map<String, serde_json::Value>,
 ) -> Vec<BindingTrace> {
-    let root = Context::default();
-    let scope = binding_scope(&root, action, params);
+    let scope = binding_scope(cel_env::root(), action, params);
     let mut chosen = false;
     bindings
         .list
@@ -293,5 +302,35 @@ entry = "b"
         assert_eq!(trace[0].outcome, BindingOutcome::NotMatched);
         assert_eq!(trace[1].outcome, BindingOutcome::Chosen);
         assert_eq!(trace[1].location, "p.toml:5");
+    }
+
+    #[test]
+    fn choosing_without_evaluating_every_when_picks_what_the_explanation_marks_chosen() {
+        // `choose` builds the CEL scope only once it reaches a `when`; the
+        // explanation evaluates every binding. They must agree on the winner
+        // wherever the unconditional binding sits.
+        let lists = [
+            "[[credentials.github]]\nentry = \"plain\"\n[[credentials.github]]\nentry = \"cond\"\nwhen = 'params.owner == \"acme\"'\n",
+            "[[credentials.github]]\nentry = \"cond\"\nwhen = 'params.owner == \"acme\"'\n[[credentials.github]]\nentry = \"plain\"\n",
+            "[[credentials.github]]\nentry = \"cond\"\nwhen = 'params.owner == \"acme\"'\n",
+        ];
+        let requests = [
+            json!({"owner": "acme"}),
+            json!({"owner": "else"}),
+            json!({}),
+        ];
+        for list in lists {
+            let set = load(list).unwrap();
+            for p in &requests {
+                let p = params(p.clone());
+                let chosen = choose(&set["github"], "github.x", &p).map(|b| b.entry.as_str());
+                let explained = explain_choice(&set["github"], "github.x", &p);
+                let marked = explained
+                    .iter()
+                    .find(|t| t.outcome == BindingOutcome::Chosen)
+                    .map(|t| t.entry.as_str());
+                assert_eq!(chosen, marked, "{list} with {p:?}");
+            }
+        }
     }
 }

@@ -29,7 +29,6 @@ pub struct PolicySet {
     /// Whether any file says `mode = "learn"`; when none does, no decision
     /// pays for looking up the chain's mode.
     any_learn: bool,
-    root: Context<'static, 'static>,
 }
 
 impl std::fmt::Debug for PolicySet {
@@ -73,7 +72,6 @@ impl PolicySet {
             compiled,
             named: HashMap::new(),
             by_files: RwLock::new(HashMap::new()),
-            root: cel_env::root_context(),
         };
         let mut names: Vec<String> = Vec::new();
         for unit in set.compiled.units.iter().filter(|u| u.top_level) {
@@ -423,8 +421,9 @@ impl PolicySet {
         let Some(cond) = &rule.when else {
             return Match::Yes;
         };
-        let base = scope
-            .get_or_init(|| request_scope(&self.root, req, &self.compiled.schedules, self.vars));
+        let base = scope.get_or_init(|| {
+            request_scope(cel_env::root(), req, &self.compiled.schedules, self.vars)
+        });
         let result = if policy.reads_agent {
             let s = agent_scope.get_or_init(|| {
                 let mut s = base.new_inner_scope();
