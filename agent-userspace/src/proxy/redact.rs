@@ -3,22 +3,23 @@
 //! key). Works across frame boundaries by holding back the last
 //! `len(secret) - 1` bytes of each frame until the next one arrives.
 use std::{
+    borrow::Cow,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
 use bytes::{Bytes, BytesMut};
-use cordon_vault::Secret;
+use cordon_vault::{Redactor, Secret};
 use http::HeaderMap;
 use hyper::body::{Body, Frame};
 
 use super::body::{BoxError, ProxyBody};
 
 pub fn headers(h: &mut HeaderMap, secret: &Secret) {
+    let redactor = Redactor::new(&[secret]);
     for v in h.values_mut() {
-        let redacted = cordon_vault::redact(v.as_bytes(), &[secret]);
-        if let std::borrow::Cow::Owned(bytes) = redacted
+        if let Cow::Owned(bytes) = redactor.redact(v.as_bytes())
             && let Ok(nv) = http::HeaderValue::from_bytes(&bytes)
         {
             *v = nv;
@@ -29,6 +30,7 @@ pub fn headers(h: &mut HeaderMap, secret: &Secret) {
 pub struct RedactBody {
     inner: ProxyBody,
     secret: Arc<Secret>,
+    /// The last `len(secret) - 1` bytes seen, already scrubbed, held until the next frame.
     carry: BytesMut,
     done: bool,
 }
@@ -41,6 +43,14 @@ impl RedactBody {
             carry: BytesMut::new(),
             done: false,
         }
+    }
+}
+
+/// `bytes` scrubbed of `secret`: the same buffer when nothing matched (no copy).
+fn scrub(bytes: Bytes, secret: &Secret) -> Bytes {
+    match Redactor::new(&[secret]).redact(&bytes) {
+        Cow::Borrowed(_) => bytes,
+        Cow::Owned(scrubbed) => Bytes::from(scrubbed),
     }
 }
 
@@ -64,9 +74,8 @@ impl Body for RedactBody {
                     if this.carry.is_empty() {
                         return Poll::Ready(None);
                     }
-                    let rest = std::mem::take(&mut this.carry);
-                    let out = cordon_vault::redact(&rest, &[&this.secret]).into_owned();
-                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                    let rest = scrub(this.carry.split().freeze(), &this.secret);
+                    return Poll::Ready(Some(Ok(Frame::data(rest))));
                 }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(Some(Ok(frame))) => {
@@ -75,17 +84,23 @@ impl Body for RedactBody {
                         // in one frame; trailers carry no body bytes, drop.
                         continue;
                     };
-                    this.carry.extend_from_slice(&data);
-                    let red = cordon_vault::redact(&this.carry, &[&this.secret]).into_owned();
+                    // The held bytes go in front, so a secret split across
+                    // frames is whole here. A frame with nothing held and no
+                    // match passes through as it came.
+                    let joined = if this.carry.is_empty() {
+                        data
+                    } else {
+                        this.carry.extend_from_slice(&data);
+                        this.carry.split().freeze()
+                    };
+                    let red = scrub(joined, &this.secret);
                     let keep = this.secret.len().saturating_sub(1).min(red.len());
                     let emit_len = red.len() - keep;
-                    this.carry = BytesMut::from(&red[emit_len..]);
+                    this.carry.extend_from_slice(&red[emit_len..]);
                     if emit_len == 0 {
                         continue;
                     }
-                    return Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(
-                        &red[..emit_len],
-                    )))));
+                    return Poll::Ready(Some(Ok(Frame::data(red.slice(..emit_len)))));
                 }
             }
         }
@@ -93,5 +108,60 @@ impl Body for RedactBody {
 
     fn is_end_stream(&self) -> bool {
         self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::{BodyExt, StreamBody};
+
+    use super::*;
+
+    const TOKEN: &str = "ghs_RealInstallationToken0123456789";
+
+    async fn streamed(frames: Vec<&'static [u8]>) -> Vec<u8> {
+        let frames = frames
+            .into_iter()
+            .map(|f| Ok::<_, BoxError>(Frame::data(Bytes::from_static(f))));
+        let inner = StreamBody::new(futures::stream::iter(frames)).boxed();
+        let secret = Arc::new(Secret::from_slice(TOKEN.as_bytes()));
+        let out = RedactBody::new(inner, secret).collect().await.unwrap();
+        out.to_bytes().to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_secret_split_across_frames_at_any_point_never_reaches_the_agent() {
+        let text: &'static str = Box::leak(
+            format!("{{\"echo\":\"Bearer {TOKEN}\",\"again\":\"{TOKEN}\",\"tail\":1}}")
+                .into_boxed_str(),
+        );
+        let whole = cordon_vault::redact(text.as_bytes(), &[&Secret::from_slice(TOKEN.as_bytes())])
+            .into_owned();
+        for cut in 0..=text.len() {
+            for second in [cut, (cut + 7).min(text.len()), text.len()] {
+                let (a, rest) = text.as_bytes().split_at(cut);
+                let (b, c) = rest.split_at(second - cut);
+                let out = streamed(vec![a, b, c]).await;
+                assert_eq!(out, whole, "cuts at {cut} and {second}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_without_the_secret_comes_through_unchanged() {
+        let out = streamed(vec![b"hello ", b"", b"world, no token here"]).await;
+        assert_eq!(out, b"hello world, no token here");
+    }
+
+    #[test]
+    fn every_header_echoing_the_secret_is_scrubbed() {
+        let mut h = HeaderMap::new();
+        h.insert("x-echo", format!("Bearer {TOKEN}").parse().unwrap());
+        h.insert("x-other", "fine".parse().unwrap());
+        h.append("x-echo", TOKEN.parse().unwrap());
+        headers(&mut h, &Secret::from_slice(TOKEN.as_bytes()));
+        let echoed: Vec<_> = h.get_all("x-echo").iter().collect();
+        assert_eq!(echoed, ["Bearer [REDACTED]", "[REDACTED]"]);
+        assert_eq!(h["x-other"], "fine");
     }
 }

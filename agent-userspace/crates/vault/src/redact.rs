@@ -11,43 +11,64 @@ pub const REDACTED: &[u8] = b"[REDACTED]";
 /// survives. Empty secrets are ignored (they would match everywhere). Borrows when nothing
 /// matched.
 pub fn redact<'a>(haystack: &'a [u8], secrets: &[&Secret]) -> Cow<'a, [u8]> {
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    for secret in secrets {
-        let needle = secret.expose();
-        if needle.is_empty() {
-            continue;
-        }
-        let finder = memchr::memmem::Finder::new(needle);
-        // Overlapping occurrences ("aa" in "aaa") must all be covered, so search from every
-        // match start + 1 rather than from the match end.
-        let mut from = 0;
-        while let Some(pos) = finder.find(&haystack[from..]) {
-            let start = from + pos;
-            spans.push((start, start + needle.len()));
-            from = start + 1;
+    Redactor::new(secrets).redact(haystack)
+}
+
+/// [`redact`] with its searchers built once, for scrubbing many pieces (every header of a
+/// response, each frame of its body) for the same secrets: building a searcher costs more
+/// than running it over a header. The searchers borrow the secrets' bytes; they copy none.
+pub struct Redactor<'s> {
+    finders: Vec<memchr::memmem::Finder<'s>>,
+}
+
+impl<'s> Redactor<'s> {
+    pub fn new(secrets: &[&'s Secret]) -> Redactor<'s> {
+        Redactor {
+            finders: secrets
+                .iter()
+                .map(|s| s.expose())
+                .filter(|needle| !needle.is_empty())
+                .map(memchr::memmem::Finder::new)
+                .collect(),
         }
     }
-    if spans.is_empty() {
-        return Cow::Borrowed(haystack);
-    }
-    spans.sort_unstable();
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut cursor = 0;
-    let mut iter = spans.into_iter().peekable();
-    while let Some((start, mut end)) = iter.next() {
-        while let Some(&(next_start, next_end)) = iter.peek() {
-            if next_start > end {
-                break;
+
+    /// See [`redact`].
+    pub fn redact<'a>(&self, haystack: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for finder in &self.finders {
+            let len = finder.needle().len();
+            // Overlapping occurrences ("aa" in "aaa") must all be covered, so search from
+            // every match start + 1 rather than from the match end.
+            let mut from = 0;
+            while let Some(pos) = finder.find(&haystack[from..]) {
+                let start = from + pos;
+                spans.push((start, start + len));
+                from = start + 1;
             }
-            end = end.max(next_end);
-            iter.next();
         }
-        out.extend_from_slice(&haystack[cursor..start]);
-        out.extend_from_slice(REDACTED);
-        cursor = end;
+        if spans.is_empty() {
+            return Cow::Borrowed(haystack);
+        }
+        spans.sort_unstable();
+        let mut out = Vec::with_capacity(haystack.len());
+        let mut cursor = 0;
+        let mut iter = spans.into_iter().peekable();
+        while let Some((start, mut end)) = iter.next() {
+            while let Some(&(next_start, next_end)) = iter.peek() {
+                if next_start > end {
+                    break;
+                }
+                end = end.max(next_end);
+                iter.next();
+            }
+            out.extend_from_slice(&haystack[cursor..start]);
+            out.extend_from_slice(REDACTED);
+            cursor = end;
+        }
+        out.extend_from_slice(&haystack[cursor..]);
+        Cow::Owned(out)
     }
-    out.extend_from_slice(&haystack[cursor..]);
-    Cow::Owned(out)
 }
 
 #[cfg(test)]
