@@ -1,6 +1,7 @@
 //! Scrubbing secret values out of bytes that leave the proxy (echoed responses, log lines).
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use crate::secret::Secret;
 
@@ -16,27 +17,42 @@ pub fn redact<'a>(haystack: &'a [u8], secrets: &[&Secret]) -> Cow<'a, [u8]> {
 
 /// [`redact`] with its searchers built once, for scrubbing many pieces (every header of a
 /// response, each frame of its body) for the same secrets: building a searcher costs more
-/// than running it over a header. The searchers borrow the secrets' bytes; they copy none.
+/// than running it over a header. They are built on the first piece long enough to hold a
+/// secret (most header values are shorter than a token), and borrow the secrets' bytes;
+/// they copy none.
 pub struct Redactor<'s> {
-    finders: Vec<memchr::memmem::Finder<'s>>,
+    needles: Vec<&'s [u8]>,
+    shortest: usize,
+    finders: OnceCell<Vec<memchr::memmem::Finder<'s>>>,
 }
 
 impl<'s> Redactor<'s> {
     pub fn new(secrets: &[&'s Secret]) -> Redactor<'s> {
+        let needles: Vec<&[u8]> = secrets
+            .iter()
+            .map(|s| s.expose())
+            .filter(|needle| !needle.is_empty())
+            .collect();
         Redactor {
-            finders: secrets
-                .iter()
-                .map(|s| s.expose())
-                .filter(|needle| !needle.is_empty())
-                .map(memchr::memmem::Finder::new)
-                .collect(),
+            shortest: needles.iter().map(|n| n.len()).min().unwrap_or(usize::MAX),
+            needles,
+            finders: OnceCell::new(),
         }
     }
 
     /// See [`redact`].
     pub fn redact<'a>(&self, haystack: &'a [u8]) -> Cow<'a, [u8]> {
+        if haystack.len() < self.shortest {
+            return Cow::Borrowed(haystack);
+        }
+        let finders = self.finders.get_or_init(|| {
+            self.needles
+                .iter()
+                .map(|&n| memchr::memmem::Finder::new(n))
+                .collect()
+        });
         let mut spans: Vec<(usize, usize)> = Vec::new();
-        for finder in &self.finders {
+        for finder in finders {
             let len = finder.needle().len();
             // Overlapping occurrences ("aa" in "aaa") must all be covered, so search from
             // every match start + 1 rather than from the match end.
@@ -106,5 +122,28 @@ mod tests {
     fn empty_secret_is_ignored() {
         let e = s("");
         assert_eq!(&*redact(b"abc", &[&e]), b"abc");
+    }
+
+    #[test]
+    fn one_redactor_scrubs_many_pieces_of_any_length() {
+        let long = s("ghs_aVeryLongInstallationToken");
+        let short = s("k3y");
+        let r = Redactor::new(&[&long, &short]);
+        // Shorter than either secret: nothing to find, nothing copied.
+        assert!(matches!(r.redact(b"ok"), Cow::Borrowed(_)));
+        // Shorter than the long secret, long enough for the short one.
+        assert_eq!(&*r.redact(b"a k3y"), b"a [REDACTED]");
+        assert_eq!(
+            &*r.redact(b"Bearer ghs_aVeryLongInstallationToken"),
+            b"Bearer [REDACTED]"
+        );
+        assert!(matches!(
+            r.redact(b"nothing secret in here at all"),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            Redactor::new(&[]).redact(b"abc"),
+            Cow::Borrowed(_)
+        ));
     }
 }
