@@ -3,6 +3,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use std::sync::OnceLock;
+
+use aws_lc_rs::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
 use aws_lc_rs::hmac;
 use zeroize::Zeroizing;
 
@@ -53,6 +56,10 @@ pub struct MasterKey {
     /// For key files: the `<file>.next` key found beside it, left by an interrupted rotation.
     /// `Vault::open` decides which of the two the database was sealed with.
     pub(crate) pending_next: Option<Zeroizing<[u8; KEY_LEN]>>,
+    /// The AES-256-GCM key schedule, expanded on first use and kept with the key: a credential
+    /// read opens two sealed values (the manifest and the record), and expanding the schedule
+    /// for each was a sixth of a read's time. It lives exactly as long as the key bytes do.
+    aead: OnceLock<LessSafeKey>,
 }
 
 impl MasterKey {
@@ -68,6 +75,7 @@ impl MasterKey {
             bytes,
             origin,
             pending_next: None,
+            aead: OnceLock::new(),
         }
     }
 
@@ -81,6 +89,16 @@ impl MasterKey {
 
     pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
         &self.bytes
+    }
+
+    /// The key as AES-256-GCM sealing and opening use it (see `aead`).
+    pub(crate) fn aead(&self) -> Result<&LessSafeKey> {
+        if let Some(key) = self.aead.get() {
+            return Ok(key);
+        }
+        let unbound = UnboundKey::new(&AES_256_GCM, self.bytes.as_ref())
+            .map_err(|_| VaultError::Crypto("aead key"))?;
+        Ok(self.aead.get_or_init(|| LessSafeKey::new(unbound)))
     }
 
     /// A public, non-reversible identifier of the key (HMAC-SHA256 of a fixed label keyed by

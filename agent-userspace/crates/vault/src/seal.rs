@@ -1,6 +1,6 @@
 //! AES-256-GCM sealing with a fresh random nonce per call.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::aead::{Aad, NONCE_LEN, Nonce};
 use zeroize::Zeroizing;
 
 use crate::error::{Result, VaultError};
@@ -18,15 +18,9 @@ pub struct Sealed {
 #[derive(Debug)]
 pub struct OpenFailed;
 
-fn aead_key(key: &MasterKey) -> Result<LessSafeKey> {
-    let unbound =
-        UnboundKey::new(&AES_256_GCM, key.bytes()).map_err(|_| VaultError::Crypto("aead key"))?;
-    Ok(LessSafeKey::new(unbound))
-}
-
 /// Seals `plaintext`; `aad` is authenticated but not stored, so the opener must rebuild it.
 pub fn seal(key: &MasterKey, aad: &[u8], plaintext: &[u8]) -> Result<Sealed> {
-    let aead = aead_key(key)?;
+    let aead = key.aead()?;
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce).map_err(|_| VaultError::Crypto("random nonce"))?;
     // Sized up front so the buffer never reallocates and leaves plaintext copies behind.
@@ -52,7 +46,7 @@ pub fn open(
     nonce: &[u8],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, OpenFailed> {
-    let aead = aead_key(key).map_err(|_| OpenFailed)?;
+    let aead = key.aead().map_err(|_| OpenFailed)?;
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenFailed)?;
     let mut buf = Zeroizing::new(ciphertext.to_vec());
     let len = aead
