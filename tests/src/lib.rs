@@ -47,6 +47,6 @@ pub use process::{copy_executable, run_checked, run_with_timeout, wait_until};
 pub use root::{SKIP_LOG_ENV, require_root};
 pub use tcp_echo::TcpEcho;
 pub use tls::{DEFAULT_TLS_NAMES, TestCa};
-pub use trail::{Trail, read_trail};
+pub use trail::{Trail, read_trail, read_trail_when};
 pub use udp_sink::UdpSink;
 pub use world::World;

@@ -37,6 +37,27 @@ pub fn read_trail(state_dir: &Path) -> Result<Trail> {
     )))
 }
 
+/// The trail of `chain` once `ready` holds for it, read again until then or until `timeout`
+/// passes (then the last one read, for the caller's assertions to name what is missing).
+/// For records the daemon writes after the agent's syscall has returned: Landlock's denials
+/// reach it through the kernel's audit socket, and the cgroup hooks' through a ring buffer,
+/// so on a loaded host they land a moment after the agent has exited.
+pub fn read_trail_when(
+    state_dir: &Path,
+    chain: &str,
+    timeout: Duration,
+    ready: impl Fn(&Trail) -> bool,
+) -> Result<Trail> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let t = read_trail(state_dir)?.of_chain(chain);
+        if ready(&t) || std::time::Instant::now() >= deadline {
+            return Ok(t);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// What is on disk: the database plus the records only its write-ahead log holds yet. The log
 /// is copied first: every record acknowledged before that copy is in it or, if a checkpoint
 /// came in between, in the database copied after.

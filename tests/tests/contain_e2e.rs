@@ -193,9 +193,18 @@ fn attacks_as(agent_user: &HostUser) {
         "the agent signalled a process outside it"
     );
 
-    let t = cordon_e2e::read_trail(f.daemon.state_dir())
-        .unwrap()
-        .of_chain("intruder");
+    let t = cordon_e2e::read_trail_when(
+        f.daemon.state_dir(),
+        "intruder",
+        Duration::from_secs(10),
+        |t| {
+            t.has("file.open", &[("path", json!(f.credential))])
+                && t.has("unix.connect", &[("abstract", json!(abstract_name))])
+                && t.has("file.change", &[("path", json!(outside.path()))])
+                && t.has("process.access", &[("target_pid", json!(victim.pid()))])
+        },
+    )
+    .unwrap();
     let cred = t.one("file.open", &[("path", json!(f.credential))]);
     assert_eq!(cordon_e2e::trail::verdict(cred), "deny", "{t}");
     assert_eq!(cordon_e2e::trail::rule(cred), "contain:credentials", "{t}");
@@ -518,9 +527,13 @@ fn a_sub_agent_is_held_by_its_parents_containment_too() {
     assert!(text.contains("parent alive"), "{}", show(&out));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(child_only.received.connections(), 0);
-    let t = cordon_e2e::read_trail(f.daemon.state_dir())
-        .unwrap()
-        .of_chain("parent/child");
+    let t = cordon_e2e::read_trail_when(
+        f.daemon.state_dir(),
+        "parent/child",
+        Duration::from_secs(10),
+        |t| t.has("unix.connect", &[("path", json!(b))]),
+    )
+    .unwrap();
     assert!(
         t.has("unix.connect", &[("path", json!(b))]),
         "the sub-agent's refusal is not recorded under its chain:\n{t}"

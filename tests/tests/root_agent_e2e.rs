@@ -325,9 +325,16 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
         "the daemon is gone"
     );
 
-    let t = cordon_e2e::read_trail(daemon.state_dir())
-        .unwrap()
-        .of_chain("rooty");
+    let policy_dir = policy_path.parent().unwrap();
+    // Landlock's refusals reach the daemon through the kernel's audit socket, after the
+    // agent's calls returned: wait for the ones asserted below (bounded).
+    let t =
+        cordon_e2e::read_trail_when(daemon.state_dir(), "rooty", Duration::from_secs(10), |t| {
+            t.has("file.change", &[("path", json!(policy_dir))])
+                && t.has("mount", &[("blocker", json!("fs.change_topology"))])
+                && (user.is_none() || t.has("file.open", &[("path", json!(owned))]))
+        })
+        .unwrap();
     let launch = t.one("agent.launch", &[("contain", json!("on"))]);
     if user.is_none() {
         assert_eq!(launch.params["root"], json!(root_mode), "{t}");
@@ -351,7 +358,6 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
     // and signals or ptrace aimed at the daemon, are refused by ownership
     // and user-namespace checks before any LSM sees them: they fail, as
     // asserted above, but the kernel reports them to no one.
-    let policy_dir = policy_path.parent().unwrap();
     assert!(
         t.has(
             "file.change",
