@@ -119,10 +119,11 @@ mod tests {
 
     const TOKEN: &str = "ghs_RealInstallationToken0123456789";
 
-    async fn streamed(frames: Vec<&'static [u8]>) -> Vec<u8> {
-        let frames = frames
-            .into_iter()
-            .map(|f| Ok::<_, BoxError>(Frame::data(Bytes::from_static(f))));
+    async fn streamed(frames: &[&[u8]]) -> Vec<u8> {
+        let frames: Vec<_> = frames
+            .iter()
+            .map(|f| Ok::<_, BoxError>(Frame::data(Bytes::copy_from_slice(f))))
+            .collect();
         let inner = StreamBody::new(futures::stream::iter(frames)).boxed();
         let secret = Arc::new(Secret::from_slice(TOKEN.as_bytes()));
         let out = RedactBody::new(inner, secret).collect().await.unwrap();
@@ -131,17 +132,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_secret_split_across_frames_at_any_point_never_reaches_the_agent() {
-        let text: &'static str = Box::leak(
-            format!("{{\"echo\":\"Bearer {TOKEN}\",\"again\":\"{TOKEN}\",\"tail\":1}}")
-                .into_boxed_str(),
-        );
+        let text = format!("{{\"echo\":\"Bearer {TOKEN}\",\"again\":\"{TOKEN}\",\"tail\":1}}");
         let whole = cordon_vault::redact(text.as_bytes(), &[&Secret::from_slice(TOKEN.as_bytes())])
             .into_owned();
         for cut in 0..=text.len() {
             for second in [cut, (cut + 7).min(text.len()), text.len()] {
                 let (a, rest) = text.as_bytes().split_at(cut);
                 let (b, c) = rest.split_at(second - cut);
-                let out = streamed(vec![a, b, c]).await;
+                let out = streamed(&[a, b, c]).await;
                 assert_eq!(out, whole, "cuts at {cut} and {second}");
             }
         }
@@ -149,7 +147,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_without_the_secret_comes_through_unchanged() {
-        let out = streamed(vec![b"hello ", b"", b"world, no token here"]).await;
+        let out = streamed(&[b"hello ", b"", b"world, no token here"]).await;
         assert_eq!(out, b"hello world, no token here");
     }
 

@@ -17,8 +17,7 @@ use cel::{Context, Program, Value};
 use chrono::{Datelike, Timelike};
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 pub(crate) const PARAMS: u8 = 1;
 pub(crate) const AGENT: u8 = 1 << 1;

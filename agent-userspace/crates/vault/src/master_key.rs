@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-
 use std::sync::OnceLock;
 
 use aws_lc_rs::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
