@@ -4,8 +4,13 @@
 //! outside any agent, once inside a contained agent (`cordon run --user
 //! nobody`: its Landlock domain with the deny list carved out of the
 //! grants, and the BPF LSM layer where the kernel loads it). Same binary,
-//! same file, same counts, interleaved per round; the figure is the ratio
-//! of inside to outside time per iteration in the same round.
+//! same file, same counts. Each round alternates the two sides in
+//! [`BLOCKS`] short blocks, and the figure is the median, over every
+//! adjacent outside/inside pair, of inside over outside time per iteration.
+//! Why blocks: this host's speed drifts by up to 1.7x over seconds (one
+//! full report had the same outside loop at 874 and 1,525 ns p50 in two
+//! rounds), so one long run per side per round compared different
+//! machines; pairs a fraction of a second apart compare the same one.
 use std::{
     os::unix::{fs::PermissionsExt, process::CommandExt},
     path::{Path, PathBuf},
@@ -15,7 +20,7 @@ use std::{
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::{median, rig::Rig};
+use super::{cordon::Cordon, median};
 
 /// The agent the loops run as inside (the bench policy covers `bench-*`).
 const AGENT: &str = "bench-contain";
@@ -24,11 +29,14 @@ const USER: &str = "nobody";
 const TRUE: &str = "/bin/true";
 /// Bounds every loop; the counts normally end it well before.
 const MAX_SECS: u32 = 60;
+/// Outside/inside pairs per round; each block runs 1/BLOCKS of the iterations.
+const BLOCKS: u32 = 8;
 
 /// One loop run, as the probe prints it.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Loop {
-    /// Set by the bench: ratios pair runs of the same round.
+    /// Set by the bench: ratios pair the two sides' runs with the same
+    /// number (one per block of each round).
     #[serde(default)]
     pub round: u32,
     pub ops: u64,
@@ -42,13 +50,15 @@ pub struct Loop {
 /// One loop kind, both sides, every round.
 #[derive(Serialize, Default)]
 pub struct Pair {
+    /// Per side and round, split over `blocks` runs.
     pub iterations: u32,
+    pub blocks: u32,
     pub outside: Vec<Loop>,
     pub inside: Vec<Loop>,
-    /// Medians over rounds of ns per iteration.
+    /// Medians over every block of ns per iteration.
     pub outside_ns_per_op: Option<f64>,
     pub inside_ns_per_op: Option<f64>,
-    /// Median over rounds of inside / outside ns per iteration.
+    /// Median over adjacent pairs of inside / outside ns per iteration.
     pub ratio: Option<f64>,
 }
 
@@ -75,27 +85,35 @@ struct Setup {
     gid: u32,
 }
 
-pub fn run(rig: &Rig, dir: &Path, rounds: u32, open_n: u32, spawn_n: u32) -> ContainResult {
+pub fn run(
+    cordon: &Cordon,
+    probe: &Path,
+    dir: &Path,
+    rounds: u32,
+    open_n: u32,
+    spawn_n: u32,
+) -> ContainResult {
     let mut res = ContainResult {
         open: Pair {
             iterations: open_n,
+            blocks: BLOCKS,
             ..Pair::default()
         },
         spawn: Pair {
             iterations: spawn_n,
+            blocks: BLOCKS,
             ..Pair::default()
         },
         ..ContainResult::default()
     };
-    let s = match setup(&rig.probe, dir) {
+    let s = match setup(probe, dir) {
         Ok(s) => s,
         Err(e) => {
             res.errors.push(format!("setup: {e:#}"));
             return res;
         }
     };
-    res.layers = rig
-        .cordon
+    res.layers = cordon
         .cli(&["status"])
         .ok()
         .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
@@ -110,26 +128,30 @@ pub fn run(rig: &Rig, dir: &Path, rounds: u32, open_n: u32, spawn_n: u32) -> Con
             ("open", &mut res.open, ["open-loop", file.as_str()]),
             ("spawn", &mut res.spawn, ["spawn-loop", TRUE]),
         ] {
-            let mut outside = Command::new(&s.probe);
-            outside.uid(s.uid).gid(s.gid);
-            let mut inside = rig.cordon.run_user(AGENT, USER, &s.probe);
-            for (side, cmd, into) in [
-                ("outside", &mut outside, &mut pair.outside),
-                ("inside", &mut inside, &mut pair.inside),
-            ] {
-                cmd.args(args)
-                    .arg(pair.iterations.to_string())
-                    .arg(MAX_SECS.to_string())
-                    .current_dir(&s.work);
-                match one(cmd) {
-                    Ok(l) if l.ops == u64::from(pair.iterations) => into.push(Loop { round, ..l }),
-                    Ok(l) => res.errors.push(format!(
-                        "{name} {side}, round {round}: {} of {} iterations within {MAX_SECS} s",
-                        l.ops, pair.iterations
-                    )),
-                    Err(e) => res
-                        .errors
-                        .push(format!("{name} {side}, round {round}: {e:#}")),
+            let per_block = (pair.iterations / BLOCKS).max(1);
+            for block in 0..BLOCKS {
+                let run = (round - 1) * BLOCKS + block + 1;
+                let mut outside = Command::new(&s.probe);
+                outside.uid(s.uid).gid(s.gid);
+                let mut inside = cordon.run_user(AGENT, USER, &s.probe);
+                for (side, cmd, into) in [
+                    ("outside", &mut outside, &mut pair.outside),
+                    ("inside", &mut inside, &mut pair.inside),
+                ] {
+                    cmd.args(args)
+                        .arg(per_block.to_string())
+                        .arg(MAX_SECS.to_string())
+                        .current_dir(&s.work);
+                    match one(cmd) {
+                        Ok(l) if l.ops == u64::from(per_block) => into.push(Loop { round: run, ..l }),
+                        Ok(l) => res.errors.push(format!(
+                            "{name} {side}, round {round} block {block}: {} of {per_block} iterations within {MAX_SECS} s",
+                            l.ops
+                        )),
+                        Err(e) => res
+                            .errors
+                            .push(format!("{name} {side}, round {round} block {block}: {e:#}")),
+                    }
                 }
             }
         }
@@ -186,7 +208,7 @@ fn one(cmd: &mut Command) -> anyhow::Result<Loop> {
     super::util::probe_json(cmd, "loop")
 }
 
-/// Medians over rounds; the ratio only from rounds where both sides ran.
+/// Medians over blocks; the ratio only from pairs where both sides ran.
 fn summarize(p: &mut Pair) {
     let med = |v: &[Loop]| (!v.is_empty()).then(|| median(v.iter().map(|l| l.ns_per_op).collect()));
     p.outside_ns_per_op = med(&p.outside);

@@ -343,8 +343,8 @@ pub fn judge(r: &Results) -> Vec<Goal> {
         c,
         |v| v <= 0.25,
     ));
-    // Judged on wall time per iteration, inside over outside in the same
-    // round: what the agent's containment adds to each call.
+    // Judged on wall time per iteration, inside over outside in adjacent
+    // blocks: what the agent's containment adds to each call.
     for (what, pair) in [
         ("open()+close()", &r.contain.open),
         ("fork+exec of /bin/true", &r.contain.spawn),

@@ -94,6 +94,11 @@ pub struct BenchArgs {
     /// goal, writes no report.
     #[arg(long, conflicts_with_all = ["rig", "quick", "console_only", "fairness_only", "idle_only"])]
     pub connect_only: bool,
+    /// Only the host-containment loops (open()+close() and fork+exec,
+    /// inside an agent against outside), three rounds: prints the figures
+    /// and goals, writes no report.
+    #[arg(long, conflicts_with_all = ["rig", "quick", "baseline_cordon", "console_only", "fairness_only", "idle_only", "connect_only"])]
+    pub contain_only: bool,
 }
 
 /// How long the daemon is left idle before an "after" RSS reading: it
@@ -162,6 +167,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.connect_only {
         return only::connect_only(5, args.baseline_cordon.as_deref());
+    }
+    if args.contain_only {
+        return only::contain_only(3);
     }
     let tools = install::all()?;
     criterion::build()?;
@@ -364,7 +372,8 @@ fn measure(
         plan.connect_secs,
     );
     r.contain = contain::run(
-        &rig,
+        &rig.cordon,
+        &rig.probe,
         dir,
         plan.rounds,
         plan.contain_open_n,

@@ -1,4 +1,4 @@
-//! `--idle-only` and `--connect-only`: one scenario alone, on release
+//! `--idle-only`, `--connect-only` and `--contain-only`: one scenario alone, on release
 //! builds of Cordon and the probe, without the peers' installs. Each prints
 //! its figures and its goal and writes no report.
 use std::path::Path;
@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::bail;
 
 use super::{
-    certs, connect,
+    certs, connect, contain,
     cordon::{Audit, Cordon},
     idle, install, open_file_limit, raise_nofile,
     util::{WorkDir, open_up},
@@ -106,6 +106,43 @@ pub fn connect_only(rounds: u32, baseline: Option<&Path>) -> anyhow::Result<()> 
         eprintln!(
             "  {name}: median {:+.1}% per connect+close (goal <= +25%): {met}",
             m * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// The containment loops with a full run's counts, against a strict daemon.
+pub fn contain_only(rounds: u32) -> anyhow::Result<()> {
+    let (bin, probe) = install::cordon_and_probe()?;
+    let work = WorkDir::create()?;
+    let dir = work.0.as_path();
+    let certs = certs::make(&dir.join("certs"))?;
+    open_up(dir)?;
+    let cordon = Cordon::start(&bin, dir, &certs, Audit::Strict)?;
+    let r = contain::run(&cordon, &probe, dir, rounds, 1_000_000, 10_000);
+    if !r.errors.is_empty() {
+        bail!("the containment scenario failed: {}", r.errors.join("; "));
+    }
+    for (name, p) in [("open()+close()", &r.open), ("fork+exec+wait", &r.spawn)] {
+        let pairs: Vec<String> = p
+            .outside
+            .iter()
+            .zip(&p.inside)
+            .map(|(o, i)| {
+                format!(
+                    "{:.2} (p50 {:.2})",
+                    i.ns_per_op / o.ns_per_op,
+                    i.p50_ns / o.p50_ns
+                )
+            })
+            .collect();
+        let Some(ratio) = p.ratio else {
+            bail!("the containment scenario measured no {name} pair");
+        };
+        eprintln!(
+            "  {name}: inside/outside per pair {}; median {ratio:.3}x (goal <= 1.15x): {}",
+            pairs.join(" "),
+            if ratio <= 1.15 { "met" } else { "NOT MET" }
         );
     }
     Ok(())

@@ -80,25 +80,27 @@ fn contain(s: &mut String, r: &Results) {
     let _ = writeln!(
         s,
         "## Host containment, inside vs outside an agent\n\n\
-         `bench-probe open-loop` (open()+close() of `{}`, {} times) and `bench-probe spawn-loop` (fork, exec \
-         `/bin/true`, wait; {} times), each timed inside the probe, as `nobody` with working dir `{}`: outside any \
-         agent, then inside a contained one (`cordon run --user nobody`: its Landlock domain, the deny list carved \
-         out of its grants, and the BPF LSM layer if attached), interleaved per round. The ratio is inside over outside time per iteration in the same round, median over \
-         rounds.\n",
-        c.file, c.open.iterations, c.spawn.iterations, c.workdir
-    );
-    let _ = writeln!(
-        s,
-        "| loop | outside ns/op | inside ns/op | inside / outside | outside p50 / p99 ns | inside p50 / p99 ns |\n|---|---|---|---|---|---|"
+         `bench-probe open-loop` (open()+close() of `{}`, {} times a round) and `bench-probe spawn-loop` (fork, exec \
+         `/bin/true`, wait; {} times a round), each timed inside the probe, as `nobody` with working dir `{}`: outside any \
+         agent, and inside a contained one (`cordon run --user nobody`: its Landlock domain, the deny list carved \
+         out of its grants, and the BPF LSM layer if attached). Each round alternates the sides in {} blocks (outside, \
+         inside, outside, ...), each with its share of the iterations. The ratio is inside over outside time per \
+         iteration of each adjacent pair, median over every pair of every round; the ns columns are medians over blocks.\n",
+        c.file, c.open.iterations, c.spawn.iterations, c.workdir, c.open.blocks
     );
     if let Some(layers) = c.layers.as_object() {
         let l: Vec<String> = layers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        // Before the table: a line between its header and rows would end it.
         let _ = writeln!(
             s,
             "Containment as `cordon status` reported it: {}.\n",
             l.join(", ").replace('|', "/")
         );
     }
+    let _ = writeln!(
+        s,
+        "| loop | outside ns/op | inside ns/op | inside / outside | outside p50 / p99 ns | inside p50 / p99 ns |\n|---|---|---|---|---|---|"
+    );
     for (name, p) in [("open()+close()", &c.open), ("fork+exec+wait", &c.spawn)] {
         let ns = |v: Option<f64>| v.map_or("-".into(), |v| f(v, 0));
         let pct = |v: &[super::contain::Loop]| {
