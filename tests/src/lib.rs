@@ -41,7 +41,7 @@ pub use daemon::{Daemon, DaemonOpts, PolicyDir, cordon_bin, workspace_root};
 pub use dns::{DnsAnswer, RecordType, ResponseCode, TestDns, dns_query, dns_query_tcp};
 pub use error::{Error, Result};
 pub use git_http::{GitServer, hermetic_git};
-pub use http::{ConnInfo, HttpServer, HttpsServer, Recorded, Reply};
+pub use http::{ConnInfo, Gzip, HttpServer, HttpsServer, Recorded, Reply};
 pub use netns::NetNs;
 pub use process::{copy_executable, run_checked, run_with_timeout, wait_until};
 pub use root::{SKIP_LOG_ENV, require_root};

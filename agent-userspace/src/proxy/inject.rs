@@ -3,14 +3,14 @@
 //! only ever hold placeholders.
 use std::sync::Arc;
 
-use cordon_connectors::CredentialScheme;
-use cordon_vault::Secret;
+use cordon_connectors::{CredentialScheme, Spellings};
 use http::{HeaderMap, Uri};
 
-use super::{env::Env, pipeline::credential_plan::Chosen};
+use super::{env::Env, pipeline::credential_plan::Chosen, redact::Echoes};
 
-/// The secret that went upstream, kept only to redact echoes of it.
-pub type Injected = Option<Arc<Secret>>;
+/// The secret that went upstream, in every spelling it went, kept only to
+/// redact echoes of it.
+pub type Injected = Option<Arc<Echoes>>;
 
 /// Applies `chosen` (none: nothing to inject). The error is why the bound
 /// credential could not be applied; the request is then refused.
@@ -33,19 +33,19 @@ pub async fn inject(
             chosen.entry, chosen.connector
         )
     })?;
-    apply(chosen, headers, uri, secret.expose())?;
+    let spellings = apply(chosen, headers, uri, secret.expose())?;
     mark_used(env, &chosen.entry, agent);
-    Ok(Some(Arc::new(secret)))
+    Ok(Some(Arc::new(Echoes::new(secret, spellings))))
 }
 
 /// Puts `secret` where the connector's scheme carries it (replacing the
-/// agent's placeholder).
+/// agent's placeholder). Returns the secret's other spellings on the wire.
 pub fn apply(
     chosen: &Chosen<'_>,
     headers: &mut HeaderMap,
     uri: &mut Uri,
     secret: &[u8],
-) -> Result<(), String> {
+) -> Result<Spellings, String> {
     let spec = chosen.spec.ok_or_else(|| {
         format!(
             "connector {} has no credential scheme to carry entry {}",

@@ -1,7 +1,8 @@
 //! Redacting an injected secret from what an upstream sends back (an API
 //! that echoes the Authorization header must not hand the agent the real
-//! key). Works across frame boundaries by holding back the last
-//! `len(secret) - 1` bytes of each frame until the next one arrives.
+//! key), in every spelling the request carried it ([`Echoes`]). Works across
+//! frame boundaries by holding back the last `len(longest spelling) - 1`
+//! bytes of each frame until the next one arrives.
 use std::{
     borrow::Cow,
     pin::Pin,
@@ -10,45 +11,112 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
-use cordon_vault::{Redactor, Secret};
-use http::HeaderMap;
+use cordon_connectors::Spellings;
+use cordon_vault::{REDACTED_STR, Redactor, Secret};
+use http::{
+    HeaderMap, HeaderValue,
+    header::{ACCEPT_ENCODING, CONTENT_ENCODING, TRANSFER_ENCODING},
+};
 use hyper::body::{Body, Frame};
 
 use super::body::{BoxError, ProxyBody};
 
-pub fn headers(h: &mut HeaderMap, secret: &Secret) {
-    let redactor = Redactor::new(&[secret]);
+/// Every spelling of an injected secret that an echo could carry back to the
+/// agent: its own bytes, and the encodings the request put on the wire (the
+/// base64 of a basic-auth pair, a percent-encoded query value), any of which
+/// the agent could decode.
+pub struct Echoes {
+    spellings: Vec<Secret>,
+}
+
+impl Echoes {
+    pub fn new(secret: Secret, other: Spellings) -> Echoes {
+        let mut spellings = vec![secret];
+        spellings.extend(other.into_vec().into_iter().map(Secret::new));
+        Echoes { spellings }
+    }
+
+    fn redactor(&self) -> Redactor<'_> {
+        Redactor::new(&self.spellings.iter().collect::<Vec<_>>())
+    }
+
+    /// The bytes a body must hold back so a spelling split across frames is whole in the next.
+    fn hold_back(&self) -> usize {
+        self.spellings
+            .iter()
+            .map(|s| s.len().saturating_sub(1))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Asks the upstream for its answer as it is: a compressed echo of the secret would pass
+/// any search for it, and the agent could inflate it. (An absent `Accept-Encoding` would
+/// leave the choice to the server.)
+pub fn ask_identity(request: &mut HeaderMap) {
+    request.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+}
+
+/// Why an answer cannot be scrubbed, if it cannot: a content or transfer coding other than
+/// identity (and chunked framing, which hyper removes) hides the secret's bytes from the
+/// search. Such an answer must not reach the agent.
+pub fn unscrubbable(response: &HeaderMap) -> Option<String> {
+    for (name, allowed) in [
+        (CONTENT_ENCODING, &["identity"][..]),
+        (TRANSFER_ENCODING, &["identity", "chunked"][..]),
+    ] {
+        for value in response.get_all(&name) {
+            let codings = value.to_str().unwrap_or("?");
+            let hidden = codings
+                .split(',')
+                .map(str::trim)
+                .any(|c| !allowed.iter().any(|a| c.eq_ignore_ascii_case(a)));
+            if hidden {
+                return Some(format!(
+                    "the upstream answered with {name}: {codings} though asked for identity; \
+                     an answer to a request carrying an injected credential is scrubbed of it, \
+                     and coded bytes cannot be, so it was withheld"
+                ));
+            }
+        }
+    }
+    None
+}
+
+pub fn headers(h: &mut HeaderMap, echoes: &Echoes) {
+    let redactor = echoes.redactor();
     for v in h.values_mut() {
-        if let Cow::Owned(bytes) = redactor.redact(v.as_bytes())
-            && let Ok(nv) = http::HeaderValue::from_bytes(&bytes)
-        {
-            *v = nv;
+        if let Cow::Owned(bytes) = redactor.redact(v.as_bytes()) {
+            // Only spans of a valid value were replaced, with printable ASCII, so this
+            // parses; if it ever did not, the whole value goes rather than the secret.
+            *v = HeaderValue::from_bytes(&bytes)
+                .unwrap_or_else(|_| HeaderValue::from_static(REDACTED_STR));
         }
     }
 }
 
 pub struct RedactBody {
     inner: ProxyBody,
-    secret: Arc<Secret>,
-    /// The last `len(secret) - 1` bytes seen, already scrubbed, held until the next frame.
+    echoes: Arc<Echoes>,
+    /// The last `hold_back` bytes seen, already scrubbed, held until the next frame.
     carry: BytesMut,
     done: bool,
 }
 
 impl RedactBody {
-    pub fn new(inner: ProxyBody, secret: Arc<Secret>) -> RedactBody {
+    pub fn new(inner: ProxyBody, echoes: Arc<Echoes>) -> RedactBody {
         RedactBody {
             inner,
-            secret,
+            echoes,
             carry: BytesMut::new(),
             done: false,
         }
     }
 }
 
-/// `bytes` scrubbed of `secret`: the same buffer when nothing matched (no copy).
-fn scrub(bytes: Bytes, secret: &Secret) -> Bytes {
-    match Redactor::new(&[secret]).redact(&bytes) {
+/// `bytes` scrubbed of every spelling: the same buffer when nothing matched (no copy).
+fn scrub(bytes: Bytes, echoes: &Echoes) -> Bytes {
+    match echoes.redactor().redact(&bytes) {
         Cow::Borrowed(_) => bytes,
         Cow::Owned(scrubbed) => Bytes::from(scrubbed),
     }
@@ -74,7 +142,7 @@ impl Body for RedactBody {
                     if this.carry.is_empty() {
                         return Poll::Ready(None);
                     }
-                    let rest = scrub(this.carry.split().freeze(), &this.secret);
+                    let rest = scrub(this.carry.split().freeze(), &this.echoes);
                     return Poll::Ready(Some(Ok(Frame::data(rest))));
                 }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
@@ -93,8 +161,8 @@ impl Body for RedactBody {
                         this.carry.extend_from_slice(&data);
                         this.carry.split().freeze()
                     };
-                    let red = scrub(joined, &this.secret);
-                    let keep = this.secret.len().saturating_sub(1).min(red.len());
+                    let red = scrub(joined, &this.echoes);
+                    let keep = this.echoes.hold_back().min(red.len());
                     let emit_len = red.len() - keep;
                     this.carry.extend_from_slice(&red[emit_len..]);
                     if emit_len == 0 {
@@ -119,36 +187,121 @@ mod tests {
 
     const TOKEN: &str = "ghs_RealInstallationToken0123456789";
 
-    async fn streamed(frames: &[&[u8]]) -> Vec<u8> {
+    /// The token as a real connector puts it on the wire: `scheme = "basic"` with a fixed
+    /// user, as git over HTTPS on github.com takes it.
+    fn basic_echoes() -> Echoes {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("b.toml"),
+            "name = \"b\"\nhosts = [\"b.test\"]\n[credential]\nscheme = \"basic\"\nusername = \"x-access-token\"\n",
+        )
+        .unwrap();
+        let set = cordon_connectors::ConnectorSet::load_dir(dir.path()).unwrap();
+        let spec = set.connector("b").unwrap().credential().unwrap();
+        let (mut h, mut uri) = (HeaderMap::new(), "/".parse().unwrap());
+        let spellings = spec.apply(&mut h, &mut uri, TOKEN.as_bytes()).unwrap();
+        Echoes::new(Secret::from_slice(TOKEN.as_bytes()), spellings)
+    }
+
+    fn plain_echoes() -> Echoes {
+        Echoes::new(Secret::from_slice(TOKEN.as_bytes()), Spellings::default())
+    }
+
+    async fn streamed(frames: &[&[u8]], echoes: Echoes) -> Vec<u8> {
         let frames: Vec<_> = frames
             .iter()
             .map(|f| Ok::<_, BoxError>(Frame::data(Bytes::copy_from_slice(f))))
             .collect();
         let inner = StreamBody::new(futures::stream::iter(frames)).boxed();
-        let secret = Arc::new(Secret::from_slice(TOKEN.as_bytes()));
-        let out = RedactBody::new(inner, secret).collect().await.unwrap();
+        let out = RedactBody::new(inner, Arc::new(echoes))
+            .collect()
+            .await
+            .unwrap();
         out.to_bytes().to_vec()
     }
 
-    #[tokio::test]
-    async fn a_secret_split_across_frames_at_any_point_never_reaches_the_agent() {
-        let text = format!("{{\"echo\":\"Bearer {TOKEN}\",\"again\":\"{TOKEN}\",\"tail\":1}}");
-        let whole = cordon_vault::redact(text.as_bytes(), &[&Secret::from_slice(TOKEN.as_bytes())])
-            .into_owned();
+    /// Cuts `text` into three frames at every pair of points and checks each streamed result
+    /// against redacting the whole text at once.
+    async fn every_cut_matches_whole(text: &str, echoes: fn() -> Echoes) {
+        let e = echoes();
+        let whole = e.redactor().redact(text.as_bytes()).into_owned();
         for cut in 0..=text.len() {
             for second in [cut, (cut + 7).min(text.len()), text.len()] {
                 let (a, rest) = text.as_bytes().split_at(cut);
                 let (b, c) = rest.split_at(second - cut);
-                let out = streamed(&[a, b, c]).await;
+                let out = streamed(&[a, b, c], echoes()).await;
                 assert_eq!(out, whole, "cuts at {cut} and {second}");
             }
         }
     }
 
     #[tokio::test]
+    async fn a_secret_split_across_frames_at_any_point_never_reaches_the_agent() {
+        let text = format!("{{\"echo\":\"Bearer {TOKEN}\",\"again\":\"{TOKEN}\",\"tail\":1}}");
+        every_cut_matches_whole(&text, plain_echoes).await;
+        assert!(
+            !String::from_utf8_lossy(&streamed(&[text.as_bytes()], plain_echoes()).await)
+                .contains(TOKEN)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_echoed_basic_auth_header_is_scrubbed_in_base64_too() {
+        // What an echo of the request's headers hands back, split anywhere.
+        let mut h = HeaderMap::new();
+        let spec_echoes = basic_echoes();
+        let encoded = spec_echoes.spellings[1].expose().to_vec();
+        let encoded = String::from_utf8(encoded).unwrap();
+        let text = format!("{{\"authorization\":\"Basic {encoded}\",\"raw\":\"{TOKEN}\"}}");
+        every_cut_matches_whole(&text, basic_echoes).await;
+        let out = String::from_utf8(streamed(&[text.as_bytes()], basic_echoes()).await).unwrap();
+        assert_eq!(
+            out,
+            "{\"authorization\":\"Basic [REDACTED]\",\"raw\":\"[REDACTED]\"}"
+        );
+        h.insert("x-echo", format!("Basic {encoded}").parse().unwrap());
+        headers(&mut h, &spec_echoes);
+        assert_eq!(h["x-echo"], "Basic [REDACTED]");
+    }
+
+    #[tokio::test]
     async fn a_body_without_the_secret_comes_through_unchanged() {
-        let out = streamed(&[b"hello ", b"", b"world, no token here"]).await;
+        let out = streamed(&[b"hello ", b"", b"world, no token here"], basic_echoes()).await;
         assert_eq!(out, b"hello world, no token here");
+    }
+
+    #[test]
+    fn only_an_answer_in_identity_coding_can_be_scrubbed() {
+        let answer = |pairs: &[(&str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            unscrubbable(&h)
+        };
+        assert_eq!(answer(&[]), None);
+        assert_eq!(answer(&[("content-encoding", "identity")]), None);
+        assert_eq!(answer(&[("transfer-encoding", "chunked")]), None);
+        assert_eq!(answer(&[("content-type", "application/gzip")]), None);
+        for coded in [
+            &[("content-encoding", "gzip")][..],
+            &[("content-encoding", "identity, br")],
+            &[
+                ("content-encoding", "identity"),
+                ("content-encoding", "zstd"),
+            ],
+            &[("content-encoding", "x-custom")],
+            &[("transfer-encoding", "gzip, chunked")],
+        ] {
+            let why = answer(coded).expect("a coded answer is refused");
+            assert!(why.contains("withheld"), "{why}");
+        }
+        let mut h = HeaderMap::new();
+        ask_identity(&mut h);
+        assert_eq!(h[ACCEPT_ENCODING], "identity");
     }
 
     #[test]
@@ -157,7 +310,7 @@ mod tests {
         h.insert("x-echo", format!("Bearer {TOKEN}").parse().unwrap());
         h.insert("x-other", "fine".parse().unwrap());
         h.append("x-echo", TOKEN.parse().unwrap());
-        headers(&mut h, &Secret::from_slice(TOKEN.as_bytes()));
+        headers(&mut h, &plain_echoes());
         let echoed: Vec<_> = h.get_all("x-echo").iter().collect();
         assert_eq!(echoed, ["Bearer [REDACTED]", "[REDACTED]"]);
         assert_eq!(h["x-other"], "fine");

@@ -16,8 +16,8 @@ use hyper::{Request, Response};
 use tokio_rustls::TlsAcceptor;
 
 pub use record::{ConnInfo, Recorded};
-pub use reply::Reply;
 use reply::{Behaviour, Route};
+pub use reply::{Gzip, Reply};
 
 use crate::error::Result;
 use crate::netns::NetNs;
@@ -120,6 +120,11 @@ impl HttpServer {
             path: path.to_owned(),
             reply,
         });
+    }
+
+    /// Compress replies with gzip: never (the default), when asked, or always.
+    pub fn gzip(&self, mode: Gzip) {
+        lock(&self.shared.behaviour).gzip = mode;
     }
 
     /// Include request header `name` in the default reply's `echo` object.
@@ -240,9 +245,10 @@ async fn handle(
         Reply::status(413)
     } else {
         let behaviour = lock(&shared.behaviour);
-        behaviour
+        let reply = behaviour
             .find(&parts.method, &path, &rec.path)
-            .unwrap_or_else(|| behaviour.default_reply(&rec))
+            .unwrap_or_else(|| behaviour.default_reply(&rec));
+        behaviour.encode(reply, rec.header("accept-encoding"))
     };
     lock(&shared.recorded).push(rec);
     to_response(reply)

@@ -50,15 +50,49 @@ pub(crate) struct Route {
     pub reply: Reply,
 }
 
-/// The mutable behaviour of a server: routes, and which request headers the default reply
-/// echoes back.
+/// Whether a server compresses its replies.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Gzip {
+    #[default]
+    Off,
+    /// When the request's `Accept-Encoding` names gzip, as real servers do.
+    WhenAccepted,
+    /// Whatever the request asked: a server that ignores `Accept-Encoding`.
+    Always,
+}
+
+/// The mutable behaviour of a server: routes, which request headers the default reply
+/// echoes back, and whether replies are gzipped.
 #[derive(Debug, Default)]
 pub(crate) struct Behaviour {
     pub routes: Vec<Route>,
     pub echo_headers: Vec<String>,
+    pub gzip: Gzip,
 }
 
 impl Behaviour {
+    /// `reply` as this server sends it to a request with `accept_encoding`.
+    pub fn encode(&self, reply: Reply, accept_encoding: Option<&str>) -> Reply {
+        let accepted = accept_encoding.is_some_and(|a| {
+            a.split(',')
+                .filter_map(|c| c.split(';').next())
+                .any(|c| c.trim().eq_ignore_ascii_case("gzip"))
+        });
+        let wanted = match self.gzip {
+            Gzip::Off => false,
+            Gzip::WhenAccepted => accepted,
+            Gzip::Always => true,
+        };
+        if !wanted || reply.body.is_empty() {
+            return reply;
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let body = std::io::Write::write_all(&mut gz, &reply.body)
+            .and_then(|()| gz.finish())
+            .expect("gzip into memory cannot fail");
+        Reply { body, ..reply }.with_header("content-encoding", "gzip")
+    }
+
     /// Latest matching route wins, so a test can override an earlier one.
     pub fn find(&self, method: &Method, path: &str, path_and_query: &str) -> Option<Reply> {
         self.routes
@@ -108,6 +142,7 @@ mod tests {
         let b = Behaviour {
             routes: vec![route(Some(Method::GET), "/repos/o/r/pulls/1", 201)],
             echo_headers: vec![],
+            gzip: Gzip::Off,
         };
         let hit = b.find(&Method::GET, "/repos/o/r/pulls/1", "/repos/o/r/pulls/1?a=b");
         assert_eq!(hit.map(|r| r.status), Some(201));
@@ -126,6 +161,7 @@ mod tests {
         let b = Behaviour {
             routes: vec![route(None, "/x", 200), route(None, "/x", 404)],
             echo_headers: vec![],
+            gzip: Gzip::Off,
         };
         assert_eq!(
             b.find(&Method::PUT, "/x", "/x").map(|r| r.status),

@@ -31,6 +31,27 @@ pub struct CredentialSpec {
     pub(crate) placeholder_env: Vec<String>,
 }
 
+/// The spellings of a secret that a request carries besides its own bytes: the base64 of a
+/// basic-auth pair, a query value's percent-encoding. An upstream that echoes the request
+/// echoes these, so whatever scrubs the secret from the answer must look for them too (the
+/// agent could decode them).
+#[derive(Default)]
+#[must_use = "an echo in one of these spellings hands the agent the secret"]
+pub struct Spellings(Vec<Zeroizing<Vec<u8>>>);
+
+impl Spellings {
+    fn add(&mut self, spelling: Vec<u8>, secret: &[u8]) {
+        let spelling = Zeroizing::new(spelling);
+        if !spelling.is_empty() && *spelling != secret && !self.0.contains(&spelling) {
+            self.0.push(spelling);
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<Zeroizing<Vec<u8>>> {
+        self.0
+    }
+}
+
 /// What the agent sent where this credential goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presented {
@@ -58,15 +79,17 @@ impl CredentialSpec {
     /// Remove whatever credential the agent sent (`Authorization`, `Proxy-Authorization`, the
     /// scheme's header or query param) and put the real one in its place. The new header is
     /// marked sensitive so `HeaderMap`'s Debug hides it; with the query scheme the secret is in
-    /// the URI, which callers must then not log.
+    /// the URI, which callers must then not log. Returns the other spellings of the secret
+    /// the request now carries.
     pub fn apply(
         &self,
         headers: &mut HeaderMap,
         uri: &mut Uri,
         secret: &[u8],
-    ) -> Result<(), CredentialError> {
+    ) -> Result<Spellings, CredentialError> {
         headers.remove(AUTHORIZATION);
         headers.remove(PROXY_AUTHORIZATION);
+        let mut spellings = Spellings::default();
         match &self.scheme {
             CredentialScheme::Bearer => {
                 let mut v = Zeroizing::new(b"Bearer ".to_vec());
@@ -78,12 +101,18 @@ impl CredentialSpec {
                 if let Some(user) = username {
                     pair.extend_from_slice(user.as_bytes());
                     pair.push(b':');
-                } else if !secret.contains(&b':') {
+                } else if let Some(colon) = secret.iter().position(|&b| b == b':') {
+                    // The secret is `user:password`: the password alone is what an echo
+                    // that decoded the pair might show.
+                    spellings.add(secret[colon + 1..].to_vec(), secret);
+                } else {
                     return Err(CredentialError::BasicNeedsUserPassword);
                 }
                 pair.extend_from_slice(secret);
-                let v = Zeroizing::new(format!("Basic {}", STANDARD.encode(&*pair)));
+                let encoded = Zeroizing::new(STANDARD.encode(&*pair));
+                let v = Zeroizing::new(format!("Basic {}", *encoded));
                 headers.insert(AUTHORIZATION, sensitive(v.as_bytes())?);
+                spellings.add(encoded.as_bytes().to_vec(), secret);
             }
             CredentialScheme::Header { name } => {
                 headers.remove(name);
@@ -91,9 +120,10 @@ impl CredentialSpec {
             }
             CredentialScheme::Query { param } => {
                 *uri = with_query_param(uri, param, secret)?;
+                spellings.add(query_value(secret).as_bytes().to_vec(), secret);
             }
         }
-        Ok(())
+        Ok(spellings)
     }
 
     /// Classify the credential the agent sent, looking at `Authorization` and at the place
@@ -140,6 +170,11 @@ fn sensitive(bytes: &[u8]) -> Result<HeaderValue, CredentialError> {
     Ok(v)
 }
 
+/// How a secret is spelled as a query value.
+fn query_value(secret: &[u8]) -> Zeroizing<String> {
+    Zeroizing::new(percent_encode(secret, NON_ALPHANUMERIC).to_string())
+}
+
 /// The URI with every `param` removed from the query and `param=<secret>` appended. Other
 /// pairs are kept byte for byte.
 fn with_query_param(uri: &Uri, param: &str, secret: &[u8]) -> Result<Uri, CredentialError> {
@@ -160,7 +195,7 @@ fn with_query_param(uri: &Uri, param: &str, secret: &[u8]) -> Result<Uri, Creden
     }
     query.extend(percent_encode(param.as_bytes(), NON_ALPHANUMERIC));
     query.push('=');
-    query.extend(percent_encode(secret, NON_ALPHANUMERIC));
+    query.push_str(&query_value(secret));
     let pq = Zeroizing::new(format!("{}?{}", uri.path(), *query));
     let mut parts = uri.clone().into_parts();
     parts.path_and_query =

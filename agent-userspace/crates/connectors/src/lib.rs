@@ -33,7 +33,7 @@ mod template;
 pub use action::{Action, EnrichSpec};
 pub use completion::{Completion, GIT_PUSH_BODY_LIMIT, ProtocolError, ProtocolKind};
 pub use connector::{Connector, ConnectorSet, ConnectorSummary, DEFAULT_BODY_LIMIT};
-pub use credential::{CredentialScheme, CredentialSpec, Presented};
+pub use credential::{CredentialScheme, CredentialSpec, Presented, Spellings};
 pub use error::{ConnectorError, CredentialError, EnrichError, Problem, TemplateError};
 pub use matcher::{RequestHead, RouteMatch};
 pub use param::ParamType;

@@ -24,7 +24,9 @@ fn bearer_replaces_the_agents_authorization() {
         ("proxy-authorization", "x"),
     ]);
     let mut uri: Uri = "/v1/chat/completions".parse().unwrap();
-    spec.apply(&mut h, &mut uri, SECRET).unwrap();
+    let spellings = spec.apply(&mut h, &mut uri, SECRET).unwrap();
+    // "Bearer <secret>" carries the secret's own bytes: nothing else to look for.
+    assert!(spellings.into_vec().is_empty());
     assert_eq!(h.get_all(AUTHORIZATION).iter().count(), 1);
     assert_eq!(h[AUTHORIZATION], "Bearer s3cr3t-value-from-vault");
     assert!(h[AUTHORIZATION].is_sensitive());
@@ -42,9 +44,12 @@ fn github_uses_basic_with_a_fixed_user_for_git_on_github_com() {
         "Basic eDpjb3Jkb24tcGxhY2Vob2xkZXItZ2l0aHVi",
     )]);
     let mut uri: Uri = "/o/r.git/git-upload-pack".parse().unwrap();
-    spec.apply(&mut h, &mut uri, b"ghp_real").unwrap();
+    let spellings = spec.apply(&mut h, &mut uri, b"ghp_real").unwrap();
     // base64("x-access-token:ghp_real")
     assert_eq!(h[AUTHORIZATION], "Basic eC1hY2Nlc3MtdG9rZW46Z2hwX3JlYWw=");
+    // An echo of the header hands back the token in base64: that spelling is reported.
+    let spellings: Vec<Vec<u8>> = spellings.into_vec().iter().map(|s| s.to_vec()).collect();
+    assert_eq!(spellings, [b"eC1hY2Nlc3MtdG9rZW46Z2hwX3JlYWw=".to_vec()]);
     assert_eq!(gh.credential_for_host("api.github.com"), gh.credential());
     assert_eq!(gh.placeholder_env(), ["GITHUB_TOKEN", "GH_TOKEN"]);
     assert_eq!(gh.placeholder_value(), placeholder_value("github"));
@@ -59,8 +64,11 @@ fn basic_without_username_needs_user_colon_password() {
         spec.apply(&mut h, &mut uri, b"nocolon"),
         Err(CredentialError::BasicNeedsUserPassword)
     ));
-    spec.apply(&mut h, &mut uri, b"u:p").unwrap();
-    assert_eq!(h[AUTHORIZATION], "Basic dTpw");
+    let spellings = spec.apply(&mut h, &mut uri, b"u:p4ss").unwrap();
+    assert_eq!(h[AUTHORIZATION], "Basic dTpwNHNz");
+    // The pair's base64, and the password alone (an echo of the decoded pair).
+    let spellings: Vec<Vec<u8>> = spellings.into_vec().iter().map(|s| s.to_vec()).collect();
+    assert_eq!(spellings, [b"p4ss".to_vec(), b"dTpwNHNz".to_vec()]);
 }
 
 #[test]
@@ -74,7 +82,11 @@ fn header_scheme_replaces_the_custom_header_and_drops_authorization() {
         ("anthropic-version", "2023-06-01"),
     ]);
     let mut uri: Uri = "/v1/messages".parse().unwrap();
-    spec.apply(&mut h, &mut uri, SECRET).unwrap();
+    let spellings = spec.apply(&mut h, &mut uri, SECRET).unwrap();
+    assert!(
+        spellings.into_vec().is_empty(),
+        "the header carries the secret as it is"
+    );
     let keys: Vec<_> = h.get_all("x-api-key").iter().collect();
     assert_eq!(keys, [SECRET]);
     assert!(!h.contains_key(AUTHORIZATION));
@@ -95,10 +107,21 @@ fn query_scheme_replaces_the_param_and_keeps_the_rest_verbatim() {
     let mut uri: Uri = "https://q.test/v1/x?a=1%202&key=cordon-placeholder-q&b=%2F&ke%79=again"
         .parse()
         .unwrap();
-    spec.apply(&mut h, &mut uri, b"s&=/").unwrap();
+    let spellings = spec.apply(&mut h, &mut uri, b"s&=/").unwrap();
     assert_eq!(
         uri.to_string(),
         "https://q.test/v1/x?a=1%202&b=%2F&key=s%26%3D%2F"
+    );
+    // An echo of the URL carries the encoded value.
+    let spellings: Vec<Vec<u8>> = spellings.into_vec().iter().map(|s| s.to_vec()).collect();
+    assert_eq!(spellings, [b"s%26%3D%2F".to_vec()]);
+    // A value that needs no encoding has no other spelling.
+    let mut uri: Uri = "https://q.test/v1/x".parse().unwrap();
+    assert!(
+        spec.apply(&mut h, &mut uri, b"plainKey123")
+            .unwrap()
+            .into_vec()
+            .is_empty()
     );
     assert!(!h.contains_key(AUTHORIZATION));
 }

@@ -48,7 +48,7 @@ pub use key_source::{KeySource, SYSTEMD_CREDENTIAL_NAME};
 pub use master_key::{KEY_LEN, KeyOrigin, MasterKey};
 pub use name::validate as validate_name;
 pub use open::verify_key_read_only;
-pub use redact::{REDACTED, Redactor, redact};
+pub use redact::{REDACTED, REDACTED_STR, Redactor, redact};
 pub use secret::Secret;
 pub use usage::SecretInfo;
 pub use vault::Vault;

@@ -5,7 +5,8 @@ use std::cell::OnceCell;
 
 use crate::secret::Secret;
 
-pub const REDACTED: &[u8] = b"[REDACTED]";
+pub const REDACTED_STR: &str = "[REDACTED]";
+pub const REDACTED: &[u8] = REDACTED_STR.as_bytes();
 
 /// Replaces every occurrence of any secret's bytes in `haystack` with `[REDACTED]`. Overlapping
 /// or adjacent matches of different secrets collapse into one marker, so no fragment of either

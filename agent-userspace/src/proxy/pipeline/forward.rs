@@ -17,6 +17,7 @@ use crate::{
         body::{self, ProxyBody},
         h1guard::Ticket,
         headers::{authority_for_uri, splice_upgrade, strip_hop_by_hop},
+        redact,
         serve_http::HttpCtx,
         upstream::{Target, tls_verify_failure},
     },
@@ -129,6 +130,9 @@ pub async fn forward(
             return refuse(Refusal::new(Kind::CredentialUnavailable, reason, cordon())).await;
         }
     };
+    if injected.is_some() {
+        redact::ask_identity(&mut parts.headers);
+    }
     let client = ctx.env.pools.client(&f.target, &ctx.env.upstream_tls);
     let upstream_started = Instant::now();
     let body = tracker.count_up(body);
@@ -186,6 +190,15 @@ pub async fn forward(
         }
     }
     let (mut rparts, rbody) = resp.into_parts();
+    if !switched
+        && injected.is_some()
+        && let Some(why) = redact::unscrubbable(&rparts.headers)
+    {
+        tracker.failed(why.clone());
+        let refusal =
+            Refusal::new(Kind::UpstreamFailed, why, cordon()).recorded(Recorded::Yes(audit_id));
+        return refuse(refusal).await;
+    }
     if !switched {
         strip_hop_by_hop(&mut rparts.headers, false);
     } else if websocket.is_some() {
@@ -193,11 +206,10 @@ pub async fn forward(
     }
     rparts.headers.insert("x-cordon-audit-id", audit_id.into());
     let mut rbody = body::boxed(rbody);
-    if let Some(secret) = injected {
-        crate::proxy::redact::headers(&mut rparts.headers, &secret);
+    if let Some(echoes) = injected {
+        redact::headers(&mut rparts.headers, &echoes);
         rparts.headers.remove(header::CONTENT_LENGTH);
-        rbody =
-            http_body_util::BodyExt::boxed(crate::proxy::redact::RedactBody::new(rbody, secret));
+        rbody = http_body_util::BodyExt::boxed(redact::RedactBody::new(rbody, echoes));
     }
     let mut spend = None;
     if let Some(connector) = action.connector.as_deref() {

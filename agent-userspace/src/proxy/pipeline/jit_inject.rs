@@ -29,6 +29,7 @@ use crate::{
         body::{BoxError, ProxyBody},
         env::{Env, instance_of},
         inject::{self, Injected},
+        redact::Echoes,
     },
 };
 
@@ -106,9 +107,10 @@ pub async fn apply(
     let instance = instance_of(agent);
     let applied = match plan(kind, aws.is_some())? {
         Plan::Plain => {
-            inject::apply(chosen, &mut parts.headers, &mut parts.uri, secret.expose())?;
+            let spellings =
+                inject::apply(chosen, &mut parts.headers, &mut parts.uri, secret.expose())?;
             Applied {
-                injected: Some(Arc::new(secret)),
+                injected: Some(Arc::new(Echoes::new(secret, spellings))),
                 body,
             }
         }
@@ -148,7 +150,7 @@ async fn github_token(
     instance: &InstanceId,
     chosen: &Chosen<'_>,
     parts: &mut Parts,
-) -> Result<Arc<Secret>, String> {
+) -> Result<Arc<Echoes>, String> {
     let scope = TokenScope::new(&chosen.entry, &chosen.repositories, &chosen.permissions);
     let vault = env.vault.clone();
     let entry = chosen.entry.clone();
@@ -171,8 +173,8 @@ async fn github_token(
             )
         })?;
     let secret = Zeroizing::new(token.expose().as_bytes().to_vec());
-    inject::apply(chosen, &mut parts.headers, &mut parts.uri, &secret)?;
-    Ok(Arc::new(Secret::new(secret)))
+    let spellings = inject::apply(chosen, &mut parts.headers, &mut parts.uri, &secret)?;
+    Ok(Arc::new(Echoes::new(Secret::new(secret), spellings)))
 }
 
 /// Re-signs the verified request with the instance's role session.
