@@ -4,7 +4,9 @@
 //! - in the spelling the request carried it: base64 in a basic-auth header, percent-encoded
 //!   in a query (the agent could decode either);
 //! - compressed, which hides it from any search: Cordon asks the upstream for identity, and
-//!   an answer compressed anyway is withheld, with a failed outcome on the trail.
+//!   an answer compressed anyway is withheld, with a failed outcome on the trail;
+//! - in an answer Cordon reads itself (an enrichment lookup, made with the agent's bound
+//!   credential): what it reads becomes params, which the trail keeps and a refusal shows.
 //!
 //! Each test asserts that no piece of the secret, in any spelling, reached the agent.
 
@@ -13,7 +15,7 @@ use std::time::Duration;
 use cordon_audit::OutcomeState;
 use cordon_e2e::secrets::{assert_no_leak, github_token, random_alnum, store};
 use cordon_e2e::world::{POLICY_FILE, show, stdout};
-use cordon_e2e::{Gzip, World, read_trail_when, require_root_or_skip};
+use cordon_e2e::{Gzip, Method, Reply, World, read_trail, read_trail_when, require_root_or_skip};
 
 const RULES: &str = r#"
 agents = ["*"]
@@ -33,6 +35,17 @@ decision = "allow"
 id = "echoq"
 action = "echoq.*"
 decision = "allow"
+
+[[rule]]
+id = "merge-release"
+action = "github.pr.merge"
+decision = "allow"
+when = 'params.base == "release"'
+
+[[rule]]
+id = "no-other-merge"
+action = "github.pr.merge"
+decision = "deny"
 
 [[rule]]
 id = "github"
@@ -221,4 +234,53 @@ fn a_compressed_echo_is_asked_for_as_identity_and_one_compressed_anyway_is_withh
         error.contains("content-encoding: gzip") && error.contains("withheld"),
         "{error}"
     );
+}
+
+#[test]
+fn an_enrichment_answer_carrying_the_token_puts_it_in_no_param_record_or_refusal() {
+    require_root_or_skip!();
+    let gh = github_token();
+    let w = world(&[("github", &gh)]);
+    // The lookup that names a merge's base branch, answered by an upstream that puts the
+    // credential it was sent where the connector reads the branch.
+    w.https.route(
+        Some(Method::GET),
+        "/repos/o/r/pulls/5",
+        Reply::json(
+            200,
+            &serde_json::json!({"number": 5, "base": {"ref": format!("x{gh}x")}}),
+        ),
+    );
+    let (text, all) = agent(
+        &w,
+        &format!(
+            "{CURL} -X PUT -H \"Authorization: Bearer $GITHUB_TOKEN\" -d '{{}}' \
+             https://api.github.com/repos/o/r/pulls/5/merge"
+        ),
+    );
+    // The lookup went out with the credential, as enrichment does.
+    let lookups: Vec<_> = w
+        .https
+        .received()
+        .iter()
+        .filter(|r| r.path == "/repos/o/r/pulls/5")
+        .map(|r| r.header("authorization").map(str::to_owned))
+        .collect();
+    assert_eq!(lookups, [Some(format!("Bearer {gh}"))]);
+    // Denied (the base is not "release"), and the refusal names the base it read, scrubbed.
+    assert!(text.contains(" 403"), "{text}");
+    assert!(text.contains(r#""base":"x[REDACTED]x""#), "{text}");
+    assert_no_leak("what the agent saw", &all, &[&gh]);
+    let trail = read_trail(w.daemon.state_dir()).unwrap();
+    let merge = trail.one("github.pr.merge", &[]);
+    assert_eq!(
+        merge.params.get("base"),
+        Some(&serde_json::json!("x[REDACTED]x"))
+    );
+    let export = w
+        .daemon
+        .cordon(&["audit", "export", "--format", "jsonl"])
+        .unwrap();
+    assert!(export.status.success(), "{}", show(&export));
+    assert_no_leak("cordon audit export", &export.stdout, &[&gh]);
 }

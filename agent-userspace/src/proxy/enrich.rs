@@ -14,6 +14,7 @@ use super::{
     env::Env,
     inject,
     pipeline::{credential_plan, head::Head},
+    redact,
     upstream::Target,
 };
 use crate::{cgroup::AgentPath, request::Pinned};
@@ -112,7 +113,10 @@ async fn fetch(
         header::USER_AGENT,
         http::HeaderValue::from_static("cordon-enrich"),
     );
-    inject::inject(env, agent.agent(), chosen, &mut headers, &mut uri).await?;
+    let injected = inject::inject(env, agent.agent(), chosen, &mut headers, &mut uri).await?;
+    if injected.is_some() {
+        redact::ask_identity(&mut headers);
+    }
     let mut req = Request::get(uri)
         .body(body::empty())
         .map_err(|e| e.to_string())?;
@@ -125,7 +129,17 @@ async fn fetch(
     if !resp.status().is_success() {
         return Err(format!("upstream answered {}", resp.status()));
     }
+    if injected.is_some()
+        && let Some(why) = redact::unscrubbable(resp.headers())
+    {
+        return Err(why);
+    }
     let limited = http_body_util::Limited::new(resp.into_body(), MAX_BODY);
     let collected = limited.collect().await.map_err(|e| e.to_string())?;
-    Ok(collected.to_bytes())
+    // What is read from it becomes an action's params, which the trail keeps and a refusal
+    // shows the agent: an echo of the credential goes no further than here.
+    Ok(match injected {
+        Some(echoes) => redact::scrub(collected.to_bytes(), &echoes),
+        None => collected.to_bytes(),
+    })
 }

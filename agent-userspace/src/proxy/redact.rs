@@ -115,7 +115,7 @@ impl RedactBody {
 }
 
 /// `bytes` scrubbed of every spelling: the same buffer when nothing matched (no copy).
-fn scrub(bytes: Bytes, echoes: &Echoes) -> Bytes {
+pub fn scrub(bytes: Bytes, echoes: &Echoes) -> Bytes {
     match echoes.redactor().redact(&bytes) {
         Cow::Borrowed(_) => bytes,
         Cow::Owned(scrubbed) => Bytes::from(scrubbed),
