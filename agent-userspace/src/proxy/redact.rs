@@ -33,6 +33,23 @@ impl Echoes {
     pub fn new(secret: Secret, other: Spellings) -> Echoes {
         let mut spellings = vec![secret];
         spellings.extend(other.into_vec().into_iter().map(Secret::new));
+        // JSON may escape `/` (PHP does by default), and base64 has `/` in its alphabet: an
+        // echo in such a body spells the secret with `\/`.
+        let escaped: Vec<Secret> = spellings
+            .iter()
+            .filter(|s| s.expose().contains(&b'/'))
+            .map(|s| {
+                let mut e = zeroize::Zeroizing::new(Vec::with_capacity(s.len() + 8));
+                for &b in s.expose() {
+                    if b == b'/' {
+                        e.push(b'\\');
+                    }
+                    e.push(b);
+                }
+                Secret::new(e)
+            })
+            .collect();
+        spellings.extend(escaped);
         Echoes { spellings }
     }
 
@@ -262,6 +279,16 @@ mod tests {
         h.insert("x-echo", format!("Basic {encoded}").parse().unwrap());
         headers(&mut h, &spec_echoes);
         assert_eq!(h["x-echo"], "Basic [REDACTED]");
+    }
+
+    #[test]
+    fn a_spelling_with_a_slash_is_also_found_json_escaped() {
+        let e = Echoes::new(Secret::from_slice(b"ab/cd+ef/gh"), Spellings::default());
+        let body = br#"{"raw":"ab/cd+ef/gh","php":"ab\/cd+ef\/gh"}"#;
+        assert_eq!(
+            &*e.redactor().redact(body),
+            br#"{"raw":"[REDACTED]","php":"[REDACTED]"}"#
+        );
     }
 
     #[tokio::test]
