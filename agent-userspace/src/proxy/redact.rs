@@ -11,94 +11,17 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
-use cordon_connectors::Spellings;
-use cordon_vault::{REDACTED_STR, Redactor, Secret};
-use http::{
-    HeaderMap, HeaderValue,
-    header::{ACCEPT_ENCODING, CONTENT_ENCODING, TRANSFER_ENCODING},
-};
+use cordon_vault::REDACTED_STR;
+use http::{HeaderMap, HeaderValue};
 use hyper::body::{Body, Frame};
 
 use super::body::{BoxError, ProxyBody};
 
-/// Every spelling of an injected secret that an echo could carry back to the
-/// agent: its own bytes, and the encodings the request put on the wire (the
-/// base64 of a basic-auth pair, a percent-encoded query value), any of which
-/// the agent could decode.
-pub struct Echoes {
-    spellings: Vec<Secret>,
-}
+mod coding;
+mod echoes;
 
-impl Echoes {
-    pub fn new(secret: Secret, other: Spellings) -> Echoes {
-        let mut spellings = vec![secret];
-        spellings.extend(other.into_vec().into_iter().map(Secret::new));
-        // JSON may escape `/` (PHP does by default), and base64 has `/` in its alphabet: an
-        // echo in such a body spells the secret with `\/`.
-        let escaped: Vec<Secret> = spellings
-            .iter()
-            .filter(|s| s.expose().contains(&b'/'))
-            .map(|s| {
-                let mut e = zeroize::Zeroizing::new(Vec::with_capacity(s.len() + 8));
-                for &b in s.expose() {
-                    if b == b'/' {
-                        e.push(b'\\');
-                    }
-                    e.push(b);
-                }
-                Secret::new(e)
-            })
-            .collect();
-        spellings.extend(escaped);
-        Echoes { spellings }
-    }
-
-    fn redactor(&self) -> Redactor<'_> {
-        Redactor::new(&self.spellings.iter().collect::<Vec<_>>())
-    }
-
-    /// The bytes a body must hold back so a spelling split across frames is whole in the next.
-    fn hold_back(&self) -> usize {
-        self.spellings
-            .iter()
-            .map(|s| s.len().saturating_sub(1))
-            .max()
-            .unwrap_or(0)
-    }
-}
-
-/// Asks the upstream for its answer as it is: a compressed echo of the secret would pass
-/// any search for it, and the agent could inflate it. (An absent `Accept-Encoding` would
-/// leave the choice to the server.)
-pub fn ask_identity(request: &mut HeaderMap) {
-    request.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-}
-
-/// Why an answer cannot be scrubbed, if it cannot: a content or transfer coding other than
-/// identity (and chunked framing, which hyper removes) hides the secret's bytes from the
-/// search. Such an answer must not reach the agent.
-pub fn unscrubbable(response: &HeaderMap) -> Option<String> {
-    for (name, allowed) in [
-        (CONTENT_ENCODING, &["identity"][..]),
-        (TRANSFER_ENCODING, &["identity", "chunked"][..]),
-    ] {
-        for value in response.get_all(&name) {
-            let codings = value.to_str().unwrap_or("?");
-            let hidden = codings
-                .split(',')
-                .map(str::trim)
-                .any(|c| !allowed.iter().any(|a| c.eq_ignore_ascii_case(a)));
-            if hidden {
-                return Some(format!(
-                    "the upstream answered with {name}: {codings} though asked for identity; \
-                     an answer to a request carrying an injected credential is scrubbed of it, \
-                     and coded bytes cannot be, so it was withheld"
-                ));
-            }
-        }
-    }
-    None
-}
+pub use coding::{ask_identity, unscrubbable};
+pub use echoes::Echoes;
 
 pub fn headers(h: &mut HeaderMap, echoes: &Echoes) {
     let redactor = echoes.redactor();
@@ -198,6 +121,8 @@ impl Body for RedactBody {
 
 #[cfg(test)]
 mod tests {
+    use cordon_connectors::Spellings;
+    use cordon_vault::Secret;
     use http_body_util::{BodyExt, StreamBody};
 
     use super::*;
@@ -267,7 +192,7 @@ mod tests {
         // What an echo of the request's headers hands back, split anywhere.
         let mut h = HeaderMap::new();
         let spec_echoes = basic_echoes();
-        let encoded = spec_echoes.spellings[1].expose().to_vec();
+        let encoded = spec_echoes.spelling(1).to_vec();
         let encoded = String::from_utf8(encoded).unwrap();
         let text = format!("{{\"authorization\":\"Basic {encoded}\",\"raw\":\"{TOKEN}\"}}");
         every_cut_matches_whole(&text, basic_echoes).await;
@@ -281,54 +206,10 @@ mod tests {
         assert_eq!(h["x-echo"], "Basic [REDACTED]");
     }
 
-    #[test]
-    fn a_spelling_with_a_slash_is_also_found_json_escaped() {
-        let e = Echoes::new(Secret::from_slice(b"ab/cd+ef/gh"), Spellings::default());
-        let body = br#"{"raw":"ab/cd+ef/gh","php":"ab\/cd+ef\/gh"}"#;
-        assert_eq!(
-            &*e.redactor().redact(body),
-            br#"{"raw":"[REDACTED]","php":"[REDACTED]"}"#
-        );
-    }
-
     #[tokio::test]
     async fn a_body_without_the_secret_comes_through_unchanged() {
         let out = streamed(&[b"hello ", b"", b"world, no token here"], basic_echoes()).await;
         assert_eq!(out, b"hello world, no token here");
-    }
-
-    #[test]
-    fn only_an_answer_in_identity_coding_can_be_scrubbed() {
-        let answer = |pairs: &[(&str, &str)]| {
-            let mut h = HeaderMap::new();
-            for (k, v) in pairs {
-                h.append(
-                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    v.parse().unwrap(),
-                );
-            }
-            unscrubbable(&h)
-        };
-        assert_eq!(answer(&[]), None);
-        assert_eq!(answer(&[("content-encoding", "identity")]), None);
-        assert_eq!(answer(&[("transfer-encoding", "chunked")]), None);
-        assert_eq!(answer(&[("content-type", "application/gzip")]), None);
-        for coded in [
-            &[("content-encoding", "gzip")][..],
-            &[("content-encoding", "identity, br")],
-            &[
-                ("content-encoding", "identity"),
-                ("content-encoding", "zstd"),
-            ],
-            &[("content-encoding", "x-custom")],
-            &[("transfer-encoding", "gzip, chunked")],
-        ] {
-            let why = answer(coded).expect("a coded answer is refused");
-            assert!(why.contains("withheld"), "{why}");
-        }
-        let mut h = HeaderMap::new();
-        ask_identity(&mut h);
-        assert_eq!(h[ACCEPT_ENCODING], "identity");
     }
 
     #[test]

@@ -127,6 +127,11 @@ impl HttpServer {
         lock(&self.shared.behaviour).gzip = mode;
     }
 
+    /// The default reply's `echo` object empty again.
+    pub fn echo_no_headers(&self) {
+        lock(&self.shared.behaviour).echo_headers.clear();
+    }
+
     /// Include request header `name` in the default reply's `echo` object.
     pub fn echo_header(&self, name: &str) {
         lock(&self.shared.behaviour)

@@ -1,6 +1,7 @@
 //! Chapter 8: credentials. A token goes into the vault, the deployer's policy binds it to the
 //! github connector, and after a reload the agent holds only a placeholder while GitHub
-//! receives the real token, injected by Cordon after the request was allowed.
+//! receives the real token, injected by Cordon after the request was allowed; an upstream that
+//! echoes it back, even gzipped, hands the agent `[REDACTED]`.
 
 use std::io::Read;
 use std::process::Command;
@@ -9,8 +10,11 @@ use std::time::Duration;
 use crate::demo::agent::HttpResult;
 use crate::demo::ctx::Ctx;
 use crate::demo::policy::{GITHUB_SECRET, deployer};
+use crate::http::Gzip;
 
 const PROBE_PATH: &str = "/repos/acme/app";
+/// An issue no route of the fake GitHub answers, so its default reply echoes the request.
+const ECHO_SCRIPT: &str = r#"curl -sS --compressed --max-time 15 -H "Authorization: Bearer $GITHUB_TOKEN" https://api.github.com/repos/acme/app/issues/1; echo"#;
 const SCRIPT: &str = r#"echo "agent's GITHUB_TOKEN=$GITHUB_TOKEN"; curl -sS --max-time 15 -H "Authorization: Bearer $GITHUB_TOKEN" -w '\n[HTTP %{http_code}]\n' https://api.github.com/repos/acme/app"#;
 
 pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
@@ -75,6 +79,36 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     );
     let _ = c.cordon(&["vault", "list"])?;
     c.n.shows("the vault lists names, versions and users, never values.");
+    echo(c, &token)
+}
+
+/// An upstream that hands the credential back (a debug endpoint echoing the request,
+/// gzipped when the client accepts it) still gives the agent no key.
+fn echo(c: &mut Ctx, token: &str) -> anyhow::Result<()> {
+    c.w.github.echo_header("authorization");
+    c.w.github.echo_header("accept-encoding");
+    c.w.github.gzip(Gzip::WhenAccepted);
+    c.n.say(
+        "GitHub now echoes the headers it receives, gzipped for a client that accepts it, \
+         as a careless debug endpoint might. The agent asks for gzip:",
+    );
+    let out = c.agent("deployer", &["sh", "-c", ECHO_SCRIPT]);
+    c.w.github.gzip(Gzip::Off);
+    c.w.github.echo_no_headers();
+    let text = String::from_utf8_lossy(&out?.stdout).into_owned();
+    c.n.shows(
+        "Cordon asked GitHub for an uncompressed answer (a compressed echo would hide the \
+         token from any search) and scrubbed the token from it, in every spelling the request \
+         carried it; an answer compressed anyway would be withheld.",
+    );
+    let ok = text.contains(r#""authorization":"Bearer [REDACTED]""#)
+        && text.contains(r#""accept-encoding":"identity""#)
+        && !text.contains(token);
+    c.n.check(
+        "the echoed token reached the agent as [REDACTED]",
+        ok,
+        if ok { "" } else { text.trim() },
+    );
     Ok(())
 }
 
