@@ -8,6 +8,8 @@
 //! - in an answer Cordon reads itself (an enrichment lookup, made with the agent's bound
 //!   credential): what it reads becomes params, which the trail keeps and a refusal shows.
 //!
+//! And a bound credential goes out only over TLS: never where anyone on the path reads it.
+//!
 //! Each test asserts that no piece of the secret, in any spelling, reached the agent.
 
 use std::time::Duration;
@@ -283,4 +285,43 @@ fn an_enrichment_answer_carrying_the_token_puts_it_in_no_param_record_or_refusal
         .unwrap();
     assert!(export.status.success(), "{}", show(&export));
     assert_no_leak("cordon audit export", &export.stdout, &[&gh]);
+}
+
+#[test]
+fn a_bound_credential_is_never_sent_over_plain_http() {
+    require_root_or_skip!();
+    let gh = github_token();
+    let w = world(&[("github", &gh)]);
+    // The agent picks http:// for a host its credential is bound to: on that leg anyone on
+    // the path could read the token, and nothing proves the far end is GitHub.
+    let (text, all) = agent(
+        &w,
+        &format!(
+            "{CURL} -H \"Authorization: Bearer $GITHUB_TOKEN\" \
+             http://api.github.com/repos/o/r/issues/1"
+        ),
+    );
+    assert!(text.contains(" 403"), "{text}");
+    assert!(
+        text.contains("credential github-key for github is sent only over TLS"),
+        "{text}"
+    );
+    assert_eq!(w.http.received().len(), 0, "the request went out");
+    assert_no_leak("what the agent saw", &all, &[&gh]);
+    // Over TLS the same request goes out with the credential.
+    let (text, _) = agent(
+        &w,
+        &format!(
+            "{CURL} -H \"Authorization: Bearer $GITHUB_TOKEN\" \
+             https://api.github.com/repos/o/r/issues/1"
+        ),
+    );
+    assert!(text.contains(" 200"), "{text}");
+    let seen: Vec<_> = w
+        .https
+        .received()
+        .iter()
+        .map(|r| r.header("authorization").map(str::to_owned))
+        .collect();
+    assert_eq!(seen, [Some(format!("Bearer {gh}"))]);
 }

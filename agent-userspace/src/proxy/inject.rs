@@ -24,6 +24,7 @@ pub async fn inject(
     let Some(chosen) = chosen else {
         return Ok(None);
     };
+    tls_only(uri, Some(chosen))?;
     // Read here, not on the blocking pool: a read transaction never waits
     // for redb's writer, and the two AEAD opens take microseconds, less
     // than the hop to another thread and back.
@@ -36,6 +37,23 @@ pub async fn inject(
     let spellings = apply(chosen, headers, uri, secret.expose())?;
     mark_used(env, &chosen.entry, agent);
     Ok(Some(Arc::new(Echoes::new(secret, spellings))))
+}
+
+/// A credential leaves only on a verified TLS connection: in a plain HTTP
+/// request any host on the path could read it (and replay a signature), and
+/// nothing would prove the far end is the upstream it is bound to. `uri` is
+/// the upstream's (its scheme is the upstream leg's).
+pub fn tls_only(uri: &Uri, chosen: Option<&Chosen<'_>>) -> Result<(), String> {
+    if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        return Ok(());
+    }
+    let what = chosen.map_or_else(
+        || "the agent's AWS request".to_string(),
+        |c| format!("credential {} for {}", c.entry, c.connector),
+    );
+    Err(format!(
+        "{what} is sent only over TLS; this request was plain HTTP (use https://)"
+    ))
 }
 
 /// Puts `secret` where the connector's scheme carries it (replacing the
@@ -78,5 +96,31 @@ pub fn strip(scheme: &CredentialScheme, headers: &mut HeaderMap) {
     headers.remove(http::header::AUTHORIZATION);
     if let CredentialScheme::Header { name } = scheme {
         headers.remove(name.as_str());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_goes_out_only_over_tls() {
+        let spec_free = Chosen {
+            connector: "github",
+            spec: None,
+            entry: "gh".into(),
+            repositories: vec![],
+            permissions: Default::default(),
+        };
+        let https: Uri = "https://api.github.com/x".parse().unwrap();
+        let http: Uri = "http://api.github.com/x".parse().unwrap();
+        assert_eq!(tls_only(&https, Some(&spec_free)), Ok(()));
+        assert_eq!(tls_only(&https, None), Ok(()));
+        let refused = tls_only(&http, Some(&spec_free)).unwrap_err();
+        assert!(
+            refused.contains("credential gh for github is sent only over TLS"),
+            "{refused}"
+        );
+        assert!(tls_only(&http, None).unwrap_err().contains("AWS"));
     }
 }

@@ -92,6 +92,9 @@ pub async fn apply(
     parts: &mut Parts,
     body: ProxyBody,
 ) -> Result<Applied, String> {
+    if chosen.is_some() || aws.is_some() {
+        inject::tls_only(&parts.uri, chosen)?;
+    }
     let Some(chosen) = chosen else {
         if aws.is_some() {
             // Signed with a placeholder, but no binding holds for this
