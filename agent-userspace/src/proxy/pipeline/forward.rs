@@ -124,7 +124,8 @@ pub async fn forward(
         Ok(a) => (a.injected, a.body),
         Err(reason) => {
             // Allowed by policy but no credential could be applied (vault
-            // unavailable): refused, and recorded as such beside the allow.
+            // unavailable, nothing minted, or a plain-HTTP request): refused,
+            // and recorded as such beside the allow.
             tracing::info!(agent = %ctx.actor.agent.chain_display(), "credential refused: {reason}");
             tracker.failed(reason.clone());
             return refuse(Refusal::new(Kind::CredentialUnavailable, reason, cordon())).await;
