@@ -89,7 +89,8 @@ action = "echoq.read"
 
 const CURL: &str = "/usr/bin/curl -sS -i --max-time 10";
 
-/// A world with the two echo connectors, each bound to a vault entry holding `secret`'s value.
+/// A world with the two echo connectors, whose policy binds each connector named in `secrets`
+/// to a vault entry holding the value given for it.
 fn world(secrets: &[(&str, &str)]) -> World {
     let w = World::start(RULES).unwrap();
     w.policies.write("connectors/echob.toml", BASIC).unwrap();
@@ -105,6 +106,7 @@ fn world(secrets: &[(&str, &str)]) -> World {
     w
 }
 
+/// Runs `script` as agent `bot`: its stdout, and stdout and stderr together.
 fn agent(w: &World, script: &str) -> (String, Vec<u8>) {
     let out = w.run("bot", &["/bin/sh", "-c", script]).unwrap();
     assert!(out.status.success(), "{}", show(&out));
