@@ -129,8 +129,8 @@ async fn fetch(
     if !resp.status().is_success() {
         return Err(format!("upstream answered {}", resp.status()));
     }
-    if injected.is_some()
-        && let Some(why) = redact::unscrubbable(resp.headers())
+    if let Some(echoes) = &injected
+        && let Some(why) = redact::unscrubbable(resp.headers(), echoes)
     {
         return Err(why);
     }

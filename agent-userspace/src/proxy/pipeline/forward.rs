@@ -192,8 +192,8 @@ pub async fn forward(
     }
     let (mut rparts, rbody) = resp.into_parts();
     if !switched
-        && injected.is_some()
-        && let Some(why) = redact::unscrubbable(&rparts.headers)
+        && let Some(echoes) = &injected
+        && let Some(why) = redact::unscrubbable(&rparts.headers, echoes)
     {
         tracker.failed(why.clone());
         let refusal =

@@ -4,6 +4,8 @@ use http::{
     header::{ACCEPT_ENCODING, CONTENT_ENCODING, TRANSFER_ENCODING},
 };
 
+use super::Echoes;
+
 /// Asks the upstream for its answer as it is: a compressed echo of the secret would pass
 /// any search for it, and the agent could inflate it. (An absent `Accept-Encoding` would
 /// leave the choice to the server.)
@@ -13,8 +15,15 @@ pub fn ask_identity(request: &mut HeaderMap) {
 
 /// Why an answer cannot be scrubbed, if it cannot: a content or transfer coding other than
 /// identity (and chunked framing, which hyper removes) hides the secret's bytes from the
-/// search. Such an answer must not reach the agent.
-pub fn unscrubbable(response: &HeaderMap) -> Option<String> {
+/// search. Such an answer must not reach the agent. The reason quotes the upstream's header,
+/// so it is scrubbed too: it goes to the agent and to the trail.
+pub fn unscrubbable(response: &HeaderMap, echoes: &Echoes) -> Option<String> {
+    let why = coded(response)?;
+    Some(String::from_utf8_lossy(&echoes.redactor().redact(why.as_bytes())).into_owned())
+}
+
+/// The reason, quoting the header as the upstream sent it, when a coding hides the bytes.
+fn coded(response: &HeaderMap) -> Option<String> {
     for (name, allowed) in [
         (CONTENT_ENCODING, &["identity"][..]),
         (TRANSFER_ENCODING, &["identity", "chunked"][..]),
@@ -51,7 +60,7 @@ mod tests {
                     v.parse().unwrap(),
                 );
             }
-            unscrubbable(&h)
+            coded(&h)
         };
         assert_eq!(answer(&[]), None);
         assert_eq!(answer(&[("content-encoding", "identity")]), None);
@@ -73,5 +82,19 @@ mod tests {
         let mut h = HeaderMap::new();
         ask_identity(&mut h);
         assert_eq!(h[ACCEPT_ENCODING], "identity");
+    }
+
+    #[test]
+    fn the_reason_quotes_no_secret_the_upstream_put_in_its_coding() {
+        let echoes = Echoes::new(
+            cordon_vault::Secret::from_slice(b"ghp_secret123"),
+            cordon_connectors::Spellings::default(),
+        );
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_ENCODING, "gzip, ghp_secret123".parse().unwrap());
+        let why = unscrubbable(&h, &echoes).expect("coded");
+        assert!(why.contains("gzip, [REDACTED]"), "{why}");
+        assert!(!why.contains("ghp_secret123"), "{why}");
+        assert_eq!(unscrubbable(&HeaderMap::new(), &echoes), None);
     }
 }
