@@ -169,7 +169,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         return only::connect_only(5, args.baseline_cordon.as_deref());
     }
     if args.contain_only {
-        return only::contain_only(3);
+        return only::contain_only();
     }
     let tools = install::all()?;
     criterion::build()?;

@@ -111,15 +111,23 @@ pub fn connect_only(rounds: u32, baseline: Option<&Path>) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The containment loops with a full run's counts, against a strict daemon.
-pub fn contain_only(rounds: u32) -> anyhow::Result<()> {
+/// The containment loops with a full run's rounds and counts, against a strict daemon.
+pub fn contain_only() -> anyhow::Result<()> {
+    let plan = super::Plan::new(false);
     let (bin, probe) = install::cordon_and_probe()?;
     let work = WorkDir::create()?;
     let dir = work.0.as_path();
     let certs = certs::make(&dir.join("certs"))?;
     open_up(dir)?;
     let cordon = Cordon::start(&bin, dir, &certs, Audit::Strict)?;
-    let r = contain::run(&cordon, &probe, dir, rounds, 1_000_000, 10_000);
+    let r = contain::run(
+        &cordon,
+        &probe,
+        dir,
+        plan.rounds,
+        plan.contain_open_n,
+        plan.contain_spawn_n,
+    );
     if !r.errors.is_empty() {
         bail!("the containment scenario failed: {}", r.errors.join("; "));
     }
