@@ -33,6 +33,7 @@ pub mod trail;
 pub mod udp_sink;
 pub mod world;
 pub mod ws_echo;
+pub mod ws_reflect;
 
 /// Re-exported for [`HttpServer::route`].
 pub use ::http::Method;

@@ -19,6 +19,8 @@ use super::body::{BoxError, ProxyBody};
 
 mod coding;
 mod echoes;
+mod frames;
+pub mod upgrade;
 
 pub use coding::{ask_identity, unscrubbable};
 pub use echoes::Echoes;

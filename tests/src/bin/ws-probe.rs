@@ -1,7 +1,8 @@
 //! Run as an agent: `ws-probe h1|h2 HOST PORT PATH MESSAGE` opens a WebSocket to
 //! `wss://HOST:PORT/PATH` over HTTP/1.1 (an Upgrade) or HTTP/2 (an RFC 8441 extended CONNECT),
 //! sends MESSAGE and prints the answer. Trusts the CA bundle `SSL_CERT_FILE` names, as the
-//! agents' clients do under Cordon.
+//! agents' clients do under Cordon. `WS_HEADERS` adds handshake headers, one `Name: value`
+//! a line (a credential, an offer of extensions).
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::{
     WebSocketStream,
-    tungstenite::{Message, protocol::Role},
+    tungstenite::{Message, client::IntoClientRequest, protocol::Role},
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -41,10 +42,12 @@ async fn main() -> anyhow::Result<()> {
     let tls = TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await?;
+    let extra = extra_headers()?;
     let answer = match mode.as_str() {
         "h1" => {
-            let url = format!("wss://{host}:{port}{path}");
-            let (mut ws, _) = tokio_tungstenite::client_async(url, tls).await?;
+            let mut req = format!("wss://{host}:{port}{path}").into_client_request()?;
+            req.headers_mut().extend(extra);
+            let (mut ws, _) = tokio_tungstenite::client_async(req, tls).await?;
             exchange(&mut ws, message).await?
         }
         "h2" => {
@@ -58,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
                 .uri(format!("https://{host}:{port}{path}"))
                 .header("sec-websocket-version", "13")
                 .body(Empty::<bytes::Bytes>::new())?;
+            req.headers_mut().extend(extra);
             req.extensions_mut()
                 .insert(hyper::ext::Protocol::from_static("websocket"));
             let mut resp = send.send_request(req).await?;
@@ -80,8 +84,29 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     ws.send(Message::text(message)).await?;
-    match ws.next().await.context("the socket closed")?? {
-        Message::Text(t) => Ok(t.to_string()),
-        other => bail!("unexpected {other:?}"),
+    loop {
+        match ws.next().await.context("the socket closed")?? {
+            Message::Text(t) => return Ok(t.to_string()),
+            // Answered by tungstenite; a server may send one inside a fragmented message.
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => bail!("unexpected {other:?}"),
+        }
     }
+}
+
+fn extra_headers() -> anyhow::Result<http::HeaderMap> {
+    let mut headers = http::HeaderMap::new();
+    let Ok(lines) = std::env::var("WS_HEADERS") else {
+        return Ok(headers);
+    };
+    for line in lines.lines().filter(|l| !l.trim().is_empty()) {
+        let (name, value) = line
+            .split_once(':')
+            .with_context(|| format!("WS_HEADERS line {line:?}: want `Name: value`"))?;
+        headers.append(
+            http::HeaderName::from_bytes(name.trim().as_bytes())?,
+            http::HeaderValue::from_str(value.trim())?,
+        );
+    }
+    Ok(headers)
 }

@@ -43,31 +43,10 @@ impl<'s> Redactor<'s> {
 
     /// See [`redact`].
     pub fn redact<'a>(&self, haystack: &'a [u8]) -> Cow<'a, [u8]> {
-        if haystack.len() < self.shortest {
-            return Cow::Borrowed(haystack);
-        }
-        let finders = self.finders.get_or_init(|| {
-            self.needles
-                .iter()
-                .map(|&n| memchr::memmem::Finder::new(n))
-                .collect()
-        });
-        let mut spans: Vec<(usize, usize)> = Vec::new();
-        for finder in finders {
-            let len = finder.needle().len();
-            // Overlapping occurrences ("aa" in "aaa") must all be covered, so search from
-            // every match start + 1 rather than from the match end.
-            let mut from = 0;
-            while let Some(pos) = finder.find(&haystack[from..]) {
-                let start = from + pos;
-                spans.push((start, start + len));
-                from = start + 1;
-            }
-        }
+        let spans = self.spans(haystack);
         if spans.is_empty() {
             return Cow::Borrowed(haystack);
         }
-        spans.sort_unstable();
         let mut out = Vec::with_capacity(haystack.len());
         let mut cursor = 0;
         let mut iter = spans.into_iter().peekable();
@@ -86,6 +65,60 @@ impl<'s> Redactor<'s> {
         out.extend_from_slice(&haystack[cursor..]);
         Cow::Owned(out)
     }
+
+    /// Overwrites every occurrence in place with a marker of the same length (`[REDACTED]`,
+    /// cut or padded with `*`), for bytes whose length is part of their framing (a WebSocket
+    /// frame's payload). Whether anything matched.
+    pub fn mask_in_place(&self, haystack: &mut [u8]) -> bool {
+        let spans = self.spans(haystack);
+        for &(start, end) in &spans {
+            for (i, b) in haystack[start..end].iter_mut().enumerate() {
+                *b = REDACTED.get(i).copied().unwrap_or(b'*');
+            }
+        }
+        !spans.is_empty()
+    }
+
+    /// Where any secret occurs, as `(start, end)`, sorted by start; overlapping occurrences
+    /// ("aa" in "aaa") are all there, so covering every span leaves no fragment.
+    fn spans(&self, haystack: &[u8]) -> Vec<(usize, usize)> {
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        if haystack.len() < self.shortest {
+            return spans;
+        }
+        let finders = self.finders.get_or_init(|| {
+            self.needles
+                .iter()
+                .map(|&n| memchr::memmem::Finder::new(n))
+                .collect()
+        });
+        for finder in finders {
+            let len = finder.needle().len();
+            // Search from every match start + 1 rather than from the match end.
+            let mut from = 0;
+            while let Some(pos) = finder.find(&haystack[from..]) {
+                let start = from + pos;
+                spans.push((start, start + len));
+                from = start + 1;
+            }
+        }
+        spans.sort_unstable();
+        spans
+    }
+
+    /// The longest tail of `bytes` that begins some secret without completing it: what a
+    /// stream must hold back until more arrives, since the rest of a secret may follow.
+    pub fn open_prefix(&self, bytes: &[u8]) -> usize {
+        self.needles
+            .iter()
+            .filter_map(|needle| {
+                (1..needle.len().min(bytes.len() + 1))
+                    .rev()
+                    .find(|&n| bytes[bytes.len() - n..] == needle[..n])
+            })
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +127,33 @@ mod tests {
 
     fn s(v: &str) -> Secret {
         Secret::from_slice(v.as_bytes())
+    }
+
+    #[test]
+    fn masking_in_place_keeps_the_length_and_leaves_no_fragment() {
+        let (a, b) = (s("secretAB"), s("ABCDEF0123"));
+        let r = Redactor::new(&[&a, &b]);
+        let mut buf = b"x secretABCDEF0123 y secretAB.".to_vec();
+        let len = buf.len();
+        assert!(r.mask_in_place(&mut buf));
+        assert_eq!(buf.len(), len);
+        assert_eq!(&buf[..], b"x [REDAC[REDACTED] y [REDACTE.");
+        let mut clean = b"nothing here".to_vec();
+        assert!(!r.mask_in_place(&mut clean));
+        assert_eq!(&clean[..], b"nothing here");
+    }
+
+    #[test]
+    fn the_open_prefix_is_the_longest_tail_that_begins_a_secret() {
+        let (a, b) = (s("ghp_abcdef"), s("svc:xyz"));
+        let r = Redactor::new(&[&a, &b]);
+        assert_eq!(r.open_prefix(b"text ghp_ab"), 6);
+        assert_eq!(r.open_prefix(b"text sv"), 2);
+        assert_eq!(r.open_prefix(b"g"), 1);
+        // A whole secret is a match, not a prefix; nothing after it begins one.
+        assert_eq!(r.open_prefix(b"ghp_abcdef"), 0);
+        assert_eq!(r.open_prefix(b"text"), 0);
+        assert_eq!(r.open_prefix(b""), 0);
     }
 
     #[test]

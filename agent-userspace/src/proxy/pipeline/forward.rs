@@ -133,6 +133,13 @@ pub async fn forward(
     };
     if injected.is_some() {
         redact::ask_identity(&mut parts.headers);
+        if upgrade.is_some() {
+            if let Some(why) = redact::upgrade::unscrubbable_request(&parts.headers) {
+                tracker.failed(why.clone());
+                return refuse(Refusal::new(Kind::CredentialUnavailable, why, cordon())).await;
+            }
+            redact::upgrade::no_extensions(&mut parts.headers);
+        }
     }
     let client = ctx.env.pools.client(&f.target, &ctx.env.upstream_tls);
     let upstream_started = Instant::now();
@@ -184,8 +191,26 @@ pub async fn forward(
             Refusal::new(Kind::UpstreamFailed, reason, cordon()).recorded(Recorded::Yes(audit_id));
         return refuse(refusal).await;
     }
+    if switched
+        && let Some(echoes) = &injected
+        && let Some(why) = redact::upgrade::unscrubbable_switch(resp.headers(), echoes)
+    {
+        tracker.failed(why.clone());
+        let refusal =
+            Refusal::new(Kind::UpstreamFailed, why, cordon()).recorded(Recorded::Yes(audit_id));
+        return refuse(refusal).await;
+    }
     if switched && let Some(client_side) = upgrade {
-        splice_upgrade(client_side, hyper::upgrade::on(&mut resp));
+        let upstream_side = hyper::upgrade::on(&mut resp);
+        match &injected {
+            Some(echoes) => redact::upgrade::splice(
+                client_side,
+                upstream_side,
+                echoes.clone(),
+                ctx.actor.agent.chain_display(),
+            ),
+            None => splice_upgrade(client_side, upstream_side),
+        }
         if let Some(t) = ticket {
             t.upgraded();
         }
