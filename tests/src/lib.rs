@@ -32,6 +32,7 @@ pub mod tls;
 pub mod trail;
 pub mod udp_sink;
 pub mod world;
+pub mod ws_client;
 pub mod ws_echo;
 pub mod ws_reflect;
 

@@ -1,8 +1,10 @@
 //! Redacting an injected secret from what an upstream sends back (an API
 //! that echoes the Authorization header must not hand the agent the real
-//! key), in every spelling the request carried it ([`Echoes`]). Works across
-//! frame boundaries by holding back the last `len(longest spelling) - 1`
-//! bytes of each frame until the next one arrives.
+//! key), in every spelling the request carried it ([`Echoes`]): header
+//! values, header names (such a header is dropped), the body, and a
+//! WebSocket's frames (`upgrade`). The body is scrubbed across frame
+//! boundaries by holding back the last `len(longest spelling) - 1` bytes of
+//! each frame until the next one arrives.
 use std::{
     borrow::Cow,
     pin::Pin,
@@ -12,7 +14,7 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 use cordon_vault::REDACTED_STR;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use hyper::body::{Body, Frame};
 
 use super::body::{BoxError, ProxyBody};
@@ -26,6 +28,15 @@ pub use coding::{ask_identity, unscrubbable};
 pub use echoes::Echoes;
 
 pub fn headers(h: &mut HeaderMap, echoes: &Echoes) {
+    // A name cannot hold the marker: a header named with the secret goes whole.
+    let named: Vec<HeaderName> = h
+        .keys()
+        .filter(|name| echoes.in_name(name.as_str().as_bytes()))
+        .cloned()
+        .collect();
+    for name in named {
+        h.remove(name);
+    }
     let redactor = echoes.redactor();
     for v in h.values_mut() {
         if let Cow::Owned(bytes) = redactor.redact(v.as_bytes()) {
@@ -223,6 +234,20 @@ mod tests {
         headers(&mut h, &plain_echoes());
         let echoed: Vec<_> = h.get_all("x-echo").iter().collect();
         assert_eq!(echoed, ["Bearer [REDACTED]", "[REDACTED]"]);
+        assert_eq!(h["x-other"], "fine");
+    }
+
+    #[test]
+    fn a_header_named_with_the_secret_is_dropped_whatever_its_case() {
+        let mut h = HeaderMap::new();
+        let name = format!("x-{TOKEN}").to_ascii_lowercase();
+        h.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            "1".parse().unwrap(),
+        );
+        h.insert("x-other", "fine".parse().unwrap());
+        headers(&mut h, &plain_echoes());
+        assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!(h["x-other"], "fine");
     }
 }

@@ -8,15 +8,15 @@ pub const GITHUB_SECRET: &str = "demo-github";
 /// Stripe charges per minute the support agent may create in the demo.
 pub const CHARGES_PER_MINUTE: u32 = 3;
 
-/// Network rules shared by every demo agent: resolve and connect to `hosts` on 443 only.
-fn network(id: &str, hosts: &str) -> String {
+/// Network rules shared by every demo agent: resolve `hosts` and connect to them on `ports`.
+fn network(id: &str, hosts: &str, ports: &str) -> String {
     format!(
         r#"
 [[rule]]
 id = "net-{id}"
 action = "tcp.connect"
 hosts = {hosts}
-ports = [443]
+ports = {ports}
 decision = "allow"
 
 [[rule]]
@@ -46,7 +46,7 @@ when = 'params.method == "GET" && params.host == "api.github.com"'
 decision = "allow"
 "#,
     );
-    p.push_str(&network("github", r#"["api.github.com"]"#));
+    p.push_str(&network("github", r#"["api.github.com"]"#, "[443]"));
     p
 }
 
@@ -86,7 +86,8 @@ action = "github.*.read"
 decision = "allow"
 "#,
     );
-    p.push_str(&network("github", r#"["api.github.com"]"#));
+    // 8443: GitHub's WebSocket (chapter 8).
+    p.push_str(&network("github", r#"["api.github.com"]"#, "[443, 8443]"));
     if vault_bound {
         p.push_str(&format!("\n[credentials]\ngithub = \"{GITHUB_SECRET}\"\n"));
     }
@@ -120,7 +121,7 @@ per = "1m"
 on_exceed = "deny"
 "#
     );
-    p.push_str(&network("stripe", r#"["api.stripe.com"]"#));
+    p.push_str(&network("stripe", r#"["api.stripe.com"]"#, "[443]"));
     p
 }
 

@@ -9,15 +9,20 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-/// `probe udp ADDR` sends one datagram; `probe raw` opens a raw ICMP socket.
+/// `probe udp ADDR` sends one datagram; `probe raw` opens a raw ICMP socket; `probe ws HOST
+/// PORT PATH MESSAGE` sends MESSAGE on a WebSocket over HTTP/1.1 and prints the answer.
 pub fn main(args: &[String]) -> ExitCode {
     let result = match args.first().map(String::as_str) {
+        Some("ws") => match &args[1..] {
+            [host, port, path, message] => ws(host, port, path, message),
+            _ => Err("usage: cordon-demo probe ws HOST PORT PATH MESSAGE".to_owned()),
+        },
         Some("udp") => match args.get(1).map(|a| a.parse::<SocketAddr>()) {
             Some(Ok(addr)) => udp(addr),
             _ => Err("usage: cordon-demo probe udp IP:PORT".to_owned()),
         },
         Some("raw") => raw(),
-        _ => Err("usage: cordon-demo probe (udp IP:PORT | raw)".to_owned()),
+        _ => Err("usage: cordon-demo probe (udp IP:PORT | raw | ws ...)".to_owned()),
     };
     match result {
         Ok(msg) => {
@@ -44,6 +49,19 @@ fn udp(addr: SocketAddr) -> Result<String, String> {
         Ok(n) => Ok(format!("sendto({addr}): sent {n} bytes")),
         Err(e) => Err(format!("sendto({addr}): {e}")),
     }
+}
+
+fn ws(host: &str, port: &str, path: &str, message: &str) -> Result<String, String> {
+    let port: u16 = port.parse().map_err(|e| format!("port {port:?}: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    runtime
+        .block_on(crate::ws_client::exchange_once(
+            "h1", host, port, path, message,
+        ))
+        .map_err(|e| format!("wss://{host}:{port}{path}: {e:#}"))
 }
 
 fn raw() -> Result<String, String> {

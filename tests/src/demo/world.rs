@@ -1,5 +1,5 @@
-//! The demo's local internet: one network namespace with fake GitHub and Stripe (HTTPS, from a
-//! throwaway CA), a plain HTTP host and a UDP sink no agent may reach, a DNS upstream on
+//! The demo's local internet: one network namespace with fake GitHub (and its WebSocket) and
+//! Stripe (HTTPS, from a throwaway CA), a plain HTTP host and a UDP sink no agent may reach, a DNS upstream on
 //! loopback, and the real daemon pointed at them. Dropping it tears everything down.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -11,13 +11,15 @@ use serde_json::json;
 use super::policy;
 use crate::{
     Daemon, DaemonOpts, HttpServer, HttpsServer, Method, NetNs, PolicyDir, Reply, TestCa, TestDns,
-    UdpSink,
+    UdpSink, ws_reflect::WsReflect,
 };
 
 /// Port of the UDP sink agents try to reach.
 pub const UDP_PORT: u16 = 9999;
 /// A host on the fake internet that no demo policy allows.
 pub const PASTE_HOST: &str = "paste.test";
+/// Where api.github.com serves its WebSocket.
+pub const GITHUB_WS_PORT: u16 = 8443;
 
 /// Everything the demo runs against. Fields drop in declaration order: the daemon goes first,
 /// the namespace last.
@@ -25,6 +27,8 @@ pub const PASTE_HOST: &str = "paste.test";
 pub struct World {
     pub daemon: Daemon,
     pub github: HttpsServer,
+    /// A WebSocket on GitHub's host that hands the handshake back (chapter 8).
+    pub github_ws: WsReflect,
     pub stripe: HttpsServer,
     pub paste: HttpServer,
     pub sink: UdpSink,
@@ -57,6 +61,14 @@ impl World {
         )
         .context("start fake api.github.com")?;
         fake_github(&github);
+        let github_ws = WsReflect::start(
+            &ns,
+            &ca,
+            &["api.github.com"],
+            &[(github_ip.into(), GITHUB_WS_PORT)],
+            false,
+        )
+        .context("start api.github.com's WebSocket")?;
         let stripe =
             HttpsServer::start_on(&ns, &ca, &["api.stripe.com"], &[(stripe_ip.into(), 443)])
                 .context("start fake api.stripe.com")?;
@@ -87,6 +99,7 @@ impl World {
         Ok(World {
             daemon,
             github,
+            github_ws,
             stripe,
             paste,
             sink,

@@ -38,6 +38,17 @@ impl Echoes {
         Redactor::new(&self.spellings.iter().collect::<Vec<_>>())
     }
 
+    /// Whether a header name carries a spelling. Names are lowercased on the way in, so
+    /// the search ignores case: a lowercased token still gives most of it away.
+    pub(super) fn in_name(&self, name: &[u8]) -> bool {
+        self.spellings.iter().any(|s| {
+            let s = s.expose();
+            !s.is_empty()
+                && name.len() >= s.len()
+                && name.windows(s.len()).any(|w| w.eq_ignore_ascii_case(s))
+        })
+    }
+
     /// The bytes a body must hold back so a spelling split across frames is whole in the next.
     pub(super) fn hold_back(&self) -> usize {
         self.spellings

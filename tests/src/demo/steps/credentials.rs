@@ -1,7 +1,8 @@
 //! Chapter 8: credentials. A token goes into the vault, the deployer's policy binds it to the
 //! github connector, and after a reload the agent holds only a placeholder while GitHub
 //! receives the real token, injected by Cordon after the request was allowed; an upstream that
-//! echoes it back, even gzipped, hands the agent `[REDACTED]`.
+//! echoes it back, even gzipped, hands the agent `[REDACTED]`, and so does a WebSocket that
+//! hands the handshake back cut into frames.
 
 use std::io::Read;
 use std::process::Command;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use crate::demo::agent::HttpResult;
 use crate::demo::ctx::Ctx;
 use crate::demo::policy::{GITHUB_SECRET, deployer};
+use crate::demo::world::GITHUB_WS_PORT;
 use crate::http::Gzip;
 
 const PROBE_PATH: &str = "/repos/acme/app";
@@ -79,7 +81,8 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     );
     let _ = c.cordon(&["vault", "list"])?;
     c.n.shows("the vault lists names, versions and users, never values.");
-    echo(c, &token)
+    echo(c, &token)?;
+    websocket(c, &token)
 }
 
 /// An upstream that hands the credential back (a debug endpoint echoing the request,
@@ -127,4 +130,50 @@ fn random_hex() -> anyhow::Result<String> {
     let mut buf = [0u8; 8];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// GitHub's WebSocket answers with the handshake's `Authorization`, cut into 7-byte frames
+/// with a ping between: the frames reach the agent scrubbed, the framing intact.
+fn websocket(c: &mut Ctx, token: &str) -> anyhow::Result<()> {
+    c.n.say(&format!(
+        "api.github.com also serves a WebSocket (port {GITHUB_WS_PORT}) that answers a message \
+         with the Authorization header of its handshake, cut into 7-byte frames with a ping \
+         between. The agent opens it with its placeholder, offering compression:"
+    ));
+    let script = format!(
+        "WS_HEADERS=\"$(printf 'Authorization: Bearer %s\\nSec-WebSocket-Extensions: \
+         permessage-deflate' \"$GITHUB_TOKEN\")\" {} probe ws api.github.com {GITHUB_WS_PORT} \
+         /repos/acme/app/issues/1 authorization",
+        c.probe_path()
+    );
+    let before = c.w.github_ws.handshakes().len();
+    let out = c.agent("deployer", &["sh", "-c", &script])?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let got =
+        c.w.github_ws
+            .handshakes()
+            .get(before)
+            .cloned()
+            .unwrap_or_default();
+    c.n.say("what the WebSocket's server received in the handshake:");
+    c.n.block(&format!(
+        "authorization: {}\nsec-websocket-extensions: {}",
+        got.authorization.as_deref().unwrap_or("(none)"),
+        got.extensions.as_deref().unwrap_or("(none)")
+    ));
+    c.n.shows(
+        "Cordon dropped the offer of compression (a compressed message would hide the token) \
+         and scrubbed the frames as they streamed: each spelling of the token is overwritten \
+         with a marker of the same length, so every frame keeps its length.",
+    );
+    let ok = text.starts_with("Bearer [REDACTED]")
+        && !text.contains(token)
+        && got.authorization == Some(format!("Bearer {token}"))
+        && got.extensions.is_none();
+    c.n.check(
+        "the token a WebSocket handed back reached the agent masked",
+        ok,
+        if ok { "" } else { &text },
+    );
+    Ok(())
 }
