@@ -7,8 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use cordon_e2e::py_upstream::{PyServer, proto_python, script};
+use cordon_e2e::secrets::{assert_no_leak, random_alnum, store};
 use cordon_e2e::trail::{rule, verdict};
-use cordon_e2e::world::{show, stdout, world_writable_dir};
+use cordon_e2e::world::{POLICY_FILE, show, stdout, world_writable_dir};
 use cordon_e2e::{World, require_root_or_skip, run_checked};
 use serde_json::{Value, json};
 
@@ -38,13 +39,17 @@ reason = "Drop is not for agents"
 const HOST: &str = "grpc.test";
 const AGENT: &str = "rpc";
 
-#[test]
-fn unary_and_streaming_calls_pass_and_are_decided_by_service_and_method() {
-    require_root_or_skip!();
-    let w = World::start(POLICY).unwrap();
+/// The gRPC server on `grpc.test`, and its stubs (generated once by grpcio-tools where the
+/// agent can read them).
+struct Rpc {
+    stubs: tempfile::TempDir,
+    python: std::path::PathBuf,
+    server: PyServer,
+}
+
+fn serve(w: &World) -> Rpc {
     let ip = IpAddr::V4(w.ns.v4_at(2));
     w.dns.set(HOST, &[ip]);
-    // Stubs from echo.proto, generated once by grpcio-tools where the agent can read them.
     let stubs = world_writable_dir().unwrap();
     let python = proto_python().unwrap();
     run_checked(
@@ -54,40 +59,58 @@ fn unary_and_streaming_calls_pass_and_are_decided_by_service_and_method() {
         Duration::from_secs(60),
     )
     .unwrap();
-    let stubs_dir = stubs.path().to_str().unwrap();
     let server = PyServer::start(
         &w.ns,
         &w.ca,
         &[HOST],
         SocketAddr::new(ip, 443),
         "grpc_server.py",
-        &[stubs_dir],
+        &[stubs.path().to_str().unwrap()],
     )
     .unwrap();
+    Rpc {
+        stubs,
+        python,
+        server,
+    }
+}
 
+/// The client script as agent `rpc`: Say, Count and Drop, one JSON value each.
+fn calls(w: &World, rpc: &Rpc, script_env: &[(&str, &str)]) -> (std::process::Output, Vec<Value>) {
     let client = script("grpc_agent.py");
     let mut cmd = w.agent(
         AGENT,
         &[
-            python.to_str().unwrap(),
+            rpc.python.to_str().unwrap(),
             client.to_str().unwrap(),
             "grpc.test:443",
-            stubs_dir,
+            rpc.stubs.path().to_str().unwrap(),
         ],
     );
     // getaddrinfo, like every other client here, rather than c-ares' own resolver.
     cmd.env("GRPC_DNS_RESOLVER", "native");
+    cmd.envs(script_env.iter().copied());
     let out = cordon_e2e::run_with_timeout(&mut cmd, Duration::from_secs(60)).unwrap();
     assert!(
         out.status.success(),
         "{}\nserver:\n{}",
         show(&out),
-        server.log()
+        rpc.server.log()
     );
-    let got: Vec<Value> = stdout(&out)
+    let got = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    (out, got)
+}
+
+#[test]
+fn unary_and_streaming_calls_pass_and_are_decided_by_service_and_method() {
+    require_root_or_skip!();
+    let w = World::start(POLICY).unwrap();
+    let rpc = serve(&w);
+    let (out, got) = calls(&w, &rpc, &[]);
+    let server = &rpc.server;
     assert_eq!(got.len(), 3, "{}", show(&out));
     assert_eq!(got[0]["text"], "echo: hello", "{}", show(&out));
     assert_eq!(got[0]["trailers"]["x-echo"], "trailer", "trailers lost");
@@ -131,5 +154,50 @@ fn unary_and_streaming_calls_pass_and_are_decided_by_service_and_method() {
         (verdict(drop[0]), rule(drop[0])),
         ("deny", "no-drop"),
         "{t}"
+    );
+}
+
+/// A connector for `grpc.test` whose bearer credential the policy binds.
+const RPC_CONNECTOR: &str = r#"
+name = "rpc"
+hosts = ["grpc.test"]
+
+[credential]
+scheme = "bearer"
+placeholder_env = ["RPC_TOKEN"]
+"#;
+
+#[test]
+fn a_call_carrying_an_injected_credential_keeps_its_trailers_scrubbed_of_it() {
+    require_root_or_skip!();
+    let token = format!("rt_{}", random_alnum(36));
+    let w = World::start(POLICY).unwrap();
+    w.policies
+        .write("connectors/rpc.toml", RPC_CONNECTOR)
+        .unwrap();
+    store(&w.daemon, "rpc-key", &token).unwrap();
+    let policy = format!("{POLICY}\n[credentials]\nrpc = \"rpc-key\"\n");
+    w.policies.write(POLICY_FILE, &policy).unwrap();
+    let reload = w.daemon.cordon(&["policy", "reload"]).unwrap();
+    assert!(reload.status.success(), "{}", show(&reload));
+    let rpc = serve(&w);
+    // `cordon run` gives the agent its placeholder in RPC_TOKEN, which the script sends.
+    let (out, got) = calls(&w, &rpc, &[]);
+    assert_eq!(got.len(), 3, "{}", show(&out));
+    assert_eq!(got[0]["text"], "echo: hello", "{}", show(&out));
+    // gRPC's status and metadata travel in trailers: they arrive, scrubbed of the token the
+    // server handed back in them.
+    assert_eq!(got[0]["trailers"]["x-echo"], "trailer", "trailers lost");
+    assert_eq!(
+        got[0]["trailers"]["x-auth"],
+        "Bearer [REDACTED]",
+        "{}",
+        show(&out)
+    );
+    assert_eq!(got[1]["messages"].as_array().map(Vec::len), Some(3));
+    assert_no_leak(
+        "what the agent saw",
+        &[&out.stdout[..], &out.stderr].concat(),
+        &[&token],
     );
 }

@@ -53,6 +53,8 @@ pub struct RedactBody {
     echoes: Arc<Echoes>,
     /// The last `hold_back` bytes seen, already scrubbed, held until the next frame.
     carry: BytesMut,
+    /// Trailers that came, scrubbed, held until the held bytes went out before them.
+    trailers: Option<HeaderMap>,
     done: bool,
 }
 
@@ -62,6 +64,7 @@ impl RedactBody {
             inner,
             echoes,
             carry: BytesMut::new(),
+            trailers: None,
             done: false,
         }
     }
@@ -85,6 +88,11 @@ impl Body for RedactBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         loop {
+            if let Some(trailers) = this.trailers.take() {
+                // The last frame of a body.
+                this.done = true;
+                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+            }
             if this.done {
                 return Poll::Ready(None);
             }
@@ -100,10 +108,21 @@ impl Body for RedactBody {
                 }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        // Trailers: flush what is held first is not possible
-                        // in one frame; trailers carry no body bytes, drop.
-                        continue;
+                    let data = match frame.into_data() {
+                        Ok(data) => data,
+                        Err(frame) => {
+                            // Trailers (gRPC's status, metadata a server may echo) go
+                            // scrubbed like headers, after the bytes held back.
+                            if let Ok(mut trailers) = frame.into_trailers() {
+                                headers(&mut trailers, &this.echoes);
+                                this.trailers = Some(trailers);
+                            }
+                            if this.carry.is_empty() {
+                                continue;
+                            }
+                            let rest = scrub(this.carry.split().freeze(), &this.echoes);
+                            return Poll::Ready(Some(Ok(Frame::data(rest))));
+                        }
                     };
                     // The held bytes go in front, so a secret split across
                     // frames is whole here. A frame with nothing held and no
@@ -217,6 +236,26 @@ mod tests {
         h.insert("x-echo", format!("Basic {encoded}").parse().unwrap());
         headers(&mut h, &spec_echoes);
         assert_eq!(h["x-echo"], "Basic [REDACTED]");
+    }
+
+    #[tokio::test]
+    async fn trailers_come_through_scrubbed_after_the_held_bytes() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        trailers.insert("x-echo", format!("Bearer {TOKEN}").parse().unwrap());
+        let frames = vec![
+            Ok::<_, BoxError>(Frame::data(Bytes::from(format!("tail {}", &TOKEN[..9])))),
+            Ok(Frame::trailers(trailers)),
+        ];
+        let inner = StreamBody::new(futures::stream::iter(frames)).boxed();
+        let out = RedactBody::new(inner, Arc::new(plain_echoes()))
+            .collect()
+            .await
+            .unwrap();
+        let got = out.trailers().cloned().expect("trailers kept");
+        assert_eq!(got["grpc-status"], "0");
+        assert_eq!(got["x-echo"], "Bearer [REDACTED]");
+        assert_eq!(out.to_bytes(), format!("tail {}", &TOKEN[..9]).as_bytes());
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 # A gRPC server (grpcio) over TLS for the end-to-end test. argv: DIR HOST PORT STUBS. Every RPC
-# it runs is appended to DIR/calls.log.
+# it runs is appended to DIR/calls.log. Say answers with trailing metadata, and an `authorization`
+# it got comes back in them as `x-auth`.
 import os, sys, time
 from concurrent import futures
 
@@ -19,7 +20,10 @@ def ran(what):
 class Echo(echo_pb2_grpc.EchoServicer):
     def Say(self, request, context):
         ran(f"Say {request.text}")
-        context.set_trailing_metadata((("x-echo", "trailer"),))
+        trailing = [("x-echo", "trailer")]
+        # Hands the call's credential back, as a server echoing its metadata might.
+        trailing += [("x-auth", v) for k, v in context.invocation_metadata() if k == "authorization"]
+        context.set_trailing_metadata(tuple(trailing))
         return echo_pb2.Msg(text=f"echo: {request.text}")
 
     def Count(self, request, context):
