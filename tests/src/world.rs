@@ -133,6 +133,32 @@ impl World {
     }
 
     /// The daemon's audit trail so far.
+    /// Adds connector `name` (its definition file) and binds its credential to a vault entry
+    /// holding `value`: `rules` are rewritten with a `[credentials]` table, and reloaded.
+    pub fn bind_credential(
+        &self,
+        rules: &str,
+        name: &str,
+        definition: &str,
+        value: &str,
+    ) -> Result<()> {
+        self.policies
+            .write(&format!("connectors/{name}.toml"), definition)?;
+        let entry = format!("{name}-key");
+        crate::secrets::store(&self.daemon, &entry, value)?;
+        let policy = format!("{rules}\n[credentials]\n{name} = \"{entry}\"\n");
+        self.policies.write(POLICY_FILE, &policy)?;
+        let reload = self.daemon.cordon(&["policy", "reload"])?;
+        if reload.status.success() {
+            return Ok(());
+        }
+        Err(crate::Error::Command {
+            command: "cordon policy reload".into(),
+            status: reload.status.to_string(),
+            stderr: String::from_utf8_lossy(&reload.stderr).into_owned(),
+        })
+    }
+
     pub fn trail(&self) -> Result<Trail> {
         read_trail(self.daemon.state_dir())
     }

@@ -7,9 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use cordon_e2e::py_upstream::{PyServer, proto_python, script};
-use cordon_e2e::secrets::{assert_no_leak, random_alnum, store};
+use cordon_e2e::secrets::{assert_no_leak, random_alnum};
 use cordon_e2e::trail::{rule, verdict};
-use cordon_e2e::world::{POLICY_FILE, show, stdout, world_writable_dir};
+use cordon_e2e::world::{show, stdout, world_writable_dir};
 use cordon_e2e::{World, require_root_or_skip, run_checked};
 use serde_json::{Value, json};
 
@@ -76,7 +76,7 @@ fn serve(w: &World) -> Rpc {
 }
 
 /// The client script as agent `rpc`: Say, Count and Drop, one JSON value each.
-fn calls(w: &World, rpc: &Rpc, script_env: &[(&str, &str)]) -> (std::process::Output, Vec<Value>) {
+fn calls(w: &World, rpc: &Rpc) -> (std::process::Output, Vec<Value>) {
     let client = script("grpc_agent.py");
     let mut cmd = w.agent(
         AGENT,
@@ -89,7 +89,6 @@ fn calls(w: &World, rpc: &Rpc, script_env: &[(&str, &str)]) -> (std::process::Ou
     );
     // getaddrinfo, like every other client here, rather than c-ares' own resolver.
     cmd.env("GRPC_DNS_RESOLVER", "native");
-    cmd.envs(script_env.iter().copied());
     let out = cordon_e2e::run_with_timeout(&mut cmd, Duration::from_secs(60)).unwrap();
     assert!(
         out.status.success(),
@@ -109,7 +108,7 @@ fn unary_and_streaming_calls_pass_and_are_decided_by_service_and_method() {
     require_root_or_skip!();
     let w = World::start(POLICY).unwrap();
     let rpc = serve(&w);
-    let (out, got) = calls(&w, &rpc, &[]);
+    let (out, got) = calls(&w, &rpc);
     let server = &rpc.server;
     assert_eq!(got.len(), 3, "{}", show(&out));
     assert_eq!(got[0]["text"], "echo: hello", "{}", show(&out));
@@ -172,17 +171,11 @@ fn a_call_carrying_an_injected_credential_keeps_its_trailers_scrubbed_of_it() {
     require_root_or_skip!();
     let token = format!("rt_{}", random_alnum(36));
     let w = World::start(POLICY).unwrap();
-    w.policies
-        .write("connectors/rpc.toml", RPC_CONNECTOR)
+    w.bind_credential(POLICY, "rpc", RPC_CONNECTOR, &token)
         .unwrap();
-    store(&w.daemon, "rpc-key", &token).unwrap();
-    let policy = format!("{POLICY}\n[credentials]\nrpc = \"rpc-key\"\n");
-    w.policies.write(POLICY_FILE, &policy).unwrap();
-    let reload = w.daemon.cordon(&["policy", "reload"]).unwrap();
-    assert!(reload.status.success(), "{}", show(&reload));
     let rpc = serve(&w);
     // `cordon run` gives the agent its placeholder in RPC_TOKEN, which the script sends.
-    let (out, got) = calls(&w, &rpc, &[]);
+    let (out, got) = calls(&w, &rpc);
     assert_eq!(got.len(), 3, "{}", show(&out));
     assert_eq!(got[0]["text"], "echo: hello", "{}", show(&out));
     // gRPC's status and metadata travel in trailers: they arrive, scrubbed of the token the

@@ -327,11 +327,15 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
 
     let policy_dir = policy_path.parent().unwrap();
     // Landlock's refusals reach the daemon through the kernel's audit socket, after the
-    // agent's calls returned: wait for the ones asserted below (bounded).
+    // agent's calls returned: wait for the ones asserted below (bounded). The replace's
+    // refused `remove` comes before the add's `create`: waiting for any change in the
+    // directory read the trail too early.
     let t =
         cordon_e2e::read_trail_when(daemon.state_dir(), "rooty", Duration::from_secs(10), |t| {
-            t.has("file.change", &[("path", json!(policy_dir))])
-                && t.has("mount", &[("blocker", json!("fs.change_topology"))])
+            t.has(
+                "file.change",
+                &[("how", json!("create")), ("path", json!(policy_dir))],
+            ) && t.has("mount", &[("blocker", json!("fs.change_topology"))])
                 && (user.is_none() || t.has("file.open", &[("path", json!(owned))]))
         })
         .unwrap();

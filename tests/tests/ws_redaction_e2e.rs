@@ -15,8 +15,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use cordon_audit::OutcomeState;
-use cordon_e2e::secrets::{assert_no_leak, random_alnum, store};
-use cordon_e2e::world::{POLICY_FILE, show, stdout};
+use cordon_e2e::secrets::{assert_no_leak, random_alnum};
+use cordon_e2e::world::{show, stdout};
 use cordon_e2e::ws_reflect::WsReflect;
 use cordon_e2e::{World, read_trail_when, require_root_or_skip};
 
@@ -60,12 +60,7 @@ const PORT: u16 = 8450;
 /// reflecting server on `allowed.test`.
 fn world(token: &str, insist_deflate: bool) -> (World, WsReflect) {
     let w = World::start(RULES).unwrap();
-    w.policies.write("connectors/wsr.toml", CONNECTOR).unwrap();
-    store(&w.daemon, "wsr-key", token).unwrap();
-    let policy = format!("{RULES}\n[credentials]\nwsr = \"wsr-key\"\n");
-    w.policies.write(POLICY_FILE, &policy).unwrap();
-    let reload = w.daemon.cordon(&["policy", "reload"]).unwrap();
-    assert!(reload.status.success(), "{}", show(&reload));
+    w.bind_credential(RULES, "wsr", CONNECTOR, token).unwrap();
     let addrs = [(IpAddr::V4(w.ns.v4()), PORT), (IpAddr::V6(w.ns.v6()), PORT)];
     let server = WsReflect::start(&w.ns, &w.ca, &["allowed.test"], &addrs, insist_deflate).unwrap();
     (w, server)
