@@ -96,6 +96,9 @@ where
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         if !out.is_empty() {
             to.write_all(&out).await?;
+            // A TLS or HTTP/2 writer may keep bytes buffered until flushed, and the agent
+            // waits for them while the upstream is quiet.
+            to.flush().await?;
         }
     }
 }
