@@ -150,3 +150,42 @@ pub(crate) fn bind_all_tcp(
         Ok((binds, listeners))
     }
 }
+
+/// A server thread in `ns` that accepts TLS on every address in `addrs` and runs `handle` on
+/// each connection whose handshake completed.
+pub(crate) fn spawn_tls<H, Fut>(
+    name: &str,
+    ns: &crate::netns::NetNs,
+    acceptor: tokio_rustls::TlsAcceptor,
+    addrs: &[(std::net::IpAddr, u16)],
+    handle: H,
+) -> Result<ServerThread>
+where
+    H: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let binds: Vec<std::net::SocketAddr> = addrs.iter().map(|&a| a.into()).collect();
+    let (thread, _) = ServerThread::spawn(
+        name,
+        Some(ns.path()),
+        bind_all_tcp(binds),
+        move |listeners| async move {
+            for listener in listeners {
+                let (acceptor, handle) = (acceptor.clone(), handle.clone());
+                tokio::spawn(crate::http::serve::accept_forever(
+                    listener,
+                    move |stream, _peer| {
+                        let (acceptor, handle) = (acceptor.clone(), handle.clone());
+                        async move {
+                            if let Ok(tls) = acceptor.accept(stream).await {
+                                handle(tls).await;
+                            }
+                        }
+                    },
+                ));
+            }
+            std::future::pending::<()>().await;
+        },
+    )?;
+    Ok(thread)
+}

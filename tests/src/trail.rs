@@ -135,6 +135,18 @@ impl Trail {
             .collect()
     }
 
+    /// The error of the one outcome of decision `seq`, which must say `failed`.
+    pub fn failure_of(&self, seq: u64) -> &str {
+        let outcome = self.outcome_of(seq);
+        assert_eq!(outcome.len(), 1, "outcomes of #{seq}:\n{self}");
+        assert_eq!(
+            outcome[0].outcome,
+            Some(cordon_audit::OutcomeState::Failed),
+            "{outcome:?}"
+        );
+        outcome[0].error.as_deref().unwrap_or("")
+    }
+
     /// Records whose destination IP is `ip`.
     pub fn to_ip(&self, ip: &str) -> Vec<&AuditRecord> {
         self.0

@@ -4,7 +4,7 @@
 //! across frames, as a careless or hostile server might send it). It keeps the headers of
 //! every handshake, and can be told to switch with `permessage-deflate` whatever was offered.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use futures::{SinkExt, StreamExt};
@@ -15,9 +15,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
 
 use crate::error::Result;
-use crate::http::serve::accept_forever;
 use crate::netns::NetNs;
-use crate::server_thread::{ServerThread, bind_all_tcp};
+use crate::server_thread::{ServerThread, spawn_tls};
 use crate::tls::TestCa;
 
 /// The bytes of each fragment of the answer.
@@ -49,27 +48,13 @@ impl WsReflect {
     ) -> Result<Self> {
         let acceptor = TlsAcceptor::from(ca.server_config(names, &[b"http/1.1"])?);
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let binds: Vec<SocketAddr> = addrs.iter().map(|&a| a.into()).collect();
         let kept = seen.clone();
-        let (thread, _) = ServerThread::spawn(
+        let thread = spawn_tls(
             &format!("wsr-{}", ns.name()),
-            Some(ns.path()),
-            bind_all_tcp(binds),
-            move |listeners| async move {
-                for listener in listeners {
-                    let (acceptor, kept) = (acceptor.clone(), kept.clone());
-                    tokio::spawn(accept_forever(listener, move |stream, _peer| {
-                        let (acceptor, kept) = (acceptor.clone(), kept.clone());
-                        async move {
-                            let Ok(tls) = acceptor.accept(stream).await else {
-                                return;
-                            };
-                            serve(tls, kept, insist_deflate).await;
-                        }
-                    }));
-                }
-                std::future::pending::<()>().await;
-            },
+            ns,
+            acceptor,
+            addrs,
+            move |tls| serve(tls, kept.clone(), insist_deflate),
         )?;
         Ok(Self {
             seen,
