@@ -2,7 +2,8 @@
 //! HTTP/1.1 (an Upgrade) or HTTP/2 (an RFC 8441 extended CONNECT), sends one text message
 //! and returns the first text answer. Trusts the CA bundle `SSL_CERT_FILE` names, as the
 //! agents' clients do under Cordon. `WS_HEADERS` adds handshake headers, one `Name: value`
-//! a line (a credential, an offer of extensions).
+//! a line (a credential, an offer of extensions); `WS_HOLD_SECS` keeps the socket open that
+//! long after the answer.
 
 use std::sync::Arc;
 
@@ -86,12 +87,34 @@ where
     ws.send(Message::text(message)).await?;
     loop {
         match ws.next().await.context("the socket closed")?? {
-            Message::Text(t) => return Ok(t.to_string()),
+            Message::Text(t) => {
+                hold(ws).await;
+                return Ok(t.to_string());
+            }
             // Answered by tungstenite; a server may send one inside a fragmented message.
             Message::Ping(_) | Message::Pong(_) => continue,
             other => bail!("unexpected {other:?}"),
         }
     }
+}
+
+/// With `WS_HOLD_SECS` set, keeps the socket open that long after the answer (or until the
+/// server closes it), reading whatever else comes.
+async fn hold<S>(ws: &mut WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let Some(secs) = std::env::var("WS_HOLD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    else {
+        return;
+    };
+    let read_all = async { while let Some(Ok(_)) = ws.next().await {} };
+    // Held the whole time or closed by the server: either way the answer stands.
+    tokio::time::timeout(std::time::Duration::from_secs(secs), read_all)
+        .await
+        .unwrap_or(());
 }
 
 fn extra_headers() -> anyhow::Result<http::HeaderMap> {

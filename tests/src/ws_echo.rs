@@ -1,5 +1,6 @@
 //! A WebSocket echo server over TLS (HTTP/1.1 only, as most WebSocket servers are) inside a
-//! namespace: every message comes back prefixed with `echo:`. Counts the sockets opened.
+//! namespace: every message comes back prefixed with `echo:`. Counts the sockets opened, and
+//! those still open.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use crate::tls::TestCa;
 #[derive(Debug)]
 pub struct WsEcho {
     sockets: Arc<AtomicU64>,
+    /// Sockets opened and not yet ended (by a close or the connection going away).
+    open: Arc<AtomicU64>,
     _thread: ServerThread,
 }
 
@@ -24,19 +27,21 @@ impl WsEcho {
     pub fn start(ns: &NetNs, ca: &TestCa, names: &[&str], addrs: &[(IpAddr, u16)]) -> Result<Self> {
         let acceptor = TlsAcceptor::from(ca.server_config(names, &[b"http/1.1"])?);
         let sockets = Arc::new(AtomicU64::new(0));
-        let counted = sockets.clone();
+        let open = Arc::new(AtomicU64::new(0));
+        let (counted, open_now) = (sockets.clone(), open.clone());
         let thread = spawn_tls(
             &format!("ws-{}", ns.name()),
             ns,
             acceptor,
             addrs,
             move |tls| {
-                let counted = counted.clone();
+                let (counted, open_now) = (counted.clone(), open_now.clone());
                 async move {
                     let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
                         return;
                     };
                     counted.fetch_add(1, Ordering::Relaxed);
+                    open_now.fetch_add(1, Ordering::Relaxed);
                     while let Some(Ok(msg)) = ws.next().await {
                         let reply = match msg {
                             Message::Text(t) => Message::text(format!("echo:{t}")),
@@ -47,13 +52,20 @@ impl WsEcho {
                             break;
                         }
                     }
+                    open_now.fetch_sub(1, Ordering::Relaxed);
                 }
             },
         )?;
         Ok(Self {
             sockets,
+            open,
             _thread: thread,
         })
+    }
+
+    /// WebSockets open now.
+    pub fn open(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// WebSockets opened so far.

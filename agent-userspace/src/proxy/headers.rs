@@ -92,15 +92,19 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
 }
 
 /// After a 101, the connection is no longer HTTP: bytes are spliced.
-pub fn splice_upgrade(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    tokio::spawn(async move {
-        let (Ok(c), Ok(u)) = tokio::join!(client, upstream) else {
-            return;
-        };
-        let mut c = TokioIo::new(c);
-        let mut u = TokioIo::new(u);
-        let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
-    });
+/// (Spawned by the caller as a live connection the kill switch can cut.)
+pub async fn splice_upgrade(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+) {
+    let (Ok(c), Ok(u)) = tokio::join!(client, upstream) else {
+        return;
+    };
+    let mut c = TokioIo::new(c);
+    let mut u = TokioIo::new(u);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
+        tracing::debug!("upgraded connection ended: {e}");
+    }
 }
 
 #[cfg(test)]

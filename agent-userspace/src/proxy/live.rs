@@ -66,6 +66,18 @@ impl Connections {
         }
     }
 
+    /// Runs `work` as a live connection of `agent` that the kill switch cuts like any other:
+    /// for an upgraded connection's splice, which outlives the request that opened it.
+    pub async fn run_cuttable<F: Future<Output = ()>>(self: Arc<Self>, agent: AgentPath, work: F) {
+        let guard = self.register(&agent);
+        tokio::select! {
+            () = work => {}
+            () = guard.cut.wait() => {
+                tracing::info!(agent = %agent.chain_display(), "upgraded connection cut by the kill switch");
+            }
+        }
+    }
+
     /// Held by a connection's task from accept to its end, so a drain
     /// waits for connections still being identified too.
     pub fn accepted(self: &Arc<Self>) -> Accepted {

@@ -202,15 +202,19 @@ pub async fn forward(
     }
     if switched && let Some(client_side) = upgrade {
         let upstream_side = hyper::upgrade::on(&mut resp);
-        match &injected {
-            Some(echoes) => redact::upgrade::splice(
+        let spliced: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match &injected {
+            Some(echoes) => Box::pin(redact::upgrade::splice(
                 client_side,
                 upstream_side,
                 echoes.clone(),
                 ctx.actor.agent.chain_display(),
-            ),
-            None => splice_upgrade(client_side, upstream_side),
-        }
+            )),
+            None => Box::pin(splice_upgrade(client_side, upstream_side)),
+        };
+        // It outlives this request and its connection's task: the kill switch cuts it as
+        // one of the agent's live connections.
+        let conns = ctx.env.conns.clone();
+        tokio::spawn(conns.run_cuttable(ctx.actor.agent.clone(), spliced));
         if let Some(t) = ticket {
             t.upgraded();
         }

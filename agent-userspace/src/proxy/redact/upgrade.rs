@@ -55,25 +55,24 @@ pub fn unscrubbable_switch(response: &HeaderMap, echoes: &Echoes) -> Option<Stri
 
 /// Splices the two sides once both have switched: the agent's bytes go up as they are, the
 /// upstream's come down scrubbed. A frame that cannot be searched ends both directions,
-/// dropping what was held.
-pub fn splice(client: OnUpgrade, upstream: OnUpgrade, echoes: Arc<Echoes>, agent: String) {
-    tokio::spawn(async move {
-        let (Ok(c), Ok(u)) = tokio::join!(client, upstream) else {
-            return;
-        };
-        let (mut client_read, mut client_write) = tokio::io::split(TokioIo::new(c));
-        let (mut up_read, mut up_write) = tokio::io::split(TokioIo::new(u));
-        let up = async {
-            tokio::io::copy(&mut client_read, &mut up_write).await?;
-            up_write.shutdown().await.map_err(Ended::from)
-        };
-        let down = scrub_down(&mut up_read, &mut client_write, FrameScrubber::new(echoes));
-        match tokio::try_join!(up, down) {
-            Ok(_) => {}
-            Err(Ended::Cut(why)) => tracing::warn!(agent = %agent, "WebSocket cut: {why}"),
-            Err(Ended::Io(e)) => tracing::debug!(agent = %agent, "WebSocket ended: {e}"),
-        }
-    });
+/// dropping what was held. (Spawned by the caller as a live connection the kill switch can
+/// cut.)
+pub async fn splice(client: OnUpgrade, upstream: OnUpgrade, echoes: Arc<Echoes>, agent: String) {
+    let (Ok(c), Ok(u)) = tokio::join!(client, upstream) else {
+        return;
+    };
+    let (mut client_read, mut client_write) = tokio::io::split(TokioIo::new(c));
+    let (mut up_read, mut up_write) = tokio::io::split(TokioIo::new(u));
+    let up = async {
+        tokio::io::copy(&mut client_read, &mut up_write).await?;
+        up_write.shutdown().await.map_err(Ended::from)
+    };
+    let down = scrub_down(&mut up_read, &mut client_write, FrameScrubber::new(echoes));
+    match tokio::try_join!(up, down) {
+        Ok(_) => {}
+        Err(Ended::Cut(why)) => tracing::warn!(agent = %agent, "WebSocket cut: {why}"),
+        Err(Ended::Io(e)) => tracing::debug!(agent = %agent, "WebSocket ended: {e}"),
+    }
 }
 
 /// Why a scrubbed upgrade ended early.
