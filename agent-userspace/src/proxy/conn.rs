@@ -145,11 +145,9 @@ pub async fn handle(env: Env, client: TcpStream, peer: SocketAddr) {
                 h2: false,
                 upgrades: None,
             };
-            let guard = env.conns.register(&ctx.actor.agent);
-            tokio::select! {
-                _ = Box::pin(serve(ctx, client)) => {}
-                _ = guard.cut.wait() => {}
-            }
+            env.conns
+                .until_cut(&actor.agent, Box::pin(serve(ctx, client)))
+                .await;
         }
         Detected::Reset => {
             // Recorded, so an agent probing destinations leaves a trail, but
@@ -239,11 +237,9 @@ async fn intercept_tls(flow: &Flow<'_>, client: TcpStream, sni: Option<String>) 
         h2,
         upgrades: None,
     };
-    let guard = env.conns.register(&ctx.actor.agent);
-    tokio::select! {
-        _ = serve(ctx, intercepted.stream) => {}
-        _ = guard.cut.wait() => {}
-    }
+    env.conns
+        .until_cut(&flow.actor.agent, serve(ctx, intercepted.stream))
+        .await;
 }
 
 /// How a spliced flow ended: its byte counts, or why it failed.

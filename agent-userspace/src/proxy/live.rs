@@ -66,15 +66,13 @@ impl Connections {
         }
     }
 
-    /// Runs `work` as a live connection of `agent` that the kill switch cuts like any other:
-    /// for an upgraded connection's splice, which outlives the request that opened it.
-    pub async fn run_cuttable<F: Future<Output = ()>>(self: Arc<Self>, agent: AgentPath, work: F) {
-        let guard = self.register(&agent);
+    /// Runs `work` as a live connection of `agent`: its output, or `None` once the kill
+    /// switch cut it (dropping it).
+    pub async fn until_cut<F: Future>(&self, agent: &AgentPath, work: F) -> Option<F::Output> {
+        let guard = self.register(agent);
         tokio::select! {
-            () = work => {}
-            () = guard.cut.wait() => {
-                tracing::info!(agent = %agent.chain_display(), "upgraded connection cut by the kill switch");
-            }
+            out = work => Some(out),
+            () = guard.cut.wait() => None,
         }
     }
 

@@ -213,8 +213,12 @@ pub async fn forward(
         };
         // It outlives this request and its connection's task: the kill switch cuts it as
         // one of the agent's live connections.
-        let conns = ctx.env.conns.clone();
-        tokio::spawn(conns.run_cuttable(ctx.actor.agent.clone(), spliced));
+        let (conns, agent) = (ctx.env.conns.clone(), ctx.actor.agent.clone());
+        tokio::spawn(async move {
+            if conns.until_cut(&agent, spliced).await.is_none() {
+                tracing::info!(agent = %agent.chain_display(), "upgraded connection cut by the kill switch");
+            }
+        });
         if let Some(t) = ticket {
             t.upgraded();
         }

@@ -18,8 +18,7 @@ pub fn ask_identity(request: &mut HeaderMap) {
 /// search. Such an answer must not reach the agent. The reason quotes the upstream's header,
 /// so it is scrubbed too: it goes to the agent and to the trail.
 pub fn unscrubbable(response: &HeaderMap, echoes: &Echoes) -> Option<String> {
-    let why = coded(response)?;
-    Some(String::from_utf8_lossy(&echoes.redactor().redact(why.as_bytes())).into_owned())
+    Some(echoes.scrub_text(&coded(response)?))
 }
 
 /// The reason, quoting the header as the upstream sent it, when a coding hides the bytes.

@@ -38,6 +38,12 @@ impl Echoes {
         Redactor::new(&self.spellings.iter().collect::<Vec<_>>())
     }
 
+    /// `text` scrubbed of every spelling: for a reason that quotes what the upstream sent,
+    /// which goes to the agent and the trail.
+    pub fn scrub_text(&self, text: &str) -> String {
+        String::from_utf8_lossy(&self.redactor().redact(text.as_bytes())).into_owned()
+    }
+
     /// Whether a header name carries a spelling. Names are lowercased on the way in, so
     /// the search ignores case: a lowercased token still gives most of it away.
     pub(super) fn in_name(&self, name: &[u8]) -> bool {

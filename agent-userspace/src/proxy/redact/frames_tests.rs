@@ -49,11 +49,7 @@ fn scrub(stream: &[u8], cuts: &[usize]) -> Result<Vec<u8>, Unscrubbable> {
 fn frames(mut stream: &[u8]) -> Vec<(bool, u8, Vec<u8>)> {
     let mut all = Vec::new();
     while !stream.is_empty() {
-        let head = match stream[1] & 0x7f {
-            126 => 4,
-            127 => 10,
-            _ => 2,
-        };
+        let head = head_len(&stream[..2]).unwrap();
         let len = payload_len(&stream[..head]) as usize;
         all.push((
             stream[0] & 0x80 != 0,

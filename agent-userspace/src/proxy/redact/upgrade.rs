@@ -50,7 +50,7 @@ pub fn unscrubbable_switch(response: &HeaderMap, echoes: &Echoes) -> Option<Stri
          extended (compressed) ones cannot be, so it was withheld",
         String::from_utf8_lossy(named.as_bytes())
     );
-    Some(String::from_utf8_lossy(&echoes.redactor().redact(why.as_bytes())).into_owned())
+    Some(echoes.scrub_text(&why))
 }
 
 /// Splices the two sides once both have switched: the agent's bytes go up as they are, the
