@@ -133,20 +133,16 @@ impl World {
     }
 
     /// The daemon's audit trail so far.
-    /// Adds connector `name` (its definition file) and binds its credential to a vault entry
-    /// holding `value`: `rules` are rewritten with a `[credentials]` table, and reloaded.
-    pub fn bind_credential(
-        &self,
-        rules: &str,
-        name: &str,
-        definition: &str,
-        value: &str,
-    ) -> Result<()> {
-        self.policies
-            .write(&format!("connectors/{name}.toml"), definition)?;
-        let entry = format!("{name}-key");
-        crate::secrets::store(&self.daemon, &entry, value)?;
-        let policy = format!("{rules}\n[credentials]\n{name} = \"{entry}\"\n");
+    /// Binds each connector in `bindings` to a vault entry (`<connector>-key`) holding the
+    /// value given for it: the entries are stored, `rules` rewritten with a `[credentials]`
+    /// table, and reloaded.
+    pub fn bind_credentials(&self, rules: &str, bindings: &[(&str, &str)]) -> Result<()> {
+        let mut policy = format!("{rules}\n[credentials]\n");
+        for (connector, value) in bindings {
+            let entry = format!("{connector}-key");
+            crate::secrets::store(&self.daemon, &entry, value)?;
+            policy.push_str(&format!("{connector} = \"{entry}\"\n"));
+        }
         self.policies.write(POLICY_FILE, &policy)?;
         let reload = self.daemon.cordon(&["policy", "reload"])?;
         if reload.status.success() {
@@ -252,6 +248,11 @@ pub fn show(out: &Output) -> String {
 /// stdout of `out` as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Everything a process printed, stdout then stderr: where a leaked secret is looked for.
+pub fn all_output(out: &Output) -> Vec<u8> {
+    [&out.stdout[..], &out.stderr].concat()
 }
 
 /// A directory every user may write, for agents running as `nobody` (e.g. a git clone).

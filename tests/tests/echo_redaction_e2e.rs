@@ -14,8 +14,8 @@
 
 use std::time::Duration;
 
-use cordon_e2e::secrets::{assert_no_leak, github_token, random_alnum, store};
-use cordon_e2e::world::{POLICY_FILE, show, stdout};
+use cordon_e2e::secrets::{assert_no_leak, github_token, random_alnum};
+use cordon_e2e::world::{all_output, show, stdout};
 use cordon_e2e::{Gzip, Method, Reply, World, read_trail, read_trail_when, require_root_or_skip};
 
 const RULES: &str = r#"
@@ -94,14 +94,7 @@ fn world(secrets: &[(&str, &str)]) -> World {
     let w = World::start(RULES).unwrap();
     w.policies.write("connectors/echob.toml", BASIC).unwrap();
     w.policies.write("connectors/echoq.toml", QUERY).unwrap();
-    let mut policy = format!("{RULES}\n[credentials]\n");
-    for (connector, value) in secrets {
-        store(&w.daemon, &format!("{connector}-key"), value).unwrap();
-        policy.push_str(&format!("{connector} = \"{connector}-key\"\n"));
-    }
-    w.policies.write(POLICY_FILE, &policy).unwrap();
-    let reload = w.daemon.cordon(&["policy", "reload"]).unwrap();
-    assert!(reload.status.success(), "{}", show(&reload));
+    w.bind_credentials(RULES, secrets).unwrap();
     w
 }
 
@@ -109,9 +102,7 @@ fn world(secrets: &[(&str, &str)]) -> World {
 fn agent(w: &World, script: &str) -> (String, Vec<u8>) {
     let out = w.run("bot", &["/bin/sh", "-c", script]).unwrap();
     assert!(out.status.success(), "{}", show(&out));
-    let mut all = out.stdout.clone();
-    all.extend_from_slice(&out.stderr);
-    (stdout(&out), all)
+    (stdout(&out), all_output(&out))
 }
 
 fn base64(bytes: &[u8]) -> String {

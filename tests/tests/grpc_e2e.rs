@@ -9,7 +9,7 @@ use std::time::Duration;
 use cordon_e2e::py_upstream::{PyServer, proto_python, script};
 use cordon_e2e::secrets::{assert_no_leak, random_alnum};
 use cordon_e2e::trail::{rule, verdict};
-use cordon_e2e::world::{show, stdout, world_writable_dir};
+use cordon_e2e::world::{all_output, show, stdout, world_writable_dir};
 use cordon_e2e::{World, require_root_or_skip, run_checked};
 use serde_json::{Value, json};
 
@@ -171,8 +171,10 @@ fn a_call_carrying_an_injected_credential_keeps_its_trailers_scrubbed_of_it() {
     require_root_or_skip!();
     let token = format!("rt_{}", random_alnum(36));
     let w = World::start(POLICY).unwrap();
-    w.bind_credential(POLICY, "rpc", RPC_CONNECTOR, &token)
+    w.policies
+        .write("connectors/rpc.toml", RPC_CONNECTOR)
         .unwrap();
+    w.bind_credentials(POLICY, &[("rpc", &token)]).unwrap();
     let rpc = serve(&w);
     // `cordon run` gives the agent its placeholder in RPC_TOKEN, which the script sends.
     let (out, got) = calls(&w, &rpc);
@@ -188,9 +190,5 @@ fn a_call_carrying_an_injected_credential_keeps_its_trailers_scrubbed_of_it() {
         show(&out)
     );
     assert_eq!(got[1]["messages"].as_array().map(Vec::len), Some(3));
-    assert_no_leak(
-        "what the agent saw",
-        &[&out.stdout[..], &out.stderr].concat(),
-        &[&token],
-    );
+    assert_no_leak("what the agent saw", &all_output(&out), &[&token]);
 }

@@ -12,7 +12,7 @@ use cordon_e2e::secrets::{
     assert_no_leak, github_token, random_alnum, store, stripe_key, vault_set_file, vault_set_stdin,
 };
 use cordon_e2e::trail::{AUDIT_DB, AUDIT_WAL, rule, verdict};
-use cordon_e2e::world::{show, stdout};
+use cordon_e2e::world::{all_output, show, stdout};
 use cordon_e2e::{
     Daemon, DaemonOpts, Reply, World, cordon_bin, require_root_or_skip, run_with_timeout,
 };
@@ -61,13 +61,6 @@ fn debug_world(policy: &str) -> World {
 
 fn sh(w: &World, agent: &str, script: &str) -> Output {
     w.run(agent, &["/bin/sh", "-c", script]).unwrap()
-}
-
-/// Everything the agent printed, both streams.
-fn all_output(out: &Output) -> Vec<u8> {
-    let mut v = out.stdout.clone();
-    v.extend_from_slice(&out.stderr);
-    v
 }
 
 /// Status codes of every `HTTP/x NNN` status line `curl -i` printed.

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use cordon_e2e::secrets::{assert_no_leak, random_alnum};
-use cordon_e2e::world::{show, stdout};
+use cordon_e2e::world::{all_output, show, stdout};
 use cordon_e2e::ws_reflect::WsReflect;
 use cordon_e2e::{World, read_trail_when, require_root_or_skip};
 
@@ -59,7 +59,8 @@ const PORT: u16 = 8450;
 /// reflecting server on `allowed.test`.
 fn world(token: &str, insist_deflate: bool) -> (World, WsReflect) {
     let w = World::start(RULES).unwrap();
-    w.bind_credential(RULES, "wsr", CONNECTOR, token).unwrap();
+    w.policies.write("connectors/wsr.toml", CONNECTOR).unwrap();
+    w.bind_credentials(RULES, &[("wsr", token)]).unwrap();
     let addrs = [(IpAddr::V4(w.ns.v4()), PORT), (IpAddr::V6(w.ns.v6()), PORT)];
     let server = WsReflect::start(&w.ns, &w.ca, &["allowed.test"], &addrs, insist_deflate).unwrap();
     (w, server)
@@ -75,10 +76,6 @@ fn probe(w: &World, mode: &str) -> std::process::Output {
         env!("CARGO_BIN_EXE_ws-probe")
     );
     w.run("bot", &["/bin/sh", "-c", &script]).unwrap()
-}
-
-fn all_output(out: &std::process::Output) -> Vec<u8> {
-    [&out.stdout[..], &out.stderr].concat()
 }
 
 #[test]
