@@ -35,8 +35,11 @@ pub async fn run(d: Shared, mut events: ContainEvents) {
 }
 
 async fn record(d: &Shared, ev: &ContainEvent) {
-    let agent = d.registry.lookup(ev.cgroup_id);
-    let plan_of = agent.as_ref().and_then(|_| d.contained.get(ev.cgroup_id));
+    // Read after the instance ended, the event still names it.
+    let agent = d.registry.lookup_recent(ev.cgroup_id);
+    let plan_of = agent
+        .as_ref()
+        .and_then(|_| d.contained.get_recent(ev.cgroup_id));
     let target = match &ev.kind {
         ContainEventKind::Ptrace { target_pid, .. }
         | ContainEventKind::Signal { target_pid, .. } => Some(*target_pid),

@@ -5,7 +5,10 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     sync::{Arc, RwLock},
+    time::Instant,
 };
+
+use super::agents::ENDED_KEPT_FOR;
 
 use crate::contain::{ContainPlan, LandlockSpec};
 
@@ -123,6 +126,9 @@ impl Containment {
 #[derive(Default)]
 pub struct Contained {
     by_id: RwLock<HashMap<u64, Containment>>,
+    /// Ended instances, kept as long as the registry names them: a refusal
+    /// read after the agent is gone still names the rule that made it.
+    ended: RwLock<HashMap<u64, (Containment, Instant)>>,
 }
 
 impl Contained {
@@ -141,12 +147,30 @@ impl Contained {
             .cloned()
     }
 
+    /// A live instance's containment, or an ended one's for
+    /// [`ENDED_KEPT_FOR`] after it ended. For records of what happened.
+    pub fn get_recent(&self, cgroup_id: u64) -> Option<Containment> {
+        self.get(cgroup_id).or_else(|| {
+            self.ended
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&cgroup_id)
+                .map(|(c, _)| c.clone())
+        })
+    }
+
     /// Forgets an instance whose cgroup is gone; returns what it had.
     pub fn take(&self, cgroup_id: u64) -> Option<Containment> {
-        self.by_id
+        let c = self
+            .by_id
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&cgroup_id)
+            .remove(&cgroup_id)?;
+        let now = Instant::now();
+        let mut ended = self.ended.write().unwrap_or_else(|e| e.into_inner());
+        ended.retain(|_, (_, at)| now.duration_since(*at) < ENDED_KEPT_FOR);
+        ended.insert(cgroup_id, (c.clone(), now));
+        Some(c)
     }
 
     pub fn ids(&self) -> Vec<u64> {

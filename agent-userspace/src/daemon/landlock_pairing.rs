@@ -123,13 +123,28 @@ async fn attribute(d: &Shared, p: &mut Pairing, r: Refused) {
     }
 }
 
+/// The agent a process belongs to. A live process is named by its own
+/// cgroup. One that is gone is named only if it was an instance's launcher
+/// (which became the agent and created its Landlock domain): the kernel's
+/// records can be read after a short-lived agent exited.
 fn who(d: &Shared, pid: u32) -> Known {
     let tree = d.registry.tree();
-    let agent = tree.locate_pid(pid as i32).ok().flatten();
-    let cgroup_id = agent
-        .as_ref()
-        .and_then(|a| crate::cgroup::tree::cgroup_id(&tree.dir_of(a)).ok());
-    Known { agent, cgroup_id }
+    let own = match tree.locate_pid(pid as i32) {
+        // An exiting process can outlive its cgroup's directory.
+        Ok(Some(a)) => crate::cgroup::tree::cgroup_id(&tree.dir_of(&a)).ok(),
+        Ok(None) => {
+            return Known {
+                agent: None,
+                cgroup_id: None,
+            };
+        }
+        Err(_) => None,
+    };
+    let cgroup_id = own.or_else(|| d.registry.launched_by(pid));
+    Known {
+        agent: cgroup_id.and_then(|id| d.registry.lookup_recent(id)),
+        cgroup_id,
+    }
 }
 
 async fn record(d: &Shared, r: &Refused, known: Option<&Known>, repeats: &mut Repeats) {
@@ -144,7 +159,7 @@ async fn record(d: &Shared, r: &Refused, known: Option<&Known>, repeats: &mut Re
     }
     let agent = known.and_then(|k| k.agent.as_ref());
     let cgroup_id = known.and_then(|k| k.cgroup_id);
-    let plan = cgroup_id.and_then(|id| d.contained.get(id));
+    let plan = cgroup_id.and_then(|id| d.contained.get_recent(id));
     let refusal = landlock_log::classify(a);
     let target_exe = match &refusal {
         Refusal::Process {

@@ -125,7 +125,8 @@ pub async fn launch(d: &Shared, caller: &Caller, req: RunRequest) -> Result<RunR
         super::contain_watch::tear_down(d, cgroup_id, &containment);
         return Err(e);
     }
-    d.registry.insert(cgroup_id, path.clone());
+    d.registry
+        .insert_launched(cgroup_id, path.clone(), caller.pid as u32);
     d.registry.mark_started(&path);
     let reply_contain = containment.landlock();
     let tmp = containment.tmp().map(|p| p.display().to_string());

@@ -50,6 +50,18 @@ pub struct Daemon {
     child: Option<Child>,
 }
 
+/// A stopped daemon; dropping it lets the daemon run again.
+#[derive(Debug)]
+pub struct Paused(Pid);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if let Err(e) = kill(self.0, Signal::SIGCONT) {
+            eprintln!("SIGCONT daemon {}: {e}", self.0);
+        }
+    }
+}
+
 impl Daemon {
     /// Spawn the daemon and wait (at most [`READY_TIMEOUT`]) until `cordon status` succeeds.
     pub fn start(opts: DaemonOpts) -> Result<Self> {
@@ -164,6 +176,20 @@ impl Daemon {
 
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGSTOP the daemon until the guard drops (SIGCONT): what it reads
+    /// from the kernel waits for it, as on a host too loaded to run it.
+    pub fn pause(&self) -> Result<Paused> {
+        let pid = self
+            .pid()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| Error::Setup("the daemon is not running".into()))?;
+        let pid = Pid::from_raw(pid);
+        kill(pid, Signal::SIGSTOP)
+            .map_err(std::io::Error::from)
+            .ctx(|| "SIGSTOP daemon".into())?;
+        Ok(Paused(pid))
     }
 
     /// SIGKILL the daemon and reap it: simulates a crash (nothing gets cleaned up by it).

@@ -1,0 +1,99 @@
+//! A refusal the daemon reads only after the agent is gone still names the
+//! agent and the rule. The kernel reports Landlock refusals asynchronously;
+//! on a loaded host a short-lived agent (and the child that was refused)
+//! can exit, and its cgroup be reaped, before the daemon reads them. The
+//! daemon is stopped here for exactly that window, so the test does not
+//! depend on how loaded the host is.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use cordon_e2e::host::{HostUser, agent_as};
+use cordon_e2e::process::wait_child;
+use cordon_e2e::secrets::random_alnum;
+use cordon_e2e::world::{PYTHON, start_daemon};
+use cordon_e2e::{TestDns, require_root_or_skip, wait_until};
+use serde_json::json;
+
+const POLICY: &str = r#"
+agents = ["*"]
+default = "deny"
+"#;
+
+/// Says it is ready, waits for the go file, then has a child and itself
+/// read the credential (both refused), and exits at once.
+const SHORT_LIVED: &str = r#"
+import os, subprocess, sys, time
+cred, ready, go = sys.argv[1:4]
+open(ready, "w").close()
+deadline = time.time() + 30
+while not os.path.exists(go) and time.time() < deadline:
+    time.sleep(0.05)
+subprocess.run(["cat", cred], capture_output=True)
+try:
+    open(cred).read()
+except OSError:
+    pass
+"#;
+
+#[test]
+fn a_refusal_read_after_the_agent_exited_still_names_the_agent_and_its_rule() {
+    require_root_or_skip!();
+    let dns = TestDns::start().unwrap();
+    let (_policies, daemon) = start_daemon(&dns, None, POLICY).unwrap();
+    let owner = HostUser::regular().unwrap();
+    let credential = owner
+        .plant(
+            ".aws/credentials",
+            &format!("[default]\naws_secret_access_key = {}\n", random_alnum(24)),
+        )
+        .unwrap();
+    let agent = HostUser::nobody();
+    let work = agent.workdir().unwrap();
+    let ready = work.path().join("ready");
+    let go = work.path().join("go");
+    let args = [&credential, &ready, &go].map(|p| p.display().to_string());
+    let mut cmd = agent_as(
+        &daemon,
+        &agent,
+        "brief",
+        work.path(),
+        &[PYTHON, "-c", SHORT_LIVED, &args[0], &args[1], &args[2]],
+    );
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the agent to start", Duration::from_secs(20), || {
+        ready.exists()
+    })
+    .unwrap();
+
+    let paused = daemon.pause().unwrap();
+    std::fs::write(&go, "").unwrap();
+    let status = wait_child(&mut child, Duration::from_secs(30)).unwrap();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the agent did not exit: {status:?}"
+    );
+    // The agent and its child are gone before the daemon reads a record.
+    drop(paused);
+
+    let path = [("path", json!(credential))];
+    let t =
+        cordon_e2e::read_trail_when(daemon.state_dir(), "brief", Duration::from_secs(15), |t| {
+            t.matching("file.open", &path).len() >= 2
+        })
+        .unwrap();
+    let refused = t.matching("file.open", &path);
+    let exes: Vec<_> = refused.iter().filter_map(|r| r.exe.clone()).collect();
+    assert!(
+        exes.iter().any(|e| e.contains("python")) && exes.iter().any(|e| e.ends_with("/cat")),
+        "both the agent and its child are named: {exes:?}\n{t}"
+    );
+    for r in refused {
+        assert_eq!(cordon_e2e::trail::verdict(r), "deny", "{t}");
+        assert_eq!(cordon_e2e::trail::rule(r), "contain:credentials", "{t}");
+    }
+}
