@@ -4,7 +4,7 @@
 //! inputs. A crash, panic, hang or differential mismatch fails the command
 //! and leaves the input in `fuzz/artifacts/<target>/`. `cargo xtask test`
 //! runs every target for [`SMOKE_SECONDS`] the same way, built beside the
-//! rest of the suite ([`SmokeBuild`]).
+//! rest of the suite ([`SmokeBuild`]), keeping what it finds out of the tree.
 use std::{
     fs::File,
     path::{Path, PathBuf},
@@ -28,6 +28,18 @@ use crate::{
 pub const SMOKE_SECONDS: u64 = 10;
 /// One input taking longer than this is reported as a hang.
 const HANG_SECONDS: u64 = 10;
+
+/// Where a run writes the new inputs it finds (libFuzzer writes into the
+/// first corpus directory it is given and only reads the others).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NewInputs {
+    /// Into the committed corpus: `cargo xtask fuzz` grows it, to be
+    /// minimised (`--cmin`) and committed.
+    Corpus,
+    /// Into a fresh directory under `target/`: the test suite's smoke run
+    /// leaves a clean checkout as clean as it found it.
+    Scratch,
+}
 
 #[derive(Args)]
 pub struct FuzzArgs {
@@ -153,6 +165,7 @@ pub fn smoke(build: SmokeBuild) -> anyhow::Result<()> {
         SMOKE_SECONDS,
         false,
         false,
+        NewInputs::Scratch,
     )
 }
 
@@ -163,13 +176,19 @@ fn fuzz(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::
         "xtask: fuzz targets built in {}s",
         started.elapsed().as_secs()
     );
-    run_built(targets, seconds, reseed, cmin)
+    run_built(targets, seconds, reseed, cmin, NewInputs::Corpus)
 }
 
-fn run_built(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::Result<()> {
+fn run_built(
+    targets: &[&String],
+    seconds: u64,
+    reseed: bool,
+    cmin: bool,
+    new_inputs: NewInputs,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     seed(targets, reseed)?;
-    let table = run_all(targets, seconds)?;
+    let table = run_all(targets, seconds, new_inputs)?;
     if cmin {
         for target in targets {
             exec(cargo_fuzz().args(["cmin", "-O", target.as_str()]))?;
@@ -195,7 +214,11 @@ fn run_built(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> any
 /// Runs every target for `seconds`, one process per core at a time (each libFuzzer run is
 /// single-threaded, so one at a time left a core idle for the whole smoke run). Every target
 /// runs even after one has a finding; then the first finding is the error.
-fn run_all<'t>(targets: &[&'t String], seconds: u64) -> anyhow::Result<Vec<(&'t str, Figures)>> {
+fn run_all<'t>(
+    targets: &[&'t String],
+    seconds: u64,
+    new_inputs: NewInputs,
+) -> anyhow::Result<Vec<(&'t str, Figures)>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(targets.len());
@@ -210,7 +233,7 @@ fn run_all<'t>(targets: &[&'t String], seconds: u64) -> anyhow::Result<Vec<(&'t 
                         let Some(target) = targets.get(i) else {
                             return mine;
                         };
-                        mine.push((i, run_one(target, seconds)));
+                        mine.push((i, run_one(target, seconds, new_inputs)));
                     }
                 })
             })
@@ -228,7 +251,7 @@ fn run_all<'t>(targets: &[&'t String], seconds: u64) -> anyhow::Result<Vec<(&'t 
 
 /// Runs one target for `seconds` and reads its figures from the log; any
 /// finding is an error naming the reproducer and showing the log's end.
-fn run_one(target: &str, seconds: u64) -> anyhow::Result<Figures> {
+fn run_one(target: &str, seconds: u64, new_inputs: NewInputs) -> anyhow::Result<Figures> {
     let root = workspace_root();
     let corpus = root.join("fuzz/corpus").join(target);
     let regressions = root.join("fuzz/regressions").join(target);
@@ -244,8 +267,19 @@ fn run_one(target: &str, seconds: u64) -> anyhow::Result<Figures> {
         "--fuzz-dir",
     ])
     .arg(root.join("fuzz"))
-    .arg(target)
-    .arg(&corpus);
+    .arg(target);
+    if new_inputs == NewInputs::Scratch {
+        let scratch = root.join("target/fuzz-smoke").join(target);
+        match std::fs::remove_dir_all(&scratch) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("emptying {}", scratch.display())),
+        }
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("creating {}", scratch.display()))?;
+        cmd.arg(&scratch);
+    }
+    cmd.arg(&corpus);
     if regressions.is_dir() {
         // Read, never written: the fixed findings run first every time.
         cmd.arg(&regressions);
