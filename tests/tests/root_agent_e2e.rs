@@ -98,6 +98,32 @@ def ptrace(pid):
 attempt("daemon_ptrace", lambda: ptrace(cfg["daemon"]))
 attempt("daemon_signal", lambda: os.kill(cfg["daemon"], 9) or "killed")
 attempt("daemon_environ", lambda: read(f"/proc/{cfg['daemon']}/environ"))
+# Root's host-wide powers that Landlock does not govern. Each probe leaves
+# the host as it was if it works: the clock keeps the tick it had, the audit
+# status is only read, the priority is the agent's own.
+import struct
+def clock():
+    timex = ctypes.create_string_buffer(256)
+    if libc.adjtimex(timex) < 0:
+        raise OSError(ctypes.get_errno(), "adjtimex")
+    struct.pack_into("=I", timex, 0, 0x4000)  # ADJ_TICK
+    if libc.adjtimex(timex) < 0:
+        raise OSError(ctypes.get_errno(), "adjtimex ADJ_TICK")
+    return "set the clock's tick"
+def audit_control():
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9)  # NETLINK_AUDIT
+    s.settimeout(3)
+    s.sendto(struct.pack("=IHHII", 16, 1000, 5, 1, 0), (0, 0))  # AUDIT_GET, request + ack
+    reply = s.recv(65536)
+    if struct.unpack_from("=H", reply, 4)[0] == 2:  # NLMSG_ERROR
+        err = struct.unpack_from("=i", reply, 16)[0]
+        if err < 0:
+            raise OSError(-err, "AUDIT_GET")
+    return "read the audit status"
+attempt("clock", clock)
+attempt("audit_control", audit_control)
+attempt("nice", lambda: os.setpriority(os.PRIO_PROCESS, 0, -5) or "raised its priority")
+res["caps"] = dict(l.split(":\t") for l in read("/proc/self/status").splitlines() if l.startswith("Cap"))
 time.sleep(cfg["reload_wait"])
 # Through the (unchanged) policy: the sink's port stays denied, so the
 # connect lands on Cordon's proxy, which refuses it: the marker never arrives.
@@ -293,6 +319,9 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
         "daemon_ptrace",
         "daemon_signal",
         "daemon_environ",
+        "clock",
+        "audit_control",
+        "nice",
     ] {
         assert_eq!(
             res[attack]["ok"],
@@ -301,6 +330,17 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
         );
     }
     assert_eq!(res["pins_touched"], json!([]), "{res}");
+    if root_mode == "landlock-only" {
+        // CAP_CHOWN, FOWNER, FSETID, KILL, SETGID, SETUID, NET_BIND_SERVICE
+        // and SYS_CHROOT: bits 0, 3-7, 10 and 18.
+        const ROOT_WORK: &str = "00000000000404f9";
+        for set in ["CapPrm", "CapEff", "CapBnd"] {
+            assert_eq!(res["caps"][set], ROOT_WORK, "{set}: {res}");
+        }
+        for set in ["CapInh", "CapAmb"] {
+            assert_eq!(res["caps"][set], "0000000000000000", "{set}: {res}");
+        }
+    }
     assert!(
         !format!("{res}").contains("PRIVATE KEY"),
         "a key was read: {res}"

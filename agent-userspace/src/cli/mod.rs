@@ -8,6 +8,7 @@ pub mod grants;
 pub mod install;
 pub mod offline;
 pub mod ops;
+pub mod root_caps;
 pub mod run;
 pub mod suggest;
 pub mod upgrade;

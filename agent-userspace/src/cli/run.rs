@@ -91,7 +91,7 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     match &target {
         Some(user) => drop_to(user, &mut cmd)?,
         None if root_agent => {
-            drop_dangerous_caps()?;
+            super::root_caps::keep_only_root_work()?;
             forbid_metadata_changes(&mut cmd)?;
         }
         None => {}
@@ -203,42 +203,6 @@ fn drop_to(user: &User, cmd: &mut std::process::Command) -> anyhow::Result<()> {
             }
             Ok(())
         });
-    }
-    Ok(())
-}
-
-/// An agent allowed to run as root still must not step around the cgroup
-/// hooks: packet sockets (AF_PACKET is not an inet socket, so
-/// cgroup/sock_create never sees it), raw sockets, detaching BPF programs,
-/// moving itself out of its cgroup or loading modules. Those capabilities
-/// are removed from every set, bounding set included, before exec.
-fn drop_dangerous_caps() -> anyhow::Result<()> {
-    use caps::{CapSet, Capability};
-    const DROP: &[Capability] = &[
-        Capability::CAP_NET_RAW,
-        Capability::CAP_NET_ADMIN,
-        Capability::CAP_SYS_ADMIN,
-        Capability::CAP_BPF,
-        Capability::CAP_PERFMON,
-        Capability::CAP_SYS_MODULE,
-        Capability::CAP_SYS_PTRACE,
-        Capability::CAP_SYS_RAWIO,
-        Capability::CAP_SYS_RESOURCE,
-        Capability::CAP_DAC_OVERRIDE,
-        Capability::CAP_DAC_READ_SEARCH,
-        Capability::CAP_SETPCAP,
-    ];
-    for cap in DROP {
-        for set in [
-            CapSet::Bounding,
-            CapSet::Ambient,
-            CapSet::Inheritable,
-            CapSet::Effective,
-            CapSet::Permitted,
-        ] {
-            caps::drop(None, set, *cap)
-                .with_context(|| format!("dropping {cap} from the {set:?} set"))?;
-        }
     }
     Ok(())
 }
