@@ -84,6 +84,9 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     cmd.env("CORDON_AGENT", &reply.chain)
         .env("CORDON_INSTANCE", &reply.instance);
+    if landlock.is_some() {
+        forbid_terminal_injection(&mut cmd)?;
+    }
     if mapped_uid.is_some() {
         let cgroup_mount = crate::cgroup::mount::cgroup2_mount()?;
         return userns::run(cmd, landlock, &cgroup_mount, Path::new(&reply.cgroup));
@@ -125,6 +128,19 @@ fn forbid_metadata_changes(cmd: &mut std::process::Command) -> anyhow::Result<()
     let prog = crate::contain::root_seccomp::program()?;
     // SAFETY: no fork happened (exec in place); applying a filter only
     // makes a prctl/seccomp call.
+    unsafe {
+        cmd.pre_exec(move || seccompiler::apply_filter(&prog).map_err(std::io::Error::other));
+    }
+    Ok(())
+}
+
+/// A contained agent may not type into its operator's terminal
+/// (`contain::tty_seccomp`). Registered before the uid change and Landlock,
+/// it runs before them in the child; it refuses neither.
+fn forbid_terminal_injection(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    let prog = crate::contain::tty_seccomp::program()?;
+    // SAFETY: runs just before exec (in place, or in the root agent's
+    // forked child); applying a filter only makes prctl/seccomp calls.
     unsafe {
         cmd.pre_exec(move || seccompiler::apply_filter(&prog).map_err(std::io::Error::other));
     }

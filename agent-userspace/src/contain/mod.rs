@@ -15,5 +15,6 @@ pub mod landlock;
 pub mod landlock_log;
 pub mod plan;
 pub mod root_seccomp;
+pub mod tty_seccomp;
 
 pub use plan::{ContainPlan, LandlockSpec, Launch, PlanError, Protected};

@@ -1,0 +1,112 @@
+//! The terminal an agent was started from is its operator's. Its standard
+//! descriptors are that terminal, opened before Landlock was entered, so no
+//! Landlock rule reaches them. Through them, `ioctl(TIOCSTI)` pushes bytes
+//! into the terminal's input as if typed: once the agent exits, the
+//! operator's shell (often a root shell) reads and runs them, outside the
+//! agent's cgroup and every rule Cordon has. `TIOCLINUX` does the same
+//! through a virtual console's paste buffer. Kernels since 6.2 can turn
+//! TIOCSTI off (`dev.tty.legacy_tiocsti = 0`), but many hosts leave it on.
+//!
+//! A new session would cut the agent off its terminal, and with it the
+//! operator's Ctrl-C and job control. So every contained agent gets a
+//! seccomp filter instead that refuses those two requests, whatever
+//! descriptor they are made on.
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+/// The requests refused (the kernel reads `ioctl`'s request as 32 bits,
+/// so only the low 32 bits of the argument are compared).
+pub const REFUSED_IOCTLS: &[u64] = &[libc::TIOCSTI, libc::TIOCLINUX];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TtySeccompError {
+    #[error("building the terminal seccomp filter: {0}")]
+    Build(#[from] seccompiler::BackendError),
+    #[error("compiling the terminal seccomp filter: {0}")]
+    Compile(seccompiler::BackendError),
+}
+
+pub fn program() -> Result<BpfProgram, TtySeccompError> {
+    let arch = if cfg!(target_arch = "aarch64") {
+        TargetArch::aarch64
+    } else {
+        TargetArch::x86_64
+    };
+    let rules = REFUSED_IOCTLS
+        .iter()
+        .map(|req| {
+            let cond = SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, *req)?;
+            SeccompRule::new(vec![cond])
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let filter = SeccompFilter::new(
+        BTreeMap::from([(libc::SYS_ioctl, rules)]),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )?;
+    filter.try_into().map_err(TtySeccompError::Compile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A forked child applies the filter: TIOCSTI is refused with EPERM
+    /// whatever the descriptor, and other ioctls still reach the kernel.
+    #[test]
+    fn tiocsti_is_refused_and_other_ioctls_are_not() {
+        let prog = program().unwrap();
+        // SAFETY: the child only makes system calls and exits with _exit.
+        match unsafe { libc::fork() } {
+            0 => {
+                let code = (|| {
+                    if seccompiler::apply_filter(&prog).is_err() {
+                        return 10;
+                    }
+                    let c: libc::c_char = b'x' as libc::c_char;
+                    // SAFETY: ioctl with a pointer to one byte, as TIOCSTI takes.
+                    let rc = unsafe { libc::ioctl(0, libc::TIOCSTI, &raw const c) };
+                    let errno = std::io::Error::last_os_error().raw_os_error();
+                    if rc != -1 || errno != Some(libc::EPERM) {
+                        return 11;
+                    }
+                    // The high half is not the kernel's: still refused.
+                    let wide = (1u64 << 32) | libc::TIOCSTI;
+                    // SAFETY: as above, through the raw system call.
+                    let rc = unsafe { libc::syscall(libc::SYS_ioctl, 0, wide, &raw const c) };
+                    let errno = std::io::Error::last_os_error().raw_os_error();
+                    if rc != -1 || errno != Some(libc::EPERM) {
+                        return 12;
+                    }
+                    // FIONREAD on a pipe is not refused.
+                    let mut fds = [0; 2];
+                    // SAFETY: pipe fills two descriptors; ioctl writes one int.
+                    let mut n: libc::c_int = -1;
+                    unsafe {
+                        if libc::pipe(fds.as_mut_ptr()) != 0
+                            || libc::ioctl(fds[0], libc::FIONREAD, &raw mut n) != 0
+                        {
+                            return 13;
+                        }
+                    }
+                    0
+                })();
+                // SAFETY: leaves the forked child without running the test harness's exit.
+                unsafe { libc::_exit(code) }
+            }
+            -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+            child => {
+                let mut status = 0;
+                // SAFETY: waits for the child forked above.
+                unsafe { libc::waitpid(child, &raw mut status, 0) };
+                assert!(libc::WIFEXITED(status), "the child did not exit: {status}");
+                assert_eq!(libc::WEXITSTATUS(status), 0, "step that failed (10 + n)");
+            }
+        }
+    }
+}
