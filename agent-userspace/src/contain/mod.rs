@@ -5,6 +5,7 @@
 //! - `landlock`, `fds`: applied by `cordon run` to itself before exec.
 //! - `expand`: the filesystem edge of the plan (globs).
 //! - `events`: kernel refusals -> audit records (daemon).
+pub mod agent_seccomp;
 pub mod carve;
 pub mod defaults;
 pub mod events;
@@ -15,6 +16,5 @@ pub mod landlock;
 pub mod landlock_log;
 pub mod plan;
 pub mod root_seccomp;
-pub mod tty_seccomp;
 
 pub use plan::{ContainPlan, LandlockSpec, Launch, PlanError, Protected};

@@ -1,16 +1,24 @@
-//! The terminal an agent was started from is its operator's. Its standard
-//! descriptors are that terminal, opened before Landlock was entered, so no
+//! What every contained agent is refused outright, by a seccomp filter,
+//! because neither Landlock nor the cgroup hooks see it.
+//!
+//! **Its operator's terminal.** The agent's standard descriptors are the
+//! terminal it was started from, opened before Landlock was entered, so no
 //! Landlock rule reaches them. Through them, `ioctl(TIOCSTI)` pushes bytes
 //! into the terminal's input as if typed: once the agent exits, the
 //! operator's shell (often a root shell) reads and runs them, outside the
 //! agent's cgroup and every rule Cordon has. `TIOCLINUX` does the same
 //! through a virtual console's paste buffer. Kernels since 6.2 can turn
 //! TIOCSTI off (`dev.tty.legacy_tiocsti = 0`), but many hosts leave it on.
-//!
 //! A new session would cut the agent off its terminal, and with it the
-//! operator's Ctrl-C and job control. So every contained agent gets a
-//! seccomp filter instead that refuses those two requests, whatever
-//! descriptor they are made on.
+//! operator's Ctrl-C and job control; refusing the two requests does not.
+//!
+//! **The kernel keyrings.** `cordon run` inherits its operator's session
+//! keyring, and possessing a keyring is what key permissions mostly test:
+//! an agent dropped to `nobody` could still read every key its operator
+//! kept there (and a real-root agent, root's own user keyring). Keyrings
+//! are not namespaced and no path rule covers them, so `add_key`, `keyctl`
+//! and `request_key` are refused, as container runtimes' default profiles
+//! do; an agent has no key of its own to keep in them.
 use std::collections::BTreeMap;
 
 use seccompiler::{
@@ -18,19 +26,22 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
-/// The requests refused (the kernel reads `ioctl`'s request as 32 bits,
-/// so only the low 32 bits of the argument are compared).
+/// The terminal requests refused (the kernel reads `ioctl`'s request as 32
+/// bits, so only the low 32 bits of the argument are compared).
 pub const REFUSED_IOCTLS: &[u64] = &[libc::TIOCSTI, libc::TIOCLINUX];
 
+/// The keyring system calls, refused whatever their arguments.
+pub const KEYRING_SYSCALLS: &[i64] = &[libc::SYS_add_key, libc::SYS_keyctl, libc::SYS_request_key];
+
 #[derive(Debug, thiserror::Error)]
-pub enum TtySeccompError {
-    #[error("building the terminal seccomp filter: {0}")]
+pub enum AgentSeccompError {
+    #[error("building the agent's seccomp filter: {0}")]
     Build(#[from] seccompiler::BackendError),
-    #[error("compiling the terminal seccomp filter: {0}")]
+    #[error("compiling the agent's seccomp filter: {0}")]
     Compile(seccompiler::BackendError),
 }
 
-pub fn program() -> Result<BpfProgram, TtySeccompError> {
+pub fn program() -> Result<BpfProgram, AgentSeccompError> {
     let arch = if cfg!(target_arch = "aarch64") {
         TargetArch::aarch64
     } else {
@@ -43,13 +54,16 @@ pub fn program() -> Result<BpfProgram, TtySeccompError> {
             SeccompRule::new(vec![cond])
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut refused = BTreeMap::from([(libc::SYS_ioctl, rules)]);
+    // No rule: the call is refused whatever its arguments.
+    refused.extend(KEYRING_SYSCALLS.iter().map(|nr| (*nr, Vec::new())));
     let filter = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_ioctl, rules)]),
+        refused,
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
         arch,
     )?;
-    filter.try_into().map_err(TtySeccompError::Compile)
+    filter.try_into().map_err(AgentSeccompError::Compile)
 }
 
 #[cfg(test)]
@@ -57,9 +71,10 @@ mod tests {
     use super::*;
 
     /// A forked child applies the filter: TIOCSTI is refused with EPERM
-    /// whatever the descriptor, and other ioctls still reach the kernel.
+    /// whatever the descriptor, so is every keyring call, and other ioctls
+    /// still reach the kernel.
     #[test]
-    fn tiocsti_is_refused_and_other_ioctls_are_not() {
+    fn tiocsti_and_the_keyrings_are_refused_and_other_ioctls_are_not() {
         let prog = program().unwrap();
         // SAFETY: the child only makes system calls and exits with _exit.
         match unsafe { libc::fork() } {
@@ -93,6 +108,15 @@ mod tests {
                         {
                             return 13;
                         }
+                    }
+                    // Even naming its own session keyring.
+                    // SAFETY: keyctl with integer arguments only.
+                    let rc = unsafe {
+                        libc::syscall(libc::SYS_keyctl, 0, libc::KEY_SPEC_SESSION_KEYRING, 0)
+                    };
+                    let errno = std::io::Error::last_os_error().raw_os_error();
+                    if rc != -1 || errno != Some(libc::EPERM) {
+                        return 14;
                     }
                     0
                 })();
