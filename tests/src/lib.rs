@@ -20,6 +20,7 @@ pub mod jit;
 pub mod netns;
 pub mod nginx;
 pub mod operator;
+pub mod operator_session;
 pub mod probes;
 pub mod process;
 pub mod py_upstream;
