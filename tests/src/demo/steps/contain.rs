@@ -1,12 +1,16 @@
 //! Chapter 9: host containment. The deployer runs as a real user whose home holds an AWS key;
 //! it tries to read that key and to talk to a Docker socket a host process serves, and both are
-//! refused and recorded, while its API call with the vault's token still goes through.
+//! refused and recorded, while its API call with the vault's token still goes through. Then it
+//! tries its operator's session: typing into the operator's terminal and reading a key from the
+//! operator's session keyring, and both are refused.
 
 use std::process::Command;
 use std::time::Duration;
 
 use crate::demo::ctx::Ctx;
 use crate::host::{HostUser, UnixSink};
+use crate::operator_session::{Terminal, with_session_key};
+use crate::world::PYTHON;
 
 const PROBE_PATH: &str = "/repos/acme/app";
 
@@ -78,6 +82,59 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
         "the trail records the key read and the socket connect as refused",
         tail.contains("contain:credentials") && tail.contains("contain:unix"),
         "",
+    );
+    operator_session(c, &user)
+}
+
+/// The operator's own session: `cordon run` starts on the operator's
+/// terminal and in the operator's session keyring. The agent tries to type
+/// a command into that terminal (the operator's shell would run it once the
+/// agent exits) and to read a key kept in that keyring.
+fn operator_session(c: &mut Ctx, user: &HostUser) -> anyhow::Result<()> {
+    c.n.say(
+        "The agent also starts on the operator's terminal and in the operator's session keyring, \
+         which holds a deploy key here. It tries to type a command into that terminal, which the \
+         operator's shell would run after it exits, and to read the key.",
+    );
+    let secret = format!("demo-keyring-{}", crate::secrets::random_alnum(16));
+    let line = format!(
+        "echo typed-by-the-agent-{}",
+        crate::secrets::random_alnum(8)
+    );
+    // Short enough to read in the demo's output; the e2e tests use the
+    // harness's fuller version (`operator_session`).
+    let script = "import ctypes, fcntl, sys, termios\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        key = libc.syscall(250, 10, -3, b'user', b'deploy-key', 0)  # keyctl(SEARCH, session keyring)\n\
+        buf = ctypes.create_string_buffer(256)\n\
+        n = libc.syscall(250, 11, key, buf, 256) if key > 0 else -1  # keyctl(READ)\n\
+        print('operator keyring:', buf.raw[:n].decode() if n > 0 else 'refused')\n\
+        try:\n\
+        \x20   [fcntl.ioctl(0, termios.TIOCSTI, bytes([b])) for b in (sys.argv[1] + '\\n').encode()]\n\
+        \x20   print('operator terminal: typed into')\n\
+        except OSError:\n\
+        \x20   print('operator terminal: refused')\n";
+    let work = user.workdir()?;
+    let terminal = Terminal::open()?;
+    let mut cmd = Command::new(&c.cordon);
+    cmd.args(["run", "--agent", "deployer", "--state-dir"])
+        .arg(c.w.state_dir())
+        .args(["--user", &user.name, "--", PYTHON, "-c", script, &line])
+        .current_dir(work.path());
+    terminal.attach(&mut cmd);
+    with_session_key(&mut cmd, "deploy-key", &secret)?;
+    let out = c.run_shown(&mut cmd, Duration::from_secs(60))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    c.n.check(
+        "the key in the operator's keyring was not read",
+        text.contains("operator keyring: refused") && !text.contains(&secret),
+        "",
+    );
+    let typed = terminal.pending_input()?;
+    c.n.check(
+        "nothing was typed into the operator's terminal",
+        text.contains("operator terminal: refused") && !typed.contains(&line),
+        &typed,
     );
     Ok(())
 }
