@@ -11,7 +11,7 @@ use cordon_e2e::{PolicyDir, TestDns, cordon_bin, require_root_or_skip, run_with_
 use serde_json::Value;
 
 const POLICY: &str = "agents = [\"*\"]\ndefault = \"deny\"\n";
-const TECHNIQUES: [&str; 15] = [
+const TECHNIQUES: [&str; 17] = [
     "inherited-fd",
     "tcp4",
     "tcp6",
@@ -27,6 +27,8 @@ const TECHNIQUES: [&str; 15] = [
     "unix-path",
     "unix-abstract",
     "secret-file",
+    "keyring",
+    "terminal",
 ];
 
 fn doctor(args: &[&str]) -> (Output, Value) {

@@ -36,9 +36,24 @@ pub const TECHNIQUES: &[(&str, &str)] = &[
     ("unix-path", "connect to a host unix socket by path"),
     ("unix-abstract", "connect to a host abstract unix socket"),
     ("secret-file", "read a planted secret file"),
+    (
+        "keyring",
+        "read a key kept in the operator's session keyring",
+    ),
+    (
+        "terminal",
+        "type a command into the operator's terminal (TIOCSTI)",
+    ),
 ];
 
 pub const SECRET: &str = "secret-file";
+/// Its marker is the content of a key in the session keyring the probe
+/// starts in, given to the probe nowhere else.
+pub const KEYRING: &str = "keyring";
+pub const TERMINAL: &str = "terminal";
+/// Techniques whose sink is the agent's own output: what they steal exists
+/// nowhere the agent was given it.
+const READ_BY_THE_AGENT: &[&str] = &[SECRET, KEYRING];
 
 /// Everything the in-agent probe needs, handed to it as one JSON argument.
 /// The secret's content is not here: it exists only in the planted file.
@@ -59,6 +74,8 @@ pub struct ProbeConfig {
     pub unix_path: PathBuf,
     pub abstract_name: String,
     pub secret_path: PathBuf,
+    /// The description of the key in the probe's session keyring.
+    pub key_name: String,
 }
 
 /// One marker per technique for a run (`control` or `confined`).
@@ -88,7 +105,7 @@ pub struct Evidence<'a> {
 pub fn reached(id: &str, marker: &str, e: &Evidence<'_>) -> bool {
     let m = marker.as_bytes();
     let seen = |hay: &[u8]| hay.windows(m.len()).any(|w| w == m);
-    seen(e.sinks) || (id == SECRET && seen(e.agent_output))
+    seen(e.sinks) || (READ_BY_THE_AGENT.contains(&id) && seen(e.agent_output))
 }
 
 /// The verdict for a technique from the control run (no Cordon) and the
@@ -128,15 +145,20 @@ mod tests {
     }
 
     #[test]
-    fn only_the_secret_counts_the_agents_output_as_its_sink() {
+    fn only_the_secret_and_the_key_count_the_agents_output_as_their_sink() {
         let m = markers("n1", "confined");
-        let out = format!("{} {}", m["tcp4"], m[SECRET]);
+        let out = format!("{} {} {} {}", m["tcp4"], m[SECRET], m[KEYRING], m[TERMINAL]);
         let e = Evidence {
             sinks: b"",
             agent_output: out.as_bytes(),
         };
         assert!(reached(SECRET, &m[SECRET], &e));
+        assert!(reached(KEYRING, &m[KEYRING], &e));
         assert!(!reached("tcp4", &m["tcp4"], &e));
+        assert!(
+            !reached(TERMINAL, &m[TERMINAL], &e),
+            "the terminal's sink is its pending input, not what the agent says"
+        );
     }
 
     #[test]
@@ -164,6 +186,7 @@ mod tests {
             unix_path: "/run/x/host.sock".into(),
             abstract_name: "cordon-doctor-x".into(),
             secret_path: "/run/x/secret/token".into(),
+            key_name: "cordon-doctor-n".into(),
         };
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<ProbeConfig>(&text).unwrap(), c);

@@ -7,6 +7,7 @@ pub mod battery;
 pub mod netns;
 pub mod packets;
 pub mod probe;
+pub mod session;
 pub mod sinks;
 pub mod throwaway;
 
@@ -21,8 +22,9 @@ use nix::fcntl::{Flock, FlockArg};
 use rand::Rng;
 
 use super::report::Check;
-use battery::{Evidence, ProbeConfig, SECRET, TECHNIQUES, Verdict};
+use battery::{Evidence, KEYRING, ProbeConfig, SECRET, TECHNIQUES, TERMINAL, Verdict};
 use netns::NetNs;
+use session::OperatorSession;
 use sinks::{Endpoint, Sinks};
 use throwaway::{Daemon, Workdir};
 
@@ -65,11 +67,12 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
         endpoints(&unix_path, &abstract_name, control_sink, confined_sink),
     )?;
     let secret_path = work.0.join("secret/token");
+    let key_name = format!("cordon-doctor-{nonce}");
     let config = |run: &str| ProbeConfig {
         nonce: nonce.clone(),
         markers: battery::markers(&nonce, run)
             .into_iter()
-            .filter(|(id, _)| id != SECRET)
+            .filter(|(id, _)| id != SECRET && id != KEYRING)
             .collect(),
         target_v4: netns::TARGET_V4,
         target_v6: netns::TARGET_V6,
@@ -83,7 +86,12 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
         unix_path: unix_path.clone(),
         abstract_name: abstract_name.clone(),
         secret_path: secret_path.clone(),
+        key_name: key_name.clone(),
     };
+    // Each run starts in its own operator session: a terminal, and a
+    // keyring whose one key holds the run's keyring marker.
+    let session =
+        |run: &str| OperatorSession::open(&key_name, &battery::markers(&nonce, run)[KEYRING]);
 
     let plant = |run: &str| -> anyhow::Result<()> {
         let m = &battery::markers(&nonce, run)[SECRET];
@@ -97,10 +105,13 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
 
     plant("control")?;
     let cfg = serde_json::to_string(&config("control"))?;
-    let cmd = throwaway::probe_command(&exe, None, &cfg, control_end.as_raw_fd());
+    let control_session = session("control")?;
+    let mut cmd = throwaway::probe_command(&exe, None, &cfg, control_end.as_raw_fd());
+    control_session.attach(&mut cmd);
     let control_out = throwaway::run_captured(cmd, &work.0, "control")?;
     std::thread::sleep(SETTLE);
-    let control_sinks = sinks.received();
+    let mut control_sinks = sinks.received();
+    control_sinks.extend(control_session.typed()?);
 
     plant("confined")?;
     std::fs::write(
@@ -108,25 +119,29 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
         throwaway::policy(&secret_path),
     )?;
     let cfg = serde_json::to_string(&config("confined"))?;
+    let confined_session = session("confined")?;
     let (confined_out, _daemon) = if unconfined {
-        let cmd = throwaway::probe_command(&exe, None, &cfg, confined_end.as_raw_fd());
+        let mut cmd = throwaway::probe_command(&exe, None, &cfg, confined_end.as_raw_fd());
+        confined_session.attach(&mut cmd);
         (throwaway::run_captured(cmd, &work.0, "confined")?, None)
     } else {
         let upstream = SocketAddr::new(IpAddr::V4(netns::UPSTREAM_V4), 53).to_string();
         let daemon = Daemon::start(&exe, &work, &upstream)?;
-        let cmd = throwaway::probe_command(
+        let mut cmd = throwaway::probe_command(
             &exe,
             Some(daemon.state_dir()),
             &cfg,
             confined_end.as_raw_fd(),
         );
+        confined_session.attach(&mut cmd);
         (
             throwaway::run_captured(cmd, &work.0, "confined")?,
             Some(daemon),
         )
     };
     std::thread::sleep(SETTLE);
-    let all_sinks = sinks.received();
+    let mut all_sinks = sinks.received();
+    all_sinks.extend(confined_session.typed()?);
 
     let mut checks = vec![
         ran("control", &nonce, &control_out),
@@ -215,6 +230,15 @@ pub fn probe_line(out: &[u8], id: &str) -> String {
 }
 
 fn technique(id: &str, what: &str, verdict: Verdict, agent_said: &str) -> Check {
+    if id == TERMINAL && verdict == Verdict::Inconclusive && session::tiocsti_off_on_this_kernel() {
+        return Check::pass(
+            SECTION,
+            id,
+            format!(
+                "held: {what}: this kernel refuses TIOCSTI to every process (dev.tty.legacy_tiocsti = 0)"
+            ),
+        );
+    }
     match verdict {
         Verdict::Held => Check::pass(SECTION, id, format!("held: {what} (agent: {agent_said})")),
         Verdict::Escaped => Check::fail(

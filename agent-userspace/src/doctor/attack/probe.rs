@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::battery::{ProbeConfig, SECRET};
+use super::battery::{KEYRING, ProbeConfig, SECRET, TERMINAL};
 use super::packets;
 
 const T: Duration = Duration::from_secs(3);
@@ -82,6 +82,11 @@ pub fn run(config_json: &str) -> anyhow::Result<std::process::ExitCode> {
     attempt(SECRET, || {
         std::fs::read_to_string(&c.secret_path).map(|s| format!("read {}", s.trim()))
     });
+    // The same for the key the orchestrator kept in this session's keyring.
+    attempt(KEYRING, || {
+        session_key(&c.key_name).map(|k| format!("read {k}"))
+    });
+    attempt(TERMINAL, || type_into_terminal(&m(TERMINAL)));
     println!("probe-done {}", c.nonce);
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -200,4 +205,50 @@ fn unix(
     let mut s = conn?;
     s.write_all(marker.as_bytes())?;
     Ok("connected and sent".into())
+}
+
+/// Finds the user key `name` in the session keyring and reads it.
+fn session_key(name: &str) -> std::io::Result<String> {
+    let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
+    // SAFETY: keyctl(KEYCTL_SEARCH) reads two NUL-terminated strings.
+    let key = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_SEARCH,
+            libc::KEY_SPEC_SESSION_KEYRING,
+            c"user".as_ptr(),
+            name.as_ptr(),
+            0,
+        )
+    };
+    if key < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: keyctl(KEYCTL_READ) writes at most buf.len() bytes into buf.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_READ,
+            key,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).map_err(|_| std::io::Error::last_os_error())?;
+    buf.truncate(n.min(buf.len()));
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Pushes `marker` and a newline into the terminal's input, as if typed:
+/// the operator's shell would read that line once the agent exits.
+fn type_into_terminal(marker: &str) -> std::io::Result<String> {
+    let line = format!("{marker}\n");
+    for b in line.bytes() {
+        // SAFETY: TIOCSTI reads one byte from the pointer given.
+        if unsafe { libc::ioctl(0, libc::TIOCSTI, &raw const b) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(format!("typed {} bytes", line.len()))
 }
