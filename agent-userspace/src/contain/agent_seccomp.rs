@@ -21,10 +21,9 @@
 //! do; an agent has no key of its own to keep in them.
 use std::collections::BTreeMap;
 
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
-};
+use seccompiler::{BpfProgram, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
+
+use super::seccomp::{SeccompError, refusing};
 
 /// The terminal requests refused (the kernel reads `ioctl`'s request as 32
 /// bits, so only the low 32 bits of the argument are compared).
@@ -33,20 +32,7 @@ pub const REFUSED_IOCTLS: &[u64] = &[libc::TIOCSTI, libc::TIOCLINUX];
 /// The keyring system calls, refused whatever their arguments.
 pub const KEYRING_SYSCALLS: &[i64] = &[libc::SYS_add_key, libc::SYS_keyctl, libc::SYS_request_key];
 
-#[derive(Debug, thiserror::Error)]
-pub enum AgentSeccompError {
-    #[error("building the agent's seccomp filter: {0}")]
-    Build(#[from] seccompiler::BackendError),
-    #[error("compiling the agent's seccomp filter: {0}")]
-    Compile(seccompiler::BackendError),
-}
-
-pub fn program() -> Result<BpfProgram, AgentSeccompError> {
-    let arch = if cfg!(target_arch = "aarch64") {
-        TargetArch::aarch64
-    } else {
-        TargetArch::x86_64
-    };
+pub fn program() -> Result<BpfProgram, SeccompError> {
     let rules = REFUSED_IOCTLS
         .iter()
         .map(|req| {
@@ -57,13 +43,7 @@ pub fn program() -> Result<BpfProgram, AgentSeccompError> {
     let mut refused = BTreeMap::from([(libc::SYS_ioctl, rules)]);
     // No rule: the call is refused whatever its arguments.
     refused.extend(KEYRING_SYSCALLS.iter().map(|nr| (*nr, Vec::new())));
-    let filter = SeccompFilter::new(
-        refused,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )?;
-    filter.try_into().map_err(AgentSeccompError::Compile)
+    refusing(refused)
 }
 
 #[cfg(test)]

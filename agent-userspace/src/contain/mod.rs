@@ -16,5 +16,6 @@ pub mod landlock;
 pub mod landlock_log;
 pub mod plan;
 pub mod root_seccomp;
+pub mod seccomp;
 
 pub use plan::{ContainPlan, LandlockSpec, Launch, PlanError, Protected};

@@ -7,9 +7,9 @@
 //!
 //! A mapped root agent (the normal case) does not need this: on the host it
 //! owns nothing of anyone else's.
-use std::collections::BTreeMap;
+use seccompiler::BpfProgram;
 
-use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+use super::seccomp::{SeccompError, refusing};
 
 /// Mode, owner and extended-attribute changes, every variant. Numbers
 /// newer than the libc crate knows are spelled out (x86_64 and aarch64
@@ -36,31 +36,13 @@ const METADATA_SYSCALLS: &[i64] = &[
     libc::SYS_lchown,
 ];
 
-#[derive(Debug, thiserror::Error)]
-pub enum RootSeccompError {
-    #[error("building the root agent's seccomp filter: {0}")]
-    Build(#[from] seccompiler::BackendError),
-    #[error("compiling the root agent's seccomp filter: {0}")]
-    Compile(seccompiler::BackendError),
-}
-
-pub fn program() -> Result<BpfProgram, RootSeccompError> {
-    let arch = if cfg!(target_arch = "aarch64") {
-        TargetArch::aarch64
-    } else {
-        TargetArch::x86_64
-    };
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = METADATA_SYSCALLS
-        .iter()
-        .map(|nr| (*nr, Vec::new()))
-        .collect();
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )?;
-    filter.try_into().map_err(RootSeccompError::Compile)
+pub fn program() -> Result<BpfProgram, SeccompError> {
+    refusing(
+        METADATA_SYSCALLS
+            .iter()
+            .map(|nr| (*nr, Vec::new()))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
