@@ -30,6 +30,9 @@ pub struct Access {
 pub struct Syscall {
     pub serial: u64,
     pub pid: u32,
+    /// Its parent when it made the call: names the agent of a process that
+    /// is gone when the record is read, if its parent was the launcher.
+    pub ppid: Option<u32>,
     pub uid: Option<u32>,
     pub exe: Option<String>,
 }
@@ -47,6 +50,7 @@ pub fn parse_syscall(text: &str) -> Option<Syscall> {
     Some(Syscall {
         serial: serial(text)?,
         pid: number(text, "pid")?,
+        ppid: number(text, "ppid"),
         uid: number(text, "uid"),
         exe,
     })
@@ -274,6 +278,7 @@ mod tests {
             Syscall {
                 serial: 3987,
                 pid: 5377,
+                ppid: Some(5374),
                 uid: Some(65534),
                 exe: Some("/usr/bin/cat".into())
             }

@@ -111,7 +111,16 @@ async fn flush(d: &Shared, p: &mut Pairing) {
 /// from the domain's creator; a refusal whose domain is not yet named waits.
 async fn attribute(d: &Shared, p: &mut Pairing, r: Refused) {
     if let Some(sc) = &r.subject {
-        let k = who(d, sc.pid);
+        let mut k = who(d, sc.pid);
+        // Gone, and its parent was a launcher: a root agent's process in
+        // its user namespace is the launcher's child, and it, not the
+        // launcher, created the domain.
+        if k.agent.is_none()
+            && is_gone(sc.pid)
+            && let Some(ppid) = sc.ppid
+        {
+            k = who(d, ppid);
+        }
         if k.agent.is_some() {
             record(d, &r, Some(&k), &mut p.repeats).await;
             return;
@@ -145,6 +154,10 @@ fn who(d: &Shared, pid: u32) -> Known {
         agent: cgroup_id.and_then(|id| d.registry.lookup_recent(id)),
         cgroup_id,
     }
+}
+
+fn is_gone(pid: u32) -> bool {
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 async fn record(d: &Shared, r: &Refused, known: Option<&Known>, repeats: &mut Repeats) {
