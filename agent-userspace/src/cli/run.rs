@@ -59,6 +59,14 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
             uid: Some(uid),
             cwd: Some(cwd),
             mapped_uid,
+            env: std::env::vars_os()
+                .map(|(k, v)| {
+                    (
+                        k.to_string_lossy().into_owned(),
+                        v.to_string_lossy().into_owned(),
+                    )
+                })
+                .collect(),
         },
         Duration::from_secs(10),
     )?;

@@ -20,6 +20,10 @@ pub enum Request {
         /// uid 0 maps to.
         #[serde(default)]
         mapped_uid: Option<u32>,
+        /// The launcher's environment, which the agent inherits: checked
+        /// against the vault (`daemon::launch_env`), never kept or logged.
+        #[serde(default)]
+        env: Vec<(String, String)>,
     },
     Ps,
     PolicyReload,

@@ -11,6 +11,10 @@ use tokio::{
 use super::proto::{Reply, Request, StatusReply};
 use crate::{cgroup::AgentPath, daemon::Shared};
 
+/// The longest request read: a run request carries the launcher's whole
+/// environment.
+const MAX_REQUEST: u64 = 1 << 20;
+
 /// Binds the socket, replacing a stale one left by a killed daemon but
 /// never one a live daemon is serving.
 pub fn bind(d: &Shared) -> anyhow::Result<std::os::unix::net::UnixListener> {
@@ -160,7 +164,8 @@ async fn handle(d: Shared, stream: UnixStream) {
     };
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, 64 * 1024));
+    // A run request carries the launcher's environment.
+    let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST));
     if reader.read_line(&mut line).await.is_err() {
         return;
     }
@@ -240,12 +245,14 @@ async fn dispatch(d: &Shared, caller: &Caller, req: Request) -> Reply {
             uid,
             cwd,
             mapped_uid,
+            env,
         } => {
             let req = crate::daemon::launch::RunRequest {
                 agent,
                 uid,
                 cwd,
                 mapped_uid,
+                env,
             };
             match crate::daemon::launch::launch(d, caller, req).await {
                 Ok(reply) => Reply::ok(reply),

@@ -24,6 +24,8 @@ pub struct RunRequest {
     pub cwd: Option<PathBuf>,
     /// A root agent in a user namespace: the host uid of its uid 0.
     pub mapped_uid: Option<u32>,
+    /// The launcher's environment, which the agent inherits.
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,12 @@ pub enum LaunchError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the environment variable {var} holds the secret of vault entry {entry:?}: the agent would start with the real credential. Unset it before `cordon run` (a connector's `placeholder_env` gives the agent a placeholder instead)"
+    )]
+    SecretInEnvironment { var: String, entry: String },
+    #[error("checking the environment against the vault: {0}; refusing the launch")]
+    VaultCheck(String),
     #[error("recording the launch: {0}")]
     Audit(String),
     #[error("keeping the instance's containment: {0}")]
@@ -86,6 +94,9 @@ pub async fn launch(d: &Shared, caller: &Caller, req: RunRequest) -> Result<RunR
             asked: 0,
             caller: caller.uid,
         });
+    }
+    if caller.agent.is_none() {
+        check_env(d, &req)?;
     }
     let root = (uid == 0).then_some(match req.mapped_uid {
         Some(m) => RootMode::UserNamespace(m),
@@ -213,6 +224,21 @@ async fn prepare(
         return Err(LaunchError::Install { cgroup_id, message });
     }
     Ok(Containment::on(uid, root, plan, tmp))
+}
+
+/// An operator's environment holding a vault secret refuses the launch
+/// (`launch_env`); a vault that cannot be read refuses it too.
+fn check_env(d: &Shared, req: &RunRequest) -> Result<(), LaunchError> {
+    if req.env.is_empty() {
+        return Ok(());
+    }
+    let secrets = super::launch_env::opaque_secrets(&d.vault)
+        .map_err(|e| LaunchError::VaultCheck(e.to_string()))?;
+    let set_by_cordon = super::agent_env::agent_env(d, &req.agent);
+    match super::launch_env::find(&req.env, &set_by_cordon, &secrets) {
+        Some((var, entry)) => Err(LaunchError::SecretInEnvironment { var, entry }),
+        None => Ok(()),
+    }
 }
 
 fn discard(dir: &std::path::Path) {

@@ -20,6 +20,7 @@ pub mod kill_marks;
 pub mod landlock_audit;
 pub mod landlock_pairing;
 pub mod launch;
+pub mod launch_env;
 pub mod launch_fs;
 pub mod listeners;
 pub mod memory;
