@@ -57,7 +57,7 @@ pub(super) async fn record_loop(d: Shared, mut rx: mpsc::Receiver<Msg>) {
                 Some(Msg::Domain(dom)) => {
                     let known = dom.pid.map_or(
                         Known { agent: None, cgroup_id: None },
-                        |pid| who(&d, pid),
+                        |pid| who(&d, pid, None),
                     );
                     p.domains.insert(dom.domain, known);
                     let (ready, wait): (Vec<_>, Vec<_>) = p
@@ -111,16 +111,7 @@ async fn flush(d: &Shared, p: &mut Pairing) {
 /// from the domain's creator; a refusal whose domain is not yet named waits.
 async fn attribute(d: &Shared, p: &mut Pairing, r: Refused) {
     if let Some(sc) = &r.subject {
-        let mut k = who(d, sc.pid);
-        // Gone, and its parent was a launcher: a root agent's process in
-        // its user namespace is the launcher's child, and it, not the
-        // launcher, created the domain.
-        if k.agent.is_none()
-            && is_gone(sc.pid)
-            && let Some(ppid) = sc.ppid
-        {
-            k = who(d, ppid);
-        }
+        let k = who(d, sc.pid, sc.ppid);
         if k.agent.is_some() {
             record(d, &r, Some(&k), &mut p.repeats).await;
             return;
@@ -133,10 +124,12 @@ async fn attribute(d: &Shared, p: &mut Pairing, r: Refused) {
 }
 
 /// The agent a process belongs to. A live process is named by its own
-/// cgroup. One that is gone is named only if it was an instance's launcher
-/// (which became the agent and created its Landlock domain): the kernel's
-/// records can be read after a short-lived agent exited.
-fn who(d: &Shared, pid: u32) -> Known {
+/// cgroup. One that is gone (the kernel's records can be read after a
+/// short-lived agent exited) is named only if it was an instance's launcher
+/// (which became the agent and created its Landlock domain), or else
+/// through its `parent` the same way: a root agent in its user namespace is
+/// the launcher's child, and it, not the launcher, created the domain.
+fn who(d: &Shared, pid: u32, parent: Option<u32>) -> Known {
     let tree = d.registry.tree();
     let own = match tree.locate_pid(pid as i32) {
         // An exiting process can outlive its cgroup's directory.
@@ -149,15 +142,13 @@ fn who(d: &Shared, pid: u32) -> Known {
         }
         Err(_) => None,
     };
-    let cgroup_id = own.or_else(|| d.registry.launched_by(pid));
+    let cgroup_id = own
+        .or_else(|| d.registry.launched_by(pid))
+        .or_else(|| parent.and_then(|p| who(d, p, None).cgroup_id));
     Known {
         agent: cgroup_id.and_then(|id| d.registry.lookup_recent(id)),
         cgroup_id,
     }
-}
-
-fn is_gone(pid: u32) -> bool {
-    !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 async fn record(d: &Shared, r: &Refused, known: Option<&Known>, repeats: &mut Repeats) {

@@ -95,8 +95,11 @@ pub async fn launch(d: &Shared, caller: &Caller, req: RunRequest) -> Result<RunR
             caller: caller.uid,
         });
     }
+    // What Cordon sets in the agent's environment: exempt from the check,
+    // and the reply's.
+    let mut env = super::agent_env::agent_env(d, &req.agent);
     if caller.agent.is_none() {
-        check_env(d, &req)?;
+        check_env(d, &req.env, &env)?;
     }
     let root = (uid == 0).then_some(match req.mapped_uid {
         Some(m) => RootMode::UserNamespace(m),
@@ -144,7 +147,6 @@ pub async fn launch(d: &Shared, caller: &Caller, req: RunRequest) -> Result<RunR
     d.contained.insert(cgroup_id, containment);
     tracing::info!(agent = %path.chain_display(), instance = path.instance(), pid = caller.pid, uid, "agent started");
 
-    let mut env = super::agent_env::agent_env(d, &req.agent);
     match super::jit::aws_env(d, &path) {
         Ok(vars) => env.extend(vars),
         // The agent starts without AWS keys; its AWS requests are refused.
@@ -228,14 +230,17 @@ async fn prepare(
 
 /// An operator's environment holding a vault secret refuses the launch
 /// (`launch_env`); a vault that cannot be read refuses it too.
-fn check_env(d: &Shared, req: &RunRequest) -> Result<(), LaunchError> {
-    if req.env.is_empty() {
+fn check_env(
+    d: &Shared,
+    launcher_env: &[(String, String)],
+    set_by_cordon: &std::collections::BTreeMap<String, String>,
+) -> Result<(), LaunchError> {
+    if launcher_env.is_empty() {
         return Ok(());
     }
     let secrets = super::launch_env::opaque_secrets(&d.vault)
         .map_err(|e| LaunchError::VaultCheck(e.to_string()))?;
-    let set_by_cordon = super::agent_env::agent_env(d, &req.agent);
-    match super::launch_env::find(&req.env, &set_by_cordon, &secrets) {
+    match super::launch_env::find(launcher_env, set_by_cordon, &secrets) {
         Some((var, entry)) => Err(LaunchError::SecretInEnvironment { var, entry }),
         None => Ok(()),
     }
