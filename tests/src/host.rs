@@ -132,7 +132,9 @@ impl Victim {
     pub fn start(user: &HostUser, marker: &str) -> Result<Victim> {
         let script = "import os, sys, time\nkeep = os.environ['CORDON_E2E_SECRET'] * 2\nsys.stdout.write('ready\\n'); sys.stdout.flush()\ntime.sleep(120)\n";
         let mut child = Command::new("/usr/bin/python3")
-            .args(["-c", script])
+            // The marker in its command line too: /proc/PID/cmdline needs
+            // no ptrace access, so only a hidden process keeps it.
+            .args(["-c", script, &format!("--token={marker}")])
             .env("CORDON_E2E_SECRET", marker)
             .uid(user.uid)
             .gid(user.gid)
@@ -160,6 +162,33 @@ impl Victim {
 }
 
 impl Drop for Victim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A host process outside every agent whose command line is `name` (its
+/// argv[0], on `sleep`): what an agent could read from /proc/PID/cmdline.
+pub struct Decoy {
+    child: Child,
+}
+
+impl Decoy {
+    pub fn start(name: &str) -> Result<Decoy> {
+        let child = Command::new("sleep")
+            .arg0(name)
+            .arg("300")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ctx(|| "spawn decoy".into())?;
+        Ok(Decoy { child })
+    }
+}
+
+impl Drop for Decoy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

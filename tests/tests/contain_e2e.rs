@@ -44,6 +44,14 @@ pid = cfg["victim"]
 attempt("credential", lambda: read(cfg["credential"]))
 attempt("environ", lambda: read(f"/proc/{pid}/environ"))
 attempt("mem", lambda: read(f"/proc/{pid}/mem")[:10])
+attempt("cmdline", lambda: read(f"/proc/{pid}/cmdline"))
+attempt("status", lambda: read(f"/proc/{pid}/status"))
+def listed(pid):
+    if str(pid) in os.listdir("/proc"):
+        return "listed"
+    raise OSError(2, "not listed")
+attempt("listing", lambda: listed(pid))
+attempt("own_listing", lambda: listed(os.getpid()))
 attempt("ptrace", lambda: ptrace_attach(pid))
 attempt("signal", lambda: os.kill(pid, signal.SIGTERM) or "sent")
 attempt("unix_path", lambda: unix(cfg["unix_path"]))
@@ -145,6 +153,9 @@ fn attacks_as(agent_user: &HostUser) {
         "credential",
         "environ",
         "mem",
+        "cmdline",
+        "status",
+        "listing",
         "ptrace",
         "signal",
         "unix_path",
@@ -156,6 +167,11 @@ fn attacks_as(agent_user: &HostUser) {
     ] {
         assert!(refused(&res, attack), "{attack} was not refused: {res}");
     }
+    assert_eq!(
+        res["own_listing"]["out"],
+        json!("listed"),
+        "the agent cannot see itself in /proc: {res}"
+    );
     let everything = format!("{res}{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         !everything.contains(&f.marker),

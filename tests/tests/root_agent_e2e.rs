@@ -98,6 +98,12 @@ def ptrace(pid):
 attempt("daemon_ptrace", lambda: ptrace(cfg["daemon"]))
 attempt("daemon_signal", lambda: os.kill(cfg["daemon"], 9) or "killed")
 attempt("daemon_environ", lambda: read(f"/proc/{cfg['daemon']}/environ"))
+attempt("daemon_cmdline", lambda: read(f"/proc/{cfg['daemon']}/cmdline"))
+def listed(pid):
+    if str(pid) in os.listdir("/proc"):
+        return "listed"
+    raise OSError(2, "not listed")
+attempt("daemon_listed", lambda: listed(cfg["daemon"]))
 # Root's host-wide powers that Landlock does not govern. Each probe leaves
 # the host as it was if it works: the clock keeps the tick it had, the audit
 # status is only read, the priority is the agent's own.
@@ -319,6 +325,8 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
         "daemon_ptrace",
         "daemon_signal",
         "daemon_environ",
+        "daemon_cmdline",
+        "daemon_listed",
         "clock",
         "audit_control",
         "nice",

@@ -17,7 +17,7 @@ use super::args::RunArgs;
 use crate::{
     cgroup::validate_agent_name,
     cli::userns,
-    contain::{fds, landlock},
+    contain::{fds, landlock, procfs},
     control::{
         client,
         proto::{Request, RunReply},
@@ -72,7 +72,12 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     )?;
     let reply: RunReply =
         serde_json::from_value(body).context("daemon sent an unreadable run reply")?;
-    // Built now, while every listed path can still be opened; entered last.
+    if reply.contain.is_some() {
+        hide_host_processes(&args.agent)?;
+    }
+    // Built now, while every listed path can still be opened (and after
+    // /proc was replaced, so rules under it name the agent's instance);
+    // entered last.
     let landlock = match &reply.contain {
         Some(spec) => Some(landlock::prepare(spec)?),
         None => {
@@ -112,6 +117,23 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let err = cmd.exec();
     bail!("exec {}: {err}", resolved.display())
+}
+
+/// A contained agent lists only its own processes (`contain::procfs`).
+/// Root is needed to mount the agent's /proc; a launch that cannot hide
+/// them (not root, or the mount refused) says so or is refused. A launch
+/// from inside an agent keeps its parent's instance.
+fn hide_host_processes(agent: &str) -> anyhow::Result<()> {
+    if procfs::already_hidden()? {
+        return Ok(());
+    }
+    if !Uid::effective().is_root() {
+        eprintln!(
+            "cordon: warning: `cordon run` is not root, so agent {agent:?} can list the host's processes and read their command lines"
+        );
+        return Ok(());
+    }
+    procfs::hide_other_processes().context("hiding the host's processes from the agent")
 }
 
 /// Enters the Landlock domain as the very last step before exec, after

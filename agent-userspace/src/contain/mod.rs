@@ -2,7 +2,7 @@
 //! it may do on the network. See docs/containment.md.
 //!
 //! - `plan`: pure; policy + launch -> the Landlock lists and the kernel deny list.
-//! - `landlock`, `fds`: applied by `cordon run` to itself before exec.
+//! - `landlock`, `fds`, `procfs`: applied by `cordon run` to itself before exec.
 //! - `expand`: the filesystem edge of the plan (globs).
 //! - `events`: kernel refusals -> audit records (daemon).
 pub mod agent_seccomp;
@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod landlock;
 pub mod landlock_log;
 pub mod plan;
+pub mod procfs;
 pub mod root_seccomp;
 pub mod seccomp;
 
