@@ -11,7 +11,7 @@ use cordon_e2e::{PolicyDir, TestDns, cordon_bin, require_root_or_skip, run_with_
 use serde_json::Value;
 
 const POLICY: &str = "agents = [\"*\"]\ndefault = \"deny\"\n";
-const TECHNIQUES: [&str; 17] = [
+const TECHNIQUES: [&str; 18] = [
     "inherited-fd",
     "tcp4",
     "tcp6",
@@ -29,6 +29,7 @@ const TECHNIQUES: [&str; 17] = [
     "secret-file",
     "keyring",
     "terminal",
+    "process-cmdline",
 ];
 
 fn doctor(args: &[&str]) -> (Output, Value) {

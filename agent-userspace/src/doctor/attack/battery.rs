@@ -44,6 +44,10 @@ pub const TECHNIQUES: &[(&str, &str)] = &[
         "terminal",
         "type a command into the operator's terminal (TIOCSTI)",
     ),
+    (
+        "process-cmdline",
+        "read another host process's command line (/proc/PID/cmdline)",
+    ),
 ];
 
 pub const SECRET: &str = "secret-file";
@@ -51,9 +55,12 @@ pub const SECRET: &str = "secret-file";
 /// starts in, given to the probe nowhere else.
 pub const KEYRING: &str = "keyring";
 pub const TERMINAL: &str = "terminal";
+/// Its marker is the command line of a host process the orchestrator
+/// starts for the run (`decoy.rs`), given to the probe nowhere else.
+pub const PROCESS: &str = "process-cmdline";
 /// Techniques whose sink is the agent's own output: what they steal exists
 /// nowhere the agent was given it.
-const READ_BY_THE_AGENT: &[&str] = &[SECRET, KEYRING];
+const READ_BY_THE_AGENT: &[&str] = &[SECRET, KEYRING, PROCESS];
 
 /// Everything the in-agent probe needs, handed to it as one JSON argument.
 /// The secret's content is not here: it exists only in the planted file.

@@ -4,6 +4,7 @@
 //! agent under a throwaway daemon and deny-everything policy (which must
 //! hold). Verdicts come from what the sinks received.
 pub mod battery;
+pub mod decoy;
 pub mod netns;
 pub mod packets;
 pub mod probe;
@@ -22,7 +23,8 @@ use nix::fcntl::{Flock, FlockArg};
 use rand::Rng;
 
 use super::report::Check;
-use battery::{Evidence, KEYRING, ProbeConfig, SECRET, TECHNIQUES, TERMINAL, Verdict};
+use battery::{Evidence, KEYRING, PROCESS, ProbeConfig, SECRET, TECHNIQUES, TERMINAL, Verdict};
+use decoy::Decoy;
 use netns::NetNs;
 use session::OperatorSession;
 use sinks::{Endpoint, Sinks};
@@ -72,7 +74,7 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
         nonce: nonce.clone(),
         markers: battery::markers(&nonce, run)
             .into_iter()
-            .filter(|(id, _)| id != SECRET && id != KEYRING)
+            .filter(|(id, _)| id != SECRET && id != KEYRING && id != PROCESS)
             .collect(),
         target_v4: netns::TARGET_V4,
         target_v6: netns::TARGET_V6,
@@ -103,15 +105,20 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
         )?)
     };
 
+    // A host process named with the run's marker, for as long as the run.
+    let decoy = |run: &str| Decoy::start(&battery::markers(&nonce, run)[PROCESS]);
+
     plant("control")?;
     let cfg = serde_json::to_string(&config("control"))?;
     let control_session = session("control")?;
+    let control_decoy = decoy("control")?;
     let mut cmd = throwaway::probe_command(&exe, None, &cfg, control_end.as_raw_fd());
     control_session.attach(&mut cmd);
     let control_out = throwaway::run_captured(cmd, &work.0, "control")?;
     std::thread::sleep(SETTLE);
     let mut control_sinks = sinks.received();
     control_sinks.extend(control_session.typed()?);
+    drop(control_decoy);
 
     plant("confined")?;
     std::fs::write(
@@ -120,6 +127,7 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
     )?;
     let cfg = serde_json::to_string(&config("confined"))?;
     let confined_session = session("confined")?;
+    let _confined_decoy = decoy("confined")?;
     let (confined_out, _daemon) = if unconfined {
         let mut cmd = throwaway::probe_command(&exe, None, &cfg, confined_end.as_raw_fd());
         confined_session.attach(&mut cmd);

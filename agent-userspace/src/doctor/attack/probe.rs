@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::battery::{KEYRING, ProbeConfig, SECRET, TERMINAL};
+use super::battery::{KEYRING, PROCESS, ProbeConfig, SECRET, TERMINAL};
 use super::packets;
 
 const T: Duration = Duration::from_secs(3);
@@ -87,6 +87,11 @@ pub fn run(config_json: &str) -> anyhow::Result<std::process::ExitCode> {
         session_key(&c.key_name).map(|k| format!("read {k}"))
     });
     attempt(TERMINAL, || type_into_terminal(&m(TERMINAL)));
+    // And for the command line of the host process the orchestrator named
+    // with this run's marker: the probe knows only the nonce and the id.
+    attempt(PROCESS, || {
+        decoy_cmdline(&c.nonce).map(|cmdline| format!("read {cmdline}"))
+    });
     println!("probe-done {}", c.nonce);
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -205,6 +210,35 @@ fn unix(
     let mut s = conn?;
     s.write_all(marker.as_bytes())?;
     Ok("connected and sent".into())
+}
+
+/// The command line of a process listed in /proc that names this battery's
+/// `process-cmdline` technique (the probe's own config never does).
+fn decoy_cmdline(nonce: &str) -> std::io::Result<String> {
+    let prefix = format!("cdr-{nonce}-");
+    let suffix = format!("-{PROCESS}");
+    for entry in std::fs::read_dir("/proc")? {
+        let name = entry?.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        // A process that ended or may not be read is simply not the decoy.
+        let Ok(raw) = std::fs::read(std::path::Path::new("/proc").join(&name).join("cmdline"))
+        else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmdline
+            .split(' ')
+            .any(|arg| arg.starts_with(&prefix) && arg.ends_with(&suffix))
+        {
+            return Ok(cmdline);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "no process outside the agent is listed with a readable command line",
+    ))
 }
 
 /// Finds the user key `name` in the session keyring and reads it.
