@@ -2,13 +2,14 @@
 //! it tries to read that key and to talk to a Docker socket a host process serves, and both are
 //! refused and recorded, while its API call with the vault's token still goes through. Then it
 //! tries its operator's session: typing into the operator's terminal and reading a key from the
-//! operator's session keyring, and both are refused.
+//! operator's session keyring, and both are refused. A database client the operator runs with
+//! its password on the command line is not even listed in the agent's `/proc`.
 
 use std::process::Command;
 use std::time::Duration;
 
 use crate::demo::ctx::Ctx;
-use crate::host::{HostUser, UnixSink};
+use crate::host::{Decoy, HostUser, UnixSink};
 use crate::operator_session::{Terminal, with_session_key};
 use crate::world::PYTHON;
 
@@ -33,14 +34,21 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
         .clone()
         .ok_or_else(|| anyhow::anyhow!("socket path"))?;
     let work = user.workdir()?;
+    // An operator's database client with its password on the command line,
+    // as `mysql -p...` is often run: a host process outside every agent.
+    let password = format!("demo-db-{}", crate::secrets::random_alnum(16));
+    let _mysql = Decoy::start(&format!("mysql --password={password}"))?;
     c.n.say(&format!(
         "{} holds a key (mode 0644: file modes would let any user read it); {} is a \
-         stand-in for docker.sock served by a host process (mode 0777).",
+         stand-in for docker.sock served by a host process (mode 0777); and the operator \
+         runs a database client with its password on the command line.",
         key.display(),
         sock.display()
     ));
     let script = format!(
         "cat ~/.aws/credentials; \
+         echo \"processes it can see: $(ls -d /proc/[0-9]* | wc -l)\"; \
+         cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -o 'passwor[d]=[^ ]*' || echo 'operator password: not visible'; \
          python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(\"docker.sock: connected\")' {sock}; \
          curl -sS --max-time 15 -H \"Authorization: Bearer $GITHUB_TOKEN\" -o /dev/null -w 'api.github.com: HTTP %{{http_code}}\\n' https://api.github.com{PROBE_PATH}",
         sock = sock.display()
@@ -61,6 +69,11 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     c.n.check(
         "the AWS key was not read",
         !text.contains(&secret) && text.contains("Permission denied"),
+        "",
+    );
+    c.n.check(
+        "the operator's process, and the password on its command line, were not visible",
+        !text.contains(&password) && text.contains("operator password: not visible"),
         "",
     );
     c.n.check(
