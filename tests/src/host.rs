@@ -195,6 +195,72 @@ impl Drop for Decoy {
     }
 }
 
+/// The marker in host shared memory, outside every agent: a System V
+/// segment (mode 0666, so file modes alone would let any uid attach it) and
+/// a POSIX one in /dev/shm (mode 0644). Both are removed on drop.
+pub struct HostSharedMemory {
+    pub sysv_key: i32,
+    shmid: i32,
+    pub posix_path: PathBuf,
+}
+
+impl HostSharedMemory {
+    pub fn plant(marker: &str) -> Result<HostSharedMemory> {
+        let bytes = marker.as_bytes();
+        // A key of our own, positive and non-zero (never IPC_PRIVATE), from
+        // the clock; IPC_EXCL below fails on a clash rather than share one.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.subsec_nanos());
+        let sysv_key = 0x4000_0000 | (nanos & 0x3fff_ffff) as i32;
+        // SAFETY: plain System V calls; the segment is attached only to copy
+        // the marker in and is detached at once.
+        let shmid =
+            unsafe { libc::shmget(sysv_key, 4096, libc::IPC_CREAT | libc::IPC_EXCL | 0o666) };
+        if shmid < 0 {
+            return Err(Error::Setup(format!(
+                "shmget: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        let planted = HostSharedMemory {
+            sysv_key,
+            shmid,
+            posix_path: PathBuf::from(format!(
+                "/dev/shm/cordon-e2e-{}",
+                crate::secrets::random_alnum(10)
+            )),
+        };
+        // SAFETY: as above; 4096 bytes are mapped, the marker is shorter.
+        unsafe {
+            let at = libc::shmat(shmid, std::ptr::null(), 0);
+            if at as isize == -1 {
+                return Err(Error::Setup(format!(
+                    "shmat: {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), at.cast::<u8>(), bytes.len().min(4095));
+            libc::shmdt(at);
+        }
+        std::fs::write(&planted.posix_path, bytes).ctx(|| "writing the /dev/shm marker".into())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&planted.posix_path, std::fs::Permissions::from_mode(0o644))
+            .ctx(|| "chmod of the /dev/shm marker".into())?;
+        Ok(planted)
+    }
+}
+
+impl Drop for HostSharedMemory {
+    fn drop(&mut self) {
+        // SAFETY: removes the segment this value created.
+        unsafe {
+            libc::shmctl(self.shmid, libc::IPC_RMID, std::ptr::null_mut());
+        }
+        let _ = std::fs::remove_file(&self.posix_path);
+    }
+}
+
 /// What a sink received: connections accepted and the bytes of each.
 #[derive(Debug, Default, Clone)]
 pub struct Received(Arc<Mutex<Vec<Vec<u8>>>>);
@@ -316,7 +382,9 @@ impl InheritedSocket {
 
 /// The start of every attack script: `cfg` from `sys.argv[1]` (JSON), a
 /// `res` dict printed at the end, `attempt(name, f)` recording whether `f`
-/// got through or which errno refused it, and `read(path)`.
+/// got through or which errno refused it, `read(path)`, `listed(pid)` (is
+/// the process in the /proc listing) and `sysv_shm(key)` (a System V
+/// segment's first bytes).
 pub const ATTEMPT_PRELUDE: &str = r#"
 import ctypes, json, os, signal, socket, sys, time
 cfg = json.loads(sys.argv[1])
@@ -329,6 +397,20 @@ def attempt(name, f):
 def read(p):
     with open(p, "rb") as f:
         return f.read(4096).decode(errors="replace")
+def listed(pid):
+    if str(pid) in os.listdir("/proc"):
+        return "listed"
+    raise OSError(2, "not listed")
+def sysv_shm(key):
+    c = ctypes.CDLL(None, use_errno=True)
+    c.shmat.restype = ctypes.c_void_p
+    shmid = c.shmget(key, 0, 0)
+    if shmid < 0:
+        raise OSError(ctypes.get_errno(), "shmget")
+    at = c.shmat(shmid, None, 0o10000)  # SHM_RDONLY
+    if at in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "shmat")
+    return ctypes.string_at(at, 64).split(b"\0")[0].decode(errors="replace")
 "#;
 
 /// The JSON object an attack script printed last.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use cordon_e2e::daemon::Daemon;
 use cordon_e2e::host::{
-    ATTEMPT_PRELUDE, HostUser, InheritedSocket, UnixSink, Victim, agent_as, contained_ps_row,
-    outcomes,
+    ATTEMPT_PRELUDE, HostSharedMemory, HostUser, InheritedSocket, UnixSink, Victim, agent_as,
+    contained_ps_row, outcomes,
 };
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{PYTHON, show, start_daemon};
@@ -46,12 +46,10 @@ attempt("environ", lambda: read(f"/proc/{pid}/environ"))
 attempt("mem", lambda: read(f"/proc/{pid}/mem")[:10])
 attempt("cmdline", lambda: read(f"/proc/{pid}/cmdline"))
 attempt("status", lambda: read(f"/proc/{pid}/status"))
-def listed(pid):
-    if str(pid) in os.listdir("/proc"):
-        return "listed"
-    raise OSError(2, "not listed")
 attempt("listing", lambda: listed(pid))
 attempt("own_listing", lambda: listed(os.getpid()))
+attempt("sysv_shm", lambda: sysv_shm(cfg["sysv_key"]))
+attempt("posix_shm", lambda: read(cfg["posix_shm"]))
 attempt("ptrace", lambda: ptrace_attach(pid))
 attempt("signal", lambda: os.kill(pid, signal.SIGTERM) or "sent")
 attempt("unix_path", lambda: unix(cfg["unix_path"]))
@@ -120,6 +118,7 @@ fn attacks_as(agent_user: &HostUser) {
     let f = fixture(POLICY);
     let victim_user = agent_user.clone();
     let mut victim = Victim::start(&victim_user, &f.marker).unwrap();
+    let shm = HostSharedMemory::plant(&f.marker).unwrap();
     let path_sink = UnixSink::pathname("host.sock").unwrap();
     let abstract_name = format!("cordon-e2e-{}", random_alnum(10));
     let abstract_sink = UnixSink::abstract_name(&abstract_name).unwrap();
@@ -130,6 +129,8 @@ fn attacks_as(agent_user: &HostUser) {
     let cfg = json!({
         "marker": f.marker,
         "victim": victim.pid(),
+        "sysv_key": shm.sysv_key,
+        "posix_shm": shm.posix_path,
         "credential": f.credential,
         "unix_path": path_sink.path.as_ref().unwrap(),
         "abstract": abstract_name,
@@ -156,6 +157,8 @@ fn attacks_as(agent_user: &HostUser) {
         "cmdline",
         "status",
         "listing",
+        "sysv_shm",
+        "posix_shm",
         "ptrace",
         "signal",
         "unix_path",

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use cordon_e2e::daemon::Daemon;
 use cordon_e2e::host::{
-    ATTEMPT_PRELUDE, HostUser, InheritedSocket, agent_as, contained_ps_row, outcomes,
+    ATTEMPT_PRELUDE, HostSharedMemory, HostUser, InheritedSocket, agent_as, contained_ps_row,
+    outcomes,
 };
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{POLICY_FILE, PYTHON, show, start_daemon};
@@ -99,11 +100,9 @@ attempt("daemon_ptrace", lambda: ptrace(cfg["daemon"]))
 attempt("daemon_signal", lambda: os.kill(cfg["daemon"], 9) or "killed")
 attempt("daemon_environ", lambda: read(f"/proc/{cfg['daemon']}/environ"))
 attempt("daemon_cmdline", lambda: read(f"/proc/{cfg['daemon']}/cmdline"))
-def listed(pid):
-    if str(pid) in os.listdir("/proc"):
-        return "listed"
-    raise OSError(2, "not listed")
 attempt("daemon_listed", lambda: listed(cfg["daemon"]))
+attempt("sysv_shm", lambda: sysv_shm(cfg["sysv_key"]))
+attempt("posix_shm", lambda: read(cfg["posix_shm"]))
 # Root's host-wide powers that Landlock does not govern. Each probe leaves
 # the host as it was if it works: the clock keeps the tick it had, the audit
 # status is only read, the priority is the agent's own.
@@ -278,7 +277,11 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
         cordon_e2e::host::chown(&owned, u.uid, u.gid).unwrap();
     }
 
+    // Host shared memory holding the marker, outside every agent.
+    let shm = HostSharedMemory::plant(&marker).unwrap();
     let cfg = json!({
+        "sysv_key": shm.sysv_key,
+        "posix_shm": shm.posix_path,
         "owned": owned,
         "marker": marker,
         "policy": policy_path,
@@ -327,6 +330,8 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
         "daemon_environ",
         "daemon_cmdline",
         "daemon_listed",
+        "sysv_shm",
+        "posix_shm",
         "clock",
         "audit_control",
         "nice",

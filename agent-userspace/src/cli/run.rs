@@ -17,7 +17,7 @@ use super::args::RunArgs;
 use crate::{
     cgroup::validate_agent_name,
     cli::userns,
-    contain::{fds, landlock, procfs},
+    contain::{fds, host_view, landlock},
     control::{
         client,
         proto::{Request, RunReply},
@@ -73,11 +73,11 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     let reply: RunReply =
         serde_json::from_value(body).context("daemon sent an unreadable run reply")?;
     if reply.contain.is_some() {
-        hide_host_processes(&args.agent)?;
+        private_host_view(&args.agent)?;
     }
     // Built now, while every listed path can still be opened (and after
-    // /proc was replaced, so rules under it name the agent's instance);
-    // entered last.
+    // /proc and /dev/shm were replaced, so rules under them name the
+    // agent's own); entered last.
     let landlock = match &reply.contain {
         Some(spec) => Some(landlock::prepare(spec)?),
         None => {
@@ -119,21 +119,21 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     bail!("exec {}: {err}", resolved.display())
 }
 
-/// A contained agent lists only its own processes (`contain::procfs`).
-/// Root is needed to mount the agent's /proc; a launch that cannot hide
-/// them (not root, or the mount refused) says so or is refused. A launch
-/// from inside an agent keeps its parent's instance.
-fn hide_host_processes(agent: &str) -> anyhow::Result<()> {
-    if procfs::already_hidden()? {
+/// A contained agent sees only its own processes, IPC objects and shared
+/// memory (`contain::host_view`). Root is needed to set that up; a launch
+/// that cannot (not root) says so, and one whose setup fails is refused. A
+/// launch from inside an agent keeps its parent's view.
+fn private_host_view(agent: &str) -> anyhow::Result<()> {
+    if host_view::already_entered()? {
         return Ok(());
     }
     if !Uid::effective().is_root() {
         eprintln!(
-            "cordon: warning: `cordon run` is not root, so agent {agent:?} can list the host's processes and read their command lines"
+            "cordon: warning: `cordon run` is not root, so agent {agent:?} can list the host's processes, read their command lines and reach the host's shared memory that file modes allow"
         );
         return Ok(());
     }
-    procfs::hide_other_processes().context("hiding the host's processes from the agent")
+    host_view::enter().context("giving the agent its own view of the host")
 }
 
 /// Enters the Landlock domain as the very last step before exec, after

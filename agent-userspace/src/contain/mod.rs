@@ -2,7 +2,7 @@
 //! it may do on the network. See docs/containment.md.
 //!
 //! - `plan`: pure; policy + launch -> the Landlock lists and the kernel deny list.
-//! - `landlock`, `fds`, `procfs`: applied by `cordon run` to itself before exec.
+//! - `landlock`, `fds`, `host_view`: applied by `cordon run` to itself before exec.
 //! - `expand`: the filesystem edge of the plan (globs).
 //! - `events`: kernel refusals -> audit records (daemon).
 pub mod agent_seccomp;
@@ -11,11 +11,11 @@ pub mod defaults;
 pub mod events;
 pub mod expand;
 pub mod fds;
+pub mod host_view;
 pub mod kernel;
 pub mod landlock;
 pub mod landlock_log;
 pub mod plan;
-pub mod procfs;
 pub mod root_seccomp;
 pub mod seccomp;
 
