@@ -261,6 +261,40 @@ impl Drop for HostSharedMemory {
     }
 }
 
+/// Another terminal of the operator's, outside every agent: a pty whose
+/// slave belongs to `owner` (as a login hands its user the terminal), with
+/// `typed` waiting in it as input its shell has not read yet.
+pub struct OtherTerminal {
+    _master: std::os::fd::OwnedFd,
+    _slave: std::os::fd::OwnedFd,
+    pub slave_path: PathBuf,
+}
+
+impl OtherTerminal {
+    pub fn open(owner: u32, group: u32, typed: &str) -> Result<OtherTerminal> {
+        use std::os::fd::AsRawFd;
+        let pty =
+            nix::pty::openpty(None, None).map_err(|e| Error::Setup(format!("openpty: {e}")))?;
+        let slave_path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
+            .ctx(|| "naming the pty".into())?;
+        chown(&slave_path, owner, group)?;
+        let line = format!("{typed}\n");
+        // SAFETY: a write of a buffer this function owns to a descriptor it owns.
+        let n = unsafe { libc::write(pty.master.as_raw_fd(), line.as_ptr().cast(), line.len()) };
+        if n != line.len() as isize {
+            return Err(Error::Setup(format!(
+                "typing into the pty: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(OtherTerminal {
+            _master: pty.master,
+            _slave: pty.slave,
+            slave_path,
+        })
+    }
+}
+
 /// What a sink received: connections accepted and the bytes of each.
 #[derive(Debug, Default, Clone)]
 pub struct Received(Arc<Mutex<Vec<Vec<u8>>>>);
@@ -383,8 +417,9 @@ impl InheritedSocket {
 /// The start of every attack script: `cfg` from `sys.argv[1]` (JSON), a
 /// `res` dict printed at the end, `attempt(name, f)` recording whether `f`
 /// got through or which errno refused it, `read(path)`, `listed(pid)` (is
-/// the process in the /proc listing) and `sysv_shm(key)` (a System V
-/// segment's first bytes).
+/// the process in the /proc listing), `sysv_shm(key)` (a System V
+/// segment's first bytes) and `read_tty(path)` (input waiting in a
+/// terminal).
 pub const ATTEMPT_PRELUDE: &str = r#"
 import ctypes, json, os, signal, socket, sys, time
 cfg = json.loads(sys.argv[1])
@@ -397,6 +432,12 @@ def attempt(name, f):
 def read(p):
     with open(p, "rb") as f:
         return f.read(4096).decode(errors="replace")
+def read_tty(path):
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        return os.read(fd, 4096).decode(errors="replace")
+    finally:
+        os.close(fd)
 def listed(pid):
     if str(pid) in os.listdir("/proc"):
         return "listed"

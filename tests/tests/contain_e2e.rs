@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use cordon_e2e::daemon::Daemon;
 use cordon_e2e::host::{
-    ATTEMPT_PRELUDE, HostSharedMemory, HostUser, InheritedSocket, UnixSink, Victim, agent_as,
-    contained_ps_row, outcomes,
+    ATTEMPT_PRELUDE, HostSharedMemory, HostUser, InheritedSocket, OtherTerminal, UnixSink, Victim,
+    agent_as, contained_ps_row, outcomes,
 };
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{PYTHON, show, start_daemon};
@@ -50,6 +50,7 @@ attempt("listing", lambda: listed(pid))
 attempt("own_listing", lambda: listed(os.getpid()))
 attempt("sysv_shm", lambda: sysv_shm(cfg["sysv_key"]))
 attempt("posix_shm", lambda: read(cfg["posix_shm"]))
+attempt("other_terminal", lambda: read_tty(cfg["other_terminal"]))
 attempt("ptrace", lambda: ptrace_attach(pid))
 attempt("signal", lambda: os.kill(pid, signal.SIGTERM) or "sent")
 attempt("unix_path", lambda: unix(cfg["unix_path"]))
@@ -119,6 +120,8 @@ fn attacks_as(agent_user: &HostUser) {
     let victim_user = agent_user.clone();
     let mut victim = Victim::start(&victim_user, &f.marker).unwrap();
     let shm = HostSharedMemory::plant(&f.marker).unwrap();
+    // The operator's other login, on a terminal the agent's user owns.
+    let other = OtherTerminal::open(agent_user.uid, agent_user.gid, &f.marker).unwrap();
     let path_sink = UnixSink::pathname("host.sock").unwrap();
     let abstract_name = format!("cordon-e2e-{}", random_alnum(10));
     let abstract_sink = UnixSink::abstract_name(&abstract_name).unwrap();
@@ -131,6 +134,7 @@ fn attacks_as(agent_user: &HostUser) {
         "victim": victim.pid(),
         "sysv_key": shm.sysv_key,
         "posix_shm": shm.posix_path,
+        "other_terminal": other.slave_path,
         "credential": f.credential,
         "unix_path": path_sink.path.as_ref().unwrap(),
         "abstract": abstract_name,
@@ -159,6 +163,7 @@ fn attacks_as(agent_user: &HostUser) {
         "listing",
         "sysv_shm",
         "posix_shm",
+        "other_terminal",
         "ptrace",
         "signal",
         "unix_path",

@@ -119,8 +119,8 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     bail!("exec {}: {err}", resolved.display())
 }
 
-/// A contained agent sees only its own processes, IPC objects and shared
-/// memory (`contain::host_view`). Root is needed to set that up; a launch
+/// A contained agent sees only its own processes, IPC objects, shared
+/// memory and terminals (`contain::host_view`). Root is needed to set that up; a launch
 /// that cannot (not root) says so, and one whose setup fails is refused. A
 /// launch from inside an agent keeps its parent's view.
 fn private_host_view(agent: &str) -> anyhow::Result<()> {
@@ -129,7 +129,7 @@ fn private_host_view(agent: &str) -> anyhow::Result<()> {
     }
     if !Uid::effective().is_root() {
         eprintln!(
-            "cordon: warning: `cordon run` is not root, so agent {agent:?} can list the host's processes, read their command lines and reach the host's shared memory that file modes allow"
+            "cordon: warning: `cordon run` is not root, so agent {agent:?} can list the host's processes, read their command lines and reach the host's shared memory and terminals that file modes allow"
         );
         return Ok(());
     }

@@ -1,5 +1,6 @@
 //! A contained agent's own view of the host: its own processes in /proc,
-//! its own System V IPC and POSIX message queues, its own /dev/shm.
+//! its own System V IPC and POSIX message queues, its own /dev/shm and
+//! pseudo-terminals.
 //!
 //! Landlock already keeps an agent from ptrace and from the files of
 //! `/proc/PID` that need ptrace access (`environ`, `mem`, `fd`, ...), but
@@ -24,6 +25,10 @@
 //!   agent is in it. `ptraceable` asks only the ptrace check (Linux 5.8,
 //!   older than any kernel with Landlock).
 //! - `/dev/shm` is an empty tmpfs of its own, shared with its sub-agents.
+//! - `/dev/pts` is a devpts instance of its own: the operator's other
+//!   terminals (its other logins, whose pending input an agent running as
+//!   their owner could read, keystrokes and all) are not there to open. The
+//!   terminal the agent was started on stays its stdio and `/dev/tty`.
 //! - System V IPC objects and POSIX message queues are the new IPC
 //!   namespace's: none of the host's exist there.
 //!
@@ -42,6 +47,7 @@ use nix::{
 const PROC: &str = "/proc";
 const HIDDEN: &str = "hidepid=ptraceable";
 const SHM: &str = "/dev/shm";
+const PTS: &str = "/dev/pts";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostViewError {
@@ -65,7 +71,8 @@ pub enum HostViewError {
 
 /// Moves the calling thread into mount and IPC namespaces of its own (the
 /// mount namespace still receives the host's new mounts, and sends none)
-/// and gives it the private /proc and /dev/shm above. Needs real root.
+/// and gives it the private /proc, /dev/pts and /dev/shm above. Needs real
+/// root.
 pub fn enter() -> Result<(), HostViewError> {
     let ns = |step: &'static str| move |source| HostViewError::Namespace { step, source };
     unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC)
@@ -85,6 +92,22 @@ pub fn enter() -> Result<(), HostViewError> {
             path: PathBuf::from(PROC),
             source,
         }
+    })?;
+    // The agent's own pseudo-terminals: /dev/ptmx opens the devpts mounted
+    // at /dev/pts next to it (Linux 4.7), so the ptys it makes are in this
+    // instance, and the operator's other terminals are in none it can name.
+    // The terminal it was started on stays its stdio and /dev/tty.
+    mount(
+        Some("devpts"),
+        PTS,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )
+    .map_err(|source| HostViewError::Mount {
+        what: "a devpts instance of its own",
+        path: PathBuf::from(PTS),
+        source,
     })?;
     // A host without /dev/shm has no POSIX shared memory to keep apart.
     if Path::new(SHM).is_dir() {
