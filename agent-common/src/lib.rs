@@ -5,6 +5,8 @@
 //! must bump [`MAP_ABI_VERSION`], which names the bpffs pin directory.
 #![no_std]
 
+pub mod devices;
+
 /// Bumped whenever a map's key or value layout changes, so a daemon never
 /// adopts pinned maps written with a different layout.
 pub const MAP_ABI_VERSION: u32 = 2;

@@ -18,6 +18,7 @@
 
 mod addr;
 mod contain;
+mod device;
 mod kernel;
 mod maps;
 mod observe;

@@ -295,6 +295,47 @@ impl OtherTerminal {
     }
 }
 
+/// A block device holding the marker in its first bytes, as a disk holds
+/// the files on it: a loop device over a file, owned by `owner` (root's
+/// own disk, or one handed to a user). Detached on drop.
+pub struct LoopDevice {
+    pub path: PathBuf,
+    _backing: tempfile::NamedTempFile,
+}
+
+impl LoopDevice {
+    pub fn with(marker: &str, owner: u32, group: u32) -> Result<LoopDevice> {
+        let backing = tempfile::NamedTempFile::new().ctx(|| "loop backing file".into())?;
+        let mut bytes = marker.as_bytes().to_vec();
+        bytes.resize(64 * 1024, 0);
+        std::fs::write(backing.path(), &bytes).ctx(|| "writing the loop backing file".into())?;
+        let out = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(backing.path())
+            .output()
+            .ctx(|| "running losetup".into())?;
+        if !out.status.success() {
+            return Err(Error::Setup(format!(
+                "losetup: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let dev = LoopDevice {
+            path,
+            _backing: backing,
+        };
+        chown(&dev.path, owner, group)?;
+        Ok(dev)
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
+    }
+}
+
 /// What a sink received: connections accepted and the bytes of each.
 #[derive(Debug, Default, Clone)]
 pub struct Received(Arc<Mutex<Vec<Vec<u8>>>>);

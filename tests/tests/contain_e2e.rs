@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use cordon_e2e::daemon::Daemon;
 use cordon_e2e::host::{
-    ATTEMPT_PRELUDE, HostSharedMemory, HostUser, InheritedSocket, OtherTerminal, UnixSink, Victim,
-    agent_as, contained_ps_row, outcomes,
+    ATTEMPT_PRELUDE, HostSharedMemory, HostUser, InheritedSocket, LoopDevice, OtherTerminal,
+    UnixSink, Victim, agent_as, contained_ps_row, outcomes,
 };
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{PYTHON, show, start_daemon};
@@ -51,6 +51,7 @@ attempt("own_listing", lambda: listed(os.getpid()))
 attempt("sysv_shm", lambda: sysv_shm(cfg["sysv_key"]))
 attempt("posix_shm", lambda: read(cfg["posix_shm"]))
 attempt("other_terminal", lambda: read_tty(cfg["other_terminal"]))
+attempt("raw_device", lambda: read(cfg["raw_device"])[:64].split("\0")[0])
 attempt("ptrace", lambda: ptrace_attach(pid))
 attempt("signal", lambda: os.kill(pid, signal.SIGTERM) or "sent")
 attempt("unix_path", lambda: unix(cfg["unix_path"]))
@@ -122,6 +123,8 @@ fn attacks_as(agent_user: &HostUser) {
     let shm = HostSharedMemory::plant(&f.marker).unwrap();
     // The operator's other login, on a terminal the agent's user owns.
     let other = OtherTerminal::open(agent_user.uid, agent_user.gid, &f.marker).unwrap();
+    // A disk handed to the agent's user, holding the marker.
+    let disk = LoopDevice::with(&f.marker, agent_user.uid, agent_user.gid).unwrap();
     let path_sink = UnixSink::pathname("host.sock").unwrap();
     let abstract_name = format!("cordon-e2e-{}", random_alnum(10));
     let abstract_sink = UnixSink::abstract_name(&abstract_name).unwrap();
@@ -135,6 +138,7 @@ fn attacks_as(agent_user: &HostUser) {
         "sysv_key": shm.sysv_key,
         "posix_shm": shm.posix_path,
         "other_terminal": other.slave_path,
+        "raw_device": disk.path,
         "credential": f.credential,
         "unix_path": path_sink.path.as_ref().unwrap(),
         "abstract": abstract_name,
@@ -164,6 +168,7 @@ fn attacks_as(agent_user: &HostUser) {
         "sysv_shm",
         "posix_shm",
         "other_terminal",
+        "raw_device",
         "ptrace",
         "signal",
         "unix_path",

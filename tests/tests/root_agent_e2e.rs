@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use cordon_e2e::daemon::Daemon;
 use cordon_e2e::host::{
-    ATTEMPT_PRELUDE, HostSharedMemory, HostUser, InheritedSocket, OtherTerminal, agent_as,
-    contained_ps_row, outcomes,
+    ATTEMPT_PRELUDE, HostSharedMemory, HostUser, InheritedSocket, LoopDevice, OtherTerminal,
+    agent_as, contained_ps_row, outcomes,
 };
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{POLICY_FILE, PYTHON, show, start_daemon};
@@ -104,6 +104,7 @@ attempt("daemon_listed", lambda: listed(cfg["daemon"]))
 attempt("sysv_shm", lambda: sysv_shm(cfg["sysv_key"]))
 attempt("posix_shm", lambda: read(cfg["posix_shm"]))
 attempt("other_terminal", lambda: read_tty(cfg["other_terminal"]))
+attempt("raw_device", lambda: read(cfg["raw_device"])[:64].split("\0")[0])
 # Root's host-wide powers that Landlock does not govern. Each probe leaves
 # the host as it was if it works: the clock keeps the tick it had, the audit
 # status is only read, the priority is the agent's own.
@@ -283,10 +284,13 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
     // The operator's other login: root's own terminal, or the user's.
     let (tty_uid, tty_gid) = user.as_ref().map_or((0, 0), |u| (u.uid, u.gid));
     let other = OtherTerminal::open(tty_uid, tty_gid, &marker).unwrap();
+    // A disk of root's (or the user's), holding the marker.
+    let disk = LoopDevice::with(&marker, tty_uid, tty_gid).unwrap();
     let cfg = json!({
         "sysv_key": shm.sysv_key,
         "posix_shm": shm.posix_path,
         "other_terminal": other.slave_path,
+        "raw_device": disk.path,
         "owned": owned,
         "marker": marker,
         "policy": policy_path,
@@ -338,6 +342,7 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
         "sysv_shm",
         "posix_shm",
         "other_terminal",
+        "raw_device",
         "clock",
         "audit_control",
         "nice",

@@ -76,7 +76,7 @@ const SECURITYFS: &str = "/sys/kernel/security";
 pub fn pinned_links(lsm: bool) -> Vec<String> {
     let mut names: Vec<&str> = SOCK_ADDR_PROGRAMS.to_vec();
     names.extend([SOCK_CREATE, SOCK_OPS, EGRESS]);
-    names.extend(super::unix_hooks::UNIX_HOOKS.iter().map(|(n, _)| *n));
+    names.extend(super::unix_hooks::REQUIRED_HOOKS.iter().map(|(n, _, _)| *n));
     if lsm {
         names.extend(LSM_PROGRAMS.iter().map(|(n, _)| *n));
         names.extend(OBSERVERS.iter().map(|(n, _)| *n));

@@ -16,7 +16,9 @@ use std::{
 
 use aya_obj::generated::bpf_insn;
 
+pub const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 pub const BPF_PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
+pub const BPF_CGROUP_DEVICE: u32 = 6;
 pub const BPF_CGROUP_UNIX_CONNECT: u32 = 49;
 pub const BPF_CGROUP_UNIX_SENDMSG: u32 = 50;
 

@@ -1,7 +1,9 @@
 //! The required containment step: the pathname unix-socket allow list on
 //! the cgroup sock_addr unix hooks, loaded through `raw_prog` because aya
-//! 0.16 has no attach type for them. They are ordinary cgroup programs,
-//! not trampolines, so they run where the LSM layer cannot.
+//! 0.16 has no attach type for them, and the device allowlist
+//! (`agent_common::devices`) on the cgroup device hook, loaded the same way
+//! because aya 0.16 cannot turn its link into one to pin. They are ordinary
+//! cgroup programs, not trampolines, so they run where the LSM layer cannot.
 use std::{
     os::fd::{AsFd, AsRawFd, OwnedFd, RawFd},
     path::Path,
@@ -15,15 +17,32 @@ use aya::{
 use super::{
     BpfError,
     load::{EBPF_OBJECT, sock_addr_offsets},
-    raw_prog::{self, BPF_CGROUP_UNIX_CONNECT, BPF_CGROUP_UNIX_SENDMSG},
+    raw_prog::{
+        self, BPF_CGROUP_DEVICE, BPF_CGROUP_UNIX_CONNECT, BPF_CGROUP_UNIX_SENDMSG,
+        BPF_PROG_TYPE_CGROUP_DEVICE, BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+    },
 };
 
 /// (program, attach type). The functions sit in cgroup/connect4 and
 /// cgroup/sendmsg4 sections only for aya-obj's parser; aya never loads
 /// them (it loads programs only by the names load.rs asks for).
-pub(super) const UNIX_HOOKS: [(&str, u32); 2] = [
-    ("cordon_uds_connect", BPF_CGROUP_UNIX_CONNECT),
-    ("cordon_uds_sendmsg", BPF_CGROUP_UNIX_SENDMSG),
+/// (program, program type, attach type).
+pub(super) const REQUIRED_HOOKS: [(&str, u32, u32); 3] = [
+    (
+        "cordon_uds_connect",
+        BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+        BPF_CGROUP_UNIX_CONNECT,
+    ),
+    (
+        "cordon_uds_sendmsg",
+        BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+        BPF_CGROUP_UNIX_SENDMSG,
+    ),
+    (
+        "cordon_device",
+        BPF_PROG_TYPE_CGROUP_DEVICE,
+        BPF_CGROUP_DEVICE,
+    ),
 ];
 
 /// The data of any map variant (aya has no accessor on `Map`).
@@ -67,11 +86,12 @@ fn map_data(m: &Map) -> &MapData {
     )
 }
 
-/// Loads the unix hooks of an object `attach_all` returned, attaches them
-/// to `cgroup` and pins their links in `pin_dir` (temporary name, then
-/// renamed over the previous pin, so a restart has no gap). Both are
-/// verified before either is attached. Without an `Ok` here, no profile
-/// may be installed: pathname unix sockets would not be confined.
+/// Loads the unix hooks and the device hook of an object `attach_all`
+/// returned, attaches them to `cgroup` and pins their links in `pin_dir`
+/// (temporary name, then renamed over the previous pin, so a restart has
+/// no gap). All are verified before any is attached. Without an `Ok` here,
+/// no profile may be installed: pathname unix sockets and devices would
+/// not be confined.
 ///
 /// Works whether or not the daemon has already taken maps out of `ebpf`:
 /// those are opened from their pins instead.
@@ -109,17 +129,12 @@ pub fn attach_unix_hooks(ebpf: &mut Ebpf, cgroup: &Path, pin_dir: &Path) -> Resu
             .find(|(n, _)| n == name)
             .map(|(_, d)| d.fd().as_fd().as_raw_fd())
     };
-    let names = UNIX_HOOKS.map(|(n, _)| n);
+    let names = REQUIRED_HOOKS.map(|(n, _, _)| n);
     let insns = raw_prog::relocated(EBPF_OBJECT, &names, map_fd)?;
 
     let mut progs: Vec<(&'static str, u32, OwnedFd)> = Vec::new();
-    for (name, attach_type) in UNIX_HOOKS {
-        let fd = raw_prog::load(
-            name,
-            raw_prog::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-            attach_type,
-            &insns[name],
-        )?;
+    for (name, prog_type, attach_type) in REQUIRED_HOOKS {
+        let fd = raw_prog::load(name, prog_type, attach_type, &insns[name])?;
         progs.push((name, attach_type, fd));
     }
     for (name, attach_type, prog) in &progs {

@@ -646,8 +646,9 @@ fn attach_containment(
     // addition where the kernel allows trampoline programs; Landlock and
     // the cgroup socket hooks carry containment without it.
     // Required: the pathname unix-socket allowlist (Landlock cannot do it).
+    // And the device allowlist: device nodes by number, whatever the uid.
     bpf::load::attach_unix_hooks(ebpf, tree.parent(), &paths.pin_dir())
-        .context("attaching the cgroup unix-socket hooks")?;
+        .context("attaching the cgroup unix-socket and device hooks")?;
     let lsm = match bpf::load::attach_containment(ebpf, tree.parent(), &paths.pin_dir()) {
         Ok(()) => {
             tracing::info!("BPF LSM containment layer attached");
