@@ -3,13 +3,14 @@
 //! refused and recorded, while its API call with the vault's token still goes through. Then it
 //! tries its operator's session: typing into the operator's terminal and reading a key from the
 //! operator's session keyring, and both are refused. A database client the operator runs with
-//! its password on the command line is not even listed in the agent's `/proc`.
+//! its password on the command line is not even listed in the agent's `/proc`, the user's other
+//! terminal is not there to read, and a disk the user owns is refused.
 
 use std::process::Command;
 use std::time::Duration;
 
 use crate::demo::ctx::Ctx;
-use crate::host::{Decoy, HostUser, UnixSink};
+use crate::host::{Decoy, HostUser, LoopDevice, OtherTerminal, UnixSink};
 use crate::operator_session::{Terminal, with_session_key};
 use crate::world::PYTHON;
 
@@ -38,20 +39,33 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     // as `mysql -p...` is often run: a host process outside every agent.
     let password = format!("demo-db-{}", crate::secrets::random_alnum(16));
     let _mysql = Decoy::start(&format!("mysql --password={password}"))?;
+    // The user's other login, with a password typed and not yet read, and a
+    // disk handed to the user: both theirs, so file modes let them in.
+    let typed = format!("demo-typed-{}", crate::secrets::random_alnum(16));
+    let other = OtherTerminal::open(user.uid, user.gid, &typed)?;
+    let on_disk = format!("demo-disk-{}", crate::secrets::random_alnum(16));
+    let disk = LoopDevice::with(&on_disk, user.uid, user.gid)?;
     c.n.say(&format!(
         "{} holds a key (mode 0644: file modes would let any user read it); {} is a \
-         stand-in for docker.sock served by a host process (mode 0777); and the operator \
-         runs a database client with its password on the command line.",
+         stand-in for docker.sock served by a host process (mode 0777); the operator \
+         runs a database client with its password on the command line; {} is the user's \
+         other terminal, with a line typed and not yet read; {} is a disk the user owns.",
         key.display(),
-        sock.display()
+        sock.display(),
+        other.slave_path.display(),
+        disk.path.display()
     ));
     let script = format!(
         "cat ~/.aws/credentials; \
          echo \"processes it can see: $(ls -d /proc/[0-9]* | wc -l)\"; \
          cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -o 'passwor[d]=[^ ]*' || echo 'operator password: not visible'; \
+         head -n 1 {tty} 2>/dev/null || echo 'other terminal: not there'; \
+         head -c 64 {disk} 2>&1 | tr -d '\\0' | sed 's/^/disk: /'; echo; \
          python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(\"docker.sock: connected\")' {sock}; \
          curl -sS --max-time 15 -H \"Authorization: Bearer $GITHUB_TOKEN\" -o /dev/null -w 'api.github.com: HTTP %{{http_code}}\\n' https://api.github.com{PROBE_PATH}",
-        sock = sock.display()
+        sock = sock.display(),
+        tty = other.slave_path.display(),
+        disk = disk.path.display()
     );
     let before = c.w.github.count();
     let mut cmd = Command::new(&c.cordon);
@@ -74,6 +88,19 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     c.n.check(
         "the operator's process, and the password on its command line, were not visible",
         !text.contains(&password) && text.contains("operator password: not visible"),
+        "",
+    );
+    c.n.check(
+        "the user's other terminal was not there to read",
+        !text.contains(&typed) && text.contains("other terminal: not there"),
+        "",
+    );
+    c.n.check(
+        "the disk the user owns was refused",
+        !text.contains(&on_disk)
+            && text
+                .lines()
+                .any(|l| l.starts_with("disk: ") && l.contains("Operation not permitted")),
         "",
     );
     c.n.check(
