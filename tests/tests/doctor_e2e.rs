@@ -11,7 +11,7 @@ use cordon_e2e::{PolicyDir, TestDns, cordon_bin, require_root_or_skip, run_with_
 use serde_json::Value;
 
 const POLICY: &str = "agents = [\"*\"]\ndefault = \"deny\"\n";
-const TECHNIQUES: [&str; 18] = [
+const TECHNIQUES: [&str; 21] = [
     "inherited-fd",
     "tcp4",
     "tcp6",
@@ -30,6 +30,9 @@ const TECHNIQUES: [&str; 18] = [
     "keyring",
     "terminal",
     "process-cmdline",
+    "other-terminal",
+    "raw-device",
+    "shared-memory",
 ];
 
 fn doctor(args: &[&str]) -> (Output, Value) {

@@ -48,6 +48,15 @@ pub const TECHNIQUES: &[(&str, &str)] = &[
         "process-cmdline",
         "read another host process's command line (/proc/PID/cmdline)",
     ),
+    (
+        "other-terminal",
+        "read what was typed into another of the operator's terminals",
+    ),
+    ("raw-device", "read a disk's blocks through its device node"),
+    (
+        "shared-memory",
+        "attach a System V shared memory segment of the host's",
+    ),
 ];
 
 pub const SECRET: &str = "secret-file";
@@ -58,9 +67,22 @@ pub const TERMINAL: &str = "terminal";
 /// Its marker is the command line of a host process the orchestrator
 /// starts for the run (`decoy.rs`), given to the probe nowhere else.
 pub const PROCESS: &str = "process-cmdline";
+/// Their markers are in the bait the orchestrator plants for the run
+/// (`bait.rs`): a terminal's pending input, a disk's first bytes, a shared
+/// memory segment. The probe is told where, never what.
+pub const OTHER_TERMINAL: &str = "other-terminal";
+pub const RAW_DEVICE: &str = "raw-device";
+pub const SHARED_MEMORY: &str = "shared-memory";
 /// Techniques whose sink is the agent's own output: what they steal exists
 /// nowhere the agent was given it.
-const READ_BY_THE_AGENT: &[&str] = &[SECRET, KEYRING, PROCESS];
+pub const READ_BY_THE_AGENT: &[&str] = &[
+    SECRET,
+    KEYRING,
+    PROCESS,
+    OTHER_TERMINAL,
+    RAW_DEVICE,
+    SHARED_MEMORY,
+];
 
 /// Everything the in-agent probe needs, handed to it as one JSON argument.
 /// The secret's content is not here: it exists only in the planted file.
@@ -83,6 +105,10 @@ pub struct ProbeConfig {
     pub secret_path: PathBuf,
     /// The description of the key in the probe's session keyring.
     pub key_name: String,
+    /// Where the run's bait is (`bait.rs`).
+    pub other_terminal: PathBuf,
+    pub raw_device: Option<PathBuf>,
+    pub shm_key: i32,
 }
 
 /// One marker per technique for a run (`control` or `confined`).
@@ -194,6 +220,9 @@ mod tests {
             abstract_name: "cordon-doctor-x".into(),
             secret_path: "/run/x/secret/token".into(),
             key_name: "cordon-doctor-n".into(),
+            other_terminal: "/dev/pts/7".into(),
+            raw_device: Some("/dev/loop3".into()),
+            shm_key: 0x4000_0001,
         };
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<ProbeConfig>(&text).unwrap(), c);

@@ -3,11 +3,12 @@
 //! escape, or the probe proves nothing on this host) and once as a root
 //! agent under a throwaway daemon and deny-everything policy (which must
 //! hold). Verdicts come from what the sinks received.
+pub mod bait;
 pub mod battery;
-pub mod decoy;
 pub mod netns;
 pub mod packets;
 pub mod probe;
+mod probe_bait;
 pub mod session;
 pub mod sinks;
 pub mod throwaway;
@@ -23,8 +24,11 @@ use nix::fcntl::{Flock, FlockArg};
 use rand::Rng;
 
 use super::report::Check;
-use battery::{Evidence, KEYRING, PROCESS, ProbeConfig, SECRET, TECHNIQUES, TERMINAL, Verdict};
-use decoy::Decoy;
+use bait::Bait;
+use battery::{
+    Evidence, KEYRING, OTHER_TERMINAL, PROCESS, ProbeConfig, RAW_DEVICE, SECRET, SHARED_MEMORY,
+    TECHNIQUES, TERMINAL, Verdict,
+};
 use netns::NetNs;
 use session::OperatorSession;
 use sinks::{Endpoint, Sinks};
@@ -70,11 +74,11 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
     )?;
     let secret_path = work.0.join("secret/token");
     let key_name = format!("cordon-doctor-{nonce}");
-    let config = |run: &str| ProbeConfig {
+    let config = |run: &str, bait: &Bait| ProbeConfig {
         nonce: nonce.clone(),
         markers: battery::markers(&nonce, run)
             .into_iter()
-            .filter(|(id, _)| id != SECRET && id != KEYRING && id != PROCESS)
+            .filter(|(id, _)| !battery::READ_BY_THE_AGENT.contains(&id.as_str()))
             .collect(),
         target_v4: netns::TARGET_V4,
         target_v6: netns::TARGET_V6,
@@ -89,6 +93,9 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
         abstract_name: abstract_name.clone(),
         secret_path: secret_path.clone(),
         key_name: key_name.clone(),
+        other_terminal: bait.terminal.clone(),
+        raw_device: bait.disk().cloned(),
+        shm_key: bait.shm_key,
     };
     // Each run starts in its own operator session: a terminal, and a
     // keyring whose one key holds the run's keyring marker.
@@ -105,29 +112,44 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
         )?)
     };
 
-    // A host process named with the run's marker, for as long as the run.
-    let decoy = |run: &str| Decoy::start(&battery::markers(&nonce, run)[PROCESS]);
+    // What the run leaves on the host for the agent to steal, each with
+    // its marker, for as long as the run (`bait.rs`). A fresh System V key
+    // per run: IPC_EXCL refuses one already taken.
+    let bait = |run: &str| -> anyhow::Result<Bait> {
+        let m = battery::markers(&nonce, run);
+        let key = 0x4000_0000 | (rand::rng().random::<u32>() & 0x3fff_ffff) as i32;
+        Bait::plant(
+            &bait::Markers {
+                process: &m[PROCESS],
+                terminal: &m[OTHER_TERMINAL],
+                disk: &m[RAW_DEVICE],
+                shm: &m[SHARED_MEMORY],
+            },
+            key,
+            &work.0,
+        )
+    };
 
     plant("control")?;
-    let cfg = serde_json::to_string(&config("control"))?;
+    let control_bait = bait("control")?;
+    let cfg = serde_json::to_string(&config("control", &control_bait))?;
     let control_session = session("control")?;
-    let control_decoy = decoy("control")?;
     let mut cmd = throwaway::probe_command(&exe, None, &cfg, control_end.as_raw_fd());
     control_session.attach(&mut cmd);
     let control_out = throwaway::run_captured(cmd, &work.0, "control")?;
     std::thread::sleep(SETTLE);
     let mut control_sinks = sinks.received();
     control_sinks.extend(control_session.typed()?);
-    drop(control_decoy);
+    drop(control_bait);
 
     plant("confined")?;
     std::fs::write(
         work.0.join("policies/attack.toml"),
         throwaway::policy(&secret_path),
     )?;
-    let cfg = serde_json::to_string(&config("confined"))?;
+    let confined_bait = bait("confined")?;
+    let cfg = serde_json::to_string(&config("confined", &confined_bait))?;
     let confined_session = session("confined")?;
-    let _confined_decoy = decoy("confined")?;
     let (confined_out, _daemon) = if unconfined {
         let mut cmd = throwaway::probe_command(&exe, None, &cfg, confined_end.as_raw_fd());
         confined_session.attach(&mut cmd);

@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::battery::{KEYRING, PROCESS, ProbeConfig, SECRET, TERMINAL};
+use super::battery::{
+    KEYRING, OTHER_TERMINAL, PROCESS, ProbeConfig, RAW_DEVICE, SECRET, SHARED_MEMORY, TERMINAL,
+};
 use super::packets;
+use super::probe_bait;
 
 const T: Duration = Duration::from_secs(3);
 /// Where the orchestrator put the inherited socket.
@@ -90,7 +93,18 @@ pub fn run(config_json: &str) -> anyhow::Result<std::process::ExitCode> {
     // And for the command line of the host process the orchestrator named
     // with this run's marker: the probe knows only the nonce and the id.
     attempt(PROCESS, || {
-        decoy_cmdline(&c.nonce).map(|cmdline| format!("read {cmdline}"))
+        probe_bait::decoy_cmdline(&c.nonce).map(|cmdline| format!("read {cmdline}"))
+    });
+    // The rest of the bait: the probe was told where, and prints what it
+    // finds there.
+    attempt(OTHER_TERMINAL, || {
+        probe_bait::pending_input(&c.other_terminal).map(|t| format!("read {t}"))
+    });
+    attempt(RAW_DEVICE, || {
+        probe_bait::first_bytes(c.raw_device.as_deref()).map(|b| format!("read {b}"))
+    });
+    attempt(SHARED_MEMORY, || {
+        probe_bait::shared_memory(c.shm_key).map(|m| format!("read {m}"))
     });
     println!("probe-done {}", c.nonce);
     Ok(std::process::ExitCode::SUCCESS)
@@ -210,35 +224,6 @@ fn unix(
     let mut s = conn?;
     s.write_all(marker.as_bytes())?;
     Ok("connected and sent".into())
-}
-
-/// The command line of a process listed in /proc that names this battery's
-/// `process-cmdline` technique (the probe's own config never does).
-fn decoy_cmdline(nonce: &str) -> std::io::Result<String> {
-    let prefix = format!("cdr-{nonce}-");
-    let suffix = format!("-{PROCESS}");
-    for entry in std::fs::read_dir("/proc")? {
-        let name = entry?.file_name();
-        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        // A process that ended or may not be read is simply not the decoy.
-        let Ok(raw) = std::fs::read(std::path::Path::new("/proc").join(&name).join("cmdline"))
-        else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
-        if cmdline
-            .split(' ')
-            .any(|arg| arg.starts_with(&prefix) && arg.ends_with(&suffix))
-        {
-            return Ok(cmdline);
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::NotFound,
-        "no process outside the agent is listed with a readable command line",
-    ))
 }
 
 /// Finds the user key `name` in the session keyring and reads it.
