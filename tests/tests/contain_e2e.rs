@@ -309,6 +309,18 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(3)
 s.connect(cfg["allowed"]); s.sendall(b"hello-allowed"); s.close()
 res["socket"] = "sent"
+# Its own pseudo-terminals, shared memory and IPC work as on any host.
+import pty
+m, sl = pty.openpty()
+os.write(m, b"ping\n")
+res["pty"] = os.read(sl, 16).decode().strip()
+with open("/dev/shm/cordon-e2e-own", "w") as f:
+    f.write("shm")
+res["posix_shm"] = open("/dev/shm/cordon-e2e-own").read()
+os.unlink("/dev/shm/cordon-e2e-own")
+shmid = libc.shmget(0, 4096, 0o1000 | 0o600)  # IPC_PRIVATE, IPC_CREAT
+res["sysv_shm"] = "made" if shmid >= 0 else ctypes.get_errno()
+libc.shmctl(shmid, 0, None)  # IPC_RMID
 print(json.dumps(res))
 "#;
 
@@ -347,6 +359,9 @@ fn a_contained_agent_works_in_its_dirs_runs_tools_debugs_its_child_and_reaches_a
             res["debug_child"], 0,
             "the agent could not debug its own child: {res}"
         );
+        assert_eq!(res["pty"], "ping", "{res}");
+        assert_eq!(res["posix_shm"], "shm", "{res}");
+        assert_eq!(res["sysv_shm"], "made", "{res}");
         assert!(work.path().join("repo/.git").is_dir());
     }
     std::thread::sleep(Duration::from_millis(300));
