@@ -23,10 +23,10 @@ use super::{
     },
 };
 
-/// (program, attach type). The functions sit in cgroup/connect4 and
-/// cgroup/sendmsg4 sections only for aya-obj's parser; aya never loads
-/// them (it loads programs only by the names load.rs asks for).
-/// (program, program type, attach type).
+/// (program, program type, attach type). The unix hooks sit in
+/// cgroup/connect4 and cgroup/sendmsg4 sections only for aya-obj's parser;
+/// aya never loads any of these (it loads programs only by the names
+/// load.rs asks for).
 pub(super) const REQUIRED_HOOKS: [(&str, u32, u32); 3] = [
     (
         "cordon_uds_connect",

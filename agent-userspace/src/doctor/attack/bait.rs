@@ -22,7 +22,8 @@ use anyhow::{Context, bail};
 
 pub struct Bait {
     decoy: Child,
-    _terminal: (OwnedFd, OwnedFd),
+    /// The other terminal's master and slave, held open for the run.
+    terminal_fds: (OwnedFd, OwnedFd),
     pub terminal: PathBuf,
     disk: Option<PathBuf>,
     shmid: i32,
@@ -50,16 +51,22 @@ impl Bait {
             .context("starting the decoy process (sleep)")?;
         let mut bait = Bait {
             decoy,
-            _terminal: other_terminal_fds()?,
+            terminal_fds: other_terminal_fds()?,
             terminal: PathBuf::new(),
             disk: None,
             shmid: -1,
             shm_key,
         };
-        bait.terminal = type_into(&bait._terminal, m.terminal)?;
-        bait.disk = disk(m.disk, dir)
-            .map_err(|e| eprintln!("cordon doctor: {e:#}"))
-            .ok();
+        bait.terminal = type_into(&bait.terminal_fds, m.terminal)?;
+        // Where losetup fails there is no disk: the control run cannot read
+        // one either, so the verdict says inconclusive, not held.
+        bait.disk = match disk(m.disk, dir) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                eprintln!("cordon doctor: {e:#}");
+                None
+            }
+        };
         bait.shmid = shared_memory(shm_key, m.shm)?;
         Ok(bait)
     }
