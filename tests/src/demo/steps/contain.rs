@@ -4,13 +4,14 @@
 //! tries its operator's session: typing into the operator's terminal and reading a key from the
 //! operator's session keyring, and both are refused. A database client the operator runs with
 //! its password on the command line is not even listed in the agent's `/proc`, the user's other
-//! terminal is not there to read, and a disk the user owns is refused.
+//! terminal is not there to read, a disk the user owns is refused, and a host process's shared
+//! memory is not there.
 
 use std::process::Command;
 use std::time::Duration;
 
 use crate::demo::ctx::Ctx;
-use crate::host::{Decoy, HostUser, LoopDevice, OtherTerminal, UnixSink};
+use crate::host::{Decoy, HostSharedMemory, HostUser, LoopDevice, OtherTerminal, UnixSink};
 use crate::operator_session::{Terminal, with_session_key};
 use crate::world::PYTHON;
 
@@ -45,15 +46,20 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     let other = OtherTerminal::open(user.uid, user.gid, &typed)?;
     let on_disk = format!("demo-disk-{}", crate::secrets::random_alnum(16));
     let disk = LoopDevice::with(&on_disk, user.uid, user.gid)?;
+    // A host process's shared memory, readable by every user (mode 0644).
+    let shared = format!("demo-shm-{}", crate::secrets::random_alnum(16));
+    let shm = HostSharedMemory::plant(&shared)?;
     c.n.say(&format!(
         "{} holds a key (mode 0644: file modes would let any user read it); {} is a \
          stand-in for docker.sock served by a host process (mode 0777); the operator \
          runs a database client with its password on the command line; {} is the user's \
-         other terminal, with a line typed and not yet read; {} is a disk the user owns.",
+         other terminal, with a line typed and not yet read; {} is a disk the user owns; \
+         {} is a host process's shared memory.",
         key.display(),
         sock.display(),
         other.slave_path.display(),
-        disk.path.display()
+        disk.path.display(),
+        shm.posix_path.display()
     ));
     let script = format!(
         "cat ~/.aws/credentials; \
@@ -61,11 +67,13 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
          cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -o 'passwor[d]=[^ ]*' || echo 'operator password: not visible'; \
          head -n 1 {tty} 2>/dev/null || echo 'other terminal: not there'; \
          head -c 64 {disk} 2>&1 | tr -d '\\0' | sed 's/^/disk: /'; echo; \
+         cat {shm} 2>/dev/null || echo 'shared memory: not there'; echo; \
          python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(\"docker.sock: connected\")' {sock}; \
          curl -sS --max-time 15 -H \"Authorization: Bearer $GITHUB_TOKEN\" -o /dev/null -w 'api.github.com: HTTP %{{http_code}}\\n' https://api.github.com{PROBE_PATH}",
         sock = sock.display(),
         tty = other.slave_path.display(),
-        disk = disk.path.display()
+        disk = disk.path.display(),
+        shm = shm.posix_path.display()
     );
     let before = c.w.github.count();
     let mut cmd = Command::new(&c.cordon);
@@ -101,6 +109,11 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
             && text
                 .lines()
                 .any(|l| l.starts_with("disk: ") && l.contains("Operation not permitted")),
+        "",
+    );
+    c.n.check(
+        "the host's shared memory was not there",
+        !text.contains(&shared) && text.contains("shared memory: not there"),
         "",
     );
     c.n.check(
