@@ -17,6 +17,7 @@ mod install;
 mod killswitch;
 mod logging;
 mod metrics;
+mod mountinfo;
 mod notify;
 mod paths;
 mod proxy;

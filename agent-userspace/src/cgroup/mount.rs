@@ -4,51 +4,22 @@
 use std::path::{Path, PathBuf};
 
 use super::CgroupError;
-
-const MOUNTINFO: &str = "/proc/self/mountinfo";
+use crate::mountinfo;
 
 /// The mount point of the cgroup2 filesystem as this process sees it.
 pub fn cgroup2_mount() -> Result<PathBuf, CgroupError> {
-    let text = std::fs::read_to_string(MOUNTINFO).map_err(|source| CgroupError::Io {
-        path: PathBuf::from(MOUNTINFO),
+    let text = std::fs::read_to_string(mountinfo::PATH).map_err(|source| CgroupError::Io {
+        path: PathBuf::from(mountinfo::PATH),
         source,
     })?;
     find_cgroup2(&text).ok_or(CgroupError::NoCgroup2)
 }
 
-/// Parses mountinfo lines: `id parent maj:min root mountpoint opts ... - fstype source superopts`.
+/// The first cgroup2 mount in a mountinfo text.
 pub fn find_cgroup2(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
-        let (pre, post) = line.split_once(" - ")?;
-        let fstype = post.split_whitespace().next()?;
-        if fstype != "cgroup2" {
-            return None;
-        }
-        let mount_point = pre.split_whitespace().nth(4)?;
-        Some(PathBuf::from(unescape_octal(mount_point)))
-    })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_octal(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 4 <= bytes.len()
-            && let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 4])
-                .ok()
-                .and_then(|d| u8::from_str_radix(d, 8).ok())
-        {
-            out.push(v);
-            i += 4;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    mountinfo::mounts(mountinfo)
+        .find(|m| m.fstype == "cgroup2")
+        .map(|m| PathBuf::from(m.point))
 }
 
 /// Is `path` on a filesystem of the given magic number (statfs)?

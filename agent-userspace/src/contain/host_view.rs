@@ -44,6 +44,8 @@ use nix::{
     sched::{CloneFlags, unshare},
 };
 
+use crate::mountinfo;
+
 const PROC: &str = "/proc";
 const HIDDEN: &str = "hidepid=ptraceable";
 const SHM: &str = "/dev/shm";
@@ -133,32 +135,20 @@ pub fn enter() -> Result<(), HostViewError> {
 /// Whether the calling process already has such a view (its `/proc` hides
 /// other processes): a launch from inside an agent inherits its parent's.
 pub fn already_entered() -> Result<bool, HostViewError> {
-    let path = Path::new("/proc/self/mountinfo");
-    let text = std::fs::read_to_string(path).map_err(|source| HostViewError::Read {
-        path: path.to_path_buf(),
+    let text = std::fs::read_to_string(mountinfo::PATH).map_err(|source| HostViewError::Read {
+        path: PathBuf::from(mountinfo::PATH),
         source,
     })?;
     Ok(proc_hides_pids(&text))
 }
 
-/// The topmost mount at `/proc` in a mountinfo text (listed last: a mount
-/// comes after the one it covers) is a procfs whose super options hide pids.
-fn proc_hides_pids(mountinfo: &str) -> bool {
-    mountinfo
-        .lines()
+/// The topmost mount at `/proc` (listed last) is a procfs whose super
+/// options hide pids.
+fn proc_hides_pids(text: &str) -> bool {
+    mountinfo::mounts(text)
         .rev()
-        .filter_map(|line| {
-            let (fields, tail) = line.split_once(" - ")?;
-            let mount_point = fields.split(' ').nth(4)?;
-            (mount_point == PROC).then_some(tail)
-        })
-        .next()
-        .is_some_and(|tail| {
-            let mut parts = tail.split(' ');
-            let fstype = parts.next();
-            let super_opts = parts.nth(1).unwrap_or_default();
-            fstype == Some("proc") && super_opts.split(',').any(|o| o == HIDDEN)
-        })
+        .find(|m| m.point == PROC)
+        .is_some_and(|m| m.fstype == "proc" && m.super_opts.split(',').any(|o| o == HIDDEN))
 }
 
 #[cfg(test)]

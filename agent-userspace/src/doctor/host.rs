@@ -7,14 +7,13 @@ use super::report::Check;
 use crate::bpf::load::lsm_listed;
 
 const SECTION: &str = "host";
-const MOUNTINFO: &str = "/proc/self/mountinfo";
 const LSM_LIST: &str = "/sys/kernel/security/lsm";
 /// Landlock ABI 6 adds abstract unix socket and signal scoping, which
 /// containment relies on.
 const LANDLOCK_MIN_ABI: i64 = 6;
 
 pub fn checks() -> Vec<Check> {
-    let mountinfo = std::fs::read_to_string(MOUNTINFO).unwrap_or_default();
+    let mountinfo = std::fs::read_to_string(crate::mountinfo::PATH).unwrap_or_default();
     vec![
         cgroup2(&mountinfo),
         bpf_syscall(),
@@ -50,13 +49,8 @@ pub fn cgroup2(mountinfo: &str) -> Check {
 /// bpffs at /sys/fs/bpf, where the daemon pins its programs so that
 /// enforcement outlives a restart.
 pub fn bpffs(mountinfo: &str) -> Check {
-    let mounted = mountinfo.lines().any(|line| {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            return false;
-        };
-        post.split_whitespace().next() == Some("bpf")
-            && pre.split_whitespace().nth(4) == Some(crate::bpf::bpffs::BPFFS)
-    });
+    let mounted = crate::mountinfo::mounts(mountinfo)
+        .any(|m| m.fstype == "bpf" && m.point == crate::bpf::bpffs::BPFFS);
     if mounted {
         Check::pass(
             SECTION,
