@@ -7,9 +7,10 @@
 //! Maps are pinned by name and reused, so state survives too.
 //!
 //! Containment is two separate steps, so a kernel that refuses them still
-//! gets forced egress. `attach_unix_hooks` (required for containment)
+//! gets forced egress. `attach_required_hooks` (required for containment)
 //! enforces the pathname unix-socket allow list with cgroup sock_addr unix
-//! hooks, which load everywhere from 6.7. `attach_containment` (optional)
+//! hooks, which load everywhere from 6.7, and the device allowlist with a
+//! cgroup device program. `attach_containment` (optional)
 //! adds LSM cgroup programs and global fexit observers, which kernels that
 //! refuse trampolines cannot run. Links are pinned the same way. A step a
 //! kernel cannot run fails naming the program: the daemon must not believe
@@ -33,7 +34,7 @@ use aya::{
 
 use agent_common::{KernelOffsets, SockAddrOffsets};
 
-pub use super::unix_hooks::attach_unix_hooks;
+pub use super::unix_hooks::attach_required_hooks;
 use super::{BpfError, btf};
 
 /// The object built from agent-ebpf by build.rs.
@@ -112,7 +113,7 @@ pub fn attach_all(cgroup: &Path, pin_dir: &Path) -> Result<Ebpf, BpfError> {
     // Offsets only matter to the containment programs; without BTF they
     // keep their invalid placeholder and attach_containment refuses.
     let offsets = kernel_offsets().unwrap_or(KernelOffsets::UNSET);
-    // Likewise for the unix hooks: attach_unix_hooks refuses without them.
+    // Likewise for the unix hooks: attach_required_hooks refuses without them.
     let unix_offsets = sock_addr_offsets().unwrap_or(SockAddrOffsets::UNSET);
     let mut ebpf = EbpfLoader::new()
         .default_map_pin_directory(pin_dir)
@@ -153,7 +154,7 @@ pub(super) fn sock_addr_offsets() -> Result<SockAddrOffsets, BpfError> {
 /// at the same `cgroup`, pinning their links in `pin_dir`. Every program
 /// is loaded (verified) before any is attached, so a refusal leaves none
 /// running. Kernels that refuse trampoline programs (lockdown VMs) fail
-/// here; the unix allow list is then enforced by `attach_unix_hooks`
+/// here; the unix allow list is then enforced by `attach_required_hooks`
 /// alone, which is what containment requires.
 pub fn attach_containment(ebpf: &mut Ebpf, cgroup: &Path, pin_dir: &Path) -> Result<(), BpfError> {
     // The offsets the object was loaded with came from the same BTF.

@@ -95,7 +95,11 @@ fn map_data(m: &Map) -> &MapData {
 ///
 /// Works whether or not the daemon has already taken maps out of `ebpf`:
 /// those are opened from their pins instead.
-pub fn attach_unix_hooks(ebpf: &mut Ebpf, cgroup: &Path, pin_dir: &Path) -> Result<(), BpfError> {
+pub fn attach_required_hooks(
+    ebpf: &mut Ebpf,
+    cgroup: &Path,
+    pin_dir: &Path,
+) -> Result<(), BpfError> {
     // The offsets the object was loaded with came from the same BTF; fail
     // here, naming the cause, rather than load programs reading UNSET.
     sock_addr_offsets()?;

@@ -23,7 +23,7 @@ use super::{
     super::{
         EnforcementMaps, attach_all,
         contain::{ContainEventKind, ContainEvents, ContainMaps, KernelProfile, UnixAddr},
-        load::attach_unix_hooks,
+        load::attach_required_hooks,
     },
     kernel::{probe::errno, probe::report, results, run_probe, setup, skipped},
 };
@@ -150,7 +150,7 @@ fn unix_hooks_enforce_the_allow_list() {
     // As the daemon does: CONFIG is taken before containment attaches, so
     // the hooks must find it through its pin.
     let maps = EnforcementMaps::from_ebpf(&mut ebpf).unwrap();
-    attach_unix_hooks(&mut ebpf, &fx.parent, &fx.pin_dir).expect("attach_unix_hooks");
+    attach_required_hooks(&mut ebpf, &fx.parent, &fx.pin_dir).expect("attach_required_hooks");
     let contain = ContainMaps::from_ebpf(&mut ebpf).unwrap();
     let mut events = ContainEvents::from_ebpf(&mut ebpf).unwrap();
     let inst_id = fx.configure(&maps);
@@ -171,7 +171,7 @@ fn unix_hooks_enforce_the_allow_list() {
     };
     contain.install(inst_id, &profile).unwrap();
     // A restart attaches anew over the pins; every map now comes from a pin.
-    attach_unix_hooks(&mut ebpf, &fx.parent, &fx.pin_dir).expect("re-attach");
+    attach_required_hooks(&mut ebpf, &fx.parent, &fx.pin_dir).expect("re-attach");
     for name in ["cordon_uds_connect", "cordon_uds_sendmsg"] {
         assert!(fx.pin_dir.join(format!("link_{name}")).exists());
         assert!(!fx.pin_dir.join(format!("next_link_{name}")).exists());

@@ -647,7 +647,7 @@ fn attach_containment(
     // the cgroup socket hooks carry containment without it.
     // Required: the pathname unix-socket allowlist (Landlock cannot do it).
     // And the device allowlist: device nodes by number, whatever the uid.
-    bpf::load::attach_unix_hooks(ebpf, tree.parent(), &paths.pin_dir())
+    bpf::load::attach_required_hooks(ebpf, tree.parent(), &paths.pin_dir())
         .context("attaching the cgroup unix-socket and device hooks")?;
     let lsm = match bpf::load::attach_containment(ebpf, tree.parent(), &paths.pin_dir()) {
         Ok(()) => {
