@@ -76,8 +76,8 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
         private_host_view(&args.agent)?;
     }
     // Built now, while every listed path can still be opened (and after
-    // /proc and /dev/shm were replaced, so rules under them name the
-    // agent's own); entered last.
+    // /proc, /dev/pts and /dev/shm were replaced, so rules under them name
+    // the agent's own); entered last.
     let landlock = match &reply.contain {
         Some(spec) => Some(landlock::prepare(spec)?),
         None => {
@@ -120,9 +120,9 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A contained agent sees only its own processes, IPC objects, shared
-/// memory and terminals (`contain::host_view`). Root is needed to set that up; a launch
-/// that cannot (not root) says so, and one whose setup fails is refused. A
-/// launch from inside an agent keeps its parent's view.
+/// memory and terminals (`contain::host_view`). Root is needed to set that
+/// up; a launch that cannot (not root) says so, and one whose setup fails
+/// is refused. A launch from inside an agent keeps its parent's view.
 fn private_host_view(agent: &str) -> anyhow::Result<()> {
     if host_view::already_entered()? {
         return Ok(());

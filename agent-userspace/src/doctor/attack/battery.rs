@@ -64,12 +64,11 @@ pub const SECRET: &str = "secret-file";
 /// starts in, given to the probe nowhere else.
 pub const KEYRING: &str = "keyring";
 pub const TERMINAL: &str = "terminal";
-/// Its marker is the command line of a host process the orchestrator
-/// starts for the run (`decoy.rs`), given to the probe nowhere else.
-pub const PROCESS: &str = "process-cmdline";
 /// Their markers are in the bait the orchestrator plants for the run
-/// (`bait.rs`): a terminal's pending input, a disk's first bytes, a shared
-/// memory segment. The probe is told where, never what.
+/// (`bait.rs`): a host process's command line, a terminal's pending input,
+/// a disk's first bytes, a shared memory segment. The probe is told where
+/// (but for the process, which it looks for), never what.
+pub const PROCESS: &str = "process-cmdline";
 pub const OTHER_TERMINAL: &str = "other-terminal";
 pub const RAW_DEVICE: &str = "raw-device";
 pub const SHARED_MEMORY: &str = "shared-memory";

@@ -93,9 +93,9 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
         abstract_name: abstract_name.clone(),
         secret_path: secret_path.clone(),
         key_name: key_name.clone(),
-        other_terminal: bait.terminal.clone(),
-        raw_device: bait.disk().cloned(),
-        shm_key: bait.shm_key,
+        other_terminal: bait.terminal().to_path_buf(),
+        raw_device: bait.disk().map(Path::to_path_buf),
+        shm_key: bait.shm_key(),
     };
     // Each run starts in its own operator session: a terminal, and a
     // keyring whose one key holds the run's keyring marker.
@@ -113,11 +113,9 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
     };
 
     // What the run leaves on the host for the agent to steal, each with
-    // its marker, for as long as the run (`bait.rs`). A fresh System V key
-    // per run: IPC_EXCL refuses one already taken.
+    // its marker, for as long as the run (`bait.rs`).
     let bait = |run: &str| -> anyhow::Result<Bait> {
         let m = battery::markers(&nonce, run);
-        let key = 0x4000_0000 | (rand::rng().random::<u32>() & 0x3fff_ffff) as i32;
         Bait::plant(
             &bait::Markers {
                 process: &m[PROCESS],
@@ -125,7 +123,6 @@ pub fn run(unconfined: bool) -> anyhow::Result<Vec<Check>> {
                 disk: &m[RAW_DEVICE],
                 shm: &m[SHARED_MEMORY],
             },
-            key,
             &work.0,
         )
     };
