@@ -279,13 +279,10 @@ impl OtherTerminal {
             .ctx(|| "naming the pty".into())?;
         chown(&slave_path, owner, group)?;
         let line = format!("{typed}\n");
-        // SAFETY: a write of a buffer this function owns to a descriptor it owns.
-        let n = unsafe { libc::write(pty.master.as_raw_fd(), line.as_ptr().cast(), line.len()) };
-        if n != line.len() as isize {
-            return Err(Error::Setup(format!(
-                "typing into the pty: {}",
-                std::io::Error::last_os_error()
-            )));
+        let n = nix::unistd::write(&pty.master, line.as_bytes())
+            .map_err(|e| Error::Setup(format!("typing into the pty: {e}")))?;
+        if n != line.len() {
+            return Err(Error::Setup(format!("typed {n} of {} bytes", line.len())));
         }
         Ok(OtherTerminal {
             _master: pty.master,
