@@ -74,6 +74,20 @@ impl Paths {
         crate::bpf::bpffs::pin_dir(&self.namespace)
     }
 
+    /// A contained instance's private temp dir: `<tmp>/<namespace>-<cgroup id>`.
+    pub fn agent_tmp(&self, cgroup_id: u64) -> PathBuf {
+        std::env::temp_dir().join(format!("{}-{cgroup_id}", self.namespace))
+    }
+
+    /// Whether `name` (a file name in the temp dir) is one of this
+    /// namespace's [`agent_tmp`](Self::agent_tmp) dirs. Another daemon's
+    /// (`cordon-0a1b…-7`) never matches the host's `cordon-<id>`.
+    pub fn is_agent_tmp_name(&self, name: &str) -> bool {
+        name.strip_prefix(self.namespace.as_str())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+    }
+
     /// Resolution used by every client command: `--state-dir` (or
     /// CORDON_STATE_DIR, which clap folds in) wins, else the host paths.
     pub fn resolve(state_dir: Option<&Path>) -> Paths {
@@ -104,5 +118,19 @@ mod tests {
         assert_eq!(h.socket, PathBuf::from("/run/cordon/cordon.sock"));
         assert_eq!(h.cgroup_parent, "cordon");
         assert!(h.db.starts_with("/var/lib/cordon"));
+    }
+
+    #[test]
+    fn agent_tmp_names_are_recognised_only_for_their_own_namespace() {
+        let host = Paths::host();
+        let test = Paths::for_state_dir(Path::new("/tmp/a"));
+        let name = |p: PathBuf| p.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(host.is_agent_tmp_name(&name(host.agent_tmp(4711))));
+        assert!(test.is_agent_tmp_name(&name(test.agent_tmp(4711))));
+        assert!(!host.is_agent_tmp_name(&name(test.agent_tmp(4711))));
+        assert!(!test.is_agent_tmp_name(&name(host.agent_tmp(4711))));
+        for other in ["cordon", "cordon-", "cordon-12a", "cordon-1-2", "cordonx-1"] {
+            assert!(!host.is_agent_tmp_name(other), "{other}");
+        }
     }
 }

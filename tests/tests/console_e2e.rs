@@ -154,7 +154,8 @@ fn in_a_real_browser_the_console_approves_a_held_request_and_kills_an_agent() {
 
     let shots = match std::env::var_os("CORDON_CONSOLE_SCREENSHOTS") {
         Some(dir) => PathBuf::from(dir),
-        None => std::env::temp_dir().join(format!("cordon-console-shots-{}", std::process::id())),
+        // Under target/, overwritten by the next run, never left in the host's /tmp.
+        None => workspace_root().join("target/console-shots"),
     };
     std::fs::create_dir_all(&shots).unwrap();
     let script = workspace_root().join("tests/src/py/console_browser.py");

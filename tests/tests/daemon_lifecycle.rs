@@ -77,6 +77,73 @@ fn sigkilled_daemon_fails_closed_and_traffic_resumes_after_restart() {
     assert!(t.matching("http.request", &[]).len() >= at_kill + 2, "{t}");
 }
 
+/// Writes a file into its private temp dir, prints the dir, then waits to be killed.
+const SCRATCH: &str = r#"
+import os, sys, time
+tmp = os.environ["TMPDIR"]
+with open(os.path.join(tmp, "scratch.txt"), "w") as f:
+    f.write("what an agent wrote")
+print(tmp, flush=True)
+time.sleep(60)
+"#;
+
+/// A daemon stopped while its agents ran, whose state is then thrown away, never sees them end,
+/// so it never removes their private temp dirs, which hold whatever they wrote. `cordon
+/// cleanup` kills the agents and removes those dirs, and nobody else's.
+#[test]
+fn cleanup_kills_the_agents_and_removes_their_private_temp_dirs() {
+    require_root_or_skip!();
+    let mut w = World::start(POLICY).unwrap();
+    let mut child = w
+        .agent("scratcher", &[PYTHON, "-c", SCRATCH])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let tmp = std::path::PathBuf::from(line.trim());
+    assert!(
+        tmp.join("scratch.txt").is_file(),
+        "the agent's temp dir {} holds no file: {}",
+        tmp.display(),
+        w.daemon.log()
+    );
+    // A directory of the host's own namespace's shape, which is not this daemon's.
+    let stranger = tempfile::Builder::new()
+        .prefix("cordon-")
+        .tempdir()
+        .unwrap();
+    w.daemon.stop().unwrap();
+    assert!(
+        tmp.is_dir(),
+        "the daemon removed the dir of a running agent"
+    );
+    let out = w.daemon.cordon(&["cleanup"]).unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        !tmp.exists(),
+        "{} is still there: {}",
+        tmp.display(),
+        show(&out)
+    );
+    assert!(
+        stranger.path().is_dir(),
+        "cleanup removed another namespace's dir"
+    );
+    let deadline = std::time::Instant::now() + T;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent outlived cleanup"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn two_daemons_side_by_side_decide_their_own_agents() {
     require_root_or_skip!();

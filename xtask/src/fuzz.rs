@@ -270,13 +270,7 @@ fn run_one(target: &str, seconds: u64, new_inputs: NewInputs) -> anyhow::Result<
     .arg(target);
     if new_inputs == NewInputs::Scratch {
         let scratch = root.join("target/fuzz-smoke").join(target);
-        match std::fs::remove_dir_all(&scratch) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("emptying {}", scratch.display())),
-        }
-        std::fs::create_dir_all(&scratch)
-            .with_context(|| format!("creating {}", scratch.display()))?;
+        fresh_dir(&scratch)?;
         cmd.arg(&scratch);
     }
     cmd.arg(&corpus);
@@ -299,7 +293,13 @@ fn run_one(target: &str, seconds: u64, new_inputs: NewInputs) -> anyhow::Result<
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let log = logs.join("fuzz-0.log");
     let _stale_log_may_be_absent = std::fs::remove_file(&log);
+    // A temp dir of the run's own, emptied each time: a target that writes
+    // files (policy_load) leaves nothing in the host's /tmp, since libFuzzer
+    // ends the process without running its destructors.
+    let tmp = logs.join("tmp");
+    fresh_dir(&tmp)?;
     let status = fuzz_env(&mut cmd)
+        .env("TMPDIR", &tmp)
         .current_dir(&logs)
         .status()
         .with_context(|| format!("starting {cmd:?}"))?;
@@ -313,6 +313,16 @@ fn run_one(target: &str, seconds: u64, new_inputs: NewInputs) -> anyhow::Result<
         );
     }
     Ok(figures(&text))
+}
+
+/// `dir`, empty: whatever an earlier run left there is removed.
+fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("emptying {}", dir.display())),
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
 /// The last 40 lines of a failed step's log, each marked with `label`.

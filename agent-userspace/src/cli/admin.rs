@@ -1,7 +1,7 @@
 //! Operator commands that talk to the daemon or clean up after it.
 use std::{path::Path, process::ExitCode, time::Duration};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 use super::args::Client;
 use crate::{
@@ -89,8 +89,9 @@ pub fn policy_check(dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// Removes everything a daemon left attached: link pins (which detaches the
-/// programs), map pins, the cgroup tree (its processes are killed first) and
-/// a stale socket. Refuses while a daemon is serving.
+/// programs), map pins, the cgroup tree (its processes are killed first),
+/// the agents' private temp dirs and a stale socket. Refuses while a daemon
+/// is serving.
 pub fn cleanup(c: &Client) -> anyhow::Result<ExitCode> {
     let p = paths(c);
     if std::os::unix::net::UnixStream::connect(&p.socket).is_ok() {
@@ -118,13 +119,36 @@ pub fn cleanup(c: &Client) -> anyhow::Result<ExitCode> {
         }
         cgroup::tree::remove_tree(&parent)?;
     }
+    let tmps = remove_agent_tmps(&p)?;
     let _ = std::fs::remove_file(&p.socket);
     println!(
-        "cleaned up: {} pins removed, cgroup {} removed",
+        "cleaned up: {} pins removed, cgroup {} removed, {tmps} agent temp dirs removed",
         removed.len(),
         parent.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The private temp dirs of this namespace's agents, which may hold what
+/// they wrote: a daemon removes each when its instance ends, so these are
+/// the ones whose end no daemon saw (it was stopped and its state removed).
+/// Only once the agents are gone, so none is writing into one.
+fn remove_agent_tmps(p: &Paths) -> anyhow::Result<usize> {
+    let dir = std::env::temp_dir();
+    let entries = std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(|n| p.is_agent_tmp_name(n)) {
+            continue;
+        }
+        // `remove_dir_all` never follows a symlink planted under that name.
+        let path = entry.path();
+        std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 /// `cordon console token`: a fresh login token for the web console. Only

@@ -40,7 +40,9 @@ pub fn uninstall(
 
     if l.is_host() {
         kernel_cleanup().map_err(InstallError::Cleanup)?;
-        report.step("kernel state: pinned programs detached, cgroup tree removed");
+        report.step(
+            "kernel state: pinned programs detached, cgroup tree and agents' temp dirs removed",
+        );
     } else {
         report.step(
             "kernel state: untouched (scratch root; pins and cgroups belong to the running host)",
