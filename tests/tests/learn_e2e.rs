@@ -203,8 +203,6 @@ fn a_learning_agent_reaches_what_policy_denies_is_still_killed_and_its_trail_bec
             policies,
         ],
     );
-    std::fs::write("/tmp/learn-proposal.toml", &proposal).unwrap();
-    std::fs::copy(exported.path(), "/tmp/learn-export.jsonl").unwrap();
     assert_eq!(proposal, from_file);
     assert!(
         proposal.contains("action = \"github.branch.delete\""),
