@@ -8,7 +8,7 @@
 //! dot) and ALPN in both.
 #![no_main]
 
-use cordon_tls::{MAX_PEEK, Peek, peek_client_hello};
+use cordon_tls_peek::{MAX_PEEK, Peek, peek_client_hello};
 use libfuzzer_sys::fuzz_target;
 use rustls::server::Acceptor;
 

@@ -6,7 +6,7 @@
 //! * [`UpstreamTls`] - verified client connections to the real servers;
 //!   a bad certificate is [`TlsError::UpstreamVerify`].
 //! * [`peek_client_hello`] - protocol detection on a connection's first
-//!   bytes.
+//!   bytes (its own crate, `cordon-tls-peek`, re-exported here).
 //! * [`AGENT_CA_ENV`] / [`CertAuthority::write_agent_bundle`] - how agents
 //!   are made to trust the CA.
 //!
@@ -18,7 +18,6 @@ mod ca;
 mod error;
 mod leaf_cache;
 mod mint;
-mod peek;
 mod secure_fs;
 mod server;
 mod system_roots;
@@ -30,8 +29,8 @@ pub mod testing;
 pub use alpn::{ALPN_H2, ALPN_HTTP1, Alpn, UpstreamAlpn};
 pub use bundle::{AGENT_CA_ENV, agent_ca_env};
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, CertAuthority};
+pub use cordon_tls_peek::{ClientHelloInfo, MAX_PEEK, Peek, peek_client_hello};
 pub use error::TlsError;
 pub use leaf_cache::LeafOptions;
-pub use peek::{ClientHelloInfo, MAX_PEEK, Peek, peek_client_hello};
 pub use server::Intercepted;
 pub use upstream::UpstreamTls;
