@@ -490,7 +490,44 @@ def sysv_shm(key):
     if at in (None, ctypes.c_void_p(-1).value):
         raise OSError(ctypes.get_errno(), "shmat")
     return ctypes.string_at(at, 64).split(b"\0")[0].decode(errors="replace")
+def vsock():
+    # Made and closed, never connected: nothing is sent to the VM's host.
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.close()
+    return "made a vsock socket"
+def io_uring():
+    c = ctypes.CDLL(None, use_errno=True)
+    params = ctypes.create_string_buffer(120)
+    fd = c.syscall(ctypes.c_long(425), ctypes.c_uint(4), params)  # io_uring_setup
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "io_uring_setup")
+    os.close(fd)
+    return "made a ring"
 "#;
+
+/// This host lets a process outside any agent make what the attacks above
+/// try (a vsock socket: a VM with a vsock device; an io_uring), so that an
+/// agent's refusal is Cordon's doing, never a kernel that has neither.
+pub fn host_makes_vsock_and_io_uring() {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    socket(
+        AddressFamily::Vsock,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("this host cannot make a vsock socket ({e}): the test needs one"));
+    let mut params = [0u8; 120];
+    // SAFETY: io_uring_setup reads and writes a 120-byte params struct.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4, params.as_mut_ptr()) };
+    assert!(
+        fd >= 0,
+        "this host cannot make an io_uring ({}): the test needs one",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: closes the ring just made.
+    unsafe { libc::close(fd as libc::c_int) };
+}
 
 /// The JSON object an attack script printed last.
 pub fn outcomes(out: &std::process::Output) -> serde_json::Value {

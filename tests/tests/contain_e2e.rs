@@ -12,11 +12,11 @@ use std::time::Duration;
 use cordon_e2e::daemon::Daemon;
 use cordon_e2e::host::{
     ATTEMPT_PRELUDE, HostSharedMemory, HostUser, InheritedSocket, LoopDevice, OtherTerminal,
-    UnixSink, Victim, agent_as, contained_ps_row, outcomes,
+    UnixSink, Victim, agent_as, contained_ps_row, host_makes_vsock_and_io_uring, outcomes,
 };
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{PYTHON, show, start_daemon};
-use cordon_e2e::{TestDns, cordon_bin, require_root_or_skip, run_with_timeout};
+use cordon_e2e::{TestDns, cordon_bin, require_root_or_skip, run_with_timeout, wait_until};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -58,6 +58,8 @@ attempt("unix_path", lambda: unix(cfg["unix_path"]))
 attempt("unix_abstract", lambda: unix("\0" + cfg["abstract"]))
 attempt("inherited_fd", lambda: os.write(3, cfg["marker"].encode()) and "sent")
 attempt("write_outside", write_outside)
+attempt("vsock", vsock)
+attempt("io_uring", io_uring)
 attempt("vault_key", lambda: read(cfg["state"] + "/vault.key"))
 attempt("ca_key", lambda: read(cfg["state"] + "/ca/ca.key"))
 print(json.dumps(res))
@@ -117,6 +119,7 @@ fn refused(res: &Value, name: &str) -> bool {
 }
 
 fn attacks_as(agent_user: &HostUser) {
+    host_makes_vsock_and_io_uring();
     let f = fixture(POLICY);
     let victim_user = agent_user.clone();
     let mut victim = Victim::start(&victim_user, &f.marker).unwrap();
@@ -175,6 +178,8 @@ fn attacks_as(agent_user: &HostUser) {
         "unix_abstract",
         "inherited_fd",
         "write_outside",
+        "vsock",
+        "io_uring",
         "vault_key",
         "ca_key",
     ] {
@@ -364,8 +369,14 @@ fn a_contained_agent_works_in_its_dirs_runs_tools_debugs_its_child_and_reaches_a
         assert_eq!(res["sysv_shm"], "made", "{res}");
         assert!(work.path().join("repo/.git").is_dir());
     }
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(allowed.received.contains("hello-allowed"));
+    // The agent sent and closed before it printed; the sink's reader thread may still be
+    // reading, so this waits for it (bounded) rather than sleeping a fixed time.
+    wait_until(
+        "the allowed socket to receive the agent's bytes",
+        TIMEOUT,
+        || allowed.received.contains("hello-allowed"),
+    )
+    .unwrap();
 }
 
 #[test]

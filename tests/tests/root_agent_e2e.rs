@@ -105,6 +105,8 @@ attempt("sysv_shm", lambda: sysv_shm(cfg["sysv_key"]))
 attempt("posix_shm", lambda: read(cfg["posix_shm"]))
 attempt("other_terminal", lambda: read_tty(cfg["other_terminal"]))
 attempt("raw_device", lambda: read(cfg["raw_device"])[:64].split("\0")[0])
+attempt("vsock", vsock)
+attempt("io_uring", io_uring)
 # Root's host-wide powers that Landlock does not govern. Each probe leaves
 # the host as it was if it works: the clock keeps the tick it had, the audit
 # status is only read, the priority is the agent's own.
@@ -258,6 +260,7 @@ fn a_user_agent_owning_files_next_to_cordons_gets_no_further_than_root() {
 }
 
 fn battery(user: Option<HostUser>, root_mode: &str) {
+    cordon_e2e::host::host_makes_vsock_and_io_uring();
     let dns = TestDns::start().unwrap();
     let (policies, daemon) = start_daemon(&dns, None, POLICY).unwrap();
     let policy_path = policies.path().join(POLICY_FILE);
@@ -343,6 +346,8 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
         "posix_shm",
         "other_terminal",
         "raw_device",
+        "vsock",
+        "io_uring",
         "clock",
         "audit_control",
         "nice",

@@ -98,7 +98,7 @@ pub fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     cmd.env("CORDON_AGENT", &reply.chain)
         .env("CORDON_INSTANCE", &reply.instance);
     if landlock.is_some() {
-        forbid_terminal_and_keyrings(&mut cmd)?;
+        forbid_unwatched_calls(&mut cmd)?;
     }
     if mapped_uid.is_some() {
         let cgroup_mount = crate::cgroup::mount::cgroup2_mount()?;
@@ -164,11 +164,12 @@ fn forbid_metadata_changes(cmd: &mut std::process::Command) -> anyhow::Result<()
     Ok(())
 }
 
-/// A contained agent may neither type into its operator's terminal nor
-/// use the kernel keyrings (`contain::agent_seccomp`). Registered before
-/// the uid change and Landlock, it runs before them in the child; it
-/// refuses neither.
-fn forbid_terminal_and_keyrings(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+/// A contained agent may not type into its operator's terminal, use the
+/// kernel keyrings, open a socket of a family the cgroup hooks never see
+/// (vsock to a VM's host) or use io_uring (`contain::agent_seccomp`).
+/// Registered before the uid change and Landlock, it runs before them in
+/// the child; it refuses neither.
+fn forbid_unwatched_calls(cmd: &mut std::process::Command) -> anyhow::Result<()> {
     let prog = crate::contain::agent_seccomp::program()?;
     // SAFETY: runs just before exec (in place, or in the root agent's
     // forked child); applying a filter only makes prctl/seccomp calls.
