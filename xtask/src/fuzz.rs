@@ -3,12 +3,13 @@
 //! process per core at a time, on its committed corpus plus its regression
 //! inputs. A crash, panic, hang or differential mismatch fails the command
 //! and leaves the input in `fuzz/artifacts/<target>/`. `cargo xtask test`
-//! runs every target for [`SMOKE_SECONDS`] the same way, built beside the
-//! rest of the suite ([`SmokeBuild`]), keeping what it finds out of the tree.
+//! runs every target for [`SMOKE_SECONDS`] the same way, built and run
+//! beside the rest of the suite (`fuzz_smoke.rs`), keeping what it finds out
+//! of the tree.
 use std::{
-    fs::File,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::Command,
+    sync::atomic::{AtomicBool, Ordering},
     time::Instant,
 };
 
@@ -23,8 +24,9 @@ use crate::{
 /// How long the test suite runs each target. Every run replays the target's whole corpus and
 /// its regressions first (under two seconds for the slowest, policy_load and connector_load,
 /// at about 800 inputs a second), which is what a smoke run is for; 20 s a
-/// target put the suite within 2.5 minutes of its 25-minute bound (1,353 s in CI), and the
-/// runs come after everything else, so each second here is a second of the suite.
+/// target put the suite within 2.5 minutes of its 25-minute bound (1,353 s in CI). The runs
+/// now start once the build is done, beside the end-to-end tests, but a run still under way
+/// when the tests end is waited for.
 pub const SMOKE_SECONDS: u64 = 10;
 /// One input taking longer than this is reported as a hang.
 const HANG_SECONDS: u64 = 10;
@@ -32,7 +34,7 @@ const HANG_SECONDS: u64 = 10;
 /// Where a run writes the new inputs it finds (libFuzzer writes into the
 /// first corpus directory it is given and only reads the others).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum NewInputs {
+pub(crate) enum NewInputs {
     /// Into the committed corpus: `cargo xtask fuzz` grows it, to be
     /// minimised (`--cmin`) and committed.
     Corpus,
@@ -88,87 +90,6 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<()> {
     fuzz(&selected, args.time, args.seed, args.cmin)
 }
 
-/// The smoke run's build, started before the lints and running beside
-/// everything `cargo xtask test` does before the smoke run: the builds are
-/// one rustc on one core for much of their time, and the end-to-end tests
-/// leave much of the two cores idle while they wait on daemons and
-/// upstreams. Niced and in the idle I/O class, the build takes what they
-/// leave. Dropped unfinished (something before it failed), it is stopped.
-pub struct SmokeBuild {
-    child: Child,
-    log: PathBuf,
-    started: Instant,
-}
-
-impl Drop for SmokeBuild {
-    fn drop(&mut self) {
-        // Already ended if `finish` ran; otherwise the suite is failing and
-        // the build's result no longer matters, only that it stops.
-        if let Ok(None) = self.child.try_wait() {
-            drop(self.child.kill());
-            drop(self.child.wait());
-        }
-    }
-}
-
-impl SmokeBuild {
-    pub fn start() -> anyhow::Result<SmokeBuild> {
-        toolchain::ensure_fuzz_tools()?;
-        let target = workspace_root().join("target");
-        std::fs::create_dir_all(&target)?;
-        let log = target.join("fuzz-build.log");
-        let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let mut cmd = Command::new("nice");
-        cmd.args(["-n", "19", "ionice", "-c", "3", "cargo", &toolchain_arg()])
-            .args(["fuzz", "build", "-O"])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out);
-        let child = fuzz_env(&mut cmd)
-            .spawn()
-            .with_context(|| format!("starting {cmd:?}"))?;
-        eprintln!(
-            "xtask: building the fuzz targets in the background (log: {})",
-            log.display()
-        );
-        Ok(SmokeBuild {
-            child,
-            log,
-            started: Instant::now(),
-        })
-    }
-
-    fn finish(mut self) -> anyhow::Result<()> {
-        let status = self.child.wait().context("waiting for the fuzz build")?;
-        if !status.success() {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            show_tail("fuzz build", &text);
-            bail!(
-                "building the fuzz targets failed ({status}); the log is {}",
-                self.log.display()
-            );
-        }
-        eprintln!(
-            "xtask: fuzz targets built ({}s after the build started)",
-            self.started.elapsed().as_secs()
-        );
-        Ok(())
-    }
-}
-
-/// The test suite's smoke run: every target, briefly, once `build` is done.
-pub fn smoke(build: SmokeBuild) -> anyhow::Result<()> {
-    build.finish()?;
-    let targets = targets()?;
-    run_built(
-        &targets.iter().collect::<Vec<_>>(),
-        SMOKE_SECONDS,
-        false,
-        false,
-        NewInputs::Scratch,
-    )
-}
-
 fn fuzz(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     exec(cargo_fuzz().args(["build", "-O"]))?;
@@ -176,19 +97,32 @@ fn fuzz(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::
         "xtask: fuzz targets built in {}s",
         started.elapsed().as_secs()
     );
-    run_built(targets, seconds, reseed, cmin, NewInputs::Corpus)
+    run_built(
+        targets,
+        seconds,
+        reseed,
+        cmin,
+        NewInputs::Corpus,
+        &AtomicBool::new(false),
+    )
 }
 
-fn run_built(
+/// Runs `targets` (already built) for `seconds` each; once `stop` is set, no
+/// further target starts and the call fails.
+pub(crate) fn run_built(
     targets: &[&String],
     seconds: u64,
     reseed: bool,
     cmin: bool,
     new_inputs: NewInputs,
+    stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     seed(targets, reseed)?;
-    let table = run_all(targets, seconds, new_inputs)?;
+    let table = run_all(targets, seconds, new_inputs, stop)?;
+    if stop.load(Ordering::Relaxed) {
+        bail!("the fuzz runs were stopped");
+    }
     if cmin {
         for target in targets {
             exec(cargo_fuzz().args(["cmin", "-O", target.as_str()]))?;
@@ -218,6 +152,7 @@ fn run_all<'t>(
     targets: &[&'t String],
     seconds: u64,
     new_inputs: NewInputs,
+    stop: &AtomicBool,
 ) -> anyhow::Result<Vec<(&'t str, Figures)>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
@@ -228,13 +163,14 @@ fn run_all<'t>(
             .map(|_| {
                 scope.spawn(|| {
                     let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    while !stop.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(target) = targets.get(i) else {
                             return mine;
                         };
                         mine.push((i, run_one(target, seconds, new_inputs)));
                     }
+                    mine
                 })
             })
             .collect();
@@ -326,7 +262,7 @@ fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// The last 40 lines of a failed step's log, each marked with `label`.
-fn show_tail(label: &str, log: &str) {
+pub(crate) fn show_tail(label: &str, log: &str) {
     let tail: Vec<&str> = log.lines().rev().take(40).collect();
     for line in tail.iter().rev() {
         eprintln!("  {label}: {line}");
@@ -406,7 +342,7 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn targets() -> anyhow::Result<Vec<String>> {
+pub(crate) fn targets() -> anyhow::Result<Vec<String>> {
     let listed = output(cargo_fuzz().arg("list")).context("`cargo fuzz list` failed")?;
     Ok(listed
         .lines()
@@ -418,7 +354,7 @@ fn targets() -> anyhow::Result<Vec<String>> {
 
 /// `+nightly-…` for rustup's `cargo` proxy: the fuzz build needs the
 /// nightly's sanitizer support; it is the pinned one the eBPF build uses.
-fn toolchain_arg() -> String {
+pub(crate) fn toolchain_arg() -> String {
     format!("+{EBPF_TOOLCHAIN}")
 }
 
@@ -431,7 +367,7 @@ fn cargo_fuzz() -> Command {
 
 /// Run from the workspace root (cargo-fuzz finds `fuzz/` there), with the
 /// project's tools on PATH and nothing of the outer cargo's toolchain choice.
-fn fuzz_env(c: &mut Command) -> &mut Command {
+pub(crate) fn fuzz_env(c: &mut Command) -> &mut Command {
     c.current_dir(workspace_root())
         .env("PATH", path_with_tools())
         .env_remove("RUSTUP_TOOLCHAIN")

@@ -6,6 +6,7 @@ mod bench;
 mod browser;
 mod demo;
 mod fuzz;
+mod fuzz_smoke;
 mod package;
 mod sys;
 mod test;

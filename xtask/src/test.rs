@@ -1,12 +1,12 @@
 //! `cargo xtask test`: lints, unit tests, then the privileged end-to-end
-//! suite (real daemon, real eBPF, real cgroups), then a short run of every
-//! fuzz target (built beside the rest). The end-to-end tests need root;
+//! suite (real daemon, real eBPF, real cgroups), and beside them a short run
+//! of every fuzz target (`fuzz_smoke.rs`). The end-to-end tests need root;
 //! without it they are reported as SKIPPED, loudly, never as passed.
 use anyhow::bail;
 use clap::Args;
 
 use crate::{
-    fuzz,
+    fuzz_smoke,
     sys::{self, cargo, run as exec, workspace_root},
     toolchain,
 };
@@ -29,13 +29,13 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         toolchain::setup()?;
     }
     let root = workspace_root();
-    // Started first, at the lowest priority, so the fuzz build takes what the
-    // lints, the builds (one rustc on one core for much of the time) and the
-    // tests (waiting on daemons) leave idle.
-    let fuzz_build = if args.no_fuzz {
+    // Started first, at the lowest priority, so the fuzz build and then its
+    // runs take what the lints, the builds (one rustc on one core for much
+    // of the time) and the tests (waiting on daemons) leave idle.
+    let fuzz_smoke = if args.no_fuzz {
         None
     } else {
-        Some(fuzz::SmokeBuild::start()?)
+        Some(fuzz_smoke::Smoke::start()?)
     };
     // Every cargo call selects the same packages, so features unify the same
     // way and each dependency is compiled once, not once per selection.
@@ -80,13 +80,13 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         .env("RUST_BACKTRACE", "1");
     exec(&mut tests)?;
 
-    if let Some(build) = fuzz_build {
+    if let Some(smoke) = fuzz_smoke {
         // Every target briefly, on its committed corpus and regression
         // inputs: a finding fails the run like a failing test.
         let started = std::time::Instant::now();
-        fuzz::smoke(build)?;
+        smoke.finish()?;
         eprintln!(
-            "xtask: fuzz smoke run took {}s after the tests",
+            "xtask: the fuzz smoke job ended {}s after the tests",
             started.elapsed().as_secs()
         );
     }

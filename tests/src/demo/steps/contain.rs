@@ -49,17 +49,29 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     // A host process's shared memory, readable by every user (mode 0644).
     let shared = format!("demo-shm-{}", crate::secrets::random_alnum(16));
     let shm = HostSharedMemory::plant(&shared)?;
+    let host_vsock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Vsock,
+        nix::sys::socket::SockType::Stream,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .is_ok();
     c.n.say(&format!(
         "{} holds a key (mode 0644: file modes would let any user read it); {} is a \
          stand-in for docker.sock served by a host process (mode 0777); the operator \
          runs a database client with its password on the command line; {} is the user's \
          other terminal, with a line typed and not yet read; {} is a disk the user owns; \
-         {} is a host process's shared memory.",
+         {} is a host process's shared memory.{}",
         key.display(),
         sock.display(),
         other.slave_path.display(),
         disk.path.display(),
-        shm.posix_path.display()
+        shm.posix_path.display(),
+        if host_vsock {
+            " This VM has a vsock device, a way to its hypervisor's host that no network hook sees."
+        } else {
+            " This host has no vsock device, so the vsock step below shows nothing."
+        }
     ));
     let script = format!(
         "cat ~/.aws/credentials; \
@@ -68,6 +80,7 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
          head -n 1 {tty} 2>/dev/null || echo 'other terminal: not there'; \
          head -c 64 {disk} 2>&1 | tr -d '\\0' | sed 's/^/disk: /'; echo; \
          cat {shm} 2>/dev/null || echo 'shared memory: not there'; echo; \
+         python3 -c 'import socket; socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM); print(\"vsock to the VM host: made\")' 2>/dev/null || echo 'vsock to the VM host: refused'; \
          python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(\"docker.sock: connected\")' {sock}; \
          curl -sS --max-time 15 -H \"Authorization: Bearer $GITHUB_TOKEN\" -o /dev/null -w 'api.github.com: HTTP %{{http_code}}\\n' https://api.github.com{PROBE_PATH}",
         sock = sock.display(),
@@ -116,6 +129,14 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
         !text.contains(&shared) && text.contains("shared memory: not there"),
         "",
     );
+    if host_vsock {
+        c.n.check(
+            "a vsock socket (this VM's way to its host, which no network hook sees) was refused",
+            text.contains("vsock to the VM host: refused")
+                && !text.contains("vsock to the VM host: made"),
+            "",
+        );
+    }
     c.n.check(
         "docker.sock was refused and its server saw no connection",
         !text.contains("docker.sock: connected") && docker.received.connections() == 0,
