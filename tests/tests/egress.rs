@@ -316,3 +316,66 @@ fn the_daemons_own_proxy_port_is_refused() {
     assert_eq!(verdict(d), "deny", "{t}");
     assert_eq!(rule(d), "cordon-listener", "{t}");
 }
+
+/// TCP Fast Open: `sendto(MSG_FASTOPEN)` on an unconnected TCP socket connects and sends in one
+/// call, never calling connect(). Prints `tfo ok N` (N bytes echoed back), or the errno.
+const TFO_PROBE: &str = r#"
+import socket, sys
+host, port, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(family, socket.SOCK_STREAM)
+try:
+    # Blocking, so that sendto waits for the handshake (a timeout would make
+    # the socket non-blocking, and sendto answer EINPROGRESS without a cookie).
+    s.sendto(payload.encode(), socket.MSG_FASTOPEN, (host, port))
+    s.settimeout(3)
+    print("tfo ok", len(s.recv(256)))
+except OSError as e:
+    print("tfo", e.errno)
+"#;
+
+/// Fast Open's connect happens inside sendto(): the connect hooks still see it, so the
+/// connection lands on Cordon's proxy, which refuses the host, and the data never leaves.
+#[test]
+fn tcp_fast_open_data_is_decided_like_a_connect_and_never_reaches_a_denied_host() {
+    require_root_or_skip!();
+    let w = World::start(POLICY).unwrap();
+    let echo = TcpEcho::start(&w.ns, 9998).unwrap();
+    // The same probe from the host reaches the echo: the technique works here.
+    let host = run_with_timeout(
+        std::process::Command::new(PYTHON).args([
+            "-c",
+            TFO_PROBE,
+            &w.ns.v4().to_string(),
+            "9998",
+            "control",
+        ]),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(stdout(&host).contains("tfo ok 7"), "host: {}", show(&host));
+    let (connections, bytes) = (echo.connections(), echo.bytes());
+    assert_eq!((connections, bytes), (1, 7));
+    let marker = format!("MARKER-{}", cordon_e2e::secrets::random_alnum(16));
+    for target in [w.ns.v4().to_string(), w.ns.v6().to_string()] {
+        let out = w
+            .python("bot", TFO_PROBE, &[&target, "9998", &marker])
+            .unwrap();
+        assert!(
+            !stdout(&out).contains("tfo ok"),
+            "{target}: the agent's fast-open data was echoed back: {}",
+            show(&out)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        (echo.connections(), echo.bytes()),
+        (connections, bytes),
+        "an agent's fast-open connection reached the host"
+    );
+    let t = w.trail().unwrap().of_chain("bot");
+    for ip in [w.ns.v4().to_string(), w.ns.v6().to_string()] {
+        let d = t.one("tcp.connect", &[("ip", json!(ip)), ("port", json!(9998))]);
+        assert_eq!(verdict(d), "deny", "{t}");
+    }
+}

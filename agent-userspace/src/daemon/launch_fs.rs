@@ -42,7 +42,7 @@ pub fn protected(d: &Shared) -> Protected {
     }
 }
 
-/// `<tmp>/cordon-<namespace>-<cgroup id>`, 0700, owned by the agent user.
+/// `Paths::agent_tmp`: `<tmp>/<namespace>-<cgroup id>`, 0700, owned by the agent user.
 pub(super) fn private_tmp(d: &Shared, cgroup_id: u64, uid: u32) -> Result<PathBuf, LaunchError> {
     use std::os::unix::fs::DirBuilderExt;
     let path = d.cfg.paths.agent_tmp(cgroup_id);
