@@ -505,10 +505,9 @@ def io_uring():
     return "made a ring"
 "#;
 
-/// This host lets a process outside any agent make what the attacks above
-/// try (a vsock socket: a VM with a vsock device; an io_uring), so that an
-/// agent's refusal is Cordon's doing, never a kernel that has neither.
-pub fn host_makes_vsock_and_io_uring() {
+/// Whether a process outside any agent can make a vsock socket here (a VM
+/// with a vsock device); the socket is closed at once, never connected.
+pub fn host_makes_vsock() -> std::result::Result<(), nix::Error> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
     socket(
         AddressFamily::Vsock,
@@ -516,7 +515,16 @@ pub fn host_makes_vsock_and_io_uring() {
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .unwrap_or_else(|e| panic!("this host cannot make a vsock socket ({e}): the test needs one"));
+    .map(drop)
+}
+
+/// This host lets a process outside any agent make what the attacks above
+/// try (a vsock socket: a VM with a vsock device; an io_uring), so that an
+/// agent's refusal is Cordon's doing, never a kernel that has neither.
+pub fn host_makes_vsock_and_io_uring() {
+    host_makes_vsock().unwrap_or_else(|e| {
+        panic!("this host cannot make a vsock socket ({e}): the test needs one")
+    });
     let mut params = [0u8; 120];
     // SAFETY: io_uring_setup reads and writes a 120-byte params struct.
     let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4, params.as_mut_ptr()) };

@@ -49,13 +49,7 @@ pub(super) fn run(c: &mut Ctx) -> anyhow::Result<()> {
     // A host process's shared memory, readable by every user (mode 0644).
     let shared = format!("demo-shm-{}", crate::secrets::random_alnum(16));
     let shm = HostSharedMemory::plant(&shared)?;
-    let host_vsock = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Vsock,
-        nix::sys::socket::SockType::Stream,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .is_ok();
+    let host_vsock = crate::host::host_makes_vsock().is_ok();
     c.n.say(&format!(
         "{} holds a key (mode 0644: file modes would let any user read it); {} is a \
          stand-in for docker.sock served by a host process (mode 0777); the operator \
