@@ -3,6 +3,8 @@
 pub mod agent_env;
 pub mod agents;
 pub mod approvals;
+pub mod audit_netlink;
+pub mod audit_status;
 pub mod caps;
 pub mod contain_watch;
 pub mod contained;
