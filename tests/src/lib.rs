@@ -17,6 +17,7 @@ pub mod git_http;
 pub mod host;
 pub mod http;
 pub mod jit;
+pub mod kernel_audit;
 pub mod netns;
 pub mod nginx;
 pub mod operator;

@@ -26,14 +26,17 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The fields of the kernel's `audit_status` this daemon reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Status {
-    enabled: u32,
-    backlog_limit: u32,
+pub(super) struct Status {
+    pub enabled: u32,
+    pub backlog_limit: u32,
+    /// Records the kernel dropped since boot, host-wide (a full queue, or
+    /// its rate limit). A 32-bit counter: it wraps.
+    pub lost: u32,
 }
 
 impl Status {
     /// From an `AUDIT_GET` reply's body, the kernel's `audit_status`:
-    /// mask, enabled, failure, pid, rate_limit, backlog_limit, ...
+    /// mask, enabled, failure, pid, rate_limit, backlog_limit, lost, ...
     fn parse(body: &[u8]) -> Option<Status> {
         let field = |i: usize| {
             Some(u32::from_ne_bytes(
@@ -43,6 +46,7 @@ impl Status {
         Some(Status {
             enabled: field(1)?,
             backlog_limit: field(5)?,
+            lost: field(6)?,
         })
     }
 
@@ -115,65 +119,94 @@ impl Exchange {
     }
 }
 
-/// Sends one request and waits for its full answer; the reply's body, if
-/// the request has one.
-fn request(
-    fd: &OwnedFd,
-    kind: u16,
+/// A request socket to the kernel's audit subsystem.
+pub(super) struct Auditor {
+    fd: OwnedFd,
     seq: u32,
-    reply_kind: Option<u16>,
-    payload: &[u8],
-) -> std::io::Result<Option<Vec<u8>>> {
-    let len = audit_netlink::HEADER_LEN + payload.len();
-    let mut msg = Vec::with_capacity(len);
-    msg.extend_from_slice(&(len as u32).to_ne_bytes());
-    msg.extend_from_slice(&kind.to_ne_bytes());
-    msg.extend_from_slice(&(libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16).to_ne_bytes());
-    msg.extend_from_slice(&seq.to_ne_bytes());
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(payload);
-    // SAFETY: send on an owned socket with a valid buffer.
-    if unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
-        return Err(std::io::Error::last_os_error());
+}
+
+impl Auditor {
+    pub(super) fn open() -> std::io::Result<Auditor> {
+        Ok(Auditor {
+            fd: audit_netlink::socket(0, Some(ANSWER_TIMEOUT))?,
+            seq: 0,
+        })
     }
-    let mut exchange = Exchange::new(seq, reply_kind);
-    let mut buf = vec![0u8; 8192];
-    loop {
-        // SAFETY: recv into an owned buffer; the socket's receive timeout
-        // bounds the wait.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("the kernel did not answer within {ANSWER_TIMEOUT:?}"),
-                ));
-            }
-            return Err(e);
+
+    pub(super) fn status(&mut self) -> std::io::Result<Status> {
+        let body = self.request(AUDIT_GET, Some(AUDIT_GET), &[])?;
+        body.as_deref().and_then(Status::parse).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the kernel's audit status reply is too short",
+            )
+        })
+    }
+
+    fn set(&mut self, payload: &[u8; 24]) -> std::io::Result<()> {
+        self.request(AUDIT_SET, None, payload).map(drop)
+    }
+
+    /// Sends one request and waits for its full answer; the reply's body,
+    /// if the request has one.
+    fn request(
+        &mut self,
+        kind: u16,
+        reply_kind: Option<u16>,
+        payload: &[u8],
+    ) -> std::io::Result<Option<Vec<u8>>> {
+        self.seq = self.seq.wrapping_add(1);
+        let len = audit_netlink::HEADER_LEN + payload.len();
+        let mut msg = Vec::with_capacity(len);
+        msg.extend_from_slice(&(len as u32).to_ne_bytes());
+        msg.extend_from_slice(&kind.to_ne_bytes());
+        msg.extend_from_slice(&(libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16).to_ne_bytes());
+        msg.extend_from_slice(&self.seq.to_ne_bytes());
+        msg.extend_from_slice(&0u32.to_ne_bytes());
+        msg.extend_from_slice(payload);
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: send on an owned socket with a valid buffer.
+        if unsafe { libc::send(fd, msg.as_ptr().cast(), msg.len(), 0) } < 0 {
+            return Err(std::io::Error::last_os_error());
         }
-        match exchange.feed(&buf[..n as usize]) {
-            Ok(true) => return Ok(exchange.reply),
-            Ok(false) => {}
-            Err(errno) => return Err(std::io::Error::from_raw_os_error(errno)),
+        let mut exchange = Exchange::new(self.seq, reply_kind);
+        let mut buf = vec![0u8; 8192];
+        loop {
+            // SAFETY: recv into an owned buffer; the socket's receive
+            // timeout bounds the wait.
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::WouldBlock {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the kernel did not answer within {ANSWER_TIMEOUT:?}"),
+                    ));
+                }
+                return Err(e);
+            }
+            match exchange.feed(&buf[..n as usize]) {
+                Ok(true) => return Ok(exchange.reply),
+                Ok(false) => {}
+                Err(errno) => return Err(std::io::Error::from_raw_os_error(errno)),
+            }
         }
     }
 }
 
 /// Turns kernel auditing on and raises its queue, where either is short.
-pub(super) fn ensure_enabled() -> anyhow::Result<()> {
-    let fd = audit_netlink::socket(0, Some(ANSWER_TIMEOUT))
-        .map_err(|e| anyhow::anyhow!("opening the audit socket: {e}"))?;
-    let body = request(&fd, AUDIT_GET, 1, Some(AUDIT_GET), &[])
+/// Returns the status as it was, whose `lost` count is where this daemon's
+/// own count of dropped records starts.
+pub(super) fn ensure_enabled() -> anyhow::Result<Status> {
+    let mut auditor =
+        Auditor::open().map_err(|e| anyhow::anyhow!("opening the audit socket: {e}"))?;
+    let status = auditor
+        .status()
         .map_err(|e| anyhow::anyhow!("asking the kernel for its audit status: {e}"))?;
-    let status = body
-        .as_deref()
-        .and_then(Status::parse)
-        .ok_or_else(|| anyhow::anyhow!("the kernel's audit status reply is too short"))?;
     let Some(payload) = status.wanted() else {
-        return Ok(());
+        return Ok(status);
     };
-    if let Err(e) = request(&fd, AUDIT_SET, 2, None, &payload) {
+    if let Err(e) = auditor.set(&payload) {
         // With auditing off, Landlock logs nothing: that is a failure. With
         // it on (or locked on by the administrator), refusals are logged,
         // only at risk of a short queue: say so and go on.
@@ -184,7 +217,7 @@ pub(super) fn ensure_enabled() -> anyhow::Result<()> {
             backlog_limit = status.backlog_limit,
             "the kernel audit queue could not be raised ({e}): a burst of Landlock refusals may overrun it, and the kernel then drops records"
         );
-        return Ok(());
+        return Ok(status);
     }
     tracing::info!(
         was_enabled = status.enabled != 0,
@@ -192,7 +225,7 @@ pub(super) fn ensure_enabled() -> anyhow::Result<()> {
         backlog_limit = WANTED_BACKLOG.max(status.backlog_limit),
         "kernel auditing on, with a queue long enough for a burst of Landlock refusals"
     );
-    Ok(())
+    Ok(status)
 }
 
 #[cfg(test)]
@@ -247,7 +280,8 @@ mod tests {
             s,
             Status {
                 enabled: 1,
-                backlog_limit: 64
+                backlog_limit: 64,
+                lost: 97,
             }
         );
         let p = s.wanted().unwrap();
@@ -276,6 +310,6 @@ mod tests {
             .unwrap();
         assert_eq!(word(&p, 0), AUDIT_STATUS_ENABLED);
         // A short body is not a status.
-        assert_eq!(Status::parse(&status_body(1, 64)[..20]), None);
+        assert_eq!(Status::parse(&status_body(1, 64)[..24]), None);
     }
 }

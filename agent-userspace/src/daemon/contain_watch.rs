@@ -81,6 +81,7 @@ async fn report_lost(d: &Shared, reported: u64) -> u64 {
         return reported;
     }
     let mut params = serde_json::Map::new();
+    params.insert("source".into(), "ring-buffer".into());
     params.insert("lost".into(), (lost - reported).into());
     let rec = cordon_audit::NewRecord {
         action: Some("contain.events_lost".into()),

@@ -8,6 +8,10 @@
 //! the process that created it, which is the agent (`cordon run` execs in
 //! place), so the domain maps to the agent's cgroup once and for all.
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use tokio::sync::mpsc;
 
@@ -27,13 +31,16 @@ pub(super) enum Msg {
 /// Subscribes to the audit stream (turning kernel auditing on if it is
 /// off) and spawns the reader thread and the recording task.
 pub fn start(d: &Shared) -> anyhow::Result<()> {
-    audit_status::ensure_enabled()?;
+    let status = audit_status::ensure_enabled()?;
     let sock = multicast_socket()?;
     let (tx, rx) = mpsc::channel::<Msg>(4096);
+    let overruns = Arc::new(AtomicU64::new(0));
+    let counted = overruns.clone();
     std::thread::Builder::new()
         .name("cordon-landlock-audit".into())
-        .spawn(move || read_loop(sock, tx))?;
+        .spawn(move || read_loop(sock, tx, &counted))?;
     tokio::spawn(super::landlock_pairing::record_loop(d.clone(), rx));
+    tokio::spawn(super::landlock_lost::run(d.clone(), status.lost, overruns));
     Ok(())
 }
 
@@ -42,7 +49,7 @@ fn multicast_socket() -> anyhow::Result<OwnedFd> {
         .map_err(|e| anyhow::anyhow!("subscribing to the kernel audit stream: {e}"))
 }
 
-fn read_loop(sock: OwnedFd, tx: mpsc::Sender<Msg>) {
+fn read_loop(sock: OwnedFd, tx: mpsc::Sender<Msg>, overruns: &AtomicU64) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // SAFETY: recv into an owned buffer.
@@ -50,6 +57,8 @@ fn read_loop(sock: OwnedFd, tx: mpsc::Sender<Msg>) {
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::ENOBUFS) {
+                // `landlock_lost` writes the count to the trail.
+                overruns.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     "kernel audit stream overran; some Landlock refusals are not itemised"
                 );

@@ -20,6 +20,7 @@ pub mod jit;
 pub mod kill;
 pub mod kill_marks;
 pub mod landlock_audit;
+pub mod landlock_lost;
 pub mod landlock_pairing;
 pub mod launch;
 pub mod launch_env;
