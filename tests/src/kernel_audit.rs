@@ -1,7 +1,7 @@
 //! The kernel audit subsystem's status, read and set over its netlink
-//! socket, for tests that need to see or shrink the kernel's audit queue.
-//! The queue is host-wide: a test that shrinks it holds [`QueueLimit`],
-//! which puts the old limit back when dropped.
+//! socket, for tests that need to see it or make the kernel drop records.
+//! The rate limit is host-wide: a test that sets one holds [`RateLimit`],
+//! which puts the old one back when dropped.
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::error::{Error, Result};
@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 const NETLINK_AUDIT: i32 = 9;
 const AUDIT_GET: u16 = 1000;
 const AUDIT_SET: u16 = 1001;
-const AUDIT_STATUS_BACKLOG_LIMIT: u32 = 0x10;
+const AUDIT_STATUS_RATE_LIMIT: u32 = 0x08;
 
 /// The fields of the kernel's `audit_status` tests look at.
 #[derive(Debug, Clone, Copy)]
@@ -17,7 +17,8 @@ pub struct Status {
     pub enabled: u32,
     /// What the kernel does when it loses a record: 2 is panic.
     pub failure: u32,
-    pub backlog_limit: u32,
+    /// Records a second the kernel lets through; 0 is no limit.
+    pub rate_limit: u32,
     pub lost: u32,
 }
 
@@ -107,15 +108,15 @@ pub fn status() -> Result<Status> {
     Ok(Status {
         enabled: field(1)?,
         failure: field(2)?,
-        backlog_limit: field(5)?,
+        rate_limit: field(4)?,
         lost: field(6)?,
     })
 }
 
-fn set_backlog_limit(limit: u32) -> Result<()> {
+fn set_rate_limit(limit: u32) -> Result<()> {
     let mut payload = [0u8; 24];
-    payload[..4].copy_from_slice(&AUDIT_STATUS_BACKLOG_LIMIT.to_ne_bytes());
-    payload[20..].copy_from_slice(&limit.to_ne_bytes());
+    payload[..4].copy_from_slice(&AUDIT_STATUS_RATE_LIMIT.to_ne_bytes());
+    payload[16..20].copy_from_slice(&limit.to_ne_bytes());
     let ack = ask(
         AUDIT_SET,
         libc::NLM_F_ACK as u16,
@@ -127,39 +128,41 @@ fn set_backlog_limit(limit: u32) -> Result<()> {
         .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
         .unwrap_or(-libc::EPROTO);
     if code != 0 {
-        return Err(io("setting the queue limit")(
+        return Err(io("setting the rate limit")(
             std::io::Error::from_raw_os_error(-code),
         ));
     }
     Ok(())
 }
 
-/// The kernel's audit queue held at a limit, host-wide, until dropped.
-pub struct QueueLimit {
+/// The kernel's audit rate limit, host-wide, until dropped: records over it
+/// are dropped as they are logged (and counted as lost), however fast the
+/// kernel's audit thread drains its queue.
+pub struct RateLimit {
     was: u32,
 }
 
-impl QueueLimit {
+impl RateLimit {
     /// Refuses where losing a record would panic the kernel.
-    pub fn set(limit: u32) -> Result<QueueLimit> {
+    pub fn set(per_second: u32) -> Result<RateLimit> {
         let now = status()?;
         if now.failure == 2 {
             return Err(Error::Setup(
                 "kernel audit failure mode is panic: a test must not make it lose records".into(),
             ));
         }
-        set_backlog_limit(limit)?;
-        Ok(QueueLimit {
-            was: now.backlog_limit,
+        set_rate_limit(per_second)?;
+        Ok(RateLimit {
+            was: now.rate_limit,
         })
     }
 }
 
-impl Drop for QueueLimit {
+impl Drop for RateLimit {
     fn drop(&mut self) {
-        if let Err(e) = set_backlog_limit(self.was) {
+        if let Err(e) = set_rate_limit(self.was) {
             eprintln!(
-                "putting the kernel audit queue limit back to {}: {e}",
+                "putting the kernel audit rate limit back to {}: {e}",
                 self.was
             );
         }

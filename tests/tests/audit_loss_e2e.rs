@@ -2,7 +2,7 @@
 //! the trail says how many were lost and where. The refusals themselves
 //! hold whatever happens to their records. Two places lose them, and each
 //! test makes one of them lose records for real:
-//! - the kernel's audit queue (host-wide), shrunk here to one record;
+//! - the kernel (host-wide), held here to one record a second;
 //! - the daemon's own audit-stream socket, which overruns while the daemon
 //!   is stopped and an agent keeps being refused.
 //!
@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use cordon_e2e::host::{HostUser, agent_as};
-use cordon_e2e::kernel_audit::{self, QueueLimit};
+use cordon_e2e::kernel_audit::{self, RateLimit};
 use cordon_e2e::process::wait_child;
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::trail::{Trail, read_trail};
@@ -138,25 +138,24 @@ fn trail_owning_up(daemon: &Daemon, source: &str, at_least: u64) -> Trail {
 }
 
 #[test]
-fn records_the_kernel_audit_queue_dropped_are_counted_in_the_trail() {
+fn records_the_kernel_dropped_are_counted_in_the_trail() {
     require_root_or_skip!();
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dns = TestDns::start().unwrap();
     let (_policies, daemon) = start_daemon(&dns, None, POLICY).unwrap();
     let agent = prober(&daemon, 400);
 
-    // After the daemon's start, which raises the limit.
     let before = kernel_audit::status().unwrap().lost;
-    let limit = QueueLimit::set(1).unwrap();
+    let limit = RateLimit::set(1).unwrap();
     agent.run();
     drop(limit);
     let dropped = kernel_audit::status().unwrap().lost.wrapping_sub(before);
     assert!(
         dropped > 0,
-        "precondition: with a queue of one record, the kernel dropped none of 400 refusals' records"
+        "precondition: at one record a second, the kernel dropped none of 400 refusals' records"
     );
 
-    let t = trail_owning_up(&daemon, "kernel-audit-queue", u64::from(dropped));
+    let t = trail_owning_up(&daemon, "kernel-audit", u64::from(dropped));
     let rec = t
         .matching("contain.events_lost", &[])
         .into_iter()

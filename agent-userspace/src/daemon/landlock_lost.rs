@@ -2,8 +2,8 @@
 //! trail as counts. The refusals themselves held; what was lost is their
 //! itemised record, and a trail that silently lacks them would read as a
 //! quiet agent. Two places lose them:
-//! - the kernel's audit queue, when it is full (or over its rate limit):
-//!   the kernel counts the records it dropped, host-wide, in `lost`;
+//! - the kernel, when its audit queue is full or a rate limit is over: it
+//!   counts the records it dropped, host-wide, in `lost`;
 //! - the daemon's own audit-stream socket, when its receive buffer
 //!   overruns (the reader sees `ENOBUFS`, not how many).
 use std::{
@@ -28,22 +28,22 @@ struct Seen {
 /// Where records were lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
-    KernelQueue,
+    Kernel,
     Stream,
 }
 
 impl Source {
     fn name(self) -> &'static str {
         match self {
-            Source::KernelQueue => "kernel-audit-queue",
+            Source::Kernel => "kernel-audit",
             Source::Stream => "audit-stream",
         }
     }
 
     fn reason(self) -> &'static str {
         match self {
-            Source::KernelQueue => {
-                "the kernel's audit queue dropped records (a host-wide count); Landlock refusals among them held but are not itemised"
+            Source::Kernel => {
+                "the kernel dropped audit records (a host-wide count: a full queue or its rate limit); Landlock refusals among them held but are not itemised"
             }
             Source::Stream => {
                 "the daemon's audit-stream socket overran (a count of overruns); Landlock refusals among what it lost held but are not itemised"
@@ -58,7 +58,7 @@ fn owed(reported: Seen, now: Seen) -> Vec<(Source, u64)> {
     let mut out = Vec::new();
     let dropped = now.kernel_lost.wrapping_sub(reported.kernel_lost);
     if dropped != 0 {
-        out.push((Source::KernelQueue, u64::from(dropped)));
+        out.push((Source::Kernel, u64::from(dropped)));
     }
     let overruns = now.overruns.saturating_sub(reported.overruns);
     if overruns != 0 {
@@ -114,7 +114,7 @@ pub(super) async fn run(d: Shared, kernel_lost_at_start: u32, overruns: Arc<Atom
         for (source, count) in owed(reported, now) {
             match record(&d, source, count).await {
                 Ok(()) => match source {
-                    Source::KernelQueue => reported.kernel_lost = now.kernel_lost,
+                    Source::Kernel => reported.kernel_lost = now.kernel_lost,
                     Source::Stream => reported.overruns = now.overruns,
                 },
                 // Owed again at the next tick, with what was lost since.
@@ -157,7 +157,7 @@ mod tests {
             },
         );
         assert_eq!(o.len(), 2);
-        assert_eq!(o, vec![(Source::KernelQueue, 3), (Source::Stream, 2)]);
+        assert_eq!(o, vec![(Source::Kernel, 3), (Source::Stream, 2)]);
         let near_top = Seen {
             kernel_lost: u32::MAX - 1,
             overruns: 0,
@@ -169,6 +169,6 @@ mod tests {
                 overruns: 0,
             },
         );
-        assert_eq!(o, vec![(Source::KernelQueue, 5)]);
+        assert_eq!(o, vec![(Source::Kernel, 5)]);
     }
 }
