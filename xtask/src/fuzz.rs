@@ -17,8 +17,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::{
-    sys::{output, path_with_tools, run as exec, workspace_root},
-    toolchain::{self, EBPF_TOOLCHAIN},
+    fuzz_log::{Figures, figures, show_tail},
+    fuzz_tool::{cargo_fuzz, fuzz_env, seed, targets, toolchain_arg},
+    sys::{run as exec, workspace_root},
+    toolchain,
 };
 
 /// How long the test suite runs each target. Every run replays the target's whole corpus and
@@ -61,16 +63,6 @@ pub struct FuzzArgs {
     /// List the targets and exit.
     #[arg(long)]
     pub list: bool,
-}
-
-/// What one run reported in its last status line.
-#[derive(Debug, Default)]
-struct Figures {
-    runs: u64,
-    exec_per_sec: u64,
-    cov: u64,
-    features: u64,
-    corpus: u64,
 }
 
 pub fn run(args: FuzzArgs) -> anyhow::Result<()> {
@@ -261,121 +253,6 @@ fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
-/// The last 40 lines of a failed step's log, each marked with `label`.
-pub(crate) fn show_tail(label: &str, log: &str) {
-    let tail: Vec<&str> = log.lines().rev().take(40).collect();
-    for line in tail.iter().rev() {
-        eprintln!("  {label}: {line}");
-    }
-}
-
-/// The last `DONE` (or pulse) line: `#N DONE cov: C ft: F corp: K/.. exec/s: E`.
-fn figures(log: &str) -> Figures {
-    let Some(line) = log
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('#') && l.contains(" cov: "))
-    else {
-        return Figures::default();
-    };
-    let field = |name: &str| -> u64 {
-        line.split_whitespace()
-            .skip_while(|w| *w != name)
-            .nth(1)
-            .and_then(|v| v.split('/').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Figures {
-        runs: line
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.trim_start_matches('#').parse().ok())
-            .unwrap_or(0),
-        exec_per_sec: field("exec/s:"),
-        cov: field("cov:"),
-        features: field("ft:"),
-        corpus: field("corp:"),
-    }
-}
-
-/// Seeds every empty corpus (all of them with `reseed`) from the fixtures.
-fn seed(targets: &[&String], reseed: bool) -> anyhow::Result<()> {
-    let root = workspace_root();
-    let corpus = |t: &str| root.join("fuzz/corpus").join(t);
-    let empty = |dir: &Path| std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
-    let wanted: Vec<&String> = targets
-        .iter()
-        .copied()
-        .filter(|t| reseed || empty(&corpus(t)))
-        .collect();
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let seeds = root.join("fuzz/target/seeds");
-    exec(
-        fuzz_env(&mut Command::new("cargo"))
-            .args([&toolchain_arg(), "run", "--release", "--manifest-path"])
-            .arg(root.join("fuzz/Cargo.toml"))
-            .args(["-p", "cordon-fuzz-seed", "--"])
-            .arg(&root)
-            .arg(&seeds),
-    )?;
-    for t in wanted {
-        copy_dir(&seeds.join(t.as_str()), &corpus(t))?;
-    }
-    Ok(())
-}
-
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    let Ok(entries) = std::fs::read_dir(from) else {
-        return Ok(()); // the seeder has nothing for this target
-    };
-    for entry in entries {
-        let path = entry?.path();
-        if let Some(name) = path.file_name() {
-            std::fs::copy(&path, to.join(name))
-                .with_context(|| format!("copying {}", path.display()))?;
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn targets() -> anyhow::Result<Vec<String>> {
-    let listed = output(cargo_fuzz().arg("list")).context("`cargo fuzz list` failed")?;
-    Ok(listed
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
-}
-
-/// `+nightly-…` for rustup's `cargo` proxy: the fuzz build needs the
-/// nightly's sanitizer support; it is the pinned one the eBPF build uses.
-pub(crate) fn toolchain_arg() -> String {
-    format!("+{EBPF_TOOLCHAIN}")
-}
-
-fn cargo_fuzz() -> Command {
-    let mut c = Command::new("cargo");
-    c.args([&toolchain_arg(), "fuzz"]);
-    fuzz_env(&mut c);
-    c
-}
-
-/// Run from the workspace root (cargo-fuzz finds `fuzz/` there), with the
-/// project's tools on PATH and nothing of the outer cargo's toolchain choice.
-pub(crate) fn fuzz_env(c: &mut Command) -> &mut Command {
-    c.current_dir(workspace_root())
-        .env("PATH", path_with_tools())
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("CARGO")
-        .env_remove("RUSTC")
-        .env_remove("RUSTFLAGS")
-}
-
 fn parse_duration(text: &str) -> Result<u64, String> {
     let (number, unit) = text
         .find(|c: char| !c.is_ascii_digit())
@@ -404,17 +281,5 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(3600));
         assert!(parse_duration("10 minutes").is_err());
         assert!(parse_duration("m").is_err());
-    }
-
-    #[test]
-    fn figures_come_from_the_last_status_line() {
-        let log = "#2 INITED cov: 5 ft: 6 corp: 1/1b exec/s: 0 rss: 30Mb\n\
-                   #600\tDONE   cov: 1864 ft: 4562 corp: 433/22Kb lim: 116 exec/s: 2172 rss: 95Mb\n\
-                   Done 600 runs in 1 second(s)\n";
-        let f = figures(log);
-        assert_eq!(
-            (f.runs, f.cov, f.features, f.corpus, f.exec_per_sec),
-            (600, 1864, 4562, 433, 2172)
-        );
     }
 }

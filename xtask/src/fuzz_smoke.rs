@@ -25,6 +25,7 @@ use anyhow::{Context, bail};
 
 use crate::{
     fuzz::{self, NewInputs, SMOKE_SECONDS},
+    fuzz_log, fuzz_tool,
     sys::workspace_root,
     toolchain,
 };
@@ -52,13 +53,13 @@ impl Smoke {
             "-c",
             "3",
             "cargo",
-            &fuzz::toolchain_arg(),
+            &fuzz_tool::toolchain_arg(),
         ])
         .args(["fuzz", "build", "-O"])
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
-        let build = fuzz::fuzz_env(&mut cmd)
+        let build = fuzz_tool::fuzz_env(&mut cmd)
             .spawn()
             .with_context(|| format!("starting {cmd:?}"))?;
         eprintln!(
@@ -100,22 +101,33 @@ impl Drop for Smoke {
     }
 }
 
+/// Kills the build and reaps it; it is being given up, so how it ends
+/// does not matter.
+fn stop_build(build: &mut Child) {
+    drop(build.kill());
+    drop(build.wait());
+}
+
 fn job(mut build: Child, log: &std::path::Path, stop: &AtomicBool) -> anyhow::Result<()> {
     let started = Instant::now();
     let status = loop {
         if stop.load(Ordering::Relaxed) {
-            drop(build.kill());
-            drop(build.wait());
+            stop_build(&mut build);
             bail!("the fuzz build was stopped");
         }
-        match build.try_wait().context("waiting for the fuzz build")? {
-            Some(status) => break status,
-            None => std::thread::sleep(POLL),
+        match build.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => std::thread::sleep(POLL),
+            Err(e) => {
+                // Not left building beside a suite that has moved on.
+                stop_build(&mut build);
+                return Err(e).context("waiting for the fuzz build");
+            }
         }
     };
     if !status.success() {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        fuzz::show_tail("fuzz build", &text);
+        fuzz_log::show_tail("fuzz build", &text);
         bail!(
             "building the fuzz targets failed ({status}); the log is {}",
             log.display()
@@ -125,7 +137,7 @@ fn job(mut build: Child, log: &std::path::Path, stop: &AtomicBool) -> anyhow::Re
         "xtask: fuzz targets built ({}s after the build started); running each for {SMOKE_SECONDS}s",
         started.elapsed().as_secs()
     );
-    let targets = fuzz::targets()?;
+    let targets = fuzz_tool::targets()?;
     let targets: Vec<&String> = targets.iter().collect();
     fuzz::run_built(
         &targets,
