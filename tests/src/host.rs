@@ -126,15 +126,28 @@ pub fn chown(path: &Path, uid: u32, gid: u32) -> Result<()> {
 #[derive(Debug)]
 pub struct Victim {
     child: Child,
+    secret_addr: u64,
 }
+
+/// Keeps the marker in its environment, its command line, a buffer whose
+/// address it announces, and an open (unlinked) file: what /proc, ptrace,
+/// `process_vm_readv` and `pidfd_getfd` would each hand a reader.
+const VICTIM: &str = r#"
+import ctypes, os, sys, tempfile, time
+secret = os.environ['CORDON_E2E_SECRET']
+keep = ctypes.create_string_buffer(secret.encode())
+held = tempfile.TemporaryFile()
+held.write(secret.encode()); held.flush()
+sys.stdout.write('ready %d\n' % ctypes.addressof(keep)); sys.stdout.flush()
+time.sleep(120)
+"#;
 
 impl Victim {
     pub fn start(user: &HostUser, marker: &str) -> Result<Victim> {
-        let script = "import os, sys, time\nkeep = os.environ['CORDON_E2E_SECRET'] * 2\nsys.stdout.write('ready\\n'); sys.stdout.flush()\ntime.sleep(120)\n";
         let mut child = Command::new("/usr/bin/python3")
             // The marker in its command line too: /proc/PID/cmdline needs
             // no ptrace access, so only a hidden process keeps it.
-            .args(["-c", script, &format!("--token={marker}")])
+            .args(["-c", VICTIM, &format!("--token={marker}")])
             .env("CORDON_E2E_SECRET", marker)
             .uid(user.uid)
             .gid(user.gid)
@@ -143,13 +156,23 @@ impl Victim {
             .stderr(Stdio::null())
             .spawn()
             .ctx(|| "spawn victim".into())?;
-        let mut out = child
+        let out = child
             .stdout
             .take()
             .ok_or_else(|| Error::Setup("victim stdout".into()))?;
-        let mut buf = [0u8; 6];
-        out.read_exact(&mut buf).ctx(|| "wait for victim".into())?;
-        Ok(Victim { child })
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)
+            .ctx(|| "wait for victim".into())?;
+        let secret_addr = line
+            .strip_prefix("ready ")
+            .and_then(|a| a.trim().parse().ok())
+            .ok_or_else(|| Error::Setup(format!("victim said {line:?}")))?;
+        Ok(Victim { child, secret_addr })
+    }
+
+    /// Where in its memory the marker is.
+    pub fn secret_addr(&self) -> u64 {
+        self.secret_addr
     }
 
     pub fn pid(&self) -> u32 {
@@ -456,10 +479,11 @@ impl InheritedSocket {
 /// `res` dict printed at the end, `attempt(name, f)` recording whether `f`
 /// got through or which errno refused it, `read(path)`, `listed(pid)` (is
 /// the process in the /proc listing), `sysv_shm(key)` (a System V
-/// segment's first bytes) and `read_tty(path)` (input waiting in a
-/// terminal).
+/// segment's first bytes), `read_tty(path)` (input waiting in a
+/// terminal), `steal_fds(pid)` (`pidfd_getfd` on its descriptors) and
+/// `vm_read(pid, addr)` (`process_vm_readv`).
 pub const ATTEMPT_PRELUDE: &str = r#"
-import ctypes, json, os, signal, socket, sys, time
+import ctypes, errno, json, os, signal, socket, sys, time
 cfg = json.loads(sys.argv[1])
 res = {}
 def attempt(name, f):
@@ -495,6 +519,43 @@ def vsock():
     s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
     s.close()
     return "made a vsock socket"
+def steal_fds(pid):
+    # pidfd_open, then pidfd_getfd on each of the target's first 64
+    # descriptors: what each stolen one reads from its start.
+    c = ctypes.CDLL(None, use_errno=True)
+    pidfd = c.syscall(ctypes.c_long(434), ctypes.c_int(pid), ctypes.c_uint(0))
+    if pidfd < 0:
+        raise OSError(ctypes.get_errno(), "pidfd_open")
+    got, refused = [], errno.EBADF
+    try:
+        for n in range(64):
+            fd = c.syscall(ctypes.c_long(438), ctypes.c_int(pidfd), ctypes.c_int(n), ctypes.c_uint(0))
+            if fd < 0:
+                e = ctypes.get_errno()
+                if e != errno.EBADF:
+                    refused = e
+                continue
+            try:
+                got.append(os.pread(fd, 256, 0).decode(errors="replace"))
+            except OSError:
+                got.append("fd %d" % n)
+            os.close(fd)
+    finally:
+        os.close(pidfd)
+    if not got:
+        raise OSError(refused, "pidfd_getfd")
+    return " ".join(got)
+class _iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+def vm_read(pid, addr, n=64):
+    c = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(n)
+    local = _iovec(ctypes.cast(buf, ctypes.c_void_p), n)
+    remote = _iovec(ctypes.c_void_p(addr), n)
+    got = c.process_vm_readv(ctypes.c_int(pid), ctypes.byref(local), ctypes.c_ulong(1), ctypes.byref(remote), ctypes.c_ulong(1), ctypes.c_ulong(0))
+    if got < 0:
+        raise OSError(ctypes.get_errno(), "process_vm_readv")
+    return buf.raw[:got].split(b"\0")[0].decode(errors="replace")
 def io_uring():
     c = ctypes.CDLL(None, use_errno=True)
     params = ctypes.create_string_buffer(120)

@@ -53,6 +53,8 @@ attempt("posix_shm", lambda: read(cfg["posix_shm"]))
 attempt("other_terminal", lambda: read_tty(cfg["other_terminal"]))
 attempt("raw_device", lambda: read(cfg["raw_device"])[:64].split("\0")[0])
 attempt("ptrace", lambda: ptrace_attach(pid))
+attempt("vm_read", lambda: vm_read(pid, cfg["victim_addr"]))
+attempt("steal_fds", lambda: steal_fds(pid))
 attempt("signal", lambda: os.kill(pid, signal.SIGTERM) or "sent")
 attempt("unix_path", lambda: unix(cfg["unix_path"]))
 attempt("unix_abstract", lambda: unix("\0" + cfg["abstract"]))
@@ -118,11 +120,41 @@ fn refused(res: &Value, name: &str) -> bool {
     res[name]["ok"] == json!(false)
 }
 
+/// Precondition: outside any agent, a process of the agent's user reads the
+/// victim's marker through `process_vm_readv` and `pidfd_getfd`, so their
+/// refusal below is Cordon's doing.
+fn host_reads_the_victims_memory_and_descriptors(user: &HostUser, victim: &Victim, marker: &str) {
+    const STEAL: &str = r#"
+pid = cfg["victim"]
+attempt("vm_read", lambda: vm_read(pid, cfg["victim_addr"]))
+attempt("steal_fds", lambda: steal_fds(pid))
+print(json.dumps(res))
+"#;
+    let cfg = json!({"victim": victim.pid(), "victim_addr": victim.secret_addr()}).to_string();
+    let out = Command::new(PYTHON)
+        .args(["-c", &format!("{ATTEMPT_PRELUDE}{STEAL}"), &cfg])
+        .uid(user.uid)
+        .gid(user.gid)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let res = outcomes(&out);
+    for attack in ["vm_read", "steal_fds"] {
+        assert!(
+            res[attack]["out"]
+                .as_str()
+                .is_some_and(|o| o.contains(marker)),
+            "precondition: outside an agent, {attack} should read the victim's marker: {res}"
+        );
+    }
+}
+
 fn attacks_as(agent_user: &HostUser) {
     host_makes_vsock_and_io_uring();
     let f = fixture(POLICY);
     let victim_user = agent_user.clone();
     let mut victim = Victim::start(&victim_user, &f.marker).unwrap();
+    host_reads_the_victims_memory_and_descriptors(agent_user, &victim, &f.marker);
     let shm = HostSharedMemory::plant(&f.marker).unwrap();
     // The operator's other login, on a terminal the agent's user owns.
     let other = OtherTerminal::open(agent_user.uid, agent_user.gid, &f.marker).unwrap();
@@ -138,6 +170,7 @@ fn attacks_as(agent_user: &HostUser) {
     let cfg = json!({
         "marker": f.marker,
         "victim": victim.pid(),
+        "victim_addr": victim.secret_addr(),
         "sysv_key": shm.sysv_key,
         "posix_shm": shm.posix_path,
         "other_terminal": other.slave_path,
@@ -173,6 +206,8 @@ fn attacks_as(agent_user: &HostUser) {
         "other_terminal",
         "raw_device",
         "ptrace",
+        "vm_read",
+        "steal_fds",
         "signal",
         "unix_path",
         "unix_abstract",

@@ -97,6 +97,7 @@ def ptrace(pid):
     libc.ptrace(17, pid, 0, 0)
     return "attached"
 attempt("daemon_ptrace", lambda: ptrace(cfg["daemon"]))
+attempt("daemon_fds", lambda: steal_fds(cfg["daemon"]))
 attempt("daemon_signal", lambda: os.kill(cfg["daemon"], 9) or "killed")
 attempt("daemon_environ", lambda: read(f"/proc/{cfg['daemon']}/environ"))
 attempt("daemon_cmdline", lambda: read(f"/proc/{cfg['daemon']}/cmdline"))
@@ -338,6 +339,7 @@ fn battery(user: Option<HostUser>, root_mode: &str) {
         "kill_marks",
         "owned",
         "daemon_ptrace",
+        "daemon_fds",
         "daemon_signal",
         "daemon_environ",
         "daemon_cmdline",
