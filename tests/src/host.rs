@@ -98,6 +98,15 @@ impl HostUser {
         Ok(path)
     }
 
+    /// The user's `~/.aws/credentials`, with `secret` as its key: the file
+    /// the containment tests' agents are refused.
+    pub fn plant_aws_credentials(&self, secret: &str) -> Result<PathBuf> {
+        self.plant(
+            ".aws/credentials",
+            &format!("[default]\naws_secret_access_key = {secret}\n"),
+        )
+    }
+
     /// A fresh directory owned by the user, for the agent's working dir.
     pub fn workdir(&self) -> Result<tempfile::TempDir> {
         use std::os::unix::fs::PermissionsExt;
@@ -644,4 +653,32 @@ pub fn contained_ps_row(d: &crate::Daemon, name: &str) -> String {
     )
     .unwrap();
     row
+}
+
+/// A two-file handshake with an agent's script: the script creates `ready`
+/// once it is set up, then waits for `go` (its own bound, 30 s in the
+/// scripts here), so a test can act between the two.
+pub struct Handshake {
+    pub ready: PathBuf,
+    pub go: PathBuf,
+}
+
+impl Handshake {
+    /// The two files in `dir`, which the agent can write.
+    pub fn in_dir(dir: &Path) -> Handshake {
+        Handshake {
+            ready: dir.join("ready"),
+            go: dir.join("go"),
+        }
+    }
+
+    pub fn wait_ready(&self) -> Result<()> {
+        crate::wait_until("the agent to be ready", Duration::from_secs(20), || {
+            self.ready.exists()
+        })
+    }
+
+    pub fn go(&self) -> Result<()> {
+        std::fs::write(&self.go, "").ctx(|| format!("write {}", self.go.display()))
+    }
 }

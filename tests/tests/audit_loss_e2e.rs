@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cordon_e2e::host::{HostUser, agent_as};
+use cordon_e2e::host::{Handshake, HostUser, agent_as};
 use cordon_e2e::kernel_audit::{self, RateLimit};
 use cordon_e2e::process::wait_child;
 use cordon_e2e::secrets::random_alnum;
@@ -49,24 +49,20 @@ print("read", read)
 
 struct Prober {
     child: std::process::Child,
-    go: std::path::PathBuf,
+    hs: Handshake,
     _work: tempfile::TempDir,
 }
 
 /// An agent (as `nobody`) ready to be refused the owner's credential `n`
 /// times once told to go.
 fn prober(daemon: &Daemon, n: usize) -> Prober {
-    let owner = HostUser::regular().unwrap();
-    let credential = owner
-        .plant(
-            ".aws/credentials",
-            &format!("[default]\naws_secret_access_key = {}\n", random_alnum(24)),
-        )
+    let credential = HostUser::regular()
+        .unwrap()
+        .plant_aws_credentials(&random_alnum(24))
         .unwrap();
     let work = HostUser::nobody().workdir().unwrap();
-    let ready = work.path().join("ready");
-    let go = work.path().join("go");
-    let args = [&credential, &ready, &go].map(|p| p.display().to_string());
+    let hs = Handshake::in_dir(work.path());
+    let args = [&credential, &hs.ready, &hs.go].map(|p| p.display().to_string());
     let n = n.to_string();
     let argv = [PYTHON, "-c", PROBER, &args[0], &args[1], &args[2], &n];
     let child = agent_as(daemon, &HostUser::nobody(), "prober", work.path(), &argv)
@@ -74,13 +70,10 @@ fn prober(daemon: &Daemon, n: usize) -> Prober {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("the agent to start", Duration::from_secs(20), || {
-        ready.exists()
-    })
-    .unwrap();
+    hs.wait_ready().unwrap();
     Prober {
         child,
-        go,
+        hs,
         _work: work,
     }
 }
@@ -88,7 +81,7 @@ fn prober(daemon: &Daemon, n: usize) -> Prober {
 impl Prober {
     /// Lets it go and waits for it; asserts no read got through.
     fn run(mut self) {
-        std::fs::write(&self.go, "").unwrap();
+        self.hs.go().unwrap();
         let status = wait_child(&mut self.child, Duration::from_secs(60)).unwrap();
         assert!(
             status.is_some_and(|s| s.success()),

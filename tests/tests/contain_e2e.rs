@@ -87,12 +87,7 @@ fn fixture(policy: &str) -> Fixture {
     let (policies, daemon) = start_daemon(&dns, None, policy).unwrap();
     let owner = HostUser::regular().unwrap();
     let marker = format!("MARKER-{}", random_alnum(24));
-    let credential = owner
-        .plant(
-            ".aws/credentials",
-            &format!("[default]\naws_secret_access_key = {marker}\n"),
-        )
-        .unwrap();
+    let credential = owner.plant_aws_credentials(&marker).unwrap();
     Fixture {
         _dns: dns,
         policies,

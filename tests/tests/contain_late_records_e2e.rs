@@ -8,11 +8,11 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cordon_e2e::host::{HostUser, agent_as};
+use cordon_e2e::host::{Handshake, HostUser, agent_as};
 use cordon_e2e::process::wait_child;
 use cordon_e2e::secrets::random_alnum;
 use cordon_e2e::world::{PYTHON, start_daemon};
-use cordon_e2e::{TestDns, cordon_bin, require_root_or_skip, wait_until};
+use cordon_e2e::{TestDns, cordon_bin, require_root_or_skip};
 use serde_json::json;
 
 const POLICY: &str = r#"
@@ -43,18 +43,14 @@ except OSError:
 fn refused_after_exit(root: bool, want: usize) -> Vec<cordon_audit::AuditRecord> {
     let dns = TestDns::start().unwrap();
     let (_policies, daemon) = start_daemon(&dns, None, POLICY).unwrap();
-    let owner = HostUser::regular().unwrap();
-    let credential = owner
-        .plant(
-            ".aws/credentials",
-            &format!("[default]\naws_secret_access_key = {}\n", random_alnum(24)),
-        )
+    let credential = HostUser::regular()
+        .unwrap()
+        .plant_aws_credentials(&random_alnum(24))
         .unwrap();
     // Also the root agent's: its root is nobody on the host.
     let work = HostUser::nobody().workdir().unwrap();
-    let ready = work.path().join("ready");
-    let go = work.path().join("go");
-    let args = [&credential, &ready, &go].map(|p| p.display().to_string());
+    let hs = Handshake::in_dir(work.path());
+    let args = [&credential, &hs.ready, &hs.go].map(|p| p.display().to_string());
     let argv = [PYTHON, "-c", SHORT_LIVED, &args[0], &args[1], &args[2]];
     let mut cmd = if root {
         let mut c = Command::new(cordon_bin());
@@ -74,13 +70,10 @@ fn refused_after_exit(root: bool, want: usize) -> Vec<cordon_audit::AuditRecord>
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("the agent to start", Duration::from_secs(20), || {
-        ready.exists()
-    })
-    .unwrap();
+    hs.wait_ready().unwrap();
 
     let paused = daemon.pause().unwrap();
-    std::fs::write(&go, "").unwrap();
+    hs.go().unwrap();
     let status = wait_child(&mut child, Duration::from_secs(30)).unwrap();
     assert!(
         status.is_some_and(|s| s.success()),
