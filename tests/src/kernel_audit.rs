@@ -52,13 +52,17 @@ fn socket() -> Result<OwnedFd> {
             tv_sec: 10,
             tv_usec: 0,
         };
-        libc::setsockopt(
+        // Without it a kernel that never answers would hang the test.
+        if libc::setsockopt(
             fd,
             libc::SOL_SOCKET,
             libc::SO_RCVTIMEO,
             (&raw const tv).cast(),
             std::mem::size_of::<libc::timeval>() as u32,
-        );
+        ) != 0
+        {
+            return Err(io("receive timeout")(std::io::Error::last_os_error()));
+        }
         Ok(owned)
     }
 }

@@ -1,11 +1,11 @@
-//! The kernel audit netlink socket: opening it, and reading the netlink
+//! The kernel audit netlink socket: opening it, and writing and reading the netlink
 //! headers of what it carries. Shared by the audit switch
 //! (`audit_status`) and the Landlock refusal stream (`landlock_audit`).
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
 
 const NETLINK_AUDIT: i32 = 9;
-pub(super) const HEADER_LEN: usize = 16;
+const HEADER_LEN: usize = 16;
 
 /// A bound audit socket; `groups` 0 for requests, a multicast group to
 /// listen. `timeout`, when given, bounds every receive on it.
@@ -98,12 +98,13 @@ pub(super) fn messages(datagram: &[u8]) -> Vec<(Header, &[u8])> {
     out
 }
 
-#[cfg(test)]
-pub(super) fn message(kind: u16, seq: u32, body: &[u8]) -> Vec<u8> {
-    let mut m = Vec::new();
+/// One netlink message: the header (length, type, flags, sequence number,
+/// port 0: the kernel's) and `body`.
+pub(super) fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(HEADER_LEN + body.len());
     m.extend_from_slice(&((HEADER_LEN + body.len()) as u32).to_ne_bytes());
     m.extend_from_slice(&kind.to_ne_bytes());
-    m.extend_from_slice(&0u16.to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
     m.extend_from_slice(&seq.to_ne_bytes());
     m.extend_from_slice(&0u32.to_ne_bytes());
     m.extend_from_slice(body);
@@ -116,9 +117,9 @@ mod tests {
 
     #[test]
     fn a_datagram_of_two_messages_is_split_at_the_aligned_boundary() {
-        let mut d = message(1000, 7, b"abc");
+        let mut d = message(1000, 0, 7, b"abc");
         d.extend_from_slice(&[0]); // padding to 20
-        d.extend(message(2, 7, &[0; 4]));
+        d.extend(message(2, 0, 7, &[0; 4]));
         let m = messages(&d);
         assert_eq!(m.len(), 2);
         assert_eq!((m[0].0.kind, m[0].0.seq), (1000, 7));
@@ -126,7 +127,7 @@ mod tests {
         assert_eq!(m[1].0.kind, 2);
         assert_eq!(m[1].0.body(m[1].1), &[0; 4]);
         // A header claiming more than the datagram holds keeps what is there.
-        let mut long = message(1000, 1, b"xy");
+        let mut long = message(1000, 0, 1, b"xy");
         long[0] = 200;
         let m = messages(&long);
         assert_eq!(m.len(), 1);

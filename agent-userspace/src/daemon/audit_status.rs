@@ -156,14 +156,8 @@ impl Auditor {
         payload: &[u8],
     ) -> std::io::Result<Option<Vec<u8>>> {
         self.seq = self.seq.wrapping_add(1);
-        let len = audit_netlink::HEADER_LEN + payload.len();
-        let mut msg = Vec::with_capacity(len);
-        msg.extend_from_slice(&(len as u32).to_ne_bytes());
-        msg.extend_from_slice(&kind.to_ne_bytes());
-        msg.extend_from_slice(&(libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16).to_ne_bytes());
-        msg.extend_from_slice(&self.seq.to_ne_bytes());
-        msg.extend_from_slice(&0u32.to_ne_bytes());
-        msg.extend_from_slice(payload);
+        let flags = libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16;
+        let msg = audit_netlink::message(kind, flags, self.seq, payload);
         let fd = self.fd.as_raw_fd();
         // SAFETY: send on an owned socket with a valid buffer.
         if unsafe { libc::send(fd, msg.as_ptr().cast(), msg.len(), 0) } < 0 {
@@ -243,8 +237,8 @@ mod tests {
     fn ack(seq: u32, errno: i32) -> Vec<u8> {
         // An error message's body: the negative errno, then the request's header.
         let mut body = (-errno).to_ne_bytes().to_vec();
-        body.extend(message(AUDIT_GET, seq, &[]));
-        message(libc::NLMSG_ERROR as u16, seq, &body)
+        body.extend(message(AUDIT_GET, 0, seq, &[]));
+        message(libc::NLMSG_ERROR as u16, 0, seq, &body)
     }
 
     fn word(p: &[u8; 24], i: usize) -> u32 {
@@ -253,7 +247,7 @@ mod tests {
 
     #[test]
     fn the_status_is_taken_whether_it_comes_before_or_after_the_ack() {
-        let status = message(AUDIT_GET, 1, &status_body(1, 64));
+        let status = message(AUDIT_GET, 0, 1, &status_body(1, 64));
         // The ACK first, as the kernel usually sends it.
         let mut x = Exchange::new(1, Some(AUDIT_GET));
         assert_eq!(x.feed(&ack(1, 0)), Ok(false));

@@ -94,7 +94,7 @@ mod tests {
     use super::*;
 
     fn datagram(kind: u16, text: &str) -> Vec<u8> {
-        audit_netlink::message(kind, 0, text.as_bytes())
+        audit_netlink::message(kind, 0, 0, text.as_bytes())
     }
 
     #[test]
