@@ -336,10 +336,13 @@ res["node"] = subprocess.run(["node", "-e", "console.log(6*7)"], capture_output=
 res["git"] = subprocess.run(["git", "init", "-q", "repo"], capture_output=True, text=True).returncode
 libc = ctypes.CDLL(None, use_errno=True)
 child = subprocess.Popen(["sleep", "5"])
-res["debug_child"] = libc.ptrace(16, child.pid, 0, 0)
-os.waitpid(child.pid, 0) if False else None
-libc.ptrace(17, child.pid, 0, 0)
-child.kill(); child.wait()
+res["debug_child"] = libc.ptrace(16, child.pid, 0, 0)  # PTRACE_ATTACH
+if res["debug_child"] == 0:
+    # The attach stop, reported to the tracer. Left unread, Popen reads it as an exit, skips
+    # the kill below, and the stopped child holds this script's stdout open after it ends.
+    os.waitpid(child.pid, 0)
+    libc.ptrace(17, child.pid, 0, 0)  # PTRACE_DETACH
+os.kill(child.pid, 9); child.wait()
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(3)
 s.connect(cfg["allowed"]); s.sendall(b"hello-allowed"); s.close()
