@@ -18,7 +18,7 @@ use clap::Args;
 
 use crate::{
     fuzz_log::{Figures, figures, show_tail},
-    fuzz_tool::{cargo_fuzz, fuzz_env, seed, targets, toolchain_arg},
+    fuzz_tool::{Build, cargo_fuzz, fuzz_env, seed, targets, toolchain_arg},
     sys::{run as exec, workspace_root},
     toolchain,
 };
@@ -84,13 +84,14 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<()> {
 
 fn fuzz(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::Result<()> {
     let started = Instant::now();
-    exec(cargo_fuzz().args(["build", "-O"]))?;
+    exec(cargo_fuzz().arg("build").args(Build::Long.args()))?;
     eprintln!(
         "xtask: fuzz targets built in {}s",
         started.elapsed().as_secs()
     );
     run_built(
         targets,
+        Build::Long,
         seconds,
         reseed,
         cmin,
@@ -99,10 +100,11 @@ fn fuzz(targets: &[&String], seconds: u64, reseed: bool, cmin: bool) -> anyhow::
     )
 }
 
-/// Runs `targets` (already built) for `seconds` each; once `stop` is set, no
-/// further target starts and the call fails.
+/// Runs `targets` (already built as `build`) for `seconds` each; once `stop`
+/// is set, no further target starts and the call fails.
 pub(crate) fn run_built(
     targets: &[&String],
+    build: Build,
     seconds: u64,
     reseed: bool,
     cmin: bool,
@@ -111,13 +113,18 @@ pub(crate) fn run_built(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     seed(targets, reseed)?;
-    let table = run_all(targets, seconds, new_inputs, stop)?;
+    let table = run_all(targets, build, seconds, new_inputs, stop)?;
     if stop.load(Ordering::Relaxed) {
         bail!("the fuzz runs were stopped");
     }
     if cmin {
         for target in targets {
-            exec(cargo_fuzz().args(["cmin", "-O", target.as_str()]))?;
+            exec(
+                cargo_fuzz()
+                    .arg("cmin")
+                    .args(build.args())
+                    .arg(target.as_str()),
+            )?;
         }
     }
     eprintln!(
@@ -142,6 +149,7 @@ pub(crate) fn run_built(
 /// runs even after one has a finding; then the first finding is the error.
 fn run_all<'t>(
     targets: &[&'t String],
+    build: Build,
     seconds: u64,
     new_inputs: NewInputs,
     stop: &AtomicBool,
@@ -160,7 +168,7 @@ fn run_all<'t>(
                         let Some(target) = targets.get(i) else {
                             return mine;
                         };
-                        mine.push((i, run_one(target, seconds, new_inputs)));
+                        mine.push((i, run_one(target, build, seconds, new_inputs)));
                     }
                     mine
                 })
@@ -179,23 +187,21 @@ fn run_all<'t>(
 
 /// Runs one target for `seconds` and reads its figures from the log; any
 /// finding is an error naming the reproducer and showing the log's end.
-fn run_one(target: &str, seconds: u64, new_inputs: NewInputs) -> anyhow::Result<Figures> {
+fn run_one(
+    target: &str,
+    build: Build,
+    seconds: u64,
+    new_inputs: NewInputs,
+) -> anyhow::Result<Figures> {
     let root = workspace_root();
     let corpus = root.join("fuzz/corpus").join(target);
     let regressions = root.join("fuzz/regressions").join(target);
     let mut cmd = Command::new("nice");
-    cmd.args([
-        "-n",
-        "19",
-        "cargo",
-        &toolchain_arg(),
-        "fuzz",
-        "run",
-        "-O",
-        "--fuzz-dir",
-    ])
-    .arg(root.join("fuzz"))
-    .arg(target);
+    cmd.args(["-n", "19", "cargo", &toolchain_arg(), "fuzz", "run"])
+        .args(build.args())
+        .arg("--fuzz-dir")
+        .arg(root.join("fuzz"))
+        .arg(target);
     if new_inputs == NewInputs::Scratch {
         let scratch = root.join("target/fuzz-smoke").join(target);
         fresh_dir(&scratch)?;

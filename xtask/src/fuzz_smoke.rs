@@ -55,7 +55,8 @@ impl Smoke {
             "cargo",
             &fuzz_tool::toolchain_arg(),
         ])
-        .args(["fuzz", "build", "-O"])
+        .args(["fuzz", "build"])
+        .args(fuzz_tool::Build::Smoke.args())
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
@@ -141,6 +142,7 @@ fn job(mut build: Child, log: &std::path::Path, stop: &AtomicBool) -> anyhow::Re
     let targets: Vec<&String> = targets.iter().collect();
     fuzz::run_built(
         &targets,
+        fuzz_tool::Build::Smoke,
         SMOKE_SECONDS,
         false,
         false,
