@@ -54,12 +54,24 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
 
     // The package test (tests/tests/package_e2e.rs) installs this with
     // dpkg; it needs root like the rest of the privileged suite. It packs
-    // the debug binary just built (see `package`).
-    let deb = if sys::is_root() {
-        Some(crate::package::build(crate::package::Build::Dev)?)
-    } else {
-        None
-    };
+    // the debug binary just built (see `package`). Packing is mostly one
+    // core (stripping, compressing, lintian), so it runs while cargo builds
+    // the tests, with the same selection as the run below (nothing is built
+    // twice).
+    let deb = std::thread::scope(|scope| {
+        let deb = sys::is_root()
+            .then(|| scope.spawn(|| crate::package::build(crate::package::Build::Dev)));
+        let built = exec(
+            cargo()
+                .arg("test")
+                .args(SELECTION)
+                .args(["--no-fail-fast", "--no-run"]),
+        );
+        let deb = deb
+            .map(|d| d.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .transpose();
+        built.and(deb)
+    })?;
 
     let skip_log = root.join("target/e2e-skipped.txt");
     let _ = std::fs::remove_file(&skip_log);
