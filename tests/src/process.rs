@@ -2,7 +2,7 @@
 
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -31,14 +31,14 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Output> 
         .stderr(Stdio::piped())
         .spawn()
         .ctx(|| format!("spawn `{what}`"))?;
-    let out_rx = drain(child.stdout.take());
-    let err_rx = drain(child.stderr.take());
+    let mut out = Captured::start(child.stdout.take());
+    let mut err = Captured::start(child.stderr.take());
     let status = match wait_child(&mut child, timeout)? {
         Some(status) => status,
         None => {
             let _ = child.kill();
             let _ = child.wait();
-            let stderr = err_rx.recv_timeout(PIPE_GRACE).unwrap_or_default();
+            let stderr = err.take(Instant::now() + PIPE_GRACE);
             return Err(Error::Timeout {
                 what: format!(
                     "`{what}` (stderr so far: {})",
@@ -48,10 +48,12 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Output> 
             });
         }
     };
+    // One grace for both pipes: a descendant usually holds both.
+    let grace_until = Instant::now() + PIPE_GRACE;
     Ok(Output {
         status,
-        stdout: out_rx.recv_timeout(PIPE_GRACE).unwrap_or_default(),
-        stderr: err_rx.recv_timeout(PIPE_GRACE).unwrap_or_default(),
+        stdout: out.take(grace_until),
+        stderr: err.take(grace_until),
     })
 }
 
@@ -100,16 +102,53 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send(buf);
-        });
+/// What a child writes to one of its pipes, read as it comes on a thread of its own.
+#[derive(Debug)]
+pub struct Captured {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    /// Resolves when the pipe ends; `None` once that was seen.
+    ended: Option<mpsc::Receiver<()>>,
+}
+
+impl Captured {
+    pub fn start<R: Read + Send + 'static>(pipe: Option<R>) -> Captured {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let (tx, ended) = mpsc::channel();
+        if let Some(mut pipe) = pipe {
+            let bytes = Arc::clone(&bytes);
+            thread::spawn(move || {
+                let mut chunk = [0u8; 8192];
+                // Until EOF or an error: either way, what was read is kept.
+                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                    lock(&bytes).extend_from_slice(&chunk[..n]);
+                }
+                let _ = tx.send(());
+            });
+        }
+        Captured {
+            bytes,
+            ended: Some(ended),
+        }
     }
-    rx
+
+    /// Everything written, once the pipe has ended or `until` has passed. A descendant that
+    /// outlives the child holds the pipe open; what the child wrote before it exited is read
+    /// all the same (an empty output here once hid a test's real result), and the wait is said.
+    pub fn take(&mut self, until: Instant) -> Vec<u8> {
+        let left = until.saturating_duration_since(Instant::now());
+        let ended = self.ended.take().map(|e| e.recv_timeout(left));
+        if matches!(ended, Some(Err(mpsc::RecvTimeoutError::Timeout))) {
+            eprintln!(
+                "note: a pipe was still open after the process ended (a descendant holds it); \
+                 keeping what was read so far"
+            );
+        }
+        std::mem::take(&mut *lock(&self.bytes))
+    }
+}
+
+fn lock(bytes: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    bytes.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Copies an executable to `dst` with a `cp` child rather than `std::fs::copy`. A copy made in
@@ -122,4 +161,27 @@ pub fn copy_executable(src: &std::path::Path, dst: &std::path::Path) -> Result<(
         Duration::from_secs(60),
     )
     .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_written_before_exit_is_kept_when_a_descendant_holds_the_pipe_open() {
+        let started = Instant::now();
+        // The background sleep inherits stdout and outlives the shell by seconds.
+        let out = run_with_timeout(
+            Command::new("sh").args(["-c", "echo written; sleep 6 &"]),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "written");
+        assert!(
+            started.elapsed() < PIPE_GRACE + Duration::from_secs(2),
+            "waited for the descendant: {:?}",
+            started.elapsed()
+        );
+    }
 }

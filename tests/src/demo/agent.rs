@@ -1,15 +1,15 @@
 //! Running agents for the demo: curl through `cordon run`, the answer split into status and
 //! body, and background agents that are killed (whole process group) when dropped.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+
+use crate::process::Captured;
 
 /// Bound for one foreground agent command.
 pub const AGENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -137,8 +137,8 @@ impl HttpResult {
 #[derive(Debug)]
 pub struct Background {
     child: Option<Child>,
-    out: mpsc::Receiver<Vec<u8>>,
-    err: mpsc::Receiver<Vec<u8>>,
+    out: Captured,
+    err: Captured,
 }
 
 impl Background {
@@ -151,8 +151,8 @@ impl Background {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("spawn `{what}`"))?;
-        let out = drain(child.stdout.take());
-        let err = drain(child.stderr.take());
+        let out = Captured::start(child.stdout.take());
+        let err = Captured::start(child.stderr.take());
         Ok(Self {
             child: Some(child),
             out,
@@ -183,11 +183,11 @@ impl Background {
             std::thread::sleep(Duration::from_millis(20));
         };
         self.child = None;
-        let grace = Duration::from_secs(2);
+        let grace_until = Instant::now() + Duration::from_secs(2);
         Ok(Some(Output {
             status,
-            stdout: self.out.recv_timeout(grace).unwrap_or_default(),
-            stderr: self.err.recv_timeout(grace).unwrap_or_default(),
+            stdout: self.out.take(grace_until),
+            stderr: self.err.take(grace_until),
         }))
     }
 
@@ -207,18 +207,6 @@ impl Drop for Background {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send(buf);
-        });
-    }
-    rx
 }
 
 #[cfg(test)]
