@@ -10,7 +10,7 @@ use crate::error::{Error, IoContext, Result};
 
 const POLL: Duration = Duration::from_millis(20);
 /// After the child exits, a grandchild may still hold the pipes open; do not wait for it forever.
-const PIPE_GRACE: Duration = Duration::from_secs(2);
+pub const PIPE_GRACE: Duration = Duration::from_secs(2);
 
 /// Human-readable form of a command for error messages.
 pub fn describe(cmd: &Command) -> String {
@@ -118,9 +118,15 @@ impl Captured {
             let bytes = Arc::clone(&bytes);
             thread::spawn(move || {
                 let mut chunk = [0u8; 8192];
-                // Until EOF or an error: either way, what was read is kept.
-                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
-                    lock(&bytes).extend_from_slice(&chunk[..n]);
+                // Until EOF or an error (an interrupted read is retried, as
+                // `read_to_end` did): either way, what was read is kept.
+                loop {
+                    match pipe.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => lock(&bytes).extend_from_slice(&chunk[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
                 }
                 let _ = tx.send(());
             });

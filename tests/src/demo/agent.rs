@@ -9,7 +9,7 @@ use anyhow::Context;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use crate::process::Captured;
+use crate::process::{Captured, PIPE_GRACE};
 
 /// Bound for one foreground agent command.
 pub const AGENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -183,7 +183,7 @@ impl Background {
             std::thread::sleep(Duration::from_millis(20));
         };
         self.child = None;
-        let grace_until = Instant::now() + Duration::from_secs(2);
+        let grace_until = Instant::now() + PIPE_GRACE;
         Ok(Some(Output {
             status,
             stdout: self.out.take(grace_until),
