@@ -5,7 +5,7 @@
 //! files, the database, DNS upstream sockets). What is left is the
 //! daemon-wide ceiling on agent connections, and no one agent may hold
 //! more than a quarter of it, so at least four agents at their caps fit
-//! beside each other. Pure; `start.rs` reads the limit and logs the plan.
+//! beside each other. Pure; `start/limits.rs` reads the limit and logs the plan.
 
 /// Descriptors per agent connection: the agent's socket and the upstream's.
 pub const FDS_PER_CONNECTION: u64 = 2;
