@@ -5,6 +5,9 @@ pub mod freeze;
 pub mod mount;
 pub mod tree;
 
+#[cfg(test)]
+mod reaper_race_tests;
+
 use std::path::PathBuf;
 
 pub use tree::{AgentPath, CgroupTree};

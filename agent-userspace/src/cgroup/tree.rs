@@ -5,6 +5,7 @@
 use std::{
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
+    sync::{Arc, Mutex, PoisonError},
 };
 
 use super::{CgroupError, validate_agent_name};
@@ -60,12 +61,22 @@ impl AgentPath {
 pub struct CgroupTree {
     mount: PathBuf,
     parent: PathBuf,
+    /// Held by a launch from creating its instance cgroup until its first
+    /// process is in, and by the reaper for a whole pass. Without it the
+    /// reaper could remove the agent's directory between the launch
+    /// finding it and creating the instance inside, or the instance before
+    /// anything entered it, and the launch failed with ENOENT.
+    entering: Arc<Mutex<()>>,
 }
 
 impl CgroupTree {
     pub fn new(mount: PathBuf, parent_name: &str) -> CgroupTree {
         let parent = mount.join(parent_name);
-        CgroupTree { mount, parent }
+        CgroupTree {
+            mount,
+            parent,
+            entering: Arc::default(),
+        }
     }
 
     pub fn parent(&self) -> &Path {
@@ -119,6 +130,26 @@ impl CgroupTree {
         }
     }
 
+    /// Creates a new instance of `agent` under `base` and moves `pid` into
+    /// it, with the reaper held off until the instance is populated. An
+    /// instance `pid` could not enter is removed again.
+    pub fn enter_new_instance(
+        &self,
+        base: &AgentPath,
+        agent: &str,
+        pid: i32,
+    ) -> Result<(AgentPath, PathBuf), CgroupError> {
+        let _reaper_held = self.entering.lock().unwrap_or_else(PoisonError::into_inner);
+        let (path, dir) = self.create_instance(base, agent)?;
+        if let Err(e) = self.move_pid(&dir, pid) {
+            if let Err(rm) = std::fs::remove_dir(&dir) {
+                tracing::warn!("removing the unused cgroup {}: {rm}", dir.display());
+            }
+            return Err(e);
+        }
+        Ok((path, dir))
+    }
+
     pub fn dir_of(&self, path: &AgentPath) -> PathBuf {
         self.parent.join(path.rel_path())
     }
@@ -155,6 +186,7 @@ impl CgroupTree {
     /// Removes instance cgroups that no longer hold any process, and agent
     /// directories left without instances. Returns what was removed.
     pub fn reap_empty(&self, keep: &dyn Fn(&AgentPath) -> bool) -> Vec<AgentPath> {
+        let _launches_held = self.entering.lock().unwrap_or_else(PoisonError::into_inner);
         let mut removed = Vec::new();
         let Ok(all) = self.walk() else { return removed };
         for (_, path, dir) in all {

@@ -117,16 +117,11 @@ pub async fn launch(d: &Shared, caller: &Caller, req: RunRequest) -> Result<RunR
         .unwrap_or_default();
 
     let tree = d.registry.tree();
-    let (path, dir) = tree.create_instance(&base, &req.agent)?;
-    // The caller moves in at once, before the reaper can take the empty
-    // cgroup. It is `cordon run` itself, blocked on this reply: nothing
-    // runs as the agent until containment below is in place and the reply
-    // says so. On any failure below it exits and the reaper removes the
-    // emptied cgroup.
-    if let Err(e) = tree.move_pid(&dir, caller.pid) {
-        discard(&dir);
-        return Err(e.into());
-    }
+    // The caller moves in at once, with the reaper held off until it has.
+    // It is `cordon run` itself, blocked on this reply: nothing runs as the
+    // agent until containment below is in place and the reply says so. On
+    // any failure below it exits and the reaper removes the emptied cgroup.
+    let (path, dir) = tree.enter_new_instance(&base, &req.agent, caller.pid)?;
     let cgroup_id = crate::cgroup::tree::cgroup_id(&dir)?;
     let containment = prepare(d, &req.agent, uid, root, cwd, &policy, cgroup_id).await?;
     let kept = super::contained_store::save(&d.cfg.paths.state_dir, cgroup_id, &containment)
@@ -243,12 +238,6 @@ fn check_env(
     match super::launch_env::find(launcher_env, set_by_cordon, &secrets) {
         Some((var, entry)) => Err(LaunchError::SecretInEnvironment { var, entry }),
         None => Ok(()),
-    }
-}
-
-fn discard(dir: &std::path::Path) {
-    if let Err(e) = std::fs::remove_dir(dir) {
-        tracing::warn!("removing the unused cgroup {}: {e}", dir.display());
     }
 }
 
