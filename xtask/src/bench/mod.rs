@@ -1,6 +1,7 @@
 //! `cargo xtask bench [--quick]`: Cordon against direct, Squid and
 //! mitmproxy on loopback, plus the criterion benches of the hot paths,
-//! written to bench/REPORT.md and bench/results.json. Installs what it
+//! written to bench/REPORT.md and bench/results.json (a `--quick` run to
+//! target/bench/quick/, so it never replaces a committed report). Installs what it
 //! needs first (see `install`); needs root (eBPF, cgroups, apt-get). Every
 //! process it starts is stopped when the bench ends, however it ends.
 mod bare;
@@ -54,7 +55,8 @@ use clap::Args;
 #[derive(Args)]
 pub struct BenchArgs {
     /// One round, short runs, fewer idle connections: under two minutes
-    /// once everything is installed and built.
+    /// once everything is installed and built. Writes its report under
+    /// target/bench/quick/, not bench/.
     #[arg(long)]
     pub quick: bool,
     /// Start the upstream and Cordon only, print how to drive them, and wait
@@ -214,7 +216,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         setup_started,
         args.baseline_cordon.as_deref(),
     )?;
-    let out = sys::workspace_root().join("bench");
+    // Only a full run's figures may stand in the committed report.
+    let out = if args.quick {
+        install::target_dir().join("bench").join("quick")
+    } else {
+        sys::workspace_root().join("bench")
+    };
     std::fs::create_dir_all(out.join("configs"))?;
     for (from, to) in [
         ("nginx.conf", "nginx.conf"),
