@@ -4,7 +4,7 @@
 //! instances without processes and agent directories without instances.
 //! Every launch here must land, however the two interleave.
 use std::{
-    process::{Child, Command},
+    process::Command,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -18,17 +18,13 @@ use super::{
 
 const LAUNCHES: usize = 300;
 
+/// Removes the test's cgroups, however the test ends.
 struct Cleanup {
     tree: CgroupTree,
-    children: Vec<Child>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
         self.tree.reap_empty(&|_| false);
         if let Err(e) = std::fs::remove_dir(self.tree.parent()) {
             eprintln!("cleanup {}: {e}", self.tree.parent().display());
@@ -46,10 +42,7 @@ fn a_launch_racing_the_reaper_always_enters_a_new_instance() {
     );
     let tree = CgroupTree::new(mount, &name);
     tree.ensure_parent().unwrap();
-    let mut guard = Cleanup {
-        tree: tree.clone(),
-        children: Vec::new(),
-    };
+    let _cleanup = Cleanup { tree: tree.clone() };
     let stop = Arc::new(AtomicBool::new(false));
     let reaper = {
         let (tree, stop) = (tree.clone(), stop.clone());
@@ -79,7 +72,6 @@ fn a_launch_racing_the_reaper_always_enters_a_new_instance() {
     }
     stop.store(true, Ordering::Relaxed);
     let removed = reaper.join().unwrap();
-    guard.children.clear();
     assert!(
         failures.is_empty(),
         "{} of {LAUNCHES} launches failed, first: {}",
